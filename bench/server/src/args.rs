@@ -1,0 +1,123 @@
+//! Flags of `run` and `setup`.
+
+pub const USAGE: &str = "flags: --url URL --op iam-get-user|sts-get-caller-identity --connections N --count M \
+--access-key AK --secret SK [--region R] [--user-name NAME] [--timeout-s S]";
+
+/// The operations the benchmark measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    IamGetUser,
+    StsGetCallerIdentity,
+    /// Setup only: create the user `IamGetUser` reads.
+    IamCreateUser,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Result<Op, String> {
+        match s {
+            "iam-get-user" => Ok(Op::IamGetUser),
+            "sts-get-caller-identity" => Ok(Op::StsGetCallerIdentity),
+            _ => Err(format!("unknown --op {s:?} (iam-get-user | sts-get-caller-identity)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::IamGetUser => "iam:GetUser",
+            Op::StsGetCallerIdentity => "sts:GetCallerIdentity",
+            Op::IamCreateUser => "iam:CreateUser",
+        }
+    }
+
+    /// The SigV4 signing name.
+    pub fn service(self) -> &'static str {
+        match self {
+            Op::IamGetUser | Op::IamCreateUser => "iam",
+            Op::StsGetCallerIdentity => "sts",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Args {
+    pub url: String,
+    pub op: Op,
+    pub connections: usize,
+    pub count: usize,
+    pub access_key: String,
+    pub secret: String,
+    pub region: String,
+    pub user_name: String,
+    pub timeout_s: u64,
+}
+
+impl Args {
+    pub fn parse(argv: &[String]) -> Result<Args, String> {
+        let mut a = Args {
+            url: String::new(),
+            op: Op::StsGetCallerIdentity,
+            connections: 1,
+            count: 1,
+            access_key: String::new(),
+            secret: String::new(),
+            region: "us-east-1".into(),
+            user_name: "bench-user".into(),
+            timeout_s: 600,
+        };
+        let mut it = argv.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--url" => a.url = value()?.trim_end_matches('/').to_string(),
+                "--op" => a.op = Op::parse(&value()?)?,
+                "--connections" => a.connections = number(flag, &value()?)?,
+                "--count" => a.count = number(flag, &value()?)?,
+                "--access-key" => a.access_key = value()?,
+                "--secret" => a.secret = value()?,
+                "--region" => a.region = value()?,
+                "--user-name" => a.user_name = value()?,
+                "--timeout-s" => a.timeout_s = number(flag, &value()?)? as u64,
+                other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
+            }
+        }
+        if a.url.is_empty() || a.access_key.is_empty() || a.secret.is_empty() {
+            return Err(format!("--url, --access-key and --secret are required\n{USAGE}"));
+        }
+        if a.connections == 0 || a.count == 0 {
+            return Err("--connections and --count must be at least 1".into());
+        }
+        Ok(a)
+    }
+}
+
+fn number(flag: &str, v: &str) -> Result<usize, String> {
+    v.parse().map_err(|_| format!("{flag}: not a number: {v:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_run_flags() {
+        let a = Args::parse(&argv(
+            "--url http://127.0.0.1:1/ --op iam-get-user --connections 4 --count 100 --access-key A --secret S",
+        ))
+        .unwrap();
+        assert_eq!(a.url, "http://127.0.0.1:1");
+        assert_eq!((a.op, a.connections, a.count), (Op::IamGetUser, 4, 100));
+        assert_eq!((a.region.as_str(), a.user_name.as_str()), ("us-east-1", "bench-user"));
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        assert!(Args::parse(&argv("--url http://x --access-key A")).is_err());
+        assert!(Args::parse(&argv("--url http://x --access-key A --secret S --op nope")).is_err());
+        assert!(Args::parse(&argv("--url http://x --access-key A --secret S --count 0")).is_err());
+        assert!(Args::parse(&argv("--url http://x --access-key A --secret S --bogus 1")).is_err());
+    }
+}

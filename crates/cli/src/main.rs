@@ -1,0 +1,203 @@
+//! `rampart`: the control plane (`serve`), the gateway, and offline policy tools.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "rampart", version, about = "Self-hosted AWS security services: IAM, STS, KMS, … — enforced")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (IAM, STS, …) speaking AWS's wire protocols.
+    Serve(ServeArgs),
+    /// Run the WAF + Shield reverse proxy in front of your own HTTP service.
+    Gateway(Box<rampart_gateway::GatewayArgs>),
+    /// Offline policy tools on the same engine the server uses.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RAMPART_LISTEN", default_value = "127.0.0.1:4566")]
+    listen: String,
+    /// Directory for the store, the account identity and the master key.
+    #[arg(long, env = "RAMPART_DATA_DIR", default_value = "./rampart-data", conflicts_with = "ephemeral")]
+    data_dir: PathBuf,
+    /// Keep everything in memory; nothing is written to disk.
+    #[arg(long, env = "RAMPART_EPHEMERAL")]
+    ephemeral: bool,
+    /// The account ID (12 digits). Default: made at first start and kept in the data directory.
+    #[arg(long, env = "RAMPART_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Root access key ID. Default: made at first start, printed once, kept in the data directory.
+    #[arg(long, env = "RAMPART_ROOT_ACCESS_KEY_ID", hide_env_values = true)]
+    root_access_key_id: Option<String>,
+    /// Root secret access key (prefer the environment variable over the flag).
+    #[arg(long, env = "RAMPART_ROOT_SECRET_ACCESS_KEY", hide_env_values = true)]
+    root_secret_access_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Evaluate one request (or a JSON array of requests) with its policies; prints the decisions.
+    Eval {
+        /// Input file, or `-` for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Validate a policy document as AWS would for the given policy type; prints findings.
+    Validate {
+        /// Policy document file, or `-` for standard input.
+        file: String,
+        #[arg(long = "type", value_enum, default_value = "identity")]
+        policy_type: PolicyKindArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyKindArg {
+    Identity,
+    Resource,
+    Trust,
+    Scp,
+    Rcp,
+}
+
+impl From<PolicyKindArg> for rampart_policy::PolicyType {
+    fn from(k: PolicyKindArg) -> Self {
+        use rampart_policy::PolicyType as T;
+        match k {
+            PolicyKindArg::Identity => T::Identity,
+            PolicyKindArg::Resource => T::Resource,
+            PolicyKindArg::Trust => T::Trust,
+            PolicyKindArg::Scp => T::ServiceControl,
+            PolicyKindArg::Rcp => T::ResourceControl,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Gateway(args) => gateway(*args),
+        Command::Policy { command } => policy(command),
+    }
+}
+
+fn gateway(args: rampart_gateway::GatewayArgs) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rampart: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rampart_gateway::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_tracing();
+    let config = rampart_server::ServerConfig {
+        listen: args.listen,
+        data_dir: (!args.ephemeral).then_some(args.data_dir),
+        ephemeral: args.ephemeral,
+        account_id: args.account_id,
+        root_access_key_id: args.root_access_key_id,
+        root_secret_access_key: args.root_secret_access_key,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rampart: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rampart_server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_input(file: &str) -> Result<String, String> {
+    let mut s = String::new();
+    if file == "-" {
+        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read standard input: {e}"))?;
+    } else {
+        s = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    }
+    Ok(s)
+}
+
+fn policy(command: PolicyCommand) -> ExitCode {
+    match command {
+        PolicyCommand::Eval { file } => {
+            let input = match read_input(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("rampart: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rampart_policy::harness::eval_json(&input) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rampart: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        PolicyCommand::Validate { file, policy_type } => {
+            let input = match read_input(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("rampart: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let findings = rampart_policy::harness::validate(&input, policy_type.into());
+            match serde_json::to_string_pretty(&findings) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("rampart: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            if findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The authorizer: assembles the caller's policy set for a check and asks the policy engine.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use rampart_policy::{
+    evaluate, Context, ContextValue, Decision, Layer, NamedPolicy, Policy, PolicySet, PolicyType, Principal,
+    PrincipalKind, Request,
+};
+use rampart_protocol::AwsError;
+use rampart_service::{Authorizer, AuthzCheck, Caller, CallerKind, RequestContext};
+
+use crate::db::Lookup;
+use crate::error::{IamError, Result};
+use crate::model::{RoleRec, UserRec};
+use crate::resolve::{Resolved, Resolver};
+use crate::util::iso8601;
+
+/// Resolved principals are cached per account generation: any IAM write in the account
+/// invalidates them, so every decision reflects the latest committed state.
+const MAX_PRINCIPALS: usize = 65_536;
+
+/// Decides every check of the pipeline.
+pub struct IamAuthorizer {
+    resolver: Arc<Resolver>,
+    principals: RwLock<HashMap<String, (u64, Arc<Resolved>)>>,
+}
+
+impl IamAuthorizer {
+    pub fn new(resolver: Arc<Resolver>) -> Self {
+        IamAuthorizer { resolver, principals: RwLock::new(HashMap::new()) }
+    }
+
+    /// The caller's identity policies, boundary and tags (cached per generation).
+    fn resolve(&self, caller: &Caller) -> Result<Arc<Resolved>> {
+        let (kind, name) = match &caller.kind {
+            CallerKind::IamUser { user_name, .. } => ("u", user_name.as_str()),
+            CallerKind::AssumedRole { role_name, .. } => ("r", role_name.as_str()),
+            // Root needs no lookup; federated users get only their session policies for now.
+            CallerKind::Root | CallerKind::FederatedUser { .. } => return Ok(Arc::new(Resolved::default())),
+        };
+        let account = &caller.account_id;
+        let key = format!("{account}/{kind}/{}", name.to_ascii_lowercase());
+        let generation = self.resolver.db.generation(account)?;
+        if let Some((g, r)) = self.principals.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            if *g == generation {
+                return Ok(r.clone());
+            }
+        }
+        let resolved = match kind {
+            "u" => match self.resolver.db.entity::<UserRec>(account, name)? {
+                Some(u) => self.resolver.user(account, &u)?,
+                None => Resolved::default(),
+            },
+            _ => match self.resolver.db.entity::<RoleRec>(account, name)? {
+                Some(r) => self.resolver.role(account, &r)?,
+                None => Resolved::default(),
+            },
+        };
+        let resolved = Arc::new(resolved);
+        let mut map = self.principals.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_PRINCIPALS {
+            map.clear();
+        }
+        map.insert(key, (generation, resolved.clone()));
+        Ok(resolved)
+    }
+
+    fn decide(&self, ctx: &RequestContext, service: &str, check: &AuthzCheck) -> Result<()> {
+        let caller = &ctx.caller;
+        let same_account = check.resource_account.as_deref().is_none_or(|a| a == caller.account_id);
+        if caller.is_root() && same_account && check.resource_policy.is_none() {
+            return Ok(());
+        }
+        let resolved = self.resolve(caller)?;
+        let resource_policy = match &check.resource_policy {
+            Some(rp) => Some((
+                rp,
+                self.resolver.policies.get(&rp.document, PolicyType::Resource).map_err(|e| {
+                    IamError::Internal(format!("resource policy {} does not parse: {}", rp.name, e.message))
+                })?,
+            )),
+            None => None,
+        };
+        let session_policies =
+            match &caller.session {
+                Some(s) if !s.session_policies.is_empty() => Some(
+                    s.session_policies
+                        .iter()
+                        .map(|(name, doc)| {
+                            self.resolver.policies.get(doc, PolicyType::Identity).map(|p| (name.as_str(), p)).map_err(
+                                |e| IamError::Internal(format!("session policy does not parse: {}", e.message)),
+                            )
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                _ => None,
+            };
+
+        let principal = principal_of(caller);
+        let context = request_context(ctx, &resolved, check);
+        let request = Request {
+            principal: &principal,
+            action: &check.action,
+            resource: &check.resource,
+            resource_account: check.resource_account.as_deref(),
+            context: &context,
+        };
+        let root_policy;
+        let identity: Vec<NamedPolicy<'_>> = if caller.is_root() {
+            root_policy = root_identity_policy()?;
+            vec![NamedPolicy::new("root", root_policy)]
+        } else {
+            resolved.identity.iter().map(|p| NamedPolicy::new(&p.source.name, &p.policy)).collect()
+        };
+        let set = PolicySet {
+            identity,
+            permissions_boundaries: resolved
+                .boundary
+                .as_ref()
+                .map(|b| vec![NamedPolicy::new(&b.source.name, &b.policy)]),
+            session_policies: session_policies
+                .as_ref()
+                .map(|v| v.iter().map(|(name, p)| NamedPolicy::new(name, p)).collect()),
+            resource_policy: resource_policy.as_ref().map(|(rp, p)| NamedPolicy::new(&rp.name, p)),
+            resource_policy_required: check.resource_policy.as_ref().is_some_and(|rp| rp.required),
+            service_control_policies: None,
+            resource_control_policies: None,
+        };
+        let eval = evaluate(&request, &set);
+        if eval.decision == Decision::Allowed {
+            return Ok(());
+        }
+        let layer = eval.explanation.denying_layer();
+        Err(IamError::Aws(access_denied(service, &caller.arn, &check.action, &check.resource, layer)))
+    }
+}
+
+impl Authorizer for IamAuthorizer {
+    fn check(&self, ctx: &RequestContext, operation_service: &str, check: &AuthzCheck) -> Result<(), AwsError> {
+        self.decide(ctx, operation_service, check).map_err(AwsError::from)
+    }
+}
+
+/// Root's identity: everything in its own account (resource policies still apply).
+fn root_identity_policy() -> Result<&'static Policy> {
+    static ROOT: OnceLock<std::result::Result<Policy, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            PolicyType::Identity,
+        )
+        .map_err(|e| e.message)
+    })
+    .as_ref()
+    .map_err(|e| IamError::Internal(format!("root policy: {e}")))
+}
+
+/// The engine's view of the caller.
+pub fn principal_of(caller: &Caller) -> Principal {
+    let kind = match &caller.kind {
+        CallerKind::Root => PrincipalKind::Root,
+        CallerKind::IamUser { .. } => PrincipalKind::User,
+        CallerKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole { role_arn: role_arn.clone() },
+        CallerKind::FederatedUser { .. } => PrincipalKind::FederatedUser,
+    };
+    Principal { arn: caller.arn.clone(), account: caller.account_id.clone(), kind }
+}
+
+fn s(v: impl Into<String>) -> ContextValue {
+    ContextValue::String(v.into())
+}
+
+/// The global condition keys AWS puts in every signed request's context, plus the check's own.
+pub fn request_context(ctx: &RequestContext, resolved: &Resolved, check: &AuthzCheck) -> Context {
+    let caller = &ctx.caller;
+    let mut c = Context::new();
+    let (principal_type, principal_arn) = match &caller.kind {
+        CallerKind::Root => ("Account", caller.arn.as_str()),
+        CallerKind::IamUser { user_name, .. } => {
+            c.insert("aws:username", s(user_name.as_str()));
+            ("User", caller.arn.as_str())
+        }
+        CallerKind::AssumedRole { role_arn, .. } => ("AssumedRole", role_arn.as_str()),
+        CallerKind::FederatedUser { .. } => ("FederatedUser", caller.arn.as_str()),
+    };
+    c.insert("aws:userid", s(caller.principal_id.as_str()));
+    c.insert("aws:PrincipalArn", s(principal_arn));
+    c.insert("aws:PrincipalAccount", s(caller.account_id.as_str()));
+    c.insert("aws:PrincipalType", s(principal_type));
+    c.insert("aws:CurrentTime", s(iso8601(ctx.time.unix_timestamp())));
+    c.insert("aws:EpochTime", s(ctx.time.unix_timestamp().to_string()));
+    c.insert("aws:SourceIp", s(ctx.source_ip.to_string()));
+    c.insert("aws:SecureTransport", s(if ctx.secure_transport { "true" } else { "false" }));
+    c.insert("aws:UserAgent", s(ctx.user_agent.as_str()));
+    c.insert("aws:RequestedRegion", s(ctx.region.as_str()));
+    c.insert("aws:ViaAWSService", s("false"));
+    c.insert("aws:PrincipalIsAWSService", s("false"));
+    for t in &resolved.tags {
+        c.insert(&format!("aws:PrincipalTag/{}", t.key), s(t.value.as_str()));
+    }
+    if let Some(session) = &caller.session {
+        for (k, v) in &session.tags {
+            c.insert(&format!("aws:PrincipalTag/{k}"), s(v.as_str()));
+        }
+        if let Some(t) = session.token_issue_time {
+            c.insert("aws:TokenIssueTime", s(iso8601(t.unix_timestamp())));
+        }
+        c.insert("aws:MultiFactorAuthPresent", s(if session.mfa_authenticated { "true" } else { "false" }));
+        if let Some(t) = session.mfa_auth_time {
+            c.insert("aws:MultiFactorAuthAge", s((ctx.time - t).whole_seconds().max(0).to_string()));
+        }
+        if let Some(si) = &session.source_identity {
+            c.insert("aws:SourceIdentity", s(si.as_str()));
+        }
+    }
+    for (k, v) in &check.context {
+        c.insert(k, v.clone());
+    }
+    c
+}
+
+/// AWS's AccessDenied, worded by the layer that denied.
+pub fn access_denied(
+    service: &str,
+    caller_arn: &str,
+    action: &str,
+    resource: &str,
+    layer: Option<(Layer, bool)>,
+) -> AwsError {
+    let reason = match layer {
+        Some((layer, true)) => format!("with an explicit deny in {}", layer_phrase(layer)),
+        Some((layer, false)) => format!("because no {} allows the {action} action", layer_noun(layer)),
+        None => format!("because no identity-based policy allows the {action} action"),
+    };
+    let message = format!("User: {caller_arn} is not authorized to perform: {action} on resource: {resource} {reason}");
+    match service {
+        "iam" | "sts" => AwsError::access_denied(message),
+        _ => AwsError::new("AccessDeniedException", message, 400),
+    }
+}
+
+fn layer_noun(layer: Layer) -> &'static str {
+    match layer {
+        Layer::ResourceControlPolicy => "resource control policy",
+        Layer::ServiceControlPolicy => "service control policy",
+        Layer::ResourcePolicy => "resource-based policy",
+        Layer::Identity => "identity-based policy",
+        Layer::PermissionsBoundary => "permissions boundary",
+        Layer::SessionPolicy => "session policy",
+    }
+}
+
+fn layer_phrase(layer: Layer) -> String {
+    match layer {
+        Layer::ResourceControlPolicy => "a resource control policy".into(),
+        Layer::ServiceControlPolicy => "a service control policy".into(),
+        Layer::ResourcePolicy => "a resource-based policy".into(),
+        Layer::Identity => "an identity-based policy".into(),
+        Layer::PermissionsBoundary => "a permissions boundary".into(),
+        Layer::SessionPolicy => "a session policy".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denial_messages() {
+        let arn = "arn:aws:iam::111122223333:user/bob";
+        let e = access_denied(
+            "iam",
+            arn,
+            "iam:CreateUser",
+            "arn:aws:iam::111122223333:user/x",
+            Some((Layer::Identity, false)),
+        );
+        assert_eq!(e.code, "AccessDenied");
+        assert_eq!(e.status, 403);
+        assert_eq!(
+            e.message,
+            "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: iam:CreateUser on resource: \
+             arn:aws:iam::111122223333:user/x because no identity-based policy allows the iam:CreateUser action"
+        );
+        let e = access_denied("iam", arn, "iam:GetUser", "r", Some((Layer::Identity, true)));
+        assert!(e.message.ends_with("on resource: r with an explicit deny in an identity-based policy"));
+        let e = access_denied("iam", arn, "iam:GetUser", "r", Some((Layer::PermissionsBoundary, false)));
+        assert!(e.message.ends_with("because no permissions boundary allows the iam:GetUser action"));
+        let e = access_denied("kms", arn, "kms:Decrypt", "r", Some((Layer::ResourcePolicy, false)));
+        assert_eq!(e.code, "AccessDeniedException");
+        assert!(e.message.ends_with("because no resource-based policy allows the kms:Decrypt action"));
+    }
+}

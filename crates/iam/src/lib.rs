@@ -1,0 +1,90 @@
+//! IAM and STS for Rampart: identities and their policies, access keys, the credential store
+//! the pipeline authenticates with, and the authorizer that assembles policy sets for the
+//! policy engine.
+//!
+//! ```ignore
+//! let iam = Iam::new(store, sealer);
+//! iam.bootstrap_account("111122223333", "AKIA…", "secret")?;
+//! Pipeline::new(vec![iam.iam_service(), iam.sts_service()], iam.authorizer(), iam.credentials());
+//! ```
+
+mod authz;
+mod creds;
+mod db;
+mod error;
+mod managed;
+mod model;
+mod resolve;
+mod service;
+mod sts;
+mod util;
+mod validate;
+
+use std::sync::Arc;
+
+use rampart_service::{Authorizer, CredentialStore, Service};
+use rampart_store::{Sealer, Store};
+
+pub use authz::IamAuthorizer;
+pub use creds::IamCredentials;
+pub use error::IamError;
+pub use service::IamService;
+pub use sts::StsService;
+
+use db::Db;
+use resolve::{PolicyCache, Resolver};
+use service::Core;
+
+/// IAM and STS over one store: build once, hand the pieces to the pipeline.
+pub struct Iam {
+    credentials: Arc<IamCredentials>,
+    authorizer: Arc<IamAuthorizer>,
+    iam: Arc<IamService>,
+    sts: Arc<StsService>,
+}
+
+impl Iam {
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Self {
+        let db = Db::new(store);
+        let resolver = Arc::new(Resolver { db: db.clone(), policies: Arc::new(PolicyCache::default()) });
+        let credentials = Arc::new(IamCredentials::new(db.clone(), sealer));
+        let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone() });
+        Iam {
+            credentials,
+            authorizer: Arc::new(IamAuthorizer::new(resolver)),
+            iam: Arc::new(IamService::new(core)),
+            sts: Arc::new(StsService),
+        }
+    }
+
+    /// Register an account and its root access key (idempotent; call at every start-up).
+    pub fn bootstrap_account(
+        &self,
+        account_id: &str,
+        root_access_key_id: &str,
+        root_secret: &str,
+    ) -> Result<(), IamError> {
+        self.credentials.bootstrap_account(account_id, root_access_key_id, root_secret)
+    }
+
+    pub fn iam_service(&self) -> Arc<dyn Service> {
+        self.iam.clone()
+    }
+
+    pub fn sts_service(&self) -> Arc<dyn Service> {
+        self.sts.clone()
+    }
+
+    pub fn authorizer(&self) -> Arc<dyn Authorizer> {
+        self.authorizer.clone()
+    }
+
+    pub fn credentials(&self) -> Arc<dyn CredentialStore> {
+        self.credentials.clone()
+    }
+
+    /// The IAM operations Rampart implements.
+    pub fn operations() -> Vec<&'static str> {
+        service::operations()
+    }
+}

@@ -1,0 +1,139 @@
+//! Account-level operations: GetAccountSummary and account aliases.
+
+use rampart_protocol::query::QueryParams;
+use rampart_protocol::xml::XmlWriter;
+use rampart_service::{AuthzPlan, Output, RequestContext};
+
+use super::{account, check, empty, one, xml, Core};
+use crate::db::Lookup;
+use crate::error::{IamError, Result};
+use crate::model::{tables, AccountRec, AttachmentRec};
+use crate::validate::{self as v, Args};
+
+pub const OPS: &[&str] = &["GetAccountSummary", "CreateAccountAlias", "DeleteAccountAlias", "ListAccountAliases"];
+
+pub fn plan(_core: &Core, _ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
+    let mut a = Args::new(q);
+    match op {
+        "CreateAccountAlias" | "DeleteAccountAlias" => {
+            a.req("AccountAlias", &v::ACCOUNT_ALIAS);
+        }
+        "ListAccountAliases" => {
+            a.paging();
+        }
+        _ => {}
+    }
+    a.finish()?;
+    one(check(op, "*"))
+}
+
+pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
+    let acct = account(ctx);
+    match op {
+        "GetAccountSummary" => summary(core, acct),
+        "CreateAccountAlias" => {
+            let alias = q.get("AccountAlias").unwrap_or_default();
+            core.db.write(acct, |tx| {
+                if let Some(owner) = tx.get::<String>(tables::ALIASES, alias)? {
+                    if owner == acct {
+                        return Ok(());
+                    }
+                    return Err(IamError::AlreadyExists(format!("The account alias {alias} already exists.")));
+                }
+                let mut a = tx
+                    .get::<AccountRec>(tables::ACCOUNTS, acct)?
+                    .ok_or_else(|| IamError::Internal(format!("account {acct} is not bootstrapped")))?;
+                // An account has one alias: a new one replaces it.
+                if let Some(old) = a.alias.replace(alias.to_string()) {
+                    tx.delete(tables::ALIASES, &old)?;
+                }
+                tx.put(tables::ALIASES, alias, &acct.to_string())?;
+                tx.put(tables::ACCOUNTS, acct, &a)
+            })?;
+            empty()
+        }
+        "DeleteAccountAlias" => {
+            let alias = q.get("AccountAlias").unwrap_or_default();
+            core.db.write(acct, |tx| {
+                let mut a = tx.get::<AccountRec>(tables::ACCOUNTS, acct)?.filter(|a| a.alias.as_deref() == Some(alias));
+                let Some(a) = a.as_mut() else {
+                    return Err(IamError::NoSuchEntity(format!("The account alias {alias} cannot be found.")));
+                };
+                a.alias = None;
+                tx.delete(tables::ALIASES, alias)?;
+                tx.put(tables::ACCOUNTS, acct, a)
+            })?;
+            empty()
+        }
+        "ListAccountAliases" => {
+            let alias = core.db.get::<AccountRec>(tables::ACCOUNTS, acct)?.and_then(|a| a.alias);
+            let mut w = XmlWriter::new();
+            w.start("AccountAliases");
+            if let Some(a) = &alias {
+                w.elem("member", a);
+            }
+            w.end();
+            w.bool("IsTruncated", false);
+            xml(w.finish())
+        }
+        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+    }
+}
+
+fn summary(core: &Core, acct: &str) -> Result<Output> {
+    let prefix = format!("{acct}/");
+    let count = |t: &str| core.db.count(t, &prefix);
+    let account = core.db.get::<AccountRec>(tables::ACCOUNTS, acct)?;
+    let root_keys = account.map(|a| a.root_keys.len()).unwrap_or(0);
+    let mut in_use = std::collections::HashSet::new();
+    for t in [tables::ATTACHMENTS, tables::BOUNDARY_USES] {
+        for (k, _) in core.db.scan::<AttachmentRec>(t, &format!("{acct}|"))? {
+            if let Some(arn) = k.split('|').nth(1) {
+                in_use.insert(arn.to_string());
+            }
+        }
+    }
+    let entries: Vec<(&str, usize)> = vec![
+        ("Users", count(tables::USERS)?),
+        ("UsersQuota", 5000),
+        ("Groups", count(tables::GROUPS)?),
+        ("GroupsQuota", 300),
+        ("Roles", count(tables::ROLES)?),
+        ("RolesQuota", 1000),
+        ("Policies", count(tables::POLICIES)?),
+        ("PoliciesQuota", 1500),
+        ("PolicyVersionsInUse", in_use.len()),
+        ("PolicyVersionsInUseQuota", 10000),
+        ("InstanceProfiles", count(tables::PROFILES)?),
+        ("InstanceProfilesQuota", 1000),
+        ("ServerCertificates", 0),
+        ("ServerCertificatesQuota", 20),
+        ("Providers", 0),
+        ("MFADevices", 0),
+        ("MFADevicesInUse", 0),
+        ("AccountMFAEnabled", 0),
+        ("AccountAccessKeysPresent", usize::from(root_keys > 0)),
+        ("AccountPasswordPresent", 0),
+        ("AccountSigningCertificatesPresent", 0),
+        ("AccessKeysPerUserQuota", 2),
+        ("SigningCertificatesPerUserQuota", 2),
+        ("GroupsPerUserQuota", 10),
+        ("AttachedPoliciesPerUserQuota", 10),
+        ("AttachedPoliciesPerGroupQuota", 10),
+        ("AttachedPoliciesPerRoleQuota", 10),
+        ("UserPolicySizeQuota", 2048),
+        ("GroupPolicySizeQuota", 5120),
+        ("RolePolicySizeQuota", 10240),
+        ("PolicySizeQuota", 6144),
+        ("VersionsPerPolicyQuota", 5),
+        ("AssumeRolePolicySizeQuota", 2048),
+        ("GlobalEndpointTokenVersion", 1),
+    ];
+    let mut w = XmlWriter::new();
+    w.start("SummaryMap");
+    for (k, n) in entries {
+        w.start("entry").elem("key", k).num("value", n).end();
+    }
+    w.end();
+    xml(w.finish())
+}

@@ -1,0 +1,268 @@
+//! The IAM service on the pipeline: operation table, shared helpers.
+
+mod access_keys;
+mod account;
+mod attachments;
+mod groups;
+mod index;
+mod inline;
+mod managed_policies;
+mod profiles;
+mod roles;
+mod simulate;
+mod users;
+pub(crate) mod xml;
+
+use std::sync::Arc;
+
+use rampart_policy::{ContextValue, PolicyType};
+use rampart_protocol::query::QueryParams;
+use rampart_protocol::{AwsError, Protocol};
+use rampart_service::{AuthzCheck, AuthzPlan, Input, Output, RequestContext, Service};
+
+use crate::creds::IamCredentials;
+use crate::db::Db;
+use crate::error::{IamError, Result};
+use crate::model::Tag;
+use crate::resolve::Resolver;
+
+/// State shared by the handlers.
+pub(crate) struct Core {
+    pub db: Db,
+    pub resolver: Arc<Resolver>,
+    pub creds: Arc<IamCredentials>,
+}
+
+impl Core {
+    /// Parse (and cache) `doc` as a policy of type `ty`; AWS's MalformedPolicyDocument otherwise.
+    pub fn validate_policy(&self, doc: &str, ty: PolicyType) -> Result<()> {
+        self.resolver.policies.get(doc, ty)?;
+        Ok(())
+    }
+}
+
+type PlanFn = fn(&Core, &RequestContext, &str, &QueryParams) -> Result<AuthzPlan>;
+type RunFn = fn(&Core, &RequestContext, &str, &QueryParams) -> Result<Output>;
+
+/// Each family of operations: its names, how it is authorized, how it runs.
+const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
+    (users::OPS, users::plan, users::run),
+    (access_keys::OPS, access_keys::plan, access_keys::run),
+    (groups::OPS, groups::plan, groups::run),
+    (roles::OPS, roles::plan, roles::run),
+    (managed_policies::OPS, managed_policies::plan, managed_policies::run),
+    (inline::OPS, inline::plan, inline::run),
+    (attachments::OPS, attachments::plan, attachments::run),
+    (profiles::OPS, profiles::plan, profiles::run),
+    (account::OPS, account::plan, account::run),
+    (simulate::OPS, simulate::plan, simulate::run),
+];
+
+fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
+    FAMILIES.iter().find(|(ops, _, _)| ops.contains(&operation))
+}
+
+/// Every operation this service implements.
+pub fn operations() -> Vec<&'static str> {
+    let mut v: Vec<&str> = FAMILIES.iter().flat_map(|(ops, _, _)| ops.iter().copied()).collect();
+    v.sort_unstable();
+    v
+}
+
+/// IAM (awsQuery, API version 2010-05-08).
+pub struct IamService {
+    core: Arc<Core>,
+}
+
+impl IamService {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        IamService { core }
+    }
+}
+
+impl Service for IamService {
+    fn signing_name(&self) -> &'static str {
+        "iam"
+    }
+
+    fn event_source(&self) -> &'static str {
+        "iam.amazonaws.com"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::AwsQuery
+    }
+
+    fn xml_namespace(&self) -> &'static str {
+        "https://iam.amazonaws.com/doc/2010-05-08/"
+    }
+
+    fn has_operation(&self, operation: &str) -> bool {
+        family(operation).is_some()
+    }
+
+    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+        let (_, plan, _) = family(operation).ok_or_else(|| AwsError::invalid_action("iam", operation))?;
+        plan(&self.core, ctx, operation, input.query()).map_err(AwsError::from)
+    }
+
+    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
+        let (_, _, run) = family(operation).ok_or_else(|| AwsError::invalid_action("iam", operation))?;
+        run(&self.core, ctx, operation, input.query()).map_err(AwsError::from)
+    }
+}
+
+// ---- shared helpers -------------------------------------------------------------------------
+
+/// The caller's account.
+pub(crate) fn account(ctx: &RequestContext) -> &str {
+    &ctx.caller.account_id
+}
+
+/// One check.
+pub(crate) fn one(check: AuthzCheck) -> Result<AuthzPlan> {
+    Ok(AuthzPlan::Checks(vec![check]))
+}
+
+/// `iam:{action}` on `resource`.
+pub(crate) fn check(action: &str, resource: impl Into<String>) -> AuthzCheck {
+    AuthzCheck::new(format!("iam:{action}"), resource)
+}
+
+/// `aws:ResourceTag/k` for each of the resource's tags (and `iam:ResourceTag/k` for users and
+/// roles, as IAM documents).
+pub(crate) fn resource_tags(mut c: AuthzCheck, tags: &[Tag], iam_key: bool) -> AuthzCheck {
+    for t in tags {
+        c.context.push((format!("aws:ResourceTag/{}", t.key), ContextValue::String(t.value.clone())));
+        if iam_key {
+            c.context.push((format!("iam:ResourceTag/{}", t.key), ContextValue::String(t.value.clone())));
+        }
+    }
+    c
+}
+
+/// `aws:RequestTag/k` and `aws:TagKeys` for tags in the request.
+pub(crate) fn request_tags(mut c: AuthzCheck, tags: &[Tag]) -> AuthzCheck {
+    if tags.is_empty() {
+        return c;
+    }
+    for t in tags {
+        c.context.push((format!("aws:RequestTag/{}", t.key), ContextValue::String(t.value.clone())));
+    }
+    c.context.push(("aws:TagKeys".into(), ContextValue::List(tags.iter().map(|t| t.key.clone()).collect())));
+    c
+}
+
+/// Result XML.
+pub(crate) fn xml(s: String) -> Result<Output> {
+    Ok(Output::Xml(Some(s)))
+}
+
+/// No result element.
+pub(crate) fn empty() -> Result<Output> {
+    Ok(Output::Xml(None))
+}
+
+/// One page of a sorted listing.
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    /// The marker for the next page, when truncated.
+    pub next: Option<String>,
+}
+
+/// Paginate `items` (already ordered by `key`) after `marker`, at most `max` items.
+pub(crate) fn paginate<T>(items: Vec<T>, key: impl Fn(&T) -> String, marker: Option<&str>, max: usize) -> Page<T> {
+    let mut rest: Vec<T> = match marker {
+        Some(m) => items.into_iter().filter(|i| key(i).as_str() > m).collect(),
+        None => items,
+    };
+    if rest.len() > max {
+        rest.truncate(max);
+        let next = rest.last().map(&key);
+        Page { items: rest, next }
+    } else {
+        Page { items: rest, next: None }
+    }
+}
+
+/// Tag rules beyond the model's patterns: no duplicates (case-insensitive), no `aws:` prefix.
+pub(crate) fn check_new_tags(tags: &[Tag]) -> Result<()> {
+    for (i, t) in tags.iter().enumerate() {
+        if t.key.len() >= 4 && t.key[..4].eq_ignore_ascii_case("aws:") {
+            return Err(IamError::InvalidInput("User-defined tag keys can't start with 'aws:'.".into()));
+        }
+        if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(IamError::InvalidInput(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Merge `new` into `existing` (same key, case-insensitive, overwrites); at most 50 tags.
+pub(crate) fn merge_tags(existing: &mut Vec<Tag>, new: Vec<Tag>) -> Result<()> {
+    for t in new {
+        match existing.iter_mut().find(|e| e.key.eq_ignore_ascii_case(&t.key)) {
+            Some(e) => e.value = t.value,
+            None => existing.push(t),
+        }
+    }
+    if existing.len() > 50 {
+        return Err(IamError::LimitExceeded("The number of tags has reached the maximum limit.".into()));
+    }
+    Ok(())
+}
+
+/// Remove tags by key (case-insensitive).
+pub(crate) fn remove_tags(existing: &mut Vec<Tag>, keys: &[&str]) {
+    existing.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+}
+
+/// NoSuchEntity for a policy ARN that is not there (AWS's attach wording).
+pub(crate) fn policy_not_attachable(arn: &str) -> IamError {
+    IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+}
+
+/// `path_prefix` filter (`None` = everything).
+pub(crate) fn under(path: &str, prefix: Option<&str>) -> bool {
+    prefix.is_none_or(|p| path.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag { key: k.into(), value: v.into() }
+    }
+
+    #[test]
+    fn pages_follow_markers() {
+        let items: Vec<u32> = (0..7).collect();
+        let key = |i: &u32| format!("{i:03}");
+        let p = paginate(items.clone(), key, None, 3);
+        assert_eq!(p.items, vec![0, 1, 2]);
+        assert_eq!(p.next.as_deref(), Some("002"));
+        let p = paginate(items.clone(), key, p.next.as_deref(), 3);
+        assert_eq!(p.items, vec![3, 4, 5]);
+        let p = paginate(items.clone(), key, p.next.as_deref(), 3);
+        assert_eq!((p.items, p.next), (vec![6], None));
+        assert_eq!(paginate(items, key, None, 7).next, None);
+    }
+
+    #[test]
+    fn tag_rules() {
+        assert!(check_new_tags(&[tag("a", "1"), tag("b", "2")]).is_ok());
+        assert!(matches!(check_new_tags(&[tag("a", "1"), tag("A", "2")]), Err(IamError::InvalidInput(_))));
+        assert!(matches!(check_new_tags(&[tag("AWS:x", "1")]), Err(IamError::InvalidInput(_))));
+        let mut t = vec![tag("Team", "red")];
+        merge_tags(&mut t, vec![tag("team", "blue"), tag("env", "")]).unwrap();
+        assert_eq!(t, vec![tag("Team", "blue"), tag("env", "")]);
+        remove_tags(&mut t, &["TEAM"]);
+        assert_eq!(t, vec![tag("env", "")]);
+        let many: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
+        assert!(matches!(merge_tags(&mut t, many), Err(IamError::LimitExceeded(_))));
+        assert!(under("/a/b/", Some("/a/")) && !under("/b/", Some("/a/")) && under("/x/", None));
+    }
+}

@@ -1,0 +1,453 @@
+//! The policy simulator: SimulateCustomPolicy, SimulatePrincipalPolicy,
+//! GetContextKeysForCustomPolicy, GetContextKeysForPrincipalPolicy.
+
+use std::sync::Arc;
+
+use rampart_policy::{
+    evaluate, Context, ContextValue, Decision, Evaluation, Layer, LayerDecision, NamedPolicy, Policy, PolicySet,
+    PolicyType, Position, Principal, PrincipalKind, Request,
+};
+use rampart_protocol::query::QueryParams;
+use rampart_protocol::xml::XmlWriter;
+use rampart_service::{AuthzPlan, Output, RequestContext};
+
+use super::{account, check, one, paginate, xml, Core};
+use crate::db::Lookup;
+use crate::error::{IamError, Result};
+use crate::model::{GroupRec, RoleRec, UserRec};
+use crate::resolve::{Resolved, Source, SourcedPolicy};
+use crate::validate::{self as v, Args};
+
+pub const OPS: &[&str] = &[
+    "SimulateCustomPolicy",
+    "SimulatePrincipalPolicy",
+    "GetContextKeysForCustomPolicy",
+    "GetContextKeysForPrincipalPolicy",
+];
+
+const CONTEXT_TYPES: &[&str] = &[
+    "string",
+    "stringList",
+    "numeric",
+    "numericList",
+    "boolean",
+    "booleanList",
+    "ip",
+    "ipList",
+    "binary",
+    "binaryList",
+    "date",
+    "dateList",
+];
+
+/// The entity named by `PolicySourceArn`.
+enum SourceEntity {
+    User(UserRec),
+    Group(GroupRec),
+    Role(RoleRec),
+}
+
+fn invalid_source(arn: &str) -> IamError {
+    IamError::InvalidInput(format!(
+        "Invalid ARN: {arn}. The PolicySourceArn must be the ARN of an IAM user, group or role."
+    ))
+}
+
+fn source_entity(core: &Core, acct: &str, arn: &str) -> Result<SourceEntity> {
+    let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(|| invalid_source(arn))?;
+    let (owner, resource) = rest.split_once(':').ok_or_else(|| invalid_source(arn))?;
+    let (kind, path_name) = resource.split_once('/').ok_or_else(|| invalid_source(arn))?;
+    let name = path_name.rsplit('/').next().unwrap_or_default();
+    let missing = || IamError::NoSuchEntity(format!("The {kind} with name {name} cannot be found."));
+    if owner != acct || name.is_empty() {
+        return match kind {
+            "user" | "group" | "role" => Err(missing()),
+            _ => Err(invalid_source(arn)),
+        };
+    }
+    match kind {
+        "user" => core.db.entity::<UserRec>(acct, name)?.filter(|u| u.arn(acct) == arn).map(SourceEntity::User),
+        "group" => core.db.entity::<GroupRec>(acct, name)?.filter(|g| g.arn(acct) == arn).map(SourceEntity::Group),
+        "role" => core.db.entity::<RoleRec>(acct, name)?.filter(|r| r.arn(acct) == arn).map(SourceEntity::Role),
+        _ => return Err(invalid_source(arn)),
+    }
+    .ok_or_else(missing)
+}
+
+fn resolve_source(core: &Core, acct: &str, e: &SourceEntity) -> Result<Resolved> {
+    match e {
+        SourceEntity::User(u) => core.resolver.user(acct, u),
+        SourceEntity::Group(g) => core.resolver.group(acct, g),
+        SourceEntity::Role(r) => core.resolver.role(acct, r),
+    }
+}
+
+pub fn plan(_core: &Core, _ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
+    let mut a = Args::new(q);
+    let custom = op.ends_with("CustomPolicy");
+    let source = if custom { None } else { Some(a.req("PolicySourceArn", &v::ARN)) };
+    a.list("PolicyInputList", &v::DOCUMENT, None, custom);
+    if op.starts_with("Simulate") {
+        a.list("PermissionsBoundaryPolicyInputList", &v::DOCUMENT, None, false);
+        a.list("ActionNames", &v::ACTION_NAME, None, true);
+        a.list("ResourceArns", &v::RESOURCE_NAME, None, false);
+        a.opt("ResourcePolicy", &v::DOCUMENT);
+        a.opt("ResourceOwner", &v::RESOURCE_NAME);
+        a.opt("CallerArn", &v::RESOURCE_NAME);
+        a.opt("ResourceHandlingOption", &v::RESOURCE_HANDLING);
+        a.paging();
+        for (i, entry) in q.struct_list("ContextEntries.member").iter().enumerate() {
+            let field = format!("contextEntries.{}.member", i + 1);
+            if let Some(name) = entry.get("ContextKeyName") {
+                a.check_value(&format!("{field}.contextKeyName"), name, &v::CONTEXT_KEY_NAME);
+            }
+            if let Some(t) = entry.get("ContextKeyType") {
+                if !CONTEXT_TYPES.contains(&t) {
+                    a.error(format!(
+                        "Value '{t}' at '{field}.contextKeyType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        CONTEXT_TYPES.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    a.finish()?;
+    match source {
+        Some(arn) => one(check(op, arn)),
+        None => one(check(op, "*")),
+    }
+}
+
+/// Parse the documents of an input list; malformed ones are InvalidInput, as the simulator reports them.
+fn input_policies(core: &Core, q: &QueryParams, list: &str, kind: &'static str) -> Result<Vec<SourcedPolicy>> {
+    q.list(&format!("{list}.member"))
+        .into_iter()
+        .enumerate()
+        .map(|(i, doc)| {
+            let policy = core
+                .resolver
+                .policies
+                .get(doc, PolicyType::Identity)
+                .map_err(|e| IamError::InvalidInput(format!("{list}.{}: {}", i + 1, e.message)))?;
+            let id = format!("{list}.{}", i + 1);
+            Ok(SourcedPolicy { source: Source { name: id.clone(), id, kind, document: doc.to_string() }, policy })
+        })
+        .collect()
+}
+
+fn context_entries(q: &QueryParams) -> Context {
+    let mut c = Context::new();
+    for entry in q.struct_list("ContextEntries.member") {
+        let Some(name) = entry.get("ContextKeyName") else { continue };
+        let values: Vec<String> = entry.list("ContextKeyValues.member").into_iter().map(str::to_string).collect();
+        let is_list = entry.get("ContextKeyType").is_some_and(|t| t.ends_with("List"));
+        let value = if is_list || values.len() > 1 {
+            ContextValue::List(values)
+        } else {
+            ContextValue::String(values.into_iter().next().unwrap_or_default())
+        };
+        c.insert(name, value);
+    }
+    c
+}
+
+/// The context keys a document uses as policy variables (`${aws:username}`, `${aws:PrincipalTag/x, 'd'}`)
+/// in its resources and condition values; variables exist only in version 2012-10-17 documents.
+fn policy_variables(document: &str) -> Vec<String> {
+    fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(document) else { return Vec::new() };
+    if v.get("Version").and_then(|x| x.as_str()) != Some("2012-10-17") {
+        return Vec::new();
+    }
+    let statements = match v.get("Statement") {
+        Some(serde_json::Value::Array(a)) => a.iter().collect(),
+        Some(o) => vec![o],
+        None => Vec::new(),
+    };
+    let mut texts = Vec::new();
+    for st in statements {
+        for field in ["Resource", "NotResource", "Condition"] {
+            if let Some(x) = st.get(field) {
+                strings(x, &mut texts);
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    for t in texts {
+        let mut rest = t;
+        while let Some(start) = rest.find("${") {
+            let Some(len) = rest[start..].find('}') else { break };
+            let inner = rest[start + 2..start + len].split(',').next().unwrap_or_default().trim();
+            if !matches!(inner, "*" | "?" | "$" | "") {
+                keys.push(inner.to_string());
+            }
+            rest = &rest[start + len + 1..];
+        }
+    }
+    keys
+}
+
+/// The account of `ResourceOwner` (an account ID or an ARN naming one).
+fn owner_account(owner: &str) -> String {
+    if let Some(rest) = owner.strip_prefix("arn:") {
+        return rest.split(':').nth(3).unwrap_or_default().to_string();
+    }
+    owner.to_string()
+}
+
+fn decision_name(d: Decision) -> &'static str {
+    match d {
+        Decision::Allowed => "allowed",
+        Decision::ImplicitlyDenied => "implicitDeny",
+        Decision::ExplicitlyDenied => "explicitDeny",
+    }
+}
+
+/// A statement that decided a simulation result, with its source and position.
+struct Matched<'a> {
+    source: &'a Source,
+    start: Position,
+    end: Position,
+}
+
+/// The engine's decisive statements, mapped back to the simulation's policy sources.
+fn matched_statements<'a>(eval: &Evaluation, sources: &[&'a Source]) -> Vec<Matched<'a>> {
+    eval.explanation
+        .matched_statements()
+        .filter_map(|m| {
+            let source = sources.iter().copied().find(|s| s.name == m.policy)?;
+            Some(Matched { source, start: m.start, end: m.end })
+        })
+        .collect()
+}
+
+struct Sim<'a> {
+    principal: Principal,
+    identity: Vec<SourcedPolicy>,
+    boundary: Option<Vec<SourcedPolicy>>,
+    resource_policy: Option<(Source, Arc<Policy>)>,
+    resource_account: Option<String>,
+    context: Context,
+    q: &'a QueryParams,
+}
+
+fn simulate(sim: Sim<'_>) -> Result<Output> {
+    let q = sim.q;
+    let actions = q.list("ActionNames.member");
+    let mut resources = q.list("ResourceArns.member");
+    if resources.is_empty() {
+        resources.push("*");
+    }
+    let identity: Vec<NamedPolicy<'_>> =
+        sim.identity.iter().map(|p| NamedPolicy::new(&p.source.name, &p.policy)).collect();
+    let boundary: Option<Vec<NamedPolicy<'_>>> =
+        sim.boundary.as_ref().map(|b| b.iter().map(|p| NamedPolicy::new(&p.source.name, &p.policy)).collect());
+    let set = PolicySet {
+        identity,
+        permissions_boundaries: boundary,
+        resource_policy: sim.resource_policy.as_ref().map(|(s, p)| NamedPolicy::new(&s.name, p)),
+        ..PolicySet::default()
+    };
+    let mut sources: Vec<&Source> = sim.identity.iter().map(|p| &p.source).collect();
+    if let Some(b) = &sim.boundary {
+        sources.extend(b.iter().map(|p| &p.source));
+    }
+    if let Some((s, _)) = &sim.resource_policy {
+        sources.push(s);
+    }
+
+    let mut results = Vec::new();
+    for action in &actions {
+        for resource in &resources {
+            let request = Request {
+                principal: &sim.principal,
+                action,
+                resource,
+                resource_account: sim.resource_account.as_deref(),
+                context: &sim.context,
+            };
+            let eval = evaluate(&request, &set);
+            let boundary_allowed =
+                eval.explanation.layer_decision(Layer::PermissionsBoundary).map(|d| d == LayerDecision::Allowed);
+            let matched = matched_statements(&eval, &sources);
+            let missing = eval.explanation.missing_context_keys().to_vec();
+            results.push((action.to_string(), resource.to_string(), eval.decision, matched, missing, boundary_allowed));
+        }
+    }
+
+    let (marker, max) = Args::new(q).paging();
+    let indexed: Vec<(usize, _)> = results.into_iter().enumerate().collect();
+    let page = paginate(indexed, |(i, _)| format!("{i:06}"), marker, max);
+    let mut w = XmlWriter::new();
+    w.start("EvaluationResults");
+    for (_, (action, resource, decision, matched, missing, boundary_allowed)) in &page.items {
+        w.start("member").elem("EvalActionName", action).elem("EvalResourceName", resource);
+        w.elem("EvalDecision", decision_name(*decision));
+        statements(&mut w, matched);
+        missing_values(&mut w, missing);
+        if let Some(b) = boundary_allowed {
+            w.start("PermissionsBoundaryDecisionDetail").bool("AllowedByPermissionsBoundary", *b).end();
+        }
+        if resource.as_str() != "*" {
+            w.start("ResourceSpecificResults").start("member");
+            w.elem("EvalResourceName", resource).elem("EvalResourceDecision", decision_name(*decision));
+            statements(&mut w, matched);
+            missing_values(&mut w, missing);
+            if let Some(b) = boundary_allowed {
+                w.start("PermissionsBoundaryDecisionDetail").bool("AllowedByPermissionsBoundary", *b).end();
+            }
+            w.end().end();
+        }
+        w.end();
+    }
+    w.end();
+    super::xml::truncation(&mut w, &page.next);
+    xml(w.finish())
+}
+
+fn missing_values(w: &mut XmlWriter, missing: &[String]) {
+    w.start("MissingContextValues");
+    for k in missing {
+        w.elem("member", k);
+    }
+    w.end();
+}
+
+fn statements(w: &mut XmlWriter, matched: &[Matched<'_>]) {
+    w.start("MatchedStatements");
+    for m in matched {
+        w.start("member").elem("SourcePolicyId", &m.source.id).elem("SourcePolicyType", m.source.kind);
+        w.start("StartPosition").num("Line", m.start.line).num("Column", m.start.column).end();
+        w.start("EndPosition").num("Line", m.end.line).num("Column", m.end.column).end();
+        w.end();
+    }
+    w.end();
+}
+
+fn caller_principal(q: &QueryParams) -> Result<Option<Principal>> {
+    let Some(arn) = q.get("CallerArn") else { return Ok(None) };
+    let account = arn.strip_prefix("arn:aws:iam::").and_then(|r| r.split(':').next()).unwrap_or_default();
+    if !arn.contains(":user/") || account.is_empty() {
+        return Err(IamError::InvalidInput(format!(
+            "Invalid CallerArn: {arn}. The CallerArn must be the ARN of an IAM user."
+        )));
+    }
+    Ok(Some(Principal::iam_user(arn, account)))
+}
+
+fn resource_policy(core: &Core, q: &QueryParams) -> Result<Option<(Source, Arc<Policy>)>> {
+    let Some(doc) = q.get("ResourcePolicy") else { return Ok(None) };
+    let p = core
+        .resolver
+        .policies
+        .get(doc, PolicyType::Resource)
+        .map_err(|e| IamError::InvalidInput(format!("ResourcePolicy: {}", e.message)))?;
+    let id = "ResourcePolicy".to_string();
+    Ok(Some((Source { name: id.clone(), id, kind: "resource", document: doc.to_string() }, p)))
+}
+
+pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
+    let acct = account(ctx);
+    match op {
+        "SimulateCustomPolicy" => {
+            let caller = caller_principal(q)?;
+            let resource_policy = resource_policy(core, q)?;
+            if resource_policy.is_some() && caller.is_none() {
+                return Err(IamError::InvalidInput("CallerArn is required when ResourcePolicy is specified.".into()));
+            }
+            let boundary = input_policies(core, q, "PermissionsBoundaryPolicyInputList", "none")?;
+            simulate(Sim {
+                principal: caller.unwrap_or_else(|| Principal::iam_user(&format!("arn:aws:iam::{acct}:user/"), acct)),
+                identity: input_policies(core, q, "PolicyInputList", "none")?,
+                boundary: (!boundary.is_empty()).then_some(boundary),
+                resource_policy,
+                resource_account: q.get("ResourceOwner").map(owner_account),
+                context: context_entries(q),
+                q,
+            })
+        }
+        "SimulatePrincipalPolicy" => {
+            let source_arn = q.get("PolicySourceArn").unwrap_or_default();
+            let entity = source_entity(core, acct, source_arn)?;
+            let resolved = resolve_source(core, acct, &entity)?;
+            let mut identity = resolved.identity;
+            identity.extend(input_policies(core, q, "PolicyInputList", "none")?);
+            let input_boundary = input_policies(core, q, "PermissionsBoundaryPolicyInputList", "none")?;
+            let boundary =
+                if input_boundary.is_empty() { resolved.boundary.map(|b| vec![b]) } else { Some(input_boundary) };
+            let resource_policy = resource_policy(core, q)?;
+            let principal = match (caller_principal(q)?, &entity) {
+                (Some(p), _) => p,
+                (None, SourceEntity::User(u)) => Principal::iam_user(&u.arn(acct), acct),
+                (None, SourceEntity::Role(r)) => Principal {
+                    arn: r.arn(acct),
+                    account: acct.to_string(),
+                    kind: PrincipalKind::AssumedRole { role_arn: r.arn(acct) },
+                },
+                (None, SourceEntity::Group(_)) if resource_policy.is_some() => {
+                    return Err(IamError::InvalidInput(
+                        "CallerArn is required when ResourcePolicy is specified and PolicySourceArn is not a user."
+                            .into(),
+                    ))
+                }
+                (None, SourceEntity::Group(g)) => Principal::iam_user(&g.arn(acct), acct),
+            };
+            simulate(Sim {
+                principal,
+                identity,
+                boundary,
+                resource_policy,
+                resource_account: q.get("ResourceOwner").map(owner_account),
+                context: context_entries(q),
+                q,
+            })
+        }
+        "GetContextKeysForCustomPolicy" | "GetContextKeysForPrincipalPolicy" => {
+            let mut policies = input_policies(core, q, "PolicyInputList", "none")?;
+            if op == "GetContextKeysForPrincipalPolicy" {
+                let entity = source_entity(core, acct, q.get("PolicySourceArn").unwrap_or_default())?;
+                let resolved = resolve_source(core, acct, &entity)?;
+                policies.extend(resolved.identity);
+                policies.extend(resolved.boundary);
+            }
+            let mut keys: Vec<String> = Vec::new();
+            for p in &policies {
+                for k in p.policy.condition_keys().into_iter().chain(policy_variables(&p.source.document)) {
+                    if !keys.iter().any(|x| x.eq_ignore_ascii_case(&k)) {
+                        keys.push(k);
+                    }
+                }
+            }
+            let mut w = XmlWriter::new();
+            w.start("ContextKeyNames");
+            for k in &keys {
+                w.elem("member", k);
+            }
+            w.end();
+            xml(w.finish())
+        }
+        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_variables;
+
+    #[test]
+    fn variables_of_2012_documents() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*",
+            "Resource":["arn:aws:s3:::b/${aws:username}/*","arn:aws:s3:::b/${aws:PrincipalTag/team, 'none'}/${*}"],
+            "Condition":{"StringEquals":{"s3:prefix":"${aws:userid}"}}}]}"#;
+        assert_eq!(policy_variables(doc), vec!["aws:username", "aws:PrincipalTag/team", "aws:userid"]);
+        assert!(policy_variables(&doc.replace("2012-10-17", "2008-10-17")).is_empty());
+        assert!(policy_variables("not json").is_empty());
+    }
+}

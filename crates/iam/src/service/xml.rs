@@ -1,0 +1,150 @@
+//! XML shapes of IAM's entities, with AWS's element names and order.
+
+use rampart_protocol::xml::XmlWriter;
+
+use crate::managed::AwsPolicy;
+use crate::model::{GroupRec, PolicyRec, ProfileRec, RoleRec, Tag, UserRec};
+use crate::util::{encode_document, iso8601};
+
+pub fn tags(w: &mut XmlWriter, tags: &[Tag]) {
+    w.start("Tags");
+    for t in tags {
+        w.start("member").elem("Key", &t.key).elem("Value", &t.value).end();
+    }
+    w.end();
+}
+
+fn boundary(w: &mut XmlWriter, arn: Option<&String>) {
+    if let Some(arn) = arn {
+        w.start("PermissionsBoundary")
+            .elem("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
+            .elem("PermissionsBoundaryArn", arn)
+            .end();
+    }
+}
+
+/// `<{tag}>` with a user; `full` adds the boundary and tags (GetUser/CreateUser, not ListUsers).
+pub fn user(w: &mut XmlWriter, tag: &'static str, account: &str, u: &UserRec, full: bool) {
+    w.start(tag)
+        .elem("Path", &u.path)
+        .elem("UserName", &u.name)
+        .elem("UserId", &u.id)
+        .elem("Arn", &u.arn(account))
+        .elem("CreateDate", &iso8601(u.created));
+    if full {
+        boundary(w, u.boundary.as_ref());
+        if !u.tags.is_empty() {
+            tags(w, &u.tags);
+        }
+    }
+    w.end();
+}
+
+pub fn group(w: &mut XmlWriter, tag: &'static str, account: &str, g: &GroupRec) {
+    w.start(tag)
+        .elem("Path", &g.path)
+        .elem("GroupName", &g.name)
+        .elem("GroupId", &g.id)
+        .elem("Arn", &g.arn(account))
+        .elem("CreateDate", &iso8601(g.created))
+        .end();
+}
+
+/// A role; `full` adds boundary, tags and last use (GetRole/CreateRole, not ListRoles).
+pub fn role(w: &mut XmlWriter, tag: &'static str, account: &str, r: &RoleRec, full: bool) {
+    w.start(tag)
+        .elem("Path", &r.path)
+        .elem("RoleName", &r.name)
+        .elem("RoleId", &r.id)
+        .elem("Arn", &r.arn(account))
+        .elem("CreateDate", &iso8601(r.created))
+        .elem("AssumeRolePolicyDocument", &encode_document(&r.trust));
+    if let Some(d) = &r.description {
+        w.elem("Description", d);
+    }
+    w.num("MaxSessionDuration", r.max_session);
+    if full {
+        boundary(w, r.boundary.as_ref());
+        if !r.tags.is_empty() {
+            tags(w, &r.tags);
+        }
+        w.start("RoleLastUsed");
+        if let Some((at, region)) = &r.last_used {
+            w.elem("LastUsedDate", &iso8601(*at)).elem("Region", region);
+        }
+        w.end();
+    }
+    w.end();
+}
+
+/// Counts shown with a managed policy.
+pub struct Usage {
+    pub attachments: usize,
+    pub boundaries: usize,
+}
+
+/// A customer managed policy; `description`/`tags` only where AWS returns them (GetPolicy, CreatePolicy).
+pub fn policy(w: &mut XmlWriter, tag: &'static str, account: &str, p: &PolicyRec, usage: &Usage, full: bool) {
+    w.start(tag)
+        .elem("PolicyName", &p.name)
+        .elem("PolicyId", &p.id)
+        .elem("Arn", &p.arn(account))
+        .elem("Path", &p.path)
+        .elem("DefaultVersionId", &p.default_version)
+        .num("AttachmentCount", usage.attachments)
+        .num("PermissionsBoundaryUsageCount", usage.boundaries)
+        .bool("IsAttachable", true);
+    if full {
+        if let Some(d) = &p.description {
+            w.elem("Description", d);
+        }
+    }
+    w.elem("CreateDate", &iso8601(p.created)).elem("UpdateDate", &iso8601(p.updated));
+    if full && !p.tags.is_empty() {
+        tags(w, &p.tags);
+    }
+    w.end();
+}
+
+pub fn aws_policy(w: &mut XmlWriter, tag: &'static str, p: &AwsPolicy, usage: &Usage, full: bool) {
+    w.start(tag)
+        .elem("PolicyName", p.name)
+        .elem("PolicyId", &p.id)
+        .elem("Arn", &p.arn)
+        .elem("Path", p.path)
+        .elem("DefaultVersionId", p.version)
+        .num("AttachmentCount", usage.attachments)
+        .num("PermissionsBoundaryUsageCount", usage.boundaries)
+        .bool("IsAttachable", true);
+    if full {
+        w.elem("Description", p.description);
+    }
+    w.elem("CreateDate", &iso8601(p.created)).elem("UpdateDate", &iso8601(p.updated)).end();
+}
+
+/// An instance profile with its roles (roles as ListRoles shows them, plus tags like AWS).
+pub fn profile(w: &mut XmlWriter, tag: &'static str, account: &str, p: &ProfileRec, roles: &[RoleRec], full: bool) {
+    w.start(tag)
+        .elem("Path", &p.path)
+        .elem("InstanceProfileName", &p.name)
+        .elem("InstanceProfileId", &p.id)
+        .elem("Arn", &p.arn(account))
+        .elem("CreateDate", &iso8601(p.created));
+    w.start("Roles");
+    for r in roles {
+        role(w, "member", account, r, false);
+    }
+    w.end();
+    if full && !p.tags.is_empty() {
+        tags(w, &p.tags);
+    }
+    w.end();
+}
+
+/// `<IsTruncated>` and, when truncated, `<Marker>`.
+pub fn truncation(w: &mut XmlWriter, next: &Option<String>) {
+    w.bool("IsTruncated", next.is_some());
+    if let Some(m) = next {
+        w.elem("Marker", m);
+    }
+}

@@ -1,0 +1,136 @@
+//! Small helpers: AWS-style IDs, timestamps, document encoding, ARNs.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rand::Rng;
+use time::OffsetDateTime;
+
+/// The characters AWS uses in unique IDs and access key IDs.
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// A unique ID like AWS's: a 4-letter prefix (`AIDA`, `AGPA`, `AROA`, `ANPA`, `AIPA`) + 17 characters.
+pub fn unique_id(prefix: &str) -> String {
+    random_id(prefix, 21)
+}
+
+/// An access key ID: `AKIA` + 16 characters.
+pub fn access_key_id() -> String {
+    random_id("AKIA", 20)
+}
+
+fn random_id(prefix: &str, len: usize) -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(len);
+    s.push_str(prefix);
+    while s.len() < len {
+        s.push(char::from(ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())]));
+    }
+    s
+}
+
+/// A deterministic ID for built-in objects (AWS managed policies): stable across restarts.
+pub fn stable_id(prefix: &str, seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut s = String::from(prefix);
+    for b in digest.iter() {
+        if s.len() >= 21 {
+            break;
+        }
+        s.push(char::from(ID_ALPHABET[usize::from(b & 31)]));
+    }
+    s
+}
+
+/// A 40-character secret access key.
+pub fn secret_access_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::rng();
+    (0..40).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// ISO-8601 as IAM returns it: `2024-01-02T03:04:05Z`.
+pub fn iso8601(epoch_seconds: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(epoch_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Characters left as-is when IAM URL-encodes policy documents in responses.
+const DOC_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'*');
+
+/// IAM returns policy documents URL-encoded (RFC 3986 style, space as `%20`); SDKs decode them.
+pub fn encode_document(doc: &str) -> String {
+    utf8_percent_encode(doc, DOC_SAFE).to_string()
+}
+
+/// Lower-case hex.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// Parse lower- or upper-case hex.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+}
+
+/// `arn:aws:iam::ACCOUNT:KIND/PATH-AND-NAME` (path starts and ends with `/`).
+pub fn iam_arn(account: &str, kind: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:{kind}{path}{name}")
+}
+
+/// A policy document's size as IAM counts it for quotas: characters other than whitespace.
+pub fn policy_size(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_look_like_aws() {
+        let id = unique_id("AIDA");
+        assert_eq!(id.len(), 21);
+        assert!(id.starts_with("AIDA"));
+        assert!(id.bytes().all(|b| ID_ALPHABET.contains(&b)));
+        let k = access_key_id();
+        assert_eq!(k.len(), 20);
+        assert!(k.starts_with("AKIA"));
+        assert_eq!(secret_access_key().len(), 40);
+        assert_eq!(stable_id("ANPA", "x"), stable_id("ANPA", "x"));
+        assert_eq!(stable_id("ANPA", "x").len(), 21);
+        assert_ne!(stable_id("ANPA", "x"), stable_id("ANPA", "y"));
+    }
+
+    #[test]
+    fn dates_and_encoding() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(encode_document("{\"Action\": \"s3:*\"}"), "%7B%22Action%22%3A%20%22s3%3A*%22%7D");
+        assert_eq!(from_hex(&to_hex(&[0, 1, 254, 255])).unwrap(), vec![0, 1, 254, 255]);
+        assert!(from_hex("zz").is_none());
+        assert_eq!(policy_size("{ \"a\" :\n 1 }"), 7);
+    }
+}

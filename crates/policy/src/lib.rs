@@ -1,0 +1,426 @@
+//! AWS IAM policy engine: parse, validate, evaluate, explain. Pure: no I/O, no async.
+//!
+//! # Using it
+//!
+//! ```
+//! use rampart_policy::*;
+//!
+//! let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Read","Effect":"Allow",
+//!               "Action":"s3:Get*","Resource":"arn:aws:s3:::bucket/${aws:username}/*"}]}"#;
+//! let policy = Policy::parse(doc, PolicyType::Identity)?;          // PolicyError: AWS MalformedPolicyDocument message
+//! let mut ctx = Context::new();
+//! ctx.insert("aws:username", ContextValue::String("alice".into()));  // keys case-insensitive
+//! let principal = Principal::iam_user("arn:aws:iam::111122223333:user/alice", "111122223333");
+//! let req = Request { principal: &principal, action: "s3:GetObject", resource: "arn:aws:s3:::bucket/alice/x",
+//!                     resource_account: Some("111122223333"), context: &ctx };
+//! let set = PolicySet { identity: vec![NamedPolicy::new("inline:alice/p", &policy)], ..PolicySet::default() };
+//! let eval = evaluate(&req, &set);   // Decision::{Allowed, ImplicitlyDenied, ExplicitlyDenied}
+//! assert_eq!(eval.decision, Decision::Allowed);
+//! # Ok::<(), PolicyError>(())
+//! ```
+//!
+//! # Explanations (for AccessDenied messages, `rampart policy eval`, and the IAM policy simulator)
+//!
+//! [`Evaluation::explanation`] is an [`Explanation`]:
+//! - [`Explanation::denying_layer`] — `(Layer, explicit)` of a denial, `None` when allowed. An explicit
+//!   deny names the first layer holding an applying Deny; an implicit deny names the layer that lacked an
+//!   allow (RCP, SCP, resource policy, identity, permissions boundary, session policy — in that order).
+//! - [`Explanation::matched_statements`] — the statements that decided (Allow statements of an allowed
+//!   request, Deny statements of an explicitly denied one): simulator `MatchedStatements`. Each has
+//!   `policy` (the [`NamedPolicy`] name: `SourcePolicyId`), `sid`, `index`, `layer`, and `start`/`end`
+//!   line/column of the statement in its document (`StartPosition`/`EndPosition`).
+//! - [`Explanation::statements`] — every statement that applied, decisive or not.
+//! - [`Explanation::missing_context_keys`] — condition keys referenced by statements whose action,
+//!   resource and principal matched, but absent from the context: simulator `MissingContextValues`.
+//! - [`Explanation::layers`] / [`Explanation::layer_decision`] — each layer's own verdict
+//!   (`allowed` / `explicitDeny` / `implicitDeny`): simulator `EvalDecisionDetails`
+//!   (e.g. `layer_decision(Layer::PermissionsBoundary)` for `PermissionsBoundaryDecisionDetail`).
+//!
+//! `serde_json::to_value(&eval)` gives the JSON `rampart policy eval` prints ([`harness`]).
+//!
+//! # Two evaluators
+//! [`evaluate`] runs compiled, indexed policies ([`evaluator`]); [`reference::evaluate`] follows the AWS
+//! documentation step by step over the parsed documents. Property tests check they always agree.
+
+pub mod ast;
+pub mod compile;
+pub mod condition;
+pub mod evaluator;
+pub mod explain;
+pub mod harness;
+pub mod json;
+pub mod matching;
+mod parser;
+pub mod principal;
+pub mod reference;
+pub mod validate;
+pub mod variables;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+pub use ast::{Effect, Version};
+pub use explain::{Explanation, LayerDecision, LayerResult, MatchedStatement};
+pub use json::Position;
+pub use principal::Grant;
+pub use validate::{Finding, Severity};
+
+/// Which kind of policy a document is; decides validation rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PolicyType {
+    /// Identity-based (also permissions boundaries and session policies): no Principal.
+    Identity,
+    /// Resource-based (KMS key policy, secret policy, …): Principal required.
+    Resource,
+    /// Role trust policy: Principal required, sts actions.
+    Trust,
+    /// Service control policy.
+    ServiceControl,
+    /// Resource control policy.
+    ResourceControl,
+}
+
+/// A document AWS would reject. `Display` is AWS's MalformedPolicyDocument message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PolicyError {
+    pub message: String,
+}
+
+impl PolicyError {
+    fn new(message: impl Into<String>) -> Self {
+        PolicyError { message: message.into() }
+    }
+}
+
+#[derive(Debug)]
+struct PolicyInner {
+    ty: PolicyType,
+    document: ast::Document,
+    compiled: compile::CompiledPolicy,
+    condition_keys: Vec<String>,
+}
+
+/// A parsed, validated and compiled policy document. Cheap to clone (shared inside).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    inner: Arc<PolicyInner>,
+}
+
+impl Policy {
+    /// Parse and validate `json` as AWS does for `ty`.
+    pub fn parse(json: &str, ty: PolicyType) -> Result<Policy, PolicyError> {
+        let document = parse_document(json, ty).map_err(PolicyError::new)?;
+        validate::check(&document, ty).map_err(PolicyError::new)?;
+        Ok(Policy::from_document(document, ty))
+    }
+
+    /// Compile an already-validated document.
+    fn from_document(document: ast::Document, ty: PolicyType) -> Policy {
+        let compiled = compile::CompiledPolicy::new(&document);
+        let mut condition_keys: Vec<String> = Vec::new();
+        for s in &document.statements {
+            for c in &s.conditions {
+                if !condition_keys.iter().any(|k| k.eq_ignore_ascii_case(&c.key)) {
+                    condition_keys.push(c.key.clone());
+                }
+            }
+        }
+        Policy { inner: Arc::new(PolicyInner { ty, document, compiled, condition_keys }) }
+    }
+
+    /// The condition keys this policy's statements reference (for GetContextKeysFor*Policy): as first
+    /// written in the document, de-duplicated case-insensitively.
+    pub fn condition_keys(&self) -> Vec<String> {
+        self.inner.condition_keys.clone()
+    }
+
+    pub fn policy_type(&self) -> PolicyType {
+        self.inner.ty
+    }
+
+    /// The parsed document.
+    pub fn document(&self) -> &ast::Document {
+        &self.inner.document
+    }
+
+    pub(crate) fn compiled(&self) -> &compile::CompiledPolicy {
+        &self.inner.compiled
+    }
+}
+
+/// The grammar stage, with the message IAM gives for `ty` (trust policies have their own validator).
+pub(crate) fn parse_document(text: &str, ty: PolicyType) -> Result<ast::Document, String> {
+    if ty == PolicyType::Trust {
+        let root = json::parse(text).map_err(|_| validate::TRUST_INVALID_JSON.to_string())?;
+        validate::check_trust_json(&root)?;
+        return parser::document(&root).map_err(|_| parser::SYNTAX.to_string());
+    }
+    parser::parse(text).map_err(|_| parser::SYNTAX.to_string())
+}
+
+/// A context value: AWS condition keys are single- or multi-valued; operators coerce
+/// (numbers, dates, bools, IPs) from the string form.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ContextValue {
+    String(String),
+    List(Vec<String>),
+}
+
+/// A fast hasher for context keys (short ASCII strings; a request has a few dozen at most, so
+/// collision flooding is not a concern and SipHash's cost is).
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Request context keys → values. Key lookup is case-insensitive.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    entries: HashMap<String, ContextValue, BuildHasherDefault<KeyHasher>>,
+}
+
+impl Context {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn insert(&mut self, key: &str, value: ContextValue) {
+        self.entries.insert(key.to_ascii_lowercase(), value);
+    }
+    pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.entries.get(&key.to_ascii_lowercase())
+        } else {
+            self.entries.get(key)
+        }
+    }
+    /// Lookup by an already lower-cased key (no allocation).
+    pub(crate) fn get_lower(&self, key: &str) -> Option<&ContextValue> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get(key)
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// Entries (keys lower-cased).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// What kind of principal makes the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The account root user (`arn:aws:iam::ACCOUNT:root`).
+    Root,
+    /// An IAM user.
+    User,
+    /// A role session; `role_arn` is the role (`arn:aws:iam::A:role/path/Name`), the principal
+    /// ARN is the session (`arn:aws:sts::A:assumed-role/Name/session`).
+    AssumedRole { role_arn: String },
+    /// A federated user session (GetFederationToken).
+    FederatedUser,
+    /// An AWS service principal (`Service` in policies), e.g. `lambda.amazonaws.com`.
+    Service,
+    /// Unauthenticated.
+    Anonymous,
+}
+
+/// The principal making the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The principal's ARN as AWS reports it (user ARN, root ARN, assumed-role session ARN, service name).
+    pub arn: String,
+    /// The principal's account (empty for services / anonymous).
+    pub account: String,
+    pub kind: PrincipalKind,
+}
+
+impl Principal {
+    pub fn iam_user(arn: &str, account: &str) -> Self {
+        Principal { arn: arn.into(), account: account.into(), kind: PrincipalKind::User }
+    }
+    pub fn root(account: &str) -> Self {
+        Principal { arn: format!("arn:aws:iam::{account}:root"), account: account.into(), kind: PrincipalKind::Root }
+    }
+
+    /// Decide the principal's kind from its ARN: `…:root`, `…:user/…`, `…:role/…` (a session of that role),
+    /// `arn:aws:sts::A:assumed-role/Name/session`, `arn:aws:sts::A:federated-user/name`, a service name
+    /// (`*.amazonaws.com`), or `*`/`anonymous`. `None` for anything else.
+    pub fn from_arn(arn: &str) -> Option<Principal> {
+        if arn == "*" || arn.eq_ignore_ascii_case("anonymous") {
+            return Some(Principal { arn: "*".into(), account: String::new(), kind: PrincipalKind::Anonymous });
+        }
+        if !arn.starts_with("arn:") {
+            let service = arn.contains('.') && !arn.contains(':') && !arn.contains('/');
+            return service.then(|| Principal {
+                arn: arn.into(),
+                account: String::new(),
+                kind: PrincipalKind::Service,
+            });
+        }
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, partition, service, _region, account, resource] = parts[..] else { return None };
+        let p = |kind| Some(Principal { arn: arn.into(), account: account.into(), kind });
+        match (service, resource.split_once('/')) {
+            ("iam", None) if resource == "root" => p(PrincipalKind::Root),
+            ("iam", Some(("user", _))) => p(PrincipalKind::User),
+            ("iam", Some(("role", _))) => p(PrincipalKind::AssumedRole { role_arn: arn.into() }),
+            ("sts", Some(("assumed-role", rest))) => {
+                let (role, _session) = rest.split_once('/')?;
+                p(PrincipalKind::AssumedRole { role_arn: format!("arn:{partition}:iam::{account}:role/{role}") })
+            }
+            ("sts", Some(("federated-user", _))) => p(PrincipalKind::FederatedUser),
+            _ => None,
+        }
+    }
+}
+
+/// One authorization question.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub principal: &'a Principal,
+    /// `service:Action`, e.g. `iam:CreateUser`.
+    pub action: &'a str,
+    /// The resource ARN (or `*`).
+    pub resource: &'a str,
+    /// The account that owns the resource; `None` = same as the principal's.
+    pub resource_account: Option<&'a str>,
+    pub context: &'a Context,
+}
+
+/// A policy with the name explanations refer to it by (e.g. a managed policy ARN, `user/alice/inline/p`).
+#[derive(Clone, Copy, Debug)]
+pub struct NamedPolicy<'a> {
+    pub name: &'a str,
+    pub policy: &'a Policy,
+}
+
+impl<'a> NamedPolicy<'a> {
+    pub fn new(name: &'a str, policy: &'a Policy) -> Self {
+        NamedPolicy { name, policy }
+    }
+}
+
+/// Every policy that applies to a request, by layer.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet<'a> {
+    /// Identity policies of the principal (user inline + attached + its groups', or the role's).
+    pub identity: Vec<NamedPolicy<'a>>,
+    /// Permissions boundary (`None` = no boundary set).
+    pub permissions_boundaries: Option<Vec<NamedPolicy<'a>>>,
+    /// Session policies (`None` = not a session with policies).
+    pub session_policies: Option<Vec<NamedPolicy<'a>>>,
+    /// The resource's policy, if it has one.
+    pub resource_policy: Option<NamedPolicy<'a>>,
+    /// KMS key policies and role trust policies must allow explicitly (identity alone never suffices).
+    pub resource_policy_required: bool,
+    /// SCPs by level (root, OU…, account). `None` = no Organizations or the management account.
+    pub service_control_policies: Option<Vec<Vec<NamedPolicy<'a>>>>,
+    /// RCPs by level. `None` = none apply.
+    pub resource_control_policies: Option<Vec<Vec<NamedPolicy<'a>>>>,
+}
+
+/// The outcome of evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Decision {
+    Allowed,
+    ImplicitlyDenied,
+    ExplicitlyDenied,
+}
+
+/// Which layer of policy a statement or a missing allow belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Layer {
+    ResourceControlPolicy,
+    ServiceControlPolicy,
+    ResourcePolicy,
+    Identity,
+    PermissionsBoundary,
+    SessionPolicy,
+}
+
+impl Layer {
+    /// How AWS's messages name the layer ("identity-based policy", "permissions boundary", …).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Layer::ResourceControlPolicy => "resource control policy",
+            Layer::ServiceControlPolicy => "service control policy",
+            Layer::ResourcePolicy => "resource-based policy",
+            Layer::Identity => "identity-based policy",
+            Layer::PermissionsBoundary => "permissions boundary",
+            Layer::SessionPolicy => "session policy",
+        }
+    }
+}
+
+/// A decision plus the reasons.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub explanation: Explanation,
+}
+
+/// Evaluate `request` against `set` as AWS's policy evaluation logic does.
+pub fn evaluate(request: &Request<'_>, set: &PolicySet<'_>) -> Evaluation {
+    evaluator::evaluate(request, set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_kinds_from_arns() {
+        let k = |a: &str| Principal::from_arn(a).map(|p| p.kind);
+        assert_eq!(k("arn:aws:iam::111122223333:root"), Some(PrincipalKind::Root));
+        assert_eq!(k("arn:aws:iam::111122223333:user/a/b"), Some(PrincipalKind::User));
+        assert_eq!(
+            k("arn:aws:sts::111122223333:assumed-role/R/s"),
+            Some(PrincipalKind::AssumedRole { role_arn: "arn:aws:iam::111122223333:role/R".into() })
+        );
+        assert_eq!(k("arn:aws:sts::111122223333:federated-user/bob"), Some(PrincipalKind::FederatedUser));
+        assert_eq!(k("lambda.amazonaws.com"), Some(PrincipalKind::Service));
+        assert_eq!(k("*"), Some(PrincipalKind::Anonymous));
+        assert_eq!(k("nonsense"), None);
+        assert_eq!(Principal::from_arn("arn:aws:iam::111122223333:user/a").unwrap().account, "111122223333");
+    }
+
+    #[test]
+    fn condition_keys_dedup() {
+        let p = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",
+                "Condition":{"StringEquals":{"aws:PrincipalTag/team":"a","s3:prefix":"x"},"Bool":{"AWS:principaltag/TEAM":"true"}}}]}"#,
+            PolicyType::Identity,
+        )
+        .unwrap();
+        assert_eq!(p.condition_keys(), vec!["aws:PrincipalTag/team", "s3:prefix"]);
+    }
+}

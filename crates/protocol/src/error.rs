@@ -1,0 +1,136 @@
+//! The one AWS-shaped error every layer maps into, and how each protocol renders it.
+
+use std::borrow::Cow;
+
+use crate::xml::escape;
+use crate::Protocol;
+
+/// An error as AWS reports it: a code, a human message and an HTTP status.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AwsError {
+    /// The AWS error code, e.g. `NoSuchEntity` or `AccessDenied`.
+    pub code: Cow<'static, str>,
+    /// The message, in AWS's wording where we know it.
+    pub message: String,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+impl AwsError {
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>, status: u16) -> Self {
+        AwsError { code: code.into(), message: message.into(), status }
+    }
+
+    /// `true` when the caller is at fault (4xx): AWS's `<Type>Sender</Type>`.
+    pub fn is_sender_fault(&self) -> bool {
+        self.status < 500
+    }
+
+    /// `ValidationError` (awsQuery services) — 400.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new("ValidationError", message, 400)
+    }
+
+    /// `ValidationException` (JSON services) — 400.
+    pub fn validation_exception(message: impl Into<String>) -> Self {
+        Self::new("ValidationException", message, 400)
+    }
+
+    /// `InvalidInput` — 400.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new("InvalidInput", message, 400)
+    }
+
+    /// `MissingParameter`-style validation for a required member.
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(name)
+        ))
+    }
+
+    /// `AccessDenied` — 403.
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new("AccessDenied", message, 403)
+    }
+
+    /// The operation is not one this service implements.
+    pub fn invalid_action(service: &str, operation: &str) -> Self {
+        Self::new(
+            "InvalidAction",
+            format!("The action {operation} is not valid for this web service ({service}) or is not implemented by Rampart."),
+            400,
+        )
+    }
+
+    /// JSON-protocol equivalent of [`AwsError::invalid_action`].
+    pub fn unknown_operation(service: &str, operation: &str) -> Self {
+        Self::new(
+            "UnknownOperationException",
+            format!("The operation {operation} is not implemented by Rampart's {service} service."),
+            400,
+        )
+    }
+
+    /// `InternalFailure` — 500. Only for faults of ours (e.g. the store is unreachable).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new("InternalFailure", message, 500)
+    }
+
+    /// Render the error body for `protocol`. Returns `(content_type, body)`.
+    /// `xml_namespace` is the awsQuery service namespace (e.g. `https://iam.amazonaws.com/doc/2010-05-08/`).
+    pub fn render(&self, protocol: Protocol, xml_namespace: &str, request_id: &str) -> (&'static str, Vec<u8>) {
+        match protocol {
+            Protocol::AwsQuery => {
+                let kind = if self.is_sender_fault() { "Sender" } else { "Receiver" };
+                let body = format!(
+                    "<ErrorResponse xmlns=\"{ns}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    <Message>{msg}</Message>\n  </Error>\n  <RequestId>{rid}</RequestId>\n</ErrorResponse>\n",
+                    ns = escape(xml_namespace),
+                    code = escape(&self.code),
+                    msg = escape(&self.message),
+                    rid = escape(request_id),
+                );
+                ("text/xml", body.into_bytes())
+            }
+            Protocol::AwsJson1_0 | Protocol::AwsJson1_1 | Protocol::RestJson1 => {
+                let body = serde_json::json!({ "__type": self.code, "message": self.message, "Message": self.message });
+                (protocol.content_type(), body.to_string().into_bytes())
+            }
+        }
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_error_is_escaped_xml() {
+        let e = AwsError::new("NoSuchEntity", "The user with name <a&b> cannot be found.", 404);
+        let (ct, body) = e.render(Protocol::AwsQuery, "https://iam.amazonaws.com/doc/2010-05-08/", "rid-1");
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(ct, "text/xml");
+        assert!(body.contains("<Code>NoSuchEntity</Code>"));
+        assert!(body.contains("&lt;a&amp;b&gt;"));
+        assert!(body.contains("<Type>Sender</Type>"));
+        assert!(body.contains("<RequestId>rid-1</RequestId>"));
+    }
+
+    #[test]
+    fn json_error_has_type() {
+        let e = AwsError::new("NotFoundException", "nope", 400);
+        let (_, body) = e.render(Protocol::AwsJson1_1, "", "r");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["__type"], "NotFoundException");
+        assert_eq!(v["message"], "nope");
+    }
+}

@@ -1,0 +1,242 @@
+//! Parsing and error shapes. Signature computation is covered by tests/sigv4_aws_suite.rs (AWS's
+//! test suite) and tests/sigv4_botocore.rs (requests signed by botocore).
+
+use http::{HeaderMap, HeaderValue};
+use time::macros::datetime;
+
+use super::*;
+
+const AUTHZ: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, \
+SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, HeaderValue::from_str(v).unwrap());
+    }
+    h
+}
+
+fn parse_with(h: &HeaderMap, query: &str) -> Result<Authorization, AuthError> {
+    parse(&SignedRequest { method: "POST", path: "/", query, headers: h, body: b"" })
+}
+
+fn incomplete(r: Result<Authorization, AuthError>) -> String {
+    match r {
+        Err(AuthError::IncompleteSignature(m)) => m,
+        other => panic!("expected IncompleteSignature, got {other:?}"),
+    }
+}
+
+#[test]
+fn header_form_is_parsed() {
+    let h = headers(&[
+        ("host", "iam.amazonaws.com"),
+        ("x-amz-date", "20150830T123600Z"),
+        ("x-amz-security-token", "tok"),
+        ("authorization", AUTHZ),
+    ]);
+    let a = parse_with(&h, "").unwrap();
+    assert_eq!(a.access_key_id, "AKIDEXAMPLE");
+    assert_eq!((a.region.as_str(), a.service.as_str(), a.date.as_str()), ("us-east-1", "iam", "20150830"));
+    assert_eq!(a.timestamp, datetime!(2015-08-30 12:36:00 UTC));
+    assert_eq!(a.signed_headers, ["content-type", "host", "x-amz-date"]);
+    assert!(a.signature.starts_with("5d672d79"));
+    assert_eq!(a.session_token.as_deref(), Some("tok"));
+    assert!(!a.presigned);
+    assert!(!format!("{a:?}").contains("tok\""), "session token must not be in Debug output");
+}
+
+#[test]
+fn nothing_signed_is_missing_authentication_token() {
+    let err = parse_with(&headers(&[("host", "x")]), "Action=ListUsers").unwrap_err();
+    assert_eq!(err, AuthError::MissingAuthenticationToken);
+    let aws = err.to_aws_error();
+    assert_eq!(
+        (aws.code.as_ref(), aws.message.as_str(), aws.status),
+        ("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
+    );
+    let json = err.to_aws_error_for(Protocol::AwsJson1_0);
+    assert_eq!((json.code.as_ref(), json.status), ("MissingAuthenticationTokenException", 400));
+    // An algorithm other than SigV4 in the query is no signature at all.
+    let err = parse_with(&headers(&[]), "X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256").unwrap_err();
+    assert_eq!(err, AuthError::MissingAuthenticationToken);
+}
+
+#[test]
+fn unsupported_algorithm() {
+    let h = headers(&[("authorization", "AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="), ("date", "x")]);
+    assert_eq!(incomplete(parse_with(&h, "")), "Unsupported AWS 'algorithm': 'AWS'.");
+    let aws = parse_with(&h, "").unwrap_err().to_aws_error();
+    assert_eq!((aws.code.as_ref(), aws.status), ("IncompleteSignature", 400));
+}
+
+#[test]
+fn missing_parameters_are_listed_in_order() {
+    let h = headers(&[("authorization", "AWS4-HMAC-SHA256 SignedHeaders=host")]);
+    assert_eq!(
+        incomplete(parse_with(&h, "")),
+        "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. \
+         Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. \
+         Authorization=AWS4-HMAC-SHA256 SignedHeaders=host"
+    );
+    let h = headers(&[("authorization", "AWS4-HMAC-SHA256")]);
+    assert!(incomplete(parse_with(&h, "")).contains("requires 'SignedHeaders' parameter."));
+}
+
+#[test]
+fn parameter_without_equal_sign() {
+    let h = headers(&[("authorization", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders, Signature=00")]);
+    assert_eq!(
+        incomplete(parse_with(&h, "")),
+        "'SignedHeaders' not a valid key=value pair (missing equal-sign) in Authorization header: \
+         'AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders, Signature=00'"
+    );
+}
+
+#[test]
+fn host_must_be_signed() {
+    let h = headers(&[
+        ("x-amz-date", "20150830T123600Z"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=x-amz-date, Signature=00",
+        ),
+    ]);
+    let err = parse_with(&h, "").unwrap_err();
+    assert_eq!(err.to_string(), "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    assert_eq!(err.to_aws_error().code, "SignatureDoesNotMatch");
+}
+
+#[test]
+fn bad_date_format() {
+    let h = headers(&[("x-amz-date", "2015-08-30 12:36"), ("authorization", AUTHZ)]);
+    assert_eq!(
+        incomplete(parse_with(&h, "")),
+        "Date must be in ISO-8601 'basic format'. Got '2015-08-30 12:36'. See http://en.wikipedia.org/wiki/ISO_8601"
+    );
+}
+
+#[test]
+fn accepted_date_forms() {
+    for (name, value) in [
+        ("x-amz-date", "20150830T123600Z"),
+        ("x-amz-date", "2015-08-30T12:36:00Z"),
+        ("date", "Sun, 30 Aug 2015 12:36:00 GMT"),
+        ("date", "Sun, 30 Aug 2015 12:36:00 -0000"),
+    ] {
+        let h = headers(&[(name, value), ("authorization", AUTHZ)]);
+        let a = parse_with(&h, "").unwrap_or_else(|e| panic!("{value}: {e:?}"));
+        assert_eq!(a.timestamp, datetime!(2015-08-30 12:36:00 UTC), "{value}");
+    }
+    // X-Amz-Date wins over Date.
+    let h = headers(&[("date", "garbage"), ("x-amz-date", "20150830T123600Z"), ("authorization", AUTHZ)]);
+    assert!(parse_with(&h, "").is_ok());
+}
+
+#[test]
+fn credential_shape_and_scope() {
+    let with_cred = |cred: &str| {
+        let authz = format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host;x-amz-date, Signature=00");
+        let h = headers(&[("x-amz-date", "20150830T123600Z"), ("authorization", &authz)]);
+        parse_with(&h, "")
+    };
+    assert_eq!(
+        incomplete(with_cred("AKIDEXAMPLE/20150830/us-east-1/iam")),
+        "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, \
+         got 'AKIDEXAMPLE/20150830/us-east-1/iam'"
+    );
+    let err = with_cred("AKIDEXAMPLE/20150831/us-east-1/iam/aws4_request").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
+         '20150831' != '20150830', from '20150830T123600Z'."
+    );
+    assert_eq!(err.to_aws_error().code, "SignatureDoesNotMatch");
+    let err = with_cred("AKIDEXAMPLE/20150830/US_EAST/iam/aws4_reqest").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Credential should be scoped to a valid region, not 'US_EAST'. \
+         Credential should be scoped with a valid terminator: 'aws4_request', not 'aws4_reqest'."
+    );
+}
+
+#[test]
+fn presigned_form_is_parsed() {
+    let q = "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20150830T123600Z\
+&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Security-Token=a%2Bb%3D&X-Amz-Signature=abcd";
+    let a = parse_with(&headers(&[("host", "sts.amazonaws.com")]), q).unwrap();
+    assert!(a.presigned);
+    assert_eq!(a.service, "sts");
+    assert_eq!(a.expires_seconds, Some(60));
+    assert_eq!(a.session_token.as_deref(), Some("a+b="));
+    assert_eq!(a.signature, "abcd");
+    assert_eq!(a.signed_headers, ["host"]);
+    assert_eq!(
+        strip_signature_param(q),
+        q.replace("&X-Amz-Signature=abcd", ""),
+        "the signature is dropped from the signed query, nothing else"
+    );
+}
+
+#[test]
+fn presigned_missing_parameters() {
+    let err = parse_with(&headers(&[]), "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20150830T123600Z");
+    assert_eq!(
+        incomplete(err),
+        "AWS query-string parameters must include 'X-Amz-Credential'. AWS query-string parameters must include \
+         'X-Amz-Signature'. AWS query-string parameters must include 'X-Amz-SignedHeaders'. Re-examine the \
+         query-string parameters."
+    );
+}
+
+#[test]
+fn presigned_expires_bounds() {
+    let q = |e: &str| {
+        format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fsts%2Faws4_request\
+&X-Amz-Date=20150830T123600Z&X-Amz-Expires={e}&X-Amz-SignedHeaders=host&X-Amz-Signature=ab"
+        )
+    };
+    assert!(parse_with(&headers(&[]), &q("604800")).is_ok());
+    assert!(incomplete(parse_with(&headers(&[]), &q("604801"))).contains("604800"));
+    assert!(incomplete(parse_with(&headers(&[]), &q("soon"))).contains("should be a number"));
+}
+
+#[test]
+fn caller_decided_errors() {
+    let e = AuthError::invalid_client_token_id();
+    assert_eq!(
+        (e.code.as_ref(), e.message.as_str(), e.status),
+        ("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+    );
+    let e = AuthError::expired_token();
+    assert_eq!(
+        (e.code.as_ref(), e.message.as_str(), e.status),
+        ("ExpiredToken", "The security token included in the request is expired", 403)
+    );
+    let e = AuthError::InvalidClientTokenId.to_aws_error_for(Protocol::AwsJson1_1);
+    assert_eq!((e.code.as_ref(), e.status), ("UnrecognizedClientException", 400));
+    let e = AuthError::ExpiredToken.to_aws_error_for(Protocol::RestJson1);
+    assert_eq!((e.code.as_ref(), e.status), ("ExpiredTokenException", 403));
+}
+
+#[test]
+fn garbage_never_panics() {
+    // Odd but representable inputs must come back as errors, not panics.
+    for authz in [
+        "",
+        " ",
+        "AWS4-HMAC-SHA256 ,,,",
+        "AWS4-HMAC-SHA256 Credential=/////, SignedHeaders=;;;host, Signature=",
+        "AWS4-HMAC-SHA256 Credential==, SignedHeaders==host, Signature==",
+    ] {
+        let h = headers(&[("x-amz-date", "20150830T123600Z"), ("authorization", authz)]);
+        let req =
+            SignedRequest { method: "GET", path: "", query: "%%%&&=&X-Amz-Signature", headers: &h, body: b"\xff" };
+        if let Ok(a) = parse(&req) {
+            let _ = verify(&req, &a, "secret", datetime!(2015-08-30 12:36:00 UTC));
+        }
+    }
+}

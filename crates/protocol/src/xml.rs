@@ -1,0 +1,133 @@
+//! A small, allocation-light XML writer for awsQuery responses.
+
+use std::fmt::Write;
+
+/// Escape text for XML element content and attribute values.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['<', '>', '&', '"', '\'', '\r']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Builds the inner XML of an awsQuery `<OperationResult>` element.
+#[derive(Default, Debug)]
+pub struct XmlWriter {
+    buf: String,
+    stack: Vec<&'static str>,
+}
+
+impl XmlWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Open `<tag>`.
+    pub fn start(&mut self, tag: &'static str) -> &mut Self {
+        self.buf.push('<');
+        self.buf.push_str(tag);
+        self.buf.push('>');
+        self.stack.push(tag);
+        self
+    }
+
+    /// Close the innermost open element.
+    pub fn end(&mut self) -> &mut Self {
+        if let Some(tag) = self.stack.pop() {
+            self.buf.push_str("</");
+            self.buf.push_str(tag);
+            self.buf.push('>');
+        }
+        self
+    }
+
+    /// `<tag>text</tag>`, text escaped.
+    pub fn elem(&mut self, tag: &str, text: &str) -> &mut Self {
+        let _ = write!(self.buf, "<{tag}>{}</{tag}>", escape(text));
+        self
+    }
+
+    /// `<tag>text</tag>` when `text` is `Some`.
+    pub fn opt(&mut self, tag: &str, text: Option<&str>) -> &mut Self {
+        if let Some(t) = text {
+            self.elem(tag, t);
+        }
+        self
+    }
+
+    /// `<tag>true|false</tag>`.
+    pub fn bool(&mut self, tag: &str, v: bool) -> &mut Self {
+        self.elem(tag, if v { "true" } else { "false" })
+    }
+
+    /// `<tag>n</tag>`.
+    pub fn num(&mut self, tag: &str, v: impl std::fmt::Display) -> &mut Self {
+        let _ = write!(self.buf, "<{tag}>{v}</{tag}>");
+        self
+    }
+
+    /// Append pre-built, already-escaped XML.
+    pub fn raw(&mut self, xml: &str) -> &mut Self {
+        self.buf.push_str(xml);
+        self
+    }
+
+    /// Finish, closing anything still open.
+    pub fn finish(mut self) -> String {
+        while !self.stack.is_empty() {
+            self.end();
+        }
+        self.buf
+    }
+}
+
+/// Wrap an operation result as AWS's awsQuery response document:
+/// `<{Op}Response xmlns=..><{Op}Result>..</{Op}Result><ResponseMetadata><RequestId>..`.
+/// When `result` is `None` the `Result` element is omitted (operations with no output).
+pub fn query_response(operation: &str, namespace: &str, result: Option<&str>, request_id: &str) -> String {
+    let mut out = String::with_capacity(160 + result.map_or(0, str::len));
+    let _ = writeln!(out, "<{operation}Response xmlns=\"{}\">", escape(namespace));
+    if let Some(r) = result {
+        let _ = writeln!(out, "  <{operation}Result>{r}</{operation}Result>");
+    }
+    let _ = write!(
+        out,
+        "  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{operation}Response>\n",
+        escape(request_id)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_nests_and_escapes() {
+        let mut w = XmlWriter::new();
+        w.start("User").elem("UserName", "a&b").num("Count", 3).bool("Flag", true).end();
+        assert_eq!(w.finish(), "<User><UserName>a&amp;b</UserName><Count>3</Count><Flag>true</Flag></User>");
+    }
+
+    #[test]
+    fn response_envelope() {
+        let s = query_response("GetUser", "ns", Some("<User/>"), "r1");
+        assert!(s.starts_with("<GetUserResponse xmlns=\"ns\">"));
+        assert!(s.contains("<GetUserResult><User/></GetUserResult>"));
+        assert!(s.contains("<RequestId>r1</RequestId>"));
+        let s = query_response("DeleteUser", "ns", None, "r1");
+        assert!(!s.contains("DeleteUserResult"));
+    }
+}

@@ -1,0 +1,292 @@
+//! Start-up state: the data directory, account identity, root credentials and the master key.
+//!
+//! Layout of `--data-dir`:
+//! * `rampart.sqlite` (+ WAL): the store.
+//! * `account.json` (mode 0600): account ID and root credentials made at first start.
+//! * `master.key` (mode 0600): the 256-bit key that seals secrets stored in the database.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rampart_store::{Sealer, SqliteStore, Store};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// How the server is configured (flags / `RAMPART_*` env, resolved by the CLI).
+#[derive(Clone, Debug, Default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// `None` with `ephemeral` = everything in memory.
+    pub data_dir: Option<PathBuf>,
+    pub ephemeral: bool,
+    pub account_id: Option<String>,
+    pub root_access_key_id: Option<String>,
+    pub root_secret_access_key: Option<String>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("data directory file {path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] rampart_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(String),
+}
+
+/// The account's identity as kept in `account.json`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccountIdentity {
+    pub account_id: String,
+    pub root_access_key_id: String,
+    pub root_secret_access_key: String,
+}
+
+impl std::fmt::Debug for AccountIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountIdentity")
+            .field("account_id", &self.account_id)
+            .field("root_access_key_id", &self.root_access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything start-up produced.
+pub struct Bootstrapped {
+    pub store: Arc<dyn Store>,
+    pub sealer: Arc<Sealer>,
+    pub identity: AccountIdentity,
+    /// `true` when the root credentials were generated now (print them once).
+    pub generated_credentials: bool,
+}
+
+/// Validate an account ID: exactly 12 digits.
+pub fn valid_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Open or create the data directory (or the in-memory equivalent) and the store.
+pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
+    if let Some(id) = &config.account_id {
+        if !valid_account_id(id) {
+            return Err(StartupError::Config(format!("RAMPART_ACCOUNT_ID must be 12 digits, got {id:?}")));
+        }
+    }
+    match (config.root_access_key_id.is_some(), config.root_secret_access_key.is_some()) {
+        (true, false) | (false, true) => {
+            return Err(StartupError::Config(
+                "set both RAMPART_ROOT_ACCESS_KEY_ID and RAMPART_ROOT_SECRET_ACCESS_KEY, or neither".into(),
+            ))
+        }
+        _ => {}
+    }
+    match (&config.data_dir, config.ephemeral) {
+        (_, true) => {
+            let (identity, generated) = resolve_identity(config, None);
+            Ok(Bootstrapped {
+                store: Arc::new(SqliteStore::in_memory()?),
+                sealer: Arc::new(Sealer::new(&Sealer::generate_key())),
+                identity,
+                generated_credentials: generated,
+            })
+        }
+        (Some(dir), false) => bootstrap_dir(config, dir),
+        (None, false) => Err(StartupError::Config("either --data-dir or --ephemeral is required".into())),
+    }
+}
+
+fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, StartupError> {
+    let io = |source| StartupError::DataDir { path: dir.to_path_buf(), source };
+    fs::create_dir_all(dir).map_err(io)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+
+    let key_path = dir.join("master.key");
+    let master_key = match fs::read(&key_path) {
+        Ok(bytes) => {
+            let k: [u8; 32] = bytes.as_slice().try_into().map_err(|_| StartupError::Corrupt {
+                path: key_path.clone(),
+                reason: format!("expected 32 bytes, found {}", bytes.len()),
+            })?;
+            Zeroizing::new(k)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let k = Sealer::generate_key();
+            write_private(&key_path, k.as_ref()).map_err(io)?;
+            k
+        }
+        Err(e) => return Err(io(e)),
+    };
+
+    let account_path = dir.join("account.json");
+    let stored: Option<AccountIdentity> = match fs::read(&account_path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| StartupError::Corrupt { path: account_path.clone(), reason: e.to_string() })?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    if let (Some(s), Some(id)) = (&stored, &config.account_id) {
+        if &s.account_id != id {
+            return Err(StartupError::Config(format!(
+                "RAMPART_ACCOUNT_ID={id} but the data directory belongs to account {}",
+                s.account_id
+            )));
+        }
+    }
+    let (identity, generated) = resolve_identity(config, stored.clone());
+    let changed = stored.as_ref().is_none_or(|s| {
+        s.root_access_key_id != identity.root_access_key_id
+            || s.root_secret_access_key != identity.root_secret_access_key
+    });
+    if changed {
+        let json = serde_json::to_vec_pretty(&identity).map_err(|e| StartupError::Config(e.to_string()))?;
+        write_private(&account_path, &json).map_err(io)?;
+    }
+
+    let store = SqliteStore::open(&dir.join("rampart.sqlite"))?;
+    Ok(Bootstrapped {
+        store: Arc::new(store),
+        sealer: Arc::new(Sealer::new(&master_key)),
+        identity,
+        generated_credentials: generated,
+    })
+}
+
+/// Environment wins; then what the data dir kept; then fresh values.
+fn resolve_identity(config: &ServerConfig, stored: Option<AccountIdentity>) -> (AccountIdentity, bool) {
+    let account_id = config
+        .account_id
+        .clone()
+        .or_else(|| stored.as_ref().map(|s| s.account_id.clone()))
+        .unwrap_or_else(generate_account_id);
+    if let (Some(k), Some(s)) = (&config.root_access_key_id, &config.root_secret_access_key) {
+        return (
+            AccountIdentity { account_id, root_access_key_id: k.clone(), root_secret_access_key: s.clone() },
+            false,
+        );
+    }
+    match stored {
+        Some(s) => (AccountIdentity { account_id, ..s }, false),
+        None => (
+            AccountIdentity {
+                account_id,
+                root_access_key_id: generate_key_id("AKIA"),
+                root_secret_access_key: generate_secret(),
+            },
+            true,
+        ),
+    }
+}
+
+/// Write a file readable only by the owner, durably (write to a temp file, fsync, rename).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A 12-digit account ID not starting with 0.
+pub fn generate_account_id() -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(12);
+    s.push(char::from(b'1' + rng.random_range(0..9u8)));
+    for _ in 0..11 {
+        s.push(char::from(b'0' + rng.random_range(0..10u8)));
+    }
+    s
+}
+
+/// An access key ID like AWS's: prefix + 16 characters of [A-Z2-7].
+pub fn generate_key_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    let mut s = String::from(prefix);
+    for _ in 0..16 {
+        s.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
+    }
+    s
+}
+
+/// A 40-character secret access key (base64 alphabet, as AWS's).
+pub fn generate_secret() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::rng();
+    (0..40).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(dir: &Path) -> ServerConfig {
+        ServerConfig { data_dir: Some(dir.to_path_buf()), ..Default::default() }
+    }
+
+    #[test]
+    fn first_start_generates_and_keeps_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = bootstrap(&cfg(dir.path())).unwrap();
+        assert!(a.generated_credentials);
+        assert!(valid_account_id(&a.identity.account_id));
+        assert!(a.identity.root_access_key_id.starts_with("AKIA") && a.identity.root_access_key_id.len() == 20);
+        assert_eq!(a.identity.root_secret_access_key.len(), 40);
+        let mode = fs::metadata(dir.path().join("account.json")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let mode = fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(a);
+        let b = bootstrap(&cfg(dir.path())).unwrap();
+        assert!(!b.generated_credentials);
+        let first: AccountIdentity =
+            serde_json::from_slice(&fs::read(dir.path().join("account.json")).unwrap()).unwrap();
+        assert_eq!(b.identity.account_id, first.account_id);
+        assert_eq!(b.identity.root_secret_access_key, first.root_secret_access_key);
+    }
+
+    #[test]
+    fn env_overrides_and_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path());
+        c.account_id = Some("123456789012".into());
+        c.root_access_key_id = Some("AKIAEXAMPLE".into());
+        c.root_secret_access_key = Some("secret".into());
+        let a = bootstrap(&c).unwrap();
+        assert!(!a.generated_credentials);
+        assert_eq!(a.identity.account_id, "123456789012");
+        drop(a);
+        c.account_id = Some("999999999999".into());
+        assert!(matches!(bootstrap(&c), Err(StartupError::Config(_))));
+        c.account_id = Some("12ab".into());
+        assert!(matches!(bootstrap(&c), Err(StartupError::Config(_))));
+        let half = ServerConfig { ephemeral: true, root_access_key_id: Some("x".into()), ..Default::default() };
+        assert!(matches!(bootstrap(&half), Err(StartupError::Config(_))));
+    }
+
+    #[test]
+    fn corrupt_master_key_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("master.key"), b"short").unwrap();
+        assert!(matches!(bootstrap(&cfg(dir.path())), Err(StartupError::Corrupt { .. })));
+    }
+}

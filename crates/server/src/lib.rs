@@ -1,0 +1,13 @@
+//! `rampart serve`: the control-plane HTTP server.
+//!
+//! * [`bootstrap`]: the data directory — account ID, root credentials, master key — and the store.
+//! * [`pipeline`]: the one request path every service shares (protocol → authenticate → decode →
+//!   authorize → handler → encode).
+//! * [`http`]: the axum app, health endpoint, graceful shutdown.
+
+pub mod bootstrap;
+pub mod http;
+pub mod pipeline;
+
+pub use bootstrap::{ServerConfig, StartupError};
+pub use http::serve;

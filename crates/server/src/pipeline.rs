@@ -1,0 +1,249 @@
+//! The request pipeline, shared by every service:
+//! protocol → authenticate (SigV4) → decode → authorize → handler → encode.
+//!
+//! Synchronous on purpose: handlers work over the synchronous store, and the HTTP layer runs
+//! each call on the blocking pool, so a slow fsync never stalls the reactor.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use rampart_protocol::query::QueryParams;
+use rampart_protocol::sigv4::{self, AuthError, SignedRequest};
+use rampart_protocol::xml::query_response;
+use rampart_protocol::{AwsError, Protocol};
+use rampart_service::{Authorizer, AuthzPlan, CredentialStore, Input, Output, RequestContext, Service};
+use time::OffsetDateTime;
+
+/// An HTTP request as the pipeline sees it.
+#[derive(Debug)]
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    /// Raw, percent-encoded path.
+    pub path: &'a str,
+    /// Raw query string (no `?`).
+    pub query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub remote: SocketAddr,
+    pub secure_transport: bool,
+}
+
+/// What to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub request_id: String,
+    pub body: Vec<u8>,
+}
+
+/// The services, and the identity pieces every call goes through.
+pub struct Pipeline {
+    services: HashMap<&'static str, Arc<dyn Service>>,
+    authorizer: Arc<dyn Authorizer>,
+    credentials: Arc<dyn CredentialStore>,
+}
+
+/// Fallback for rendering errors before the service is known.
+const DEFAULT_XML_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+
+impl Pipeline {
+    pub fn new(
+        services: Vec<Arc<dyn Service>>,
+        authorizer: Arc<dyn Authorizer>,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Self {
+        let services = services.into_iter().map(|s| (s.signing_name(), s)).collect();
+        Pipeline { services, authorizer, credentials }
+    }
+
+    /// The signing names of the services on this pipeline, sorted.
+    pub fn service_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.services.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Handle one request end to end. Never panics on bad input; every failure is an AWS error.
+    pub fn handle(&self, req: &RawRequest<'_>) -> RawResponse {
+        let request_id = new_request_id();
+        let hint = protocol_hint(req.headers);
+        match self.handle_inner(req, &request_id) {
+            Ok((service, op, output)) => render_output(service, &op, output, request_id),
+            Err((service, err)) => {
+                let (protocol, ns) = match service {
+                    Some(s) => (s.protocol(), s.xml_namespace()),
+                    None => (hint, DEFAULT_XML_NAMESPACE),
+                };
+                if err.status >= 500 {
+                    tracing::error!(request_id, code = %err.code, message = %err.message, "request failed");
+                }
+                let (content_type, body) = err.render(protocol, ns, &request_id);
+                RawResponse { status: err.status, content_type, request_id, body }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn handle_inner<'s>(
+        &'s self,
+        req: &RawRequest<'_>,
+        request_id: &str,
+    ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
+        let signed = SignedRequest {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+        };
+        let auth = sigv4::parse(&signed).map_err(|e| (None, e.to_aws_error()))?;
+        let service: &dyn Service = match self.services.get(auth.service.as_str()) {
+            Some(s) => s.as_ref(),
+            None => {
+                return Err((
+                    None,
+                    AwsError::new(
+                        "UnrecognizedService",
+                        format!("Rampart does not offer the service '{}' (from the credential scope).", auth.service),
+                        400,
+                    ),
+                ))
+            }
+        };
+        let fail = |e: AwsError| (Some(service), e);
+
+        // Authenticate.
+        let now = OffsetDateTime::now_utc();
+        let credential = self
+            .credentials
+            .lookup(&auth.access_key_id)
+            .map_err(fail)?
+            .filter(|c| c.active)
+            .ok_or_else(|| fail(AuthError::invalid_client_token_id()))?;
+        sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(|e| fail(e.to_aws_error()))?;
+        match (&credential.session_token, &auth.session_token) {
+            (None, _) => {}
+            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
+            (Some(_), _) => return Err(fail(AuthError::invalid_client_token_id())),
+        }
+        if credential.expires_at.is_some_and(|exp| exp <= now) {
+            return Err(fail(AuthError::expired_token()));
+        }
+        self.credentials.record_use(&auth.access_key_id, service.signing_name(), &auth.region, now);
+
+        // Decode.
+        let (operation, input) = decode(service, req).map_err(fail)?;
+        if !service.has_operation(&operation) {
+            let err = match service.protocol() {
+                Protocol::AwsQuery => AwsError::invalid_action(service.signing_name(), &operation),
+                _ => AwsError::unknown_operation(service.signing_name(), &operation),
+            };
+            return Err(fail(err));
+        }
+
+        let ctx = RequestContext {
+            request_id: request_id.to_string(),
+            caller: credential.caller,
+            region: auth.region.clone(),
+            source_ip: req.remote.ip(),
+            user_agent: header_str(req.headers, "user-agent").unwrap_or_default().to_string(),
+            time: now,
+            secure_transport: req.secure_transport,
+        };
+
+        // Authorize, then run.
+        match service.authorize(&ctx, &operation, &input).map_err(fail)? {
+            AuthzPlan::AlwaysAllowed => {}
+            AuthzPlan::Checks(checks) => {
+                for check in &checks {
+                    self.authorizer.check(&ctx, service.signing_name(), check).map_err(fail)?;
+                }
+            }
+        }
+        let output = service.invoke(&ctx, &operation, &input).map_err(fail)?;
+        Ok((service, operation, output))
+    }
+}
+
+/// Which protocol to answer in before the service is known.
+fn protocol_hint(headers: &HeaderMap) -> Protocol {
+    if headers.contains_key("x-amz-target") {
+        match header_str(headers, "content-type") {
+            Some(ct) if ct.contains("1.0") => Protocol::AwsJson1_0,
+            _ => Protocol::AwsJson1_1,
+        }
+    } else {
+        Protocol::AwsQuery
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Decode the operation name and its input for `service`'s protocol.
+fn decode(service: &dyn Service, req: &RawRequest<'_>) -> Result<(String, Input), AwsError> {
+    match service.protocol() {
+        Protocol::AwsQuery => {
+            let mut params = QueryParams::parse(req.query.as_bytes());
+            if req.method.eq_ignore_ascii_case("POST") && !req.body.is_empty() {
+                params.extend(QueryParams::parse(req.body));
+            }
+            let action = params
+                .action()
+                .map(str::to_string)
+                .ok_or_else(|| AwsError::new("MissingAction", "Missing Action", 400))?;
+            Ok((action, Input::Query(params)))
+        }
+        Protocol::AwsJson1_0 | Protocol::AwsJson1_1 => {
+            let target = header_str(req.headers, "x-amz-target")
+                .ok_or_else(|| AwsError::new("MissingAction", "Missing X-Amz-Target header", 400))?;
+            let op = match target.split_once('.') {
+                Some((prefix, op)) if prefix == service.json_target_prefix() => op.to_string(),
+                _ => return Err(AwsError::unknown_operation(service.signing_name(), target)),
+            };
+            let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+                serde_json::Value::Object(Default::default())
+            } else {
+                serde_json::from_slice(req.body).map_err(|e| {
+                    AwsError::new("SerializationException", format!("Request body is not valid JSON: {e}"), 400)
+                })?
+            };
+            if !body.is_object() {
+                return Err(AwsError::new("SerializationException", "Request body must be a JSON object", 400));
+            }
+            Ok((op, Input::Json(body)))
+        }
+        Protocol::RestJson1 => Err(AwsError::unknown_operation(service.signing_name(), req.path)),
+    }
+}
+
+fn render_output(service: &dyn Service, operation: &str, output: Output, request_id: String) -> RawResponse {
+    match output {
+        Output::Xml(result) => {
+            let body = query_response(operation, service.xml_namespace(), result.as_deref(), &request_id);
+            RawResponse { status: 200, content_type: "text/xml", request_id, body: body.into_bytes() }
+        }
+        Output::Json(value) => RawResponse {
+            status: 200,
+            content_type: service.protocol().content_type(),
+            request_id,
+            body: value.to_string().into_bytes(),
+        },
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// A request ID in AWS's UUID form.
+pub fn new_request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+}

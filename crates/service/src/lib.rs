@@ -1,0 +1,221 @@
+//! The contract between the request pipeline (crates/server) and the services.
+//!
+//! A service is a list of operations. For each call the pipeline asks the service what the
+//! operation needs authorized ([`Service::authorize`]: IAM action, resource ARN, resource policy,
+//! extra context keys), has the [`Authorizer`] decide every check, and only then runs
+//! [`Service::invoke`]. Handlers never check permissions by hand.
+
+use std::net::IpAddr;
+
+pub use rampart_policy::{Context, ContextValue};
+pub use rampart_protocol::query::QueryParams;
+pub use rampart_protocol::{AwsError, Protocol};
+use time::OffsetDateTime;
+
+/// The kind of authenticated principal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallerKind {
+    /// The account's root user.
+    Root,
+    /// An IAM user with long-term (or GetSessionToken) credentials.
+    IamUser { user_name: String, user_id: String },
+    /// A role session (AssumeRole*).
+    AssumedRole { role_name: String, role_arn: String, role_id: String, session_name: String },
+    /// A federated user (GetFederationToken).
+    FederatedUser { user_name: String },
+}
+
+/// Session facts for temporary credentials (STS).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session token as presented.
+    pub token_issue_time: Option<OffsetDateTime>,
+    pub mfa_authenticated: bool,
+    pub mfa_auth_time: Option<OffsetDateTime>,
+    /// Session policy documents (inline `Policy` and `PolicyArns` resolved to documents).
+    pub session_policies: Vec<(String, String)>,
+    /// Session tags (`aws:PrincipalTag/…` for role sessions).
+    pub tags: Vec<(String, String)>,
+    pub source_identity: Option<String>,
+}
+
+/// Who is calling, as established by authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: String,
+    /// `arn:aws:iam::A:root`, `arn:aws:iam::A:user/path/name`, `arn:aws:sts::A:assumed-role/R/s`.
+    pub arn: String,
+    /// The account ID for root, `AIDA…` for users, `AROA…:session` for role sessions.
+    pub principal_id: String,
+    pub access_key_id: String,
+    pub kind: CallerKind,
+    /// Present for temporary credentials.
+    pub session: Option<SessionInfo>,
+}
+
+impl Caller {
+    /// The account root, as authenticated by the root access keys.
+    pub fn root(account_id: &str, access_key_id: &str) -> Self {
+        Caller {
+            account_id: account_id.to_string(),
+            arn: format!("arn:aws:iam::{account_id}:root"),
+            principal_id: account_id.to_string(),
+            access_key_id: access_key_id.to_string(),
+            kind: CallerKind::Root,
+            session: None,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.kind == CallerKind::Root
+    }
+}
+
+/// Everything known about one request, shared by authorization, handler and audit.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub caller: Caller,
+    /// From the SigV4 credential scope.
+    pub region: String,
+    pub source_ip: IpAddr,
+    pub user_agent: String,
+    pub time: OffsetDateTime,
+    pub secure_transport: bool,
+}
+
+/// A decoded request body.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// awsQuery form parameters (`Action` and `Version` included).
+    Query(QueryParams),
+    /// awsJson / restJson1 body (path and query parameters of REST routes merged in).
+    Json(serde_json::Value),
+}
+
+impl Input {
+    /// The query parameters; other protocols get an empty set (services know their protocol).
+    pub fn query(&self) -> &QueryParams {
+        static EMPTY: std::sync::OnceLock<QueryParams> = std::sync::OnceLock::new();
+        match self {
+            Input::Query(q) => q,
+            Input::Json(_) => EMPTY.get_or_init(QueryParams::default),
+        }
+    }
+
+    /// The JSON body; other protocols get `null`.
+    pub fn json(&self) -> &serde_json::Value {
+        match self {
+            Input::Json(v) => v,
+            Input::Query(_) => &serde_json::Value::Null,
+        }
+    }
+}
+
+/// An operation's result, before the protocol envelope.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// awsQuery: the inner XML of `<OpResult>`; `None` for operations without a result element.
+    Xml(Option<String>),
+    /// JSON protocols: the response body.
+    Json(serde_json::Value),
+}
+
+/// A resource's own policy, consulted with the caller's identity policies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourcePolicy {
+    /// A name for explanations, e.g. the key ARN + `/policy/default`.
+    pub name: String,
+    /// The policy document (JSON).
+    pub document: String,
+    /// KMS key policies and role trust policies must allow explicitly.
+    pub required: bool,
+}
+
+/// One thing the pipeline must authorize before the handler runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthzCheck {
+    /// `service:Action`, e.g. `iam:CreateUser`.
+    pub action: String,
+    /// The resource ARN, or `*` for actions without a resource type.
+    pub resource: String,
+    /// The resource's owning account when it differs from the caller's.
+    pub resource_account: Option<String>,
+    pub resource_policy: Option<ResourcePolicy>,
+    /// Request-specific context keys (`aws:RequestTag/…`, `aws:TagKeys`, `iam:PassedToService`, …).
+    pub context: Vec<(String, ContextValue)>,
+}
+
+impl AuthzCheck {
+    pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
+        AuthzCheck {
+            action: action.into(),
+            resource: resource.into(),
+            resource_account: None,
+            resource_policy: None,
+            context: Vec::new(),
+        }
+    }
+
+    pub fn with_context(mut self, key: impl Into<String>, value: ContextValue) -> Self {
+        self.context.push((key.into(), value));
+        self
+    }
+}
+
+/// What an operation needs authorized.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthzPlan {
+    /// Every check must be allowed.
+    Checks(Vec<AuthzCheck>),
+    /// No permission is needed (e.g. `sts:GetCallerIdentity`, which AWS always allows).
+    AlwaysAllowed,
+}
+
+/// A service on the pipeline.
+pub trait Service: Send + Sync {
+    /// The SigV4 signing name / endpoint prefix: `iam`, `sts`, `kms`, `secretsmanager`.
+    fn signing_name(&self) -> &'static str;
+    /// The `eventSource` of audit records: `iam.amazonaws.com`.
+    fn event_source(&self) -> &'static str;
+    fn protocol(&self) -> Protocol;
+    /// awsQuery XML namespace, e.g. `https://iam.amazonaws.com/doc/2010-05-08/`.
+    fn xml_namespace(&self) -> &'static str {
+        ""
+    }
+    /// awsJson `X-Amz-Target` prefix, e.g. `TrentService`.
+    fn json_target_prefix(&self) -> &'static str {
+        ""
+    }
+    /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
+    fn has_operation(&self, operation: &str) -> bool;
+    /// What `operation` needs authorized. Input validation errors may surface here.
+    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError>;
+    /// Run the operation. Only called after every check of the plan was allowed.
+    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError>;
+}
+
+/// Decides authorization checks (implemented by crates/iam, which knows identities and their policies).
+pub trait Authorizer: Send + Sync {
+    /// `Ok(())` when allowed; otherwise AWS's `AccessDenied` (or the service's equivalent code).
+    fn check(&self, ctx: &RequestContext, operation_service: &str, check: &AuthzCheck) -> Result<(), AwsError>;
+}
+
+/// A credential found by access key ID.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    pub secret_access_key: String,
+    /// Required for temporary credentials: must equal `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+    pub expires_at: Option<OffsetDateTime>,
+    /// `false` for Inactive keys.
+    pub active: bool,
+    pub caller: Caller,
+}
+
+/// Resolves access key IDs (implemented by crates/iam).
+pub trait CredentialStore: Send + Sync {
+    fn lookup(&self, access_key_id: &str) -> Result<Option<Credential>, AwsError>;
+    /// Note that a key was used (GetAccessKeyLastUsed). Best effort.
+    fn record_use(&self, _access_key_id: &str, _service: &str, _region: &str, _at: OffsetDateTime) {}
+}
