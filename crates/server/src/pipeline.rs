@@ -99,7 +99,8 @@ impl Pipeline {
             headers: req.headers,
             body: req.body,
         };
-        let auth = sigv4::parse(&signed).map_err(|e| (None, e.to_aws_error()))?;
+        let hint = protocol_hint(req.headers);
+        let auth = sigv4::parse(&signed).map_err(|e| (None, e.to_aws_error_for(hint)))?;
         let service: &dyn Service = match self.services.get(auth.service.as_str()) {
             Some(s) => s.as_ref(),
             None => {
@@ -114,23 +115,26 @@ impl Pipeline {
             }
         };
         let fail = |e: AwsError| (Some(service), e);
+        let auth_error = |e: AuthError| (Some(service), e.to_aws_error_for(service.protocol()));
 
-        // Authenticate.
+        // Authenticate. AWS checks the clock before it looks the key up.
         let now = OffsetDateTime::now_utc();
+        sigv4::check_time(&auth, now).map_err(auth_error)?;
         let credential = self
             .credentials
             .lookup(&auth.access_key_id)
             .map_err(fail)?
             .filter(|c| c.active)
-            .ok_or_else(|| fail(AuthError::invalid_client_token_id()))?;
-        sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(|e| fail(e.to_aws_error()))?;
+            .ok_or_else(|| auth_error(AuthError::InvalidClientTokenId))?;
+        sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
+        // A session token must be exactly the one issued with these keys; long-term keys take none.
         match (&credential.session_token, &auth.session_token) {
-            (None, _) => {}
+            (None, None) => {}
             (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
-            (Some(_), _) => return Err(fail(AuthError::invalid_client_token_id())),
+            _ => return Err(auth_error(AuthError::InvalidClientTokenId)),
         }
         if credential.expires_at.is_some_and(|exp| exp <= now) {
-            return Err(fail(AuthError::expired_token()));
+            return Err(auth_error(AuthError::ExpiredToken));
         }
         self.credentials.record_use(&auth.access_key_id, service.signing_name(), &auth.region, now);
 

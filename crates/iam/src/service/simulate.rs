@@ -228,6 +228,43 @@ fn matched_statements<'a>(eval: &Evaluation, sources: &[&'a Source]) -> Vec<Matc
         .collect()
 }
 
+/// One (action, resource) outcome of a simulation.
+struct SimResult<'a> {
+    action: String,
+    resource: String,
+    decision: Decision,
+    matched: Vec<Matched<'a>>,
+    missing: Vec<String>,
+    boundary_allowed: Option<bool>,
+    details: Option<Vec<(&'static str, Decision)>>,
+}
+
+/// EvalDecisionDetails: each policy type's own verdict, for cross-account simulations only. Present
+/// but empty for a same-account simulation naming a resource; absent for `*` (AWS's documented shape).
+fn decision_details(
+    sim: &Sim<'_>,
+    set: &PolicySet<'_>,
+    resource: &str,
+    eval: &Evaluation,
+) -> Option<Vec<(&'static str, Decision)>> {
+    let cross_account =
+        sim.resource_account.as_deref().is_some_and(|owner| !owner.is_empty() && owner != sim.principal.account);
+    if !cross_account {
+        return (resource != "*").then(Vec::new);
+    }
+    let verdict = |layer: Layer| match eval.explanation.layer_decision(layer) {
+        Some(LayerDecision::Allowed) => Decision::Allowed,
+        Some(LayerDecision::ExplicitDeny) => Decision::ExplicitlyDenied,
+        Some(LayerDecision::ImplicitDeny) | None => Decision::ImplicitlyDenied,
+    };
+    let mut details = vec![("IAM Policy", verdict(Layer::Identity))];
+    if set.permissions_boundaries.is_some() {
+        details.push(("Permissions Boundary Policy", verdict(Layer::PermissionsBoundary)));
+    }
+    details.push(("Resource Policy", verdict(Layer::ResourcePolicy)));
+    Some(details)
+}
+
 struct Sim<'a> {
     principal: Principal,
     identity: Vec<SourcedPolicy>,
@@ -278,7 +315,16 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
                 eval.explanation.layer_decision(Layer::PermissionsBoundary).map(|d| d == LayerDecision::Allowed);
             let matched = matched_statements(&eval, &sources);
             let missing = eval.explanation.missing_context_keys().to_vec();
-            results.push((action.to_string(), resource.to_string(), eval.decision, matched, missing, boundary_allowed));
+            let details = decision_details(&sim, &set, resource, &eval);
+            results.push(SimResult {
+                action: action.to_string(),
+                resource: resource.to_string(),
+                decision: eval.decision,
+                matched,
+                missing,
+                boundary_allowed,
+                details,
+            });
         }
     }
 
@@ -287,9 +333,17 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
     let page = paginate(indexed, |(i, _)| format!("{i:06}"), marker, max);
     let mut w = XmlWriter::new();
     w.start("EvaluationResults");
-    for (_, (action, resource, decision, matched, missing, boundary_allowed)) in &page.items {
+    for (_, r) in &page.items {
+        let SimResult { action, resource, decision, matched, missing, boundary_allowed, details } = r;
         w.start("member").elem("EvalActionName", action).elem("EvalResourceName", resource);
         w.elem("EvalDecision", decision_name(*decision));
+        if let Some(details) = details {
+            w.start("EvalDecisionDetails");
+            for (key, value) in details {
+                w.start("entry").elem("key", key).elem("value", decision_name(*value)).end();
+            }
+            w.end();
+        }
         statements(&mut w, matched);
         missing_values(&mut w, missing);
         if let Some(b) = boundary_allowed {
