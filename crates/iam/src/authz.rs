@@ -11,6 +11,7 @@ use rampart_protocol::AwsError;
 use rampart_service::{Authorizer, AuthzCheck, Caller, CallerKind, RequestContext};
 
 use crate::db::Lookup;
+use crate::denials;
 use crate::error::{IamError, Result};
 use crate::model::{RoleRec, UserRec};
 use crate::resolve::{Resolved, Resolver};
@@ -36,8 +37,15 @@ impl IamAuthorizer {
         let (kind, name) = match &caller.kind {
             CallerKind::IamUser { user_name, .. } => ("u", user_name.as_str()),
             CallerKind::AssumedRole { role_name, .. } => ("r", role_name.as_str()),
-            // Root needs no lookup; federated users get only their session policies for now.
-            CallerKind::Root | CallerKind::FederatedUser { .. } => return Ok(Arc::new(Resolved::default())),
+            // A federated user has the policies of the IAM user who federated it (bounded by its
+            // session policies).
+            CallerKind::FederatedUser { .. } => {
+                match caller.session.as_ref().and_then(|s| s.federated_parent.as_ref()).and_then(|p| p.as_deref()) {
+                    Some(parent) => ("u", parent),
+                    None => return Ok(Arc::new(Resolved::default())),
+                }
+            }
+            CallerKind::Root => return Ok(Arc::new(Resolved::default())),
         };
         let account = &caller.account_id;
         let key = format!("{account}/{kind}/{}", name.to_ascii_lowercase());
@@ -76,7 +84,7 @@ impl IamAuthorizer {
         let resource_policy = match &check.resource_policy {
             Some(rp) => Some((
                 rp,
-                self.resolver.policies.get(&rp.document, PolicyType::Resource).map_err(|e| {
+                self.resolver.policies.get(&rp.document, resource_policy_type(&check.resource)).map_err(|e| {
                     IamError::Internal(format!("resource policy {} does not parse: {}", rp.name, e.message))
                 })?,
             )),
@@ -84,7 +92,7 @@ impl IamAuthorizer {
         };
         let session_policies =
             match &caller.session {
-                Some(s) if !s.session_policies.is_empty() => Some(
+                Some(s) if s.bounded_by_session_policy || !s.session_policies.is_empty() => Some(
                     s.session_policies
                         .iter()
                         .map(|(name, doc)| {
@@ -107,7 +115,9 @@ impl IamAuthorizer {
             context: &context,
         };
         let root_policy;
-        let identity: Vec<NamedPolicy<'_>> = if caller.is_root() {
+        let root_federated = matches!(caller.kind, CallerKind::FederatedUser { .. })
+            && caller.session.as_ref().is_some_and(|s| matches!(s.federated_parent, Some(None)));
+        let identity: Vec<NamedPolicy<'_>> = if caller.is_root() || root_federated {
             root_policy = root_identity_policy()?;
             vec![NamedPolicy::new("root", root_policy)]
         } else {
@@ -132,13 +142,39 @@ impl IamAuthorizer {
             return Ok(());
         }
         let layer = eval.explanation.denying_layer();
-        Err(IamError::Aws(access_denied(service, &caller.arn, &check.action, &check.resource, layer)))
+        let err = access_denied(service, &caller.arn, &check.action, &check.resource, layer);
+        denials::record(
+            &self.resolver.db,
+            &denials::Denial {
+                request_id: &ctx.request_id,
+                at_micros: ctx.time.unix_timestamp_nanos() / 1000,
+                account: &caller.account_id,
+                principal_arn: &caller.arn,
+                principal_id: &caller.principal_id,
+                action: &check.action,
+                resource: &check.resource,
+                message: &err.message,
+                context: context.iter().collect(),
+                explanation: &eval.explanation,
+            },
+        );
+        Err(IamError::Aws(err))
     }
 }
 
 impl Authorizer for IamAuthorizer {
     fn check(&self, ctx: &RequestContext, operation_service: &str, check: &AuthzCheck) -> Result<(), AwsError> {
         self.decide(ctx, operation_service, check).map_err(AwsError::from)
+    }
+}
+
+/// A role's resource policy is its trust policy (validated as one); other resources have
+/// resource-based policies.
+fn resource_policy_type(resource: &str) -> PolicyType {
+    if crate::sts::parse_role_arn(resource).is_some() {
+        PolicyType::Trust
+    } else {
+        PolicyType::Resource
     }
 }
 

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::db::{Db, Lookup};
 use crate::error::{IamError, Result};
 use crate::model::{tables, AccessKeyRec, AccountRec, LastUsedRec, UserRec};
+use crate::sts::session;
 use crate::util::{from_hex, now, to_hex};
 
 const MAX_CACHED: usize = 100_000;
@@ -99,7 +100,25 @@ impl IamCredentials {
         String::from_utf8(plain.to_vec()).map_err(|_| IamError::Internal(format!("secret of {key_id} is not UTF-8")))
     }
 
+    /// The sealer (STS seals session secrets with it too).
+    pub fn sealer(&self) -> Arc<Sealer> {
+        self.sealer.clone()
+    }
+
+    /// A temporary (`ASIA…`) key: its session, if it still stands.
+    fn load_session(&self, access_key_id: &str) -> Result<Option<(String, u64, Credential)>> {
+        let Some(rec) = session::get(&self.db, access_key_id)? else { return Ok(None) };
+        let generation = self.db.generation(&rec.account)?;
+        let Some(credential) = session::credential(&self.db, &self.sealer, access_key_id, &rec)? else {
+            return Ok(None);
+        };
+        Ok(Some((rec.account, generation, credential)))
+    }
+
     fn load(&self, access_key_id: &str) -> Result<Option<(String, u64, Credential)>> {
+        if access_key_id.starts_with("ASIA") {
+            return self.load_session(access_key_id);
+        }
         let Some(first) = self.db.get::<AccessKeyRec>(tables::ACCESS_KEYS, access_key_id)? else { return Ok(None) };
         // Read the generation before the data we cache under it (a key never changes account).
         let generation = self.db.generation(&first.account)?;
@@ -179,6 +198,10 @@ impl CredentialStore for IamCredentials {
     }
 
     fn record_use(&self, access_key_id: &str, service: &str, region: &str, at: OffsetDateTime) {
+        // Temporary keys have no last-used record (GetAccessKeyLastUsed is for long-term keys).
+        if access_key_id.starts_with("ASIA") {
+            return;
+        }
         if let Err(e) = self.record(access_key_id, service, region, at) {
             tracing::warn!(error = %e, "could not record access key use");
         }

@@ -133,6 +133,11 @@ impl Tx<'_> {
         Ok(self.inner.scan(table, prefix, None, 0)?.len())
     }
 
+    /// The first `limit` keys under a prefix, in key order.
+    pub fn keys(&self, table: &str, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        Ok(self.inner.scan(table, prefix, None, limit)?.into_iter().map(|(k, _)| k).collect())
+    }
+
     /// Store an entity under its name.
     pub fn put_entity<T: Entity>(&mut self, account: &str, name: &str, value: &T) -> Result<()> {
         self.put(T::TABLE, &entity_key(account, name), value)

@@ -11,6 +11,7 @@
 mod authz;
 mod creds;
 mod db;
+mod denials;
 mod error;
 mod managed;
 mod model;
@@ -49,11 +50,12 @@ impl Iam {
         let resolver = Arc::new(Resolver { db: db.clone(), policies: Arc::new(PolicyCache::default()) });
         let credentials = Arc::new(IamCredentials::new(db.clone(), sealer));
         let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone() });
+        let sts = Arc::new(StsService::new(core.clone()));
         Iam {
             credentials,
             authorizer: Arc::new(IamAuthorizer::new(resolver)),
             iam: Arc::new(IamService::new(core)),
-            sts: Arc::new(StsService),
+            sts,
         }
     }
 

@@ -37,6 +37,12 @@ pub struct SessionInfo {
     /// Session tags (`aws:PrincipalTag/…` for role sessions).
     pub tags: Vec<(String, String)>,
     pub source_identity: Option<String>,
+    /// Session policies were passed: they bound the session even when `session_policies` is empty
+    /// (a federated user without a policy has no permissions).
+    pub bounded_by_session_policy: bool,
+    /// For federated users: the IAM user who called GetFederationToken (`Some(None)` for the root),
+    /// whose identity policies the session policies intersect with.
+    pub federated_parent: Option<Option<String>>,
 }
 
 /// Who is calling, as established by authentication.

@@ -1,0 +1,666 @@
+//! STS (awsQuery, API version 2011-06-15): temporary credentials.
+//!
+//! - `AssumeRole`: the role's trust policy is the resource policy of an `sts:AssumeRole` check the
+//!   authorizer decides with the caller's own policies (same account: a trust policy naming the
+//!   principal suffices; another account: both sides must allow). Passing session tags also needs
+//!   `sts:TagSession`, a source identity `sts:SetSourceIdentity`, both from the same trust policy.
+//! - `GetSessionToken`, `GetFederationToken`: long-term credentials of an IAM user (or the root).
+//! - `GetCallerIdentity`, `GetAccessKeyInfo`, `DecodeAuthorizationMessage` (Rampart: the encoded
+//!   message is the request ID of a denied request of the caller's account; see docs/sts.md).
+
+pub mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rampart_policy::{ContextValue, PolicyType};
+use rampart_protocol::query::QueryParams;
+use rampart_protocol::xml::XmlWriter;
+use rampart_protocol::{AwsError, Protocol};
+use rampart_service::{AuthzCheck, AuthzPlan, CallerKind, Input, Output, RequestContext, ResourcePolicy, Service};
+
+use crate::db::Lookup;
+use crate::denials;
+use crate::error::{IamError, Result};
+use crate::model::{tables, AccessKeyRec, RoleRec, Tag};
+use crate::resolve::managed_document;
+use crate::service::{request_tags, Core};
+use crate::util::{iso8601, policy_size};
+use crate::validate::{Args, Pattern, Spec};
+use session::{SessionKind, SessionRec};
+
+const OPERATIONS: &[&str] = &[
+    "GetCallerIdentity",
+    "AssumeRole",
+    "GetSessionToken",
+    "GetFederationToken",
+    "GetAccessKeyInfo",
+    "DecodeAuthorizationMessage",
+];
+
+fn word_plus(s: &str, extra: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(c))
+}
+fn session_name_chars(s: &str) -> bool {
+    word_plus(s, "+=,.@-")
+}
+fn external_id_chars(s: &str) -> bool {
+    word_plus(s, "+=,.@:/-")
+}
+fn serial_chars(s: &str) -> bool {
+    word_plus(s, "+=/:,.@-")
+}
+fn digits(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_digit())
+}
+fn document_chars(s: &str) -> bool {
+    s.chars().all(|c| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{ff}'))
+}
+fn any(_: &str) -> bool {
+    true
+}
+
+const NAME_PATTERN: Option<Pattern> = Some(("[\\w+=,.@-]*", session_name_chars));
+const ROLE_ARN: Spec = Spec { min: 20, max: 2048, pattern: None };
+const ROLE_SESSION_NAME: Spec = Spec { min: 2, max: 64, pattern: NAME_PATTERN };
+const SOURCE_IDENTITY: Spec = Spec { min: 2, max: 64, pattern: NAME_PATTERN };
+const FEDERATED_NAME: Spec = Spec { min: 2, max: 32, pattern: NAME_PATTERN };
+const EXTERNAL_ID: Spec = Spec { min: 2, max: 1224, pattern: Some(("[\\w+=,.@:\\/-]*", external_id_chars)) };
+const SERIAL: Spec = Spec { min: 9, max: 256, pattern: Some(("[\\w+=/:,.@-]*", serial_chars)) };
+const TOKEN_CODE: Spec = Spec { min: 6, max: 6, pattern: Some(("[\\d]*", digits)) };
+const SESSION_POLICY: Spec =
+    Spec { min: 1, max: 2048, pattern: Some(("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", document_chars)) };
+const ACCESS_KEY: Spec = Spec { min: 16, max: 128, pattern: Some(("[\\w]*", |s| word_plus(s, ""))) };
+const ENCODED_MESSAGE: Spec = Spec { min: 1, max: 10240, pattern: Some((".*", any)) };
+const POLICY_ARN: Spec = Spec { min: 20, max: 2048, pattern: None };
+
+/// Session policy plaintext limit (inline + managed ARNs), and the packed limit tags count against.
+const MAX_PACKED: usize = 2048;
+
+/// The STS service.
+pub struct StsService {
+    core: Arc<Core>,
+    /// Request ID → when its MFA code was verified during authorization (consumed by invoke).
+    mfa_verified: Mutex<HashMap<String, i64>>,
+}
+
+impl StsService {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        StsService { core, mfa_verified: Mutex::new(HashMap::new()) }
+    }
+
+    fn remember_mfa(&self, request_id: &str, at: i64) {
+        let mut m = self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(request_id.to_string(), at);
+    }
+
+    fn take_mfa(&self, request_id: &str) -> Option<i64> {
+        self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id)
+    }
+}
+
+impl Service for StsService {
+    fn signing_name(&self) -> &'static str {
+        "sts"
+    }
+
+    fn event_source(&self) -> &'static str {
+        "sts.amazonaws.com"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::AwsQuery
+    }
+
+    fn xml_namespace(&self) -> &'static str {
+        "https://sts.amazonaws.com/doc/2011-06-15/"
+    }
+
+    fn has_operation(&self, operation: &str) -> bool {
+        OPERATIONS.contains(&operation)
+    }
+
+    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+        self.plan(ctx, operation, input.query()).map_err(AwsError::from)
+    }
+
+    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
+        self.run(ctx, operation, input.query()).map_err(AwsError::from)
+    }
+}
+
+/// `arn:aws:iam::ACCOUNT:role/path/name` → (account, name).
+pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, res) = rest.split_once(':')?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let path_and_name = res.strip_prefix("role/")?;
+    let name = path_and_name.rsplit('/').next()?;
+    (!name.is_empty()).then_some((account, name))
+}
+
+fn s(v: impl Into<String>) -> ContextValue {
+    ContextValue::String(v.into())
+}
+
+fn invalid_parameter(message: impl Into<String>) -> IamError {
+    IamError::Aws(AwsError::new("InvalidParameterValue", message, 400))
+}
+
+fn malformed(message: impl Into<String>) -> IamError {
+    IamError::Aws(AwsError::new("MalformedPolicyDocument", message, 400))
+}
+
+fn mfa_failed() -> IamError {
+    IamError::Aws(AwsError::access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code. "))
+}
+
+/// Verify an MFA code of IAM user `user` (the `mfa` work provides TOTP devices). Until devices
+/// exist nothing verifies: no code is ever accepted.
+fn verify_mfa(_core: &Core, _account: &str, _user: &str, _serial: &str, _code: &str) -> Result<bool> {
+    Ok(false)
+}
+
+/// Session policy inputs shared by AssumeRole and GetFederationToken.
+struct SessionPolicies<'a> {
+    policy: Option<&'a str>,
+    arns: Vec<String>,
+}
+
+fn session_policy_args<'a>(a: &mut Args<'a>, q: &'a QueryParams) -> SessionPolicies<'a> {
+    let policy = a.opt("Policy", &SESSION_POLICY);
+    let items = q.struct_list("PolicyArns.member");
+    let mut arns = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(arn) = item.get("arn") {
+            a.check_value(&format!("policyArns.{}.member.arn", i + 1), arn, &POLICY_ARN);
+            arns.push(arn.to_string());
+        }
+    }
+    SessionPolicies { policy, arns }
+}
+
+impl SessionPolicies<'_> {
+    fn passed(&self) -> bool {
+        self.policy.is_some() || !self.arns.is_empty()
+    }
+
+    /// Parse the inline policy and resolve the managed ones (in `account`, or AWS managed).
+    fn check(&self, core: &Core, account: &str) -> Result<()> {
+        if let Some(p) = self.policy {
+            core.resolver.policies.get(p, PolicyType::Identity).map_err(|e| malformed(e.message))?;
+        }
+        if self.arns.len() > 10 {
+            return Err(IamError::Aws(AwsError::validation(format!(
+                "1 validation error detected: Value '[{}]' at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10",
+                self.arns.join(", ")
+            ))));
+        }
+        for arn in &self.arns {
+            if managed_document(&core.db, account, arn)?.is_none() {
+                return Err(invalid_parameter(format!("Policy {arn} does not exist or is not attachable.")));
+            }
+        }
+        Ok(())
+    }
+
+    /// AWS's PackedPolicySize: the percentage of the packed limit used by policies and tags.
+    fn packed_percent(&self, tags: &[Tag]) -> Result<Option<usize>> {
+        if !self.passed() && tags.is_empty() {
+            return Ok(None);
+        }
+        let plain = self.policy.map(policy_size).unwrap_or(0) + self.arns.iter().map(|a| a.len()).sum::<usize>();
+        if plain > MAX_PACKED {
+            return Err(IamError::Aws(AwsError::new(
+                "PackedPolicyTooLarge",
+                format!(
+                    "Packed policy consumes {}% of allotted space, please use smaller policy.",
+                    plain * 100 / MAX_PACKED
+                ),
+                400,
+            )));
+        }
+        let packed = plain + tags.iter().map(|t| t.key.len() + t.value.len() + 2).sum::<usize>();
+        let pct = packed * 100 / MAX_PACKED;
+        if pct > 100 {
+            return Err(IamError::Aws(AwsError::new(
+                "PackedPolicyTooLarge",
+                format!("Packed policy and session tags consume {pct}% of allotted space, please use smaller policy and fewer tags."),
+                400,
+            )));
+        }
+        Ok(Some(pct.max(1)))
+    }
+}
+
+/// The role named by an ARN, in its account (which may differ from the caller's).
+fn role_of(core: &Core, arn: &str) -> Result<Option<(String, RoleRec)>> {
+    let Some((account, name)) = parse_role_arn(arn) else { return Ok(None) };
+    Ok(core.db.entity::<RoleRec>(account, name)?.filter(|r| r.arn(account) == arn).map(|r| (account.to_string(), r)))
+}
+
+fn not_authorized(ctx: &RequestContext, action: &str, resource: &str) -> IamError {
+    IamError::Aws(AwsError::access_denied(format!(
+        "User: {} is not authorized to perform: {action} on resource: {resource}",
+        ctx.caller.arn
+    )))
+}
+
+/// Tags passed to the new session plus the transitive ones inherited from the calling session.
+struct TagPlan {
+    tags: Vec<Tag>,
+    transitive: Vec<String>,
+    passed: Vec<Tag>,
+}
+
+fn plan_tags(core: &Core, ctx: &RequestContext, passed: Vec<Tag>, transitive: Vec<&str>) -> Result<TagPlan> {
+    crate::service::check_new_tags(&passed)?;
+    for k in &transitive {
+        if !passed.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
+            return Err(invalid_parameter(format!(
+                "The specified transitive tag key must be included in the requested tags: {k}."
+            )));
+        }
+    }
+    let mut tags = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    if let Some(parent) = calling_session(core, ctx)? {
+        for t in parent.tags.iter().filter(|t| parent.transitive.iter().any(|k| k.eq_ignore_ascii_case(&t.key))) {
+            if passed.iter().any(|p| p.key.eq_ignore_ascii_case(&t.key)) {
+                return Err(invalid_parameter(
+                    "One or more of the specified session tags conflict with transitive session tags of the calling session.",
+                ));
+            }
+            tags.push(t.clone());
+            keys.push(t.key.clone());
+        }
+    }
+    tags.extend(passed.iter().cloned());
+    keys.extend(transitive.iter().map(|k| k.to_string()));
+    if tags.len() > 50 {
+        return Err(invalid_parameter("The number of session tags, including inherited ones, exceeds 50."));
+    }
+    Ok(TagPlan { tags, transitive: keys, passed })
+}
+
+/// The stored session the caller signs with, when it uses temporary credentials.
+fn calling_session(core: &Core, ctx: &RequestContext) -> Result<Option<SessionRec>> {
+    if ctx.caller.session.is_none() {
+        return Ok(None);
+    }
+    session::get(&core.db, &ctx.caller.access_key_id)
+}
+
+fn credentials_xml(w: &mut XmlWriter, m: &session::Minted) {
+    w.start("Credentials")
+        .elem("AccessKeyId", &m.access_key_id)
+        .elem("SecretAccessKey", &m.secret_access_key)
+        .elem("SessionToken", &m.session_token)
+        .elem("Expiration", &iso8601(m.expires))
+        .end();
+}
+
+impl StsService {
+    fn plan(&self, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
+        let core = &self.core;
+        match op {
+            // AWS always allows GetCallerIdentity, even under an explicit deny.
+            "GetCallerIdentity" => Ok(AuthzPlan::AlwaysAllowed),
+            "AssumeRole" => self.plan_assume_role(ctx, q),
+            "GetSessionToken" => {
+                let mut a = Args::new(q);
+                a.int("DurationSeconds", 900, 129_600);
+                let serial = a.opt("SerialNumber", &SERIAL);
+                let code = a.opt("TokenCode", &TOKEN_CODE);
+                a.finish()?;
+                if ctx.caller.session.is_some() {
+                    return Err(IamError::Aws(AwsError::access_denied(
+                        "Cannot call GetSessionToken with session credentials",
+                    )));
+                }
+                self.check_mfa(ctx, serial, code)?;
+                // No permission is needed: GetSessionToken cannot be controlled by policies.
+                Ok(AuthzPlan::AlwaysAllowed)
+            }
+            "GetFederationToken" => {
+                let mut a = Args::new(q);
+                let name = a.req("Name", &FEDERATED_NAME);
+                a.int("DurationSeconds", 900, 129_600);
+                let policies = session_policy_args(&mut a, q);
+                let tags = a.tags("Tags");
+                a.finish()?;
+                crate::service::check_new_tags(&tags)?;
+                if ctx.caller.session.is_some() {
+                    return Err(IamError::Aws(AwsError::access_denied(
+                        "Cannot call GetFederationToken with session credentials",
+                    )));
+                }
+                policies.check(core, &ctx.caller.account_id)?;
+                policies.packed_percent(&tags)?;
+                let arn = format!("arn:aws:sts::{}:federated-user/{name}", ctx.caller.account_id);
+                let mut checks = vec![request_tags(AuthzCheck::new("sts:GetFederationToken", arn.clone()), &tags)];
+                if !tags.is_empty() {
+                    checks.push(request_tags(AuthzCheck::new("sts:TagSession", arn), &tags));
+                }
+                Ok(AuthzPlan::Checks(checks))
+            }
+            "GetAccessKeyInfo" => {
+                let mut a = Args::new(q);
+                a.req("AccessKeyId", &ACCESS_KEY);
+                a.finish()?;
+                Ok(AuthzPlan::Checks(vec![AuthzCheck::new("sts:GetAccessKeyInfo", "*")]))
+            }
+            "DecodeAuthorizationMessage" => {
+                let mut a = Args::new(q);
+                a.req("EncodedMessage", &ENCODED_MESSAGE);
+                a.finish()?;
+                Ok(AuthzPlan::Checks(vec![AuthzCheck::new("sts:DecodeAuthorizationMessage", "*")]))
+            }
+            other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
+        }
+    }
+
+    /// Verify `SerialNumber` + `TokenCode` of an IAM user caller; remember success for invoke.
+    fn check_mfa(&self, ctx: &RequestContext, serial: Option<&str>, code: Option<&str>) -> Result<bool> {
+        let (serial, code) = match (serial, code) {
+            (None, None) => return Ok(false),
+            (Some(s), Some(c)) => (s, c),
+            _ => return Err(mfa_failed()),
+        };
+        let CallerKind::IamUser { user_name, .. } = &ctx.caller.kind else { return Err(mfa_failed()) };
+        if !verify_mfa(&self.core, &ctx.caller.account_id, user_name, serial, code)? {
+            return Err(mfa_failed());
+        }
+        self.remember_mfa(&ctx.request_id, ctx.time.unix_timestamp());
+        Ok(true)
+    }
+
+    fn plan_assume_role(&self, ctx: &RequestContext, q: &QueryParams) -> Result<AuthzPlan> {
+        let core = &self.core;
+        let mut a = Args::new(q);
+        let role_arn = a.req("RoleArn", &ROLE_ARN);
+        let session_name = a.req("RoleSessionName", &ROLE_SESSION_NAME);
+        a.int("DurationSeconds", 900, 43_200);
+        let policies = session_policy_args(&mut a, q);
+        let tags = a.tags("Tags");
+        let transitive = a.list("TransitiveTagKeys", &crate::validate::TAG_KEY, Some(50), false);
+        let external_id = a.opt("ExternalId", &EXTERNAL_ID);
+        let serial = a.opt("SerialNumber", &SERIAL);
+        let code = a.opt("TokenCode", &TOKEN_CODE);
+        let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY);
+        a.finish()?;
+        if source_identity.is_some_and(|s| s.len() >= 4 && s[..4].eq_ignore_ascii_case("aws:")) {
+            return Err(IamError::Aws(AwsError::validation(
+                "1 validation error detected: Value at 'sourceIdentity' failed to satisfy constraint: Member must not start with 'aws:'",
+            )));
+        }
+        let Some((role_account, role)) = role_of(core, role_arn)? else {
+            return Err(not_authorized(ctx, "sts:AssumeRole", role_arn));
+        };
+        policies.check(core, &role_account)?;
+        let plan = plan_tags(core, ctx, tags, transitive)?;
+        policies.packed_percent(&plan.tags)?;
+        let parent = calling_session(core, ctx)?;
+        if let (Some(p), Some(si)) = (parent.as_ref().and_then(|p| p.source_identity.as_deref()), source_identity) {
+            if p != si {
+                return Err(invalid_parameter("The source identity of the calling session cannot be changed."));
+            }
+        }
+        let mfa = self.check_mfa(ctx, serial, code)?;
+
+        let arn = role.arn(&role_account);
+        let resource_account = (role_account != ctx.caller.account_id).then(|| role_account.clone());
+        let trust =
+            ResourcePolicy { name: format!("{arn}/trust-policy"), document: role.trust.clone(), required: true };
+        let mut base = AuthzCheck::new("sts:AssumeRole", arn.clone());
+        base.resource_account = resource_account;
+        base.resource_policy = Some(trust);
+        base.context.push(("sts:RoleSessionName".into(), s(session_name)));
+        if let Some(e) = external_id {
+            base.context.push(("sts:ExternalId".into(), s(e)));
+        }
+        if let Some(si) = source_identity {
+            base.context.push(("sts:SourceIdentity".into(), s(si)));
+        }
+        if mfa {
+            base.context.push(("aws:MultiFactorAuthPresent".into(), s("true")));
+            base.context.push(("aws:MultiFactorAuthAge".into(), s("0")));
+        }
+        for t in &role.tags {
+            base.context.push((format!("aws:ResourceTag/{}", t.key), s(t.value.as_str())));
+            base.context.push((format!("iam:ResourceTag/{}", t.key), s(t.value.as_str())));
+        }
+        let mut checks = vec![base.clone()];
+        if !plan.passed.is_empty() {
+            let mut tag = request_tags(base.clone(), &plan.passed);
+            tag.action = "sts:TagSession".into();
+            if !plan.transitive.is_empty() {
+                tag.context.push(("sts:TransitiveTagKeys".into(), ContextValue::List(plan.transitive.clone())));
+            }
+            checks[0] = request_tags(checks[0].clone(), &plan.passed);
+            checks.push(tag);
+        }
+        if source_identity.is_some() {
+            let mut si = base;
+            si.action = "sts:SetSourceIdentity".into();
+            checks.push(si);
+        }
+        Ok(AuthzPlan::Checks(checks))
+    }
+
+    fn run(&self, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
+        let core = &self.core;
+        let now = ctx.time.unix_timestamp();
+        match op {
+            "GetCallerIdentity" => {
+                let c = &ctx.caller;
+                let mut w = XmlWriter::new();
+                w.elem("UserId", &c.principal_id).elem("Account", &c.account_id).elem("Arn", &c.arn);
+                Ok(Output::Xml(Some(w.finish())))
+            }
+            "AssumeRole" => self.assume_role(ctx, q, now),
+            "GetSessionToken" => {
+                let requested = q.get("DurationSeconds").and_then(|d| d.parse::<i64>().ok());
+                let (kind, duration) = match &ctx.caller.kind {
+                    CallerKind::Root => (SessionKind::Root, requested.unwrap_or(3600).min(3600)),
+                    CallerKind::IamUser { user_name, user_id } => (
+                        SessionKind::User { user_name: user_name.clone(), user_id: user_id.clone() },
+                        requested.unwrap_or(43_200),
+                    ),
+                    _ => {
+                        return Err(IamError::Aws(AwsError::access_denied(
+                            "Cannot call GetSessionToken with session credentials",
+                        )))
+                    }
+                };
+                let rec = SessionRec {
+                    account: ctx.caller.account_id.clone(),
+                    sealed: String::new(),
+                    issued: now,
+                    expires: now + duration,
+                    kind,
+                    policy: None,
+                    policy_arns: Vec::new(),
+                    has_session_policy: false,
+                    tags: Vec::new(),
+                    transitive: Vec::new(),
+                    source_identity: None,
+                    mfa_time: self.take_mfa(&ctx.request_id),
+                };
+                let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
+                let mut w = XmlWriter::new();
+                credentials_xml(&mut w, &m);
+                Ok(Output::Xml(Some(w.finish())))
+            }
+            "GetFederationToken" => {
+                let mut a = Args::new(q);
+                let name = a.req("Name", &FEDERATED_NAME).to_string();
+                let requested = a.int("DurationSeconds", 900, 129_600);
+                let policies = session_policy_args(&mut a, q);
+                let tags = a.tags("Tags");
+                a.finish()?;
+                let account = ctx.caller.account_id.clone();
+                let (user_name, user_id, duration) = match &ctx.caller.kind {
+                    CallerKind::Root => (None, None, requested.unwrap_or(3600).min(3600)),
+                    CallerKind::IamUser { user_name, user_id } => {
+                        (Some(user_name.clone()), Some(user_id.clone()), requested.unwrap_or(43_200))
+                    }
+                    _ => {
+                        return Err(IamError::Aws(AwsError::access_denied(
+                            "Cannot call GetFederationToken with session credentials",
+                        )))
+                    }
+                };
+                let packed = policies.packed_percent(&tags)?;
+                let rec = SessionRec {
+                    account: account.clone(),
+                    sealed: String::new(),
+                    issued: now,
+                    expires: now + duration,
+                    kind: SessionKind::Federated { name: name.clone(), user_name, user_id },
+                    policy: policies.policy.map(str::to_string),
+                    policy_arns: policies.arns.clone(),
+                    // A federated user has no permissions without a session policy.
+                    has_session_policy: true,
+                    tags,
+                    transitive: Vec::new(),
+                    source_identity: None,
+                    mfa_time: None,
+                };
+                let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
+                let mut w = XmlWriter::new();
+                credentials_xml(&mut w, &m);
+                w.start("FederatedUser")
+                    .elem("FederatedUserId", &format!("{account}:{name}"))
+                    .elem("Arn", &format!("arn:aws:sts::{account}:federated-user/{name}"))
+                    .end();
+                if let Some(p) = packed {
+                    w.elem("PackedPolicySize", &p.to_string());
+                }
+                Ok(Output::Xml(Some(w.finish())))
+            }
+            "GetAccessKeyInfo" => {
+                let key = q.get("AccessKeyId").unwrap_or_default();
+                let account = match core.db.get::<AccessKeyRec>(tables::ACCESS_KEYS, key)? {
+                    Some(k) => Some(k.account),
+                    None => session::get(&core.db, key)?.map(|s| s.account),
+                };
+                let account = account.ok_or_else(|| invalid_parameter("The access key ID is not valid."))?;
+                let mut w = XmlWriter::new();
+                w.elem("Account", &account);
+                Ok(Output::Xml(Some(w.finish())))
+            }
+            "DecodeAuthorizationMessage" => {
+                let encoded = q.get("EncodedMessage").unwrap_or_default();
+                let decoded =
+                    denials::decoded_message(&core.db, &ctx.caller.account_id, encoded.trim())?.ok_or_else(|| {
+                        IamError::Aws(AwsError::new(
+                            "InvalidAuthorizationMessageException",
+                            "The encoded authorization message is invalid or has expired.",
+                            400,
+                        ))
+                    })?;
+                let mut w = XmlWriter::new();
+                w.elem("DecodedMessage", &decoded);
+                Ok(Output::Xml(Some(w.finish())))
+            }
+            other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
+        }
+    }
+
+    fn assume_role(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
+        let core = &self.core;
+        let mut a = Args::new(q);
+        let role_arn = a.req("RoleArn", &ROLE_ARN);
+        let session_name = a.req("RoleSessionName", &ROLE_SESSION_NAME).to_string();
+        let requested = a.int("DurationSeconds", 900, 43_200);
+        let policies = session_policy_args(&mut a, q);
+        let tags = a.tags("Tags");
+        let transitive = a.list("TransitiveTagKeys", &crate::validate::TAG_KEY, Some(50), false);
+        let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY).map(str::to_string);
+        a.finish()?;
+        let mfa_time = self.take_mfa(&ctx.request_id);
+        let Some((role_account, role)) = role_of(core, role_arn)? else {
+            return Err(not_authorized(ctx, "sts:AssumeRole", role_arn));
+        };
+        let chained = matches!(ctx.caller.kind, CallerKind::AssumedRole { .. });
+        let duration = requested.unwrap_or(3600);
+        if chained && duration > 3600 {
+            return Err(IamError::Aws(AwsError::validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            )));
+        }
+        if duration > role.max_session {
+            return Err(IamError::Aws(AwsError::validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )));
+        }
+        let plan = plan_tags(core, ctx, tags, transitive)?;
+        let packed = policies.packed_percent(&plan.tags)?;
+        let parent = calling_session(core, ctx)?;
+        let source_identity = source_identity.or_else(|| parent.as_ref().and_then(|p| p.source_identity.clone()));
+        let arn = role.arn(&role_account);
+        let rec = SessionRec {
+            account: role_account.clone(),
+            sealed: String::new(),
+            issued: now,
+            expires: now + duration,
+            kind: SessionKind::Role {
+                role_name: role.name.clone(),
+                role_id: role.id.clone(),
+                role_arn: arn,
+                session_name: session_name.clone(),
+                chained,
+            },
+            policy: policies.policy.map(str::to_string),
+            policy_arns: policies.arns.clone(),
+            has_session_policy: policies.passed(),
+            tags: plan.tags,
+            transitive: plan.transitive,
+            source_identity: source_identity.clone(),
+            mfa_time,
+        };
+        let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
+        // RoleLastUsed (not authorization state: no generation bump).
+        core.db.write_untracked(|tx| {
+            if let Some(mut r) = tx.entity::<RoleRec>(&role_account, &role.name)? {
+                r.last_used = Some((now, ctx.region.clone()));
+                tx.put_entity(&role_account, &role.name, &r)?;
+            }
+            Ok(())
+        })?;
+        let mut w = XmlWriter::new();
+        credentials_xml(&mut w, &m);
+        w.start("AssumedRoleUser")
+            .elem("AssumedRoleId", &format!("{}:{session_name}", role.id))
+            .elem("Arn", &format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
+            .end();
+        if let Some(p) = packed {
+            w.elem("PackedPolicySize", &p.to_string());
+        }
+        if let Some(si) = &source_identity {
+            w.elem("SourceIdentity", si);
+        }
+        Ok(Output::Xml(Some(w.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns() {
+        assert_eq!(parse_role_arn("arn:aws:iam::111122223333:role/a/b/R"), Some(("111122223333", "R")));
+        assert_eq!(parse_role_arn("arn:aws:iam::111122223333:role/R"), Some(("111122223333", "R")));
+        assert_eq!(parse_role_arn("arn:aws:iam::111122223333:user/R"), None);
+        assert_eq!(parse_role_arn("arn:aws:iam::11112222333:role/R"), None);
+        assert_eq!(parse_role_arn("arn:aws:iam::111122223333:role/"), None);
+        assert!(session_name_chars("a.b@c=d,e+f-g_h") && !session_name_chars("a b"));
+    }
+}
