@@ -15,6 +15,7 @@ mod denials;
 mod error;
 mod managed;
 mod model;
+mod oidc;
 mod resolve;
 mod service;
 mod sts;

@@ -100,6 +100,11 @@ impl Pipeline {
             body: req.body,
         };
         let hint = protocol_hint(req.headers);
+        if is_unsigned(req) {
+            if let Some(found) = self.unsigned(req, request_id) {
+                return found;
+            }
+        }
         let auth = sigv4::parse(&signed).map_err(|e| (None, e.to_aws_error_for(hint)))?;
         let service: &dyn Service = match self.services.get(auth.service.as_str()) {
             Some(s) => s.as_ref(),
@@ -157,9 +162,56 @@ impl Pipeline {
             time: now,
             secure_transport: req.secure_transport,
         };
+        self.authorize_and_run(service, ctx, operation, &input)
+    }
 
+    /// An unsigned awsQuery request for an operation a service authenticates itself
+    /// (`AssumeRoleWithWebIdentity`); `None` when no service takes it.
+    #[allow(clippy::type_complexity)]
+    fn unsigned<'s>(
+        &'s self,
+        req: &RawRequest<'_>,
+        request_id: &str,
+    ) -> Option<Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)>> {
+        for service in self.services.values() {
+            let service = service.as_ref();
+            if service.protocol() != Protocol::AwsQuery {
+                continue;
+            }
+            let Ok((operation, input)) = decode(service, req) else { continue };
+            if !service.has_operation(&operation) {
+                continue;
+            }
+            let caller = match service.unsigned_caller(&operation, &input, request_id) {
+                None => continue,
+                Some(Ok(c)) => c,
+                Some(Err(e)) => return Some(Err((Some(service), e))),
+            };
+            let ctx = RequestContext {
+                request_id: request_id.to_string(),
+                caller,
+                region: UNSIGNED_REGION.to_string(),
+                source_ip: req.remote.ip(),
+                user_agent: header_str(req.headers, "user-agent").unwrap_or_default().to_string(),
+                time: OffsetDateTime::now_utc(),
+                secure_transport: req.secure_transport,
+            };
+            return Some(self.authorize_and_run(service, ctx, operation, &input));
+        }
+        None
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn authorize_and_run<'s>(
+        &'s self,
+        service: &'s dyn Service,
+        ctx: RequestContext,
+        operation: String,
+        input: &Input,
+    ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
+        let fail = |e: AwsError| (Some(service), e);
         // Authorize, then run.
-        match service.authorize(&ctx, &operation, &input).map_err(fail)? {
+        match service.authorize(&ctx, &operation, input).map_err(fail)? {
             AuthzPlan::AlwaysAllowed => {}
             AuthzPlan::Checks(checks) => {
                 for check in &checks {
@@ -167,9 +219,21 @@ impl Pipeline {
                 }
             }
         }
-        let output = service.invoke(&ctx, &operation, &input).map_err(fail)?;
+        let output = service.invoke(&ctx, &operation, input).map_err(fail)?;
         Ok((service, operation, output))
     }
+}
+
+/// The region of unsigned requests (they carry no credential scope).
+const UNSIGNED_REGION: &str = "us-east-1";
+
+/// No SigV4 at all: neither an `Authorization` header nor a presigned query.
+fn is_unsigned(req: &RawRequest<'_>) -> bool {
+    !req.headers.contains_key("authorization")
+        && !req.query.split('&').any(|p| {
+            let k = p.split('=').next().unwrap_or("");
+            k.eq_ignore_ascii_case("X-Amz-Signature") || k.eq_ignore_ascii_case("X-Amz-Algorithm")
+        })
 }
 
 /// Which protocol to answer in before the service is known.

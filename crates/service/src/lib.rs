@@ -197,6 +197,12 @@ pub trait Service: Send + Sync {
     fn has_operation(&self, operation: &str) -> bool;
     /// What `operation` needs authorized. Input validation errors may surface here.
     fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError>;
+    /// For operations AWS accepts unsigned (STS `AssumeRoleWithWebIdentity`): authenticate the
+    /// request from its input (e.g. a verified identity token) and return the caller.
+    /// `None` (the default): the operation must be SigV4-signed.
+    fn unsigned_caller(&self, _operation: &str, _input: &Input, _request_id: &str) -> Option<Result<Caller, AwsError>> {
+        None
+    }
     /// Run the operation. Only called after every check of the plan was allowed.
     fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError>;
 }

@@ -7,6 +7,7 @@ mod groups;
 mod index;
 mod inline;
 mod managed_policies;
+pub(crate) mod oidc_providers;
 mod profiles;
 mod roles;
 mod simulate;
@@ -56,6 +57,7 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (profiles::OPS, profiles::plan, profiles::run),
     (account::OPS, account::plan, account::run),
     (simulate::OPS, simulate::plan, simulate::run),
+    (oidc_providers::OPS, oidc_providers::plan, oidc_providers::run),
 ];
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {

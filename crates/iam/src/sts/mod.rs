@@ -17,7 +17,9 @@ use rampart_policy::{ContextValue, PolicyType};
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::{AwsError, Protocol};
-use rampart_service::{AuthzCheck, AuthzPlan, CallerKind, Input, Output, RequestContext, ResourcePolicy, Service};
+use rampart_service::{
+    AuthzCheck, AuthzPlan, Caller, CallerKind, Input, Output, RequestContext, ResourcePolicy, Service,
+};
 
 use crate::db::Lookup;
 use crate::denials;
@@ -36,6 +38,7 @@ const OPERATIONS: &[&str] = &[
     "GetFederationToken",
     "GetAccessKeyInfo",
     "DecodeAuthorizationMessage",
+    "AssumeRoleWithWebIdentity",
 ];
 
 fn word_plus(s: &str, extra: &str) -> bool {
@@ -73,6 +76,8 @@ const SESSION_POLICY: Spec =
 const ACCESS_KEY: Spec = Spec { min: 16, max: 128, pattern: Some(("[\\w]*", |s| word_plus(s, ""))) };
 const ENCODED_MESSAGE: Spec = Spec { min: 1, max: 10240, pattern: Some((".*", any)) };
 const POLICY_ARN: Spec = Spec { min: 20, max: 2048, pattern: None };
+const WEB_IDENTITY_TOKEN: Spec = Spec { min: 4, max: 20_000, pattern: None };
+const PROVIDER_ID: Spec = Spec { min: 4, max: 2048, pattern: None };
 
 /// Session policy plaintext limit (inline + managed ARNs), and the packed limit tags count against.
 const MAX_PACKED: usize = 2048;
@@ -82,11 +87,30 @@ pub struct StsService {
     core: Arc<Core>,
     /// Request ID → when its MFA code was verified during authorization (consumed by invoke).
     mfa_verified: Mutex<HashMap<String, i64>>,
+    /// Request ID → the verified web identity of an AssumeRoleWithWebIdentity call.
+    web_identities: Mutex<HashMap<String, WebIdentity>>,
+    jwks: crate::oidc::JwksCache,
+}
+
+/// A verified web identity token, between authentication and invoke.
+#[derive(Clone, Debug)]
+struct WebIdentity {
+    provider_arn: String,
+    provider_key: String,
+    issuer: String,
+    sub: String,
+    aud: String,
+    amr: Vec<String>,
 }
 
 impl StsService {
     pub(crate) fn new(core: Arc<Core>) -> Self {
-        StsService { core, mfa_verified: Mutex::new(HashMap::new()) }
+        StsService {
+            core,
+            mfa_verified: Mutex::new(HashMap::new()),
+            web_identities: Mutex::new(HashMap::new()),
+            jwks: crate::oidc::JwksCache::default(),
+        }
     }
 
     fn remember_mfa(&self, request_id: &str, at: i64) {
@@ -99,6 +123,82 @@ impl StsService {
 
     fn take_mfa(&self, request_id: &str) -> Option<i64> {
         self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id)
+    }
+
+    fn web_identity(&self, request_id: &str, take: bool) -> Option<WebIdentity> {
+        let mut m = self.web_identities.lock().unwrap_or_else(|p| p.into_inner());
+        if take {
+            m.remove(request_id)
+        } else {
+            m.get(request_id).cloned()
+        }
+    }
+
+    /// AssumeRoleWithWebIdentity is unsigned: the caller is the verified token's provider.
+    fn web_identity_caller(&self, q: &QueryParams, request_id: &str) -> Result<Caller> {
+        let mut a = Args::new(q);
+        let role_arn = a.req("RoleArn", &ROLE_ARN);
+        a.req("RoleSessionName", &ROLE_SESSION_NAME);
+        let token = a.req("WebIdentityToken", &WEB_IDENTITY_TOKEN);
+        a.opt("ProviderId", &PROVIDER_ID);
+        a.int("DurationSeconds", 900, 43_200);
+        session_policy_args(&mut a, q);
+        a.finish()?;
+        if q.get("ProviderId").is_some() {
+            return Err(invalid_parameter(
+                "OAuth 2.0 providers (ProviderId) are not supported; use an OpenID Connect provider.",
+            ));
+        }
+        let Some((account, _)) = parse_role_arn(role_arn) else {
+            return Err(IamError::Aws(AwsError::access_denied(
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            )));
+        };
+        let issuer = crate::oidc::unverified_issuer(token)?;
+        let provider = crate::service::oidc_providers::by_issuer(&self.core, account, &issuer)?.ok_or_else(|| {
+            IamError::Aws(AwsError::new(
+                "InvalidIdentityToken",
+                format!("No OpenIDConnect provider found in your account for {issuer}"),
+                400,
+            ))
+        })?;
+        let claims = self.jwks.verify(&provider, token)?;
+        let aud = claims
+            .aud
+            .values()
+            .into_iter()
+            .find(|a| provider.client_ids.iter().any(|c| c == a))
+            .unwrap_or_default()
+            .to_string();
+        let amr = match &claims.amr {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(v)) => v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        let provider_arn = provider.arn(account);
+        let wi = WebIdentity {
+            provider_arn: provider_arn.clone(),
+            provider_key: provider.key().to_string(),
+            issuer: claims.iss.clone(),
+            sub: claims.sub.clone(),
+            aud,
+            amr,
+        };
+        {
+            let mut m = self.web_identities.lock().unwrap_or_else(|p| p.into_inner());
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(request_id.to_string(), wi);
+        }
+        Ok(Caller {
+            account_id: account.to_string(),
+            arn: provider_arn,
+            principal_id: format!("{}:{}", provider.key(), claims.sub),
+            access_key_id: String::new(),
+            kind: CallerKind::FederatedUser { user_name: claims.sub },
+            session: None,
+        })
     }
 }
 
@@ -129,6 +229,11 @@ impl Service for StsService {
 
     fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
         self.run(ctx, operation, input.query()).map_err(AwsError::from)
+    }
+
+    fn unsigned_caller(&self, operation: &str, input: &Input, request_id: &str) -> Option<Result<Caller, AwsError>> {
+        (operation == "AssumeRoleWithWebIdentity")
+            .then(|| self.web_identity_caller(input.query(), request_id).map_err(AwsError::from))
     }
 }
 
@@ -312,6 +417,43 @@ impl StsService {
             // AWS always allows GetCallerIdentity, even under an explicit deny.
             "GetCallerIdentity" => Ok(AuthzPlan::AlwaysAllowed),
             "AssumeRole" => self.plan_assume_role(ctx, q),
+            "AssumeRoleWithWebIdentity" => {
+                let wi = self.web_identity(&ctx.request_id, false).ok_or_else(|| {
+                    IamError::Aws(AwsError::new(
+                        "MissingAuthenticationToken",
+                        "Request is missing Authentication Token",
+                        403,
+                    ))
+                })?;
+                let role_arn = q.get("RoleArn").unwrap_or_default();
+                let session_name = q.get("RoleSessionName").unwrap_or_default();
+                let mut a = Args::new(q);
+                let policies = session_policy_args(&mut a, q);
+                a.finish()?;
+                let Some((role_account, role)) = role_of(core, role_arn)? else {
+                    return Err(IamError::Aws(AwsError::access_denied(
+                        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                    )));
+                };
+                policies.check(core, &role_account)?;
+                policies.packed_percent(&[])?;
+                let arn = role.arn(&role_account);
+                let mut c = AuthzCheck::new("sts:AssumeRoleWithWebIdentity", arn.clone());
+                c.resource_policy = Some(ResourcePolicy {
+                    name: format!("{arn}/trust-policy"),
+                    document: role.trust.clone(),
+                    required: true,
+                });
+                let k = &wi.provider_key;
+                c.context.push(("sts:RoleSessionName".into(), s(session_name)));
+                c.context.push((format!("{k}:aud"), s(wi.aud.as_str())));
+                c.context.push((format!("{k}:sub"), s(wi.sub.as_str())));
+                if !wi.amr.is_empty() {
+                    c.context.push((format!("{k}:amr"), ContextValue::List(wi.amr.clone())));
+                }
+                c.context.push(("aws:FederatedProvider".into(), s(wi.provider_arn.as_str())));
+                Ok(AuthzPlan::Checks(vec![c]))
+            }
             "GetSessionToken" => {
                 let mut a = Args::new(q);
                 a.int("DurationSeconds", 900, 129_600);
@@ -464,6 +606,7 @@ impl StsService {
                 Ok(Output::Xml(Some(w.finish())))
             }
             "AssumeRole" => self.assume_role(ctx, q, now),
+            "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(ctx, q, now),
             "GetSessionToken" => {
                 let requested = q.get("DurationSeconds").and_then(|d| d.parse::<i64>().ok());
                 let (kind, duration) = match &ctx.caller.kind {
@@ -571,6 +714,65 @@ impl StsService {
             }
             other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
         }
+    }
+
+    fn assume_role_with_web_identity(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
+        let core = &self.core;
+        let wi = self.web_identity(&ctx.request_id, true).ok_or_else(|| {
+            IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
+        })?;
+        let mut a = Args::new(q);
+        let role_arn = a.req("RoleArn", &ROLE_ARN);
+        let session_name = a.req("RoleSessionName", &ROLE_SESSION_NAME).to_string();
+        let requested = a.int("DurationSeconds", 900, 43_200);
+        let policies = session_policy_args(&mut a, q);
+        a.finish()?;
+        let Some((role_account, role)) = role_of(core, role_arn)? else {
+            return Err(IamError::Aws(AwsError::access_denied(
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            )));
+        };
+        let duration = requested.unwrap_or(3600);
+        if duration > role.max_session {
+            return Err(IamError::Aws(AwsError::validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )));
+        }
+        let packed = policies.packed_percent(&[])?;
+        let rec = SessionRec {
+            account: role_account.clone(),
+            sealed: String::new(),
+            issued: now,
+            expires: now + duration,
+            kind: SessionKind::Role {
+                role_name: role.name.clone(),
+                role_id: role.id.clone(),
+                role_arn: role.arn(&role_account),
+                session_name: session_name.clone(),
+                chained: false,
+            },
+            policy: policies.policy.map(str::to_string),
+            policy_arns: policies.arns.clone(),
+            has_session_policy: policies.passed(),
+            tags: Vec::new(),
+            transitive: Vec::new(),
+            source_identity: None,
+            mfa_time: None,
+        };
+        let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
+        let mut w = XmlWriter::new();
+        credentials_xml(&mut w, &m);
+        w.elem("SubjectFromWebIdentityToken", &wi.sub);
+        w.start("AssumedRoleUser")
+            .elem("AssumedRoleId", &format!("{}:{session_name}", role.id))
+            .elem("Arn", &format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
+            .end();
+        if let Some(p) = packed {
+            w.elem("PackedPolicySize", &p.to_string());
+        }
+        w.elem("Provider", &wi.issuer);
+        w.elem("Audience", &wi.aud);
+        Ok(Output::Xml(Some(w.finish())))
     }
 
     fn assume_role(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
