@@ -106,9 +106,9 @@ def test_untrusted_principal_is_denied(make_user, make_role):
     assert msg.startswith(f"User: {other.arn} is not authorized to perform: sts:AssumeRole on resource: {arn}")
     # A role that does not exist answers the same way (no existence oracle).
     missing = arn + "-nope"
-    with aws_error("AccessDenied", 403) as e:
-        trusted.sts.assume_role(RoleArn=missing, RoleSessionName="s1")
-    assert missing in e.value.response["Error"]["Message"]
+    with aws_error("AccessDenied", 403) as e2:
+        other.sts.assume_role(RoleArn=missing, RoleSessionName="s1")
+    assert e2.value.response["Error"]["Message"] == msg.replace(arn, missing)
 
 
 def test_trusting_the_account_needs_identity_permission(make_user, make_role, account_id):

@@ -68,9 +68,14 @@ impl Pipeline {
 
     /// Handle one request end to end. Never panics on bad input; every failure is an AWS error.
     pub fn handle(&self, req: &RawRequest<'_>) -> RawResponse {
+        self.handle_at(req, OffsetDateTime::now_utc())
+    }
+
+    /// [`Pipeline::handle`] with the server's clock reading `now` (tests of time-bound credentials).
+    pub fn handle_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> RawResponse {
         let request_id = new_request_id();
         let hint = protocol_hint(req.headers);
-        match self.handle_inner(req, &request_id) {
+        match self.handle_inner(req, &request_id, now) {
             Ok((service, op, output)) => render_output(service, &op, output, request_id),
             Err((service, err)) => {
                 let (protocol, ns) = match service {
@@ -91,6 +96,7 @@ impl Pipeline {
         &'s self,
         req: &RawRequest<'_>,
         request_id: &str,
+        now: OffsetDateTime,
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
         let signed = SignedRequest {
             method: req.method,
@@ -101,7 +107,7 @@ impl Pipeline {
         };
         let hint = protocol_hint(req.headers);
         if is_unsigned(req) {
-            if let Some(found) = self.unsigned(req, request_id) {
+            if let Some(found) = self.unsigned(req, request_id, now) {
                 return found;
             }
         }
@@ -123,7 +129,6 @@ impl Pipeline {
         let auth_error = |e: AuthError| (Some(service), e.to_aws_error_for(service.protocol()));
 
         // Authenticate. AWS checks the clock before it looks the key up.
-        let now = OffsetDateTime::now_utc();
         sigv4::check_time(&auth, now).map_err(auth_error)?;
         let credential = self
             .credentials
@@ -172,6 +177,7 @@ impl Pipeline {
         &'s self,
         req: &RawRequest<'_>,
         request_id: &str,
+        now: OffsetDateTime,
     ) -> Option<Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)>> {
         for service in self.services.values() {
             let service = service.as_ref();
@@ -193,7 +199,7 @@ impl Pipeline {
                 region: UNSIGNED_REGION.to_string(),
                 source_ip: req.remote.ip(),
                 user_agent: header_str(req.headers, "user-agent").unwrap_or_default().to_string(),
-                time: OffsetDateTime::now_utc(),
+                time: now,
                 secure_transport: req.secure_transport,
             };
             return Some(self.authorize_and_run(service, ctx, operation, &input));

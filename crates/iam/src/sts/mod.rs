@@ -349,11 +349,16 @@ fn role_of(core: &Core, arn: &str) -> Result<Option<(String, RoleRec)>> {
     Ok(core.db.entity::<RoleRec>(account, name)?.filter(|r| r.arn(account) == arn).map(|r| (account.to_string(), r)))
 }
 
+/// AccessDenied for a role that does not exist: worded as for a role whose trust policy does not
+/// allow the caller, so the answer does not reveal which roles exist.
 fn not_authorized(ctx: &RequestContext, action: &str, resource: &str) -> IamError {
-    IamError::Aws(AwsError::access_denied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource}",
-        ctx.caller.arn
-    )))
+    IamError::Aws(crate::authz::access_denied(
+        "sts",
+        &ctx.caller.arn,
+        action,
+        resource,
+        Some((rampart_policy::Layer::ResourcePolicy, false)),
+    ))
 }
 
 /// Tags passed to the new session plus the transitive ones inherited from the calling session.
