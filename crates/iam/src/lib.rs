@@ -16,9 +16,11 @@ mod error;
 mod managed;
 mod model;
 mod oidc;
+mod password;
 mod resolve;
 mod service;
 mod sts;
+mod totp;
 mod util;
 mod validate;
 
@@ -39,6 +41,7 @@ use service::Core;
 
 /// IAM and STS over one store: build once, hand the pieces to the pipeline.
 pub struct Iam {
+    core: Arc<Core>,
     credentials: Arc<IamCredentials>,
     authorizer: Arc<IamAuthorizer>,
     iam: Arc<IamService>,
@@ -49,10 +52,11 @@ impl Iam {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Self {
         let db = Db::new(store);
         let resolver = Arc::new(Resolver { db: db.clone(), policies: Arc::new(PolicyCache::default()) });
-        let credentials = Arc::new(IamCredentials::new(db.clone(), sealer));
-        let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone() });
+        let credentials = Arc::new(IamCredentials::new(db.clone(), sealer.clone()));
+        let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone(), sealer });
         let sts = Arc::new(StsService::new(core.clone()));
         Iam {
+            core: core.clone(),
             credentials,
             authorizer: Arc::new(IamAuthorizer::new(resolver)),
             iam: Arc::new(IamService::new(core)),
@@ -84,6 +88,19 @@ impl Iam {
 
     pub fn credentials(&self) -> Arc<dyn CredentialStore> {
         self.credentials.clone()
+    }
+
+    /// Check a TOTP code from the virtual MFA device `serial_number` enabled for IAM user `user`
+    /// (±1 30-second step; a code whose step was already accepted is refused). `Ok(false)` for a
+    /// wrong, reused or malformed code or a device not enabled for `user`.
+    pub fn verify_mfa_code(
+        &self,
+        account: &str,
+        user: &str,
+        serial_number: &str,
+        code: &str,
+    ) -> Result<bool, IamError> {
+        self.core.verify_mfa_code(account, user, serial_number, code)
     }
 
     /// The IAM operations Rampart implements.

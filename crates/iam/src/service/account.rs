@@ -93,6 +93,8 @@ fn summary(core: &Core, acct: &str) -> Result<Output> {
             }
         }
     }
+    let devices = super::mfa::devices(core, acct)?;
+    let devices_in_use = devices.iter().filter(|d| d.user.is_some()).count();
     let entries: Vec<(&str, usize)> = vec![
         ("Users", count(tables::USERS)?),
         ("UsersQuota", 5000),
@@ -109,8 +111,8 @@ fn summary(core: &Core, acct: &str) -> Result<Output> {
         ("ServerCertificates", 0),
         ("ServerCertificatesQuota", 20),
         ("Providers", 0),
-        ("MFADevices", 0),
-        ("MFADevicesInUse", 0),
+        ("MFADevices", devices.len()),
+        ("MFADevicesInUse", devices_in_use),
         ("AccountMFAEnabled", 0),
         ("AccountAccessKeysPresent", usize::from(root_keys > 0)),
         ("AccountPasswordPresent", 0),

@@ -6,9 +6,12 @@ mod attachments;
 mod groups;
 mod index;
 mod inline;
+pub(crate) mod login;
 mod managed_policies;
+pub(crate) mod mfa;
 pub(crate) mod oidc_providers;
 mod profiles;
+mod report;
 mod roles;
 mod simulate;
 mod users;
@@ -32,6 +35,8 @@ pub(crate) struct Core {
     pub db: Db,
     pub resolver: Arc<Resolver>,
     pub creds: Arc<IamCredentials>,
+    /// Seals secrets kept at rest (MFA seeds).
+    pub sealer: Arc<rampart_store::Sealer>,
 }
 
 impl Core {
@@ -58,6 +63,9 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (account::OPS, account::plan, account::run),
     (simulate::OPS, simulate::plan, simulate::run),
     (oidc_providers::OPS, oidc_providers::plan, oidc_providers::run),
+    (mfa::OPS, mfa::plan, mfa::run),
+    (login::OPS, login::plan, login::run),
+    (report::OPS, report::plan, report::run),
 ];
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {

@@ -361,6 +361,8 @@ fn update(core: &Core, acct: &str, name: &str, new_path: Option<&str>, new_name:
         let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };
         index::rename(tx, acct, &u.attached, u.boundary.as_deref(), &old_name, &e)?;
         if old_name != u.name {
+            super::mfa::rename_user(tx, acct, &old_name, &u.name)?;
+            super::login::rename_user(tx, acct, &old_name, &u.name)?;
             for g in &u.groups {
                 if let Some(mut group) = tx.entity::<GroupRec>(acct, g)? {
                     for m in group.members.iter_mut() {
@@ -397,6 +399,12 @@ fn delete(core: &Core, acct: &str, name: &str) -> Result<()> {
         }
         if !u.groups.is_empty() {
             return conflict("remove users from group");
+        }
+        if super::login::profile(tx, acct, &u.name)?.is_some() {
+            return conflict("delete login profile");
+        }
+        if !super::mfa::user_devices(tx, acct, &u.name)?.is_empty() {
+            return conflict("delete MFA device");
         }
         if let Some(b) = &u.boundary {
             let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };
