@@ -13,7 +13,7 @@ import struct
 import time
 import zlib
 
-from support import allow, aws_error, doc, make_client, policy, recent, unique
+from support import allow, aws_error, collect_pages, policy, recent, unique
 
 STEP = 30
 
@@ -312,3 +312,20 @@ def test_cli_writes_qr_png(aws_cli, tmp_path, iam):
     r = aws_cli("iam", "enable-mfa-device", "--user-name", user, "--serial-number", serial,
                 "--authentication-code1", "000000", "--authentication-code2", "000001")
     assert r.returncode != 0 and "InvalidAuthenticationCode" in r.stderr
+
+
+def test_pagination(iam):
+    user = unique("user")
+    iam.create_user(UserName=user)
+    devices = [create_device(iam) for _ in range(3)]
+    for serial, seed in devices[:2]:
+        enable(iam, user, serial, seed)
+    listed, pages = collect_pages(iam.list_virtual_mfa_devices, "VirtualMFADevices", 2)
+    serials = [d["SerialNumber"] for d in listed]
+    assert len(serials) == len(set(serials)) and {d[0] for d in devices} <= set(serials)
+    assert pages >= 2
+    # Ordered by device name (case-insensitive).
+    names = [s.rsplit("/", 1)[1].lower() for s in serials]
+    assert names == sorted(names)
+    mine, pages = collect_pages(iam.list_mfa_devices, "MFADevices", 1, UserName=user)
+    assert sorted(d["SerialNumber"] for d in mine) == sorted(d[0] for d in devices[:2]) and pages == 2

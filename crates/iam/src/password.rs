@@ -62,9 +62,9 @@ fn classes(password: &str) -> Classes {
 }
 
 /// The first rule of `policy` that `password` breaks, in IAM's words. With no custom policy
-/// (`None`), AWS's default policy applies: at least 8 characters, at least three of the four
-/// character types, and not the user's name.
-pub fn violation(policy: Option<&PasswordPolicy>, password: &str, user_name: &str) -> Option<String> {
+/// (`None`), AWS's default policy applies: at least 8 characters and at least three of the four
+/// character types.
+pub fn violation(policy: Option<&PasswordPolicy>, password: &str) -> Option<String> {
     let len = password.chars().count();
     let c = classes(password);
     match policy {
@@ -97,9 +97,6 @@ pub fn violation(policy: Option<&PasswordPolicy>, password: &str, user_name: &st
                      lowercase letters, numbers, and symbols"
                         .into(),
                 );
-            }
-            if password.eq_ignore_ascii_case(user_name) {
-                return Some("Password should not be the same as the user name".into());
             }
             None
         }
@@ -156,7 +153,7 @@ mod tests {
             require_lowercase: true,
             ..Default::default()
         };
-        let v = |pw: &str| violation(Some(&p), pw, "bob");
+        let v = |pw: &str| violation(Some(&p), pw);
         assert_eq!(v("Ab1!").as_deref(), Some("Password should have a minimum length of 10"));
         assert_eq!(v("abcdefghij1!").as_deref(), Some("Password should have at least one uppercase letter"));
         assert_eq!(v("ABCDEFGHIJ1!").as_deref(), Some("Password should have at least one lowercase letter"));
@@ -166,18 +163,16 @@ mod tests {
         assert_eq!(v("ABCDEfghij1|"), None);
         // Length counts characters, not bytes.
         let p6 = PasswordPolicy::default();
-        assert_eq!(violation(Some(&p6), "ééééé", "x").as_deref(), Some("Password should have a minimum length of 6"));
-        assert_eq!(violation(Some(&p6), "éééééé", "x"), None);
+        assert_eq!(violation(Some(&p6), "ééééé").as_deref(), Some("Password should have a minimum length of 6"));
+        assert_eq!(violation(Some(&p6), "éééééé"), None);
     }
 
     #[test]
     fn default_policy() {
-        assert_eq!(violation(None, "Ab1!", "u").as_deref(), Some("Password should have a minimum length of 8"));
-        assert!(violation(None, "abcdefgh12", "u").unwrap().starts_with("Password should have at least three"));
-        assert_eq!(violation(None, "abcdefgh1A", "u"), None);
-        assert_eq!(
-            violation(None, "Abcdefgh1!", "abcdefgh1!").as_deref(),
-            Some("Password should not be the same as the user name")
-        );
+        assert_eq!(violation(None, "Ab1!").as_deref(), Some("Password should have a minimum length of 8"));
+        assert!(violation(None, "abcdefgh12").unwrap().starts_with("Password should have at least three"));
+        assert!(violation(None, "ABCDEFGH!!").unwrap().starts_with("Password should have at least three"));
+        assert_eq!(violation(None, "abcdefgh1A"), None);
+        assert_eq!(violation(None, "abcdefgh-A"), None);
     }
 }

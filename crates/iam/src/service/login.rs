@@ -217,13 +217,8 @@ fn profile_xml(p: &LoginProfileRec) -> Result<Output> {
 
 /// Check `new` against the policy and (for an existing profile) the reuse rule; hash it.
 /// Runs outside any transaction: Argon2 is deliberately slow.
-fn new_hash(
-    policy: Option<&PasswordPolicy>,
-    user: &str,
-    new: &str,
-    existing: Option<&LoginProfileRec>,
-) -> Result<String> {
-    if let Some(m) = password::violation(policy, new, user) {
+fn new_hash(policy: Option<&PasswordPolicy>, new: &str, existing: Option<&LoginProfileRec>) -> Result<String> {
+    if let Some(m) = password::violation(policy, new) {
         return Err(violation(m));
     }
     if let (Some(n), Some(p)) = (policy.and_then(|p| p.reuse_prevention), existing) {
@@ -270,8 +265,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
             if profile(&core.db, acct, &u.name)?.is_some() {
                 return Err(exists());
             }
-            let hash =
-                new_hash(policy(&core.db, acct)?.as_ref(), &u.name, q.get("Password").unwrap_or_default(), None)?;
+            let hash = new_hash(policy(&core.db, acct)?.as_ref(), q.get("Password").unwrap_or_default(), None)?;
             let rec = LoginProfileRec {
                 user: u.name.clone(),
                 created: at,
@@ -301,7 +295,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
             let mut p = profile(&core.db, acct, &u.name)?.ok_or_else(|| no_such_profile(&u.name))?;
             let read_hash = p.hash.clone();
             if let Some(new) = q.get("Password") {
-                let hash = new_hash(policy(&core.db, acct)?.as_ref(), &u.name, new, Some(&p))?;
+                let hash = new_hash(policy(&core.db, acct)?.as_ref(), new, Some(&p))?;
                 set_password(&mut p, hash, at);
             }
             if let Some(r) = q.get_bool("PasswordResetRequired")? {
@@ -342,7 +336,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 }
             }
             let read_hash = p.hash.clone();
-            let hash = new_hash(pol.as_ref(), &u.name, new, Some(&p))?;
+            let hash = new_hash(pol.as_ref(), new, Some(&p))?;
             set_password(&mut p, hash, at);
             p.reset_required = false;
             core.db.write(acct, |tx| store_if_unchanged(tx, acct, &read_hash, &p))?;
