@@ -5,7 +5,8 @@
 #   COUNT=5000 CONNECTIONS=4 bench/server/run.sh
 #
 # For each server: time to healthy (spawn -> first 200 on its health URL, median of STARTS),
-# idle RSS, then for iam:GetUser and sts:GetCallerIdentity: calls/s and server CPU per call
+# idle RSS, then for iam:GetUser, sts:GetCallerIdentity and sts:AssumeRole (a durable write per call
+# in Rampart: the sealed session): calls/s and server CPU per call
 # (utime+stime of the server process from /proc/<pid>/stat, before/after the measured calls).
 # Everything runs on loopback; every load is bounded by COUNT and TIMEOUT_S.
 set -euo pipefail
@@ -23,7 +24,7 @@ MOTO_PORT=${MOTO_PORT:-45662}
 ACCOUNT_ID=123456789012
 ACCESS_KEY=AKIAIOSFODNN7EXAMPLE
 SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
-OPS=(iam-get-user sts-get-caller-identity)
+OPS=(iam-get-user sts-get-caller-identity sts-assume-role)
 LOG_DIR=$(mktemp -d)
 OUT_DIR=${OUT_DIR:-$LOG_DIR}
 mkdir -p "$OUT_DIR"
@@ -153,7 +154,7 @@ ops = {(r["server"], r["op"]): r for r in rows if "op" in r}
 print(f"\n{count} signed calls per op, {conns} keep-alive connections, loopback, {cores} cores; moto {moto_version}\n")
 print("| operation | Rampart calls/s | moto calls/s | Rampart CPU/call | moto CPU/call | CPU ratio (moto/Rampart) |")
 print("|---|---:|---:|---:|---:|---:|")
-for op in ["iam:GetUser", "sts:GetCallerIdentity"]:
+for op in ["iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]:
     r, m = ops[("rampart", op)], ops[("moto", op)]
     ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
     print(f"| {op} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "

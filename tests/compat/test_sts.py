@@ -413,9 +413,13 @@ def test_denied_requests_are_explained_to_the_admin(server, sts, make_user, make
     assert "aws:multifactorauthpresent" not in keys
     assert decoded["rampart"]["denyingPolicyType"] == "identity-based policy"
     assert decoded["matchedStatements"]["items"][0]["effect"] == "DENY"
-    # The user itself may not read explanations without sts:DecodeAuthorizationMessage.
+    # The user itself may not read explanations without sts:DecodeAuthorizationMessage; an
+    # administrator of the account may.
     with aws_error("AccessDenied", 403):
         user.sts.decode_authorization_message(EncodedMessage=request_id)
+    admin = make_user(managed=["arn:aws:iam::aws:policy/AdministratorAccess"])
+    again = json.loads(admin.sts.decode_authorization_message(EncodedMessage=request_id)["DecodedMessage"])
+    assert again["context"]["action"] == "iam:ListRoles"
     with aws_error("InvalidAuthorizationMessageException", 400):
         sts.decode_authorization_message(EncodedMessage="00000000-0000-4000-0000-000000000000")
 

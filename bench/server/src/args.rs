@@ -1,6 +1,6 @@
 //! Flags of `run` and `setup`.
 
-pub const USAGE: &str = "flags: --url URL --op iam-get-user|sts-get-caller-identity --connections N --count M \
+pub const USAGE: &str = "flags: --url URL --op iam-get-user|sts-get-caller-identity|sts-assume-role --connections N --count M \
 --access-key AK --secret SK [--region R] [--user-name NAME] [--timeout-s S]";
 
 /// The operations the benchmark measures.
@@ -8,8 +8,12 @@ pub const USAGE: &str = "flags: --url URL --op iam-get-user|sts-get-caller-ident
 pub enum Op {
     IamGetUser,
     StsGetCallerIdentity,
+    /// AssumeRole of `bench-role` (trusting the account root), as the root.
+    StsAssumeRole,
     /// Setup only: create the user `IamGetUser` reads.
     IamCreateUser,
+    /// Setup only: create `bench-role`.
+    IamCreateRole,
 }
 
 impl Op {
@@ -17,7 +21,8 @@ impl Op {
         match s {
             "iam-get-user" => Ok(Op::IamGetUser),
             "sts-get-caller-identity" => Ok(Op::StsGetCallerIdentity),
-            _ => Err(format!("unknown --op {s:?} (iam-get-user | sts-get-caller-identity)")),
+            "sts-assume-role" => Ok(Op::StsAssumeRole),
+            _ => Err(format!("unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role)")),
         }
     }
 
@@ -25,15 +30,17 @@ impl Op {
         match self {
             Op::IamGetUser => "iam:GetUser",
             Op::StsGetCallerIdentity => "sts:GetCallerIdentity",
+            Op::StsAssumeRole => "sts:AssumeRole",
             Op::IamCreateUser => "iam:CreateUser",
+            Op::IamCreateRole => "iam:CreateRole",
         }
     }
 
     /// The SigV4 signing name.
     pub fn service(self) -> &'static str {
         match self {
-            Op::IamGetUser | Op::IamCreateUser => "iam",
-            Op::StsGetCallerIdentity => "sts",
+            Op::IamGetUser | Op::IamCreateUser | Op::IamCreateRole => "iam",
+            Op::StsGetCallerIdentity | Op::StsAssumeRole => "sts",
         }
     }
 }

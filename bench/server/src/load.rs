@@ -39,7 +39,13 @@ pub fn setup(args: &Args) -> Result<String, String> {
         if status != 200 && !exists {
             return Err(format!("CreateUser answered {status}: {}", String::from_utf8_lossy(&body)));
         }
-        Ok(format!("{{\"setup\":\"iam:CreateUser\",\"user_name\":{},\"status\":{status}}}", json_str(&args.user_name)))
+        let signed = request::signed(args, Op::IamCreateRole, SystemTime::now())?;
+        let (role_status, body) = send(&mut sender, &signed).await.map_err(|e| format!("CreateRole: {e}"))?;
+        let exists = String::from_utf8_lossy(&body).contains("EntityAlreadyExists");
+        if role_status != 200 && !exists {
+            return Err(format!("CreateRole answered {role_status}: {}", String::from_utf8_lossy(&body)));
+        }
+        Ok(format!("{{\"setup\":\"iam:CreateUser+iam:CreateRole\",\"user_name\":{},\"status\":{status}}}", json_str(&args.user_name)))
     })
 }
 

@@ -28,12 +28,25 @@ impl Signed {
     }
 }
 
+/// The account run.sh starts both servers with, and the role `sts-assume-role` assumes.
+pub const BENCH_ACCOUNT: &str = "123456789012";
+pub const BENCH_ROLE: &str = "bench-role";
+
 /// The form body of `op`.
 pub fn body(op: Op, user_name: &str) -> String {
     match op {
         Op::IamGetUser => format!("Action=GetUser&Version=2010-05-08&UserName={user_name}"),
         Op::IamCreateUser => format!("Action=CreateUser&Version=2010-05-08&UserName={user_name}"),
         Op::StsGetCallerIdentity => "Action=GetCallerIdentity&Version=2011-06-15".to_string(),
+        Op::StsAssumeRole => format!(
+            "Action=AssumeRole&Version=2011-06-15&RoleSessionName=bench&RoleArn=arn%3Aaws%3Aiam%3A%3A{BENCH_ACCOUNT}%3Arole%2F{BENCH_ROLE}"
+        ),
+        Op::IamCreateRole => format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={BENCH_ROLE}&AssumeRolePolicyDocument=\
+             %7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C\
+             %22Principal%22%3A%7B%22AWS%22%3A%22arn%3Aaws%3Aiam%3A%3A{BENCH_ACCOUNT}%3Aroot%22%7D%2C\
+             %22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D"
+        ),
     }
 }
 

@@ -811,6 +811,8 @@ impl StsService {
         let packed = policies.packed_percent(&plan.tags)?;
         let parent = calling_session(core, ctx)?;
         let source_identity = source_identity.or_else(|| parent.as_ref().and_then(|p| p.source_identity.clone()));
+        // A session assumed with MFA-authenticated credentials stays MFA-authenticated.
+        let mfa_time = mfa_time.or_else(|| parent.as_ref().and_then(|p| p.mfa_time));
         let arn = role.arn(&role_account);
         let rec = SessionRec {
             account: role_account.clone(),
