@@ -265,12 +265,6 @@ fn mfa_failed() -> IamError {
     IamError::Aws(AwsError::access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code. "))
 }
 
-/// Verify an MFA code of IAM user `user` (the `mfa` work provides TOTP devices). Until devices
-/// exist nothing verifies: no code is ever accepted.
-fn verify_mfa(_core: &Core, _account: &str, _user: &str, _serial: &str, _code: &str) -> Result<bool> {
-    Ok(false)
-}
-
 /// Session policy inputs shared by AssumeRole and GetFederationToken.
 struct SessionPolicies<'a> {
     policy: Option<&'a str>,
@@ -520,7 +514,7 @@ impl StsService {
             _ => return Err(mfa_failed()),
         };
         let CallerKind::IamUser { user_name, .. } = &ctx.caller.kind else { return Err(mfa_failed()) };
-        if !verify_mfa(&self.core, &ctx.caller.account_id, user_name, serial, code)? {
+        if !self.core.verify_mfa_code(&ctx.caller.account_id, user_name, serial, code)? {
             return Err(mfa_failed());
         }
         self.remember_mfa(&ctx.request_id, ctx.time.unix_timestamp());
