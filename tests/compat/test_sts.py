@@ -472,3 +472,44 @@ def test_cli_assume_role(aws_cli, make_user, make_role):
     assert bad.returncode != 0 and "ValidationError" in bad.stderr
     res = aws_cli("iam", "list-users", key=user.access_key_id, secret=user.secret_access_key)
     assert res.returncode != 0 and "AccessDenied" in res.stderr
+
+
+def test_root_federation_is_bounded_by_its_session_policy(server, sts, account_id):
+    r = sts.get_federation_token(Name="root-fed", Policy=doc(policy(allow("iam:ListUsers"))), DurationSeconds=7200)
+    # The root's federation sessions last at most an hour.
+    assert r["Credentials"]["Expiration"] <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3600)
+    s_iam = session_client(server, r["Credentials"], "iam")
+    s_iam.list_users()
+    with aws_error("AccessDenied", 403, match="no session policy allows the iam:ListRoles action"):
+        s_iam.list_roles()
+
+
+def test_cli_session_token_and_decode(aws_cli, make_user):
+    user = make_user(inline=[policy(allow("iam:ListUsers"))])
+    out = aws_cli("sts", "get-session-token", "--duration-seconds", "900",
+                  key=user.access_key_id, secret=user.secret_access_key, check=True).json()
+    assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
+    try:
+        user.iam.list_roles()
+        raise AssertionError("expected AccessDenied")
+    except ClientError as e:
+        rid = e.response["ResponseMetadata"]["RequestId"]
+    out = aws_cli("sts", "decode-authorization-message", "--encoded-message", rid, check=True).json()
+    decoded = json.loads(out["DecodedMessage"])
+    assert decoded["context"]["action"] == "iam:ListRoles"
+    assert decoded["rampart"]["denyingPolicyType"] == "identity-based policy"
+
+
+def test_deleted_user_invalidates_its_sessions(server, iam, make_user):
+    user = make_user()
+    creds = user.sts.get_session_token()["Credentials"]
+    s = session_client(server, creds)
+    assert s.get_caller_identity()["Arn"] == user.arn
+    iam.delete_access_key(UserName=user.name, AccessKeyId=user.access_key_id)
+    iam.delete_user(UserName=user.name)
+    with aws_error("InvalidClientTokenId", 403):
+        s.get_caller_identity()
+    # A new user with the same name does not revive them.
+    iam.create_user(UserName=user.name)
+    with aws_error("InvalidClientTokenId", 403):
+        s.get_caller_identity()
