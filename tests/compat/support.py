@@ -107,8 +107,9 @@ class RampartServer:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ):
-        assert data_dir is not None or ephemeral
+        assert data_dir is not None or ephemeral or extra_args
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
@@ -117,6 +118,7 @@ class RampartServer:
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.extra_env = extra_env or {}
+        self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.starts = 0
@@ -132,9 +134,9 @@ class RampartServer:
         cmd = [rampart_bin(), "serve", "--listen", f"127.0.0.1:{self.port}"]
         if self.ephemeral:
             cmd.append("--ephemeral")
-        else:
+        elif self.data_dir is not None:
             cmd += ["--data-dir", str(self.data_dir)]
-        return cmd
+        return cmd + self.extra_args
 
     def env(self) -> dict[str, str]:
         extra = dict(self.extra_env)

@@ -31,9 +31,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "RAMPART_LISTEN", default_value = "127.0.0.1:4566")]
     listen: String,
-    /// Directory for the store, the account identity and the master key.
-    #[arg(long, env = "RAMPART_DATA_DIR", default_value = "./rampart-data", conflicts_with = "ephemeral")]
-    data_dir: PathBuf,
+    /// Directory for the store, the account identity and the master key [default: ./rampart-data;
+    /// in memory with --dev or --compat].
+    #[arg(long, env = "RAMPART_DATA_DIR", conflicts_with = "ephemeral")]
+    data_dir: Option<PathBuf>,
     /// Keep everything in memory; nothing is written to disk.
     #[arg(long, env = "RAMPART_EPHEMERAL")]
     ephemeral: bool,
@@ -46,6 +47,19 @@ struct ServeArgs {
     /// Root secret access key (prefer the environment variable over the flag).
     #[arg(long, env = "RAMPART_ROOT_SECRET_ACCESS_KEY", hide_env_values = true)]
     root_secret_access_key: Option<String>,
+    /// LocalStack-style development defaults: account 000000000000, root keys test/test, in memory
+    /// unless --data-dir is given.
+    #[arg(long, env = "RAMPART_DEV")]
+    dev: bool,
+    /// Follow another emulator's server-mode conventions (moto: account 123456789012, any access key
+    /// is the root until INITIAL_NO_AUTH_ACTION_COUNT calls are spent, /moto-api/reset …).
+    #[arg(long, env = "RAMPART_COMPAT", value_enum)]
+    compat: Option<CompatArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompatArg {
+    Moto,
 }
 
 #[derive(Subcommand)]
@@ -122,13 +136,12 @@ fn init_tracing() {
 
 fn serve(args: ServeArgs) -> ExitCode {
     init_tracing();
-    let config = rampart_server::ServerConfig {
-        listen: args.listen,
-        data_dir: (!args.ephemeral).then_some(args.data_dir),
-        ephemeral: args.ephemeral,
-        account_id: args.account_id,
-        root_access_key_id: args.root_access_key_id,
-        root_secret_access_key: args.root_secret_access_key,
+    let config = match serve_config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -144,6 +157,47 @@ fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Resolve `serve`'s flags: `--dev` and `--compat` supply defaults that explicit settings override.
+fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String> {
+    use rampart_server::compat::{parse_no_auth_count, CompatMode, MOTO_ACCOUNT_ID};
+    let compat = args.compat.map(|CompatArg::Moto| CompatMode::Moto);
+    let (default_account, default_keys) = match (compat, args.dev) {
+        (Some(CompatMode::Moto), _) => (Some(MOTO_ACCOUNT_ID), true),
+        (None, true) => (Some("000000000000"), true),
+        (None, false) => (None, false),
+    };
+    if compat.is_some() && args.data_dir.is_some() {
+        // POST /moto-api/reset starts over from nothing, as moto's in-memory server does.
+        return Err("--compat moto keeps its state in memory; drop --data-dir".into());
+    }
+    let convention = compat.is_some() || args.dev;
+    let ephemeral = args.ephemeral || (convention && args.data_dir.is_none());
+    let data_dir = (!ephemeral).then(|| args.data_dir.unwrap_or_else(|| PathBuf::from("./rampart-data")));
+    let keys_given = args.root_access_key_id.is_some() || args.root_secret_access_key.is_some();
+    let (root_access_key_id, root_secret_access_key) = if default_keys && !keys_given {
+        (Some("test".to_string()), Some("test".to_string()))
+    } else {
+        (args.root_access_key_id, args.root_secret_access_key)
+    };
+    // moto reads INITIAL_NO_AUTH_ACTION_COUNT from its environment at start ("inf" when unset).
+    let initial_no_auth_action_count = match std::env::var("INITIAL_NO_AUTH_ACTION_COUNT") {
+        Ok(v) if compat.is_some() => {
+            parse_no_auth_count(&v).map_err(|e| format!("INITIAL_NO_AUTH_ACTION_COUNT: {e}"))?
+        }
+        _ => None,
+    };
+    Ok(rampart_server::ServerConfig {
+        listen: args.listen,
+        data_dir,
+        ephemeral,
+        account_id: args.account_id.or(default_account.map(str::to_string)),
+        root_access_key_id,
+        root_secret_access_key,
+        compat,
+        initial_no_auth_action_count,
+    })
 }
 
 fn read_input(file: &str) -> Result<String, String> {

@@ -26,6 +26,10 @@ pub struct ServerConfig {
     pub account_id: Option<String>,
     pub root_access_key_id: Option<String>,
     pub root_secret_access_key: Option<String>,
+    /// Another emulator's conventions to follow (`--compat`).
+    pub compat: Option<crate::compat::CompatMode>,
+    /// `--compat moto`: moto's INITIAL_NO_AUTH_ACTION_COUNT (`None` = "inf", never enforce).
+    pub initial_no_auth_action_count: Option<u64>,
 }
 
 /// Why the server could not start.

@@ -1,25 +1,35 @@
 //! The HTTP edge: axum routes, body limits, the blocking pool, graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::bootstrap::{bootstrap, Bootstrapped, ServerConfig, StartupError};
+use crate::compat::{format_no_auth_count, parse_no_auth_count, CompatMode, NoAuthBudget};
 use crate::pipeline::{new_request_id, Pipeline, RawRequest, RawResponse};
 
 /// Larger bodies are refused before any work (AWS's largest control-plane inputs are far smaller).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 struct AppState {
-    pipeline: Pipeline,
+    /// Swapped whole by `POST /moto-api/reset` (`--compat moto`); otherwise fixed.
+    pipeline: RwLock<Arc<Pipeline>>,
+    config: ServerConfig,
+    no_auth: Option<Arc<NoAuthBudget>>,
     started: Instant,
+}
+
+impl AppState {
+    fn pipeline(&self) -> Arc<Pipeline> {
+        self.pipeline.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Build the pipeline with every service wired to the same store.
@@ -34,20 +44,94 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     Ok(Pipeline::new(vec![iam.iam_service(), iam.sts_service()], iam.authorizer(), iam.credentials()))
 }
 
-/// The axum router for a pipeline.
-pub fn router(pipeline: Pipeline) -> Router {
-    let state = Arc::new(AppState { pipeline, started: Instant::now() });
-    Router::new().route("/_rampart/health", get(health)).fallback(aws_call).with_state(state)
+/// The pipeline as `config` asks for it: with moto's no-auth budget under `--compat moto`.
+fn configured_pipeline(boot: &Bootstrapped, no_auth: &Option<Arc<NoAuthBudget>>) -> Result<Pipeline, StartupError> {
+    let pipeline = build_pipeline(boot)?;
+    Ok(match no_auth {
+        Some(budget) => pipeline.with_no_auth_budget(budget.clone(), boot.identity.account_id.clone()),
+        None => pipeline,
+    })
+}
+
+/// The axum router for a pipeline built from `config`.
+fn router(pipeline: Pipeline, config: ServerConfig, no_auth: Option<Arc<NoAuthBudget>>) -> Router {
+    let moto = config.compat == Some(CompatMode::Moto);
+    let state =
+        Arc::new(AppState { pipeline: RwLock::new(Arc::new(pipeline)), config, no_auth, started: Instant::now() });
+    let mut app =
+        Router::new().route("/_rampart/health", get(health)).route("/_localstack/health", get(localstack_health));
+    if moto {
+        app = app.route("/moto-api/reset", post(moto_reset)).route("/moto-api/reset-auth", post(moto_reset_auth));
+    }
+    app.fallback(aws_call).with_state(state)
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": state.pipeline.service_names(),
+        "services": state.pipeline().service_names(),
         "uptimeSeconds": state.started.elapsed().as_secs(),
     });
-    ([("content-type", "application/json")], body.to_string()).into_response()
+    json_response(StatusCode::OK, body)
+}
+
+/// LocalStack's health answer, so tools that wait on it (awslocal, testcontainers) work unchanged.
+async fn localstack_health(State(state): State<Arc<AppState>>) -> Response {
+    let services: serde_json::Map<String, serde_json::Value> =
+        state.pipeline().service_names().into_iter().map(|s| (s.to_string(), "running".into())).collect();
+    let body = serde_json::json!({
+        "services": services,
+        "edition": "community",
+        "version": concat!("rampart-", env!("CARGO_PKG_VERSION")),
+    });
+    json_response(StatusCode::OK, body)
+}
+
+/// moto answers a bare `GET /` (its dashboard); clients probe it to see the server is up.
+fn is_moto_index(state: &AppState, parts: &axum::http::request::Parts) -> bool {
+    state.config.compat == Some(CompatMode::Moto)
+        && parts.method == axum::http::Method::GET
+        && parts.uri.path() == "/"
+        && parts.uri.query().is_none_or(str::is_empty)
+        && !parts.headers.contains_key("authorization")
+}
+
+/// `POST /moto-api/reset`: forget everything — a fresh in-memory store and account, same keys.
+async fn moto_reset(State(state): State<Arc<AppState>>) -> Response {
+    let rebuilt = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || {
+            let boot = bootstrap(&state.config)?;
+            configured_pipeline(&boot, &state.no_auth)
+        }
+    })
+    .await;
+    match rebuilt {
+        Ok(Ok(pipeline)) => {
+            *state.pipeline.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipeline);
+            json_response(StatusCode::OK, serde_json::json!({"status": "ok"}))
+        }
+        Ok(Err(e)) => json_response(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e.to_string()})),
+        Err(e) => json_response(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e.to_string()})),
+    }
+}
+
+/// `POST /moto-api/reset-auth` with a body of a number or `inf`: moto's INITIAL_NO_AUTH_ACTION_COUNT.
+async fn moto_reset_auth(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(budget) = &state.no_auth else { return StatusCode::NOT_FOUND.into_response() };
+    match parse_no_auth_count(&String::from_utf8_lossy(&body)) {
+        Ok(count) => {
+            let previous = budget.reset(count);
+            let body = serde_json::json!({ "PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT": format_no_auth_count(previous) });
+            json_response(StatusCode::OK, body)
+        }
+        Err(e) => json_response(StatusCode::BAD_REQUEST, serde_json::json!({"error": e})),
+    }
 }
 
 async fn aws_call(
@@ -56,6 +140,12 @@ async fn aws_call(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    if is_moto_index(&state, &parts) {
+        return json_response(
+            StatusCode::OK,
+            serde_json::json!({"status": "ok", "server": "rampart", "compat": "moto"}),
+        );
+    }
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
@@ -69,7 +159,7 @@ async fn aws_call(
             return to_response(RawResponse { status: 413, content_type: ct, request_id: rid, body });
         }
     };
-    let state2 = state.clone();
+    let pipeline = state.pipeline();
     let result = tokio::task::spawn_blocking(move || {
         let path = parts.uri.path();
         let query = parts.uri.query().unwrap_or("");
@@ -82,7 +172,7 @@ async fn aws_call(
             remote,
             secure_transport: false,
         };
-        state2.pipeline.handle(&raw)
+        pipeline.handle(&raw)
     })
     .await;
     match result {
@@ -125,7 +215,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), StartupError> {
             boot.identity.account_id, boot.identity.root_access_key_id, boot.identity.root_secret_access_key
         );
     }
-    let pipeline = build_pipeline(&boot)?;
+    let no_auth = match config.compat {
+        Some(CompatMode::Moto) => Some(Arc::new(NoAuthBudget::new(config.initial_no_auth_action_count))),
+        None => None,
+    };
+    let pipeline = configured_pipeline(&boot, &no_auth)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| StartupError::Listen { addr: config.listen.clone(), source })?;
@@ -136,7 +230,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), StartupError> {
         ready_ms = started.elapsed().as_millis() as u64,
         "rampart serve ready"
     );
-    let app = router(pipeline).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(pipeline, config, no_auth).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -6,6 +6,7 @@
 //! * [`http`]: the axum app, health endpoint, graceful shutdown.
 
 pub mod bootstrap;
+pub mod compat;
 pub mod http;
 pub mod pipeline;
 

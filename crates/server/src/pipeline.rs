@@ -13,8 +13,12 @@ use rampart_protocol::query::QueryParams;
 use rampart_protocol::sigv4::{self, AuthError, SignedRequest};
 use rampart_protocol::xml::query_response;
 use rampart_protocol::{AwsError, Protocol};
-use rampart_service::{Authorizer, AuthzPlan, CredentialStore, Input, Output, RequestContext, Service};
+use rampart_service::{
+    Authorizer, AuthzPlan, Caller, Credential, CredentialStore, Input, Output, RequestContext, Service,
+};
 use time::OffsetDateTime;
+
+use crate::compat::NoAuthBudget;
 
 /// An HTTP request as the pipeline sees it.
 #[derive(Debug)]
@@ -44,6 +48,8 @@ pub struct Pipeline {
     services: HashMap<&'static str, Arc<dyn Service>>,
     authorizer: Arc<dyn Authorizer>,
     credentials: Arc<dyn CredentialStore>,
+    /// `--compat moto`: the no-auth budget, and the account unknown keys act as the root of.
+    no_auth: Option<(Arc<NoAuthBudget>, String)>,
 }
 
 /// Fallback for rendering errors before the service is known.
@@ -56,7 +62,14 @@ impl Pipeline {
         credentials: Arc<dyn CredentialStore>,
     ) -> Self {
         let services = services.into_iter().map(|s| (s.signing_name(), s)).collect();
-        Pipeline { services, authorizer, credentials }
+        Pipeline { services, authorizer, credentials, no_auth: None }
+    }
+
+    /// Follow moto's server mode: while `budget` lasts, calls skip authentication and authorization,
+    /// and access keys Rampart does not know act as `account_id`'s root.
+    pub fn with_no_auth_budget(mut self, budget: Arc<NoAuthBudget>, account_id: String) -> Self {
+        self.no_auth = Some((budget, account_id));
+        self
     }
 
     /// The signing names of the services on this pipeline, sorted.
@@ -128,25 +141,47 @@ impl Pipeline {
         let fail = |e: AwsError| (Some(service), e);
         let auth_error = |e: AuthError| (Some(service), e.to_aws_error_for(service.protocol()));
 
-        // Authenticate. AWS checks the clock before it looks the key up.
-        sigv4::check_time(&auth, now).map_err(auth_error)?;
-        let credential = self
-            .credentials
-            .lookup(&auth.access_key_id)
-            .map_err(fail)?
-            .filter(|c| c.active)
-            .ok_or_else(|| auth_error(AuthError::InvalidClientTokenId))?;
-        sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
-        // A session token must be exactly the one issued with these keys; long-term keys take none.
-        match (&credential.session_token, &auth.session_token) {
-            (None, None) => {}
-            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
-            _ => return Err(auth_error(AuthError::InvalidClientTokenId)),
+        let bypass = self.no_auth.as_ref().filter(|(budget, _)| budget.take()).map(|(_, account)| account);
+        let mut known_key = true;
+        let credential = if let Some(account) = bypass {
+            // moto's no-auth phase: no signature, clock or token checks; unknown keys are the root.
+            match self.credentials.lookup(&auth.access_key_id).map_err(fail)?.filter(|c| c.active) {
+                Some(c) => c,
+                None => {
+                    known_key = false;
+                    Credential {
+                        secret_access_key: String::new(),
+                        session_token: None,
+                        expires_at: None,
+                        active: true,
+                        caller: Caller::root(account, &auth.access_key_id),
+                    }
+                }
+            }
+        } else {
+            // Authenticate. AWS checks the clock before it looks the key up.
+            sigv4::check_time(&auth, now).map_err(auth_error)?;
+            let credential = self
+                .credentials
+                .lookup(&auth.access_key_id)
+                .map_err(fail)?
+                .filter(|c| c.active)
+                .ok_or_else(|| auth_error(AuthError::InvalidClientTokenId))?;
+            sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
+            // A session token must be exactly the one issued with these keys; long-term keys take none.
+            match (&credential.session_token, &auth.session_token) {
+                (None, None) => {}
+                (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
+                _ => return Err(auth_error(AuthError::InvalidClientTokenId)),
+            }
+            if credential.expires_at.is_some_and(|exp| exp <= now) {
+                return Err(auth_error(AuthError::ExpiredToken));
+            }
+            credential
+        };
+        if known_key {
+            self.credentials.record_use(&auth.access_key_id, service.signing_name(), &auth.region, now);
         }
-        if credential.expires_at.is_some_and(|exp| exp <= now) {
-            return Err(auth_error(AuthError::ExpiredToken));
-        }
-        self.credentials.record_use(&auth.access_key_id, service.signing_name(), &auth.region, now);
 
         // Decode.
         let (operation, input) = decode(service, req).map_err(fail)?;
@@ -167,7 +202,7 @@ impl Pipeline {
             time: now,
             secure_transport: req.secure_transport,
         };
-        self.authorize_and_run(service, ctx, operation, &input)
+        self.authorize_and_run(service, ctx, operation, &input, bypass.is_none())
     }
 
     /// An unsigned awsQuery request for an operation a service authenticates itself
@@ -202,7 +237,7 @@ impl Pipeline {
                 time: now,
                 secure_transport: req.secure_transport,
             };
-            return Some(self.authorize_and_run(service, ctx, operation, &input));
+            return Some(self.authorize_and_run(service, ctx, operation, &input, true));
         }
         None
     }
@@ -214,11 +249,13 @@ impl Pipeline {
         ctx: RequestContext,
         operation: String,
         input: &Input,
+        enforce: bool,
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
         let fail = |e: AwsError| (Some(service), e);
-        // Authorize, then run.
+        // Authorize (the plan is still built in moto's no-auth phase: it validates input), then run.
         match service.authorize(&ctx, &operation, input).map_err(fail)? {
             AuthzPlan::AlwaysAllowed => {}
+            AuthzPlan::Checks(_) if !enforce => {}
             AuthzPlan::Checks(checks) => {
                 for check in &checks {
                     self.authorizer.check(&ctx, service.signing_name(), check).map_err(fail)?;
