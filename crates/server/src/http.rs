@@ -41,7 +41,29 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
         &boot.identity.root_secret_access_key,
     )
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
-    Ok(Pipeline::new(vec![iam.iam_service(), iam.sts_service()], iam.authorizer(), iam.credentials()))
+    let secrets = secrets_service(boot, &iam)?;
+    Ok(Pipeline::new(vec![iam.iam_service(), iam.sts_service(), secrets], iam.authorizer(), iam.credentials()))
+}
+
+/// Secrets Manager: values envelope-encrypted (interim: data keys sealed by the store's Sealer until
+/// KMS is wired), rotators from `RAMPART_SECRETS_ROTATORS`, deletions purged and scheduled rotations
+/// started by a sweep every `RAMPART_SECRETS_SWEEP_SECONDS` (default 60).
+fn secrets_service(
+    boot: &Bootstrapped,
+    iam: &rampart_iam::Iam,
+) -> Result<Arc<dyn rampart_service::Service>, StartupError> {
+    let rotators = rampart_secrets::rotation::Rotators::from_env().map_err(StartupError::Config)?;
+    let keys = Arc::new(rampart_secrets::keys::SealerKeys::new(boot.sealer.clone()));
+    let sm = rampart_secrets::SecretsManager::new(boot.store.clone(), keys, rotators);
+    sm.set_authorizer(iam.authorizer());
+    let sweep = match std::env::var("RAMPART_SECRETS_SWEEP_SECONDS") {
+        Ok(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+            StartupError::Config(format!("RAMPART_SECRETS_SWEEP_SECONDS must be a positive integer, got {v:?}"))
+        })?,
+        Err(_) => 60,
+    };
+    sm.start_sweeper(std::time::Duration::from_secs(sweep));
+    Ok(sm.service())
 }
 
 /// The pipeline as `config` asks for it: with moto's no-auth budget under `--compat moto`.
