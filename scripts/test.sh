@@ -20,3 +20,15 @@ fi
 echo "== compat tests (boto3 / aws CLI)"
 export RAMPART_BIN="$PWD/target/debug/rampart"
 .venv/bin/python -m pytest tests/ -q "$@"
+
+# The same suite again with every data-directory server on PostgreSQL (each in its own schema),
+# when a server is reachable (CI machines have one; .ci/run starts it).
+if [ -z "${RAMPART_TEST_STORE:-}" ] && command -v psql >/dev/null 2>&1; then
+  for url in postgres://127.0.0.1:5432/test postgres://postgres@127.0.0.1:5432/test; do
+    if psql "$url" -qtAc 'select 1' >/dev/null 2>&1; then
+      echo "== compat tests on the PostgreSQL store ($url)"
+      RAMPART_TEST_STORE="$url" .venv/bin/python -m pytest tests/ -q "$@"
+      break
+    fi
+  done
+fi

@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from support import (
+    CREATED_SCHEMAS,
     REGION,
+    TEST_STORE,
+    drop_schemas,
     RampartServer,
     allow,
     doc,
@@ -33,6 +36,14 @@ from support import (
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
     del os.environ[_k]
 os.environ.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_EC2_METADATA_DISABLED="true")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_schemas():
+    """Under RAMPART_TEST_STORE, drop the schemas this process's servers used (after they stopped)."""
+    yield
+    if TEST_STORE:
+        drop_schemas(CREATED_SCHEMAS)
 
 
 def _session_server(tmp_path_factory, name: str, ephemeral: bool) -> RampartServer:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +50,41 @@ CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, co
 # One botocore session for every client: loading service models once keeps the suite fast.
 _SESSION = boto3.session.Session()
 _HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
+
+
+# RAMPART_TEST_STORE=postgres://…: every server with a data directory keeps its store in PostgreSQL
+# instead, each in a fresh schema named after its data directory (a restart finds its data again).
+TEST_STORE = os.environ.get("RAMPART_TEST_STORE", "")
+CREATED_SCHEMAS: set[str] = set()
+
+
+def store_base_url(url: str = TEST_STORE) -> str:
+    """`url` without Rampart's own `schema=` / `pool_size=` parameters (what psql understands)."""
+    base, _, query = url.partition("?")
+    rest = [p for p in query.split("&") if p and not p.startswith(("schema=", "pool_size="))]
+    return base + ("?" + "&".join(rest) if rest else "")
+
+
+def store_url(schema: str, url: str = TEST_STORE) -> str:
+    base = store_base_url(url)
+    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
+
+
+def schema_for(data_dir: Path) -> str:
+    name = "rt_" + hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:24]
+    CREATED_SCHEMAS.add(name)
+    return name
+
+
+def drop_schemas(names, url: str = TEST_STORE) -> None:
+    """Drop test schemas with psql (best effort: leftovers only cost space in the test database)."""
+    names = sorted(names)
+    psql = shutil.which("psql")
+    if not names or not url or not psql:
+        return
+    for i in range(0, len(names), 50):
+        sql = "DROP SCHEMA IF EXISTS " + ", ".join(f'"{n}"' for n in names[i : i + 50]) + " CASCADE"
+        subprocess.run([psql, store_base_url(url), "-q", "-c", sql], capture_output=True, timeout=60)
 
 
 def rampart_bin() -> str:
@@ -145,6 +182,8 @@ class RampartServer:
         if self.access_key_id:
             extra["RAMPART_ROOT_ACCESS_KEY_ID"] = self.access_key_id
             extra["RAMPART_ROOT_SECRET_ACCESS_KEY"] = self.secret_access_key or ""
+        if TEST_STORE and not self.ephemeral and "RAMPART_STORE" not in extra:
+            extra["RAMPART_STORE"] = store_url(schema_for(self.data_dir))
         return clean_env(extra)
 
     def start(self, timeout: float = START_TIMEOUT) -> "RampartServer":

@@ -1,6 +1,6 @@
 //! Flags of `run` and `setup`.
 
-pub const USAGE: &str = "flags: --url URL --op iam-get-user|sts-get-caller-identity|sts-assume-role --connections N --count M \
+pub const USAGE: &str = "flags: --url URL[,URL…] --op iam-get-user|sts-get-caller-identity|sts-assume-role|iam-tag-user --connections N --count M \
 --access-key AK --secret SK [--region R] [--user-name NAME] [--timeout-s S]";
 
 /// The operations the benchmark measures.
@@ -10,6 +10,8 @@ pub enum Op {
     StsGetCallerIdentity,
     /// AssumeRole of `bench-role` (trusting the account root), as the root.
     StsAssumeRole,
+    /// A durable write: TagUser on the benchmark user (same tag each time, so nothing grows).
+    IamTagUser,
     /// Setup only: create the user `IamGetUser` reads.
     IamCreateUser,
     /// Setup only: create `bench-role`.
@@ -22,7 +24,10 @@ impl Op {
             "iam-get-user" => Ok(Op::IamGetUser),
             "sts-get-caller-identity" => Ok(Op::StsGetCallerIdentity),
             "sts-assume-role" => Ok(Op::StsAssumeRole),
-            _ => Err(format!("unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role)")),
+            "iam-tag-user" => Ok(Op::IamTagUser),
+            _ => Err(format!(
+                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user)"
+            )),
         }
     }
 
@@ -33,13 +38,14 @@ impl Op {
             Op::StsAssumeRole => "sts:AssumeRole",
             Op::IamCreateUser => "iam:CreateUser",
             Op::IamCreateRole => "iam:CreateRole",
+            Op::IamTagUser => "iam:TagUser",
         }
     }
 
     /// The SigV4 signing name.
     pub fn service(self) -> &'static str {
         match self {
-            Op::IamGetUser | Op::IamCreateUser | Op::IamCreateRole => "iam",
+            Op::IamGetUser | Op::IamCreateUser | Op::IamCreateRole | Op::IamTagUser => "iam",
             Op::StsGetCallerIdentity | Op::StsAssumeRole => "sts",
         }
     }
@@ -75,7 +81,8 @@ impl Args {
         while let Some(flag) = it.next() {
             let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
             match flag.as_str() {
-                "--url" => a.url = value()?.trim_end_matches('/').to_string(),
+                // Several URLs (comma-separated): connections are spread over them round-robin.
+                "--url" => a.url = value()?.split(',').map(|u| u.trim_end_matches('/')).collect::<Vec<_>>().join(","),
                 "--op" => a.op = Op::parse(&value()?)?,
                 "--connections" => a.connections = number(flag, &value()?)?,
                 "--count" => a.count = number(flag, &value()?)?,

@@ -31,6 +31,7 @@ pub fn run(args: &Args) -> Result<String, String> {
 }
 
 pub fn setup(args: &Args) -> Result<String, String> {
+    let args = &Args { url: args.url.split(',').next().unwrap_or_default().to_string(), ..args.clone() };
     runtime()?.block_on(async {
         let signed = request::signed(args, Op::IamCreateUser, SystemTime::now())?;
         let mut sender = connect(&authority(args)?).await?;
@@ -56,20 +57,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 async fn run_load(args: &Args) -> Result<String, String> {
     // Signed once: a signature stays valid for 15 minutes and the server has no replay cache, so
     // re-signing per call would only measure the generator.
-    let signed = Arc::new(request::signed(args, args.op, SystemTime::now())?);
-    let addr = authority(args)?;
+    // Several URLs (several nodes of one cluster): connection i goes to URL i mod n, each with
+    // requests signed for its host.
+    let mut targets = Vec::new();
+    for url in args.url.split(',') {
+        let one = Args { url: url.to_string(), ..args.clone() };
+        targets.push((authority(&one)?, Arc::new(request::signed(&one, args.op, SystemTime::now())?)));
+    }
     let remaining = Arc::new(AtomicUsize::new(args.count));
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
 
     // Connect everything first so the timed part is only calls.
     let mut senders = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        senders.push(connect(&addr).await?);
+    for i in 0..args.connections {
+        let (addr, signed) = &targets[i % targets.len()];
+        senders.push((connect(addr).await?, addr.clone(), signed.clone()));
     }
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for sender in senders {
-        tasks.spawn(worker(sender, addr.clone(), signed.clone(), remaining.clone(), deadline));
+    for (sender, addr, signed) in senders {
+        tasks.spawn(worker(sender, addr, signed, remaining.clone(), deadline));
     }
     let mut total = Stats::default();
     while let Some(joined) = tasks.join_next().await {
@@ -284,6 +291,13 @@ mod tests {
         let out = run(&args(&url, 3, 1)).unwrap();
         assert!(out.contains("\"ok\":0,\"errors\":3"), "{out}");
         assert!(out.contains("\"error_sample\":\"HTTP 403: <ok/>\""), "{out}");
+    }
+
+    #[test]
+    fn spreads_connections_over_several_urls() {
+        let (a, b) = (serve(false, 20, 200), serve(false, 20, 200));
+        let out = run(&args(&format!("{a},{b}"), 20, 2)).unwrap();
+        assert!(out.contains("\"ok\":20,\"errors\":0"), "{out}");
     }
 
     #[test]

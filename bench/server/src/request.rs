@@ -47,6 +47,9 @@ pub fn body(op: Op, user_name: &str) -> String {
              %22Principal%22%3A%7B%22AWS%22%3A%22arn%3Aaws%3Aiam%3A%3A{BENCH_ACCOUNT}%3Aroot%22%7D%2C\
              %22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D"
         ),
+        Op::IamTagUser => format!(
+            "Action=TagUser&Version=2010-05-08&UserName={user_name}&Tags.member.1.Key=bench&Tags.member.1.Value=v"
+        ),
     }
 }
 

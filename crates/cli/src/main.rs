@@ -24,6 +24,24 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Store administration (moving a data directory to PostgreSQL).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy a stopped server's data directory (SQLite) into an empty PostgreSQL database.
+    Migrate {
+        /// The data directory to copy from (rampart.sqlite, account.json, master.key).
+        #[arg(long)]
+        from: PathBuf,
+        /// The target: postgres://user:password@host:port/dbname[?schema=NAME].
+        #[arg(long, env = "RAMPART_STORE", hide_env_values = true)]
+        to: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -55,6 +73,13 @@ struct ServeArgs {
     /// is the root until INITIAL_NO_AUTH_ACTION_COUNT calls are spent, /moto-api/reset …).
     #[arg(long, env = "RAMPART_COMPAT", value_enum)]
     compat: Option<CompatArg>,
+    /// Keep the store in PostgreSQL: postgres://user:password@host:port/dbname[?schema=NAME&pool_size=N].
+    /// Several nodes may share one database. Default: embedded SQLite in the data directory.
+    #[arg(long, env = "RAMPART_STORE", hide_env_values = true, conflicts_with = "ephemeral")]
+    store: Option<String>,
+    /// The master key file (32 bytes, mode 0600). Default: master.key in the data directory.
+    #[arg(long, env = "RAMPART_MASTER_KEY_FILE", conflicts_with = "ephemeral")]
+    master_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +132,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Gateway(args) => gateway(*args),
         Command::Policy { command } => policy(command),
+        Command::Store { command } => store(command),
     }
 }
 
@@ -173,7 +199,8 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         return Err("--compat moto keeps its state in memory; drop --data-dir".into());
     }
     let convention = compat.is_some() || args.dev;
-    let ephemeral = args.ephemeral || (convention && args.data_dir.is_none());
+    let store = args.store.filter(|s| !s.is_empty());
+    let ephemeral = args.ephemeral || (convention && args.data_dir.is_none() && store.is_none());
     let data_dir = (!ephemeral).then(|| args.data_dir.unwrap_or_else(|| PathBuf::from("./rampart-data")));
     let keys_given = args.root_access_key_id.is_some() || args.root_secret_access_key.is_some();
     let (root_access_key_id, root_secret_access_key) = if default_keys && !keys_given {
@@ -197,7 +224,30 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         root_secret_access_key,
         compat,
         initial_no_auth_action_count,
+        store,
+        master_key_file: args.master_key_file,
     })
+}
+
+fn store(command: StoreCommand) -> ExitCode {
+    match command {
+        StoreCommand::Migrate { from, to } => match rampart_server::bootstrap::migrate_to_postgres(&from, &to) {
+            Ok(r) => {
+                println!(
+                    "Copied {} rows of account {} into the PostgreSQL store.\nStart each node with --store <URL> and \
+                     the same master key: --master-key-file {} (or a copy of it).",
+                    r.rows,
+                    r.account_id,
+                    r.master_key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rampart store migrate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 fn read_input(file: &str) -> Result<String, String> {

@@ -4,6 +4,11 @@
 //! * `rampart.sqlite` (+ WAL): the store.
 //! * `account.json` (mode 0600): account ID and root credentials made at first start.
 //! * `master.key` (mode 0600): the 256-bit key that seals secrets stored in the database.
+//!
+//! With `--store postgres://…` the store is PostgreSQL and the data directory holds only
+//! `master.key` (or `--master-key-file` names it): the account identity lives in the database
+//! (table `_rampart`, the root secret sealed), so every node sharing the database agrees on it.
+//! Every node needs the same master key; a node with another key refuses to start.
 
 use std::fs;
 use std::io::Write;
@@ -11,7 +16,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rampart_store::{Sealer, SqliteStore, Store};
+use rampart_store::{transact, PgStore, ReadExt, Sealer, SqliteStore, Store, TransactionExt};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -30,6 +35,11 @@ pub struct ServerConfig {
     pub compat: Option<crate::compat::CompatMode>,
     /// `--compat moto`: moto's INITIAL_NO_AUTH_ACTION_COUNT (`None` = "inf", never enforce).
     pub initial_no_auth_action_count: Option<u64>,
+    /// `postgres://…` to keep the store in PostgreSQL (several nodes may share it); `None` = the
+    /// embedded SQLite store in the data directory.
+    pub store: Option<String>,
+    /// The master key file; default `master.key` in the data directory (created when missing).
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Why the server could not start.
@@ -95,6 +105,19 @@ pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
         }
         _ => {}
     }
+    if let Some(url) = &config.store {
+        if !is_postgres_url(url) {
+            return Err(StartupError::Config(
+                "--store must be a postgres:// or postgresql:// URL (omit it for the embedded SQLite store)".into(),
+            ));
+        }
+        if config.ephemeral {
+            return Err(StartupError::Config(
+                "--ephemeral keeps everything in memory; it cannot be used with --store".into(),
+            ));
+        }
+        return bootstrap_postgres(config, url);
+    }
     match (&config.data_dir, config.ephemeral) {
         (_, true) => {
             let (identity, generated) = resolve_identity(config, None);
@@ -115,22 +138,8 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
     fs::create_dir_all(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
 
-    let key_path = dir.join("master.key");
-    let master_key = match fs::read(&key_path) {
-        Ok(bytes) => {
-            let k: [u8; 32] = bytes.as_slice().try_into().map_err(|_| StartupError::Corrupt {
-                path: key_path.clone(),
-                reason: format!("expected 32 bytes, found {}", bytes.len()),
-            })?;
-            Zeroizing::new(k)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let k = Sealer::generate_key();
-            write_private(&key_path, k.as_ref()).map_err(io)?;
-            k
-        }
-        Err(e) => return Err(io(e)),
-    };
+    let key_path = config.master_key_file.clone().unwrap_or_else(|| dir.join("master.key"));
+    let master_key = load_master_key(&key_path, true)?;
 
     let account_path = dir.join("account.json");
     let stored: Option<AccountIdentity> = match fs::read(&account_path) {
@@ -166,6 +175,187 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
         identity,
         generated_credentials: generated,
     })
+}
+
+/// `postgres://` or `postgresql://`.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Read the 32-byte master key at `path`; when missing and `create`, make one (mode 0600).
+fn load_master_key(path: &Path, create: bool) -> Result<Zeroizing<[u8; 32]>, StartupError> {
+    let io = |source| StartupError::DataDir { path: path.to_path_buf(), source };
+    match fs::read(path) {
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            let k: [u8; 32] = bytes.as_slice().try_into().map_err(|_| StartupError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("expected 32 bytes, found {}", bytes.len()),
+            })?;
+            Ok(Zeroizing::new(k))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if !parent.exists() {
+                    fs::create_dir_all(parent).map_err(io)?;
+                    fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).map_err(io)?;
+                }
+            }
+            let k = Sealer::generate_key();
+            write_private(path, k.as_ref()).map_err(io)?;
+            Ok(k)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The store's own table in a shared database: the account identity and the master key check.
+const META_TABLE: &str = "_rampart";
+const META_ACCOUNT: &str = "account";
+const META_KEY_CHECK: &str = "master_key_check";
+const KEY_CHECK_AAD: &[u8] = b"rampart/master-key-check";
+
+/// The account identity as kept in a shared database: the root secret sealed.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredAccount {
+    account_id: String,
+    root_access_key_id: String,
+    sealed_root_secret: String,
+}
+
+fn root_secret_aad(key_id: &str) -> Vec<u8> {
+    format!("rampart/root-secret/{key_id}").into_bytes()
+}
+
+impl StoredAccount {
+    fn seal(identity: &AccountIdentity, sealer: &Sealer) -> Self {
+        let sealed =
+            sealer.seal(identity.root_secret_access_key.as_bytes(), &root_secret_aad(&identity.root_access_key_id));
+        StoredAccount {
+            account_id: identity.account_id.clone(),
+            root_access_key_id: identity.root_access_key_id.clone(),
+            sealed_root_secret: hex::encode(sealed),
+        }
+    }
+
+    fn open(&self, sealer: &Sealer) -> Option<AccountIdentity> {
+        let sealed = hex::decode(&self.sealed_root_secret).ok()?;
+        let secret = sealer.open(&sealed, &root_secret_aad(&self.root_access_key_id)).ok()?;
+        Some(AccountIdentity {
+            account_id: self.account_id.clone(),
+            root_access_key_id: self.root_access_key_id.clone(),
+            root_secret_access_key: String::from_utf8(secret.to_vec()).ok()?,
+        })
+    }
+}
+
+/// Check that `sealer` holds the database's master key, recording it for a fresh database.
+fn check_master_key(
+    tx: &mut dyn rampart_store::Transaction,
+    sealer: &Sealer,
+    key_path: &Path,
+) -> Result<(), StartupError> {
+    match tx.get(META_TABLE, META_KEY_CHECK)? {
+        Some(check) => sealer.open(&check, KEY_CHECK_AAD).map(|_| ()).map_err(|_| {
+            StartupError::Config(format!(
+                "the master key {} is not the one this database's secrets are sealed with: give every node \
+                 the same master key (copy master.key from the first node, or use --master-key-file)",
+                key_path.display()
+            ))
+        }),
+        None => Ok(tx.put(META_TABLE, META_KEY_CHECK, &sealer.seal(b"rampart", KEY_CHECK_AAD))?),
+    }
+}
+
+/// Open the PostgreSQL store and agree on the account identity with the other nodes.
+fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, StartupError> {
+    let key_path = match (&config.master_key_file, &config.data_dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(dir)) => dir.join("master.key"),
+        (None, None) => {
+            return Err(StartupError::Config(
+                "--store needs the master key: give --master-key-file or --data-dir".into(),
+            ))
+        }
+    };
+    let master_key = load_master_key(&key_path, true)?;
+    let sealer = Sealer::new(&master_key);
+    let store = PgStore::open(url)?;
+    let (identity, generated) = transact(&store, |tx| -> Result<_, StartupError> {
+        check_master_key(tx, &sealer, &key_path)?;
+        let stored = match tx.get_json::<StoredAccount>(META_TABLE, META_ACCOUNT)? {
+            None => None,
+            Some(s) => Some(s.open(&sealer).ok_or_else(|| {
+                StartupError::Config("the account identity in the database does not open with this master key".into())
+            })?),
+        };
+        if let (Some(s), Some(id)) = (&stored, &config.account_id) {
+            if &s.account_id != id {
+                return Err(StartupError::Config(format!(
+                    "RAMPART_ACCOUNT_ID={id} but the database belongs to account {}",
+                    s.account_id
+                )));
+            }
+        }
+        let (identity, generated) = resolve_identity(config, stored.clone());
+        let changed = stored.as_ref().is_none_or(|s| {
+            s.root_access_key_id != identity.root_access_key_id
+                || s.root_secret_access_key != identity.root_secret_access_key
+        });
+        if changed {
+            tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer))?;
+        }
+        Ok((identity, generated))
+    })?;
+    Ok(Bootstrapped { store: Arc::new(store), sealer: Arc::new(sealer), identity, generated_credentials: generated })
+}
+
+/// What `rampart store migrate` did.
+#[derive(Debug)]
+pub struct MigrateReport {
+    pub rows: u64,
+    pub account_id: String,
+    pub master_key: PathBuf,
+}
+
+/// `rampart store migrate --from DIR --to postgres://…`: copy a stopped server's SQLite data
+/// directory into an empty PostgreSQL store, in one transaction, with the account identity.
+/// The nodes then run with `--store URL` and the same master key.
+pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<MigrateReport, StartupError> {
+    if !is_postgres_url(to) {
+        return Err(StartupError::Config("--to must be a postgres:// or postgresql:// URL".into()));
+    }
+    let db_path = from.join("rampart.sqlite");
+    let account_path = from.join("account.json");
+    let key_path = from.join("master.key");
+    for p in [&db_path, &account_path, &key_path] {
+        if !p.exists() {
+            return Err(StartupError::Config(format!(
+                "{} not found: --from must be a rampart data directory",
+                p.display()
+            )));
+        }
+    }
+    let master_key = load_master_key(&key_path, false)?;
+    let sealer = Sealer::new(&master_key);
+    let bytes =
+        fs::read(&account_path).map_err(|source| StartupError::DataDir { path: account_path.clone(), source })?;
+    let identity: AccountIdentity = serde_json::from_slice(&bytes)
+        .map_err(|e| StartupError::Corrupt { path: account_path.clone(), reason: e.to_string() })?;
+    let source = SqliteStore::open(&db_path)?;
+    let target = PgStore::open(to)?;
+    if !target.is_empty()? {
+        return Err(StartupError::Config(
+            "the target store already holds data; migrate into an empty database or schema".into(),
+        ));
+    }
+    let rows = transact(&target, |tx| -> Result<u64, StartupError> {
+        let rows = source.export(&mut |t, k, v| tx.put(t, k, v))?;
+        check_master_key(tx, &sealer, &key_path)?;
+        tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer))?;
+        Ok(rows)
+    })?;
+    Ok(MigrateReport { rows, account_id: identity.account_id, master_key: key_path })
 }
 
 /// Environment wins; then what the data dir kept; then fresh values.

@@ -249,6 +249,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), StartupError> {
     tracing::info!(
         address = %local,
         account_id = %boot.identity.account_id,
+        store = %boot.store.backend(),
         ready_ms = started.elapsed().as_millis() as u64,
         "rampart serve ready"
     );

@@ -1,15 +1,30 @@
-//! One storage trait for all of Rampart's state, and its embedded SQLite backend.
+//! One storage trait for all of Rampart's state, and its backends: embedded SQLite (the
+//! default) and PostgreSQL (several stateless `rampart serve` nodes on one database).
 //!
-//! The model is deliberately small: named tables of `key → bytes`, ordered by key, read
-//! directly or inside serializable write transactions. Services keep their domain objects as
-//! JSON values and maintain their own secondary indexes in the same transaction, so every
-//! backend (SQLite now, PostgreSQL later) only has to provide these few primitives.
+//! The model is deliberately small: named tables of `key → bytes`, ordered by key (bytewise),
+//! read directly or inside serializable write transactions. Services keep their domain objects
+//! as JSON values and maintain their own secondary indexes in the same transaction, so every
+//! backend only has to provide these few primitives.
+//!
+//! Guarantees every backend gives (and services may rely on):
+//! * A write transaction sees every write committed before it began, and write transactions
+//!   are serialized — across all nodes sharing a PostgreSQL database too. Read-modify-write
+//!   inside one transaction is therefore safe without retries.
+//! * A read outside a transaction sees every write acknowledged before it started, whichever
+//!   node made it (no caching in the store: "read your writes" across nodes).
+//! * [`Transaction::commit`] returns only once the write is durable.
+//! * [`Store::try_lease`]: a named, time-limited lease for background work that must run on one
+//!   node at a time (rotation schedules, trail delivery, pending deletions).
 
+mod pg;
 mod sealed;
 mod sqlite;
 
+use std::time::Duration;
+
 use serde::{de::DeserializeOwned, Serialize};
 
+pub use pg::PgStore;
 pub use sealed::{SealError, Sealer};
 pub use sqlite::SqliteStore;
 
@@ -52,10 +67,30 @@ pub trait Transaction: Read {
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// The storage backend.
+/// The storage backend. Every method may be called from any thread, including a Tokio worker
+/// thread (a remote backend then blocks it for a network round trip; see [`Store::is_local`]).
 pub trait Store: Read + Send + Sync {
-    /// Start a write transaction. Writers are serialized.
+    /// Start a write transaction. Writers are serialized (across nodes, for shared backends).
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError>;
+
+    /// `"sqlite"` or `"postgres"`: for logs and the health endpoint.
+    fn backend(&self) -> &'static str;
+
+    /// `true` when reads are in-process (no network round trip), so cheap enough to run inline on
+    /// an async worker thread. `false` for PostgreSQL: run calls on the blocking pool.
+    fn is_local(&self) -> bool;
+
+    /// Take or renew the lease `name` for `ttl` on behalf of this node (this store instance).
+    /// Returns `true` when this node holds the lease until `ttl` from now, `false` when another
+    /// node holds an unexpired one. Leases expire on their own: a node that dies loses its
+    /// leases after `ttl`. Background jobs call this before each run (renewing well within
+    /// `ttl`) and still make their state changes in a transaction that re-checks what is due,
+    /// so a job that outlives its lease cannot apply twice.
+    fn try_lease(&self, name: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Give up the lease `name` if this node holds it (e.g. at shutdown), so another node can
+    /// take over without waiting for expiry.
+    fn release_lease(&self, name: &str) -> Result<(), StoreError>;
 }
 
 /// Typed JSON helpers over any [`Read`] / [`Transaction`].
@@ -107,4 +142,24 @@ where
     let out = f(tx.as_mut())?;
     tx.commit()?;
     Ok(out)
+}
+
+/// A fresh lease-holder name for one store instance: host-independent, unique enough.
+fn new_node_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 12];
+    rand::rng().fill_bytes(&mut b);
+    let mut s = format!("{}-", std::process::id());
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// Milliseconds since the Unix epoch on this machine's clock.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

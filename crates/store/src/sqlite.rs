@@ -9,14 +9,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::{Read, Row, Store, StoreError, Transaction};
 
 /// Schema migrations, applied in order; the index is the schema version they lead to - 1.
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS kv (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS kv (
         tbl   TEXT NOT NULL,
         key   TEXT NOT NULL,
         value BLOB NOT NULL,
         PRIMARY KEY (tbl, key)
-    ) WITHOUT ROWID;"];
+    ) WITHOUT ROWID;",
+    "CREATE TABLE IF NOT EXISTS leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );",
+];
 
 const READERS: usize = 4;
+
+/// Receives `(table, key, value)` rows from [`SqliteStore::export`].
+pub type ExportFn<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<(), StoreError> + 'a;
 
 /// SQLite-backed [`Store`]. `open` for a file, `in_memory` for `--ephemeral`.
 pub struct SqliteStore {
@@ -24,6 +34,8 @@ pub struct SqliteStore {
     /// Read connections (file mode only; in-memory mode reads through the writer).
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// This instance's lease holder name.
+    node_id: String,
 }
 
 impl SqliteStore {
@@ -43,14 +55,38 @@ impl SqliteStore {
             r.busy_timeout(std::time::Duration::from_secs(10))?;
             readers.push(Mutex::new(r));
         }
-        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            node_id: crate::new_node_id(),
+        })
     }
 
     /// A private in-memory database (nothing touches disk).
     pub fn in_memory() -> Result<Self, StoreError> {
         let writer = Connection::open_in_memory()?;
         migrate(&writer)?;
-        Ok(SqliteStore { writer: Mutex::new(writer), readers: Vec::new(), next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
+            node_id: crate::new_node_id(),
+        })
+    }
+
+    /// Every row of every table, in `(table, key)` order (for `rampart store migrate`).
+    pub fn export(&self, f: &mut ExportFn<'_>) -> Result<u64, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare("SELECT tbl, key, value FROM kv ORDER BY tbl, key")?;
+        let mut rows = stmt.query([])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            let (t, k, v): (String, String, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            f(&t, &k, &v)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -126,6 +162,33 @@ impl Store for SqliteStore {
         let conn = lock(&self.writer);
         conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(Box::new(SqliteTxn { conn, done: false }))
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+
+    fn try_lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        let now = crate::unix_millis();
+        let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let conn = lock(&self.writer);
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+             WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
+        )?;
+        Ok(stmt.execute(params![name, self.node_id, expires, now])? > 0)
+    }
+
+    fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        let mut stmt = conn.prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")?;
+        stmt.execute(params![name, self.node_id])?;
+        Ok(())
     }
 }
 
@@ -220,6 +283,43 @@ mod tests {
             assert!(r.is_err());
             assert!(s.get("t", "k").unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn leases_are_exclusive_until_expiry_or_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let a = SqliteStore::open(&path).unwrap();
+        let b = SqliteStore::open(&path).unwrap();
+        let long = std::time::Duration::from_secs(60);
+        assert!(a.try_lease("job", long).unwrap());
+        assert!(a.try_lease("job", long).unwrap(), "the holder renews");
+        assert!(!b.try_lease("job", long).unwrap(), "another holder is refused");
+        assert!(b.try_lease("other", long).unwrap(), "leases are per name");
+        b.release_lease("job").unwrap();
+        assert!(!b.try_lease("job", long).unwrap(), "releasing someone else's lease does nothing");
+        a.release_lease("job").unwrap();
+        assert!(b.try_lease("job", std::time::Duration::ZERO).unwrap());
+        assert!(a.try_lease("job", long).unwrap(), "an expired lease is taken over");
+    }
+
+    #[test]
+    fn export_lists_every_row() {
+        let s = SqliteStore::in_memory().unwrap();
+        transact(&s, |tx| -> Result<(), StoreError> {
+            tx.put("b", "1", b"x")?;
+            tx.put("a", "2", b"y")
+        })
+        .unwrap();
+        let mut rows = Vec::new();
+        let n = s
+            .export(&mut |t, k, v| {
+                rows.push((t.to_string(), k.to_string(), v.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(rows[0], ("a".to_string(), "2".to_string(), b"y".to_vec()));
     }
 
     #[test]
