@@ -275,3 +275,23 @@ def test_store_migrate_refuses_a_non_data_dir(tmp_path, schema):
     proc = subprocess.run([rampart_bin(), "store", "migrate", "--from", str(tmp_path), "--to",
                            store_url(schema, BASE_URL)], capture_output=True, text=True, env=clean_env(), timeout=60)
     assert proc.returncode != 0 and "not found" in proc.stderr
+
+
+def test_sts_sessions_work_on_every_node(cluster):
+    a, b = cluster(2)
+    iam_a, iam_b = a.client("iam"), b.client("iam")
+    name = unique("role")
+    trust_doc = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a.account_id}:root"},
+                        "Action": "sts:AssumeRole"})
+    arn = iam_a.create_role(RoleName=name, AssumeRolePolicyDocument=doc(trust_doc))["Role"]["Arn"]
+    iam_a.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=doc(policy(allow("iam:ListRoles"))))
+    creds = b.client("sts").assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+    on_a = [creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]]
+    assert make_client("sts", a.endpoint, *on_a).get_caller_identity()["Arn"].endswith(f":assumed-role/{name}/s1")
+    make_client("iam", a.endpoint, *on_a).list_roles()
+    # The role's policy removed on B: the session is denied on A at the next call.
+    iam_b.delete_role_policy(RoleName=name, PolicyName="p")
+    assert error_code(make_client("iam", a.endpoint, *on_a).list_roles) == "AccessDenied"
+    # The role deleted on B: its session dies on A too.
+    iam_b.delete_role(RoleName=name)
+    assert error_code(make_client("sts", a.endpoint, *on_a).get_caller_identity) == "InvalidClientTokenId"
