@@ -182,7 +182,7 @@ class RampartServer:
         if self.access_key_id:
             extra["RAMPART_ROOT_ACCESS_KEY_ID"] = self.access_key_id
             extra["RAMPART_ROOT_SECRET_ACCESS_KEY"] = self.secret_access_key or ""
-        if TEST_STORE and not self.ephemeral and "RAMPART_STORE" not in extra:
+        if TEST_STORE and not self.ephemeral and self.data_dir is not None and "RAMPART_STORE" not in extra:
             extra["RAMPART_STORE"] = store_url(schema_for(self.data_dir))
         return clean_env(extra)
 
