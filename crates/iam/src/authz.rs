@@ -14,6 +14,7 @@ use crate::db::Lookup;
 use crate::denials;
 use crate::error::{IamError, Result};
 use crate::model::{RoleRec, UserRec};
+use crate::org::enforce::{Applied, OrgEnforcer};
 use crate::resolve::{Resolved, Resolver};
 use crate::util::iso8601;
 
@@ -24,12 +25,13 @@ const MAX_PRINCIPALS: usize = 65_536;
 /// Decides every check of the pipeline.
 pub struct IamAuthorizer {
     resolver: Arc<Resolver>,
+    org: Arc<OrgEnforcer>,
     principals: RwLock<HashMap<String, (u64, Arc<Resolved>)>>,
 }
 
 impl IamAuthorizer {
-    pub fn new(resolver: Arc<Resolver>) -> Self {
-        IamAuthorizer { resolver, principals: RwLock::new(HashMap::new()) }
+    pub(crate) fn new(resolver: Arc<Resolver>, org: Arc<OrgEnforcer>) -> Self {
+        IamAuthorizer { resolver, org, principals: RwLock::new(HashMap::new()) }
     }
 
     /// The caller's identity policies, boundary and tags (cached per generation).
@@ -77,7 +79,10 @@ impl IamAuthorizer {
     fn decide(&self, ctx: &RequestContext, service: &str, check: &AuthzCheck) -> Result<()> {
         let caller = &ctx.caller;
         let same_account = check.resource_account.as_deref().is_none_or(|a| a == caller.account_id);
-        if caller.is_root() && same_account && check.resource_policy.is_none() {
+        // SCPs bind the caller's account, RCPs the resource's (Organizations).
+        let resource_account = check.resource_account.as_deref().unwrap_or(&caller.account_id);
+        let org = Applied::new(&self.org, &caller.account_id, resource_account, &check.action)?;
+        if caller.is_root() && same_account && check.resource_policy.is_none() && !org.binds() {
             return Ok(());
         }
         let resolved = self.resolve(caller)?;
@@ -106,7 +111,8 @@ impl IamAuthorizer {
             };
 
         let principal = principal_of(caller);
-        let context = request_context(ctx, &resolved, check);
+        let mut context = request_context(ctx, &resolved, check);
+        org.add_context(&mut context);
         let request = Request {
             principal: &principal,
             action: &check.action,
@@ -134,8 +140,8 @@ impl IamAuthorizer {
                 .map(|v| v.iter().map(|(name, p)| NamedPolicy::new(name, p)).collect()),
             resource_policy: resource_policy.as_ref().map(|(rp, p)| NamedPolicy::new(&rp.name, p)),
             resource_policy_required: check.resource_policy.as_ref().is_some_and(|rp| rp.required),
-            service_control_policies: None,
-            resource_control_policies: None,
+            service_control_policies: org.scp(),
+            resource_control_policies: org.rcp(),
         };
         let eval = evaluate(&request, &set);
         if eval.decision == Decision::Allowed {

@@ -16,6 +16,7 @@ mod error;
 mod managed;
 mod model;
 mod oidc;
+mod org;
 mod password;
 mod resolve;
 mod service;
@@ -32,6 +33,7 @@ use rampart_store::{Sealer, Store};
 pub use authz::IamAuthorizer;
 pub use creds::IamCredentials;
 pub use error::IamError;
+pub use org::OrgService;
 pub use service::IamService;
 pub use sts::StsService;
 
@@ -46,6 +48,7 @@ pub struct Iam {
     authorizer: Arc<IamAuthorizer>,
     iam: Arc<IamService>,
     sts: Arc<StsService>,
+    org: Arc<OrgService>,
 }
 
 impl Iam {
@@ -55,12 +58,15 @@ impl Iam {
         let credentials = Arc::new(IamCredentials::new(db.clone(), sealer.clone()));
         let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone(), sealer });
         let sts = Arc::new(StsService::new(core.clone()));
+        let org = Arc::new(OrgService::new(core.clone()));
+        let enforcer = Arc::new(org::enforce::OrgEnforcer::new(core.db.clone(), resolver.policies.clone()));
         Iam {
             core: core.clone(),
             credentials,
-            authorizer: Arc::new(IamAuthorizer::new(resolver)),
+            authorizer: Arc::new(IamAuthorizer::new(resolver, enforcer)),
             iam: Arc::new(IamService::new(core)),
             sts,
+            org,
         }
     }
 
@@ -80,6 +86,11 @@ impl Iam {
 
     pub fn sts_service(&self) -> Arc<dyn Service> {
         self.sts.clone()
+    }
+
+    /// AWS Organizations (its SCPs and RCPs are enforced by [`Iam::authorizer`]).
+    pub fn organizations_service(&self) -> Arc<dyn Service> {
+        self.org.clone()
     }
 
     pub fn authorizer(&self) -> Arc<dyn Authorizer> {

@@ -15,11 +15,20 @@ pub struct AwsError {
     pub message: String,
     /// The HTTP status code.
     pub status: u16,
+    /// Extra members of the error shape in JSON protocols (e.g. Organizations'
+    /// `ConstraintViolationException.Reason`); ignored by awsQuery.
+    pub fields: Vec<(&'static str, String)>,
 }
 
 impl AwsError {
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>, status: u16) -> Self {
-        AwsError { code: code.into(), message: message.into(), status }
+        AwsError { code: code.into(), message: message.into(), status, fields: Vec::new() }
+    }
+
+    /// Add a member to the JSON error body (`"Reason": "OU_DEPTH_LIMIT_EXCEEDED"`).
+    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
 
     /// `true` when the caller is at fault (4xx): AWS's `<Type>Sender</Type>`.
@@ -94,7 +103,11 @@ impl AwsError {
                 ("text/xml", body.into_bytes())
             }
             Protocol::AwsJson1_0 | Protocol::AwsJson1_1 | Protocol::RestJson1 => {
-                let body = serde_json::json!({ "__type": self.code, "message": self.message, "Message": self.message });
+                let mut body =
+                    serde_json::json!({ "__type": self.code, "message": self.message, "Message": self.message });
+                for (k, v) in &self.fields {
+                    body[*k] = serde_json::Value::String(v.clone());
+                }
                 (protocol.content_type(), body.to_string().into_bytes())
             }
         }

@@ -42,7 +42,11 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     )
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
     let secrets = secrets_service(boot, &iam)?;
-    Ok(Pipeline::new(vec![iam.iam_service(), iam.sts_service(), secrets], iam.authorizer(), iam.credentials()))
+    Ok(Pipeline::new(
+        vec![iam.iam_service(), iam.sts_service(), iam.organizations_service(), secrets],
+        iam.authorizer(),
+        iam.credentials(),
+    ))
 }
 
 /// Secrets Manager: values envelope-encrypted (interim: data keys sealed by the store's Sealer until

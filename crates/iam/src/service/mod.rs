@@ -124,6 +124,19 @@ impl Service for IamService {
 
 // ---- shared helpers -------------------------------------------------------------------------
 
+/// Record a managed-policy attachment in the usage index (Organizations provisions roles).
+pub(crate) fn index_attach(
+    tx: &mut crate::db::Tx<'_>,
+    account: &str,
+    policy_arn: &str,
+    kind: crate::model::EntityKind,
+    name: &str,
+    id: &str,
+    path: &str,
+) -> Result<()> {
+    index::attach(tx, account, policy_arn, &index::EntityRef { kind, name, id, path })
+}
+
 /// The caller's account.
 pub(crate) fn account(ctx: &RequestContext) -> &str {
     &ctx.caller.account_id
