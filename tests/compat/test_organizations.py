@@ -476,3 +476,24 @@ def test_closed_account_can_do_nothing(org):
     _denied(lambda: iam.list_users(), "service control policy")
     with aws_error("AccountAlreadyClosedException"):
         org.org.close_account(AccountId=acct)
+
+
+def test_policy_simulator_respects_scps(org):
+    o = org.org
+    acct = org.create_account()
+    o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)
+    o.attach_policy(PolicyId=org.scp(policy(deny("iam:CreateUser"))), TargetId=acct)
+    iam = org.member(acct, "iam")
+    results = iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{acct}:role/{ACCESS_ROLE}", ActionNames=["iam:CreateUser", "iam:ListUsers"]
+    )["EvaluationResults"]
+    by_action = {r["EvalActionName"]: r for r in results}
+    assert by_action["iam:CreateUser"]["EvalDecision"] == "explicitDeny"
+    assert by_action["iam:CreateUser"]["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+    assert by_action["iam:ListUsers"]["EvalDecision"] == "allowed"
+    assert by_action["iam:ListUsers"]["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
+    # The management account's simulations are not bound.
+    mgmt = org.client("iam").simulate_principal_policy(
+        PolicySourceArn=org.client("sts").get_caller_identity()["Arn"], ActionNames=["iam:CreateUser"]
+    )["EvaluationResults"][0]
+    assert mgmt["EvalDecision"] == "allowed" and "OrganizationsDecisionDetail" not in mgmt

@@ -155,9 +155,10 @@ pub struct Applied {
     rcp_applies: bool,
 }
 
-type Levels<'a> = Vec<Vec<rampart_policy::NamedPolicy<'a>>>;
+pub type Levels<'a> = Vec<Vec<rampart_policy::NamedPolicy<'a>>>;
 
-fn named(levels: &[Level]) -> Levels<'_> {
+/// Levels as the engine takes them.
+pub fn named(levels: &[Level]) -> Levels<'_> {
     levels.iter().map(|l| l.iter().map(|(n, p)| rampart_policy::NamedPolicy::new(n, p)).collect()).collect()
 }
 

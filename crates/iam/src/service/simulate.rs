@@ -237,6 +237,8 @@ struct SimResult<'a> {
     missing: Vec<String>,
     boundary_allowed: Option<bool>,
     details: Option<Vec<(&'static str, Decision)>>,
+    /// `OrganizationsDecisionDetail.AllowedByOrganizations` when SCPs applied.
+    organizations_allowed: Option<bool>,
 }
 
 /// EvalDecisionDetails: each policy type's own verdict, for cross-account simulations only. Present
@@ -272,6 +274,8 @@ struct Sim<'a> {
     resource_policy: Option<(Source, Arc<Policy>)>,
     resource_account: Option<String>,
     context: Context,
+    /// The SCP levels of the principal's account (SimulatePrincipalPolicy in a member account).
+    scp: Option<Vec<crate::org::enforce::Level>>,
     q: &'a QueryParams,
 }
 
@@ -290,6 +294,7 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
         identity,
         permissions_boundaries: boundary,
         resource_policy: sim.resource_policy.as_ref().map(|(s, p)| NamedPolicy::new(&s.name, p)),
+        service_control_policies: sim.scp.as_deref().map(crate::org::enforce::named),
         ..PolicySet::default()
     };
     let mut sources: Vec<&Source> = sim.identity.iter().map(|p| &p.source).collect();
@@ -316,6 +321,13 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
             let matched = matched_statements(&eval, &sources);
             let missing = eval.explanation.missing_context_keys().to_vec();
             let details = decision_details(&sim, &set, resource, &eval);
+            let organizations_allowed = sim.scp.as_ref().map(|_| {
+                eval.explanation
+                    .layers
+                    .iter()
+                    .filter(|l| l.layer == Layer::ServiceControlPolicy)
+                    .all(|l| l.decision == LayerDecision::Allowed)
+            });
             results.push(SimResult {
                 action: action.to_string(),
                 resource: resource.to_string(),
@@ -324,6 +336,7 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
                 missing,
                 boundary_allowed,
                 details,
+                organizations_allowed,
             });
         }
     }
@@ -334,7 +347,16 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
     let mut w = XmlWriter::new();
     w.start("EvaluationResults");
     for (_, r) in &page.items {
-        let SimResult { action, resource, decision, matched, missing, boundary_allowed, details } = r;
+        let SimResult {
+            action,
+            resource,
+            decision,
+            matched,
+            missing,
+            boundary_allowed,
+            details,
+            organizations_allowed,
+        } = r;
         w.start("member").elem("EvalActionName", action).elem("EvalResourceName", resource);
         w.elem("EvalDecision", decision_name(*decision));
         if let Some(details) = details {
@@ -346,6 +368,9 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
         }
         statements(&mut w, matched);
         missing_values(&mut w, missing);
+        if let Some(o) = organizations_allowed {
+            w.start("OrganizationsDecisionDetail").bool("AllowedByOrganizations", *o).end();
+        }
         if let Some(b) = boundary_allowed {
             w.start("PermissionsBoundaryDecisionDetail").bool("AllowedByPermissionsBoundary", *b).end();
         }
@@ -424,6 +449,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 resource_policy,
                 resource_account: q.get("ResourceOwner").map(owner_account),
                 context: context_entries(q),
+                scp: None,
                 q,
             })
         }
@@ -453,6 +479,10 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 }
                 (None, SourceEntity::Group(g)) => Principal::iam_user(&g.arn(acct), acct),
             };
+            // SCPs of the principal's account bind the simulation as they bind its requests.
+            let scp = crate::org::enforce::OrgEnforcer::new(core.db.clone(), core.resolver.policies.clone())
+                .view(acct)?
+                .and_then(|v| v.scp.clone());
             simulate(Sim {
                 principal,
                 identity,
@@ -460,6 +490,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 resource_policy,
                 resource_account: q.get("ResourceOwner").map(owner_account),
                 context: context_entries(q),
+                scp,
                 q,
             })
         }
