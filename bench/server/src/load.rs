@@ -40,6 +40,8 @@ pub fn setup(args: &Args) -> Result<String, String> {
         if status != 200 && !exists {
             return Err(format!("CreateUser answered {status}: {}", String::from_utf8_lossy(&body)));
         }
+        // moto closes every connection after one answer: a new one for the second call.
+        let mut sender = connect(&authority(args)?).await?;
         let signed = request::signed(args, Op::IamCreateRole, SystemTime::now())?;
         let (role_status, body) = send(&mut sender, &signed).await.map_err(|e| format!("CreateRole: {e}"))?;
         let exists = String::from_utf8_lossy(&body).contains("EntityAlreadyExists");
