@@ -9,6 +9,7 @@
 //! ```
 
 mod authz;
+mod certs;
 mod creds;
 mod db;
 mod denials;

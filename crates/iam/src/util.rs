@@ -17,7 +17,7 @@ pub fn access_key_id() -> String {
     random_id("AKIA", 20)
 }
 
-fn random_id(prefix: &str, len: usize) -> String {
+pub fn random_id(prefix: &str, len: usize) -> String {
     let mut rng = rand::rng();
     let mut s = String::with_capacity(len);
     s.push_str(prefix);
@@ -51,6 +51,11 @@ pub fn secret_access_key() -> String {
 /// Seconds since the epoch, now.
 pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Nanoseconds since the epoch, now (orders records made within one second).
+pub fn now_nanos() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
 }
 
 /// ISO-8601 as IAM returns it: `2024-01-02T03:04:05Z`.

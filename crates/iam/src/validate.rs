@@ -129,6 +129,33 @@ pub const RESOURCE_NAME: Spec = spec(1, 2048, None);
 pub const ACTION_NAME: Spec = spec(3, 128, None);
 pub const CONTEXT_KEY_NAME: Spec = spec(5, 256, None);
 pub const RESOURCE_HANDLING: Spec = spec(1, 64, None);
+pub const PUBLIC_KEY_BODY: Spec = spec(1, 16384, Some(("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", document_chars)));
+pub const PUBLIC_KEY_ID: Spec = spec(20, 128, Some(("[\\w]+", id_chars)));
+pub const CERTIFICATE_BODY: Spec = PUBLIC_KEY_BODY;
+pub const CERTIFICATE_CHAIN: Spec = spec(1, 2097152, Some(("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", document_chars)));
+pub const CERTIFICATE_ID: Spec = spec(24, 128, Some(("[\\w]+", id_chars)));
+pub const SERVER_CERT_NAME: Spec = spec(1, 128, NAME);
+pub const SAML_NAME: Spec = spec(1, 128, Some(("[\\w._-]+", saml_name_chars)));
+pub const SAML_METADATA: Spec = spec(1000, 10000000, None);
+/// `AWSServiceName` (IAM models it as a group name).
+pub const SERVICE_NAME: Spec = spec(1, 128, NAME);
+pub const CUSTOM_SUFFIX: Spec = spec(1, 64, NAME);
+pub const DELETION_TASK_ID: Spec = spec(1, 1000, None);
+
+fn saml_name_chars(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| is_word(c) || c == '.' || c == '-')
+}
+
+/// A sensitive member (private keys): checked like the others, but never echoed back.
+pub fn check_secret(a: &mut Args<'_>, field: &str, value: Option<&str>, max: usize) {
+    match value {
+        None => a.error(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null")),
+        Some(v) if v.is_empty() || v.chars().count() > max || !document_chars(v) => a.error(format!(
+            "Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
+        )),
+        Some(_) => {}
+    }
+}
 
 /// `UserName` → `userName`, as AWS names members in validation messages.
 fn member_name(key: &str) -> String {

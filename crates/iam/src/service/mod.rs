@@ -13,7 +13,12 @@ pub(crate) mod oidc_providers;
 mod profiles;
 mod report;
 mod roles;
+mod saml_providers;
+mod server_certs;
+mod service_linked;
+mod signing_certs;
 mod simulate;
+mod ssh_keys;
 mod users;
 pub(crate) mod xml;
 
@@ -66,6 +71,11 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (mfa::OPS, mfa::plan, mfa::run),
     (login::OPS, login::plan, login::run),
     (report::OPS, report::plan, report::run),
+    (saml_providers::OPS, saml_providers::plan, saml_providers::run),
+    (service_linked::OPS, service_linked::plan, service_linked::run),
+    (ssh_keys::OPS, ssh_keys::plan, ssh_keys::run),
+    (signing_certs::OPS, signing_certs::plan, signing_certs::run),
+    (server_certs::OPS, server_certs::plan, server_certs::run),
 ];
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {

@@ -100,8 +100,17 @@ fn keys_of(core: &Core, ids: &[String]) -> Result<Vec<(String, AccessKeyRec)>> {
     Ok(keys)
 }
 
-fn certs() -> Vec<String> {
-    vec![flag(false), NA.into(), flag(false), NA.into()]
+/// The four signing-certificate columns (`None` = the root user).
+fn certs(core: &Core, acct: &str, user: Option<&str>) -> Result<Vec<String>> {
+    let certs = super::signing_certs::owner_certs(&core.db, acct, user)?;
+    let mut cols = Vec::with_capacity(4);
+    for slot in 0..2 {
+        match certs.get(slot) {
+            Some(c) => cols.extend([flag(c.active), report_time(c.uploaded)]),
+            None => cols.extend([flag(false), NA.into()]),
+        }
+    }
+    Ok(cols)
 }
 
 /// A CSV field (quoted when it needs to be; IAM names never do).
@@ -130,7 +139,7 @@ fn build(core: &Core, acct: &str, at: i64) -> Result<String> {
     ];
     root.extend(key_columns(core, &root_keys, 0)?);
     root.extend(key_columns(core, &root_keys, 1)?);
-    root.extend(certs());
+    root.extend(certs(core, acct, None)?);
     rows.push(root);
 
     let policy = login::policy(&core.db, acct)?;
@@ -152,7 +161,7 @@ fn build(core: &Core, acct: &str, at: i64) -> Result<String> {
         let keys = keys_of(core, &u.keys)?;
         row.extend(key_columns(core, &keys, 0)?);
         row.extend(key_columns(core, &keys, 1)?);
-        row.extend(certs());
+        row.extend(certs(core, acct, Some(&u.name))?);
         rows.push(row);
     }
     let mut lines = vec![COLUMNS.join(",")];

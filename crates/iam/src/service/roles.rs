@@ -262,6 +262,9 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
         "DeleteRole" => {
             core.db.write(acct, |tx| {
                 let r = require(tx, acct, name)?;
+                if let Some(e) = super::service_linked::protected(&r) {
+                    return Err(e);
+                }
                 let conflict =
                     |m: &str| Err(IamError::DeleteConflict(format!("Cannot delete entity, must {m} first.")));
                 if !r.instance_profiles.is_empty() {

@@ -362,6 +362,14 @@ fn update(core: &Core, acct: &str, name: &str, new_path: Option<&str>, new_name:
         index::rename(tx, acct, &u.attached, u.boundary.as_deref(), &old_name, &e)?;
         if old_name != u.name {
             super::mfa::rename_user(tx, acct, &old_name, &u.name)?;
+            super::ssh_keys::rename_rows::<super::ssh_keys::SshKeyRec>(
+                tx,
+                super::ssh_keys::TABLE,
+                acct,
+                &old_name,
+                &u.name,
+            )?;
+            super::signing_certs::rename_user(tx, acct, &old_name, &u.name)?;
             super::login::rename_user(tx, acct, &old_name, &u.name)?;
             for g in &u.groups {
                 if let Some(mut group) = tx.entity::<GroupRec>(acct, g)? {
@@ -405,6 +413,12 @@ fn delete(core: &Core, acct: &str, name: &str) -> Result<()> {
         }
         if !super::mfa::user_devices(tx, acct, &u.name)?.is_empty() {
             return conflict("delete MFA device");
+        }
+        if !super::signing_certs::owner_certs(tx, acct, Some(&u.name))?.is_empty() {
+            return conflict("delete signing certificates");
+        }
+        if !super::ssh_keys::user_keys(tx, acct, &u.name)?.is_empty() {
+            return conflict("delete SSH public keys");
         }
         if let Some(b) = &u.boundary {
             let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };

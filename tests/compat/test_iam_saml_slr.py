@@ -1,0 +1,107 @@
+"""SAML providers (metadata checked to be an EntityDescriptor, ValidUntil from it, tags) and
+service-linked roles (AWS's names and paths, the service trust policy, deletion tasks)."""
+
+import json
+import urllib.parse
+
+from support import aws_error, unique
+
+METADATA = """<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com/{n}"
+    validUntil="2031-05-06T07:08:09Z">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+        Location="https://idp.example.com/sso/{pad}"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>
+"""
+
+
+def metadata(n: str = "x") -> str:
+    return METADATA.format(n=n, pad="p" * 600)
+
+
+def test_saml_provider_lifecycle(iam, account_id):
+    name = unique("saml")
+    arn = iam.create_saml_provider(Name=name, SAMLMetadataDocument=metadata(),
+                                   Tags=[{"Key": "team", "Value": "id"}])["SAMLProviderArn"]
+    assert arn == f"arn:aws:iam::{account_id}:saml-provider/{name}"
+    got = iam.get_saml_provider(SAMLProviderArn=arn)
+    assert got["SAMLMetadataDocument"] == metadata()
+    assert got["ValidUntil"].year == 2031 and got["ValidUntil"].month == 5
+    assert got["Tags"] == [{"Key": "team", "Value": "id"}]
+    assert len(got["SAMLProviderUUID"]) == 36
+    listed = {p["Arn"]: p for p in iam.list_saml_providers()["SAMLProviderList"]}
+    assert arn in listed and "CreateDate" in listed[arn]
+
+    assert iam.update_saml_provider(SAMLProviderArn=arn, SAMLMetadataDocument=metadata("y"))["SAMLProviderArn"] == arn
+    assert "idp.example.com/y" in iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"]
+
+    iam.tag_saml_provider(SAMLProviderArn=arn, Tags=[{"Key": "env", "Value": "prod"}])
+    iam.untag_saml_provider(SAMLProviderArn=arn, TagKeys=["team"])
+    assert iam.list_saml_provider_tags(SAMLProviderArn=arn)["Tags"] == [{"Key": "env", "Value": "prod"}]
+
+    with aws_error("EntityAlreadyExists", 409):
+        iam.create_saml_provider(Name=name, SAMLMetadataDocument=metadata())
+    iam.delete_saml_provider(SAMLProviderArn=arn)
+    assert arn not in [p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"]]
+    with aws_error("NoSuchEntity", 404):
+        iam.get_saml_provider(SAMLProviderArn=arn)
+    with aws_error("NoSuchEntity", 404):
+        iam.delete_saml_provider(SAMLProviderArn=arn)
+
+
+def test_saml_provider_errors(iam, iam_unvalidated):
+    with aws_error("InvalidInput", 400, message="Could not parse metadata"):
+        iam.create_saml_provider(Name=unique("saml"), SAMLMetadataDocument="a" * 1024)
+    not_entity = "<Other>" + "a" * 1000 + "</Other>"
+    with aws_error("InvalidInput", 400):
+        iam.create_saml_provider(Name=unique("saml"), SAMLMetadataDocument=not_entity)
+    with aws_error("ValidationError", 400):
+        iam.create_saml_provider(Name="bad name!", SAMLMetadataDocument=metadata())
+    with aws_error("ValidationError", 400):
+        iam_unvalidated.create_saml_provider(Name=unique("saml"), SAMLMetadataDocument="<EntityDescriptor/>")
+
+
+def test_service_linked_role(iam, account_id):
+    role = iam.create_service_linked_role(AWSServiceName="elasticbeanstalk.amazonaws.com", Description="desc")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForElasticBeanstalk"
+    assert role["Path"] == "/aws-service-role/elasticbeanstalk.amazonaws.com/"
+    assert role["Arn"] == (f"arn:aws:iam::{account_id}:role/aws-service-role/elasticbeanstalk.amazonaws.com/"
+                           "AWSServiceRoleForElasticBeanstalk")
+    assert role["Description"] == "desc"
+    trust = role["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(urllib.parse.unquote(trust))
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": ["elasticbeanstalk.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}
+    ]
+    with aws_error("InvalidInput", 400, match="has been taken in this account"):
+        iam.create_service_linked_role(AWSServiceName="elasticbeanstalk.amazonaws.com")
+    with aws_error("UnmodifiableEntity", 400, match="protected role"):
+        iam.delete_role(RoleName=role["RoleName"])
+
+    task = iam.delete_service_linked_role(RoleName=role["RoleName"])["DeletionTaskId"]
+    assert task.startswith("task/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk/")
+    assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
+    with aws_error("NoSuchEntity", 404):
+        iam.get_role(RoleName=role["RoleName"])
+
+
+def test_service_linked_role_suffix_and_errors(iam):
+    role = iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com", CustomSuffix="suf")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForAutoScaling_suf"
+    iam.delete_service_linked_role(RoleName=role["RoleName"])
+    with aws_error("InvalidInput", 400):
+        iam.create_service_linked_role(AWSServiceName="notaservice")
+    plain = unique("role")
+    iam.create_role(RoleName=plain, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }))
+    with aws_error("InvalidInput", 400):
+        iam.delete_service_linked_role(RoleName=plain)
+    with aws_error("NoSuchEntity", 404):
+        iam.delete_service_linked_role(RoleName=unique("role"))
+    with aws_error("InvalidInput", 400):
+        iam.get_service_linked_role_deletion_status(DeletionTaskId="bogus")
