@@ -4,6 +4,7 @@
 #
 #   bench/store/run.sh                      # PG at postgres://127.0.0.1:5432/test (schema made and dropped)
 #   PG_URL=postgres://u:p@db/x COUNT=5000 bench/store/run.sh
+#   RAMPART_BIN=target/debug/rampart bench/store/run.sh   # skip the release build
 #
 # Reads: signed iam:GetUser (authenticate + authorize + read: every call reads the store on the
 # credential, generation and policy path). Writes: signed iam:TagUser (one durable write
@@ -40,9 +41,12 @@ cleanup() {
 trap cleanup EXIT
 log() { echo "[bench/store] $*" >&2; }
 
-log "building rampart and the load generator (release)"
-cargo build --release --quiet -p rampart --bin rampart
-RAMPART_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart"
+if [ -z "${RAMPART_BIN:-}" ]; then
+  log "building rampart (release)"
+  cargo build --release --quiet -p rampart --bin rampart
+  RAMPART_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart"
+fi
+log "building the load generator (release)"
 CARGO_TARGET_DIR="$ROOT/bench/server/target" cargo build --release --quiet --manifest-path bench/server/Cargo.toml
 LOADGEN="$ROOT/bench/server/target/release/rampart-loadgen"
 
