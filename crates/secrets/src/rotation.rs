@@ -564,7 +564,14 @@ impl SecretsManager {
         }
         let token = crate::ops::new_uuid();
         let now = self.now_ms();
-        let (rec, _) = self.update(rec, |cur, _| {
+        // Decided again inside the (cluster-wide serialized) transaction: another node's sweep may
+        // have started this rotation since `rec` was read.
+        let (rec, started) = self.update(rec, |cur, _| {
+            let due =
+                cur.rotation.enabled && !cur.is_deleted() && cur.rotation.next_rotation.is_some_and(|n| n <= now);
+            if !due || Self::pending_rotation(cur).is_some() {
+                return Ok(false);
+            }
             cur.versions.push(VersionMeta {
                 id: token.clone(),
                 stages: Vec::new(),
@@ -575,9 +582,11 @@ impl SecretsManager {
             cur.move_stage(AWSPENDING, &token);
             // Until this rotation finishes, the next is not due again.
             cur.rotation.next_rotation = next_rotation(cur, now);
-            Ok(())
+            Ok(true)
         })?;
-        self.spawn_rotation(rec.account.clone(), rec.region.clone(), rec.arn.clone(), token);
+        if started {
+            self.spawn_rotation(rec.account.clone(), rec.region.clone(), rec.arn.clone(), token);
+        }
         Ok(())
     }
 
