@@ -136,7 +136,8 @@ def raw_describe(sm, sid) -> dict:
 
 
 def wait_rotated(sm, sid, token):
-    ok = wait_until(lambda: "AWSCURRENT" in sm.describe_secret(SecretId=sid)["VersionIdsToStages"].get(token, []),
+    # Done = the rotator's finishSecret moved AWSCURRENT and Rampart then removed AWSPENDING.
+    ok = wait_until(lambda: sm.describe_secret(SecretId=sid)["VersionIdsToStages"].get(token) == ["AWSCURRENT"],
                     timeout=ROTATION_TIMEOUT)
     assert ok, f"rotation did not finish: {raw_describe(sm, sid)}"
 

@@ -567,8 +567,7 @@ impl SecretsManager {
         // Decided again inside the (cluster-wide serialized) transaction: another node's sweep may
         // have started this rotation since `rec` was read.
         let (rec, started) = self.update(rec, |cur, _| {
-            let due =
-                cur.rotation.enabled && !cur.is_deleted() && cur.rotation.next_rotation.is_some_and(|n| n <= now);
+            let due = cur.rotation.enabled && !cur.is_deleted() && cur.rotation.next_rotation.is_some_and(|n| n <= now);
             if !due || Self::pending_rotation(cur).is_some() {
                 return Ok(false);
             }
