@@ -42,8 +42,9 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     )
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
     let secrets = secrets_service(boot, &iam)?;
+    let kms = rampart_kms::Kms::new(boot.store.clone(), boot.sealer.clone(), iam.authorizer());
     Ok(Pipeline::new(
-        vec![iam.iam_service(), iam.sts_service(), iam.organizations_service(), secrets],
+        vec![iam.iam_service(), iam.sts_service(), iam.organizations_service(), secrets, kms.service()],
         iam.authorizer(),
         iam.credentials(),
     ))

@@ -1,0 +1,614 @@
+//! The KMS core: keys in the store, their lifecycle (lazy deletion and rotation), key
+//! resolution (ID, ARN, alias), and the authorization checks each use of a key needs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rampart_service::{Authorizer, AuthzCheck, ContextValue, RequestContext, ResourcePolicy};
+use rampart_store::{transact, ReadExt, Sealer, Store, TransactionExt};
+use rand::RngCore;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, KeySpec, KeyUsage};
+use crate::error::{KmsError, Result};
+use crate::model::*;
+
+/// The clock KMS uses for key lifecycles (deletion windows, rotation). Injectable for tests.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+const MAX_CACHED_KEYS: usize = 100_000;
+
+/// A key as loaded: the record, its opened material versions and its effective policy
+/// (the key policy with one statement per grant).
+pub(crate) struct Loaded {
+    raw: Vec<u8>,
+    pub rec: KeyRec,
+    pub arn: String,
+    materials: Vec<Zeroizing<Vec<u8>>>,
+    pub policy_doc: String,
+}
+
+impl Loaded {
+    pub fn current_version(&self) -> u32 {
+        self.materials.len().saturating_sub(1) as u32
+    }
+
+    pub fn material(&self, version: u32) -> Option<&[u8]> {
+        self.materials.get(version as usize).map(|m| m.as_slice())
+    }
+
+    pub fn current_material(&self) -> Result<&[u8]> {
+        self.materials.last().map(|m| m.as_slice()).ok_or_else(|| KmsError::Internal("key without material".into()))
+    }
+
+    pub fn public_key(&self) -> Result<Vec<u8>> {
+        self.rec
+            .public_key
+            .as_deref()
+            .and_then(|p| B64.decode(p).ok())
+            .ok_or_else(|| KmsError::Internal("asymmetric key without public key".into()))
+    }
+
+    /// Cryptographic use requires the Enabled state.
+    pub fn require_enabled(&self) -> Result<()> {
+        match self.rec.state {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", self.arn))),
+            KeyState::PendingDeletion => Err(pending(&self.arn)),
+        }
+    }
+
+    /// Management calls are refused while the key is pending deletion.
+    pub fn require_not_pending(&self) -> Result<()> {
+        if self.rec.state == KeyState::PendingDeletion {
+            Err(pending(&self.arn))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub fn pending(arn: &str) -> KmsError {
+    KmsError::InvalidState(format!("{arn} is pending deletion."))
+}
+
+/// KMS over one store. Build once with [`Kms::new`]; [`Kms::service`] is the pipeline service,
+/// and the `pub` methods in `api.rs` are the envelope-encryption API for other services.
+pub struct Kms {
+    pub(crate) store: Arc<dyn Store>,
+    sealer: Arc<Sealer>,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    clock: RwLock<Clock>,
+    cache: RwLock<HashMap<String, Arc<Loaded>>>,
+}
+
+impl Kms {
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, authorizer: Arc<dyn Authorizer>) -> Arc<Kms> {
+        Arc::new(Kms {
+            store,
+            sealer,
+            authorizer,
+            clock: RwLock::new(Arc::new(OffsetDateTime::now_utc)),
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Replace the clock (tests: deletion windows and rotation periods without waiting).
+    pub fn set_clock(&self, clock: Clock) {
+        *self.clock.write().unwrap_or_else(|p| p.into_inner()) = clock;
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock.read().unwrap_or_else(|p| p.into_inner()))()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        (self.now().unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
+        format!("kms/key/{arn}/{material_id}").into_bytes()
+    }
+
+    /// A new material version, sealed.
+    pub(crate) fn new_version(
+        &self,
+        arn: &str,
+        material: &[u8],
+        rotation_type: Option<&str>,
+        now: i64,
+    ) -> MaterialVersion {
+        let mut id = [0u8; 32];
+        rand::rng().fill_bytes(&mut id);
+        let material_id = hex::encode(id);
+        let sealed = self.sealer.seal(material, &Self::material_aad(arn, &material_id));
+        MaterialVersion {
+            material_id,
+            created: now,
+            rotation_type: rotation_type.map(str::to_string),
+            sealed: B64.encode(sealed),
+        }
+    }
+
+    fn open(&self, rec: &KeyRec, raw: Vec<u8>) -> Result<Loaded> {
+        let arn = rec.arn();
+        let materials = rec
+            .versions
+            .iter()
+            .map(|v| {
+                let sealed =
+                    B64.decode(&v.sealed).map_err(|_| KmsError::Internal("sealed material is not base64".into()))?;
+                self.sealer
+                    .open(&sealed, &Self::material_aad(&arn, &v.material_id))
+                    .map_err(|e| KmsError::Internal(format!("key material of {arn} does not open: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Loaded { raw, policy_doc: effective_policy(rec), rec: rec.clone(), arn, materials })
+    }
+
+    /// Load a key, applying its lifecycle first: a key whose deletion window has ended is deleted
+    /// (material included) and reported absent; a key whose rotation is due is rotated.
+    pub(crate) fn load(&self, account: &str, region: &str, key_id: &str) -> Result<Option<Arc<Loaded>>> {
+        let sk = key_store_key(account, region, key_id);
+        for _ in 0..3 {
+            let Some(raw) = self.store.get(KEYS, &sk)? else {
+                self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(&sk);
+                return Ok(None);
+            };
+            let cached =
+                self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&sk).filter(|l| l.raw == raw).cloned();
+            let loaded = match cached {
+                Some(l) => l,
+                None => {
+                    let rec: KeyRec = serde_json::from_slice(&raw)
+                        .map_err(|e| KmsError::Internal(format!("key record {sk} is corrupt: {e}")))?;
+                    let l = Arc::new(self.open(&rec, raw)?);
+                    let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+                    if cache.len() >= MAX_CACHED_KEYS {
+                        cache.clear();
+                    }
+                    cache.insert(sk.clone(), l.clone());
+                    l
+                }
+            };
+            let now = self.now_ms();
+            let rec = &loaded.rec;
+            if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| d <= now) {
+                self.delete_key_now(rec)?;
+                continue;
+            }
+            if rec.rotation_enabled && rec.state == KeyState::Enabled && rec.next_rotation.is_some_and(|t| t <= now) {
+                self.rotate(account, region, key_id, "AUTOMATIC")?;
+                continue;
+            }
+            return Ok(Some(loaded));
+        }
+        Err(KmsError::Internal(format!("key {sk} keeps changing")))
+    }
+
+    /// The end of a deletion window: the record, its sealed material, its aliases are gone.
+    fn delete_key_now(&self, rec: &KeyRec) -> Result<()> {
+        let sk = rec.store_key();
+        let now = self.now_ms();
+        transact(self.store.as_ref(), |tx| -> Result<()> {
+            let Some(current) = tx.get_json::<KeyRec>(KEYS, &sk)? else { return Ok(()) };
+            if current.state != KeyState::PendingDeletion || current.deletion_date.is_none_or(|d| d > now) {
+                return Ok(());
+            }
+            tx.delete(KEYS, &sk)?;
+            let prefix = format!("{}/{}/", rec.account, rec.region);
+            for (k, a) in tx.scan_json::<AliasRec>(ALIASES, &prefix)? {
+                if a.target_key_id == rec.key_id {
+                    tx.delete(ALIASES, &k)?;
+                }
+            }
+            Ok(())
+        })?;
+        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(&sk);
+        tracing::info!(key = %rec.arn(), "kms key deleted at the end of its waiting period");
+        Ok(())
+    }
+
+    /// Add a key material version (symmetric keys).
+    pub(crate) fn rotate(&self, account: &str, region: &str, key_id: &str, rotation_type: &str) -> Result<()> {
+        let now = self.now_ms();
+        let (material, _) = crypto::generate(KeySpec::SYMMETRIC_DEFAULT)?;
+        self.update(account, region, key_id, |rec| {
+            let arn = rec.arn();
+            rec.versions.push(self.new_version(&arn, &material, Some(rotation_type), now));
+            if rec.rotation_enabled {
+                let period = rec.rotation_period_days.unwrap_or(365) as i64;
+                let mut next = rec.next_rotation.unwrap_or(now);
+                while next <= now {
+                    next += period * 86_400_000;
+                }
+                rec.next_rotation = Some(next);
+            }
+            Ok(())
+        })
+    }
+
+    /// Read-modify-write one key record in a transaction.
+    pub(crate) fn update<T>(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        f: impl FnOnce(&mut KeyRec) -> Result<T>,
+    ) -> Result<T> {
+        let sk = key_store_key(account, region, key_id);
+        let out = transact(self.store.as_ref(), |tx| -> Result<T> {
+            let mut rec: KeyRec = tx.get_json(KEYS, &sk)?.ok_or_else(|| {
+                KmsError::NotFound(format!("Key '{}' does not exist", key_arn(region, account, key_id)))
+            })?;
+            let out = f(&mut rec)?;
+            tx.put_json(KEYS, &sk, &rec)?;
+            Ok(out)
+        })?;
+        Ok(out)
+    }
+
+    /// Resolve a `KeyId` parameter (key ID, key ARN, alias name, alias ARN) to a key.
+    pub(crate) fn resolve(&self, ctx: &RequestContext, key_id: &str) -> Result<Arc<Loaded>> {
+        let (account, region, id) = self.resolve_ref(ctx, key_id)?;
+        self.load(&account, &region, &id)?
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &id))))
+    }
+
+    /// `(account, region, key id)` named by a `KeyId` parameter (aliases looked up).
+    pub(crate) fn resolve_ref(&self, ctx: &RequestContext, key_id: &str) -> Result<(String, String, String)> {
+        let caller_account = ctx.caller.account_id.as_str();
+        let (account, region, rest) = if let Some(arn) = key_id.strip_prefix("arn:") {
+            let parts: Vec<&str> = arn.splitn(5, ':').collect();
+            match parts.as_slice() {
+                [_, "kms", region, account, rest]
+                    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    if *region != ctx.region {
+                        return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+                    }
+                    (account.to_string(), region.to_string(), rest.to_string())
+                }
+                _ => return Err(KmsError::NotFound(format!("Invalid arn {key_id}"))),
+            }
+        } else {
+            (caller_account.to_string(), ctx.region.clone(), key_id.to_string())
+        };
+        if let Some(id) = rest.strip_prefix("key/") {
+            if key_id.starts_with("arn:") && valid_key_id(id) {
+                return Ok((account, region, id.to_string()));
+            }
+        } else if rest.starts_with("alias/") {
+            let alias = self.alias(&account, &region, &rest)?.ok_or_else(|| {
+                KmsError::NotFound(format!("Alias {} is not found.", alias_arn(&region, &account, &rest)))
+            })?;
+            return Ok((account, region, alias.target_key_id));
+        } else if valid_key_id(&rest) {
+            return Ok((account, region, rest));
+        }
+        Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")))
+    }
+
+    pub(crate) fn alias(&self, account: &str, region: &str, alias: &str) -> Result<Option<AliasRec>> {
+        Ok(self.store.get_json(ALIASES, &alias_store_key(account, region, alias))?)
+    }
+
+    /// The authorization check for using `key` with `action`.
+    pub(crate) fn key_check(
+        &self,
+        ctx: &RequestContext,
+        key: &Loaded,
+        action: &str,
+        extra: Vec<(String, ContextValue)>,
+    ) -> AuthzCheck {
+        let rec = &key.rec;
+        let mut context = Vec::with_capacity(6 + rec.tags.len() + extra.len());
+        context.push(("kms:CallerAccount".to_string(), s(&ctx.caller.account_id)));
+        context.push(("kms:KeySpec".to_string(), s(rec.spec.as_str())));
+        context.push(("kms:CustomerMasterKeySpec".to_string(), s(rec.spec.as_str())));
+        context.push(("kms:KeyUsage".to_string(), s(rec.usage.as_str())));
+        context.push(("kms:KeyOrigin".to_string(), s("AWS_KMS")));
+        context.push(("kms:MultiRegion".to_string(), s("false")));
+        for t in &rec.tags {
+            context.push((format!("aws:ResourceTag/{}", t.key), s(&t.value)));
+        }
+        context.extend(extra);
+        AuthzCheck {
+            action: action.to_string(),
+            resource: key.arn.clone(),
+            resource_account: Some(rec.account.clone()),
+            resource_policy: Some(ResourcePolicy {
+                name: format!("{}/policy/default", key.arn),
+                document: key.policy_doc.clone(),
+                required: true,
+            }),
+            context,
+        }
+    }
+
+    /// Decide checks directly (the Rust API for other services; the pipeline does this for HTTP calls).
+    pub(crate) fn authorize_checks(&self, ctx: &RequestContext, checks: &[AuthzCheck]) -> Result<()> {
+        for c in checks {
+            self.authorizer.check(ctx, "kms", c)?;
+        }
+        Ok(())
+    }
+
+    /// Insert a new key record.
+    pub(crate) fn insert_key(&self, rec: &KeyRec) -> Result<()> {
+        transact(self.store.as_ref(), |tx| -> Result<()> {
+            tx.put_json(KEYS, &rec.store_key(), rec)?;
+            Ok(())
+        })
+    }
+
+    /// Build a new key record with fresh material (not yet stored).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build_key(
+        &self,
+        account: &str,
+        region: &str,
+        spec: KeySpec,
+        usage: KeyUsage,
+        description: String,
+        policy: String,
+        manager: &str,
+        tags: Vec<Tag>,
+    ) -> Result<KeyRec> {
+        let key_id = new_uuid();
+        let arn = key_arn(region, account, &key_id);
+        let now = self.now_ms();
+        let (material, public) = crypto::generate(spec)?;
+        let version = self.new_version(&arn, &material, None, now);
+        let aws_managed = manager == "AWS";
+        Ok(KeyRec {
+            account: account.to_string(),
+            region: region.to_string(),
+            key_id,
+            created: now,
+            description,
+            spec,
+            usage,
+            manager: manager.to_string(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy,
+            tags,
+            rotation_enabled: aws_managed,
+            rotation_period_days: aws_managed.then_some(365),
+            next_rotation: aws_managed.then_some(now + 365 * 86_400_000),
+            on_demand_rotation_start: None,
+            versions: vec![version],
+            public_key: public.map(|p| B64.encode(p)),
+            grants: Vec::new(),
+        })
+    }
+
+    /// Encrypt under a symmetric key's current version.
+    pub(crate) fn encrypt_symmetric(
+        &self,
+        key: &Loaded,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>> {
+        let header = crypto::BlobHeader {
+            account: key.rec.account.clone(),
+            key_id: key.rec.key_id.clone(),
+            version: key.current_version(),
+        };
+        Ok(crypto::seal_blob(key.current_material()?, &header, plaintext, context)?)
+    }
+
+    /// The key a symmetric ciphertext blob names (absent keys look like bad ciphertext).
+    pub(crate) fn key_of_blob(&self, ctx: &RequestContext, blob: &[u8]) -> Result<Arc<Loaded>> {
+        let (h, _) = crypto::parse_blob(blob)?;
+        self.load(&h.account, &ctx.region, &h.key_id)?.ok_or_else(|| KmsError::InvalidCiphertext(String::new()))
+    }
+
+    /// Decrypt a symmetric blob with `key` (which must be the blob's key).
+    pub(crate) fn decrypt_symmetric(
+        &self,
+        key: &Loaded,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<(Zeroizing<Vec<u8>>, String)> {
+        let (h, len) = crypto::parse_blob(blob)?;
+        if h.account != key.rec.account || h.key_id != key.rec.key_id {
+            return Err(KmsError::IncorrectKey(
+                "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+            ));
+        }
+        let material = key.material(h.version).ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+        let plaintext = crypto::open_blob(material, blob, len, context)?;
+        let material_id = key.rec.versions.get(h.version as usize).map(|v| v.material_id.clone()).unwrap_or_default();
+        Ok((plaintext, material_id))
+    }
+
+    /// Every key record in `account`/`region` (lifecycle applied).
+    pub(crate) fn list_keys(&self, account: &str, region: &str) -> Result<Vec<Arc<Loaded>>> {
+        let prefix = format!("{account}/{region}/");
+        let ids: Vec<String> =
+            self.store.scan(KEYS, &prefix, None, 0)?.into_iter().map(|(k, _)| k[prefix.len()..].to_string()).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(k) = self.load(account, region, &id)? {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every key in `region` of any account (ListRetirableGrants).
+    pub(crate) fn all_keys_in_region(&self, region: &str) -> Result<Vec<Arc<Loaded>>> {
+        let mut out = Vec::new();
+        for (k, _) in self.store.scan(KEYS, "", None, 0)? {
+            let mut parts = k.splitn(3, '/');
+            if let (Some(a), Some(r), Some(id)) = (parts.next(), parts.next(), parts.next()) {
+                if r == region {
+                    if let Some(l) = self.load(a, r, id)? {
+                        out.push(l);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sweep every key whose deletion window has ended (optional: access deletes lazily too).
+    pub fn sweep(&self) -> std::result::Result<usize, rampart_protocol::AwsError> {
+        let now = self.now_ms();
+        let mut deleted = 0;
+        for (_, raw) in self.store.scan(KEYS, "", None, 0).map_err(KmsError::from)? {
+            if let Ok(rec) = serde_json::from_slice::<KeyRec>(&raw) {
+                if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| d <= now) {
+                    self.delete_key_now(&rec)?;
+                    deleted += 1;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+pub(crate) fn s(v: &str) -> ContextValue {
+    ContextValue::String(v.to_string())
+}
+
+/// `kms:EncryptionContext:<k>` and `kms:EncryptionContextKeys` for a request.
+pub(crate) fn context_keys(prefix: &str, ec: &BTreeMap<String, String>) -> Vec<(String, ContextValue)> {
+    let mut v: Vec<(String, ContextValue)> =
+        ec.iter().map(|(k, val)| (format!("{prefix}EncryptionContext:{k}"), s(val))).collect();
+    if !ec.is_empty() {
+        v.push((format!("{prefix}EncryptionContextKeys"), ContextValue::List(ec.keys().cloned().collect())));
+    }
+    v
+}
+
+/// The key policy plus one Allow statement per grant: a grant allows its grantee its operations,
+/// under its encryption-context constraints, as if the key policy named it.
+pub(crate) fn effective_policy(rec: &KeyRec) -> String {
+    if rec.grants.is_empty() {
+        return rec.policy.clone();
+    }
+    let Ok(mut doc) = serde_json::from_str::<Value>(&rec.policy) else { return rec.policy.clone() };
+    let mut statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(v @ Value::Object(_)) => vec![v.clone()],
+        _ => Vec::new(),
+    };
+    for g in &rec.grants {
+        let actions: Vec<String> = g.operations.iter().map(|o| format!("kms:{o}")).collect();
+        let mut st = json!({
+            "Sid": format!("Grant{}", g.grant_id),
+            "Effect": "Allow",
+            "Principal": {"AWS": g.grantee},
+            "Action": actions,
+            "Resource": "*",
+        });
+        if let Some(c) = &g.constraints {
+            let mut cond = serde_json::Map::new();
+            let mut eq = serde_json::Map::new();
+            for (k, v) in c.subset.iter().chain(c.equals.iter()).flatten() {
+                eq.insert(format!("kms:EncryptionContext:{k}"), json!(v));
+            }
+            if !eq.is_empty() {
+                cond.insert("StringEquals".into(), Value::Object(eq));
+            }
+            if let Some(e) = &c.equals {
+                let keys: Vec<&String> = e.keys().collect();
+                cond.insert("ForAllValues:StringEquals".into(), json!({"kms:EncryptionContextKeys": keys}));
+                if e.is_empty() {
+                    cond.insert("Null".into(), json!({"kms:EncryptionContextKeys": "true"}));
+                }
+            }
+            if !cond.is_empty() {
+                st["Condition"] = Value::Object(cond);
+            }
+        }
+        statements.push(st);
+    }
+    doc["Statement"] = Value::Array(statements);
+    doc.to_string()
+}
+
+/// AWS's default key policy: the account (root) may do everything, which delegates to IAM policies.
+pub fn default_key_policy(account: &str) -> String {
+    serde_json::to_string_pretty(&json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    }))
+    .unwrap_or_default()
+}
+
+/// The key policy of an AWS managed key (`alias/aws/<service>`), as AWS writes it.
+pub fn aws_managed_key_policy(account: &str, region: &str, service: &str) -> String {
+    let via = format!("{service}.{region}.amazonaws.com");
+    serde_json::to_string_pretty(&json!({
+        "Version": "2012-10-17",
+        "Id": format!("auto-{service}-2"),
+        "Statement": [
+            {
+                "Sid": format!("Allow access through {service} for all principals in the account that are authorized to use {service}"),
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": account, "kms:ViaService": via}}
+            },
+            {
+                "Sid": format!("Allow access through {service} for all principals in the account that are authorized to use {service} (data keys)"),
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": account}, "StringLike": {"kms:ViaService": via}}
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                "Resource": "*"
+            }
+        ]
+    }))
+    .unwrap_or_default()
+}
+
+/// A key ID is a UUID (lowercase hex with dashes) or a multi-Region `mrk-` ID.
+pub fn valid_key_id(id: &str) -> bool {
+    let uuid =
+        |s: &str| {
+            let b = s.as_bytes();
+            b.len() == 36
+                && b.iter().enumerate().all(|(i, c)| {
+                    if matches!(i, 8 | 13 | 18 | 23) {
+                        *c == b'-'
+                    } else {
+                        c.is_ascii_hexdigit()
+                    }
+                })
+        };
+    uuid(id) || id.strip_prefix("mrk-").is_some_and(|h| h.len() == 32 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}

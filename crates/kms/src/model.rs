@@ -1,0 +1,220 @@
+//! Stored records. Key material is only ever stored sealed under the server's master key.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::crypto::{KeySpec, KeyUsage};
+
+pub const KEYS: &str = "kms_keys";
+pub const ALIASES: &str = "kms_aliases";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+}
+
+/// One version of a key's material (rotation adds versions; every version still decrypts).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MaterialVersion {
+    /// AWS's `KeyMaterialId`: 64 hex characters.
+    pub material_id: String,
+    /// Milliseconds since the epoch.
+    pub created: i64,
+    /// `AUTOMATIC` / `ON_DEMAND` for rotations; `None` for the original material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<String>,
+    /// The material sealed by the master key (base64).
+    pub sealed: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GrantConstraints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GrantRec {
+    pub grant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub created: i64,
+    pub grantee: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring: Option<String>,
+    pub operations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+    /// The account that created the grant (`arn:aws:iam::A:root`).
+    pub issuing_account: String,
+    /// The secret part of the grant token.
+    pub token_secret: String,
+}
+
+impl GrantRec {
+    pub fn to_json(&self, key_id: &str) -> Value {
+        let mut v = json!({
+            "KeyId": key_id,
+            "GrantId": self.grant_id,
+            "CreationDate": secs(self.created),
+            "GranteePrincipal": self.grantee,
+            "IssuingAccount": self.issuing_account,
+            "Operations": self.operations,
+        });
+        if let Some(n) = &self.name {
+            v["Name"] = json!(n);
+        }
+        if let Some(r) = &self.retiring {
+            v["RetiringPrincipal"] = json!(r);
+        }
+        if let Some(c) = &self.constraints {
+            let mut cv = json!({});
+            if let Some(s) = &c.subset {
+                cv["EncryptionContextSubset"] = json!(s);
+            }
+            if let Some(e) = &c.equals {
+                cv["EncryptionContextEquals"] = json!(e);
+            }
+            v["Constraints"] = cv;
+        }
+        v
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// A KMS key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyRec {
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+    pub created: i64,
+    pub description: String,
+    pub spec: KeySpec,
+    pub usage: KeyUsage,
+    /// `CUSTOMER` or `AWS`.
+    pub manager: String,
+    pub state: KeyState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_window_days: Option<u32>,
+    pub policy: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub rotation_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_period_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_rotation_start: Option<i64>,
+    pub versions: Vec<MaterialVersion>,
+    /// SPKI DER (base64) for asymmetric keys: public, so not sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(default)]
+    pub grants: Vec<GrantRec>,
+}
+
+pub fn secs(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+impl KeyRec {
+    pub fn arn(&self) -> String {
+        key_arn(&self.region, &self.account, &self.key_id)
+    }
+
+    pub fn store_key(&self) -> String {
+        key_store_key(&self.account, &self.region, &self.key_id)
+    }
+
+    pub fn metadata(&self) -> Value {
+        let mut m = json!({
+            "AWSAccountId": self.account,
+            "KeyId": self.key_id,
+            "Arn": self.arn(),
+            "CreationDate": secs(self.created),
+            "Enabled": self.state == KeyState::Enabled,
+            "Description": self.description,
+            "KeyUsage": self.usage.as_str(),
+            "KeyState": self.state.as_str(),
+            "Origin": "AWS_KMS",
+            "KeyManager": self.manager,
+            "CustomerMasterKeySpec": self.spec.as_str(),
+            "KeySpec": self.spec.as_str(),
+            "MultiRegion": false,
+        });
+        let enc = self.spec.encryption_algorithms(self.usage);
+        if !enc.is_empty() {
+            m["EncryptionAlgorithms"] = json!(enc);
+        }
+        let sig = self.spec.signing_algorithms(self.usage);
+        if !sig.is_empty() {
+            m["SigningAlgorithms"] = json!(sig);
+        }
+        let mac = self.spec.mac_algorithms();
+        if !mac.is_empty() {
+            m["MacAlgorithms"] = json!(mac);
+        }
+        if let Some(d) = self.deletion_date {
+            m["DeletionDate"] = json!(secs(d));
+        }
+        if let Some(w) = self.pending_window_days {
+            m["PendingDeletionWindowInDays"] = json!(w);
+        }
+        if self.spec == KeySpec::SYMMETRIC_DEFAULT {
+            if let Some(v) = self.versions.last() {
+                m["CurrentKeyMaterialId"] = json!(v.material_id);
+            }
+        }
+        m
+    }
+}
+
+pub fn key_arn(region: &str, account: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{key_id}")
+}
+
+pub fn alias_arn(region: &str, account: &str, alias: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:{alias}")
+}
+
+pub fn key_store_key(account: &str, region: &str, key_id: &str) -> String {
+    format!("{account}/{region}/{key_id}")
+}
+
+pub fn alias_store_key(account: &str, region: &str, alias: &str) -> String {
+    format!("{account}/{region}/{alias}")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AliasRec {
+    pub name: String,
+    pub target_key_id: String,
+    pub created: i64,
+    pub updated: i64,
+}

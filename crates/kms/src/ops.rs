@@ -1,0 +1,1326 @@
+//! The KMS operations: what each needs authorized ([`Kms::plan`]) and what it does ([`Kms::exec`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use rampart_policy::{Policy, PolicyType};
+use rampart_service::{AuthzCheck, ContextValue, RequestContext, ResourcePolicy};
+use rampart_store::{transact, ReadExt, TransactionExt};
+use rand::RngCore;
+use serde_json::{json, Value};
+
+use crate::core::{context_keys, default_key_policy, pending, s, Kms, Loaded};
+use crate::crypto::{self, KeySpec, KeyUsage};
+use crate::error::{KmsError, Result};
+use crate::input::{invalid, missing, paginate, In};
+use crate::model::*;
+
+/// The operations Rampart's KMS implements (others answer UnknownOperationException).
+pub const OPERATIONS: &[&str] = &[
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "CreateGrant",
+    "CreateKey",
+    "Decrypt",
+    "DeleteAlias",
+    "DescribeKey",
+    "DisableKey",
+    "DisableKeyRotation",
+    "EnableKey",
+    "EnableKeyRotation",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "GenerateRandom",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "GetPublicKey",
+    "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
+    "ListKeyRotations",
+    "ListKeys",
+    "ListResourceTags",
+    "ListRetirableGrants",
+    "PutKeyPolicy",
+    "ReEncrypt",
+    "RetireGrant",
+    "RevokeGrant",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "Sign",
+    "TagResource",
+    "UntagResource",
+    "UpdateAlias",
+    "UpdateKeyDescription",
+    "Verify",
+    "VerifyMac",
+];
+
+const GRANT_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+];
+
+const MAX_PLAINTEXT: usize = 4096;
+const MAX_CIPHERTEXT: usize = 6144;
+const MAX_POLICY: usize = 32_768;
+const MAX_GRANTS_PER_KEY: usize = 50_000;
+const MAX_TAGS: usize = 50;
+const MAX_ON_DEMAND_ROTATIONS: usize = 10;
+
+fn dry_run(i: &In<'_>) -> Result<()> {
+    if i.bool("DryRun")? {
+        return Err(KmsError::DryRun("The request would have succeeded, but the DryRun option is set.".into()));
+    }
+    Ok(())
+}
+
+fn wrong_usage(key: &Loaded, op: &str) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "{} key usage is {} which is not valid for {op}.",
+        key.arn,
+        key.rec.usage.as_str()
+    ))
+}
+
+fn grant_tokens(i: &In<'_>) -> Result<()> {
+    let tokens = i.str_list("GrantTokens")?;
+    if tokens.len() > 10 {
+        return Err(invalid("GrantTokens", "Member must have length less than or equal to 10"));
+    }
+    for t in &tokens {
+        if t.is_empty() || t.len() > 8192 || parse_grant_token(t).is_none() {
+            return Err(KmsError::InvalidGrantToken("Grant token is invalid".into()));
+        }
+    }
+    Ok(())
+}
+
+/// `(account, region, key id, grant id, secret)` from a grant token.
+fn parse_grant_token(t: &str) -> Option<(String, String, String, String, String)> {
+    let raw = B64URL.decode(t).ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [a, r, k, g, sec] => Some((a.to_string(), r.to_string(), k.to_string(), g.to_string(), sec.to_string())),
+        _ => None,
+    }
+}
+
+fn tags_input(i: &In<'_>) -> Result<Vec<Tag>> {
+    let Some(v) = i.0.get("Tags").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let arr = v.as_array().ok_or_else(|| KmsError::Serialization("Member Tags must be a list".into()))?;
+    let mut out: Vec<Tag> = Vec::with_capacity(arr.len());
+    for t in arr {
+        let ti = In(t);
+        let key = ti.req_str_len("TagKey", 1, 128)?.to_string();
+        let value = ti.str_len("TagValue", 0, 256)?.ok_or_else(|| missing("TagValue"))?.to_string();
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(KmsError::Tag("Tags beginning with aws: are reserved.".into()));
+        }
+        out.retain(|x| x.key != key);
+        out.push(Tag { key, value });
+    }
+    Ok(out)
+}
+
+fn tag_context(tags: &[Tag]) -> Vec<(String, ContextValue)> {
+    let mut v: Vec<(String, ContextValue)> =
+        tags.iter().map(|t| (format!("aws:RequestTag/{}", t.key), s(&t.value))).collect();
+    if !tags.is_empty() {
+        v.push(("aws:TagKeys".into(), ContextValue::List(tags.iter().map(|t| t.key.clone()).collect())));
+    }
+    v
+}
+
+fn validate_alias_name(name: &str) -> Result<()> {
+    if !name.starts_with("alias/") || name.len() <= 6 || name.len() > 256 {
+        return Err(invalid("AliasName", "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"));
+    }
+    if !name[6..].bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-')) {
+        return Err(invalid("AliasName", "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"));
+    }
+    if name.starts_with("alias/aws/") {
+        return Err(KmsError::InvalidAliasName("Alias must not begin with 'alias/aws/'".into()));
+    }
+    Ok(())
+}
+
+fn caller_matches(ctx: &RequestContext, principal: &str) -> bool {
+    let c = &ctx.caller;
+    if principal == c.arn || principal == c.account_id && c.is_root() {
+        return true;
+    }
+    if let rampart_service::CallerKind::AssumedRole { role_arn, .. } = &c.kind {
+        if principal == role_arn {
+            return true;
+        }
+    }
+    c.is_root() && principal == format!("arn:aws:iam::{}:root", c.account_id)
+}
+
+fn b64(b: &[u8]) -> Value {
+    Value::String(B64.encode(b))
+}
+
+impl Kms {
+    /// A key named by a required member.
+    fn key_param(&self, ctx: &RequestContext, i: &In<'_>, member: &str) -> Result<Arc<Loaded>> {
+        self.resolve(ctx, i.key_id(member)?)
+    }
+
+    /// The key for Decrypt/ReEncrypt's source: the named key, else the one the blob names.
+    fn source_key(&self, ctx: &RequestContext, key_id: Option<&str>, blob: &[u8]) -> Result<Arc<Loaded>> {
+        match key_id {
+            Some(id) => self.resolve(ctx, id),
+            None => self.key_of_blob(ctx, blob),
+        }
+    }
+
+    /// What `op` needs authorized.
+    pub(crate) fn plan(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Vec<AuthzCheck>> {
+        let i = In(input);
+        let action = format!("kms:{op}");
+        let key = |member: &str, extra: Vec<(String, ContextValue)>| -> Result<Vec<AuthzCheck>> {
+            let k = self.key_param(ctx, &i, member)?;
+            Ok(vec![self.key_check(ctx, &k, &action, extra)])
+        };
+        match op {
+            "CreateKey" => {
+                let tags = tags_input(&i)?;
+                let mut check = AuthzCheck::new(&action, "*");
+                check.context = tag_context(&tags);
+                check.context.push(("kms:CallerAccount".into(), s(&ctx.caller.account_id)));
+                if let Some(spec) = i.str("KeySpec")?.or(i.str("CustomerMasterKeySpec")?) {
+                    check.context.push(("kms:KeySpec".into(), s(spec)));
+                }
+                if let Some(u) = i.str("KeyUsage")? {
+                    check.context.push(("kms:KeyUsage".into(), s(u)));
+                }
+                check.context.push(("kms:KeyOrigin".into(), s(i.str("Origin")?.unwrap_or("AWS_KMS"))));
+                check
+                    .context
+                    .push(("kms:MultiRegion".into(), s(if i.bool("MultiRegion")? { "true" } else { "false" })));
+                check.context.push((
+                    "kms:BypassPolicyLockoutSafetyCheck".into(),
+                    s(if i.bool("BypassPolicyLockoutSafetyCheck")? { "true" } else { "false" }),
+                ));
+                Ok(vec![check])
+            }
+            "ListKeys" | "ListAliases" | "GenerateRandom" | "ListRetirableGrants" => {
+                let mut c = AuthzCheck::new(&action, "*");
+                c.context.push(("kms:CallerAccount".into(), s(&ctx.caller.account_id)));
+                Ok(vec![c])
+            }
+            "CreateAlias" | "DeleteAlias" | "UpdateAlias" => {
+                let name = i.req_str_len("AliasName", 1, 256)?;
+                let alias_res = alias_arn(&ctx.region, &ctx.caller.account_id, name);
+                let mut checks = vec![AuthzCheck::new(&action, alias_res)];
+                if op == "CreateAlias" {
+                    validate_alias_name(name)?;
+                }
+                if op != "CreateAlias" {
+                    let a = self
+                        .alias(&ctx.caller.account_id, &ctx.region, name)?
+                        .ok_or_else(|| alias_not_found(ctx, name))?;
+                    let k = self.resolve(ctx, &a.target_key_id)?;
+                    checks.push(self.key_check(ctx, &k, &action, Vec::new()));
+                }
+                if op != "DeleteAlias" {
+                    let k = self.alias_target(ctx, &i)?;
+                    checks.push(self.key_check(ctx, &k, &action, Vec::new()));
+                }
+                Ok(checks)
+            }
+            "Encrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+                let ec = i.map("EncryptionContext")?;
+                let mut extra = context_keys("kms:", &ec);
+                extra.push((
+                    "kms:EncryptionAlgorithm".into(),
+                    s(i.str("EncryptionAlgorithm")?.unwrap_or("SYMMETRIC_DEFAULT")),
+                ));
+                key("KeyId", extra)
+            }
+            "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+                let ec = i.map("EncryptionContext")?;
+                let mut extra = context_keys("kms:", &ec);
+                extra.push(("kms:EncryptionAlgorithm".into(), s("SYMMETRIC_DEFAULT")));
+                if let Some(spec) = i.str("KeyPairSpec")? {
+                    extra.push(("kms:DataKeyPairSpec".into(), s(spec)));
+                }
+                key("KeyId", extra)
+            }
+            "Decrypt" => {
+                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
+                let k = self.source_key(ctx, i.str("KeyId")?, &blob)?;
+                let ec = i.map("EncryptionContext")?;
+                let mut extra = context_keys("kms:", &ec);
+                extra.push((
+                    "kms:EncryptionAlgorithm".into(),
+                    s(i.str("EncryptionAlgorithm")?.unwrap_or("SYMMETRIC_DEFAULT")),
+                ));
+                Ok(vec![self.key_check(ctx, &k, &action, extra)])
+            }
+            "ReEncrypt" => {
+                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
+                let src = self.source_key(ctx, i.str("SourceKeyId")?, &blob)?;
+                let dst = self.key_param(ctx, &i, "DestinationKeyId")?;
+                let same = s(if src.arn == dst.arn { "true" } else { "false" });
+                let mut from = context_keys("kms:", &i.map("SourceEncryptionContext")?);
+                from.push(("kms:ReEncryptOnSameKey".into(), same.clone()));
+                from.push((
+                    "kms:EncryptionAlgorithm".into(),
+                    s(i.str("SourceEncryptionAlgorithm")?.unwrap_or("SYMMETRIC_DEFAULT")),
+                ));
+                let mut to = context_keys("kms:", &i.map("DestinationEncryptionContext")?);
+                to.push(("kms:ReEncryptOnSameKey".into(), same));
+                to.push((
+                    "kms:EncryptionAlgorithm".into(),
+                    s(i.str("DestinationEncryptionAlgorithm")?.unwrap_or("SYMMETRIC_DEFAULT")),
+                ));
+                Ok(vec![
+                    self.key_check(ctx, &src, "kms:ReEncryptFrom", from),
+                    self.key_check(ctx, &dst, "kms:ReEncryptTo", to),
+                ])
+            }
+            "Sign" | "Verify" => {
+                let mut extra = Vec::new();
+                if let Some(a) = i.str("SigningAlgorithm")? {
+                    extra.push(("kms:SigningAlgorithm".into(), s(a)));
+                }
+                extra.push(("kms:MessageType".into(), s(i.str("MessageType")?.unwrap_or("RAW"))));
+                key("KeyId", extra)
+            }
+            "GenerateMac" | "VerifyMac" => {
+                let mut extra = Vec::new();
+                if let Some(a) = i.str("MacAlgorithm")? {
+                    extra.push(("kms:MacAlgorithm".into(), s(a)));
+                }
+                key("KeyId", extra)
+            }
+            "ScheduleKeyDeletion" => {
+                let mut extra = Vec::new();
+                if let Some(d) = i.int("PendingWindowInDays")? {
+                    extra.push(("kms:ScheduleKeyDeletionPendingWindowInDays".into(), s(&d.to_string())));
+                }
+                key("KeyId", extra)
+            }
+            "EnableKeyRotation" => {
+                let mut extra = Vec::new();
+                if let Some(d) = i.int("RotationPeriodInDays")? {
+                    extra.push(("kms:RotationPeriodInDays".into(), s(&d.to_string())));
+                }
+                key("KeyId", extra)
+            }
+            "PutKeyPolicy" => key(
+                "KeyId",
+                vec![(
+                    "kms:BypassPolicyLockoutSafetyCheck".into(),
+                    s(if i.bool("BypassPolicyLockoutSafetyCheck")? { "true" } else { "false" }),
+                )],
+            ),
+            "TagResource" => key("KeyId", tag_context(&tags_input(&i)?)),
+            "UntagResource" => {
+                let keys = i.str_list("TagKeys")?;
+                key("KeyId", vec![("aws:TagKeys".into(), ContextValue::List(keys))])
+            }
+            "CreateGrant" => {
+                let ops = i.str_list("Operations")?;
+                let mut extra = vec![
+                    ("kms:GrantOperations".into(), ContextValue::List(ops)),
+                    ("kms:GrantIsForAWSResource".into(), s("false")),
+                ];
+                if let Some(g) = i.str("GranteePrincipal")? {
+                    extra.push(("kms:GranteePrincipal".into(), s(g)));
+                }
+                if let Some(r) = i.str("RetiringPrincipal")? {
+                    extra.push(("kms:RetiringPrincipal".into(), s(r)));
+                }
+                if let Some(c) = input.get("Constraints").filter(|c| c.is_object()) {
+                    let types: Vec<String> = ["EncryptionContextSubset", "EncryptionContextEquals"]
+                        .iter()
+                        .filter(|t| c.get(**t).is_some_and(|v| !v.is_null()))
+                        .map(|t| t.to_string())
+                        .collect();
+                    if !types.is_empty() {
+                        extra.push(("kms:GrantConstraintType".into(), ContextValue::List(types)));
+                    }
+                }
+                key("KeyId", extra)
+            }
+            "RetireGrant" => {
+                // Decided by the grant itself: its retiring principal, its grantee when it allows
+                // RetireGrant, or the issuing account's root. A policy alone cannot allow it.
+                let (k, grant) = self.grant_for_retire(ctx, &i)?;
+                let allowed = grant.retiring.as_deref().is_some_and(|r| caller_matches(ctx, r))
+                    || (grant.operations.iter().any(|o| o == "RetireGrant") && caller_matches(ctx, &grant.grantee))
+                    || (ctx.caller.is_root() && grant.issuing_account == ctx.caller.arn);
+                if !allowed {
+                    return Err(KmsError::AccessDenied(format!(
+                        "User: {} is not authorized to perform: kms:RetireGrant on resource: {} because no grant allows it",
+                        ctx.caller.arn, k.arn
+                    )));
+                }
+                Ok(Vec::new())
+            }
+            "DescribeKey" | "GetPublicKey" => {
+                grant_tokens(&i)?;
+                key("KeyId", Vec::new())
+            }
+            _ => key("KeyId", Vec::new()),
+        }
+    }
+
+    fn alias_target(&self, ctx: &RequestContext, i: &In<'_>) -> Result<Arc<Loaded>> {
+        let target = i.key_id("TargetKeyId")?;
+        if target.starts_with("alias/") || target.contains(":alias/") {
+            return Err(invalid("TargetKeyId", "Member must be a key ID or key ARN, not an alias"));
+        }
+        let k = self.resolve(ctx, target)?;
+        if k.rec.account != ctx.caller.account_id {
+            return Err(KmsError::NotFound(format!("Key '{}' does not exist", k.arn)));
+        }
+        Ok(k)
+    }
+
+    /// Run `op` (already authorized).
+    pub(crate) fn exec(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Value> {
+        let i = In(input);
+        match op {
+            "CreateKey" => self.create_key(ctx, &i),
+            "DescribeKey" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                Ok(json!({"KeyMetadata": k.rec.metadata()}))
+            }
+            "ListKeys" => {
+                let (limit, marker) = i.page(100)?;
+                let keys: Vec<Value> = self
+                    .list_keys(&ctx.caller.account_id, &ctx.region)?
+                    .iter()
+                    .map(|k| json!({"KeyId": k.rec.key_id, "KeyArn": k.arn}))
+                    .collect();
+                let (page, next) = paginate(&keys, limit, marker)?;
+                Ok(page_json("Keys", page, next))
+            }
+            "UpdateKeyDescription" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let d = i.str_len("Description", 0, 8192)?.ok_or_else(|| missing("Description"))?.to_string();
+                k.require_not_pending()?;
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    r.description = d;
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "EnableKey" | "DisableKey" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                k.require_not_pending()?;
+                let state = if op == "EnableKey" { KeyState::Enabled } else { KeyState::Disabled };
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    if r.state == KeyState::PendingDeletion {
+                        return Err(pending(&r.arn()));
+                    }
+                    r.state = state;
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "ScheduleKeyDeletion" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let days = i.int_range("PendingWindowInDays", 7, 30)?.unwrap_or(30);
+                if k.rec.manager == "AWS" {
+                    return Err(KmsError::Unsupported(format!(
+                        "{} is an AWS managed key and cannot be deleted.",
+                        k.arn
+                    )));
+                }
+                let now = self.now_ms();
+                let deletion = now + days * 86_400_000;
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    if r.state == KeyState::PendingDeletion {
+                        return Err(pending(&r.arn()));
+                    }
+                    r.state = KeyState::PendingDeletion;
+                    r.deletion_date = Some(deletion);
+                    r.pending_window_days = Some(days as u32);
+                    Ok(())
+                })?;
+                Ok(json!({
+                    "KeyId": k.arn,
+                    "DeletionDate": secs(deletion),
+                    "KeyState": "PendingDeletion",
+                    "PendingWindowInDays": days,
+                }))
+            }
+            "CancelKeyDeletion" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    if r.state != KeyState::PendingDeletion {
+                        return Err(KmsError::InvalidState(format!("{} is not pending deletion.", r.arn())));
+                    }
+                    r.state = KeyState::Disabled;
+                    r.deletion_date = None;
+                    r.pending_window_days = None;
+                    Ok(())
+                })?;
+                Ok(json!({"KeyId": k.arn}))
+            }
+            "CreateAlias" | "UpdateAlias" => {
+                let name = i.req_str_len("AliasName", 1, 256)?;
+                validate_alias_name(name)?;
+                let k = self.alias_target(ctx, &i)?;
+                k.require_not_pending()?;
+                let now = self.now_ms();
+                let sk = alias_store_key(&ctx.caller.account_id, &ctx.region, name);
+                let create = op == "CreateAlias";
+                transact(self.store.as_ref(), |tx| -> Result<()> {
+                    let existing: Option<AliasRec> = tx.get_json(ALIASES, &sk)?;
+                    let rec = match (existing, create) {
+                        (Some(_), true) => {
+                            return Err(KmsError::AlreadyExists(format!(
+                                "An alias with the name {} already exists",
+                                alias_arn(&ctx.region, &ctx.caller.account_id, name)
+                            )))
+                        }
+                        (None, true) => AliasRec {
+                            name: name.to_string(),
+                            target_key_id: k.rec.key_id.clone(),
+                            created: now,
+                            updated: now,
+                        },
+                        (Some(mut a), false) => {
+                            a.target_key_id = k.rec.key_id.clone();
+                            a.updated = now;
+                            a
+                        }
+                        (None, false) => return Err(alias_not_found(ctx, name)),
+                    };
+                    tx.put_json(ALIASES, &sk, &rec)?;
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "DeleteAlias" => {
+                let name = i.req_str_len("AliasName", 1, 256)?;
+                let sk = alias_store_key(&ctx.caller.account_id, &ctx.region, name);
+                transact(self.store.as_ref(), |tx| -> Result<()> {
+                    if !tx.delete(ALIASES, &sk)? {
+                        return Err(alias_not_found(ctx, name));
+                    }
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "ListAliases" => {
+                let (limit, marker) = i.page(50)?;
+                let filter = match i.str_len("KeyId", 1, 2048)? {
+                    Some(id) => Some(self.resolve(ctx, id)?.rec.key_id.clone()),
+                    None => None,
+                };
+                let prefix = format!("{}/{}/", ctx.caller.account_id, ctx.region);
+                let aliases: Vec<Value> = self
+                    .store
+                    .scan_json::<AliasRec>(ALIASES, &prefix)?
+                    .into_iter()
+                    .filter(|(_, a)| filter.as_ref().is_none_or(|f| *f == a.target_key_id))
+                    .map(|(_, a)| {
+                        json!({
+                            "AliasName": a.name,
+                            "AliasArn": alias_arn(&ctx.region, &ctx.caller.account_id, &a.name),
+                            "TargetKeyId": a.target_key_id,
+                            "CreationDate": secs(a.created),
+                            "LastUpdatedDate": secs(a.updated),
+                        })
+                    })
+                    .collect();
+                let (page, next) = paginate(&aliases, limit, marker)?;
+                Ok(page_json("Aliases", page, next))
+            }
+            "Encrypt" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let pt = i.req_blob("Plaintext", 1, MAX_PLAINTEXT)?;
+                let ec = i.map("EncryptionContext")?;
+                grant_tokens(&i)?;
+                k.require_enabled()?;
+                if k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
+                    return Err(wrong_usage(&k, "Encrypt"));
+                }
+                let alg = self.encryption_algorithm(&k, i.str("EncryptionAlgorithm")?)?;
+                dry_run(&i)?;
+                let blob = if alg == "SYMMETRIC_DEFAULT" {
+                    self.encrypt_symmetric(&k, &pt, &ec)?
+                } else {
+                    if pt.len() > crypto::rsa_max_plaintext(k.rec.spec, alg) {
+                        return Err(KmsError::Validation(format!(
+                            "Plaintext is too long for the {alg} encryption algorithm with a {} key.",
+                            k.rec.spec.as_str()
+                        )));
+                    }
+                    crypto::rsa_encrypt(&k.public_key()?, alg, &pt)?
+                };
+                Ok(json!({"CiphertextBlob": b64(&blob), "KeyId": k.arn, "EncryptionAlgorithm": alg}))
+            }
+            "Decrypt" => {
+                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
+                let ec = i.map("EncryptionContext")?;
+                grant_tokens(&i)?;
+                let k = self.source_key(ctx, i.str("KeyId")?, &blob)?;
+                let (pt, alg, material) = self.decrypt_with(&k, &blob, &ec, i.str("EncryptionAlgorithm")?)?;
+                dry_run(&i)?;
+                let mut out = json!({"KeyId": k.arn, "Plaintext": b64(&pt), "EncryptionAlgorithm": alg});
+                if let Some(m) = material {
+                    out["KeyMaterialId"] = json!(m);
+                }
+                Ok(out)
+            }
+            "ReEncrypt" => {
+                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
+                grant_tokens(&i)?;
+                let src = self.source_key(ctx, i.str("SourceKeyId")?, &blob)?;
+                let dst = self.key_param(ctx, &i, "DestinationKeyId")?;
+                let (pt, src_alg, _) = self.decrypt_with(
+                    &src,
+                    &blob,
+                    &i.map("SourceEncryptionContext")?,
+                    i.str("SourceEncryptionAlgorithm")?,
+                )?;
+                dst.require_enabled()?;
+                if dst.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
+                    return Err(wrong_usage(&dst, "ReEncrypt"));
+                }
+                let dst_alg = self.encryption_algorithm(&dst, i.str("DestinationEncryptionAlgorithm")?)?;
+                dry_run(&i)?;
+                let out = if dst_alg == "SYMMETRIC_DEFAULT" {
+                    self.encrypt_symmetric(&dst, &pt, &i.map("DestinationEncryptionContext")?)?
+                } else {
+                    crypto::rsa_encrypt(&dst.public_key()?, dst_alg, &pt)?
+                };
+                Ok(json!({
+                    "CiphertextBlob": b64(&out),
+                    "SourceKeyId": src.arn,
+                    "KeyId": dst.arn,
+                    "SourceEncryptionAlgorithm": src_alg,
+                    "DestinationEncryptionAlgorithm": dst_alg,
+                }))
+            }
+            "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let ec = i.map("EncryptionContext")?;
+                let n = data_key_len(&i)?;
+                grant_tokens(&i)?;
+                if i.has("Recipient") {
+                    return Err(KmsError::Unsupported(
+                        "Recipient (Nitro Enclaves attestation) is not supported.".into(),
+                    ));
+                }
+                let (pt, blob) = self.data_key(&k, n, &ec, op)?;
+                dry_run(&i)?;
+                let mut out = json!({"CiphertextBlob": b64(&blob), "KeyId": k.arn});
+                if let Some(v) = k.rec.versions.last() {
+                    out["KeyMaterialId"] = json!(v.material_id);
+                }
+                if op == "GenerateDataKey" {
+                    out["Plaintext"] = b64(&pt);
+                }
+                Ok(out)
+            }
+            "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let ec = i.map("EncryptionContext")?;
+                let spec_name = i.req_str("KeyPairSpec")?;
+                let spec = KeySpec::parse(spec_name).filter(|s| s.is_asymmetric()).ok_or_else(|| {
+                    invalid("KeyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1]")
+                })?;
+                grant_tokens(&i)?;
+                if i.has("Recipient") {
+                    return Err(KmsError::Unsupported(
+                        "Recipient (Nitro Enclaves attestation) is not supported.".into(),
+                    ));
+                }
+                k.require_enabled()?;
+                if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT {
+                    return Err(wrong_usage(&k, op));
+                }
+                dry_run(&i)?;
+                let (private, public) = crypto::generate(spec)?;
+                let blob = self.encrypt_symmetric(&k, &private, &ec)?;
+                let mut out = json!({
+                    "PrivateKeyCiphertextBlob": b64(&blob),
+                    "PublicKey": b64(&public.unwrap_or_default()),
+                    "KeyId": k.arn,
+                    "KeyPairSpec": spec.as_str(),
+                });
+                if op == "GenerateDataKeyPair" {
+                    out["PrivateKeyPlaintext"] = b64(&private);
+                }
+                Ok(out)
+            }
+            "GenerateRandom" => {
+                let n = i.int_range("NumberOfBytes", 1, 1024)?.ok_or_else(|| missing("NumberOfBytes"))?;
+                if i.has("CustomKeyStoreId") {
+                    return Err(KmsError::Unsupported("Custom key stores are not supported.".into()));
+                }
+                let mut b = zeroize::Zeroizing::new(vec![0u8; n as usize]);
+                rand::rng().fill_bytes(&mut b);
+                Ok(json!({"Plaintext": b64(&b)}))
+            }
+            "Sign" | "Verify" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let msg = i.req_blob("Message", 1, MAX_PLAINTEXT)?;
+                let alg = i.req_str("SigningAlgorithm")?;
+                let mt = i.str("MessageType")?.unwrap_or("RAW");
+                let sig = if op == "Verify" { Some(i.req_blob("Signature", 1, 6144)?) } else { None };
+                grant_tokens(&i)?;
+                k.require_enabled()?;
+                if k.rec.usage != KeyUsage::SIGN_VERIFY {
+                    return Err(wrong_usage(&k, op));
+                }
+                if !k.rec.spec.signing_algorithms(k.rec.usage).contains(&alg) {
+                    return Err(KmsError::InvalidKeyUsage(format!(
+                        "Algorithm {alg} is incompatible with key spec {}.",
+                        k.rec.spec.as_str()
+                    )));
+                }
+                let digest = match mt {
+                    "RAW" => crypto::signing_digest(alg, &msg)?,
+                    "DIGEST" => {
+                        if Some(msg.len()) != crypto::signing_digest_len(alg) {
+                            return Err(KmsError::Validation(format!("Digest is invalid length for algorithm {alg}.")));
+                        }
+                        msg
+                    }
+                    _ => return Err(invalid("MessageType", "Member must satisfy enum value set: [RAW, DIGEST]")),
+                };
+                dry_run(&i)?;
+                match sig {
+                    None => {
+                        let sig = crypto::sign(k.rec.spec, k.current_material()?, alg, &digest)?;
+                        Ok(json!({"KeyId": k.arn, "Signature": b64(&sig), "SigningAlgorithm": alg}))
+                    }
+                    Some(sig) => {
+                        crypto::verify(k.rec.spec, &k.public_key()?, alg, &digest, &sig)?;
+                        Ok(json!({"KeyId": k.arn, "SignatureValid": true, "SigningAlgorithm": alg}))
+                    }
+                }
+            }
+            "GenerateMac" | "VerifyMac" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let msg = i.req_blob("Message", 1, MAX_PLAINTEXT)?;
+                let alg = i.req_str("MacAlgorithm")?;
+                let tag = if op == "VerifyMac" { Some(i.req_blob("Mac", 1, 6144)?) } else { None };
+                grant_tokens(&i)?;
+                k.require_enabled()?;
+                if k.rec.usage != KeyUsage::GENERATE_VERIFY_MAC {
+                    return Err(wrong_usage(&k, op));
+                }
+                if !k.rec.spec.mac_algorithms().contains(&alg) {
+                    return Err(KmsError::InvalidKeyUsage(format!(
+                        "Algorithm {alg} is incompatible with key spec {}.",
+                        k.rec.spec.as_str()
+                    )));
+                }
+                dry_run(&i)?;
+                match tag {
+                    None => {
+                        let mac = crypto::mac(alg, k.current_material()?, &msg)?;
+                        Ok(json!({"Mac": b64(&mac), "MacAlgorithm": alg, "KeyId": k.arn}))
+                    }
+                    Some(tag) => {
+                        crypto::mac_verify(alg, k.current_material()?, &msg, &tag)
+                            .map_err(|_| KmsError::InvalidMac(String::new()))?;
+                        Ok(json!({"KeyId": k.arn, "MacValid": true, "MacAlgorithm": alg}))
+                    }
+                }
+            }
+            "GetPublicKey" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                k.require_enabled()?;
+                if !k.rec.spec.is_asymmetric() {
+                    return Err(KmsError::Unsupported(format!(
+                        "{} key usage is {} which is not valid for GetPublicKey.",
+                        k.arn,
+                        k.rec.spec.as_str()
+                    )));
+                }
+                let mut out = json!({
+                    "KeyId": k.arn,
+                    "PublicKey": b64(&k.public_key()?),
+                    "CustomerMasterKeySpec": k.rec.spec.as_str(),
+                    "KeySpec": k.rec.spec.as_str(),
+                    "KeyUsage": k.rec.usage.as_str(),
+                });
+                let enc = k.rec.spec.encryption_algorithms(k.rec.usage);
+                if !enc.is_empty() {
+                    out["EncryptionAlgorithms"] = json!(enc);
+                }
+                let sig = k.rec.spec.signing_algorithms(k.rec.usage);
+                if !sig.is_empty() {
+                    out["SigningAlgorithms"] = json!(sig);
+                }
+                Ok(out)
+            }
+            "GetKeyPolicy" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                policy_name(&i)?;
+                Ok(json!({"Policy": k.rec.policy, "PolicyName": "default"}))
+            }
+            "ListKeyPolicies" => {
+                let _k = self.key_param(ctx, &i, "KeyId")?;
+                i.page(100)?;
+                Ok(json!({"PolicyNames": ["default"], "Truncated": false}))
+            }
+            "PutKeyPolicy" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                policy_name(&i)?;
+                let policy = i.req_str_len("Policy", 1, MAX_POLICY)?;
+                k.require_not_pending()?;
+                self.validate_policy(ctx, policy, i.bool("BypassPolicyLockoutSafetyCheck")?, Some(&k))?;
+                let policy = policy.to_string();
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    r.policy = policy;
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "EnableKeyRotation" | "DisableKeyRotation" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let period = if op == "EnableKeyRotation" {
+                    i.int_range("RotationPeriodInDays", 90, 2560)?.unwrap_or(365)
+                } else {
+                    0
+                };
+                k.require_enabled()?;
+                self.require_rotatable(&k)?;
+                let now = self.now_ms();
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    if op == "EnableKeyRotation" {
+                        r.rotation_enabled = true;
+                        r.rotation_period_days = Some(period as u32);
+                        r.next_rotation = Some(now + period * 86_400_000);
+                    } else {
+                        r.rotation_enabled = false;
+                        r.next_rotation = None;
+                    }
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "GetKeyRotationStatus" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                k.require_not_pending()?;
+                self.require_rotatable_spec(&k)?;
+                let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.arn});
+                if k.rec.rotation_enabled {
+                    out["RotationPeriodInDays"] = json!(k.rec.rotation_period_days.unwrap_or(365));
+                    if let Some(n) = k.rec.next_rotation {
+                        out["NextRotationDate"] = json!(secs(n));
+                    }
+                }
+                Ok(out)
+            }
+            "RotateKeyOnDemand" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                k.require_enabled()?;
+                self.require_rotatable(&k)?;
+                let on_demand =
+                    k.rec.versions.iter().filter(|v| v.rotation_type.as_deref() == Some("ON_DEMAND")).count();
+                if on_demand >= MAX_ON_DEMAND_ROTATIONS {
+                    return Err(KmsError::LimitExceeded(format!(
+                        "The on-demand rotations limit has been reached for {}.",
+                        k.arn
+                    )));
+                }
+                self.rotate(&k.rec.account, &k.rec.region, &k.rec.key_id, "ON_DEMAND")?;
+                Ok(json!({"KeyId": k.arn}))
+            }
+            "ListKeyRotations" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let (limit, marker) = i.page(100)?;
+                k.require_not_pending()?;
+                self.require_rotatable_spec(&k)?;
+                let rotations: Vec<Value> = k
+                    .rec
+                    .versions
+                    .iter()
+                    .filter_map(|v| {
+                        v.rotation_type.as_ref().map(|t| {
+                            json!({
+                                "KeyId": k.arn,
+                                "KeyMaterialId": v.material_id,
+                                "RotationDate": secs(v.created),
+                                "RotationType": t,
+                                "KeyMaterialState": if Some(v.material_id.as_str()) == k.rec.versions.last().map(|l| l.material_id.as_str()) { "CURRENT" } else { "NON_CURRENT" },
+                            })
+                        })
+                    })
+                    .collect();
+                let (page, next) = paginate(&rotations, limit, marker)?;
+                Ok(page_json("Rotations", page, next))
+            }
+            "TagResource" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                if !i.has("Tags") {
+                    return Err(missing("Tags"));
+                }
+                let tags = tags_input(&i)?;
+                k.require_not_pending()?;
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    for t in tags {
+                        r.tags.retain(|x| x.key != t.key);
+                        r.tags.push(t);
+                    }
+                    if r.tags.len() > MAX_TAGS {
+                        return Err(KmsError::Tag(format!("A KMS key can have at most {MAX_TAGS} tags.")));
+                    }
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "UntagResource" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                if !i.has("TagKeys") {
+                    return Err(missing("TagKeys"));
+                }
+                let keys = i.str_list("TagKeys")?;
+                k.require_not_pending()?;
+                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                    r.tags.retain(|t| !keys.contains(&t.key));
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
+            "ListResourceTags" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let (limit, marker) = i.page(50)?;
+                let tags: Vec<Value> =
+                    k.rec.tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect();
+                let (page, next) = paginate(&tags, limit, marker)?;
+                Ok(page_json("Tags", page, next))
+            }
+            "CreateGrant" => self.create_grant(ctx, &i),
+            "ListGrants" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let (limit, marker) = i.page(50)?;
+                let gid = i.str_len("GrantId", 1, 128)?;
+                let grantee = i.str_len("GranteePrincipal", 1, 256)?;
+                let grants: Vec<Value> = k
+                    .rec
+                    .grants
+                    .iter()
+                    .filter(|g| gid.is_none_or(|x| x == g.grant_id) && grantee.is_none_or(|x| x == g.grantee))
+                    .map(|g| g.to_json(&k.arn))
+                    .collect();
+                let (page, next) = paginate(&grants, limit, marker)?;
+                Ok(page_json("Grants", page, next))
+            }
+            "ListRetirableGrants" => {
+                let principal = i.req_str_len("RetiringPrincipal", 1, 256)?;
+                let (limit, marker) = i.page(50)?;
+                let mut grants = Vec::new();
+                for k in self.all_keys_in_region(&ctx.region)? {
+                    for g in &k.rec.grants {
+                        if g.retiring.as_deref() == Some(principal) {
+                            grants.push(g.to_json(&k.arn));
+                        }
+                    }
+                }
+                let (page, next) = paginate(&grants, limit, marker)?;
+                Ok(page_json("Grants", page, next))
+            }
+            "RetireGrant" => {
+                let (k, grant) = self.grant_for_retire(ctx, &i)?;
+                dry_run(&i)?;
+                self.remove_grant(&k, &grant.grant_id)?;
+                Ok(json!({}))
+            }
+            "RevokeGrant" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let gid = i.req_str_len("GrantId", 1, 128)?;
+                if !valid_grant_id(gid) {
+                    return Err(KmsError::InvalidGrantId(format!("Grant ID {gid} is not valid.")));
+                }
+                dry_run(&i)?;
+                self.remove_grant(&k, gid)?;
+                Ok(json!({}))
+            }
+            _ => Err(KmsError::Unsupported(format!("{op} is not supported"))),
+        }
+    }
+
+    fn require_rotatable_spec(&self, k: &Loaded) -> Result<()> {
+        if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT {
+            return Err(KmsError::Unsupported(format!(
+                "{} key spec {} does not support automatic key rotation.",
+                k.arn,
+                k.rec.spec.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    fn require_rotatable(&self, k: &Loaded) -> Result<()> {
+        self.require_rotatable_spec(k)?;
+        if k.rec.manager == "AWS" {
+            return Err(KmsError::Unsupported(format!("{} is an AWS managed key; AWS rotates it every year.", k.arn)));
+        }
+        Ok(())
+    }
+
+    fn encryption_algorithm<'a>(&self, k: &Loaded, requested: Option<&'a str>) -> Result<&'a str> {
+        let algs = k.rec.spec.encryption_algorithms(k.rec.usage);
+        let alg = requested.unwrap_or("SYMMETRIC_DEFAULT");
+        if !algs.contains(&alg) {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "Algorithm {alg} is incompatible with key spec {}.",
+                k.rec.spec.as_str()
+            )));
+        }
+        Ok(alg)
+    }
+
+    /// Decrypt with a key: `(plaintext, algorithm, key material id)`.
+    fn decrypt_with(
+        &self,
+        k: &Loaded,
+        blob: &[u8],
+        ec: &BTreeMap<String, String>,
+        algorithm: Option<&str>,
+    ) -> Result<Opened> {
+        k.require_enabled()?;
+        if k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
+            return Err(wrong_usage(k, "Decrypt"));
+        }
+        let alg = self.encryption_algorithm(k, algorithm)?;
+        if alg == "SYMMETRIC_DEFAULT" {
+            let (pt, material) = self.decrypt_symmetric(k, blob, ec)?;
+            Ok((pt, "SYMMETRIC_DEFAULT", Some(material)))
+        } else {
+            let pt = crypto::rsa_decrypt(k.current_material()?, alg, blob)?;
+            let name = if alg == "RSAES_OAEP_SHA_1" { "RSAES_OAEP_SHA_1" } else { "RSAES_OAEP_SHA_256" };
+            Ok((pt, name, None))
+        }
+    }
+
+    /// A data key of `n` bytes and its ciphertext under `k`.
+    pub(crate) fn data_key(
+        &self,
+        k: &Loaded,
+        n: usize,
+        ec: &BTreeMap<String, String>,
+        op: &str,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>)> {
+        k.require_enabled()?;
+        if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT {
+            return Err(wrong_usage(k, op));
+        }
+        let mut pt = zeroize::Zeroizing::new(vec![0u8; n]);
+        rand::rng().fill_bytes(&mut pt);
+        let blob = self.encrypt_symmetric(k, &pt, ec)?;
+        Ok((pt, blob))
+    }
+
+    /// Parse, validate and (unless bypassed) run the lockout safety check on a key policy.
+    fn validate_policy(&self, ctx: &RequestContext, policy: &str, bypass: bool, key: Option<&Loaded>) -> Result<()> {
+        Policy::parse(policy, PolicyType::Resource).map_err(|e| KmsError::MalformedPolicy(e.message))?;
+        if bypass {
+            return Ok(());
+        }
+        let (resource, account) = match key {
+            Some(k) => (k.arn.clone(), k.rec.account.clone()),
+            None => (key_arn(&ctx.region, &ctx.caller.account_id, "new-key"), ctx.caller.account_id.clone()),
+        };
+        let check = AuthzCheck {
+            action: "kms:PutKeyPolicy".into(),
+            resource,
+            resource_account: Some(account),
+            resource_policy: Some(ResourcePolicy {
+                name: "new key policy".into(),
+                document: policy.to_string(),
+                required: true,
+            }),
+            context: vec![
+                ("kms:CallerAccount".into(), s(&ctx.caller.account_id)),
+                ("kms:BypassPolicyLockoutSafetyCheck".into(), s("false")),
+            ],
+        };
+        if self.authorizer.check(ctx, "kms", &check).is_err() {
+            return Err(KmsError::MalformedPolicy(
+                "The new key policy will not allow you to update the key policy in the future.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn create_key(&self, ctx: &RequestContext, i: &In<'_>) -> Result<Value> {
+        let description = i.str_len("Description", 0, 8192)?.unwrap_or("").to_string();
+        let spec_name = match (i.str("KeySpec")?, i.str("CustomerMasterKeySpec")?) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::Validation(
+                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.".into(),
+                ))
+            }
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => "SYMMETRIC_DEFAULT",
+        };
+        let spec = KeySpec::parse(spec_name).ok_or_else(|| {
+            invalid("KeySpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512]")
+        })?;
+        let usage = match i.str("KeyUsage")? {
+            None => spec.usages()[0],
+            Some(u) => {
+                let usage = KeyUsage::parse(u).ok_or_else(|| {
+                    invalid(
+                        "KeyUsage",
+                        "Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC]",
+                    )
+                })?;
+                if !spec.usages().contains(&usage) {
+                    return Err(KmsError::Validation(format!(
+                        "KeyUsage {} is not compatible with KeySpec {}",
+                        usage.as_str(),
+                        spec.as_str()
+                    )));
+                }
+                usage
+            }
+        };
+        match i.str("Origin")? {
+            None | Some("AWS_KMS") => {}
+            Some(o @ ("EXTERNAL" | "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
+                return Err(KmsError::Unsupported(format!("Origin {o} is not supported by Rampart.")))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "Origin",
+                    "Member must satisfy enum value set: [EXTERNAL, AWS_CLOUDHSM, AWS_KMS, EXTERNAL_KEY_STORE]",
+                ))
+            }
+        }
+        if i.bool("MultiRegion")? {
+            return Err(KmsError::Unsupported("Multi-Region keys are not supported by Rampart.".into()));
+        }
+        if i.has("CustomKeyStoreId") || i.has("XksKeyId") {
+            return Err(KmsError::Unsupported("Custom key stores are not supported by Rampart.".into()));
+        }
+        let tags = tags_input(i)?;
+        if tags.len() > MAX_TAGS {
+            return Err(KmsError::Tag(format!("A KMS key can have at most {MAX_TAGS} tags.")));
+        }
+        let policy = match i.str_len("Policy", 1, MAX_POLICY)? {
+            Some(p) => {
+                self.validate_policy(ctx, p, i.bool("BypassPolicyLockoutSafetyCheck")?, None)?;
+                p.to_string()
+            }
+            None => default_key_policy(&ctx.caller.account_id),
+        };
+        let rec =
+            self.build_key(&ctx.caller.account_id, &ctx.region, spec, usage, description, policy, "CUSTOMER", tags)?;
+        self.insert_key(&rec)?;
+        Ok(json!({"KeyMetadata": rec.metadata()}))
+    }
+
+    fn create_grant(&self, ctx: &RequestContext, i: &In<'_>) -> Result<Value> {
+        let k = self.key_param(ctx, i, "KeyId")?;
+        if i.has("GranteeServicePrincipal") || i.has("RetiringServicePrincipal") {
+            return Err(KmsError::Unsupported("Service principals in grants are not supported by Rampart.".into()));
+        }
+        let grantee = i.req_str_len("GranteePrincipal", 1, 256)?.to_string();
+        let retiring = i.str_len("RetiringPrincipal", 1, 256)?.map(str::to_string);
+        for p in std::iter::once(&grantee).chain(retiring.iter()) {
+            if !valid_principal(p) {
+                return Err(KmsError::InvalidArn(format!("{p} is not a valid principal ARN.")));
+            }
+        }
+        let mut operations = i.str_list("Operations")?;
+        if operations.is_empty() {
+            return Err(invalid("Operations", "Member must have length greater than or equal to 1"));
+        }
+        for o in &operations {
+            if !GRANT_OPERATIONS.contains(&o.as_str()) {
+                return Err(invalid(
+                    "Operations",
+                    &format!("Member must satisfy enum value set: {GRANT_OPERATIONS:?}"),
+                ));
+            }
+        }
+        operations.dedup();
+        let constraints = match i.0.get("Constraints").filter(|c| !c.is_null()) {
+            None => None,
+            Some(c) => {
+                let ci = In(c);
+                let subset =
+                    if ci.has("EncryptionContextSubset") { Some(ci.map("EncryptionContextSubset")?) } else { None };
+                let equals =
+                    if ci.has("EncryptionContextEquals") { Some(ci.map("EncryptionContextEquals")?) } else { None };
+                if subset.is_some() && equals.is_some() {
+                    return Err(KmsError::Validation(
+                        "Grant constraints can have either EncryptionContextSubset or EncryptionContextEquals, not both."
+                            .into(),
+                    ));
+                }
+                (subset.is_some() || equals.is_some()).then_some(GrantConstraints { subset, equals })
+            }
+        };
+        let name = i.str_len("Name", 1, 256)?.map(str::to_string);
+        grant_tokens(i)?;
+        k.require_enabled()?;
+        dry_run(i)?;
+        // Same name and parameters: the same grant (AWS's idempotency for retried CreateGrant).
+        if let Some(n) = &name {
+            if let Some(g) = k.rec.grants.iter().find(|g| {
+                g.name.as_ref() == Some(n)
+                    && g.grantee == grantee
+                    && g.retiring == retiring
+                    && g.operations == operations
+                    && g.constraints == constraints
+            }) {
+                return Ok(json!({"GrantToken": grant_token(&k.rec, g), "GrantId": g.grant_id}));
+            }
+        }
+        let mut id = [0u8; 32];
+        rand::rng().fill_bytes(&mut id);
+        let mut secret = [0u8; 16];
+        rand::rng().fill_bytes(&mut secret);
+        let grant = GrantRec {
+            grant_id: hex::encode(id),
+            name,
+            created: self.now_ms(),
+            grantee,
+            retiring,
+            operations,
+            constraints,
+            issuing_account: format!("arn:aws:iam::{}:root", ctx.caller.account_id),
+            token_secret: hex::encode(secret),
+        };
+        let token = grant_token(&k.rec, &grant);
+        let gid = grant.grant_id.clone();
+        self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+            if r.grants.len() >= MAX_GRANTS_PER_KEY {
+                return Err(KmsError::LimitExceeded(format!("The grant limit for {} has been reached.", r.arn())));
+            }
+            r.grants.push(grant);
+            Ok(())
+        })?;
+        Ok(json!({"GrantToken": token, "GrantId": gid}))
+    }
+
+    /// The grant RetireGrant names (by token, or by key + grant ID).
+    fn grant_for_retire(&self, ctx: &RequestContext, i: &In<'_>) -> Result<(Arc<Loaded>, GrantRec)> {
+        if let Some(t) = i.str_len("GrantToken", 1, 8192)? {
+            let (a, r, kid, gid, secret) =
+                parse_grant_token(t).ok_or_else(|| KmsError::InvalidGrantToken("Grant token is invalid".into()))?;
+            let k =
+                self.load(&a, &r, &kid)?.ok_or_else(|| KmsError::InvalidGrantToken("Grant token is invalid".into()))?;
+            let g = k
+                .rec
+                .grants
+                .iter()
+                .find(|g| g.grant_id == gid && g.token_secret == secret)
+                .cloned()
+                .ok_or_else(|| KmsError::NotFound("Grant not found".into()))?;
+            return Ok((k, g));
+        }
+        let key_id = i.str("KeyId")?;
+        let gid = i.str("GrantId")?;
+        let (Some(key_id), Some(gid)) = (key_id, gid) else {
+            return Err(KmsError::Validation("Either GrantToken or both KeyId and GrantId must be specified.".into()));
+        };
+        if !valid_grant_id(gid) {
+            return Err(KmsError::InvalidGrantId(format!("Grant ID {gid} is not valid.")));
+        }
+        let k = self.resolve(ctx, key_id)?;
+        let g = k
+            .rec
+            .grants
+            .iter()
+            .find(|g| g.grant_id == gid)
+            .cloned()
+            .ok_or_else(|| KmsError::NotFound(format!("Grant ID {gid} not found")))?;
+        Ok((k, g))
+    }
+
+    fn remove_grant(&self, k: &Loaded, gid: &str) -> Result<()> {
+        self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+            let before = r.grants.len();
+            r.grants.retain(|g| g.grant_id != gid);
+            if r.grants.len() == before {
+                return Err(KmsError::NotFound(format!("Grant ID {gid} not found")));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `(plaintext, encryption algorithm, key material ID of symmetric ciphertexts)`.
+type Opened = (zeroize::Zeroizing<Vec<u8>>, &'static str, Option<String>);
+
+fn grant_token(rec: &KeyRec, g: &GrantRec) -> String {
+    B64URL.encode(format!("{}/{}/{}/{}/{}", rec.account, rec.region, rec.key_id, g.grant_id, g.token_secret))
+}
+
+fn valid_grant_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An IAM principal ARN (user, role, assumed role, federated user, account root) or account ID.
+fn valid_principal(p: &str) -> bool {
+    if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let parts: Vec<&str> = p.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", "aws", "iam" | "sts", "", acct, res]
+        if acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) && !res.is_empty())
+}
+
+fn alias_not_found(ctx: &RequestContext, name: &str) -> KmsError {
+    KmsError::NotFound(format!("Alias {} is not found.", alias_arn(&ctx.region, &ctx.caller.account_id, name)))
+}
+
+fn policy_name(i: &In<'_>) -> Result<()> {
+    match i.str("PolicyName")? {
+        None | Some("default") => Ok(()),
+        Some(_) => Err(KmsError::NotFound("No such policy exists".into())),
+    }
+}
+
+fn data_key_len(i: &In<'_>) -> Result<usize> {
+    let n = i.int_range("NumberOfBytes", 1, 1024)?;
+    let spec = i.str("KeySpec")?;
+    match (n, spec) {
+        (Some(_), Some(_)) => Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
+        (Some(n), None) => Ok(n as usize),
+        (None, Some("AES_256")) => Ok(32),
+        (None, Some("AES_128")) => Ok(16),
+        (None, Some(_)) => Err(invalid("KeySpec", "Member must satisfy enum value set: [AES_256, AES_128]")),
+        (None, None) => Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
+    }
+}
+
+fn page_json(member: &str, items: Vec<Value>, next: Option<String>) -> Value {
+    let mut v = json!({ member: items, "Truncated": next.is_some() });
+    if let Some(m) = next {
+        v["NextMarker"] = json!(m);
+    }
+    v
+}

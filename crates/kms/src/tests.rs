@@ -1,0 +1,276 @@
+//! Lifecycle, Rust API and at-rest tests over a real store and the real IAM authorizer.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use rampart_service::{Caller, CallerKind, RequestContext};
+use rampart_store::{Sealer, SqliteStore, Store};
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+use crate::Kms;
+
+const ACCOUNT: &str = "111122223333";
+
+struct Env {
+    kms: Arc<Kms>,
+    now: Arc<Mutex<OffsetDateTime>>,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("rampart.sqlite")).unwrap());
+    let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
+    let iam = rampart_iam::Iam::new(store.clone(), sealer.clone());
+    iam.bootstrap_account(ACCOUNT, "AKIAROOTROOTROOTROOT", "secret").unwrap();
+    let kms = Kms::new(store.clone(), sealer, iam.authorizer());
+    let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
+    let clock = now.clone();
+    kms.set_clock(Arc::new(move || *clock.lock().unwrap()));
+    Env { kms, now, store, _dir: dir }
+}
+
+fn root() -> RequestContext {
+    ctx(Caller::root(ACCOUNT, "AKIAROOTROOTROOTROOT"))
+}
+
+fn ctx(caller: Caller) -> RequestContext {
+    RequestContext {
+        request_id: "r".into(),
+        caller,
+        region: "us-east-1".into(),
+        source_ip: "127.0.0.1".parse().unwrap(),
+        user_agent: "test".into(),
+        time: OffsetDateTime::now_utc(),
+        secure_transport: false,
+    }
+}
+
+fn call(e: &Env, c: &RequestContext, op: &str, input: Value) -> Result<Value, rampart_protocol::AwsError> {
+    for check in e.kms.plan(c, op, &input)? {
+        e.kms.authorizer.check(c, "kms", &check)?;
+    }
+    Ok(e.kms.exec(c, op, &input)?)
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn unb64(v: &Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()
+}
+
+impl Env {
+    fn advance(&self, d: Duration) {
+        *self.now.lock().unwrap() += d;
+    }
+}
+
+#[test]
+fn deletion_window_end_deletes_key_material_and_aliases() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    call(&e, &r, "CreateAlias", json!({"AliasName": "alias/doomed", "TargetKeyId": key})).unwrap();
+    let out = call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": 7})).unwrap();
+    assert_eq!(out["KeyState"], "PendingDeletion");
+    e.advance(Duration::days(6) + Duration::hours(23));
+    let md = call(&e, &r, "DescribeKey", json!({"KeyId": key})).unwrap();
+    assert_eq!(md["KeyMetadata"]["KeyState"], "PendingDeletion");
+    e.advance(Duration::hours(2));
+    let err = call(&e, &r, "DescribeKey", json!({"KeyId": key})).unwrap_err();
+    assert_eq!(err.code, "NotFoundException");
+    assert!(e.store.scan(crate::model::KEYS, "", None, 0).unwrap().is_empty(), "the record and its material are gone");
+    assert!(e.store.scan(crate::model::ALIASES, "", None, 0).unwrap().is_empty());
+    let list = call(&e, &r, "ListKeys", json!({})).unwrap();
+    assert_eq!(list["Keys"], json!([]));
+}
+
+#[test]
+fn background_sweep_deletes_expired_keys() {
+    let e = env();
+    let r = root();
+    let a = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let _b = call(&e, &r, "CreateKey", json!({})).unwrap();
+    call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": a, "PendingWindowInDays": 30})).unwrap();
+    assert_eq!(e.kms.sweep().unwrap(), 0);
+    e.advance(Duration::days(31));
+    assert_eq!(e.kms.sweep().unwrap(), 1);
+    assert_eq!(e.store.scan(crate::model::KEYS, "", None, 0).unwrap().len(), 1);
+}
+
+#[test]
+fn cancelled_deletion_survives_the_window() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": 7})).unwrap();
+    call(&e, &r, "CancelKeyDeletion", json!({"KeyId": key})).unwrap();
+    e.advance(Duration::days(40));
+    let md = call(&e, &r, "DescribeKey", json!({"KeyId": key})).unwrap();
+    assert_eq!(md["KeyMetadata"]["KeyState"], "Disabled");
+}
+
+#[test]
+fn automatic_rotation_keeps_old_versions() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let old = call(&e, &r, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"v0")})).unwrap();
+    call(&e, &r, "EnableKeyRotation", json!({"KeyId": key, "RotationPeriodInDays": 90})).unwrap();
+    e.advance(Duration::days(89));
+    let rot = call(&e, &r, "ListKeyRotations", json!({"KeyId": key})).unwrap();
+    assert_eq!(rot["Rotations"], json!([]));
+    e.advance(Duration::days(2));
+    let rot = call(&e, &r, "ListKeyRotations", json!({"KeyId": key})).unwrap();
+    assert_eq!(rot["Rotations"].as_array().unwrap().len(), 1);
+    assert_eq!(rot["Rotations"][0]["RotationType"], "AUTOMATIC");
+    let new = call(&e, &r, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"v1")})).unwrap();
+    assert_ne!(unb64(&old["CiphertextBlob"])[..60], unb64(&new["CiphertextBlob"])[..60]);
+    for (blob, pt) in [(&old, b"v0"), (&new, b"v1")] {
+        let d = call(&e, &r, "Decrypt", json!({"CiphertextBlob": blob["CiphertextBlob"]})).unwrap();
+        assert_eq!(unb64(&d["Plaintext"]), pt);
+    }
+    let status = call(&e, &r, "GetKeyRotationStatus", json!({"KeyId": key})).unwrap();
+    let next = status["NextRotationDate"].as_f64().unwrap();
+    let now = e.kms.now().unix_timestamp() as f64;
+    assert!(next > now && next < now + 90.0 * 86400.0);
+}
+
+fn user(name: &str) -> Caller {
+    Caller {
+        account_id: ACCOUNT.into(),
+        arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+        principal_id: "AIDAEXAMPLE".into(),
+        access_key_id: "AKIAUSER".into(),
+        kind: CallerKind::IamUser { user_name: name.into(), user_id: "AIDAEXAMPLE".into() },
+        session: None,
+    }
+}
+
+#[test]
+fn envelope_api_with_the_aws_managed_key() {
+    let e = env();
+    let r = root();
+    let via = Some("secretsmanager.us-east-1.amazonaws.com");
+    let ec = BTreeMap::from([("SecretARN".to_string(), "arn:aws:secretsmanager:us-east-1:1:secret:x".to_string())]);
+    // Any principal of the account may use the managed key through the service, without IAM policies.
+    let alice = ctx(user("alice"));
+    let dk = e.kms.generate_data_key(&alice, "alias/aws/secretsmanager", &ec, via).unwrap();
+    assert_eq!(dk.plaintext.len(), 32);
+    let arn = e.kms.aws_managed_key(ACCOUNT, "us-east-1", "secretsmanager").unwrap();
+    assert_eq!(dk.key_arn, arn, "created once, found afterwards");
+    let opened = e.kms.decrypt(&alice, &dk.ciphertext_blob, &ec, via).unwrap();
+    assert_eq!(*opened.plaintext, *dk.plaintext);
+    assert_eq!(opened.key_arn, arn);
+    // Directly (not via the service), the managed key's policy does not allow it.
+    let err = e.kms.decrypt(&alice, &dk.ciphertext_blob, &ec, None).unwrap_err();
+    assert_eq!(err.code, "AccessDeniedException");
+    let err = e.kms.generate_data_key(&alice, &arn, &ec, Some("s3.us-east-1.amazonaws.com")).unwrap_err();
+    assert_eq!(err.code, "AccessDeniedException");
+    // Wrong context → InvalidCiphertextException.
+    let err = e.kms.decrypt(&alice, &dk.ciphertext_blob, &BTreeMap::new(), via).unwrap_err();
+    assert_eq!(err.code, "InvalidCiphertextException");
+    // The managed key is AWS's: described as such, and customers cannot delete it.
+    let md = call(&e, &r, "DescribeKey", json!({"KeyId": "alias/aws/secretsmanager"})).unwrap();
+    assert_eq!(md["KeyMetadata"]["KeyManager"], "AWS");
+    let err = call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": arn})).unwrap_err();
+    assert_eq!(err.code, "AccessDeniedException");
+    // A customer key with a policy requiring kms:ViaService.
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringNotEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}}]});
+    let key = call(&e, &r, "CreateKey", json!({"Policy": policy.to_string()})).unwrap();
+    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap();
+    let enc = e.kms.encrypt(&r, key_arn, b"hello", &ec, None).unwrap();
+    assert!(e.kms.decrypt(&r, &enc.ciphertext_blob, &ec, via).is_ok());
+    assert_eq!(e.kms.decrypt(&r, &enc.ciphertext_blob, &ec, None).unwrap_err().code, "AccessDeniedException");
+    assert_eq!(e.kms.key_arn(&r, key_arn).unwrap(), key_arn);
+    assert_eq!(e.kms.key_arn(&r, "alias/nope").unwrap_err().code, "NotFoundException");
+}
+
+#[test]
+fn no_key_material_in_the_data_directory() {
+    let e = env();
+    let r = root();
+    let mut materials: Vec<Vec<u8>> = Vec::new();
+    let mut ids = Vec::new();
+    for (spec, usage) in [
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        ("ECC_NIST_P256", "SIGN_VERIFY"),
+        ("ECC_SECG_P256K1", "SIGN_VERIFY"),
+        ("HMAC_256", "GENERATE_VERIFY_MAC"),
+    ] {
+        let out = call(&e, &r, "CreateKey", json!({"KeySpec": spec, "KeyUsage": usage})).unwrap();
+        ids.push(out["KeyMetadata"]["KeyId"].as_str().unwrap().to_string());
+    }
+    call(&e, &r, "RotateKeyOnDemand", json!({"KeyId": ids[0]})).unwrap();
+    for id in &ids {
+        let k = e.kms.load(ACCOUNT, "us-east-1", id).unwrap().unwrap();
+        for v in 0..=k.current_version() {
+            materials.push(k.material(v).unwrap().to_vec());
+        }
+    }
+    assert_eq!(materials.len(), 5);
+    drop(e.kms);
+    let mut files = 0;
+    for entry in std::fs::read_dir(e._dir.path()).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        files += 1;
+        for m in &materials {
+            // Any 16-byte window of the material (raw or hex) would betray it.
+            let window = &m[m.len() / 2..m.len() / 2 + 16];
+            assert!(!data.windows(16).any(|w| w == window), "raw key material on disk");
+            let hex = hex::encode(window);
+            assert!(!data.windows(hex.len()).any(|w| w == hex.as_bytes()), "hex key material on disk");
+            let b = b64(m);
+            assert!(!data.windows(24).any(|w| w == &b.as_bytes()[8..32]), "base64 key material on disk");
+        }
+    }
+    assert!(files >= 1);
+}
+
+#[test]
+fn grants_for_roles_and_retire_by_retiring_principal() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/app");
+    let session = Caller {
+        account_id: ACCOUNT.into(),
+        arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s1"),
+        principal_id: "AROAEXAMPLE:s1".into(),
+        access_key_id: "ASIAEXAMPLE".into(),
+        kind: CallerKind::AssumedRole {
+            role_name: "app".into(),
+            role_arn: role_arn.clone(),
+            role_id: "AROAEXAMPLE".into(),
+            session_name: "s1".into(),
+        },
+        session: Some(Default::default()),
+    };
+    let s = ctx(session);
+    assert_eq!(
+        call(&e, &s, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})).unwrap_err().code,
+        "AccessDeniedException"
+    );
+    let g = call(
+        &e,
+        &r,
+        "CreateGrant",
+        json!({"KeyId": key, "GranteePrincipal": role_arn, "RetiringPrincipal": role_arn, "Operations": ["Encrypt"]}),
+    )
+    .unwrap();
+    call(&e, &s, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})).unwrap();
+    call(&e, &s, "RetireGrant", json!({"GrantToken": g["GrantToken"]})).unwrap();
+    assert_eq!(
+        call(&e, &s, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})).unwrap_err().code,
+        "AccessDeniedException"
+    );
+}
