@@ -41,8 +41,8 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
         &boot.identity.root_secret_access_key,
     )
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
-    let secrets = secrets_service(boot, &iam)?;
     let kms = rampart_kms::Kms::new(boot.store.clone(), boot.sealer.clone(), iam.authorizer());
+    let secrets = secrets_service(boot, &iam, &kms)?;
     Ok(Pipeline::new(
         vec![iam.iam_service(), iam.sts_service(), iam.organizations_service(), secrets, kms.service()],
         iam.authorizer(),
@@ -50,15 +50,17 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     ))
 }
 
-/// Secrets Manager: values envelope-encrypted (interim: data keys sealed by the store's Sealer until
-/// KMS is wired), rotators from `RAMPART_SECRETS_ROTATORS`, deletions purged and scheduled rotations
+/// Secrets Manager: values envelope-encrypted with data keys from KMS (as the caller, via
+/// secretsmanager.<region>.amazonaws.com), rotators from `RAMPART_SECRETS_ROTATORS`, deletions purged and scheduled rotations
 /// started by a sweep every `RAMPART_SECRETS_SWEEP_SECONDS` (default 60).
 fn secrets_service(
     boot: &Bootstrapped,
     iam: &rampart_iam::Iam,
+    kms: &Arc<rampart_kms::Kms>,
 ) -> Result<Arc<dyn rampart_service::Service>, StartupError> {
     let rotators = rampart_secrets::rotation::Rotators::from_env().map_err(StartupError::Config)?;
-    let keys = Arc::new(rampart_secrets::keys::SealerKeys::new(boot.sealer.clone()));
+    let legacy = rampart_secrets::keys::SealerKeys::new(boot.sealer.clone());
+    let keys = Arc::new(crate::envelope::KmsEnvelopeKeys::new(kms.clone(), legacy));
     let sm = rampart_secrets::SecretsManager::new(boot.store.clone(), keys, rotators);
     sm.set_authorizer(iam.authorizer());
     let sweep = match std::env::var("RAMPART_SECRETS_SWEEP_SECONDS") {

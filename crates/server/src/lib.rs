@@ -7,6 +7,7 @@
 
 pub mod bootstrap;
 pub mod compat;
+mod envelope;
 pub mod http;
 pub mod pipeline;
 
