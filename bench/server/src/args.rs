@@ -1,7 +1,9 @@
 //! Flags of `run` and `setup`.
 
-pub const USAGE: &str = "flags: --url URL[,URL…] --op iam-get-user|sts-get-caller-identity|sts-assume-role|iam-tag-user --connections N --count M \
---access-key AK --secret SK [--region R] [--user-name NAME] [--timeout-s S]";
+pub const USAGE: &str =
+    "flags: --url URL[,URL…] --op iam-get-user|sts-get-caller-identity|sts-assume-role|iam-tag-user|\
+kms-encrypt|kms-decrypt|kms-generate-data-key --connections N --count M --access-key AK --secret SK [--region R] \
+[--user-name NAME] [--key-id ID] [--ciphertext BASE64] [--timeout-s S]";
 
 /// The operations the benchmark measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +18,14 @@ pub enum Op {
     IamCreateUser,
     /// Setup only: create `bench-role`.
     IamCreateRole,
+    /// kms:Encrypt of 32 bytes under `--key-id`.
+    KmsEncrypt,
+    /// kms:Decrypt of `--ciphertext`.
+    KmsDecrypt,
+    /// kms:GenerateDataKey (AES_256) under `--key-id`.
+    KmsGenerateDataKey,
+    /// Setup only: kms:CreateKey.
+    KmsCreateKey,
 }
 
 impl Op {
@@ -25,8 +35,11 @@ impl Op {
             "sts-get-caller-identity" => Ok(Op::StsGetCallerIdentity),
             "sts-assume-role" => Ok(Op::StsAssumeRole),
             "iam-tag-user" => Ok(Op::IamTagUser),
+            "kms-encrypt" => Ok(Op::KmsEncrypt),
+            "kms-decrypt" => Ok(Op::KmsDecrypt),
+            "kms-generate-data-key" => Ok(Op::KmsGenerateDataKey),
             _ => Err(format!(
-                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user)"
+                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user | kms-encrypt | kms-decrypt | kms-generate-data-key)"
             )),
         }
     }
@@ -39,6 +52,10 @@ impl Op {
             Op::IamCreateUser => "iam:CreateUser",
             Op::IamCreateRole => "iam:CreateRole",
             Op::IamTagUser => "iam:TagUser",
+            Op::KmsEncrypt => "kms:Encrypt",
+            Op::KmsDecrypt => "kms:Decrypt",
+            Op::KmsGenerateDataKey => "kms:GenerateDataKey",
+            Op::KmsCreateKey => "kms:CreateKey",
         }
     }
 
@@ -47,6 +64,18 @@ impl Op {
         match self {
             Op::IamGetUser | Op::IamCreateUser | Op::IamCreateRole | Op::IamTagUser => "iam",
             Op::StsGetCallerIdentity | Op::StsAssumeRole => "sts",
+            Op::KmsEncrypt | Op::KmsDecrypt | Op::KmsGenerateDataKey | Op::KmsCreateKey => "kms",
+        }
+    }
+
+    /// The awsJson `X-Amz-Target` (KMS), `None` for awsQuery operations.
+    pub fn json_target(self) -> Option<&'static str> {
+        match self {
+            Op::KmsEncrypt => Some("TrentService.Encrypt"),
+            Op::KmsDecrypt => Some("TrentService.Decrypt"),
+            Op::KmsGenerateDataKey => Some("TrentService.GenerateDataKey"),
+            Op::KmsCreateKey => Some("TrentService.CreateKey"),
+            _ => None,
         }
     }
 }
@@ -61,6 +90,10 @@ pub struct Args {
     pub secret: String,
     pub region: String,
     pub user_name: String,
+    /// KMS key for kms-encrypt / kms-generate-data-key.
+    pub key_id: String,
+    /// Base64 ciphertext blob for kms-decrypt.
+    pub ciphertext: String,
     pub timeout_s: u64,
 }
 
@@ -75,6 +108,8 @@ impl Args {
             secret: String::new(),
             region: "us-east-1".into(),
             user_name: "bench-user".into(),
+            key_id: String::new(),
+            ciphertext: String::new(),
             timeout_s: 600,
         };
         let mut it = argv.iter();
@@ -90,12 +125,20 @@ impl Args {
                 "--secret" => a.secret = value()?,
                 "--region" => a.region = value()?,
                 "--user-name" => a.user_name = value()?,
+                "--key-id" => a.key_id = value()?,
+                "--ciphertext" => a.ciphertext = value()?,
                 "--timeout-s" => a.timeout_s = number(flag, &value()?)? as u64,
                 other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
             }
         }
         if a.url.is_empty() || a.access_key.is_empty() || a.secret.is_empty() {
             return Err(format!("--url, --access-key and --secret are required\n{USAGE}"));
+        }
+        if matches!(a.op, Op::KmsEncrypt | Op::KmsGenerateDataKey) && a.key_id.is_empty() {
+            return Err(format!("--op {} needs --key-id", a.op.name()));
+        }
+        if a.op == Op::KmsDecrypt && a.ciphertext.is_empty() {
+            return Err("--op kms-decrypt needs --ciphertext".into());
         }
         if a.connections == 0 || a.count == 0 {
             return Err("--connections and --count must be at least 1".into());
@@ -133,5 +176,9 @@ mod tests {
         assert!(Args::parse(&argv("--url http://x --access-key A --secret S --op nope")).is_err());
         assert!(Args::parse(&argv("--url http://x --access-key A --secret S --count 0")).is_err());
         assert!(Args::parse(&argv("--url http://x --access-key A --secret S --bogus 1")).is_err());
+        assert!(Args::parse(&argv("--url http://x --access-key A --secret S --op kms-encrypt")).is_err());
+        assert!(Args::parse(&argv("--url http://x --access-key A --secret S --op kms-decrypt")).is_err());
+        let a = Args::parse(&argv("--url http://x --access-key A --secret S --op kms-encrypt --key-id k")).unwrap();
+        assert_eq!((a.op, a.key_id.as_str()), (Op::KmsEncrypt, "k"));
     }
 }

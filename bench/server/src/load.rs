@@ -48,8 +48,43 @@ pub fn setup(args: &Args) -> Result<String, String> {
         if role_status != 200 && !exists {
             return Err(format!("CreateRole answered {role_status}: {}", String::from_utf8_lossy(&body)));
         }
-        Ok(format!("{{\"setup\":\"iam:CreateUser+iam:CreateRole\",\"user_name\":{},\"status\":{status}}}", json_str(&args.user_name)))
+        Ok(format!(
+            "{{\"setup\":\"iam:CreateUser+iam:CreateRole\",\"user_name\":{},\"status\":{status}}}",
+            json_str(&args.user_name)
+        ))
     })
+}
+
+/// `kms-setup`: CreateKey, then one Encrypt of the benchmark plaintext; prints the key ID and the
+/// ciphertext (kms-decrypt needs a ciphertext made by the server under test).
+pub fn kms_setup(args: &Args) -> Result<String, String> {
+    runtime()?.block_on(async {
+        let mut sender = connect(&authority(args)?).await?;
+        let signed = request::signed(args, Op::KmsCreateKey, SystemTime::now())?;
+        let (status, body) = send(&mut sender, &signed).await.map_err(|e| format!("CreateKey: {e}"))?;
+        let body = String::from_utf8_lossy(&body).to_string();
+        let key_id = match (status, json_string_field(&body, "KeyId")) {
+            (200, Some(k)) => k,
+            _ => return Err(format!("CreateKey answered {status}: {body}")),
+        };
+        let mut enc = args.clone();
+        enc.key_id = key_id.clone();
+        let signed = request::signed(&enc, Op::KmsEncrypt, SystemTime::now())?;
+        let (status, body) = send(&mut sender, &signed).await.map_err(|e| format!("Encrypt: {e}"))?;
+        let body = String::from_utf8_lossy(&body).to_string();
+        let blob = match (status, json_string_field(&body, "CiphertextBlob")) {
+            (200, Some(b)) => b,
+            _ => return Err(format!("Encrypt answered {status}: {body}")),
+        };
+        Ok(format!("{{\"key_id\":{},\"ciphertext\":{}}}", json_str(&key_id), json_str(&blob)))
+    })
+}
+
+/// The string value of `"field": "…"` in a flat JSON response (no escapes in KMS IDs and base64).
+fn json_string_field(body: &str, field: &str) -> Option<String> {
+    let start = body.find(&format!("\"{field}\""))? + field.len() + 2;
+    let rest = body[start..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].replace("\\/", "/"))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -221,6 +256,8 @@ mod tests {
             secret: "secret".into(),
             region: "us-east-1".into(),
             user_name: "bench-user".into(),
+            key_id: String::new(),
+            ciphertext: String::new(),
             timeout_s: 30,
         }
     }
@@ -293,6 +330,14 @@ mod tests {
         let out = run(&args(&url, 3, 1)).unwrap();
         assert!(out.contains("\"ok\":0,\"errors\":3"), "{out}");
         assert!(out.contains("\"error_sample\":\"HTTP 403: <ok/>\""), "{out}");
+    }
+
+    #[test]
+    fn reads_string_fields() {
+        let body = r#"{"KeyMetadata":{"AWSAccountId":"1","KeyId": "abc-123","Arn":"x"}}"#;
+        assert_eq!(json_string_field(body, "KeyId").as_deref(), Some("abc-123"));
+        assert_eq!(json_string_field(r#"{"CiphertextBlob":"a\/b+=="}"#, "CiphertextBlob").as_deref(), Some("a/b+=="));
+        assert_eq!(json_string_field(body, "Missing"), None);
     }
 
     #[test]

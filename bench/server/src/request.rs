@@ -32,8 +32,12 @@ impl Signed {
 pub const BENCH_ACCOUNT: &str = "123456789012";
 pub const BENCH_ROLE: &str = "bench-role";
 
-/// The form body of `op`.
-pub fn body(op: Op, user_name: &str) -> String {
+/// 32 bytes ("rampart-bench-plaintext-32-bytes"), base64: what kms-encrypt encrypts.
+pub const PLAINTEXT_B64: &str = "cmFtcGFydC1iZW5jaC1wbGFpbnRleHQtMzItYnl0ZXM=";
+
+/// The body of `op`: an awsQuery form, or an awsJson document for KMS.
+pub fn body(op: Op, args: &Args) -> String {
+    let user_name = &args.user_name;
     match op {
         Op::IamGetUser => format!("Action=GetUser&Version=2010-05-08&UserName={user_name}"),
         Op::IamCreateUser => format!("Action=CreateUser&Version=2010-05-08&UserName={user_name}"),
@@ -50,6 +54,19 @@ pub fn body(op: Op, user_name: &str) -> String {
         Op::IamTagUser => format!(
             "Action=TagUser&Version=2010-05-08&UserName={user_name}&Tags.member.1.Key=bench&Tags.member.1.Value=v"
         ),
+        Op::KmsEncrypt => format!(
+            "{{\"KeyId\":\"{}\",\"Plaintext\":\"{PLAINTEXT_B64}\",\"EncryptionContext\":{{\"bench\":\"kms\"}}}}",
+            args.key_id
+        ),
+        Op::KmsDecrypt => format!(
+            "{{\"CiphertextBlob\":\"{}\",\"EncryptionContext\":{{\"bench\":\"kms\"}}}}",
+            args.ciphertext
+        ),
+        Op::KmsGenerateDataKey => format!(
+            "{{\"KeyId\":\"{}\",\"KeySpec\":\"AES_256\",\"EncryptionContext\":{{\"bench\":\"kms\"}}}}",
+            args.key_id
+        ),
+        Op::KmsCreateKey => "{\"Description\":\"bench\"}".to_string(),
     }
 }
 
@@ -57,11 +74,20 @@ pub fn body(op: Op, user_name: &str) -> String {
 pub fn signed(args: &Args, op: Op, time: SystemTime) -> Result<Signed, String> {
     let uri: Uri = format!("{}/", args.url).parse().map_err(|e| format!("bad --url: {e}"))?;
     let host = uri.authority().ok_or("--url needs a host")?.as_str().to_string();
-    let body = body(op, &args.user_name);
+    let body = body(op, args);
 
     let mut headers = HeaderMap::new();
     headers.insert("host", HeaderValue::from_str(&host).map_err(|e| e.to_string())?);
-    headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
+    match op.json_target() {
+        Some(target) => {
+            headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+            headers.insert("x-amz-target", HeaderValue::from_static(target));
+        }
+        None => {
+            headers
+                .insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
+        }
+    }
 
     let identity = Credentials::new(&args.access_key, &args.secret, None, None, "loadgen").into();
     let params = v4::SigningParams::builder()
@@ -106,6 +132,8 @@ mod tests {
             secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
             region: "us-east-1".into(),
             user_name: "bench-user".into(),
+            key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            ciphertext: "AQID".into(),
             timeout_s: 1,
         }
     }
@@ -137,5 +165,18 @@ mod tests {
         let authz = s.headers.get("authorization").unwrap().to_str().unwrap();
         assert!(authz.contains("/us-east-1/iam/aws4_request"));
         assert_eq!(&s.body[..], b"Action=GetUser&Version=2010-05-08&UserName=bench-user");
+    }
+
+    #[test]
+    fn kms_ops_are_aws_json() {
+        let s = signed(&args(Op::KmsEncrypt), Op::KmsEncrypt, SystemTime::now()).unwrap();
+        let authz = s.headers.get("authorization").unwrap().to_str().unwrap();
+        assert!(authz.contains("/us-east-1/kms/aws4_request") && authz.contains("x-amz-target"), "{authz}");
+        assert_eq!(s.headers.get("x-amz-target").unwrap(), "TrentService.Encrypt");
+        assert_eq!(s.headers.get("content-type").unwrap(), "application/x-amz-json-1.1");
+        let body = std::str::from_utf8(&s.body).unwrap();
+        assert!(body.contains("\"KeyId\":\"1234abcd-12ab-34cd-56ef-1234567890ab\""), "{body}");
+        let d = signed(&args(Op::KmsDecrypt), Op::KmsDecrypt, SystemTime::now()).unwrap();
+        assert!(std::str::from_utf8(&d.body).unwrap().contains("\"CiphertextBlob\":\"AQID\""));
     }
 }

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# KMS benchmark: Rampart vs moto's server, same signed load, same run.
+#
+#   bench/kms/run.sh               # a Markdown table on stdout, raw JSON lines in OUT_DIR
+#   COUNT=5000 CONNECTIONS=4 bench/kms/run.sh
+#
+# Reuses bench/server's load generator. For each server: CreateKey + one Encrypt (`kms-setup`),
+# then for kms:Encrypt, kms:Decrypt and kms:GenerateDataKey (32 bytes / AES_256, with an
+# encryption context): calls/s and server CPU per call (utime+stime of the server process from
+# /proc/<pid>/stat, before/after the measured calls). Loopback only; every load is bounded by
+# COUNT and TIMEOUT_S.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+
+COUNT=${COUNT:-20000}
+WARMUP=${WARMUP:-500}
+CONNECTIONS=${CONNECTIONS:-8}
+TIMEOUT_S=${TIMEOUT_S:-600}
+RAMPART_PORT=${RAMPART_PORT:-45671}
+MOTO_PORT=${MOTO_PORT:-45672}
+ACCOUNT_ID=123456789012
+ACCESS_KEY=AKIAIOSFODNN7EXAMPLE
+SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+OPS=(kms-encrypt kms-decrypt kms-generate-data-key)
+LOG_DIR=$(mktemp -d)
+OUT_DIR=${OUT_DIR:-$LOG_DIR}
+mkdir -p "$OUT_DIR"
+CLK_TCK=$(getconf CLK_TCK)
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+log() { echo "[bench] $*" >&2; }
+
+log "building rampart (release)"
+cargo build --release --quiet -p rampart --bin rampart
+RAMPART_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart"
+log "building the load generator (release)"
+CARGO_TARGET_DIR="$ROOT/bench/server/target" cargo build --release --quiet --manifest-path bench/server/Cargo.toml
+LOADGEN="$ROOT/bench/server/target/release/rampart-loadgen"
+
+log "preparing the Python venv with moto[server]"
+bash scripts/venv.sh
+if [ ! -x .venv/bin/moto_server ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+MOTO_VERSION=$(.venv/bin/python -c 'import moto; print(moto.__version__)')
+
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+start_server() { # start NAME PORT HEALTH_PATH CMD… -> sets STARTED_PID
+  local name=$1 port=$2 health=$3
+  shift 3
+  local out
+  out=$("$LOADGEN" start --health-url "http://127.0.0.1:$port$health" --log "$LOG_DIR/$name.log" \
+    --timeout-ms 60000 -- "$@")
+  STARTED_PID=$(json_field "$out" pid)
+  PIDS+=("$STARTED_PID")
+}
+
+RESULTS="$OUT_DIR/latest.jsonl"
+: > "$RESULTS"
+
+measure() { # measure NAME PORT HEALTH_PATH CMD…
+  local name=$1 port=$2 health=$3
+  shift 3
+  local url="http://127.0.0.1:$port"
+  start_server "$name" "$port" "$health" "$@"
+  local pid=$STARTED_PID
+  local auth=(--url "$url" --access-key "$ACCESS_KEY" --secret "$SECRET")
+  local setup key_id ciphertext
+  setup=$("$LOADGEN" kms-setup "${auth[@]}")
+  key_id=$(json_field "$setup" key_id)
+  ciphertext=$(json_field "$setup" ciphertext)
+  local common=("${auth[@]}" --connections "$CONNECTIONS" --timeout-s "$TIMEOUT_S" --key-id "$key_id" --ciphertext "$ciphertext")
+  local op before after out calls
+  for op in "${OPS[@]}"; do
+    "$LOADGEN" run "${common[@]}" --op "$op" --count "$WARMUP" > /dev/null
+    before=$(cpu_ticks "$pid")
+    out=$("$LOADGEN" run "${common[@]}" --op "$op" --count "$COUNT")
+    after=$(cpu_ticks "$pid")
+    calls=$(json_field "$out" ok)
+    if [ "$(json_field "$out" errors)" != 0 ]; then
+      log "$name $op: errors: $(json_field "$out" error_sample)"
+      exit 1
+    fi
+    python3 - "$name" "$out" "$before" "$after" "$CLK_TCK" "$calls" >> "$RESULTS" <<'PY'
+import json, sys
+name, out, before, after, tck, calls = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+cpu_s = (after - before) / tck
+out.update(server=name, server_cpu_s=cpu_s, server_cpu_us_per_call=cpu_s / calls * 1e6)
+print(json.dumps(out))
+PY
+    log "$name $op: $(tail -n 1 "$RESULTS")"
+  done
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+
+log "Rampart on :$RAMPART_PORT, then moto $MOTO_VERSION on :$MOTO_PORT; $COUNT calls per op over $CONNECTIONS connections"
+measure rampart "$RAMPART_PORT" /_rampart/health \
+  env RAMPART_ACCOUNT_ID=$ACCOUNT_ID RAMPART_ROOT_ACCESS_KEY_ID=$ACCESS_KEY RAMPART_ROOT_SECRET_ACCESS_KEY=$SECRET \
+  "$RAMPART_BIN" serve --ephemeral --listen "127.0.0.1:$RAMPART_PORT"
+measure moto "$MOTO_PORT" /moto-api/data.json \
+  "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+
+python3 - "$RESULTS" "$COUNT" "$CONNECTIONS" "$MOTO_VERSION" "$(nproc)" <<'PY'
+import json, sys
+path, count, conns, moto_version, cores = sys.argv[1:6]
+rows = [json.loads(l) for l in open(path)]
+ops = {(r["server"], r["op"]): r for r in rows if "op" in r}
+print(f"\n{count} signed calls per op, {conns} keep-alive connections, loopback, {cores} cores; moto {moto_version}\n")
+print("| operation | Rampart calls/s | moto calls/s | Rampart CPU/call | moto CPU/call | CPU ratio (moto/Rampart) |")
+print("|---|---:|---:|---:|---:|---:|")
+for op in ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]:
+    r, m = ops[("rampart", op)], ops[("moto", op)]
+    ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
+    print(f"| {op} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "
+          f"{m['server_cpu_us_per_call']:.0f} µs | {ratio:.0f}× |")
+PY
+log "raw results: $RESULTS; server logs: $LOG_DIR"
