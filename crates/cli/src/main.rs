@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Offline CloudTrail tools.
+    Trail {
+        #[command(subcommand)]
+        command: TrailCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -41,6 +46,21 @@ enum StoreCommand {
         /// The target: postgres://user:password@host:port/dbname[?schema=NAME].
         #[arg(long, env = "RAMPART_STORE", hide_env_values = true)]
         to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrailCommand {
+    /// Validate a trail's delivered files (like `aws cloudtrail validate-logs`): every digest's
+    /// signature, the digest chain, every log file's hash; unlisted log files count as added.
+    /// Exits 0 when everything is valid, 1 otherwise.
+    Verify {
+        /// The trail's bucket directory: <trail-dir>/<S3BucketName>.
+        dir: PathBuf,
+        /// Public key (DER, from ListPublicKeys or <trail-dir>/public-keys/). Repeatable.
+        /// Default: the keys in <trail-dir>/public-keys/ beside DIR.
+        #[arg(long = "public-key")]
+        public_keys: Vec<PathBuf>,
     },
 }
 
@@ -80,6 +100,12 @@ struct ServeArgs {
     /// The master key file (32 bytes, mode 0600). Default: master.key in the data directory.
     #[arg(long, env = "RAMPART_MASTER_KEY_FILE", conflicts_with = "ephemeral")]
     master_key_file: Option<PathBuf>,
+    /// Where CloudTrail trails deliver log and digest files. Default: <data-dir>/trails.
+    #[arg(long, env = "RAMPART_TRAIL_DIR")]
+    trail_dir: Option<PathBuf>,
+    /// Seconds between CloudTrail deliveries (StopLogging and shutdown also deliver).
+    #[arg(long, env = "RAMPART_TRAIL_DELIVERY_INTERVAL", default_value_t = 300)]
+    trail_delivery_interval: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -133,6 +159,7 @@ fn main() -> ExitCode {
         Command::Gateway(args) => gateway(*args),
         Command::Policy { command } => policy(command),
         Command::Store { command } => store(command),
+        Command::Trail { command: TrailCommand::Verify { dir, public_keys } } => trail_verify(&dir, &public_keys),
     }
 }
 
@@ -226,6 +253,8 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         initial_no_auth_action_count,
         store,
         master_key_file: args.master_key_file,
+        trail_dir: args.trail_dir,
+        trail_delivery_interval_secs: Some(args.trail_delivery_interval),
     })
 }
 
@@ -247,6 +276,29 @@ fn store(command: StoreCommand) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn trail_verify(dir: &std::path::Path, public_keys: &[PathBuf]) -> ExitCode {
+    let keys = if public_keys.is_empty() {
+        rampart_trail::verify::published_keys(dir)
+    } else {
+        rampart_trail::verify::load_keys(public_keys)
+    };
+    let report = keys.and_then(|keys| rampart_trail::verify::verify(dir, &keys));
+    match report {
+        Ok(r) => {
+            print!("{}", r.render(dir));
+            if r.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("rampart trail verify: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

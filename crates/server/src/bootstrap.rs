@@ -40,6 +40,11 @@ pub struct ServerConfig {
     pub store: Option<String>,
     /// The master key file; default `master.key` in the data directory (created when missing).
     pub master_key_file: Option<PathBuf>,
+    /// Where CloudTrail trails deliver (`<dir>/<S3BucketName>/AWSLogs/…`). Default:
+    /// `<data-dir>/trails`; an ephemeral server without it does not deliver trail files.
+    pub trail_dir: Option<PathBuf>,
+    /// Seconds between trail deliveries (default 300, as CloudTrail's ~5 minutes).
+    pub trail_delivery_interval_secs: Option<u64>,
 }
 
 /// Why the server could not start.
@@ -83,6 +88,9 @@ pub struct Bootstrapped {
     pub identity: AccountIdentity,
     /// `true` when the root credentials were generated now (print them once).
     pub generated_credentials: bool,
+    /// Where trails deliver, if anywhere.
+    pub trail_dir: Option<PathBuf>,
+    pub trail_delivery_interval: std::time::Duration,
 }
 
 /// Validate an account ID: exactly 12 digits.
@@ -118,6 +126,7 @@ pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
         }
         return bootstrap_postgres(config, url);
     }
+    let interval = std::time::Duration::from_secs(config.trail_delivery_interval_secs.unwrap_or(300).max(1));
     match (&config.data_dir, config.ephemeral) {
         (_, true) => {
             let (identity, generated) = resolve_identity(config, None);
@@ -126,9 +135,16 @@ pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
                 sealer: Arc::new(Sealer::new(&Sealer::generate_key())),
                 identity,
                 generated_credentials: generated,
+                trail_dir: config.trail_dir.clone(),
+                trail_delivery_interval: interval,
             })
         }
-        (Some(dir), false) => bootstrap_dir(config, dir),
+        (Some(dir), false) => {
+            let mut boot = bootstrap_dir(config, dir)?;
+            boot.trail_dir = Some(config.trail_dir.clone().unwrap_or_else(|| dir.join("trails")));
+            boot.trail_delivery_interval = interval;
+            Ok(boot)
+        }
         (None, false) => Err(StartupError::Config("either --data-dir or --ephemeral is required".into())),
     }
 }
@@ -174,6 +190,8 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
         sealer: Arc::new(Sealer::new(&master_key)),
         identity,
         generated_credentials: generated,
+        trail_dir: None,
+        trail_delivery_interval: std::time::Duration::from_secs(300),
     })
 }
 
@@ -307,7 +325,16 @@ fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, 
         }
         Ok((identity, generated))
     })?;
-    Ok(Bootstrapped { store: Arc::new(store), sealer: Arc::new(sealer), identity, generated_credentials: generated })
+    Ok(Bootstrapped {
+        store: Arc::new(store),
+        sealer: Arc::new(sealer),
+        identity,
+        generated_credentials: generated,
+        trail_dir: config.trail_dir.clone().or_else(|| config.data_dir.as_ref().map(|d| d.join("trails"))),
+        trail_delivery_interval: std::time::Duration::from_secs(
+            config.trail_delivery_interval_secs.unwrap_or(300).max(1),
+        ),
+    })
 }
 
 /// What `rampart store migrate` did.

@@ -43,11 +43,26 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
     let kms = rampart_kms::Kms::new(boot.store.clone(), boot.sealer.clone(), iam.authorizer());
     let secrets = secrets_service(boot, &iam, &kms)?;
+    let audit = rampart_trail::AuditLog::start(boot.store.clone())
+        .map_err(|e| StartupError::Config(format!("cannot start the audit writer: {e}")))?;
+    let trail = rampart_trail::CloudTrail::start(
+        boot.store.clone(),
+        boot.sealer.clone(),
+        rampart_trail::TrailConfig { root: boot.trail_dir.clone(), interval: boot.trail_delivery_interval },
+    );
     Ok(Pipeline::new(
-        vec![iam.iam_service(), iam.sts_service(), iam.organizations_service(), secrets, kms.service()],
+        vec![
+            iam.iam_service(),
+            iam.sts_service(),
+            iam.organizations_service(),
+            secrets,
+            kms.service(),
+            trail.service(),
+        ],
         iam.authorizer(),
         iam.credentials(),
-    ))
+    )
+    .with_audit(audit, &boot.identity.account_id))
 }
 
 /// Secrets Manager: values envelope-encrypted with data keys from KMS (as the caller, via
@@ -201,11 +216,12 @@ async fn aws_call(
             remote,
             secure_transport: false,
         };
-        pipeline.handle(&raw)
+        pipeline.handle_pending(&raw)
     })
     .await;
     match result {
-        Ok(resp) => to_response(resp),
+        // Released only once the call's audit record is committed.
+        Ok(pending) => to_response(pending.finish().await),
         Err(e) => {
             // A panic in a handler is a bug; answer like AWS's InternalFailure, never drop the connection.
             tracing::error!(error = %e, "handler panicked");

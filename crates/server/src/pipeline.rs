@@ -1,8 +1,13 @@
 //! The request pipeline, shared by every service:
-//! protocol → authenticate (SigV4) → decode → authorize → handler → encode.
+//! protocol → authenticate (SigV4) → decode → authorize → handler → encode → audit.
 //!
 //! Synchronous on purpose: handlers work over the synchronous store, and the HTTP layer runs
 //! each call on the blocking pool, so a slow fsync never stalls the reactor.
+//!
+//! Audit: every call whose service is known (denied and failed-authentication calls included)
+//! produces one CloudTrail record, handed to the audit writer ([`rampart_trail::AuditLog`]). The
+//! response is released only once that record is committed ([`Pending::finish`] awaits it); a
+//! record that cannot be committed turns the answer into `InternalFailure`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,6 +21,7 @@ use rampart_protocol::{AwsError, Protocol};
 use rampart_service::{
     Authorizer, AuthzPlan, Caller, Credential, CredentialStore, Input, Output, RequestContext, Service,
 };
+use rampart_trail::{AuditLog, CallFacts, Identity, Receipt, TlsFacts};
 use time::OffsetDateTime;
 
 use crate::compat::NoAuthBudget;
@@ -50,6 +56,68 @@ pub struct Pipeline {
     credentials: Arc<dyn CredentialStore>,
     /// `--compat moto`: the no-auth budget, and the account unknown keys act as the root of.
     no_auth: Option<(Arc<NoAuthBudget>, String)>,
+    /// Where records go; `None` only in tests that build a bare pipeline.
+    audit: Option<Arc<AuditLog>>,
+    /// Recipient of records whose caller's account is unknown (an unknown access key).
+    default_account: String,
+}
+
+/// A response whose audit record may still be committing.
+pub struct Pending {
+    response: RawResponse,
+    receipt: Option<Receipt>,
+    protocol: Protocol,
+    namespace: &'static str,
+}
+
+impl Pending {
+    /// Wait for the record's commit (asynchronously), then release the response.
+    pub async fn finish(self) -> RawResponse {
+        let outcome = match self.receipt {
+            None => return self.response,
+            Some(r) => r.committed().await,
+        };
+        Self::settle(self.response, outcome, self.protocol, self.namespace)
+    }
+
+    /// Like [`Pending::finish`], blocking this thread (not for async worker threads).
+    pub fn wait(self) -> RawResponse {
+        let outcome = match self.receipt {
+            None => return self.response,
+            Some(r) => r.wait(),
+        };
+        Self::settle(self.response, outcome, self.protocol, self.namespace)
+    }
+
+    fn settle(
+        response: RawResponse,
+        outcome: Result<(), rampart_trail::AuditError>,
+        protocol: Protocol,
+        namespace: &'static str,
+    ) -> RawResponse {
+        match outcome {
+            Ok(()) => response,
+            Err(e) => {
+                // No unaudited success: the caller gets an error instead of the result.
+                tracing::error!(request_id = %response.request_id, error = %e, "call failed: audit record not committed");
+                let err = AwsError::internal("We encountered an internal error. Please try again.");
+                let (content_type, body) = err.render(protocol, namespace, &response.request_id);
+                RawResponse { status: err.status, content_type, request_id: response.request_id, body }
+            }
+        }
+    }
+}
+
+/// What the pipeline learnt about a call, for its audit record.
+#[derive(Default)]
+struct Facts<'s> {
+    service: Option<&'s dyn Service>,
+    operation: Option<String>,
+    caller: Option<Caller>,
+    access_key_id: Option<String>,
+    region: String,
+    input: Option<Input>,
+    time: Option<OffsetDateTime>,
 }
 
 /// Fallback for rendering errors before the service is known.
@@ -62,7 +130,14 @@ impl Pipeline {
         credentials: Arc<dyn CredentialStore>,
     ) -> Self {
         let services = services.into_iter().map(|s| (s.signing_name(), s)).collect();
-        Pipeline { services, authorizer, credentials, no_auth: None }
+        Pipeline { services, authorizer, credentials, no_auth: None, audit: None, default_account: String::new() }
+    }
+
+    /// Record every call in `audit`; calls by unknown keys are recorded under `default_account`.
+    pub fn with_audit(mut self, audit: Arc<AuditLog>, default_account: impl Into<String>) -> Self {
+        self.audit = Some(audit);
+        self.default_account = default_account.into();
+        self
     }
 
     /// Follow moto's server mode: while `budget` lasts, calls skip authentication and authorization,
@@ -79,29 +154,89 @@ impl Pipeline {
         v
     }
 
-    /// Handle one request end to end. Never panics on bad input; every failure is an AWS error.
+    /// Handle one request end to end, waiting for its audit record (blocking this thread).
     pub fn handle(&self, req: &RawRequest<'_>) -> RawResponse {
-        self.handle_at(req, OffsetDateTime::now_utc())
+        self.handle_pending(req).wait()
     }
 
     /// [`Pipeline::handle`] with the server's clock reading `now` (tests of time-bound credentials).
     pub fn handle_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> RawResponse {
+        self.handle_pending_at(req, now).wait()
+    }
+
+    /// Handle one request; the response is released by [`Pending::finish`] once audited.
+    /// Never panics on bad input; every failure is an AWS error.
+    pub fn handle_pending(&self, req: &RawRequest<'_>) -> Pending {
+        self.handle_pending_at(req, OffsetDateTime::now_utc())
+    }
+
+    fn handle_pending_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> Pending {
         let request_id = new_request_id();
         let hint = protocol_hint(req.headers);
-        match self.handle_inner(req, &request_id, now) {
+        let mut facts = Facts::default();
+        let result = self.handle_inner(req, &request_id, now, &mut facts);
+        let (protocol, namespace) = match facts.service {
+            Some(s) => (s.protocol(), s.xml_namespace()),
+            None => (hint, DEFAULT_XML_NAMESPACE),
+        };
+        let receipt = match &result {
+            Ok((_, _, output)) => self.audit(req, &request_id, &facts, Some(output), None),
+            Err((_, err)) => self.audit(req, &request_id, &facts, None, Some(err)),
+        };
+        let response = match result {
             Ok((service, op, output)) => render_output(service, &op, output, request_id),
-            Err((service, err)) => {
-                let (protocol, ns) = match service {
-                    Some(s) => (s.protocol(), s.xml_namespace()),
-                    None => (hint, DEFAULT_XML_NAMESPACE),
-                };
+            Err((_, err)) => {
                 if err.status >= 500 {
                     tracing::error!(request_id, code = %err.code, message = %err.message, "request failed");
                 }
-                let (content_type, body) = err.render(protocol, ns, &request_id);
+                let (content_type, body) = err.render(protocol, namespace, &request_id);
                 RawResponse { status: err.status, content_type, request_id, body }
             }
-        }
+        };
+        Pending { response, receipt, protocol, namespace }
+    }
+
+    /// Build and submit the call's record. Calls whose service is unknown (no usable SigV4
+    /// credential scope) have no event source and are not recorded.
+    fn audit(
+        &self,
+        req: &RawRequest<'_>,
+        request_id: &str,
+        facts: &Facts<'_>,
+        output: Option<&Output>,
+        error: Option<&AwsError>,
+    ) -> Option<Receipt> {
+        let audit = self.audit.as_ref()?;
+        let service = facts.service?;
+        let operation = match &facts.operation {
+            Some(op) => op.clone(),
+            None => operation_hint(req),
+        };
+        let identity = match &facts.caller {
+            Some(c) => Identity::Caller(c),
+            None => Identity::Unknown { access_key_id: facts.access_key_id.as_deref() },
+        };
+        let recipient = facts.caller.as_ref().map_or(self.default_account.as_str(), |c| c.account_id.as_str());
+        let record = rampart_trail::build(&CallFacts {
+            event_time: facts.time.unwrap_or_else(OffsetDateTime::now_utc),
+            event_source: service.event_source(),
+            event_name: &operation,
+            region: &facts.region,
+            source_ip: req.remote.ip(),
+            user_agent: header_str(req.headers, "user-agent").unwrap_or_default(),
+            identity,
+            recipient_account_id: recipient,
+            input: facts.input.as_ref(),
+            output,
+            error,
+            request_id,
+            tls: req.secure_transport.then(|| TlsFacts {
+                tls_version: None,
+                cipher_suite: None,
+                host: header_str(req.headers, "host"),
+            }),
+        });
+        Some(audit.submit(&record))
     }
 
     #[allow(clippy::type_complexity)]
@@ -110,6 +245,7 @@ impl Pipeline {
         req: &RawRequest<'_>,
         request_id: &str,
         now: OffsetDateTime,
+        facts: &mut Facts<'s>,
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
         let signed = SignedRequest {
             method: req.method,
@@ -120,7 +256,7 @@ impl Pipeline {
         };
         let hint = protocol_hint(req.headers);
         if is_unsigned(req) {
-            if let Some(found) = self.unsigned(req, request_id, now) {
+            if let Some(found) = self.unsigned(req, request_id, now, facts) {
                 return found;
             }
         }
@@ -140,6 +276,10 @@ impl Pipeline {
         };
         let fail = |e: AwsError| (Some(service), e);
         let auth_error = |e: AuthError| (Some(service), e.to_aws_error_for(service.protocol()));
+        facts.service = Some(service);
+        facts.region = auth.region.clone();
+        facts.access_key_id = Some(auth.access_key_id.clone());
+        facts.time = Some(now);
 
         let bypass = self.no_auth.as_ref().filter(|(budget, _)| budget.take()).map(|(_, account)| account);
         let mut known_key = true;
@@ -161,12 +301,12 @@ impl Pipeline {
         } else {
             // Authenticate. AWS checks the clock before it looks the key up.
             sigv4::check_time(&auth, now).map_err(auth_error)?;
-            let credential = self
-                .credentials
-                .lookup(&auth.access_key_id)
-                .map_err(fail)?
-                .filter(|c| c.active)
-                .ok_or_else(|| auth_error(AuthError::InvalidClientTokenId))?;
+            let credential = self.credentials.lookup(&auth.access_key_id).map_err(fail)?;
+            if let Some(c) = &credential {
+                facts.caller = Some(c.caller.clone());
+            }
+            let credential =
+                credential.filter(|c| c.active).ok_or_else(|| auth_error(AuthError::InvalidClientTokenId))?;
             sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
             // A session token must be exactly the one issued with these keys; long-term keys take none.
             match (&credential.session_token, &auth.session_token) {
@@ -179,12 +319,14 @@ impl Pipeline {
             }
             credential
         };
+        facts.caller = Some(credential.caller.clone());
         if known_key {
             self.credentials.record_use(&auth.access_key_id, service.signing_name(), &auth.region, now);
         }
 
         // Decode.
         let (operation, input) = decode(service, req).map_err(fail)?;
+        facts.operation = Some(operation.clone());
         if !service.has_operation(&operation) {
             let err = match service.protocol() {
                 Protocol::AwsQuery => AwsError::invalid_action(service.signing_name(), &operation),
@@ -202,7 +344,8 @@ impl Pipeline {
             time: now,
             secure_transport: req.secure_transport,
         };
-        self.authorize_and_run(service, ctx, operation, &input, bypass.is_none())
+        let input: &Input = facts.input.insert(input);
+        self.authorize_and_run(service, ctx, operation, input, bypass.is_none())
     }
 
     /// An unsigned awsQuery request for an operation a service authenticates itself
@@ -213,6 +356,7 @@ impl Pipeline {
         req: &RawRequest<'_>,
         request_id: &str,
         now: OffsetDateTime,
+        facts: &mut Facts<'s>,
     ) -> Option<Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)>> {
         for service in self.services.values() {
             let service = service.as_ref();
@@ -223,11 +367,19 @@ impl Pipeline {
             if !service.has_operation(&operation) {
                 continue;
             }
-            let caller = match service.unsigned_caller(&operation, &input, request_id) {
-                None => continue,
-                Some(Ok(c)) => c,
-                Some(Err(e)) => return Some(Err((Some(service), e))),
+            let Some(found) = service.unsigned_caller(&operation, &input, request_id) else { continue };
+            facts.service = Some(service);
+            facts.operation = Some(operation.clone());
+            facts.region = UNSIGNED_REGION.to_string();
+            facts.time = Some(now);
+            let caller = match found {
+                Ok(c) => c,
+                Err(e) => {
+                    facts.input = Some(input);
+                    return Some(Err((Some(service), e)));
+                }
             };
+            facts.caller = Some(caller.clone());
             let ctx = RequestContext {
                 request_id: request_id.to_string(),
                 caller,
@@ -237,7 +389,8 @@ impl Pipeline {
                 time: now,
                 secure_transport: req.secure_transport,
             };
-            return Some(self.authorize_and_run(service, ctx, operation, &input, true));
+            let input: &Input = facts.input.insert(input);
+            return Some(self.authorize_and_run(service, ctx, operation, input, true));
         }
         None
     }
@@ -291,6 +444,18 @@ fn protocol_hint(headers: &HeaderMap) -> Protocol {
     }
 }
 
+/// The operation name of a request that failed before decoding (for its audit record).
+fn operation_hint(req: &RawRequest<'_>) -> String {
+    if let Some(target) = header_str(req.headers, "x-amz-target") {
+        return target.rsplit_once('.').map_or(target, |(_, op)| op).to_string();
+    }
+    let mut params = QueryParams::parse(req.query.as_bytes());
+    if req.method.eq_ignore_ascii_case("POST") && !req.body.is_empty() {
+        params.extend(QueryParams::parse(req.body));
+    }
+    params.action().unwrap_or_default().to_string()
+}
+
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -312,7 +477,7 @@ fn decode(service: &dyn Service, req: &RawRequest<'_>) -> Result<(String, Input)
         Protocol::AwsJson1_0 | Protocol::AwsJson1_1 => {
             let target = header_str(req.headers, "x-amz-target")
                 .ok_or_else(|| AwsError::new("MissingAction", "Missing X-Amz-Target header", 400))?;
-            let op = match target.split_once('.') {
+            let op = match target.rsplit_once('.') {
                 Some((prefix, op)) if prefix == service.json_target_prefix() => op.to_string(),
                 _ => return Err(AwsError::unknown_operation(service.signing_name(), target)),
             };

@@ -1,0 +1,314 @@
+//! The audit writer: one dedicated thread that commits records to the store in groups.
+//!
+//! A handler's response is released only once its record is committed: [`AuditLog::submit`] hands
+//! the record to the writer and returns a [`Receipt`] to await. The writer takes every record that
+//! is waiting, writes them in one transaction (one fsync for the group), then wakes each caller.
+//! A record that cannot be committed fails its call (no unaudited success).
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rampart_store::{ReadExt, Store, StoreError, Transaction, TransactionExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::record::Record;
+
+/// Table of records: key `{account}/{inverted sequence}` so a forward scan is newest first.
+pub const EVENTS_TABLE: &str = "trail_events";
+/// Writer bookkeeping: `seq` = the last sequence number given out.
+pub const META_TABLE: &str = "trail_meta";
+
+/// The most records one transaction takes.
+const MAX_GROUP: usize = 1024;
+/// Records waiting for the writer before submitters block (back-pressure).
+const QUEUE: usize = 8192;
+
+/// Why a record could not be committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit record could not be committed: {0}")]
+    Store(String),
+    #[error("the audit writer is not running")]
+    WriterGone,
+}
+
+/// A record as stored: the CloudTrail JSON plus the fields LookupEvents filters on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StoredEvent {
+    /// Sequence number (per server, increasing in commit order).
+    #[serde(default)]
+    pub seq: u64,
+    pub id: String,
+    /// eventTime, Unix seconds.
+    pub t: i64,
+    pub name: String,
+    pub source: String,
+    pub region: String,
+    pub ro: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub res: Vec<(String, String)>,
+    /// The record, as CloudTrail writes it (a JSON object in text form).
+    pub event: String,
+}
+
+impl StoredEvent {
+    pub fn from_record(r: &Record) -> Self {
+        let e = &r.event;
+        let ui = &e["userIdentity"];
+        let user = match ui["type"].as_str() {
+            Some("Root") => Some("root".to_string()),
+            Some("IAMUser") => ui["userName"].as_str().map(str::to_string),
+            Some("AssumedRole") | Some("FederatedUser") => {
+                ui["arn"].as_str().and_then(|a| a.rsplit('/').next()).map(str::to_string)
+            }
+            _ => None,
+        };
+        StoredEvent {
+            seq: 0,
+            id: r.event_id.clone(),
+            t: r.event_time.unix_timestamp(),
+            name: e["eventName"].as_str().unwrap_or_default().to_string(),
+            source: e["eventSource"].as_str().unwrap_or_default().to_string(),
+            region: e["awsRegion"].as_str().unwrap_or_default().to_string(),
+            ro: e["readOnly"].as_bool().unwrap_or(false),
+            user,
+            key: ui["accessKeyId"].as_str().map(str::to_string),
+            res: r.resources.clone(),
+            event: e.to_string(),
+        }
+    }
+
+    /// The record as a JSON value.
+    pub fn record(&self) -> Value {
+        serde_json::from_str(&self.event).unwrap_or(Value::Null)
+    }
+}
+
+/// The store key of sequence number `seq` in `account`.
+pub fn event_key(account: &str, seq: u64) -> String {
+    format!("{account}/{:020}", u64::MAX - seq)
+}
+
+/// The sequence number of a store key.
+pub fn seq_of_key(key: &str) -> Option<u64> {
+    key.rsplit('/').next()?.parse::<u64>().ok().map(|inv| u64::MAX - inv)
+}
+
+struct Job {
+    account: String,
+    event: StoredEvent,
+    done: oneshot::Sender<Result<(), AuditError>>,
+}
+
+/// Awaits the commit of one record.
+#[derive(Debug)]
+pub struct Receipt(ReceiptInner);
+
+#[derive(Debug)]
+enum ReceiptInner {
+    Pending(oneshot::Receiver<Result<(), AuditError>>),
+    Failed(AuditError),
+}
+
+impl Receipt {
+    /// Wait (asynchronously) for the commit.
+    pub async fn committed(self) -> Result<(), AuditError> {
+        match self.0 {
+            ReceiptInner::Pending(rx) => rx.await.unwrap_or(Err(AuditError::WriterGone)),
+            ReceiptInner::Failed(e) => Err(e),
+        }
+    }
+
+    /// Wait (blocking this thread) for the commit. Not for use on an async worker thread.
+    pub fn wait(self) -> Result<(), AuditError> {
+        match self.0 {
+            ReceiptInner::Pending(rx) => rx.blocking_recv().unwrap_or(Err(AuditError::WriterGone)),
+            ReceiptInner::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// The audit log: submit records; the writer thread commits them in groups.
+pub struct AuditLog {
+    tx: Mutex<Option<SyncSender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    store: Arc<dyn Store>,
+}
+
+impl AuditLog {
+    /// Start the writer over `store`.
+    pub fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let last: u64 = store.get_json::<u64>(META_TABLE, "seq")?.unwrap_or(0);
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let writer_store = store.clone();
+        let thread = std::thread::Builder::new()
+            .name("rampart-audit".into())
+            .spawn(move || writer_loop(writer_store, rx, last))
+            .map_err(|e| StoreError::Backend(format!("cannot start the audit writer: {e}")))?;
+        Ok(Arc::new(AuditLog { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), store }))
+    }
+
+    /// The store the records live in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Hand a record to the writer.
+    pub fn submit(&self, record: &Record) -> Receipt {
+        let (done, rx) = oneshot::channel();
+        let job = Job { account: record.recipient_account_id.clone(), event: StoredEvent::from_record(record), done };
+        let tx = match self.tx.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let Some(tx) = tx else { return Receipt(ReceiptInner::Failed(AuditError::WriterGone)) };
+        match tx.try_send(job) {
+            Ok(()) => Receipt(ReceiptInner::Pending(rx)),
+            Err(TrySendError::Full(job)) => match tx.send(job) {
+                Ok(()) => Receipt(ReceiptInner::Pending(rx)),
+                Err(_) => Receipt(ReceiptInner::Failed(AuditError::WriterGone)),
+            },
+            Err(TrySendError::Disconnected(_)) => Receipt(ReceiptInner::Failed(AuditError::WriterGone)),
+        }
+    }
+
+    /// Stop taking records, commit what is queued, and stop the writer.
+    pub fn shutdown(&self) {
+        if let Ok(mut g) = self.tx.lock() {
+            g.take();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut g| g.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn writer_loop(store: Arc<dyn Store>, rx: Receiver<Job>, mut last: u64) {
+    let mut group: Vec<Job> = Vec::with_capacity(64);
+    loop {
+        match rx.recv() {
+            Ok(job) => group.push(job),
+            Err(_) => return,
+        }
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = commit_group(store.as_ref(), &mut group, last);
+        match &result {
+            Ok(new_last) => last = *new_last,
+            Err(e) => tracing::error!(error = %e, records = group.len(), "audit records could not be committed"),
+        }
+        let outcome = result.map(|_| ());
+        for job in group.drain(..) {
+            let _ = job.done.send(outcome.clone());
+        }
+    }
+}
+
+fn commit_group(store: &dyn Store, group: &mut [Job], last: u64) -> Result<u64, AuditError> {
+    let err = |e: StoreError| AuditError::Store(e.to_string());
+    let mut tx: Box<dyn Transaction + '_> = store.begin().map_err(err)?;
+    // Read the counter in the transaction: several servers may share one store (PostgreSQL).
+    let mut seq = tx.get_json::<u64>(META_TABLE, "seq").map_err(err)?.unwrap_or(0).max(last);
+    for job in group.iter_mut() {
+        seq += 1;
+        job.event.seq = seq;
+        tx.put_json(EVENTS_TABLE, &event_key(&job.account, seq), &job.event).map_err(err)?;
+    }
+    tx.put_json(META_TABLE, "seq", &seq).map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{build, CallFacts, Identity};
+    use rampart_service::Caller;
+    use rampart_store::{Read, Row, SqliteStore};
+
+    fn record(account: &str, name: &str) -> Record {
+        let caller = Caller::root(account, "AKIAROOT");
+        build(&CallFacts {
+            event_time: time::OffsetDateTime::now_utc(),
+            event_source: "iam.amazonaws.com",
+            event_name: name,
+            region: "us-east-1",
+            source_ip: "127.0.0.1".parse().unwrap(),
+            user_agent: "test",
+            identity: Identity::Caller(&caller),
+            recipient_account_id: account,
+            input: None,
+            output: None,
+            error: None,
+            request_id: "r",
+            tls: None,
+        })
+    }
+
+    #[test]
+    fn records_commit_in_order_and_survive_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+            let log = AuditLog::start(store.clone()).unwrap();
+            let receipts: Vec<_> = (0..50).map(|i| log.submit(&record("111111111111", &format!("Op{i}")))).collect();
+            for r in receipts {
+                r.wait().unwrap();
+            }
+            log.shutdown();
+        }
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 0).unwrap();
+        assert_eq!(rows.len(), 50);
+        let first: StoredEvent = serde_json::from_slice(&rows[0].1).unwrap();
+        assert_eq!(first.name, "Op49", "newest first");
+        assert_eq!(seq_of_key(&rows[0].0), Some(50));
+        let log = AuditLog::start(store.clone()).unwrap();
+        log.submit(&record("111111111111", "After")).wait().unwrap();
+        let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 1).unwrap();
+        assert_eq!(seq_of_key(&rows[0].0), Some(51));
+    }
+
+    struct Broken;
+    impl Read for Broken {
+        fn get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+        fn scan(&self, _: &str, _: &str, _: Option<&str>, _: usize) -> Result<Vec<Row>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+    impl Store for Broken {
+        fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
+            Err(StoreError::Backend("disk full".into()))
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_committed_fails_its_receipt() {
+        let log = AuditLog::start(Arc::new(Broken)).unwrap();
+        let err = log.submit(&record("111111111111", "CreateUser")).wait().unwrap_err();
+        assert!(matches!(err, AuditError::Store(m) if m.contains("disk full")));
+        log.shutdown();
+        assert!(matches!(log.submit(&record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
+    }
+}

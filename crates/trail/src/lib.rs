@@ -1,0 +1,17 @@
+//! CloudTrail for Rampart: one audit record per call, committed before the call's response is
+//! released (a group-commit writer thread), LookupEvents, trails that deliver gzipped log files
+//! with a signed digest chain, and the offline verifier behind `rampart trail verify`.
+
+pub mod audit;
+pub mod delivery;
+pub mod digest;
+pub mod lookup;
+pub mod record;
+pub mod redact;
+pub mod verify;
+
+pub use audit::{AuditError, AuditLog, Receipt, StoredEvent};
+pub use record::{build, CallFacts, Identity, Record, TlsFacts};
+pub mod service;
+
+pub use service::{CloudTrail, TrailConfig};

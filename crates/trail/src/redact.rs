@@ -1,0 +1,142 @@
+//! Redaction: which request and response members never reach an audit record.
+//!
+//! Data-driven, per `eventSource` / `eventName`, after AWS's own CloudTrail behaviour: secret values,
+//! plaintexts, passwords, private keys and secret access keys are omitted. A rule matches a member
+//! name (lowerCamelCase, as in the record) at any depth of `requestParameters` or
+//! `responseElements`. Services that land later are covered by adding rows here.
+
+use serde_json::Value;
+
+/// Which part of the record a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Request,
+    Response,
+    Both,
+}
+
+/// One redaction rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// `eventSource`, e.g. `kms.amazonaws.com`; `*` = every service.
+    pub event_source: &'static str,
+    /// `eventName`, e.g. `Encrypt`; `*` = every operation of the source.
+    pub event_name: &'static str,
+    pub part: Part,
+    /// Member name (lowerCamelCase), compared case-insensitively, at any depth.
+    pub member: &'static str,
+}
+
+const fn rule(event_source: &'static str, event_name: &'static str, part: Part, member: &'static str) -> Rule {
+    Rule { event_source, event_name, part, member }
+}
+
+/// The rules. Every service is covered by the `*` rows; the others follow AWS's per-service behaviour.
+pub const RULES: &[Rule] = &[
+    // Everywhere: credentials, passwords and private keys.
+    rule("*", "*", Part::Both, "secretAccessKey"),
+    rule("*", "*", Part::Both, "password"),
+    rule("*", "*", Part::Both, "oldPassword"),
+    rule("*", "*", Part::Both, "newPassword"),
+    rule("*", "*", Part::Both, "privateKey"),
+    rule("*", "*", Part::Both, "privateKeyPlaintext"),
+    rule("*", "*", Part::Both, "plaintext"),
+    rule("*", "*", Part::Both, "secretString"),
+    rule("*", "*", Part::Both, "secretBinary"),
+    // IAM: CreateAccessKey's secret (also covered above), virtual MFA seeds, service-specific
+    // credential passwords, MFA codes.
+    rule("iam.amazonaws.com", "CreateAccessKey", Part::Response, "secretAccessKey"),
+    rule("iam.amazonaws.com", "CreateVirtualMFADevice", Part::Response, "base32StringSeed"),
+    rule("iam.amazonaws.com", "CreateVirtualMFADevice", Part::Response, "qRCodePNG"),
+    rule("iam.amazonaws.com", "*", Part::Response, "servicePassword"),
+    rule("iam.amazonaws.com", "*", Part::Request, "authenticationCode1"),
+    rule("iam.amazonaws.com", "*", Part::Request, "authenticationCode2"),
+    rule("iam.amazonaws.com", "UploadServerCertificate", Part::Request, "privateKey"),
+    // STS: the secret half of issued credentials (AWS keeps accessKeyId, sessionToken, expiration),
+    // MFA codes, and federation assertions.
+    rule("sts.amazonaws.com", "*", Part::Response, "secretAccessKey"),
+    rule("sts.amazonaws.com", "*", Part::Request, "tokenCode"),
+    rule("sts.amazonaws.com", "AssumeRoleWithSAML", Part::Request, "sAMLAssertion"),
+    rule("sts.amazonaws.com", "AssumeRoleWithWebIdentity", Part::Request, "webIdentityToken"),
+    // KMS: plaintext in Encrypt requests and in GenerateDataKey / Decrypt / GenerateRandom responses.
+    rule("kms.amazonaws.com", "Encrypt", Part::Request, "plaintext"),
+    rule("kms.amazonaws.com", "*", Part::Response, "plaintext"),
+    rule("kms.amazonaws.com", "GenerateDataKeyPair", Part::Response, "privateKeyPlaintext"),
+    // Secrets Manager: secret values in requests and in GetSecretValue responses.
+    rule("secretsmanager.amazonaws.com", "*", Part::Request, "secretString"),
+    rule("secretsmanager.amazonaws.com", "*", Part::Request, "secretBinary"),
+    rule("secretsmanager.amazonaws.com", "GetSecretValue", Part::Response, "secretString"),
+    rule("secretsmanager.amazonaws.com", "GetSecretValue", Part::Response, "secretBinary"),
+    rule("secretsmanager.amazonaws.com", "BatchGetSecretValue", Part::Response, "secretString"),
+    rule("secretsmanager.amazonaws.com", "BatchGetSecretValue", Part::Response, "secretBinary"),
+];
+
+/// The member names to drop for this event and part.
+fn members_for<'a>(event_source: &'a str, event_name: &'a str, part: Part) -> impl Iterator<Item = &'static str> + 'a {
+    RULES
+        .iter()
+        .filter(move |r| {
+            (r.event_source == "*" || r.event_source == event_source)
+                && (r.event_name == "*" || r.event_name == event_name)
+                && (r.part == Part::Both || r.part == part)
+        })
+        .map(|r| r.member)
+}
+
+/// Remove every member the rules name from `value`, at any depth.
+pub fn redact(event_source: &str, event_name: &str, part: Part, value: &mut Value) {
+    let members: Vec<&'static str> = members_for(event_source, event_name, part).collect();
+    strip(value, &members);
+}
+
+fn strip(value: &mut Value, members: &[&str]) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !members.iter().any(|m| m.eq_ignore_ascii_case(k)));
+            for v in map.values_mut() {
+                strip(v, members);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                strip(v, members);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_access_key_secret_is_dropped_at_depth() {
+        let mut v = json!({"accessKey": {"accessKeyId": "AKIA1", "secretAccessKey": "s3cr3t", "status": "Active"}});
+        redact("iam.amazonaws.com", "CreateAccessKey", Part::Response, &mut v);
+        assert_eq!(v, json!({"accessKey": {"accessKeyId": "AKIA1", "status": "Active"}}));
+    }
+
+    #[test]
+    fn kms_and_secrets_rules_apply_by_source_and_event() {
+        let mut req = json!({"keyId": "k", "Plaintext": "aGVsbG8="});
+        redact("kms.amazonaws.com", "Encrypt", Part::Request, &mut req);
+        assert_eq!(req, json!({"keyId": "k"}));
+        let mut resp = json!({"keyId": "k", "plaintext": "x", "ciphertextBlob": "y"});
+        redact("kms.amazonaws.com", "GenerateDataKey", Part::Response, &mut resp);
+        assert_eq!(resp, json!({"keyId": "k", "ciphertextBlob": "y"}));
+        let mut s = json!({"name": "n", "secretString": "pw", "tags": [{"key": "a", "secretBinary": "b"}]});
+        redact("secretsmanager.amazonaws.com", "CreateSecret", Part::Request, &mut s);
+        assert_eq!(s, json!({"name": "n", "tags": [{"key": "a"}]}));
+    }
+
+    #[test]
+    fn per_event_rules_do_not_leak_to_other_events() {
+        let mut v = json!({"virtualMFADevice": {"serialNumber": "arn", "base32StringSeed": "seed"}});
+        redact("iam.amazonaws.com", "ListVirtualMFADevices", Part::Response, &mut v);
+        assert!(v["virtualMFADevice"].get("base32StringSeed").is_some());
+        redact("iam.amazonaws.com", "CreateVirtualMFADevice", Part::Response, &mut v);
+        assert!(v["virtualMFADevice"].get("base32StringSeed").is_none());
+    }
+}
