@@ -155,6 +155,28 @@ def test_create_access_key_secret_is_never_recorded(server, iam, ct):
             assert secret not in data, f"secret found in {path}"
 
 
+def test_login_profile_password_is_never_recorded(iam, ct):
+    name = unique("user")
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password="Sup3r-Secret-Pw!x", PasswordResetRequired=False)
+    _, r = one_record(ct, "ResourceName", name, "CreateLoginProfile")
+    assert "Sup3r-Secret-Pw!x" not in json.dumps(r)
+    assert r["requestParameters"]["userName"] == name
+    assert "password" not in r["requestParameters"]
+
+
+def test_virtual_mfa_seed_is_never_recorded(iam, ct):
+    name = unique("mfa")
+    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    events = [e for e in lookup(ct, "EventName", "CreateVirtualMFADevice") if name in e["CloudTrailEvent"]]
+    assert len(events) == 1
+    r = record(events[0])
+    assert r["responseElements"]["virtualMFADevice"]["serialNumber"] == dev["SerialNumber"]
+    text = json.dumps(r)
+    assert dev["Base32StringSeed"].decode() not in text
+    assert "base32StringSeed" not in text and "qRCodePNG" not in text
+
+
 # -- LookupEvents -----------------------------------------------------------------------------------
 def test_lookup_filters(make_user, ct, server):
     user = make_user(inline=[policy(allow(["iam:GetUser", "iam:TagUser"]))])
