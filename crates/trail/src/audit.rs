@@ -301,6 +301,18 @@ mod tests {
         fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
             Err(StoreError::Backend("disk full".into()))
         }
+        fn backend(&self) -> &'static str {
+            "broken"
+        }
+        fn is_local(&self) -> bool {
+            true
+        }
+        fn try_lease(&self, _: &str, _: std::time::Duration) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn release_lease(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
     }
 
     #[test]

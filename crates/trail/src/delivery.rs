@@ -244,6 +244,10 @@ impl Delivery {
 
     /// Deliver every logging trail (all accounts). Errors are kept on each trail (GetTrailStatus).
     pub fn deliver_all(&self) -> Result<(), DeliveryError> {
+        // Several servers may share one store: one of them delivers at a time.
+        if !self.store.try_lease("cloudtrail-delivery", std::time::Duration::from_secs(600))? {
+            return Ok(());
+        }
         let trails: Vec<(String, TrailDoc)> = self.store.scan_json(TRAILS_TABLE, "")?;
         for (key, t) in trails {
             if t.logging {
