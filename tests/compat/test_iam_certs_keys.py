@@ -207,6 +207,7 @@ def test_server_certificate_lifecycle(server, iam, account_id):
     assert recent(meta["UploadDate"])
     assert abs((meta["Expiration"] - dt.datetime.now(dt.timezone.utc)).days - 90) <= 1
 
+    assert iam.get_account_summary()["SummaryMap"]["ServerCertificates"] >= 1
     got = iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
     assert got["CertificateBody"] == body and got["CertificateChain"] == chain
     assert got["Tags"] == [{"Key": "team", "Value": "web"}]

@@ -462,3 +462,24 @@ def test_policy_size_ignores_whitespace(iam):
     assert len(compact) < 2048 < len(spacious)
     iam.put_user_policy(UserName=user, PolicyName="spacious", PolicyDocument=spacious)
     assert iam.get_user_policy(UserName=user, PolicyName="spacious")["PolicyDocument"] == d
+
+
+def test_policy_members_per_call_as_aws(iam):
+    """AWS-verified (moto's test_iam_response_attributes): CreatePolicy omits Description and
+    returns Tags only when given; GetPolicy returns Description and always Tags; ListPolicies neither."""
+    from support import allow, doc, policy, unique, unique_path
+
+    for with_optional in (True, False):
+        path = unique_path()
+        params = {"PolicyName": unique("pol"), "Path": path, "PolicyDocument": doc(policy(allow("s3:GetObject")))}
+        if with_optional:
+            params.update(Description="d", Tags=[{"Key": "k", "Value": "v"}])
+        created = iam.create_policy(**params)["Policy"]
+        assert "Description" not in created
+        assert ("Tags" in created) is with_optional
+        got = iam.get_policy(PolicyArn=created["Arn"])["Policy"]
+        assert ("Description" in got) is with_optional
+        assert got["Tags"] == ([{"Key": "k", "Value": "v"}] if with_optional else [])
+        listed = iam.list_policies(Scope="Local", PathPrefix=path)["Policies"]
+        assert len(listed) == 1 and "Description" not in listed[0] and "Tags" not in listed[0]
+        iam.delete_policy(PolicyArn=created["Arn"])

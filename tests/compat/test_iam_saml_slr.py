@@ -41,6 +41,7 @@ def test_saml_provider_lifecycle(iam, account_id):
     iam.untag_saml_provider(SAMLProviderArn=arn, TagKeys=["team"])
     assert iam.list_saml_provider_tags(SAMLProviderArn=arn)["Tags"] == [{"Key": "env", "Value": "prod"}]
 
+    assert iam.get_account_summary()["SummaryMap"]["Providers"] >= 1
     with aws_error("EntityAlreadyExists", 409):
         iam.create_saml_provider(Name=name, SAMLMetadataDocument=metadata())
     iam.delete_saml_provider(SAMLProviderArn=arn)

@@ -11,7 +11,7 @@ use rampart_protocol::AwsError;
 use rampart_service::{AuthzCheck, AuthzPlan, Output, RequestContext};
 
 use super::users::tag_page;
-use super::xml::Usage;
+use super::xml::{PolicyView, Usage};
 use super::{
     account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
     xml, Core,
@@ -266,13 +266,22 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 Ok(p)
             })?;
             let mut w = XmlWriter::new();
-            super::xml::policy(&mut w, "Policy", acct, &p, &Usage { attachments: 0, boundaries: 0 }, true);
+            super::xml::policy(
+                &mut w,
+                "Policy",
+                acct,
+                &p,
+                &Usage { attachments: 0, boundaries: 0 },
+                PolicyView::Create,
+            );
             xml(w.finish())
         }
         "GetPolicy" => {
             let mut w = XmlWriter::new();
             match find(core, acct, arn)?.ok_or_else(|| not_found(arn))? {
-                Managed::Local(p) => super::xml::policy(&mut w, "Policy", acct, &p, &usage(core, acct, arn)?, true),
+                Managed::Local(p) => {
+                    super::xml::policy(&mut w, "Policy", acct, &p, &usage(core, acct, arn)?, PolicyView::Get)
+                }
                 Managed::Aws(p) => super::xml::aws_policy(&mut w, "Policy", p, &usage(core, acct, arn)?, true),
             }
             xml(w.finish())
@@ -470,7 +479,7 @@ fn list(core: &Core, acct: &str, q: &QueryParams) -> Result<Output> {
             boundaries: boundaries.get(&arn).copied().unwrap_or(0),
         };
         match m {
-            Managed::Local(p) => super::xml::policy(&mut w, "member", acct, p, &u, false),
+            Managed::Local(p) => super::xml::policy(&mut w, "member", acct, p, &u, PolicyView::List),
             Managed::Aws(p) => super::xml::aws_policy(&mut w, "member", p, &u, false),
         }
     }

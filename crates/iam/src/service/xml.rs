@@ -83,8 +83,19 @@ pub struct Usage {
     pub boundaries: usize,
 }
 
-/// A customer managed policy; `description`/`tags` only where AWS returns them (GetPolicy, CreatePolicy).
-pub fn policy(w: &mut XmlWriter, tag: &'static str, account: &str, p: &PolicyRec, usage: &Usage, full: bool) {
+/// Which call a customer managed policy is shown by: AWS returns different subsets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PolicyView {
+    /// CreatePolicy: no `Description`; `Tags` only when the policy has some.
+    Create,
+    /// GetPolicy: `Description` when set; `Tags` always (possibly empty).
+    Get,
+    /// ListPolicies: neither.
+    List,
+}
+
+/// A customer managed policy, with the members `view` returns.
+pub fn policy(w: &mut XmlWriter, tag: &'static str, account: &str, p: &PolicyRec, usage: &Usage, view: PolicyView) {
     w.start(tag)
         .elem("PolicyName", &p.name)
         .elem("PolicyId", &p.id)
@@ -94,13 +105,13 @@ pub fn policy(w: &mut XmlWriter, tag: &'static str, account: &str, p: &PolicyRec
         .num("AttachmentCount", usage.attachments)
         .num("PermissionsBoundaryUsageCount", usage.boundaries)
         .bool("IsAttachable", true);
-    if full {
+    if view == PolicyView::Get {
         if let Some(d) = &p.description {
             w.elem("Description", d);
         }
     }
     w.elem("CreateDate", &iso8601(p.created)).elem("UpdateDate", &iso8601(p.updated));
-    if full && !p.tags.is_empty() {
+    if view == PolicyView::Get || (view == PolicyView::Create && !p.tags.is_empty()) {
         tags(w, &p.tags);
     }
     w.end();
