@@ -52,6 +52,7 @@ pub const RULES: &[Rule] = &[
     rule("iam.amazonaws.com", "*", Part::Request, "authenticationCode1"),
     rule("iam.amazonaws.com", "*", Part::Request, "authenticationCode2"),
     rule("iam.amazonaws.com", "UploadServerCertificate", Part::Request, "privateKey"),
+    rule("iam.amazonaws.com", "*", Part::Request, "addPrivateKey"),
     // STS: the secret half of issued credentials (AWS keeps accessKeyId, sessionToken, expiration),
     // MFA codes, and federation assertions.
     rule("sts.amazonaws.com", "*", Part::Response, "secretAccessKey"),
@@ -69,6 +70,7 @@ pub const RULES: &[Rule] = &[
     rule("secretsmanager.amazonaws.com", "GetSecretValue", Part::Response, "secretBinary"),
     rule("secretsmanager.amazonaws.com", "BatchGetSecretValue", Part::Response, "secretString"),
     rule("secretsmanager.amazonaws.com", "BatchGetSecretValue", Part::Response, "secretBinary"),
+    rule("secretsmanager.amazonaws.com", "GetRandomPassword", Part::Response, "randomPassword"),
 ];
 
 /// The member names to drop for this event and part.
@@ -129,6 +131,16 @@ mod tests {
         let mut s = json!({"name": "n", "secretString": "pw", "tags": [{"key": "a", "secretBinary": "b"}]});
         redact("secretsmanager.amazonaws.com", "CreateSecret", Part::Request, &mut s);
         assert_eq!(s, json!({"name": "n", "tags": [{"key": "a"}]}));
+    }
+
+    #[test]
+    fn generated_passwords_and_saml_private_keys_are_dropped() {
+        let mut v = json!({"randomPassword": "hunter2"});
+        redact("secretsmanager.amazonaws.com", "GetRandomPassword", Part::Response, &mut v);
+        assert_eq!(v, json!({}));
+        let mut v = json!({"sAMLProviderArn": "arn", "addPrivateKey": "-----BEGIN PRIVATE KEY-----"});
+        redact("iam.amazonaws.com", "UpdateSAMLProvider", Part::Request, &mut v);
+        assert_eq!(v, json!({"sAMLProviderArn": "arn"}));
     }
 
     #[test]
