@@ -76,6 +76,9 @@ pub const OPERATIONS: &[&str] = &[
     "ValidateResourcePolicy",
 ];
 
+/// The store lease that makes one node of a cluster the sweeper.
+const SWEEPER_LEASE: &str = "secretsmanager/sweeper";
+
 /// The Secrets Manager domain: store, keys, rotators, clock.
 pub struct SecretsManager {
     store: Arc<dyn Store>,
@@ -211,11 +214,16 @@ impl SecretsManager {
         let weak = Arc::downgrade(self);
         let spawned = std::thread::Builder::new().name("secrets-sweeper".into()).spawn(move || loop {
             match weak.upgrade() {
-                Some(sm) => {
-                    if let Err(e) = sm.tick() {
-                        tracing::warn!(error = %AwsError::from(e), "secrets sweep failed");
+                // One node of a cluster sweeps at a time: purges and scheduled rotations run once.
+                Some(sm) => match sm.store.try_lease(SWEEPER_LEASE, interval.saturating_mul(3)) {
+                    Ok(true) => {
+                        if let Err(e) = sm.tick() {
+                            tracing::warn!(error = %AwsError::from(e), "secrets sweep failed");
+                        }
                     }
-                }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "secrets sweeper lease unavailable"),
+                },
                 None => return,
             }
             std::thread::sleep(interval);
