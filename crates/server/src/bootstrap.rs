@@ -93,6 +93,29 @@ pub struct Bootstrapped {
     pub trail_delivery_interval: std::time::Duration,
 }
 
+/// The identity to run with, given the one `place` holds: the configured account must match it.
+/// Returns it with whether the credentials were generated now and whether `place` must be rewritten.
+fn reconcile_identity(
+    config: &ServerConfig,
+    stored: Option<AccountIdentity>,
+    place: &str,
+) -> Result<(AccountIdentity, bool, bool), StartupError> {
+    if let (Some(s), Some(id)) = (&stored, &config.account_id) {
+        if &s.account_id != id {
+            return Err(StartupError::Config(format!(
+                "RAMPART_ACCOUNT_ID={id} but the {place} belongs to account {}",
+                s.account_id
+            )));
+        }
+    }
+    let (identity, generated) = resolve_identity(config, stored.clone());
+    let changed = stored.as_ref().is_none_or(|s| {
+        s.root_access_key_id != identity.root_access_key_id
+            || s.root_secret_access_key != identity.root_secret_access_key
+    });
+    Ok((identity, generated, changed))
+}
+
 /// Validate an account ID: exactly 12 digits.
 pub fn valid_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
@@ -166,19 +189,7 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
     };
-    if let (Some(s), Some(id)) = (&stored, &config.account_id) {
-        if &s.account_id != id {
-            return Err(StartupError::Config(format!(
-                "RAMPART_ACCOUNT_ID={id} but the data directory belongs to account {}",
-                s.account_id
-            )));
-        }
-    }
-    let (identity, generated) = resolve_identity(config, stored.clone());
-    let changed = stored.as_ref().is_none_or(|s| {
-        s.root_access_key_id != identity.root_access_key_id
-            || s.root_secret_access_key != identity.root_secret_access_key
-    });
+    let (identity, generated, changed) = reconcile_identity(config, stored, "data directory")?;
     if changed {
         let json = serde_json::to_vec_pretty(&identity).map_err(|e| StartupError::Config(e.to_string()))?;
         write_private(&account_path, &json).map_err(io)?;
@@ -307,19 +318,7 @@ fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, 
                 StartupError::Config("the account identity in the database does not open with this master key".into())
             })?),
         };
-        if let (Some(s), Some(id)) = (&stored, &config.account_id) {
-            if &s.account_id != id {
-                return Err(StartupError::Config(format!(
-                    "RAMPART_ACCOUNT_ID={id} but the database belongs to account {}",
-                    s.account_id
-                )));
-            }
-        }
-        let (identity, generated) = resolve_identity(config, stored.clone());
-        let changed = stored.as_ref().is_none_or(|s| {
-            s.root_access_key_id != identity.root_access_key_id
-                || s.root_secret_access_key != identity.root_secret_access_key
-        });
+        let (identity, generated, changed) = reconcile_identity(config, stored, "database")?;
         if changed {
             tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer))?;
         }
