@@ -165,10 +165,17 @@ def test_aliases(kms, account_id, sym_key):
         kms.delete_alias(AliasName=name)
     with aws_error("NotFoundException", 400):
         kms.update_alias(AliasName=name, TargetKeyId=other["KeyId"])
-    with aws_error("InvalidAliasNameException", 400):
+    # AWS's answers: a reserved prefix is NotAuthorizedException (no message), a name without
+    # alias/ "Invalid identifier", an alias as target "Aliases must refer to keys. Not aliases".
+    with aws_error("NotAuthorizedException", 400):
         kms.create_alias(AliasName="alias/aws/mine", TargetKeyId=other["KeyId"])
-    with aws_error("ValidationException", 400):
+    with aws_error("ValidationException", 400, "Invalid identifier"):
         kms.create_alias(AliasName="noprefix", TargetKeyId=other["KeyId"])
+    with aws_error("ValidationException", 400, "Aliases must refer to keys. Not aliases"):
+        kms.create_alias(AliasName=f"alias/{unique('c')}", TargetKeyId=alias_arn)
+    # Operations that take a key ID or key ARN only answer AWS's "Invalid keyId" for an alias.
+    with aws_error("NotFoundException", 400, f"Invalid keyId {alias_arn}"):
+        kms.get_key_policy(KeyId=alias_arn, PolicyName="default")
     with aws_error("NotFoundException", 400):
         kms.create_alias(AliasName=f"alias/{unique('b')}", TargetKeyId="11111111-2222-3333-4444-555555555555")
 

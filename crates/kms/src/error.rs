@@ -28,6 +28,9 @@ pub enum KmsError {
     InvalidAliasName(String),
     #[error("{0}")]
     MalformedPolicy(String),
+    /// AWS's answer to a reserved `alias/aws/` name (no message).
+    #[error("{0}")]
+    NotAuthorized(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -85,6 +88,7 @@ impl From<KmsError> for AwsError {
             KmsError::AlreadyExists(_) => ("AlreadyExistsException", 400),
             KmsError::InvalidAliasName(_) => ("InvalidAliasNameException", 400),
             KmsError::MalformedPolicy(_) => ("MalformedPolicyDocumentException", 400),
+            KmsError::NotAuthorized(_) => ("NotAuthorizedException", 400),
             KmsError::Unsupported(_) => ("UnsupportedOperationException", 400),
             KmsError::InvalidArn(_) => ("InvalidArnException", 400),
             KmsError::InvalidMarker(_) => ("InvalidMarkerException", 400),

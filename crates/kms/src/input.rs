@@ -26,6 +26,15 @@ pub(crate) fn invalid(member: &str, constraint: &str) -> KmsError {
     ))
 }
 
+/// `1 validation error detected: Value 'value' at 'member' failed to satisfy constraint: …`
+/// (AWS names the value when it is not sensitive: enums, patterns of names).
+pub(crate) fn invalid_value(member: &str, value: &str, constraint: &str) -> KmsError {
+    KmsError::Validation(format!(
+        "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: {constraint}",
+        lower_first(member)
+    ))
+}
+
 pub(crate) fn missing(member: &str) -> KmsError {
     KmsError::Validation(format!(
         "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",

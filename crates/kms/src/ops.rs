@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::core::{context_keys, default_key_policy, pending, s, Kms, Loaded};
 use crate::crypto::{self, KeySpec, KeyUsage};
 use crate::error::{KmsError, Result};
-use crate::input::{invalid, missing, paginate, In};
+use crate::input::{invalid, invalid_value, missing, paginate, In};
 use crate::model::*;
 
 /// The operations Rampart's KMS implements (others answer UnknownOperationException).
@@ -154,15 +154,94 @@ fn tag_context(tags: &[Tag]) -> Vec<(String, ContextValue)> {
     v
 }
 
+/// AWS's checks on an `AliasName`, in its order: the model's pattern (`^[a-zA-Z0-9:/_-]+$`,
+/// ValidationException naming the value), then the service's rules — the `alias/` prefix
+/// ("Invalid identifier"), the reserved `alias/aws/` prefix (NotAuthorizedException, no message),
+/// and `:` (allowed by the pattern, refused in a name).
 fn validate_alias_name(name: &str) -> Result<()> {
-    if !name.starts_with("alias/") || name.len() <= 6 || name.len() > 256 {
-        return Err(invalid("AliasName", "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"));
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-')) {
+        return Err(invalid_value(
+            "AliasName",
+            name,
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+        ));
     }
-    if !name[6..].bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-')) {
-        return Err(invalid("AliasName", "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"));
+    if !name.starts_with("alias/") || name.len() == "alias/".len() {
+        return Err(KmsError::Validation("Invalid identifier".into()));
     }
     if name.starts_with("alias/aws/") {
-        return Err(KmsError::InvalidAliasName("Alias must not begin with 'alias/aws/'".into()));
+        return Err(KmsError::NotAuthorized(String::new()));
+    }
+    if name.contains(':') {
+        return Err(KmsError::Validation(format!("{name} contains invalid characters for an alias")));
+    }
+    Ok(())
+}
+
+/// The model's enums of Sign/Verify (checked before anything else, as AWS's model validation is).
+const SIGNING_ALGORITHMS: &str = "[RSASSA_PSS_SHA_256, RSASSA_PSS_SHA_384, RSASSA_PSS_SHA_512, RSASSA_PKCS1_V1_5_SHA_256, RSASSA_PKCS1_V1_5_SHA_384, RSASSA_PKCS1_V1_5_SHA_512, ECDSA_SHA_256, ECDSA_SHA_384, ECDSA_SHA_512, SM2DSA, ML_DSA_SHAKE_256, ED25519_SHA_512, ED25519_PH_SHA_512]";
+
+fn signing_enums(i: &In<'_>) -> Result<()> {
+    if let Some(a) = i.str("SigningAlgorithm")? {
+        if !SIGNING_ALGORITHMS[1..SIGNING_ALGORITHMS.len() - 1].split(", ").any(|x| x == a) {
+            return Err(invalid_value(
+                "SigningAlgorithm",
+                a,
+                &format!("Member must satisfy enum value set: {SIGNING_ALGORITHMS}"),
+            ));
+        }
+    }
+    if let Some(m) = i.str("MessageType")? {
+        if !matches!(m, "RAW" | "DIGEST" | "EXTERNAL_MU") {
+            return Err(invalid_value(
+                "MessageType",
+                m,
+                "Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Operations whose `KeyId` is a key ID or key ARN only (AWS's API reference: "Specify the key ID
+/// or key ARN of the KMS key"); an alias there is "Invalid keyId".
+const KEY_ONLY_OPERATIONS: &[&str] = &[
+    "CancelKeyDeletion",
+    "CreateGrant",
+    "DisableKey",
+    "DisableKeyRotation",
+    "EnableKey",
+    "EnableKeyRotation",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
+    "ListKeyRotations",
+    "ListResourceTags",
+    "PutKeyPolicy",
+    "RetireGrant",
+    "RevokeGrant",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "TagResource",
+    "UntagResource",
+    "UpdateKeyDescription",
+];
+
+/// `alias/…` or `arn:…:alias/…`.
+fn names_alias(key_id: &str) -> bool {
+    key_id.starts_with("alias/") || (key_id.starts_with("arn:") && key_id.contains(":alias/"))
+}
+
+/// Refuse an alias in the `KeyId` of an operation that takes a key ID or key ARN only.
+fn key_only(op: &str, i: &In<'_>) -> Result<()> {
+    if KEY_ONLY_OPERATIONS.contains(&op) {
+        if let Some(id) = i.str("KeyId")? {
+            if names_alias(id) {
+                return Err(KmsError::NotFound(format!("Invalid keyId {id}")));
+            }
+        }
     }
     Ok(())
 }
@@ -201,6 +280,7 @@ impl Kms {
     /// What `op` needs authorized.
     pub(crate) fn plan(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Vec<AuthzCheck>> {
         let i = In(input);
+        key_only(op, &i)?;
         let action = format!("kms:{op}");
         let key = |member: &str, extra: Vec<(String, ContextValue)>| -> Result<Vec<AuthzCheck>> {
             let k = self.key_param(ctx, &i, member)?;
@@ -235,11 +315,9 @@ impl Kms {
             }
             "CreateAlias" | "DeleteAlias" | "UpdateAlias" => {
                 let name = i.req_str_len("AliasName", 1, 256)?;
+                validate_alias_name(name)?;
                 let alias_res = alias_arn(&ctx.region, &ctx.caller.account_id, name);
                 let mut checks = vec![AuthzCheck::new(&action, alias_res)];
-                if op == "CreateAlias" {
-                    validate_alias_name(name)?;
-                }
                 if op != "CreateAlias" {
                     let a = self
                         .alias(&ctx.caller.account_id, &ctx.region, name)?
@@ -305,6 +383,7 @@ impl Kms {
                 ])
             }
             "Sign" | "Verify" => {
+                signing_enums(&i)?;
                 let mut extra = Vec::new();
                 if let Some(a) = i.str("SigningAlgorithm")? {
                     extra.push(("kms:SigningAlgorithm".into(), s(a)));
@@ -394,8 +473,8 @@ impl Kms {
 
     fn alias_target(&self, ctx: &RequestContext, i: &In<'_>) -> Result<Arc<Loaded>> {
         let target = i.key_id("TargetKeyId")?;
-        if target.starts_with("alias/") || target.contains(":alias/") {
-            return Err(invalid("TargetKeyId", "Member must be a key ID or key ARN, not an alias"));
+        if names_alias(target) {
+            return Err(KmsError::Validation("Aliases must refer to keys. Not aliases".into()));
         }
         let k = self.resolve(ctx, target)?;
         if k.rec.account != ctx.caller.account_id {
@@ -407,6 +486,7 @@ impl Kms {
     /// Run `op` (already authorized).
     pub(crate) fn exec(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Value> {
         let i = In(input);
+        key_only(op, &i)?;
         match op {
             "CreateKey" => self.create_key(ctx, &i),
             "DescribeKey" => {
@@ -523,6 +603,7 @@ impl Kms {
             }
             "DeleteAlias" => {
                 let name = i.req_str_len("AliasName", 1, 256)?;
+                validate_alias_name(name)?;
                 let sk = alias_store_key(&ctx.caller.account_id, &ctx.region, name);
                 transact(self.store.as_ref(), |tx| -> Result<()> {
                     if !tx.delete(ALIASES, &sk)? {
@@ -690,6 +771,7 @@ impl Kms {
                 let msg = i.req_blob("Message", 1, MAX_PLAINTEXT)?;
                 let alg = i.req_str("SigningAlgorithm")?;
                 let mt = i.str("MessageType")?.unwrap_or("RAW");
+                signing_enums(&i)?;
                 let sig = if op == "Verify" { Some(i.req_blob("Signature", 1, 6144)?) } else { None };
                 grant_tokens(&i)?;
                 k.require_enabled()?;
@@ -710,7 +792,11 @@ impl Kms {
                         }
                         msg
                     }
-                    _ => return Err(invalid("MessageType", "Member must satisfy enum value set: [RAW, DIGEST]")),
+                    _ => {
+                        return Err(KmsError::Unsupported(format!(
+                            "MessageType {mt} is not supported for signing algorithm {alg}."
+                        )))
+                    }
                 };
                 dry_run(&i)?;
                 match sig {
@@ -1084,14 +1170,15 @@ impl Kms {
             (None, None) => "SYMMETRIC_DEFAULT",
         };
         let spec = KeySpec::parse(spec_name).ok_or_else(|| {
-            invalid("KeySpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512]")
+            invalid_value("KeySpec", spec_name, "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512]")
         })?;
         let usage = match i.str("KeyUsage")? {
             None => spec.usages()[0],
             Some(u) => {
                 let usage = KeyUsage::parse(u).ok_or_else(|| {
-                    invalid(
+                    invalid_value(
                         "KeyUsage",
+                        u,
                         "Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC]",
                     )
                 })?;
@@ -1110,9 +1197,10 @@ impl Kms {
             Some(o @ ("EXTERNAL" | "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
                 return Err(KmsError::Unsupported(format!("Origin {o} is not supported by Rampart.")))
             }
-            Some(_) => {
-                return Err(invalid(
+            Some(o) => {
+                return Err(invalid_value(
                     "Origin",
+                    o,
                     "Member must satisfy enum value set: [EXTERNAL, AWS_CLOUDHSM, AWS_KMS, EXTERNAL_KEY_STORE]",
                 ))
             }

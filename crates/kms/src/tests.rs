@@ -274,3 +274,102 @@ fn grants_for_roles_and_retire_by_retiring_principal() {
         "AccessDeniedException"
     );
 }
+
+fn err(e: &Env, c: &RequestContext, op: &str, input: Value) -> (String, String) {
+    let err = call(e, c, op, input).unwrap_err();
+    (err.code.to_string(), err.message.to_string())
+}
+
+#[test]
+fn alias_names_are_checked_in_aws_order() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let create = |name: &str| err(&e, &r, "CreateAlias", json!({"AliasName": name, "TargetKeyId": key}));
+    // The model's pattern first, naming the value.
+    assert_eq!(
+        create("alias/my-alias!"),
+        (
+            "ValidationException".into(),
+            "1 validation error detected: Value 'alias/my-alias!' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$".into()
+        )
+    );
+    // Then the service's rules.
+    assert_eq!(create("wrongprefix/my-alias"), ("ValidationException".into(), "Invalid identifier".into()));
+    assert_eq!(create("alias/aws/ebs"), ("NotAuthorizedException".into(), String::new()));
+    assert_eq!(
+        create("alias/my:alias"),
+        ("ValidationException".into(), "alias/my:alias contains invalid characters for an alias".into())
+    );
+    call(&e, &r, "CreateAlias", json!({"AliasName": "alias/ok_/-", "TargetKeyId": key})).unwrap();
+    assert_eq!(
+        err(&e, &r, "CreateAlias", json!({"AliasName": "alias/other", "TargetKeyId": "alias/ok_/-"})),
+        ("ValidationException".into(), "Aliases must refer to keys. Not aliases".into())
+    );
+    assert_eq!(
+        err(&e, &r, "DeleteAlias", json!({"AliasName": "wrongprefix/my-alias"})),
+        ("ValidationException".into(), "Invalid identifier".into())
+    );
+    assert_eq!(err(&e, &r, "DeleteAlias", json!({"AliasName": "alias/missing"})).0, "NotFoundException");
+}
+
+#[test]
+fn key_only_operations_refuse_aliases() {
+    let e = env();
+    let r = root();
+    let md = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"].clone();
+    let key = md["KeyId"].as_str().unwrap();
+    call(&e, &r, "CreateAlias", json!({"AliasName": "alias/mine", "TargetKeyId": key})).unwrap();
+    let alias_arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:alias/mine");
+    for (op, extra) in [
+        ("EnableKeyRotation", json!({})),
+        ("GetKeyPolicy", json!({"PolicyName": "default"})),
+        ("PutKeyPolicy", json!({"Policy": crate::default_key_policy(ACCOUNT)})),
+        ("TagResource", json!({"Tags": [{"TagKey": "a", "TagValue": "b"}]})),
+        ("ScheduleKeyDeletion", json!({})),
+        ("DisableKey", json!({})),
+    ] {
+        for id in ["alias/mine", alias_arn.as_str()] {
+            let mut input = extra.clone();
+            input["KeyId"] = json!(id);
+            assert_eq!(err(&e, &r, op, input), ("NotFoundException".into(), format!("Invalid keyId {id}")), "{op}");
+        }
+    }
+    // Operations documented to take aliases still do.
+    assert_eq!(call(&e, &r, "DescribeKey", json!({"KeyId": "alias/mine"})).unwrap()["KeyMetadata"]["KeyId"], key);
+    call(&e, &r, "Encrypt", json!({"KeyId": alias_arn, "Plaintext": b64(b"x")})).unwrap();
+    // Not a key ID at all: AWS's wording, the value unquoted.
+    assert_eq!(
+        err(&e, &r, "ListResourceTags", json!({"KeyId": "unknown"})),
+        ("NotFoundException".into(), "Invalid keyId unknown".into())
+    );
+}
+
+#[test]
+fn signing_algorithm_outside_the_enum_is_a_validation_error() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"})).unwrap()
+        ["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, msg) = err(&e, &r, "Sign", json!({"KeyId": key, "Message": b64(b"m"), "SigningAlgorithm": "INVALID"}));
+    assert_eq!(code, "ValidationException");
+    assert!(msg.starts_with("1 validation error detected: Value 'INVALID' at 'signingAlgorithm'"), "{msg}");
+    // A real algorithm the key does not support is InvalidKeyUsageException.
+    let (code, _) =
+        err(&e, &r, "Sign", json!({"KeyId": key, "Message": b64(b"m"), "SigningAlgorithm": "ECDSA_SHA_384"}));
+    assert_eq!(code, "InvalidKeyUsageException");
+    let (code, msg) = err(
+        &e,
+        &r,
+        "Verify",
+        json!({"KeyId": key, "Message": b64(b"m"), "Signature": b64(b"s"), "SigningAlgorithm": "ECDSA_SHA_256", "MessageType": "HASHED"}),
+    );
+    assert_eq!(code, "ValidationException");
+    assert!(msg.contains("Value 'HASHED' at 'messageType'"), "{msg}");
+    let (code, msg) = err(&e, &r, "CreateKey", json!({"KeySpec": "NotSupportedKeySpec"}));
+    assert_eq!(code, "ValidationException");
+    assert!(msg.contains("Value 'NotSupportedKeySpec' at 'keySpec'"), "{msg}");
+}
