@@ -880,7 +880,7 @@ impl Kms {
                 let k = self.key_param(ctx, &i, "KeyId")?;
                 policy_name(&i)?;
                 let policy = i.req_str_len("Policy", 1, MAX_POLICY)?;
-                k.require_not_pending()?;
+                // AWS's key-state table: PutKeyPolicy works in every state, pending deletion included.
                 self.validate_policy(ctx, policy, i.bool("BypassPolicyLockoutSafetyCheck")?, Some(&k))?;
                 let policy = policy.to_string();
                 self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
@@ -914,7 +914,7 @@ impl Kms {
             }
             "GetKeyRotationStatus" => {
                 let k = self.key_param(ctx, &i, "KeyId")?;
-                k.require_not_pending()?;
+                // AWS's key-state table: GetKeyRotationStatus works on a key pending deletion.
                 self.require_rotatable_spec(&k)?;
                 let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.arn});
                 if k.rec.rotation_enabled {

@@ -373,3 +373,33 @@ fn signing_algorithm_outside_the_enum_is_a_validation_error() {
     assert_eq!(code, "ValidationException");
     assert!(msg.contains("Value 'NotSupportedKeySpec' at 'keySpec'"), "{msg}");
 }
+
+#[test]
+fn key_states_follow_aws_table_for_pending_deletion() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": 7})).unwrap();
+    // Allowed while pending deletion (AWS's "Key states" table).
+    call(&e, &r, "PutKeyPolicy", json!({"KeyId": key, "Policy": crate::default_key_policy(ACCOUNT)})).unwrap();
+    call(&e, &r, "GetKeyPolicy", json!({"KeyId": key})).unwrap();
+    assert_eq!(call(&e, &r, "GetKeyRotationStatus", json!({"KeyId": key})).unwrap()["KeyRotationEnabled"], false);
+    call(&e, &r, "ListResourceTags", json!({"KeyId": key})).unwrap();
+    // Refused with KMSInvalidStateException "<arn> is pending deletion.".
+    let arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{key}");
+    for (op, extra) in [
+        ("TagResource", json!({"Tags": [{"TagKey": "a", "TagValue": "b"}]})),
+        ("UntagResource", json!({"TagKeys": ["a"]})),
+        ("UpdateKeyDescription", json!({"Description": "d"})),
+        ("EnableKey", json!({})),
+        ("EnableKeyRotation", json!({})),
+    ] {
+        let mut input = extra;
+        input["KeyId"] = json!(key);
+        assert_eq!(
+            err(&e, &r, op, input),
+            ("KMSInvalidStateException".into(), format!("{arn} is pending deletion.")),
+            "{op}"
+        );
+    }
+}
