@@ -433,3 +433,33 @@ def test_dry_run(kms, sym_key):
 def test_base64_blob_shape(kms, sym_key):
     blob = kms.encrypt(KeyId=sym_key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
     assert isinstance(blob, bytes) and base64.b64encode(blob)
+
+
+# -- multi-Region keys -----------------------------------------------------------------------------
+def test_multi_region_key_replica_decrypts_primary_ciphertexts(kms, server, account_id):
+    import boto3
+
+    west = boto3.client("kms", region_name="us-west-2", endpoint_url=server.endpoint,
+                        aws_access_key_id=server.access_key_id, aws_secret_access_key=server.secret_access_key)
+    md = kms.create_key(MultiRegion=True, Description="primary")["KeyMetadata"]
+    key_id = md["KeyId"]
+    assert key_id.startswith("mrk-") and md["MultiRegion"] is True
+    assert md["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"across regions")["CiphertextBlob"]
+    with aws_error("NotFoundException", 400):
+        west.describe_key(KeyId=key_id)
+    out = kms.replicate_key(KeyId=key_id, ReplicaRegion="us-west-2", Tags=[{"TagKey": "r", "TagValue": "w"}])
+    replica = out["ReplicaKeyMetadata"]
+    assert replica["Arn"] == f"arn:aws:kms:us-west-2:{account_id}:key/{key_id}"
+    assert replica["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA"
+    assert replica["MultiRegionConfiguration"]["PrimaryKey"] == {"Arn": md["Arn"], "Region": "us-east-1"}
+    assert out["ReplicaTags"] == [{"TagKey": "r", "TagValue": "w"}] and json.loads(out["ReplicaPolicy"])
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across regions"
+    with aws_error("AlreadyExistsException", 400):
+        kms.replicate_key(KeyId=key_id, ReplicaRegion="us-west-2")
+    cfg = kms.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]
+    assert cfg["ReplicaKeys"] == [{"Arn": replica["Arn"], "Region": "us-west-2"}]
+    kms.update_primary_region(KeyId=key_id, PrimaryRegion="us-west-2")
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+    with aws_error("UnsupportedOperationException", 400):
+        kms.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")

@@ -203,6 +203,7 @@ impl Kms {
                 aws_managed_key_policy(account_id, region, service),
                 "AWS",
                 Vec::new(),
+                false,
             )?;
             let now = self.now_ms();
             transact(self.store.as_ref(), |tx| -> Result<String> {

@@ -45,6 +45,11 @@ impl Loaded {
         self.materials.last().map(|m| m.as_slice()).ok_or_else(|| KmsError::Internal("key without material".into()))
     }
 
+    /// Every material version, oldest first (multi-Region replicas copy them all).
+    pub fn materials(&self) -> impl Iterator<Item = &[u8]> {
+        self.materials.iter().map(|m| m.as_slice())
+    }
+
     pub fn public_key(&self) -> Result<Vec<u8>> {
         self.rec
             .public_key
@@ -124,11 +129,22 @@ impl Kms {
     ) -> MaterialVersion {
         let mut id = [0u8; 32];
         rand::rng().fill_bytes(&mut id);
-        let material_id = hex::encode(id);
-        let sealed = self.sealer.seal(material, &Self::material_aad(arn, &material_id));
+        self.seal_version(arn, material, &hex::encode(id), rotation_type, now)
+    }
+
+    /// A material version with a given ID, sealed for the key `arn` (multi-Region copies share IDs).
+    pub(crate) fn seal_version(
+        &self,
+        arn: &str,
+        material: &[u8],
+        material_id: &str,
+        rotation_type: Option<&str>,
+        created: i64,
+    ) -> MaterialVersion {
+        let sealed = self.sealer.seal(material, &Self::material_aad(arn, material_id));
         MaterialVersion {
-            material_id,
-            created: now,
+            material_id: material_id.to_string(),
+            created,
             rotation_type: rotation_type.map(str::to_string),
             sealed: B64.encode(sealed),
         }
@@ -178,11 +194,24 @@ impl Kms {
             let now = self.now_ms();
             let rec = &loaded.rec;
             if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| d <= now) {
-                self.delete_key_now(rec)?;
-                continue;
+                if self.delete_key_now(rec)? {
+                    continue;
+                }
+                // A multi-Region primary waits for its replicas to be deleted.
+                return Ok(Some(loaded));
             }
             if rec.rotation_enabled && rec.state == KeyState::Enabled && rec.next_rotation.is_some_and(|t| t <= now) {
-                self.rotate(account, region, key_id, "AUTOMATIC")?;
+                // A multi-Region key rotates as one, from its primary.
+                let rotating_region = match rec.multi_region_primary {
+                    Some(false) => self
+                        .multi_region_copies(account, key_id)?
+                        .into_iter()
+                        .find(|c| c.multi_region_primary == Some(true))
+                        .map(|c| c.region)
+                        .unwrap_or_else(|| region.to_string()),
+                    _ => region.to_string(),
+                };
+                self.rotate(account, &rotating_region, key_id, "AUTOMATIC")?;
                 continue;
             }
             return Ok(Some(loaded));
@@ -191,13 +220,25 @@ impl Kms {
     }
 
     /// The end of a deletion window: the record, its sealed material, its aliases are gone.
-    fn delete_key_now(&self, rec: &KeyRec) -> Result<()> {
+    /// Returns false when the key stays: a multi-Region primary whose replicas still exist
+    /// (AWS's `PendingReplicaDeletion`).
+    fn delete_key_now(&self, rec: &KeyRec) -> Result<bool> {
         let sk = rec.store_key();
         let now = self.now_ms();
-        transact(self.store.as_ref(), |tx| -> Result<()> {
-            let Some(current) = tx.get_json::<KeyRec>(KEYS, &sk)? else { return Ok(()) };
+        let deleted = transact(self.store.as_ref(), |tx| -> Result<bool> {
+            let Some(current) = tx.get_json::<KeyRec>(KEYS, &sk)? else { return Ok(true) };
             if current.state != KeyState::PendingDeletion || current.deletion_date.is_none_or(|d| d > now) {
-                return Ok(());
+                return Ok(true);
+            }
+            if current.multi_region_primary == Some(true) {
+                let suffix = format!("/{}", current.key_id);
+                let replicas = tx
+                    .scan_json::<KeyRec>(KEYS, &format!("{}/", current.account))?
+                    .into_iter()
+                    .any(|(k, r)| k.ends_with(&suffix) && r.multi_region_primary == Some(false));
+                if replicas {
+                    return Ok(false);
+                }
             }
             tx.delete(KEYS, &sk)?;
             let prefix = format!("{}/{}/", rec.account, rec.region);
@@ -206,20 +247,64 @@ impl Kms {
                     tx.delete(ALIASES, &k)?;
                 }
             }
-            Ok(())
+            Ok(true)
         })?;
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(&sk);
-        tracing::info!(key = %rec.arn(), "kms key deleted at the end of its waiting period");
-        Ok(())
+        if deleted {
+            self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(&sk);
+            tracing::info!(key = %rec.arn(), "kms key deleted at the end of its waiting period");
+        }
+        Ok(deleted)
+    }
+
+    /// Every Region's copy of a multi-Region key (the primary and its replicas).
+    pub(crate) fn multi_region_copies(&self, account: &str, key_id: &str) -> Result<Vec<KeyRec>> {
+        let suffix = format!("/{key_id}");
+        Ok(self
+            .store
+            .scan_json::<KeyRec>(KEYS, &format!("{account}/"))?
+            .into_iter()
+            .filter(|(k, r)| k.ends_with(&suffix) && r.key_id == key_id)
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// DescribeKey's `KeyMetadata`: the record's, plus `MultiRegionConfiguration` for multi-Region
+    /// keys and `PendingReplicaDeletion` for a primary waiting for its replicas.
+    pub(crate) fn key_metadata(&self, rec: &KeyRec) -> Result<Value> {
+        let mut m = rec.metadata();
+        let Some(kind) = rec.multi_region_type() else { return Ok(m) };
+        let copies = self.multi_region_copies(&rec.account, &rec.key_id)?;
+        let entry = |c: &KeyRec| json!({"Arn": c.arn(), "Region": c.region});
+        let mut config = json!({
+            "MultiRegionKeyType": kind,
+            "ReplicaKeys": copies.iter().filter(|c| c.multi_region_primary == Some(false)).map(entry).collect::<Vec<_>>(),
+        });
+        if let Some(p) = copies.iter().find(|c| c.multi_region_primary == Some(true)) {
+            config["PrimaryKey"] = entry(p);
+        }
+        let has_replicas = copies.iter().any(|c| c.multi_region_primary == Some(false));
+        if kind == "PRIMARY" && rec.state == KeyState::PendingDeletion && has_replicas {
+            m["KeyState"] = json!("PendingReplicaDeletion");
+            if let Some(obj) = m.as_object_mut() {
+                obj.remove("DeletionDate");
+            }
+        }
+        m["MultiRegionConfiguration"] = config;
+        Ok(m)
     }
 
     /// Add a key material version (symmetric keys).
+    /// A multi-Region key rotates as one: the new version goes to every Region's copy (same
+    /// material ID, same index), with the primary's rotation schedule.
     pub(crate) fn rotate(&self, account: &str, region: &str, key_id: &str, rotation_type: &str) -> Result<()> {
         let now = self.now_ms();
         let (material, _) = crypto::generate(KeySpec::SYMMETRIC_DEFAULT)?;
-        self.update(account, region, key_id, |rec| {
+        let mut id = [0u8; 32];
+        rand::rng().fill_bytes(&mut id);
+        let material_id = hex::encode(id);
+        let rec = self.update(account, region, key_id, |rec| {
             let arn = rec.arn();
-            rec.versions.push(self.new_version(&arn, &material, Some(rotation_type), now));
+            rec.versions.push(self.seal_version(&arn, &material, &material_id, Some(rotation_type), now));
             if rec.rotation_enabled {
                 let period = rec.rotation_period_days.unwrap_or(365) as i64;
                 let mut next = rec.next_rotation.unwrap_or(now);
@@ -228,8 +313,41 @@ impl Kms {
                 }
                 rec.next_rotation = Some(next);
             }
-            Ok(())
-        })
+            Ok(rec.clone())
+        })?;
+        if rec.multi_region_primary.is_some() {
+            for copy in self.multi_region_copies(account, key_id)? {
+                if copy.region == region {
+                    continue;
+                }
+                self.update(account, &copy.region, key_id, |r| {
+                    if !r.versions.iter().any(|v| v.material_id == material_id) {
+                        let arn = r.arn();
+                        r.versions.push(self.seal_version(&arn, &material, &material_id, Some(rotation_type), now));
+                    }
+                    r.rotation_enabled = rec.rotation_enabled;
+                    r.rotation_period_days = rec.rotation_period_days;
+                    r.next_rotation = rec.next_rotation;
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy a multi-Region primary's rotation settings to its replicas.
+    pub(crate) fn sync_rotation_settings(&self, primary: &KeyRec) -> Result<()> {
+        for copy in self.multi_region_copies(&primary.account, &primary.key_id)? {
+            if copy.region != primary.region {
+                self.update(&primary.account, &copy.region, &primary.key_id, |r| {
+                    r.rotation_enabled = primary.rotation_enabled;
+                    r.rotation_period_days = primary.rotation_period_days;
+                    r.next_rotation = primary.next_rotation;
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Read-modify-write one key record in a transaction.
@@ -312,7 +430,13 @@ impl Kms {
         context.push(("kms:CustomerMasterKeySpec".to_string(), s(rec.spec.as_str())));
         context.push(("kms:KeyUsage".to_string(), s(rec.usage.as_str())));
         context.push(("kms:KeyOrigin".to_string(), s("AWS_KMS")));
-        context.push(("kms:MultiRegion".to_string(), s("false")));
+        context.push((
+            "kms:MultiRegion".to_string(),
+            s(if rec.multi_region_primary.is_some() { "true" } else { "false" }),
+        ));
+        if let Some(t) = rec.multi_region_type() {
+            context.push(("kms:MultiRegionKeyType".to_string(), s(t)));
+        }
         for t in &rec.tags {
             context.push((format!("aws:ResourceTag/{}", t.key), s(&t.value)));
         }
@@ -358,8 +482,9 @@ impl Kms {
         policy: String,
         manager: &str,
         tags: Vec<Tag>,
+        multi_region: bool,
     ) -> Result<KeyRec> {
-        let key_id = new_uuid();
+        let key_id = if multi_region { new_mrk_id() } else { new_uuid() };
         let arn = key_arn(region, account, &key_id);
         let now = self.now_ms();
         let (material, public) = crypto::generate(spec)?;
@@ -386,6 +511,7 @@ impl Kms {
             versions: vec![version],
             public_key: public.map(|p| B64.encode(p)),
             grants: Vec::new(),
+            multi_region_primary: multi_region.then_some(true),
         })
     }
 
@@ -465,8 +591,10 @@ impl Kms {
         let mut deleted = 0;
         for (_, raw) in self.store.scan(KEYS, "", None, 0).map_err(KmsError::from)? {
             if let Ok(rec) = serde_json::from_slice::<KeyRec>(&raw) {
-                if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| d <= now) {
-                    self.delete_key_now(&rec)?;
+                if rec.state == KeyState::PendingDeletion
+                    && rec.deletion_date.is_some_and(|d| d <= now)
+                    && self.delete_key_now(&rec)?
+                {
                     deleted += 1;
                 }
             }
@@ -602,6 +730,13 @@ pub fn valid_key_id(id: &str) -> bool {
                 })
         };
     uuid(id) || id.strip_prefix("mrk-").is_some_and(|h| h.len() == 32 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A multi-Region key ID: `mrk-` and 32 lowercase hex digits.
+pub fn new_mrk_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    format!("mrk-{}", hex::encode(b))
 }
 
 pub fn new_uuid() -> String {

@@ -137,6 +137,10 @@ pub struct KeyRec {
     pub public_key: Option<String>,
     #[serde(default)]
     pub grants: Vec<GrantRec>,
+    /// A multi-Region key (`mrk-` ID): copies with the same key ID and key material in other
+    /// Regions of the account; `Some(true)` on the primary, `Some(false)` on replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_primary: Option<bool>,
 }
 
 pub fn secs(ms: i64) -> f64 {
@@ -166,7 +170,7 @@ impl KeyRec {
             "KeyManager": self.manager,
             "CustomerMasterKeySpec": self.spec.as_str(),
             "KeySpec": self.spec.as_str(),
-            "MultiRegion": false,
+            "MultiRegion": self.multi_region_primary.is_some(),
         });
         let enc = self.spec.encryption_algorithms(self.usage);
         if !enc.is_empty() {
@@ -192,6 +196,13 @@ impl KeyRec {
             }
         }
         m
+    }
+}
+
+impl KeyRec {
+    /// `PRIMARY` / `REPLICA` for multi-Region keys.
+    pub fn multi_region_type(&self) -> Option<&'static str> {
+        self.multi_region_primary.map(|p| if p { "PRIMARY" } else { "REPLICA" })
     }
 }
 

@@ -50,6 +50,7 @@ pub const OPERATIONS: &[&str] = &[
     "ListRetirableGrants",
     "PutKeyPolicy",
     "ReEncrypt",
+    "ReplicateKey",
     "RetireGrant",
     "RevokeGrant",
     "RotateKeyOnDemand",
@@ -59,6 +60,7 @@ pub const OPERATIONS: &[&str] = &[
     "UntagResource",
     "UpdateAlias",
     "UpdateKeyDescription",
+    "UpdatePrimaryRegion",
     "Verify",
     "VerifyMac",
 ];
@@ -220,6 +222,7 @@ const KEY_ONLY_OPERATIONS: &[&str] = &[
     "ListKeyRotations",
     "ListResourceTags",
     "PutKeyPolicy",
+    "ReplicateKey",
     "RetireGrant",
     "RevokeGrant",
     "RotateKeyOnDemand",
@@ -227,6 +230,7 @@ const KEY_ONLY_OPERATIONS: &[&str] = &[
     "TagResource",
     "UntagResource",
     "UpdateKeyDescription",
+    "UpdatePrimaryRegion",
 ];
 
 /// `alias/…` or `arn:…:alias/…`.
@@ -467,6 +471,30 @@ impl Kms {
                 grant_tokens(&i)?;
                 key("KeyId", Vec::new())
             }
+            "ReplicateKey" => {
+                // AWS: kms:ReplicateKey on the primary key, kms:CreateKey (IAM) for the replica.
+                let region = replica_region(&i, "ReplicaRegion")?;
+                let tags = tags_input(&i)?;
+                let mut checks = key("KeyId", vec![("kms:ReplicaRegion".into(), s(region))])?;
+                let mut create = AuthzCheck::new("kms:CreateKey", "*");
+                create.context = tag_context(&tags);
+                create.context.push(("kms:CallerAccount".into(), s(&ctx.caller.account_id)));
+                create.context.push(("kms:MultiRegion".into(), s("true")));
+                create.context.push(("kms:MultiRegionKeyType".into(), s("REPLICA")));
+                checks.push(create);
+                Ok(checks)
+            }
+            "UpdatePrimaryRegion" => {
+                // AWS: kms:UpdatePrimaryRegion on the primary key and on the replica that becomes primary.
+                let region = replica_region(&i, "PrimaryRegion")?;
+                let extra = vec![("kms:PrimaryRegion".to_string(), s(region))];
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let mut checks = vec![self.key_check(ctx, &k, &action, extra.clone())];
+                if let Some(r) = self.load(&k.rec.account, region, &k.rec.key_id)? {
+                    checks.push(self.key_check(ctx, &r, &action, extra));
+                }
+                Ok(checks)
+            }
             _ => key("KeyId", Vec::new()),
         }
     }
@@ -491,7 +519,7 @@ impl Kms {
             "CreateKey" => self.create_key(ctx, &i),
             "DescribeKey" => {
                 let k = self.key_param(ctx, &i, "KeyId")?;
-                Ok(json!({"KeyMetadata": k.rec.metadata()}))
+                Ok(json!({"KeyMetadata": self.key_metadata(&k.rec)?}))
             }
             "ListKeys" => {
                 let (limit, marker) = i.page(100)?;
@@ -899,7 +927,7 @@ impl Kms {
                 k.require_enabled()?;
                 self.require_rotatable(&k)?;
                 let now = self.now_ms();
-                self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+                let rec = self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
                     if op == "EnableKeyRotation" {
                         r.rotation_enabled = true;
                         r.rotation_period_days = Some(period as u32);
@@ -908,8 +936,11 @@ impl Kms {
                         r.rotation_enabled = false;
                         r.next_rotation = None;
                     }
-                    Ok(())
+                    Ok(r.clone())
                 })?;
+                if rec.multi_region_primary == Some(true) {
+                    self.sync_rotation_settings(&rec)?;
+                }
                 Ok(json!({}))
             }
             "GetKeyRotationStatus" => {
@@ -1005,6 +1036,36 @@ impl Kms {
                 Ok(page_json("Tags", page, next))
             }
             "CreateGrant" => self.create_grant(ctx, &i),
+            "ReplicateKey" => self.replicate_key(ctx, &i),
+            "UpdatePrimaryRegion" => {
+                let k = self.key_param(ctx, &i, "KeyId")?;
+                let region = replica_region(&i, "PrimaryRegion")?.to_string();
+                if k.rec.multi_region_primary != Some(true) {
+                    return Err(not_primary(&k));
+                }
+                if region == k.rec.region {
+                    return Ok(json!({}));
+                }
+                let (account, key_id) = (k.rec.account.clone(), k.rec.key_id.clone());
+                transact(self.store.as_ref(), |tx| -> Result<()> {
+                    let replica_sk = key_store_key(&account, &region, &key_id);
+                    let mut replica: KeyRec = tx.get_json(KEYS, &replica_sk)?.ok_or_else(|| {
+                        KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &key_id)))
+                    })?;
+                    let mut primary: KeyRec = tx
+                        .get_json(KEYS, &k.rec.store_key())?
+                        .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", k.arn)))?;
+                    if replica.state == KeyState::PendingDeletion {
+                        return Err(pending(&replica.arn()));
+                    }
+                    replica.multi_region_primary = Some(true);
+                    primary.multi_region_primary = Some(false);
+                    tx.put_json(KEYS, &replica_sk, &replica)?;
+                    tx.put_json(KEYS, &primary.store_key(), &primary)?;
+                    Ok(())
+                })?;
+                Ok(json!({}))
+            }
             "ListGrants" => {
                 let k = self.key_param(ctx, &i, "KeyId")?;
                 let (limit, marker) = i.page(50)?;
@@ -1069,6 +1130,12 @@ impl Kms {
         self.require_rotatable_spec(k)?;
         if k.rec.manager == "AWS" {
             return Err(KmsError::Unsupported(format!("{} is an AWS managed key; AWS rotates it every year.", k.arn)));
+        }
+        if k.rec.multi_region_primary == Some(false) {
+            return Err(KmsError::Unsupported(format!(
+                "{} is a multi-Region replica key; its rotation is managed on its primary key.",
+                k.arn
+            )));
         }
         Ok(())
     }
@@ -1205,9 +1272,6 @@ impl Kms {
                 ))
             }
         }
-        if i.bool("MultiRegion")? {
-            return Err(KmsError::Unsupported("Multi-Region keys are not supported by Rampart.".into()));
-        }
         if i.has("CustomKeyStoreId") || i.has("XksKeyId") {
             return Err(KmsError::Unsupported("Custom key stores are not supported by Rampart.".into()));
         }
@@ -1222,10 +1286,19 @@ impl Kms {
             }
             None => default_key_policy(&ctx.caller.account_id),
         };
-        let rec =
-            self.build_key(&ctx.caller.account_id, &ctx.region, spec, usage, description, policy, "CUSTOMER", tags)?;
+        let rec = self.build_key(
+            &ctx.caller.account_id,
+            &ctx.region,
+            spec,
+            usage,
+            description,
+            policy,
+            "CUSTOMER",
+            tags,
+            i.bool("MultiRegion")?,
+        )?;
         self.insert_key(&rec)?;
-        Ok(json!({"KeyMetadata": rec.metadata()}))
+        Ok(json!({"KeyMetadata": self.key_metadata(&rec)?}))
     }
 
     fn create_grant(&self, ctx: &RequestContext, i: &In<'_>) -> Result<Value> {
@@ -1313,6 +1386,83 @@ impl Kms {
         Ok(json!({"GrantToken": token, "GrantId": gid}))
     }
 
+    /// ReplicateKey: a copy of a multi-Region primary key in another Region of the account, with
+    /// the same key ID, key material (every version), key spec, usage and rotation; its own
+    /// policy, description, tags, grants, aliases and state.
+    fn replicate_key(&self, ctx: &RequestContext, i: &In<'_>) -> Result<Value> {
+        let k = self.key_param(ctx, i, "KeyId")?;
+        let region = replica_region(i, "ReplicaRegion")?.to_string();
+        let description = i.str_len("Description", 0, 8192)?.unwrap_or("").to_string();
+        let tags = tags_input(i)?;
+        if tags.len() > MAX_TAGS {
+            return Err(KmsError::Tag(format!("A KMS key can have at most {MAX_TAGS} tags.")));
+        }
+        if k.rec.multi_region_primary != Some(true) {
+            return Err(not_primary(&k));
+        }
+        k.require_not_pending()?;
+        if region == k.rec.region {
+            return Err(KmsError::Validation(format!(
+                "The replica Region {region} is the Region of the primary key {}.",
+                k.arn
+            )));
+        }
+        let policy = match i.str_len("Policy", 1, MAX_POLICY)? {
+            Some(p) => {
+                self.validate_policy(ctx, p, i.bool("BypassPolicyLockoutSafetyCheck")?, None)?;
+                p.to_string()
+            }
+            None => default_key_policy(&k.rec.account),
+        };
+        let now = self.now_ms();
+        let replica_arn = key_arn(&region, &k.rec.account, &k.rec.key_id);
+        let versions = k
+            .rec
+            .versions
+            .iter()
+            .zip(k.materials())
+            .map(|(v, m)| self.seal_version(&replica_arn, m, &v.material_id, v.rotation_type.as_deref(), v.created))
+            .collect();
+        let rec = KeyRec {
+            account: k.rec.account.clone(),
+            region: region.clone(),
+            key_id: k.rec.key_id.clone(),
+            created: now,
+            description,
+            spec: k.rec.spec,
+            usage: k.rec.usage,
+            manager: k.rec.manager.clone(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy: policy.clone(),
+            tags: tags.clone(),
+            rotation_enabled: k.rec.rotation_enabled,
+            rotation_period_days: k.rec.rotation_period_days,
+            next_rotation: k.rec.next_rotation,
+            on_demand_rotation_start: None,
+            versions,
+            public_key: k.rec.public_key.clone(),
+            grants: Vec::new(),
+            multi_region_primary: Some(false),
+        };
+        transact(self.store.as_ref(), |tx| -> Result<()> {
+            if tx.get(KEYS, &rec.store_key())?.is_some() {
+                return Err(KmsError::AlreadyExists(format!(
+                    "Replica key {replica_arn} already exists in Region {region}."
+                )));
+            }
+            tx.put_json(KEYS, &rec.store_key(), &rec)?;
+            Ok(())
+        })?;
+        let tags: Vec<Value> = tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect();
+        Ok(json!({
+            "ReplicaKeyMetadata": self.key_metadata(&rec)?,
+            "ReplicaPolicy": policy,
+            "ReplicaTags": tags,
+        }))
+    }
+
     /// The grant RetireGrant names (by token, or by key + grant ID).
     fn grant_for_retire(&self, ctx: &RequestContext, i: &In<'_>) -> Result<(Arc<Loaded>, GrantRec)> {
         if let Some(t) = i.str_len("GrantToken", 1, 8192)? {
@@ -1379,6 +1529,26 @@ fn valid_principal(p: &str) -> bool {
     let parts: Vec<&str> = p.splitn(6, ':').collect();
     matches!(parts.as_slice(), ["arn", "aws", "iam" | "sts", "", acct, res]
         if acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) && !res.is_empty())
+}
+
+/// `ReplicaRegion` / `PrimaryRegion`: AWS's pattern `^([a-z]+-){2,3}\d+$`.
+fn replica_region<'a>(i: &In<'a>, member: &str) -> Result<&'a str> {
+    let r = i.req_str_len(member, 1, 32)?;
+    let parts: Vec<&str> = r.split('-').collect();
+    let ok = (3..=4).contains(&parts.len())
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !ok {
+        return Err(invalid_value(member, r, "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$"));
+    }
+    Ok(r)
+}
+
+fn not_primary(k: &Loaded) -> KmsError {
+    match k.rec.multi_region_primary {
+        None => KmsError::Unsupported(format!("{} is not a multi-Region key.", k.arn)),
+        _ => KmsError::Unsupported(format!("{} is not a multi-Region primary key.", k.arn)),
+    }
 }
 
 fn alias_not_found(ctx: &RequestContext, name: &str) -> KmsError {

@@ -403,3 +403,86 @@ fn key_states_follow_aws_table_for_pending_deletion() {
         );
     }
 }
+
+fn in_region(region: &str) -> RequestContext {
+    let mut c = root();
+    c.region = region.into();
+    c
+}
+
+#[test]
+fn multi_region_keys_replicate_rotate_and_move_their_primary() {
+    let e = env();
+    let east = root();
+    let west = in_region("us-west-2");
+    let md = call(&e, &east, "CreateKey", json!({"MultiRegion": true})).unwrap()["KeyMetadata"].clone();
+    let id = md["KeyId"].as_str().unwrap().to_string();
+    assert!(id.starts_with("mrk-") && id.len() == 36, "{id}");
+    assert_eq!(md["MultiRegion"], true);
+    assert_eq!(md["MultiRegionConfiguration"]["MultiRegionKeyType"], "PRIMARY");
+    assert_eq!(md["MultiRegionConfiguration"]["ReplicaKeys"], json!([]));
+    let plain = call(&e, &east, "CreateKey", json!({})).unwrap()["KeyMetadata"].clone();
+    assert_eq!(plain["MultiRegion"], false);
+    assert!(plain.get("MultiRegionConfiguration").is_none());
+    let blob =
+        call(&e, &east, "Encrypt", json!({"KeyId": id, "Plaintext": b64(b"v0")})).unwrap()["CiphertextBlob"].clone();
+
+    // Not there until replicated; then the same key ID decrypts the primary's ciphertexts.
+    assert_eq!(err(&e, &west, "DescribeKey", json!({"KeyId": id})).0, "NotFoundException");
+    let out = call(
+        &e,
+        &east,
+        "ReplicateKey",
+        json!({"KeyId": id, "ReplicaRegion": "us-west-2", "Description": "west", "Tags": [{"TagKey": "t", "TagValue": "v"}]}),
+    )
+    .unwrap();
+    let rmd = &out["ReplicaKeyMetadata"];
+    assert_eq!(rmd["Arn"], format!("arn:aws:kms:us-west-2:{ACCOUNT}:key/{id}"));
+    assert_eq!(rmd["Description"], "west");
+    assert_eq!(rmd["MultiRegionConfiguration"]["MultiRegionKeyType"], "REPLICA");
+    assert_eq!(rmd["MultiRegionConfiguration"]["PrimaryKey"]["Region"], "us-east-1");
+    assert_eq!(out["ReplicaTags"], json!([{"TagKey": "t", "TagValue": "v"}]));
+    let d = call(&e, &west, "Decrypt", json!({"CiphertextBlob": blob})).unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), b"v0");
+    assert_eq!(d["KeyId"], format!("arn:aws:kms:us-west-2:{ACCOUNT}:key/{id}"));
+    let primary = call(&e, &east, "DescribeKey", json!({"KeyId": id})).unwrap()["KeyMetadata"].clone();
+    assert_eq!(primary["MultiRegionConfiguration"]["ReplicaKeys"][0]["Region"], "us-west-2");
+    // One replica per Region; only a primary replicates; only multi-Region keys do.
+    let again = json!({"KeyId": id, "ReplicaRegion": "us-west-2"});
+    assert_eq!(err(&e, &east, "ReplicateKey", again).0, "AlreadyExistsException");
+    let from_replica = json!({"KeyId": id, "ReplicaRegion": "eu-west-1"});
+    assert_eq!(err(&e, &west, "ReplicateKey", from_replica).0, "UnsupportedOperationException");
+    let not_mrk = json!({"KeyId": plain["KeyId"], "ReplicaRegion": "us-west-2"});
+    assert_eq!(err(&e, &east, "ReplicateKey", not_mrk).0, "UnsupportedOperationException");
+    let bad_region = json!({"KeyId": id, "ReplicaRegion": "moon"});
+    assert_eq!(err(&e, &east, "ReplicateKey", bad_region).0, "ValidationException");
+
+    // Rotation is the primary's and reaches every replica.
+    assert_eq!(err(&e, &west, "RotateKeyOnDemand", json!({"KeyId": id})).0, "UnsupportedOperationException");
+    call(&e, &east, "RotateKeyOnDemand", json!({"KeyId": id})).unwrap();
+    let blob1 =
+        call(&e, &east, "Encrypt", json!({"KeyId": id, "Plaintext": b64(b"v1")})).unwrap()["CiphertextBlob"].clone();
+    assert_eq!(unb64(&call(&e, &west, "Decrypt", json!({"CiphertextBlob": blob1})).unwrap()["Plaintext"]), b"v1");
+    call(&e, &east, "EnableKeyRotation", json!({"KeyId": id, "RotationPeriodInDays": 90})).unwrap();
+    assert_eq!(call(&e, &west, "GetKeyRotationStatus", json!({"KeyId": id})).unwrap()["KeyRotationEnabled"], true);
+
+    // The primary moves to us-west-2.
+    call(&e, &east, "UpdatePrimaryRegion", json!({"KeyId": id, "PrimaryRegion": "us-west-2"})).unwrap();
+    let w = call(&e, &west, "DescribeKey", json!({"KeyId": id})).unwrap()["KeyMetadata"].clone();
+    assert_eq!(w["MultiRegionConfiguration"]["MultiRegionKeyType"], "PRIMARY");
+    assert_eq!(w["MultiRegionConfiguration"]["ReplicaKeys"][0]["Region"], "us-east-1");
+
+    // A primary with replicas waits for them (PendingReplicaDeletion), then goes.
+    call(&e, &west, "ScheduleKeyDeletion", json!({"KeyId": id, "PendingWindowInDays": 7})).unwrap();
+    let w = call(&e, &west, "DescribeKey", json!({"KeyId": id})).unwrap()["KeyMetadata"].clone();
+    assert_eq!(w["KeyState"], "PendingReplicaDeletion");
+    e.advance(Duration::days(8));
+    assert_eq!(
+        call(&e, &west, "DescribeKey", json!({"KeyId": id})).unwrap()["KeyMetadata"]["KeyState"],
+        "PendingReplicaDeletion"
+    );
+    call(&e, &east, "ScheduleKeyDeletion", json!({"KeyId": id, "PendingWindowInDays": 7})).unwrap();
+    e.advance(Duration::days(8));
+    assert_eq!(err(&e, &east, "DescribeKey", json!({"KeyId": id})).0, "NotFoundException");
+    assert_eq!(err(&e, &west, "DescribeKey", json!({"KeyId": id})).0, "NotFoundException");
+}
