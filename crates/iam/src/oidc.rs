@@ -66,6 +66,9 @@ fn is_loopback(host_port: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// IAM's answer (a ValidationError) for a provider URL without a scheme or host.
+pub const INVALID_URL: &str = "Invalid Open ID Connect Provider URL";
+
 /// Check and normalize a provider URL: `https://` (or `http://` for loopback hosts), a host, an
 /// optional path, no query or fragment. Trailing `/` is dropped.
 pub fn normalize_url(url: &str) -> Result<String, String> {
@@ -74,11 +77,14 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
     } else if let Some(r) = url.strip_prefix("http://") {
         ("http://", r)
     } else {
-        return Err("Invalid URL: the URL must begin with https://".into());
+        return Err(INVALID_URL.into());
     };
     let rest = rest.trim_end_matches('/');
     let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || rest.contains(['?', '#', ' ']) {
+    if host.is_empty() {
+        return Err(INVALID_URL.into());
+    }
+    if rest.contains(['?', '#', ' ']) {
         return Err("Invalid URL".into());
     }
     if scheme == "http://" && !is_loopback(host) {
@@ -264,7 +270,8 @@ mod tests {
         assert!(normalize_url("http://example.com").is_err());
         assert!(normalize_url("ftp://example.com").is_err());
         assert!(normalize_url("https://example.com/?q=1").is_err());
-        assert!(normalize_url("https://").is_err());
+        assert_eq!(normalize_url("https://").unwrap_err(), INVALID_URL);
+        assert_eq!(normalize_url("example.org").unwrap_err(), INVALID_URL);
         let p = ProviderRec {
             url: "https://idp.example.com/tenant".into(),
             created: 0,

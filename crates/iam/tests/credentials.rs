@@ -101,6 +101,9 @@ fn errors_are_aws_shaped() {
     let e = h.err("GetAccountPasswordPolicy", &[]);
     assert_err(&e, "NoSuchEntity", 404);
     assert_eq!(e.message, format!("The Password Policy with domain name {ACCT} cannot be found."));
+    let e = h.err("DeleteAccountPasswordPolicy", &[]);
+    assert_err(&e, "NoSuchEntity", 404);
+    assert_eq!(e.message, "The account policy with name PasswordPolicy cannot be found.");
     assert_err(&h.err("GetCredentialReport", &[]), "ReportNotPresent", 410);
     let e = h.err("CreateLoginProfile", &[("UserName", "carol"), ("Password", "short")]);
     assert_err(&e, "PasswordPolicyViolation", 400);

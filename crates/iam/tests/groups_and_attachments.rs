@@ -29,6 +29,9 @@ fn groups_and_membership() {
     assert_eq!(l.member_texts("Groups", "GroupName"), vec!["Devs"]);
     assert_err(&h.err("AddUserToGroup", &[("GroupName", "nope"), ("UserName", "u1")]), "NoSuchEntity", 404);
     assert_err(&h.err("AddUserToGroup", &[("GroupName", "devs"), ("UserName", "nope")]), "NoSuchEntity", 404);
+    // With neither present, IAM reports the user.
+    let e = h.err("AddUserToGroup", &[("GroupName", "nope"), ("UserName", "nobody")]);
+    assert_eq!(e.message, "The user with name nobody cannot be found.");
 
     let e = h.err("DeleteGroup", &[("GroupName", "devs")]);
     assert_err(&e, "DeleteConflict", 409);

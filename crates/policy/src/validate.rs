@@ -225,7 +225,8 @@ fn legacy(doc: &Document) -> Result<Option<String>, String> {
 fn legacy_date(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
     if !(lower.contains('t') || lower.contains('-')) {
-        return v.trim().parse::<u64>().is_ok();
+        // An epoch number must fit a signed 64-bit integer.
+        return v.trim().parse::<i64>().is_ok_and(|n| n >= 0);
     }
     let (date, time) = lower.split_once('t').unwrap_or((lower.as_str(), ""));
     let (negative, date) = match date.strip_prefix('-') {
@@ -307,9 +308,8 @@ fn resource_format(r: &str) -> Option<String> {
     let Some(after_partition) = after_partition else {
         return Some("Resource vendor must be fully qualified and cannot contain regexes.".into());
     };
-    let Some((service, after_service)) = after_partition.split_once(':') else {
-        return Some("Resource vendor must be fully qualified and cannot contain regexes.".into());
-    };
+    // `arn:aws:vendor` (no further parts) is accepted: the vendor is all that is left.
+    let (service, after_service) = after_partition.split_once(':').unwrap_or((after_partition, ""));
     let resource_id = after_service.splitn(3, ':').nth(2).unwrap_or("");
     if (service == "iam" || service == "s3") && !after_service.starts_with(':') {
         if service == "iam" {
@@ -555,6 +555,8 @@ mod tests {
             resource_format("arn:aws").unwrap(),
             "Resource vendor must be fully qualified and cannot contain regexes."
         );
+        assert_eq!(resource_format("arn:aws:fdsasf"), None);
+        assert_eq!(resource_format("arn:aws:test%3Aencoded%3Astring"), None);
         assert!(resource_format("arn:aws:iam:::example_bucket")
             .unwrap()
             .starts_with("IAM resource path must either be"));
@@ -572,12 +574,13 @@ mod tests {
             "2019-07-16",
             "2019",
             "1563278400",
+            "9223372036854775807",
             "2019-07-16T12:00:00.123+01:00",
             "2019-07-16T12",
         ] {
             assert!(legacy_date(ok), "{ok}");
         }
-        for bad in ["2019-13-01", "yesterday", "2019-07-16T25:00:00Z", "2019-07-16T12:00:00Zx"] {
+        for bad in ["2019-13-01", "yesterday", "9223372036854775808", "2019-07-16T25:00:00Z", "2019-07-16T12:00:00Zx"] {
             assert!(!legacy_date(bad), "{bad}");
         }
     }

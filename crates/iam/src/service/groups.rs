@@ -187,8 +187,9 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
         }
         "AddUserToGroup" => {
             core.db.write(acct, |tx| {
-                let mut g = require(tx, acct, group_name)?;
+                // IAM looks the user up first: with neither present, the user is reported missing.
                 let mut u = tx.entity::<UserRec>(acct, user_name)?.ok_or_else(|| no_such_user(user_name))?;
+                let mut g = require(tx, acct, group_name)?;
                 if u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g.name)) {
                     return Ok(());
                 }

@@ -384,7 +384,10 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
         "DeleteAccountPasswordPolicy" => {
             core.db.write(acct, |tx| {
                 if !tx.delete(POLICIES, acct)? {
-                    return Err(no_policy(acct));
+                    // Delete words it differently from Get.
+                    return Err(IamError::NoSuchEntity(
+                        "The account policy with name PasswordPolicy cannot be found.".into(),
+                    ));
                 }
                 Ok(())
             })?;

@@ -2,6 +2,7 @@
 
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
+use rampart_protocol::AwsError;
 use rampart_service::{AuthzPlan, Output, RequestContext};
 
 use super::users::tag_page;
@@ -10,7 +11,7 @@ use super::{
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::oidc::{normalize_url, ProviderRec, PROVIDERS};
+use crate::oidc::{normalize_url, ProviderRec, INVALID_URL, PROVIDERS};
 use crate::util::{iso8601, now};
 use crate::validate::{self as v, Args, Spec};
 
@@ -151,7 +152,10 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
     match op {
         "CreateOpenIDConnectProvider" => {
             let mut a = Args::new(q);
-            let url = normalize_url(a.req("Url", &URL)).map_err(IamError::InvalidInput)?;
+            let url = normalize_url(a.req("Url", &URL)).map_err(|m| match m.as_str() {
+                INVALID_URL => IamError::Aws(AwsError::validation(m)),
+                _ => IamError::InvalidInput(m),
+            })?;
             let mut client_ids: Vec<String> = Vec::new();
             for c in a.list("ClientIDList", &CLIENT_ID, None, false) {
                 if !client_ids.iter().any(|x| x == c) {
