@@ -258,17 +258,19 @@ class RampartServer:
 
     # -- clients -------------------------------------------------------------------------------
     def client(self, service: str, key: str | None = None, secret: str | None = None, token: str | None = None,
-               **config):
+               region: str = REGION, **config):
         return make_client(
-            service, self.endpoint, key or self.access_key_id, secret or self.secret_access_key, token, **config
+            service, self.endpoint, key or self.access_key_id, secret or self.secret_access_key, token, region,
+            **config,
         )
 
 
-def make_client(service: str, endpoint: str, key: str, secret: str, token: str | None = None, **config):
+def make_client(service: str, endpoint: str, key: str, secret: str, token: str | None = None, region: str = REGION,
+                **config):
     cfg = CLIENT_CONFIG.merge(Config(**config)) if config else CLIENT_CONFIG
     return _SESSION.client(
         service,
-        region_name=REGION,
+        region_name=region,
         endpoint_url=endpoint,
         aws_access_key_id=key,
         aws_secret_access_key=secret,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -513,3 +514,58 @@ def test_deleted_user_invalidates_its_sessions(server, iam, make_user):
     iam.create_user(UserName=user.name)
     with aws_error("InvalidClientTokenId", 403):
         s.get_caller_identity()
+
+
+def test_get_access_key_info_of_keys_rampart_does_not_hold(sts):
+    # AWS answers for any well-formed key ID: the account is encoded in the key ID itself.
+    assert sts.get_access_key_info(AccessKeyId="ASIAY34FZKBOKMUTVV7A")["Account"] == "609629065308"
+    assert sts.get_access_key_info(AccessKeyId="AKIAIOSFODNN7EXAMPLE")["Account"] == "581039954779"
+    with aws_error("InvalidParameterValue", 400):
+        sts.get_access_key_info(AccessKeyId="AKIA0000000000000000")
+
+
+# -- Partitions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "region,partition",
+    [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("us-iso-east-1", "aws-iso"),
+     ("us-isob-east-1", "aws-iso-b")],
+)
+def test_arns_follow_the_partition_of_the_signing_region(server, account_id, region, partition):
+    iam = server.client("iam", region=region)
+    sts = server.client("sts", region=region)
+    assert sts.get_caller_identity()["Arn"] == f"arn:{partition}:iam::{account_id}:root"
+    user_name, role = unique("user"), unique("role")
+    role_arn = f"arn:{partition}:iam::{account_id}:role/{role}"
+    user = iam.create_user(UserName=user_name)["User"]
+    assert user["Arn"] == f"arn:{partition}:iam::{account_id}:user/{user_name}"
+    # Policies written in the partition's ARNs name what they mean, and read back the same.
+    iam.put_user_policy(UserName=user_name, PolicyName="p", PolicyDocument=doc(policy(allow("sts:AssumeRole", role_arn))))
+    created = iam.create_role(RoleName=role, AssumeRolePolicyDocument=doc(trust_of(user["Arn"])))["Role"]
+    assert created["Arn"] == role_arn
+    got = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    assert got["Statement"][0]["Principal"]["AWS"] == [user["Arn"]]
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    user_sts = make_client("sts", server.endpoint, key["AccessKeyId"], key["SecretAccessKey"], region=region)
+    assert user_sts.get_caller_identity()["Arn"] == user["Arn"]
+    out = user_sts.assume_role(RoleArn=role_arn, RoleSessionName="s1")
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:{partition}:sts::{account_id}:assumed-role/{role}/s1"
+    session = make_client("sts", server.endpoint, out["Credentials"]["AccessKeyId"],
+                          out["Credentials"]["SecretAccessKey"], out["Credentials"]["SessionToken"], region=region)
+    assert session.get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]
+    # Denials name the caller in the partition too.
+    with aws_error("AccessDenied", 403, match="^User: " + re.escape(user["Arn"]) + " is not authorized"):
+        make_client("iam", server.endpoint, key["AccessKeyId"], key["SecretAccessKey"], region=region).list_users()
+    # Through a region of the aws partition the same objects have aws ARNs.
+    assert server.client("iam").get_user(UserName=user_name)["User"]["Arn"].startswith("arn:aws:iam::")
+    # A policy written through the partition's region in its ARNs grants what it names...
+    user_iam = make_client("iam", server.endpoint, key["AccessKeyId"], key["SecretAccessKey"], region=region)
+    iam.put_user_policy(UserName=user_name, PolicyName="q", PolicyDocument=doc(policy(allow("iam:GetUser", user["Arn"]))))
+    assert user_iam.get_user(UserName=user_name)["User"]["Arn"] == user["Arn"]
+    # ...while the same text written through an aws-partition region names another partition's user.
+    server.client("iam").put_user_policy(
+        UserName=user_name, PolicyName="q", PolicyDocument=doc(policy(allow("iam:GetUser", user["Arn"])))
+    )
+    with aws_error("AccessDenied", 403):
+        user_iam.get_user(UserName=user_name)

@@ -39,6 +39,39 @@ impl Arn {
     }
 }
 
+/// The AWS partition a region belongs to (`cn-north-1` → `aws-cn`, `us-gov-west-1` → `aws-us-gov`,
+/// `us-iso-east-1` → `aws-iso`, `us-isob-east-1` → `aws-iso-b`); anything else is `aws`.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// ARNs as a caller of another partition sees them: Rampart keeps every ARN in the `aws` partition
+/// and translates at the edge for requests signed for a region of `partition` (see docs/sts.md).
+pub fn to_partition(text: &str, partition: &str) -> String {
+    if partition == "aws" {
+        return text.to_string();
+    }
+    text.replace("arn:aws:", &format!("arn:{partition}:")).replace("arn%3Aaws%3A", &format!("arn%3A{partition}%3A"))
+}
+
+/// The inverse of [`to_partition`]: `partition`'s ARNs in a request, as Rampart stores them.
+pub fn from_partition(text: &str, partition: &str) -> String {
+    if partition == "aws" {
+        return text.to_string();
+    }
+    text.replace(&format!("arn:{partition}:"), "arn:aws:")
+}
+
 impl fmt::Display for Arn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "arn:{}:{}:{}:{}:{}", self.partition, self.service, self.region, self.account_id, self.resource)
@@ -48,6 +81,27 @@ impl fmt::Display for Arn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_by_region() {
+        assert_eq!(partition_of_region("us-east-1"), "aws");
+        assert_eq!(partition_of_region("eu-west-3"), "aws");
+        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of_region("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition_of_region("us-isob-east-1"), "aws-iso-b");
+        let doc = "<Arn>arn:aws:iam::123456789012:user/a</Arn><Doc>arn%3Aaws%3Aiam%3A%3A1%3Aroot</Doc>";
+        let cn = to_partition(doc, "aws-cn");
+        assert_eq!(cn, "<Arn>arn:aws-cn:iam::123456789012:user/a</Arn><Doc>arn%3Aaws-cn%3Aiam%3A%3A1%3Aroot</Doc>");
+        assert_eq!(
+            from_partition("arn:aws-cn:iam::1:role/r arn:aws:s3:::b", "aws-cn"),
+            "arn:aws:iam::1:role/r arn:aws:s3:::b"
+        );
+        // aws-iso is not a prefix match of aws-iso-b.
+        assert_eq!(from_partition("arn:aws-iso-b:iam::1:root", "aws-iso"), "arn:aws-iso-b:iam::1:root");
+        assert_eq!(to_partition(doc, "aws"), doc);
+    }
 
     #[test]
     fn round_trips() {

@@ -37,6 +37,20 @@ impl QueryParams {
         self.map.extend(other.map);
     }
 
+    /// Every value passed through `f` (keys unchanged).
+    pub fn map_values(self, mut f: impl FnMut(&str) -> String) -> Self {
+        QueryParams {
+            map: self
+                .map
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = f(&v);
+                    (k, v)
+                })
+                .collect(),
+        }
+    }
+
     /// The `Action` parameter.
     pub fn action(&self) -> Option<&str> {
         self.get("Action")

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
+use rampart_protocol::arn;
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::sigv4::{self, AuthError, SignedRequest};
 use rampart_protocol::xml::query_response;
@@ -183,9 +184,19 @@ impl Pipeline {
             Ok((_, _, output)) => self.audit(req, &request_id, &facts, Some(output), None),
             Err((_, err)) => self.audit(req, &request_id, &facts, None, Some(err)),
         };
+        let partition = facts.service.and_then(|s| edge_partition(s, &facts.region));
         let response = match result {
-            Ok((service, op, output)) => render_output(service, &op, output, request_id),
-            Err((_, err)) => {
+            Ok((service, op, output)) => {
+                let output = match (partition, output) {
+                    (Some(p), Output::Xml(Some(xml))) => Output::Xml(Some(arn::to_partition(&xml, p))),
+                    (_, output) => output,
+                };
+                render_output(service, &op, output, request_id)
+            }
+            Err((_, mut err)) => {
+                if let Some(p) = partition {
+                    err.message = arn::to_partition(&err.message, p);
+                }
                 if err.status >= 500 {
                     tracing::error!(request_id, code = %err.code, message = %err.message, "request failed");
                 }
@@ -335,6 +346,11 @@ impl Pipeline {
             return Err(fail(err));
         }
 
+        let input = match (edge_partition(service, &auth.region), input) {
+            (Some(p), Input::Query(q)) => Input::Query(q.map_values(|v| arn::from_partition(v, p))),
+            (_, input) => input,
+        };
+
         let ctx = RequestContext {
             request_id: request_id.to_string(),
             caller: credential.caller,
@@ -418,6 +434,15 @@ impl Pipeline {
         let output = service.invoke(&ctx, &operation, input).map_err(fail)?;
         Ok((service, operation, output))
     }
+}
+
+/// The partition whose ARNs a request signed for `region` speaks, when it is not `aws` and the
+/// service is IAM or STS: Rampart stores `aws` ARNs and translates them at the edge (request values
+/// `arn:aws-cn:…` → `arn:aws:…`, responses back), so a `cn-north-1` caller sees `arn:aws-cn:` ARNs
+/// as AWS China would show them, and policies written through it match what they name.
+fn edge_partition(service: &dyn Service, region: &str) -> Option<&'static str> {
+    let p = arn::partition_of_region(region);
+    (p != "aws" && matches!(service.signing_name(), "iam" | "sts")).then_some(p)
 }
 
 /// The region of unsigned requests (they carry no credential scope).

@@ -249,6 +249,21 @@ pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
     (!name.is_empty()).then_some((account, name))
 }
 
+/// The account an `AKIA…`/`ASIA…` key ID encodes, as AWS's GetAccessKeyInfo reads it for keys it
+/// does not hold: bits 1..=40 of the base32-decoded characters after the prefix.
+fn account_in_key_id(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("AKIA").or_else(|| key.strip_prefix("ASIA"))?;
+    if rest.len() != 16 {
+        return None;
+    }
+    let bytes = data_encoding::BASE32_NOPAD.decode(rest.as_bytes()).ok()?;
+    let mut z: u64 = 0;
+    for b in &bytes[..6] {
+        z = (z << 8) | u64::from(*b);
+    }
+    Some(format!("{:012}", (z & 0x7fff_ffff_ff80) >> 7))
+}
+
 fn s(v: impl Into<String>) -> ContextValue {
     ContextValue::String(v.into())
 }
@@ -692,7 +707,10 @@ impl StsService {
                     Some(k) => Some(k.account),
                     None => session::get(&core.db, key)?.map(|s| s.account),
                 };
-                let account = account.ok_or_else(|| invalid_parameter("The access key ID is not valid."))?;
+                // AWS answers for any well-formed key ID, known or not: the account is encoded in it.
+                let account = account
+                    .or_else(|| account_in_key_id(key))
+                    .ok_or_else(|| invalid_parameter("The access key ID is not valid."))?;
                 let mut w = XmlWriter::new();
                 w.elem("Account", &account);
                 Ok(Output::Xml(Some(w.finish())))
@@ -865,5 +883,14 @@ mod tests {
         assert_eq!(parse_role_arn("arn:aws:iam::11112222333:role/R"), None);
         assert_eq!(parse_role_arn("arn:aws:iam::111122223333:role/"), None);
         assert!(session_name_chars("a.b@c=d,e+f-g_h") && !session_name_chars("a b"));
+    }
+
+    #[test]
+    fn key_ids_encode_their_account() {
+        assert_eq!(account_in_key_id("ASIAY34FZKBOKMUTVV7A").as_deref(), Some("609629065308"));
+        assert_eq!(account_in_key_id("AKIAIOSFODNN7EXAMPLE").as_deref(), Some("581039954779"));
+        assert_eq!(account_in_key_id("AKIAIOSFODNN7EXAMPL1"), None);
+        assert_eq!(account_in_key_id("AIDAIOSFODNN7EXAMPLE"), None);
+        assert_eq!(account_in_key_id("AKIAIOSFODNN7EXAMPLEE"), None);
     }
 }
