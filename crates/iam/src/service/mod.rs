@@ -13,7 +13,7 @@ pub(crate) mod oidc_providers;
 mod profiles;
 mod report;
 mod roles;
-mod saml_providers;
+pub(crate) mod saml_providers;
 mod server_certs;
 mod service_linked;
 mod signing_certs;

@@ -1,6 +1,6 @@
 //! SAML 2.0 identity providers: Create/Get/List/Update/Delete and tags. The metadata document is
 //! checked to be XML rooted at a SAML `EntityDescriptor`; its `validUntil` becomes `ValidUntil`.
-//! (AssumeRoleWithSAML is not offered: it needs XML-DSig verification of assertions.)
+//! AssumeRoleWithSAML (crates/iam/src/sts/saml.rs) takes assertions from these providers.
 
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;

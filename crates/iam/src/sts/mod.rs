@@ -4,10 +4,13 @@
 //!   authorizer decides with the caller's own policies (same account: a trust policy naming the
 //!   principal suffices; another account: both sides must allow). Passing session tags also needs
 //!   `sts:TagSession`, a source identity `sts:SetSourceIdentity`, both from the same trust policy.
+//! - `AssumeRoleWithSAML` (unsigned): a SAML Response from an IAM SAML provider; its content is
+//!   checked as AWS does, its XML signature is NOT verified (see `saml` and docs/sts.md).
 //! - `GetSessionToken`, `GetFederationToken`: long-term credentials of an IAM user (or the root).
 //! - `GetCallerIdentity`, `GetAccessKeyInfo`, `DecodeAuthorizationMessage` (Rampart: the encoded
 //!   message is the request ID of a denied request of the caller's account; see docs/sts.md).
 
+pub mod saml;
 pub mod session;
 
 use std::collections::HashMap;
@@ -39,6 +42,7 @@ const OPERATIONS: &[&str] = &[
     "GetAccessKeyInfo",
     "DecodeAuthorizationMessage",
     "AssumeRoleWithWebIdentity",
+    "AssumeRoleWithSAML",
 ];
 
 fn word_plus(s: &str, extra: &str) -> bool {
@@ -78,6 +82,7 @@ const ENCODED_MESSAGE: Spec = Spec { min: 1, max: 10240, pattern: Some((".*", an
 const POLICY_ARN: Spec = Spec { min: 20, max: 2048, pattern: None };
 const WEB_IDENTITY_TOKEN: Spec = Spec { min: 4, max: 20_000, pattern: None };
 const PROVIDER_ID: Spec = Spec { min: 4, max: 2048, pattern: None };
+const SAML_ASSERTION: Spec = Spec { min: 4, max: 100_000, pattern: None };
 
 /// Session policy plaintext limit (inline + managed ARNs), and the packed limit tags count against.
 const MAX_PACKED: usize = 2048;
@@ -90,6 +95,18 @@ pub struct StsService {
     /// Request ID → the verified web identity of an AssumeRoleWithWebIdentity call.
     web_identities: Mutex<HashMap<String, WebIdentity>>,
     jwks: crate::oidc::JwksCache,
+    /// Request ID → the decoded assertion of an AssumeRoleWithSAML call.
+    saml_identities: Mutex<HashMap<String, SamlIdentity>>,
+}
+
+/// A decoded SAML assertion and its provider, between authentication and invoke.
+#[derive(Clone, Debug)]
+struct SamlIdentity {
+    provider_arn: String,
+    account: String,
+    assertion: saml::Assertion,
+    session_name: String,
+    name_qualifier: String,
 }
 
 /// A verified web identity token, between authentication and invoke.
@@ -110,6 +127,7 @@ impl StsService {
             mfa_verified: Mutex::new(HashMap::new()),
             web_identities: Mutex::new(HashMap::new()),
             jwks: crate::oidc::JwksCache::default(),
+            saml_identities: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,6 +150,64 @@ impl StsService {
         } else {
             m.get(request_id).cloned()
         }
+    }
+
+    fn saml_identity(&self, request_id: &str, take: bool) -> Option<SamlIdentity> {
+        let mut m = self.saml_identities.lock().unwrap_or_else(|p| p.into_inner());
+        if take {
+            m.remove(request_id)
+        } else {
+            m.get(request_id).cloned()
+        }
+    }
+
+    /// AssumeRoleWithSAML is unsigned: the caller is the assertion's subject at its SAML provider.
+    /// The assertion's XML signature is NOT verified (see `saml`, docs/sts.md).
+    fn saml_caller(&self, q: &QueryParams, request_id: &str) -> Result<Caller> {
+        let mut a = Args::new(q);
+        let role_arn = a.req("RoleArn", &ROLE_ARN);
+        let provider_arn = a.req("PrincipalArn", &ROLE_ARN);
+        let encoded = a.req("SAMLAssertion", &SAML_ASSERTION);
+        a.int("DurationSeconds", 900, 43_200);
+        session_policy_args(&mut a, q);
+        a.finish()?;
+        let assertion = saml::Assertion::decode(encoded).map_err(saml_refusal)?;
+        let (account, provider_name) = parse_saml_provider_arn(provider_arn).ok_or_else(|| {
+            invalid_identity(format!("Invalid PrincipalArn {provider_arn}: not the ARN of a SAML provider"))
+        })?;
+        if crate::service::saml_providers::get(&self.core, account, provider_arn)?.is_none() {
+            return Err(invalid_identity(format!("SAML provider {provider_arn} does not exist")));
+        }
+        if !assertion.names_role(role_arn, provider_arn) {
+            return Err(IamError::Aws(AwsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML")));
+        }
+        let session_name = match assertion.attribute(saml::ATTR_SESSION_NAME).as_slice() {
+            [name] if (2..=64).contains(&name.len()) && session_name_chars(name) => name.to_string(),
+            [] => return Err(invalid_identity("The SAML assertion has no RoleSessionName attribute")),
+            _ => return Err(invalid_identity("The SAML assertion's RoleSessionName attribute is not valid")),
+        };
+        let name_qualifier = saml::name_qualifier(&assertion.issuer, account, provider_name);
+        let caller = Caller {
+            account_id: account.to_string(),
+            arn: provider_arn.to_string(),
+            principal_id: format!("{name_qualifier}:{}", assertion.subject),
+            access_key_id: String::new(),
+            kind: CallerKind::FederatedUser { user_name: assertion.subject.clone() },
+            session: None,
+        };
+        let id = SamlIdentity {
+            provider_arn: provider_arn.to_string(),
+            account: account.to_string(),
+            assertion,
+            session_name,
+            name_qualifier,
+        };
+        let mut m = self.saml_identities.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(request_id.to_string(), id);
+        Ok(caller)
     }
 
     /// AssumeRoleWithWebIdentity is unsigned: the caller is the verified token's provider.
@@ -232,8 +308,13 @@ impl Service for StsService {
     }
 
     fn unsigned_caller(&self, operation: &str, input: &Input, request_id: &str) -> Option<Result<Caller, AwsError>> {
-        (operation == "AssumeRoleWithWebIdentity")
-            .then(|| self.web_identity_caller(input.query(), request_id).map_err(AwsError::from))
+        match operation {
+            "AssumeRoleWithWebIdentity" => {
+                Some(self.web_identity_caller(input.query(), request_id).map_err(AwsError::from))
+            }
+            "AssumeRoleWithSAML" => Some(self.saml_caller(input.query(), request_id).map_err(AwsError::from)),
+            _ => None,
+        }
     }
 }
 
@@ -262,6 +343,46 @@ fn account_in_key_id(key: &str) -> Option<String> {
         z = (z << 8) | u64::from(*b);
     }
     Some(format!("{:012}", (z & 0x7fff_ffff_ff80) >> 7))
+}
+
+/// The SourceIdentity attribute, if the assertion carries one (validated as AssumeRole's parameter).
+fn saml_source_identity(a: &saml::Assertion) -> Result<Option<String>> {
+    match a.attribute(saml::ATTR_SOURCE_IDENTITY).as_slice() {
+        [] => Ok(None),
+        [si] if (2..=64).contains(&si.len())
+            && session_name_chars(si)
+            && !(si.len() >= 4 && si[..4].eq_ignore_ascii_case("aws:")) =>
+        {
+            Ok(Some(si.to_string()))
+        }
+        _ => Err(invalid_identity("The SAML assertion's SourceIdentity attribute is not valid")),
+    }
+}
+
+/// `arn:aws:iam::ACCOUNT:saml-provider/NAME` → (account, name).
+fn parse_saml_provider_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, res) = rest.split_once(':')?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let name = res.strip_prefix("saml-provider/")?;
+    (!name.is_empty() && !name.contains('/')).then_some((account, name))
+}
+
+fn invalid_identity(message: impl Into<String>) -> IamError {
+    IamError::Aws(AwsError::new("InvalidIdentityToken", message, 400))
+}
+
+fn saml_refusal(r: saml::Refusal) -> IamError {
+    match r {
+        saml::Refusal::Invalid(m) => invalid_identity(m),
+        saml::Refusal::Expired => IamError::Aws(AwsError::new(
+            "ExpiredTokenException",
+            "The SAML assertion has expired (its NotOnOrAfter has passed).",
+            400,
+        )),
+    }
 }
 
 fn s(v: impl Into<String>) -> ContextValue {
@@ -468,6 +589,7 @@ impl StsService {
                 c.context.push(("aws:FederatedProvider".into(), s(wi.provider_arn.as_str())));
                 Ok(AuthzPlan::Checks(vec![c]))
             }
+            "AssumeRoleWithSAML" => self.plan_saml(ctx, q),
             "GetSessionToken" => {
                 let mut a = Args::new(q);
                 a.int("DurationSeconds", 900, 129_600);
@@ -519,6 +641,51 @@ impl StsService {
             }
             other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
         }
+    }
+
+    fn plan_saml(&self, ctx: &RequestContext, q: &QueryParams) -> Result<AuthzPlan> {
+        let core = &self.core;
+        let id = self.saml_identity(&ctx.request_id, false).ok_or_else(|| {
+            IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
+        })?;
+        id.assertion.check(ctx.time.unix_timestamp()).map_err(saml_refusal)?;
+        let role_arn = q.get("RoleArn").unwrap_or_default();
+        let mut a = Args::new(q);
+        let policies = session_policy_args(&mut a, q);
+        a.finish()?;
+        let source_identity = saml_source_identity(&id.assertion)?;
+        let denied = || IamError::Aws(AwsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML"));
+        let Some((role_account, role)) = role_of(core, role_arn)? else { return Err(denied()) };
+        if role_account != id.account {
+            return Err(denied());
+        }
+        policies.check(core, &role_account)?;
+        policies.packed_percent(&[])?;
+        let arn = role.arn(&role_account);
+        let mut c = AuthzCheck::new("sts:AssumeRoleWithSAML", arn.clone());
+        c.resource_policy =
+            Some(ResourcePolicy { name: format!("{arn}/trust-policy"), document: role.trust.clone(), required: true });
+        let as_ = &id.assertion;
+        let provider_name = id.provider_arn.rsplit('/').next().unwrap_or_default();
+        c.context.push(("sts:RoleSessionName".into(), s(id.session_name.as_str())));
+        if let Some(r) = &as_.recipient {
+            c.context.push(("SAML:aud".into(), s(r.as_str())));
+        }
+        c.context.push(("SAML:iss".into(), s(as_.issuer.as_str())));
+        c.context.push(("SAML:sub".into(), s(as_.subject.as_str())));
+        c.context.push(("SAML:sub_type".into(), s(as_.subject_type())));
+        c.context.push(("SAML:namequalifier".into(), s(id.name_qualifier.as_str())));
+        c.context.push(("SAML:doc".into(), s(format!("{}/{provider_name}", id.account))));
+        c.context.push(("aws:FederatedProvider".into(), s(id.provider_arn.as_str())));
+        if let Some(si) = &source_identity {
+            c.context.push(("sts:SourceIdentity".into(), s(si.as_str())));
+        }
+        let mut checks = vec![c.clone()];
+        if source_identity.is_some() {
+            c.action = "sts:SetSourceIdentity".into();
+            checks.push(c);
+        }
+        Ok(AuthzPlan::Checks(checks))
     }
 
     /// Verify `SerialNumber` + `TokenCode` of an IAM user caller; remember success for invoke.
@@ -621,6 +788,7 @@ impl StsService {
             }
             "AssumeRole" => self.assume_role(ctx, q, now),
             "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(ctx, q, now),
+            "AssumeRoleWithSAML" => self.assume_role_with_saml(ctx, q, now),
             "GetSessionToken" => {
                 let requested = q.get("DurationSeconds").and_then(|d| d.parse::<i64>().ok());
                 let (kind, duration) = match &ctx.caller.kind {
@@ -731,6 +899,78 @@ impl StsService {
             }
             other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
         }
+    }
+
+    fn assume_role_with_saml(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
+        let core = &self.core;
+        let id = self.saml_identity(&ctx.request_id, true).ok_or_else(|| {
+            IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
+        })?;
+        let mut a = Args::new(q);
+        let role_arn = a.req("RoleArn", &ROLE_ARN);
+        let requested = a.int("DurationSeconds", 900, 43_200);
+        let policies = session_policy_args(&mut a, q);
+        a.finish()?;
+        let Some((role_account, role)) = role_of(core, role_arn)? else {
+            return Err(IamError::Aws(AwsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML")));
+        };
+        // DurationSeconds (default one hour), never past the assertion's SessionNotOnOrAfter. The
+        // SessionDuration attribute is for console sessions and does not apply to the API.
+        let duration = requested.unwrap_or(3600);
+        if duration > role.max_session {
+            return Err(IamError::Aws(AwsError::validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )));
+        }
+        let mut expires = now + duration;
+        if let Some(end) = id.assertion.session_not_on_or_after {
+            expires = expires.min(end.max(now + 1));
+        }
+        let source_identity = saml_source_identity(&id.assertion)?;
+        let packed = policies.packed_percent(&[])?;
+        let session_name = id.session_name.clone();
+        let rec = SessionRec {
+            account: role_account.clone(),
+            sealed: String::new(),
+            issued: now,
+            expires,
+            kind: SessionKind::Role {
+                role_name: role.name.clone(),
+                role_id: role.id.clone(),
+                role_arn: role.arn(&role_account),
+                session_name: session_name.clone(),
+                chained: false,
+            },
+            policy: policies.policy.map(str::to_string),
+            policy_arns: policies.arns.clone(),
+            has_session_policy: policies.passed(),
+            tags: Vec::new(),
+            transitive: Vec::new(),
+            source_identity: source_identity.clone(),
+            mfa_time: None,
+        };
+        let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
+        let as_ = &id.assertion;
+        let mut w = XmlWriter::new();
+        credentials_xml(&mut w, &m);
+        w.start("AssumedRoleUser")
+            .elem("AssumedRoleId", &format!("{}:{session_name}", role.id))
+            .elem("Arn", &format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
+            .end();
+        if let Some(p) = packed {
+            w.elem("PackedPolicySize", &p.to_string());
+        }
+        w.elem("Subject", &as_.subject);
+        w.elem("SubjectType", &as_.subject_type());
+        w.elem("Issuer", &as_.issuer);
+        if let Some(r) = &as_.recipient {
+            w.elem("Audience", r);
+        }
+        w.elem("NameQualifier", &id.name_qualifier);
+        if let Some(si) = &source_identity {
+            w.elem("SourceIdentity", si);
+        }
+        Ok(Output::Xml(Some(w.finish())))
     }
 
     fn assume_role_with_web_identity(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {

@@ -1,0 +1,173 @@
+"""AssumeRoleWithSAML: an unsigned call carrying a base64 SAML Response from an IAM SAML provider.
+Rampart checks what AWS checks of the content (provider exists, Role attribute pairs role and
+provider, status, validity window, audience, RoleSessionName, the role's trust policy with its SAML:
+condition keys) but does NOT verify the assertion's XML signature (see docs/sts.md)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+
+import pytest
+
+from support import aws_error, doc, make_client, unique
+
+METADATA = """<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com/saml">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+        Location="https://idp.example.com/sso/{pad}"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>
+""".format(pad="p" * 600)
+
+ISSUER = "https://idp.example.com/saml"
+RECIPIENT = "https://signin.aws.amazon.com/saml"
+
+
+def ts(delta: int) -> str:
+    t = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delta)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def assertion(provider_arn: str, role_arn: str, session_name: str | None = "alice", *, status="Success",
+              not_after: int = 300, audience="urn:amazon:webservices", recipient=RECIPIENT,
+              session_not_after: int | None = None, extra_attrs: str = "") -> str:
+    session_attr = (
+        f'<saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/RoleSessionName">'
+        f"<saml:AttributeValue>{session_name}</saml:AttributeValue></saml:Attribute>"
+        if session_name is not None else ""
+    )
+    authn = f' SessionNotOnOrAfter="{ts(session_not_after)}"' if session_not_after is not None else ""
+    xml = f"""<?xml version="1.0"?>
+<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"
+    ID="_r1" Version="2.0" IssueInstant="{ts(0)}" Destination="{recipient}">
+  <saml:Issuer>{ISSUER}</saml:Issuer>
+  <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:{status}"/></samlp:Status>
+  <saml:Assertion ID="_a1" Version="2.0" IssueInstant="{ts(0)}">
+    <saml:Issuer>{ISSUER}</saml:Issuer>
+    <saml:Subject>
+      <saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">user-42</saml:NameID>
+      <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
+        <saml:SubjectConfirmationData NotOnOrAfter="{ts(not_after)}" Recipient="{recipient}"/>
+      </saml:SubjectConfirmation>
+    </saml:Subject>
+    <saml:Conditions NotBefore="{ts(-60)}" NotOnOrAfter="{ts(not_after)}">
+      <saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>
+    </saml:Conditions>
+    <saml:AttributeStatement>
+      <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/Role">
+        <saml:AttributeValue>{provider_arn},{role_arn}</saml:AttributeValue>
+      </saml:Attribute>
+      {session_attr}
+      {extra_attrs}
+    </saml:AttributeStatement>
+    <saml:AuthnStatement AuthnInstant="{ts(0)}"{authn}/>
+  </saml:Assertion>
+</samlp:Response>"""
+    return base64.b64encode(xml.encode()).decode()
+
+
+def saml_trust(provider_arn: str, aud: str = RECIPIENT, actions=("sts:AssumeRoleWithSAML",)) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": list(actions),
+            "Condition": {"StringEquals": {"SAML:aud": aud}},
+        }],
+    }
+
+
+@pytest.fixture
+def provider(iam):
+    return iam.create_saml_provider(Name=unique("idp"), SAMLMetadataDocument=METADATA)["SAMLProviderArn"]
+
+
+@pytest.fixture
+def role(iam, provider):
+    def _make(trust=None, **kwargs) -> str:
+        return iam.create_role(RoleName=unique("saml-role"), AssumeRolePolicyDocument=doc(trust or saml_trust(provider)),
+                               **kwargs)["Role"]["Arn"]
+    return _make
+
+
+def test_assume_role_with_saml(server, sts, provider, role, account_id):
+    role_arn = role()
+    out = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider,
+                                    SAMLAssertion=assertion(provider, role_arn), DurationSeconds=900)
+    role_name = role_arn.rsplit("/", 1)[1]
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account_id}:assumed-role/{role_name}/alice"
+    assert out["AssumedRoleUser"]["AssumedRoleId"].startswith("AROA")
+    assert out["AssumedRoleUser"]["AssumedRoleId"].endswith(":alice")
+    assert out["Subject"] == "user-42"
+    assert out["SubjectType"] == "persistent"
+    assert out["Issuer"] == ISSUER
+    assert out["Audience"] == RECIPIENT
+    provider_name = provider.rsplit("/", 1)[1]
+    expected = base64.b64encode(hashlib.sha1(f"{ISSUER}{account_id}/{provider_name}".encode()).digest()).decode()
+    assert out["NameQualifier"] == expected
+    c = out["Credentials"]
+    left = (c["Expiration"] - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    assert 800 < left <= 900
+    session = make_client("sts", server.endpoint, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    assert session.get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]
+
+
+def test_session_ends_with_the_assertions_session_not_on_or_after(sts, provider, role):
+    role_arn = role()
+    out = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider,
+                                    SAMLAssertion=assertion(provider, role_arn, session_not_after=1200))
+    left = (out["Credentials"]["Expiration"] - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    assert 1100 < left <= 1200
+
+
+def test_saml_refusals(iam, sts, provider, role, account_id):
+    role_arn = role()
+
+    def call(saml, principal=provider, role_arn=role_arn, **kw):
+        return sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=principal, SAMLAssertion=saml, **kw)
+
+    missing = f"arn:aws:iam::{account_id}:saml-provider/{unique('nope')}"
+    with aws_error("InvalidIdentityToken", 400):
+        call(assertion(missing, role_arn), principal=missing)
+    with aws_error("InvalidIdentityToken", 400):
+        call(base64.b64encode(b"<not-saml/>").decode())
+    with aws_error("InvalidIdentityToken", 400):
+        call("!!!not base64!!!")
+    with aws_error("InvalidIdentityToken", 400):
+        call(assertion(provider, role_arn, status="Requester"))
+    with aws_error("InvalidIdentityToken", 400):
+        call(assertion(provider, role_arn, session_name=None))
+    with aws_error("InvalidIdentityToken", 400):
+        call(assertion(provider, role_arn, audience="https://app.example.com"))
+    with aws_error("ExpiredTokenException", 400):
+        call(assertion(provider, role_arn, not_after=-600))
+    # The Role attribute must pair the requested role with the provider.
+    other = role()
+    with aws_error("AccessDenied", 403):
+        call(assertion(provider, other), role_arn=role_arn)
+    # The trust policy decides: its SAML:aud condition, and the provider it names.
+    strict = role(saml_trust(provider, aud="https://signin.aws.amazon.com/saml/other"))
+    with aws_error("AccessDenied", 403):
+        call(assertion(provider, strict), role_arn=strict)
+    other_provider = iam.create_saml_provider(Name=unique("idp"), SAMLMetadataDocument=METADATA)["SAMLProviderArn"]
+    with aws_error("AccessDenied", 403):
+        call(assertion(other_provider, role_arn), principal=other_provider)
+    with aws_error("ValidationError", 400):
+        call(assertion(provider, role_arn), DurationSeconds=7200)
+
+
+def test_source_identity_attribute_needs_set_source_identity(sts, provider, role):
+    attr = ('<saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/SourceIdentity">'
+            "<saml:AttributeValue>alice-src</saml:AttributeValue></saml:Attribute>")
+    plain = role()
+    with aws_error("AccessDenied", 403):
+        sts.assume_role_with_saml(RoleArn=plain, PrincipalArn=provider,
+                                  SAMLAssertion=assertion(provider, plain, extra_attrs=attr))
+    allowed = role(saml_trust(provider, actions=("sts:AssumeRoleWithSAML", "sts:SetSourceIdentity")))
+    out = sts.assume_role_with_saml(RoleArn=allowed, PrincipalArn=provider,
+                                    SAMLAssertion=assertion(provider, allowed, extra_attrs=attr))
+    assert out["SourceIdentity"] == "alice-src"
