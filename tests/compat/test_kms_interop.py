@@ -117,3 +117,21 @@ def test_master_key_file_outside_the_data_directory(spawn_server, tmp_path):
     assert srv.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"file key"
     with aws_error("NotFoundException"):
         srv.client("kms").describe_key(KeyId="alias/missing")
+
+
+def test_master_key_from_the_environment(spawn_server):
+    """RAMPART_MASTER_KEY: the key itself (hex), never written; a restart with it decrypts."""
+    key_hex = os.urandom(32).hex()
+    srv = spawn_server(account_id=random_account_id(), access_key_id=random_key_id(),
+                       secret_access_key=random_secret(), extra_env={"RAMPART_MASTER_KEY": key_hex})
+    kms = srv.client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"env key")["CiphertextBlob"]
+    srv.stop()
+    assert not (Path(srv.data_dir) / "master.key").exists()
+    for p in Path(srv.data_dir).rglob("*"):
+        if p.is_file():
+            assert key_hex.encode() not in p.read_bytes() and bytes.fromhex(key_hex) not in p.read_bytes()
+    assert key_hex not in srv.logs()
+    srv.start()
+    assert srv.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"env key"

@@ -70,6 +70,9 @@ pub fn kms_setup(args: &Args) -> Result<String, String> {
         let mut enc = args.clone();
         enc.key_id = key_id.clone();
         let signed = request::signed(&enc, Op::KmsEncrypt, SystemTime::now())?;
+        // A fresh connection: some servers (moto's) close the first one after answering.
+        drop(sender);
+        let mut sender = connect(&authority(args)?).await?;
         let (status, body) = send(&mut sender, &signed).await.map_err(|e| format!("Encrypt: {e}"))?;
         let body = String::from_utf8_lossy(&body).to_string();
         let blob = match (status, json_string_field(&body, "CiphertextBlob")) {

@@ -242,6 +242,16 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         }
         _ => None,
     };
+    // The key itself comes only from the environment: a command-line value would show in `ps`.
+    let master_key = match std::env::var("RAMPART_MASTER_KEY") {
+        Ok(v) if !v.is_empty() => {
+            if ephemeral {
+                return Err("RAMPART_MASTER_KEY is for a data directory or --store; --ephemeral needs none".into());
+            }
+            Some(v.parse::<rampart_server::bootstrap::InlineMasterKey>()?)
+        }
+        _ => None,
+    };
     Ok(rampart_server::ServerConfig {
         listen: args.listen,
         data_dir,
@@ -253,6 +263,7 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         initial_no_auth_action_count,
         store,
         master_key_file: args.master_key_file,
+        master_key,
         trail_dir: args.trail_dir,
         trail_delivery_interval_secs: Some(args.trail_delivery_interval),
     })

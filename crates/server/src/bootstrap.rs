@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub store: Option<String>,
     /// The master key file; default `master.key` in the data directory (created when missing).
     pub master_key_file: Option<PathBuf>,
+    /// The master key itself (`RAMPART_MASTER_KEY`), instead of a file; nothing is written.
+    pub master_key: Option<InlineMasterKey>,
     /// Where CloudTrail trails deliver (`<dir>/<S3BucketName>/AWSLogs/…`). Default:
     /// `<data-dir>/trails`; an ephemeral server without it does not deliver trail files.
     pub trail_dir: Option<PathBuf>,
@@ -177,8 +179,7 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
     fs::create_dir_all(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
 
-    let key_path = config.master_key_file.clone().unwrap_or_else(|| dir.join("master.key"));
-    let master_key = load_master_key(&key_path, true)?;
+    let (master_key, _) = resolve_master_key(config, Some(dir))?;
 
     let account_path = dir.join("account.json");
     let stored: Option<AccountIdentity> = match fs::read(&account_path) {
@@ -209,6 +210,61 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
 /// `postgres://` or `postgresql://`.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A master key given inline: 64 hex digits or the base64 of 32 bytes. Never printed.
+#[derive(Clone)]
+pub struct InlineMasterKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for InlineMasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InlineMasterKey(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for InlineMasterKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        use base64::Engine as _;
+        let s = s.trim();
+        let bytes = Zeroizing::new(if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(s).map_err(|_| "not hex".to_string())?
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|_| "RAMPART_MASTER_KEY must be 64 hex digits or the base64 of 32 bytes".to_string())?
+        });
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            format!(
+                "RAMPART_MASTER_KEY must hold 32 bytes (64 hex digits or 44 base64 characters), not {}",
+                bytes.len()
+            )
+        })?;
+        Ok(InlineMasterKey(Zeroizing::new(key)))
+    }
+}
+
+/// The master key and where it came from (for messages): `RAMPART_MASTER_KEY`, else
+/// `--master-key-file`, else `master.key` in `dir` (made when missing).
+fn resolve_master_key(
+    config: &ServerConfig,
+    dir: Option<&Path>,
+) -> Result<(Zeroizing<[u8; 32]>, String), StartupError> {
+    match (&config.master_key, &config.master_key_file, dir) {
+        (Some(_), Some(_), _) => {
+            Err(StartupError::Config("give the master key once: RAMPART_MASTER_KEY or --master-key-file".into()))
+        }
+        (Some(k), None, _) => Ok((k.0.clone(), "from RAMPART_MASTER_KEY".into())),
+        (None, Some(p), _) => Ok((load_master_key(p, true)?, p.display().to_string())),
+        (None, None, Some(dir)) => {
+            let p = dir.join("master.key");
+            Ok((load_master_key(&p, true)?, p.display().to_string()))
+        }
+        (None, None, None) => Err(StartupError::Config(
+            "--store needs the master key: give RAMPART_MASTER_KEY, --master-key-file or --data-dir".into(),
+        )),
+    }
 }
 
 /// Read the 32-byte master key at `path`; when missing and `create`, make one (mode 0600).
@@ -282,14 +338,14 @@ impl StoredAccount {
 fn check_master_key(
     tx: &mut dyn rampart_store::Transaction,
     sealer: &Sealer,
-    key_path: &Path,
+    key_source: &str,
 ) -> Result<(), StartupError> {
     match tx.get(META_TABLE, META_KEY_CHECK)? {
         Some(check) => sealer.open(&check, KEY_CHECK_AAD).map(|_| ()).map_err(|_| {
             StartupError::Config(format!(
-                "the master key {} is not the one this database's secrets are sealed with: give every node \
-                 the same master key (copy master.key from the first node, or use --master-key-file)",
-                key_path.display()
+                "the master key {key_source} is not the one this database's secrets are sealed with: give \
+                 every node the same master key (copy master.key from the first node, or use \
+                 --master-key-file or RAMPART_MASTER_KEY)"
             ))
         }),
         None => Ok(tx.put(META_TABLE, META_KEY_CHECK, &sealer.seal(b"rampart", KEY_CHECK_AAD))?),
@@ -298,20 +354,11 @@ fn check_master_key(
 
 /// Open the PostgreSQL store and agree on the account identity with the other nodes.
 fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, StartupError> {
-    let key_path = match (&config.master_key_file, &config.data_dir) {
-        (Some(p), _) => p.clone(),
-        (None, Some(dir)) => dir.join("master.key"),
-        (None, None) => {
-            return Err(StartupError::Config(
-                "--store needs the master key: give --master-key-file or --data-dir".into(),
-            ))
-        }
-    };
-    let master_key = load_master_key(&key_path, true)?;
+    let (master_key, key_source) = resolve_master_key(config, config.data_dir.as_deref())?;
     let sealer = Sealer::new(&master_key);
     let store = PgStore::open(url)?;
     let (identity, generated) = transact(&store, |tx| -> Result<_, StartupError> {
-        check_master_key(tx, &sealer, &key_path)?;
+        check_master_key(tx, &sealer, &key_source)?;
         let stored = match tx.get_json::<StoredAccount>(META_TABLE, META_ACCOUNT)? {
             None => None,
             Some(s) => Some(s.open(&sealer).ok_or_else(|| {
@@ -377,7 +424,7 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<MigrateReport, Start
     }
     let rows = transact(&target, |tx| -> Result<u64, StartupError> {
         let rows = source.export(&mut |t, k, v| tx.put(t, k, v))?;
-        check_master_key(tx, &sealer, &key_path)?;
+        check_master_key(tx, &sealer, &key_path.display().to_string())?;
         tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer))?;
         Ok(rows)
     })?;
@@ -508,5 +555,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("master.key"), b"short").unwrap();
         assert!(matches!(bootstrap(&cfg(dir.path())), Err(StartupError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn inline_master_key_is_parsed_and_never_written() {
+        let hex_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let k: InlineMasterKey = hex_key.parse().unwrap();
+        let b64: InlineMasterKey = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=".parse().unwrap();
+        assert_eq!(*k.0, *b64.0, "hex and base64 of the same 32 bytes");
+        assert_eq!(format!("{k:?}"), "InlineMasterKey(<redacted>)");
+        for bad in ["", "00", "not a key", &hex_key[..62]] {
+            assert!(bad.parse::<InlineMasterKey>().is_err(), "{bad:?}");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let c = ServerConfig { master_key: Some(k.clone()), ..cfg(dir.path()) };
+        let a = bootstrap(&c).unwrap();
+        assert!(!dir.path().join("master.key").exists(), "an inline key is not written to disk");
+        let sealed = a.sealer.seal(b"payload", b"aad");
+        drop(a);
+        // The same key opens what it sealed; a different one does not.
+        let again = bootstrap(&c).unwrap();
+        assert_eq!(again.sealer.open(&sealed, b"aad").unwrap().as_slice(), b"payload");
+        let other = ServerConfig { master_key: Some("11".repeat(32).parse().unwrap()), ..cfg(dir.path()) };
+        assert!(bootstrap(&other).unwrap().sealer.open(&sealed, b"aad").is_err());
+        // Both an inline key and a file: refused.
+        let both = ServerConfig { master_key_file: Some(dir.path().join("k")), ..c };
+        assert!(matches!(bootstrap(&both), Err(StartupError::Config(_))));
     }
 }
