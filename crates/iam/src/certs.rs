@@ -150,6 +150,9 @@ pub fn valid_private_key(pem: &str) -> bool {
 pub struct SamlMetadata {
     /// The root `EntityDescriptor`'s `validUntil`, epoch seconds.
     pub valid_until: Option<i64>,
+    /// DER certificates of the `KeyDescriptor`s for signing (`use="signing"` or no `use`) of the
+    /// IdP's `IDPSSODescriptor`: the keys its SAML responses are signed with.
+    pub signing_certs: Vec<Vec<u8>>,
 }
 
 /// Check that `doc` is XML whose root element is a SAML `EntityDescriptor`.
@@ -177,16 +180,39 @@ pub fn parse_saml_metadata(doc: &str) -> Option<SamlMetadata> {
         }
     }
     // The rest must be well-formed too.
-    let mut depth = 1usize;
+    let mut path: Vec<Vec<u8>> = vec![b"EntityDescriptor".to_vec()];
+    let mut signing_key = false;
+    let mut text = String::new();
+    let mut signing_certs = Vec::new();
     loop {
         match reader.read_event().ok()? {
-            Event::Start(_) => depth += 1,
-            Event::End(_) => depth = depth.checked_sub(1)?,
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_vec();
+                if name == b"KeyDescriptor" {
+                    let usage = e.attributes().flatten().find(|a| a.key.local_name().as_ref() == b"use");
+                    signing_key = usage.is_none_or(|a| a.value.as_ref() == b"signing")
+                        && path.last().is_some_and(|p| p == b"IDPSSODescriptor");
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.xml_content().ok()?),
+            Event::End(_) => {
+                let name = path.pop()?;
+                if name == b"X509Certificate" && signing_key && path.iter().any(|p| p == b"KeyDescriptor") {
+                    let b64: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                    signing_certs.push(base64::engine::general_purpose::STANDARD.decode(b64).ok()?);
+                }
+                if name == b"KeyDescriptor" {
+                    signing_key = false;
+                }
+                text.clear();
+            }
             Event::Eof => break,
             _ => {}
         }
     }
-    (depth == 0).then_some(SamlMetadata { valid_until })
+    path.is_empty().then_some(SamlMetadata { valid_until, signing_certs })
 }
 
 #[cfg(test)]
@@ -280,5 +306,17 @@ FyDHrtlrS80dPUQWNYHw++oACDpWO01LGLPPrGmuO/7cOdojPEd852q5gd+7W9xt
         assert!(parse_saml_metadata(&"a".repeat(1024)).is_none());
         assert!(parse_saml_metadata("<Other/>").is_none());
         assert!(parse_saml_metadata("<EntityDescriptor><a></EntityDescriptor>").is_none());
+        // Signing certificates: `use="signing"` or no `use`, of the IdP descriptor only.
+        let doc = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
+            <md:IDPSSODescriptor>
+              <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>
+                AQID
+              </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+              <md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>BAUG</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+              <md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>BwgJ</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+            </md:IDPSSODescriptor>
+            <md:SPSSODescriptor><md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>CgsM</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:SPSSODescriptor>
+          </md:EntityDescriptor>"#;
+        assert_eq!(parse_saml_metadata(doc).unwrap().signing_certs, vec![vec![1, 2, 3], vec![7, 8, 9]]);
     }
 }

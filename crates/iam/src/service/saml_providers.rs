@@ -1,6 +1,7 @@
 //! SAML 2.0 identity providers: Create/Get/List/Update/Delete and tags. The metadata document is
 //! checked to be XML rooted at a SAML `EntityDescriptor`; its `validUntil` becomes `ValidUntil`.
-//! AssumeRoleWithSAML (crates/iam/src/sts/saml.rs) takes assertions from these providers.
+//! AssumeRoleWithSAML (crates/iam/src/sts/saml.rs) verifies responses with the signing
+//! certificates of these providers' metadata.
 
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;

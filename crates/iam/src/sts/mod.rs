@@ -4,8 +4,8 @@
 //!   authorizer decides with the caller's own policies (same account: a trust policy naming the
 //!   principal suffices; another account: both sides must allow). Passing session tags also needs
 //!   `sts:TagSession`, a source identity `sts:SetSourceIdentity`, both from the same trust policy.
-//! - `AssumeRoleWithSAML` (unsigned): a SAML Response from an IAM SAML provider; its content is
-//!   checked as AWS does, its XML signature is NOT verified (see `saml` and docs/sts.md).
+//! - `AssumeRoleWithSAML` (unsigned): a SAML Response from an IAM SAML provider, signed with a
+//!   certificate of the provider's metadata; its content is checked as AWS does (see `saml`).
 //! - `GetSessionToken`, `GetFederationToken`: long-term credentials of an IAM user (or the root).
 //! - `GetCallerIdentity`, `GetAccessKeyInfo`, `DecodeAuthorizationMessage` (Rampart: the encoded
 //!   message is the request ID of a denied request of the caller's account; see docs/sts.md).
@@ -161,8 +161,8 @@ impl StsService {
         }
     }
 
-    /// AssumeRoleWithSAML is unsigned: the caller is the assertion's subject at its SAML provider.
-    /// The assertion's XML signature is NOT verified (see `saml`, docs/sts.md).
+    /// AssumeRoleWithSAML is unsigned: the caller is the assertion's subject at its SAML provider,
+    /// once the Response's XML signature verifies with the provider's certificates.
     fn saml_caller(&self, q: &QueryParams, request_id: &str) -> Result<Caller> {
         let mut a = Args::new(q);
         let role_arn = a.req("RoleArn", &ROLE_ARN);
@@ -171,13 +171,15 @@ impl StsService {
         a.int("DurationSeconds", 900, 43_200);
         session_policy_args(&mut a, q);
         a.finish()?;
-        let assertion = saml::Assertion::decode(encoded).map_err(saml_refusal)?;
+        let (xml, assertion) = saml::Assertion::decode(encoded).map_err(saml_refusal)?;
         let (account, provider_name) = parse_saml_provider_arn(provider_arn).ok_or_else(|| {
             invalid_identity(format!("Invalid PrincipalArn {provider_arn}: not the ARN of a SAML provider"))
         })?;
-        if crate::service::saml_providers::get(&self.core, account, provider_arn)?.is_none() {
+        let Some(provider) = crate::service::saml_providers::get(&self.core, account, provider_arn)? else {
             return Err(invalid_identity(format!("SAML provider {provider_arn} does not exist")));
-        }
+        };
+        let certs = crate::certs::parse_saml_metadata(&provider.metadata).map(|m| m.signing_certs).unwrap_or_default();
+        saml::verify_signature(&xml, &assertion, &certs).map_err(saml_refusal)?;
         if !assertion.names_role(role_arn, provider_arn) {
             return Err(IamError::Aws(AwsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML")));
         }

@@ -2,8 +2,10 @@
 //! their content (status, validity window, audience, recipient, the Role attribute naming the
 //! requested role and provider pair, RoleSessionName).
 //!
-//! **The XML signature is not verified** (Rampart has no XML-DSig canonicalization): whoever can
-//! write an assertion can assume any role that trusts the provider. docs/sts.md says so plainly.
+//! The Response must carry an XML signature (XML-DSig, verified by `bergshamra` with only the
+//! provider metadata's signing certificates trusted, never keys embedded in the document) covering
+//! the Response or its one Assertion; content is read only from that Assertion (a direct child of
+//! the Response), and duplicate `ID`s are refused, against signature-wrapping attacks.
 
 use base64::Engine;
 use quick_xml::events::{BytesStart, Event};
@@ -32,6 +34,8 @@ pub struct Assertion {
     pub session_not_on_or_after: Option<i64>,
     /// Attribute name → values, in document order.
     pub attributes: Vec<(String, Vec<String>)>,
+    pub response_id: Option<String>,
+    pub assertion_id: Option<String>,
 }
 
 /// Why an assertion is refused: `InvalidIdentityToken` (400) or `ExpiredTokenException` (400).
@@ -63,14 +67,16 @@ fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, Refusal> {
 }
 
 impl Assertion {
-    /// Decode the base64 `SAMLAssertion` parameter (a `samlp:Response` with one `Assertion`).
-    pub fn decode(b64: &str) -> Result<Assertion, Refusal> {
+    /// Decode the base64 `SAMLAssertion` parameter (a `samlp:Response` with one `Assertion`):
+    /// the XML and what it says.
+    pub fn decode(b64: &str) -> Result<(String, Assertion), Refusal> {
         let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(compact.as_bytes())
             .map_err(|_| invalid("Invalid base64 SAMLResponse (Error decoding SAML Response)"))?;
         let xml = String::from_utf8(bytes).map_err(|_| invalid("Invalid SAML response: not UTF-8"))?;
-        Assertion::parse(&xml)
+        let a = Assertion::parse(&xml)?;
+        Ok((xml, a))
     }
 
     /// Parse the XML of a SAML Response. Namespaces are matched by local name.
@@ -83,6 +89,7 @@ impl Assertion {
         let mut response_issuer = None;
         let mut text = String::new();
         let mut current_attr: Option<usize> = None;
+        let mut ids: Vec<String> = Vec::new();
         loop {
             let ev = reader.read_event().map_err(|_| malformed())?;
             match ev {
@@ -90,7 +97,19 @@ impl Assertion {
                 Event::Start(ref e) | Event::Empty(ref e) => {
                     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                     let parent = path.last().map(String::as_str).unwrap_or("");
-                    let in_assertion = path.iter().any(|p| p == "Assertion");
+                    // Only the Response's own Assertion counts (signature wrapping puts others elsewhere).
+                    let in_assertion = path.get(1).is_some_and(|p| p == "Assertion");
+                    if let Some(id) = attr(e, "ID")? {
+                        if ids.contains(&id) {
+                            return Err(invalid("Invalid SAML response: duplicate ID attributes"));
+                        }
+                        match path.len() {
+                            0 => out.response_id = Some(id.clone()),
+                            1 if name == "Assertion" => out.assertion_id = Some(id.clone()),
+                            _ => {}
+                        }
+                        ids.push(id);
+                    }
                     match (parent, name.as_str()) {
                         ("", root) if root != "Response" => {
                             return Err(invalid("Invalid SAML response: the root element must be a samlp:Response"))
@@ -107,7 +126,7 @@ impl Assertion {
                                 out.confirmation_not_on_or_after = Some(timestamp(&t)?);
                             }
                         }
-                        ("Assertion", "Conditions") => {
+                        ("Assertion", "Conditions") if path.len() == 2 => {
                             if let Some(t) = attr(e, "NotBefore")? {
                                 out.not_before = Some(timestamp(&t)?);
                             }
@@ -115,7 +134,7 @@ impl Assertion {
                                 out.not_on_or_after = Some(timestamp(&t)?);
                             }
                         }
-                        ("Assertion", "AuthnStatement") => {
+                        ("Assertion", "AuthnStatement") if path.len() == 2 => {
                             if let Some(t) = attr(e, "SessionNotOnOrAfter")? {
                                 out.session_not_on_or_after = Some(timestamp(&t)?);
                             }
@@ -157,10 +176,10 @@ impl Assertion {
                     let name = path.pop().ok_or_else(malformed)?;
                     let parent = path.last().map(String::as_str).unwrap_or("");
                     let value = text.trim().to_string();
-                    let in_assertion = path.iter().any(|p| p == "Assertion");
+                    let in_assertion = path.get(1).is_some_and(|p| p == "Assertion");
                     match (parent, name.as_str()) {
                         ("Response", "Issuer") => response_issuer = Some(value),
-                        ("Assertion", "Issuer") => out.issuer = value,
+                        ("Assertion", "Issuer") if path.len() == 2 => out.issuer = value,
                         ("Subject", "NameID") if in_assertion => out.subject = value,
                         ("AudienceRestriction", "Audience") if in_assertion => out.audiences.push(value),
                         ("Attribute", "AttributeValue") if in_assertion => {
@@ -247,6 +266,39 @@ impl Assertion {
     }
 }
 
+/// Verify the XML signature of `xml` (whose content is `a`) with the provider's signing
+/// certificates (DER): only those keys are trusted, and a verified reference must cover the whole
+/// Response or its Assertion.
+pub fn verify_signature(xml: &str, a: &Assertion, certs: &[Vec<u8>]) -> Result<(), Refusal> {
+    use bergshamra::dsig::verify::{verify, VerifyResult};
+    use bergshamra::keys::loader::load_x509_cert_der;
+    if certs.is_empty() {
+        return Err(invalid("The SAML provider's metadata has no signing certificate to verify the response with"));
+    }
+    let mut keys = bergshamra::KeysManager::new();
+    for der in certs {
+        let key = load_x509_cert_der(der)
+            .map_err(|_| invalid("The SAML provider's metadata has a signing certificate that cannot be read"))?;
+        keys.add_key(key);
+    }
+    let ctx = bergshamra::DsigContext::new(keys).with_trusted_keys_only(true).with_strict_verification(true);
+    let bad = || invalid("Invalid SAML response: its signature does not verify with the SAML provider's certificates");
+    let references = match verify(&ctx, xml) {
+        Ok(VerifyResult::Valid { references, .. }) => references,
+        Ok(VerifyResult::Invalid { .. }) => return Err(bad()),
+        Err(_) if !xml.contains("Signature") => return Err(invalid("Invalid SAML response: it is not signed")),
+        Err(_) => return Err(bad()),
+    };
+    let covers = |uri: &str| match uri.strip_prefix('#') {
+        None => uri.is_empty(),
+        Some(id) => a.response_id.as_deref() == Some(id) || a.assertion_id.as_deref() == Some(id),
+    };
+    if !references.iter().any(|r| covers(&r.uri)) {
+        return Err(invalid("Invalid SAML response: its signature covers neither the Response nor its Assertion"));
+    }
+    Ok(())
+}
+
 /// AWS's NameQualifier: base64(SHA1(issuer + account ID + "/" + provider name)).
 pub fn name_qualifier(issuer: &str, account: &str, provider_name: &str) -> String {
     let mut h = Sha1::new();
@@ -293,6 +345,7 @@ mod tests {
     fn parses_with_or_without_prefixes() {
         for p in ["", "saml:"] {
             let a = Assertion::parse(&response(p, "")).unwrap();
+            assert_eq!(a.assertion_id.as_deref(), Some("_1"));
             assert_eq!(a.issuer, "https://idp.example.com/");
             assert_eq!(a.subject, "user&1");
             assert_eq!(a.subject_type(), "persistent");
@@ -322,6 +375,22 @@ mod tests {
         assert!(Assertion::parse(&other_audience).unwrap().check(at("2030-01-01T12:10:00Z")).is_err());
         let two = response("", "").replace("</samlp:Response>", "<Assertion/></samlp:Response>");
         assert!(Assertion::parse(&two).is_err());
+        let dup = response("", "").replace("<samlp:Status>", "<X ID=\"_1\"/><samlp:Status>");
+        assert!(Assertion::parse(&dup).is_err());
+        assert!(verify_signature(&response("", ""), &Assertion::parse(&response("", "")).unwrap(), &[]).is_err());
+    }
+
+    #[test]
+    fn reads_only_the_responses_own_assertion() {
+        // A wrapped (e.g. originally signed) assertion elsewhere in the document is ignored.
+        let xml = response("", "").replace(
+            "<samlp:Status>",
+            "<samlp:Extensions><Assertion ID=\"_w\"><Issuer>evil</Issuer><Subject><NameID>root</NameID></Subject><AttributeStatement><Attribute Name=\"https://aws.amazon.com/SAML/Attributes/RoleSessionName\"><AttributeValue>x</AttributeValue></Attribute></AttributeStatement></Assertion></samlp:Extensions><samlp:Status>",
+        );
+        let a = Assertion::parse(&xml).unwrap();
+        assert_eq!((a.issuer.as_str(), a.subject.as_str()), ("https://idp.example.com/", "user&1"));
+        assert_eq!(a.attribute(ATTR_SESSION_NAME), vec!["alice"]);
+        assert_eq!(a.assertion_id.as_deref(), Some("_1"));
     }
 
     #[test]
