@@ -156,7 +156,7 @@ pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
         (_, true) => {
             let (identity, generated) = resolve_identity(config, None);
             Ok(Bootstrapped {
-                store: Arc::new(SqliteStore::in_memory()?),
+                store: Arc::new(rampart_store::MemStore::new()),
                 sealer: Arc::new(Sealer::new(&Sealer::generate_key())),
                 identity,
                 generated_credentials: generated,

@@ -16,6 +16,7 @@
 //! * [`Store::try_lease`]: a named, time-limited lease for background work that must run on one
 //!   node at a time (rotation schedules, trail delivery, pending deletions).
 
+mod mem;
 mod pg;
 mod sealed;
 mod sqlite;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
+pub use mem::MemStore;
 pub use pg::PgStore;
 pub use sealed::{SealError, Sealer};
 pub use sqlite::SqliteStore;
@@ -73,12 +75,18 @@ pub trait Store: Read + Send + Sync {
     /// Start a write transaction. Writers are serialized (across nodes, for shared backends).
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError>;
 
-    /// `"sqlite"` or `"postgres"`: for logs and the health endpoint.
+    /// `"sqlite"`, `"postgres"` or `"memory"`: for logs and the health endpoint.
     fn backend(&self) -> &'static str;
 
     /// `true` when reads are in-process (no network round trip), so cheap enough to run inline on
     /// an async worker thread. `false` for PostgreSQL: run calls on the blocking pool.
     fn is_local(&self) -> bool;
+
+    /// `true` when a commit does no I/O at all (the in-memory store): writers gain nothing from
+    /// grouping commits and may commit inline.
+    fn in_memory(&self) -> bool {
+        false
+    }
 
     /// Take or renew the lease `name` for `ttl` on behalf of this node (this store instance).
     /// Returns `true` when this node holds the lease until `ttl` from now, `false` when another

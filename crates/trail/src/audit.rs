@@ -114,7 +114,7 @@ pub struct Receipt(ReceiptInner);
 #[derive(Debug)]
 enum ReceiptInner {
     Pending(oneshot::Receiver<Result<(), AuditError>>),
-    Failed(AuditError),
+    Ready(Result<(), AuditError>),
 }
 
 impl Receipt {
@@ -122,7 +122,7 @@ impl Receipt {
     pub async fn committed(self) -> Result<(), AuditError> {
         match self.0 {
             ReceiptInner::Pending(rx) => rx.await.unwrap_or(Err(AuditError::WriterGone)),
-            ReceiptInner::Failed(e) => Err(e),
+            ReceiptInner::Ready(r) => r,
         }
     }
 
@@ -130,7 +130,7 @@ impl Receipt {
     pub fn wait(self) -> Result<(), AuditError> {
         match self.0 {
             ReceiptInner::Pending(rx) => rx.blocking_recv().unwrap_or(Err(AuditError::WriterGone)),
-            ReceiptInner::Failed(e) => Err(e),
+            ReceiptInner::Ready(r) => r,
         }
     }
 }
@@ -140,11 +140,22 @@ pub struct AuditLog {
     tx: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     store: Arc<dyn Store>,
+    /// In-memory store: no writer thread; each record commits in the submitting thread (a commit
+    /// costs less than handing the record to another thread and waking the caller back).
+    inline: Option<std::sync::atomic::AtomicBool>,
 }
 
 impl AuditLog {
     /// Start the writer over `store`.
     pub fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        if store.in_memory() {
+            return Ok(Arc::new(AuditLog {
+                tx: Mutex::new(None),
+                thread: Mutex::new(None),
+                store,
+                inline: Some(std::sync::atomic::AtomicBool::new(true)),
+            }));
+        }
         let last: u64 = store.get_json::<u64>(META_TABLE, "seq")?.unwrap_or(0);
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let writer_store = store.clone();
@@ -152,7 +163,7 @@ impl AuditLog {
             .name("rampart-audit".into())
             .spawn(move || writer_loop(writer_store, rx, last))
             .map_err(|e| StoreError::Backend(format!("cannot start the audit writer: {e}")))?;
-        Ok(Arc::new(AuditLog { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), store }))
+        Ok(Arc::new(AuditLog { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), store, inline: None }))
     }
 
     /// The store the records live in.
@@ -162,25 +173,41 @@ impl AuditLog {
 
     /// Hand a record to the writer.
     pub fn submit(&self, record: &Record) -> Receipt {
+        if let Some(open) = &self.inline {
+            if !open.load(std::sync::atomic::Ordering::Acquire) {
+                return Receipt(ReceiptInner::Ready(Err(AuditError::WriterGone)));
+            }
+            let mut event = StoredEvent::from_record(record);
+            let one = std::iter::once((record.recipient_account_id.as_str(), &mut event));
+            let result = commit_events(self.store.as_ref(), one, 0).map(|_| ());
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "audit record could not be committed");
+            }
+            return Receipt(ReceiptInner::Ready(result));
+        }
         let (done, rx) = oneshot::channel();
         let job = Job { account: record.recipient_account_id.clone(), event: StoredEvent::from_record(record), done };
         let tx = match self.tx.lock() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let Some(tx) = tx else { return Receipt(ReceiptInner::Failed(AuditError::WriterGone)) };
+        let gone = || Receipt(ReceiptInner::Ready(Err(AuditError::WriterGone)));
+        let Some(tx) = tx else { return gone() };
         match tx.try_send(job) {
             Ok(()) => Receipt(ReceiptInner::Pending(rx)),
             Err(TrySendError::Full(job)) => match tx.send(job) {
                 Ok(()) => Receipt(ReceiptInner::Pending(rx)),
-                Err(_) => Receipt(ReceiptInner::Failed(AuditError::WriterGone)),
+                Err(_) => gone(),
             },
-            Err(TrySendError::Disconnected(_)) => Receipt(ReceiptInner::Failed(AuditError::WriterGone)),
+            Err(TrySendError::Disconnected(_)) => gone(),
         }
     }
 
     /// Stop taking records, commit what is queued, and stop the writer.
     pub fn shutdown(&self) {
+        if let Some(open) = &self.inline {
+            open.store(false, std::sync::atomic::Ordering::Release);
+        }
         if let Ok(mut g) = self.tx.lock() {
             g.take();
         }
@@ -223,14 +250,23 @@ fn writer_loop(store: Arc<dyn Store>, rx: Receiver<Job>, mut last: u64) {
 }
 
 fn commit_group(store: &dyn Store, group: &mut [Job], last: u64) -> Result<u64, AuditError> {
+    commit_events(store, group.iter_mut().map(|j| (j.account.as_str(), &mut j.event)), last)
+}
+
+/// Commit `(recipient account, event)` pairs in one transaction, numbering them in order.
+fn commit_events<'e>(
+    store: &dyn Store,
+    events: impl Iterator<Item = (&'e str, &'e mut StoredEvent)>,
+    last: u64,
+) -> Result<u64, AuditError> {
     let err = |e: StoreError| AuditError::Store(e.to_string());
     let mut tx: Box<dyn Transaction + '_> = store.begin().map_err(err)?;
     // Read the counter in the transaction: several servers may share one store (PostgreSQL).
     let mut seq = tx.get_json::<u64>(META_TABLE, "seq").map_err(err)?.unwrap_or(0).max(last);
-    for job in group.iter_mut() {
+    for (account, event) in events {
         seq += 1;
-        job.event.seq = seq;
-        tx.put_json(EVENTS_TABLE, &event_key(&job.account, seq), &job.event).map_err(err)?;
+        event.seq = seq;
+        tx.put_json(EVENTS_TABLE, &event_key(account, seq), &*event).map_err(err)?;
     }
     tx.put_json(META_TABLE, "seq", &seq).map_err(err)?;
     tx.commit().map_err(err)?;
@@ -320,6 +356,23 @@ mod tests {
         let log = AuditLog::start(Arc::new(Broken)).unwrap();
         let err = log.submit(&record("111111111111", "CreateUser")).wait().unwrap_err();
         assert!(matches!(err, AuditError::Store(m) if m.contains("disk full")));
+        log.shutdown();
+        assert!(matches!(log.submit(&record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
+    }
+
+    #[test]
+    fn in_memory_store_commits_inline_in_order() {
+        let store: Arc<dyn Store> = Arc::new(rampart_store::MemStore::new());
+        let log = AuditLog::start(store.clone()).unwrap();
+        assert!(log.thread.lock().unwrap().is_none(), "no writer thread for an in-memory store");
+        for i in 0..20 {
+            let receipt = log.submit(&record("111111111111", &format!("Op{i}")));
+            assert!(matches!(receipt.0, ReceiptInner::Ready(Ok(()))), "committed before submit returns");
+        }
+        let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 0).unwrap();
+        assert_eq!(rows.len(), 20);
+        let newest: StoredEvent = serde_json::from_slice(&rows[0].1).unwrap();
+        assert_eq!((newest.name.as_str(), newest.seq), ("Op19", 20));
         log.shutdown();
         assert!(matches!(log.submit(&record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
     }
