@@ -198,7 +198,7 @@ mod tests {
 
     fn key(k: u8) -> String {
         // Keys sharing prefixes ("p1", "p10", "q…") exercise prefix scans.
-        format!("{}{}", if k % 3 == 0 { "q" } else { "p" }, k)
+        format!("{}{}", if k.is_multiple_of(3) { "q" } else { "p" }, k)
     }
 
     proptest! {
