@@ -71,6 +71,11 @@ impl CloudTrail {
                     let (lock, cv) = &*stop_flag;
                     let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
                     loop {
+                        // A stop requested before this thread first took the lock must not wait
+                        // out a whole interval (it would block whoever joins it, e.g. a reset).
+                        if *stopped {
+                            return;
+                        }
                         let (g, _) = cv.wait_timeout(stopped, interval).unwrap_or_else(|p| p.into_inner());
                         stopped = g;
                         if *stopped {
@@ -789,5 +794,22 @@ impl Api {
             trails.retain(|t| wanted.iter().any(|(a, n)| *a == t.account && *n == t.name));
         }
         Ok(json!({"trailList": trails.iter().map(trail_json).collect::<Vec<_>>()}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_right_after_start_returns_at_once() {
+        // The timer thread may not have taken its lock yet when shutdown signals it; it must
+        // still stop instead of waiting out its (hour-long) interval.
+        let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
+        let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
+        for _ in 0..50 {
+            let config = TrailConfig { root: None, interval: Duration::from_secs(3600) };
+            CloudTrail::start(store.clone(), sealer.clone(), config).shutdown();
+        }
     }
 }
