@@ -69,7 +69,7 @@ def test_create_without_value_then_put(sm):
     name = unique("empty")
     out = sm.create_secret(Name=name)
     assert "VersionId" not in out
-    assert stages(sm, name) == {}
+    assert "VersionIdsToStages" not in sm.describe_secret(SecretId=name)  # AWS leaves the empty map out
     with aws_error("ResourceNotFoundException", 400,
                    "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT"):
         sm.get_secret_value(SecretId=name)
@@ -355,7 +355,7 @@ def test_unimplemented_operation_is_unknown(sm):
     name = unique("rep")
     sm.create_secret(Name=name, SecretString="x")
     with aws_error("UnknownOperationException", 400):
-        sm.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": "eu-west-1"}])
+        sm.stop_replication_to_replica(SecretId=name)
 
 
 def test_secret_values_are_not_on_disk_in_plaintext(sm, server):
@@ -404,3 +404,33 @@ def test_binary_via_cli(aws_cli, tmp_path):
     aws_cli("secretsmanager", "create-secret", "--name", name, "--secret-binary", f"fileb://{blob}", check=True)
     got = aws_cli("secretsmanager", "get-secret-value", "--secret-id", name, check=True).json()
     assert base64.b64decode(got["SecretBinary"]) == b"\x00\x01binary\xff"
+
+
+def test_replica_in_another_region_reads_the_primary(server, sm):
+    other = "us-west-2" if REGION != "us-west-2" else "us-east-2"
+    sm2 = server.client("secretsmanager", region=other)
+    name = unique("dup")
+    created = sm.create_secret(Name=name, SecretString="s1", AddReplicaRegions=[{"Region": other}])
+    assert created["ReplicationStatus"] == [{"Region": other, "Status": "InSync"}]
+    replica = created["ARN"].replace(f":{REGION}:", f":{other}:")
+    # The value is decrypted with the primary Region's key.
+    got = sm2.get_secret_value(SecretId=replica)
+    assert (got["ARN"], got["SecretString"]) == (replica, "s1")
+    assert sm2.describe_secret(SecretId=name)["PrimaryRegion"] == REGION
+    with aws_error("InvalidParameterException", 400):
+        sm2.put_secret_value(SecretId=replica, SecretString="x")
+    with aws_error("InvalidParameterException", 400):
+        sm.delete_secret(SecretId=name)
+    sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[other])
+    with aws_error("ResourceNotFoundException", 400):
+        sm2.describe_secret(SecretId=replica)
+    sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+def test_untagging_everything_leaves_an_empty_tag_list(sm):
+    name = unique("tags")
+    sm.create_secret(Name=name, SecretString="x")
+    assert "Tags" not in sm.describe_secret(SecretId=name)
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "a", "Value": "1"}])
+    sm.untag_resource(SecretId=name, TagKeys=["a"])
+    assert sm.describe_secret(SecretId=name)["Tags"] == []

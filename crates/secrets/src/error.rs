@@ -39,6 +39,12 @@ impl SmError {
     pub fn not_found() -> Self {
         SmError::NotFound(NOT_FOUND.into())
     }
+    /// AWS's refusal of a change made through a replica.
+    pub fn replica() -> Self {
+        SmError::InvalidParameter(
+            "Operation not permitted on a replica secret. Call must be made in primary secret's region.".into(),
+        )
+    }
     pub fn deleted() -> Self {
         SmError::InvalidRequest(MARKED_FOR_DELETION.into())
     }

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod model;
 mod ops;
 pub mod password;
+mod replication;
 pub mod rotation;
 pub mod schedule;
 
@@ -52,9 +53,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// The operations Rampart implements (replication is not offered: one region per server).
+/// The operations Rampart implements (replication between the Regions of one server; not
+/// StopReplicationToReplica).
 pub const OPERATIONS: &[&str] = &[
     "BatchGetSecretValue",
+    "RemoveRegionsFromReplication",
+    "ReplicateSecretToRegions",
     "CancelRotateSecret",
     "CreateSecret",
     "DeleteResourcePolicy",
@@ -151,6 +155,9 @@ impl SecretsManager {
             if full && rec.arn != id {
                 continue;
             }
+            if rec.is_replica() {
+                return self.replica_view(rec);
+            }
             if rec.deletion_date.is_some_and(|d| d <= self.now_ms()) {
                 self.purge(&rec)?;
                 return Ok(None);
@@ -178,14 +185,17 @@ impl SecretsManager {
         Ok(())
     }
 
-    /// Every secret of one account and region.
+    /// Every secret of one account and region (replicas as views of their primaries).
     pub(crate) fn all(&self, account: &str, region: &str) -> Result<Vec<SecretRec>> {
-        Ok(self
-            .store
-            .scan_json::<SecretRec>(SECRETS, &format!("{account}/{region}/"))?
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect())
+        let mut out = Vec::new();
+        for (_, r) in self.store.scan_json::<SecretRec>(SECRETS, &format!("{account}/{region}/"))? {
+            if r.is_replica() {
+                out.extend(self.replica_view(r)?);
+            } else {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Periodic work: purge secrets past their recovery window, start due scheduled rotations.
@@ -343,12 +353,16 @@ impl SecretsService {
                 let mut checks = Vec::new();
                 if !tags.is_empty() {
                     request_tags(&mut c, &tags);
-                    let mut t = AuthzCheck::new("secretsmanager:TagResource", arn);
+                    let mut t = AuthzCheck::new("secretsmanager:TagResource", arn.clone());
                     request_tags(&mut t, &tags);
                     checks.push(c);
                     checks.push(t);
                 } else {
                     checks.push(c);
+                }
+                // Replicating on creation also needs permission to replicate (as AWS requires).
+                if body.list("AddReplicaRegions")?.is_some_and(|r| !r.is_empty()) {
+                    checks.push(AuthzCheck::new("secretsmanager:ReplicateSecretToRegions", arn));
                 }
                 checks
             }
@@ -456,6 +470,7 @@ impl Service for SecretsService {
 
 impl SecretsManager {
     fn invoke(self: &Arc<Self>, ctx: &RequestContext, op: &str, body: In<'_>) -> Result<serde_json::Value> {
+        self.refuse_on_replica(ctx, op, body)?;
         match op {
             "CreateSecret" => self.create_secret(ctx, body),
             "DescribeSecret" => self.describe_secret(ctx, body),
@@ -477,6 +492,8 @@ impl SecretsManager {
             "ValidateResourcePolicy" => self.validate_resource_policy(ctx, body),
             "TagResource" => self.tag_resource(ctx, body),
             "UntagResource" => self.untag_resource(ctx, body),
+            "ReplicateSecretToRegions" => self.replicate_secret_to_regions(ctx, body),
+            "RemoveRegionsFromReplication" => self.remove_regions_from_replication(ctx, body),
             _ => Err(SmError::Aws(AwsError::unknown_operation("secretsmanager", op))),
         }
     }

@@ -39,6 +39,9 @@ pub struct SecretRec {
     pub deletion_date: Option<i64>,
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// TagResource or UntagResource was called (DescribeSecret then lists `Tags`, even empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
     #[serde(default)]
     pub policy: Option<String>,
     #[serde(default)]
@@ -46,6 +49,27 @@ pub struct SecretRec {
     /// Oldest first.
     #[serde(default)]
     pub versions: Vec<VersionMeta>,
+    /// On a primary secret: the Regions it is replicated to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Replica>,
+    /// On a replica: the primary's Region. A replica is stored as a stub (ARN, name, account,
+    /// Region, primary Region); reads resolve it into a view of the primary (see `source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+    /// On a view of a replica (never stored): the primary's ARN and Region, which own the values.
+    #[serde(skip)]
+    pub source: Option<(String, String)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Replica {
+    pub region: String,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// `InSync` or `Failed`.
+    pub status: String,
+    #[serde(default)]
+    pub status_message: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -121,6 +145,17 @@ impl SecretRec {
     }
     pub fn with_stage(&self, stage: &str) -> Option<&VersionMeta> {
         self.versions.iter().find(|v| v.has(stage))
+    }
+    /// A view of a replica secret (read-only in its Region).
+    pub fn is_replica(&self) -> bool {
+        self.primary_region.is_some()
+    }
+    /// The ARN and Region whose values (and encryption context) this secret reads.
+    pub fn value_owner(&self) -> (&str, &str) {
+        match &self.source {
+            Some((arn, region)) => (arn, region),
+            None => (&self.arn, &self.region),
+        }
     }
     pub fn is_deleted(&self) -> bool {
         self.deleted.is_some()

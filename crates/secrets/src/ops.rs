@@ -14,6 +14,7 @@ use crate::input::{check_len, In};
 use crate::keys::{decrypt_value, encrypt_value, via_service};
 use crate::model::*;
 use crate::password::{generate, PasswordSpec};
+use crate::replication::{primary_region, replication_status};
 use crate::{new_secret_arn, SecretsManager};
 
 const MAX_SECRET_BYTES: usize = 65_536;
@@ -100,6 +101,13 @@ fn merge_tags(existing: &mut Vec<(String, String)>, new: &[(String, String)]) ->
     Ok(())
 }
 
+/// AWS's refusal to reuse a ClientRequestToken for a different value.
+fn token_in_use(token: &str, arn: &str) -> SmError {
+    SmError::Exists(format!(
+        "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {arn}."
+    ))
+}
+
 fn tags_json(tags: &[(String, String)]) -> Value {
     Value::Array(tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect())
 }
@@ -174,6 +182,9 @@ impl SecretsManager {
                 .get_json::<SecretRec>(SECRETS, &rec.key())?
                 .filter(|c| c.arn == rec.arn)
                 .ok_or_else(SmError::not_found)?;
+            if cur.is_replica() {
+                return Err(SmError::replica());
+            }
             let out = f(&mut cur, tx)?;
             let removed = cur.prune_versions();
             for v in &removed {
@@ -204,15 +215,25 @@ impl SecretsManager {
     }
 
     /// Decrypt version `version_id` (KMS decrypts the data key as the caller).
+    /// A replica reads its primary's values.
     pub(crate) fn open_value(&self, ctx: &RequestContext, rec: &SecretRec, version_id: &str) -> Result<SecretValue> {
+        let (arn, region) = rec.value_owner();
+        // A replica's values are the primary's, under the primary Region's KMS key.
+        let primary_ctx;
+        let ctx = if region != ctx.region {
+            primary_ctx = RequestContext { region: region.to_string(), ..ctx.clone() };
+            &primary_ctx
+        } else {
+            ctx
+        };
         let v: ValueRec = self
             .store
-            .get_json(VALUES, &value_key(&rec.arn, version_id))?
-            .ok_or_else(|| SmError::Internal(format!("value of {}#{version_id} is missing", rec.arn)))?;
+            .get_json(VALUES, &value_key(arn, version_id))?
+            .ok_or_else(|| SmError::Internal(format!("value of {arn}#{version_id} is missing")))?;
         let blob = B64.decode(&v.data_key).map_err(|e| SmError::Internal(format!("stored data key: {e}")))?;
         let ct = B64.decode(&v.ciphertext).map_err(|e| SmError::Internal(format!("stored ciphertext: {e}")))?;
-        let dk = self.keys.decrypt(ctx, &blob, &encryption_context(&rec.arn, version_id), &via_service(&rec.region))?;
-        let bytes = decrypt_value(&dk, &ct, value_key(&rec.arn, version_id).as_bytes())?;
+        let dk = self.keys.decrypt(ctx, &blob, &encryption_context(arn, version_id), &via_service(region))?;
+        let bytes = decrypt_value(&dk, &ct, value_key(arn, version_id).as_bytes())?;
         Ok(SecretValue { bytes, binary: v.binary })
     }
 
@@ -231,9 +252,7 @@ impl SecretsManager {
             if old.same_as(value) {
                 return Ok((rec.clone(), existing.stages.clone()));
             }
-            return Err(SmError::Exists(
-                "You can't modify an existing version, you can only create a new version.".into(),
-            ));
+            return Err(token_in_use(version_id, &rec.arn));
         }
         let sealed = self.seal_value(ctx, rec, version_id, value)?;
         let now = self.now_ms();
@@ -243,9 +262,7 @@ impl SecretsManager {
                 return Err(SmError::deleted());
             }
             if cur.version(version_id).is_some_and(|v| v.has_value()) {
-                return Err(SmError::Exists(
-                    "You can't modify an existing version, you can only create a new version.".into(),
-                ));
+                return Err(token_in_use(version_id, &cur.arn));
             }
             tx.put_json(VALUES, &value_key(&cur.arn, version_id), &sealed)?;
             match cur.version_mut(version_id) {
@@ -280,12 +297,21 @@ impl SecretsManager {
         }
         let tags = body.tags("Tags")?.unwrap_or_default();
         valid_tags(&tags)?;
-        if body.get("AddReplicaRegions").is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
-            return Err(SmError::InvalidRequest("Rampart does not replicate secrets to other Regions.".into()));
-        }
+        let replica_regions = SecretsManager::create_replica_regions(body, &ctx.region)?;
+        let force_overwrite = body.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
         let value = read_value(body)?;
-        let token = token(body)?.unwrap_or_else(new_uuid);
+        let given_token = token(body)?;
+        let token = given_token.clone().unwrap_or_else(new_uuid);
         if let Some(existing) = self.find(ctx, name)? {
+            // A retry with the same token and value is idempotent; another value can't reuse it.
+            if let (Some(t), Some(v), false) = (&given_token, &value, existing.is_deleted()) {
+                if existing.version(t).is_some_and(|ver| ver.has_value()) {
+                    if self.open_value(ctx, &existing, t)?.same_as(v) {
+                        return Ok(json!({"ARN": existing.arn, "Name": existing.name, "VersionId": t}));
+                    }
+                    return Err(token_in_use(t, &existing.arn));
+                }
+            }
             if existing.is_deleted() {
                 return Err(SmError::InvalidRequest(
                     "You can't create this secret because a secret with this name is already scheduled for deletion."
@@ -338,6 +364,10 @@ impl SecretsManager {
         if sealed.is_some() {
             out["VersionId"] = json!(token);
         }
+        if !replica_regions.is_empty() {
+            let rec = self.add_replicas(&rec, &replica_regions, force_overwrite)?;
+            out["ReplicationStatus"] = replication_status(&rec);
+        }
         Ok(out)
     }
 
@@ -347,8 +377,11 @@ impl SecretsManager {
             "Name": rec.name,
             "LastChangedDate": ts(rec.last_changed),
             "CreatedDate": ts(rec.created),
-            "VersionIdsToStages": version_stages_json(rec),
         });
+        // A secret created without a value has no versions, and AWS then leaves the map out.
+        if rec.versions.iter().any(|v| !v.stages.is_empty()) {
+            out["VersionIdsToStages"] = version_stages_json(rec);
+        }
         if let Some(d) = &rec.description {
             out["Description"] = json!(d);
         }
@@ -387,8 +420,15 @@ impl SecretsManager {
         if let Some(t) = rec.deleted {
             out["DeletedDate"] = ts(t);
         }
-        if !rec.tags.is_empty() {
+        // Once tagged, an untagged secret lists `Tags: []`.
+        if !rec.tags.is_empty() || rec.tagged {
             out["Tags"] = tags_json(&rec.tags);
+        }
+        if let Some(p) = primary_region(rec) {
+            out["PrimaryRegion"] = json!(p);
+        }
+        if !rec.replicas.is_empty() {
+            out["ReplicationStatus"] = replication_status(rec);
         }
         // Rampart's own report of the last failed rotation (not in AWS's model; SDKs ignore it).
         if let Some(f) = &r.last_failure {
@@ -410,29 +450,19 @@ impl SecretsManager {
     }
 
     fn filter_matches(rec: &SecretRec, key: &str, value: &str) -> bool {
-        let lower = |s: &str| s.to_lowercase();
         match key {
             "name" => rec.name.starts_with(value),
-            "description" => rec.description.as_deref().is_some_and(|d| {
-                let d = lower(d);
-                let v = lower(value);
-                d.starts_with(&v) || d.split_whitespace().any(|w| w.starts_with(&v))
-            }),
+            // Searched by words, as "all" is (AWS splits the value and the description into words).
+            "description" => rec.description.as_deref().is_some_and(|d| words_match(value, std::iter::once(d))),
             "tag-key" => rec.tags.iter().any(|(k, _)| k.starts_with(value)),
             "tag-value" => rec.tags.iter().any(|(_, v)| v.starts_with(value)),
-            "primary-region" => rec.region.starts_with(value),
+            "primary-region" => primary_region(rec).is_some_and(|p| p.starts_with(value)),
             "owning-service" => false,
             "all" => {
-                let mut haystack: Vec<String> = words(&rec.name);
-                if let Some(d) = &rec.description {
-                    haystack.extend(words(d));
-                }
-                for (k, v) in &rec.tags {
-                    haystack.extend(words(k));
-                    haystack.extend(words(v));
-                }
-                let needles = words(value);
-                !needles.is_empty() && needles.iter().all(|n| haystack.iter().any(|h| h.starts_with(n.as_str())))
+                let attributes = std::iter::once(rec.name.as_str())
+                    .chain(rec.description.as_deref())
+                    .chain(rec.tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]));
+                words_match(value, attributes)
             }
             _ => false,
         }
@@ -443,7 +473,9 @@ impl SecretsManager {
         let mut out = Vec::new();
         for f in body.list("Filters")?.map(|v| v.as_slice()).unwrap_or_default() {
             let f = In(f);
-            let key = f.str("Key")?.unwrap_or("");
+            let Some(key) = f.str("Key")? else {
+                return Err(SmError::InvalidParameter("Invalid filter key".into()));
+            };
             if !["description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all"]
                 .contains(&key)
             {
@@ -454,7 +486,7 @@ impl SecretsManager {
             let values: Vec<String> =
                 f.str_list("Values")?.unwrap_or_default().into_iter().map(str::to_string).collect();
             if values.is_empty() || values.len() > 10 {
-                return Err(SmError::InvalidParameter("Invalid filter values: a filter takes 1 to 10 values.".into()));
+                return Err(SmError::InvalidParameter(format!("Invalid filter values for key: {key}")));
             }
             for v in &values {
                 let ok = v.len() <= 512
@@ -471,12 +503,13 @@ impl SecretsManager {
         Ok(out)
     }
 
+    /// Filters are AND'ed; the values of one filter OR'ed, a `!value` matching what `value` does not.
     fn passes(rec: &SecretRec, filters: &[(String, Vec<String>)]) -> bool {
         filters.iter().all(|(key, values)| {
-            let (neg, pos): (Vec<&String>, Vec<&String>) = values.iter().partition(|v| v.starts_with('!'));
-            let pos_ok = pos.is_empty() || pos.iter().any(|v| Self::filter_matches(rec, key, v));
-            let neg_ok = neg.iter().all(|v| !Self::filter_matches(rec, key, &v[1..]));
-            pos_ok && neg_ok
+            values.iter().any(|v| match v.strip_prefix('!') {
+                Some(neg) => !Self::filter_matches(rec, key, neg),
+                None => Self::filter_matches(rec, key, v),
+            })
         })
     }
 
@@ -634,6 +667,9 @@ impl SecretsManager {
 
     /// LastAccessedDate is kept to the day, as AWS does; written at most once a day per version.
     fn touch(&self, rec: &SecretRec, version_id: &str) {
+        if rec.is_replica() {
+            return;
+        }
         let day = self.now_ms().div_euclid(86_400_000) * 86_400_000;
         let stale =
             rec.last_accessed != Some(day) || rec.version(version_id).is_some_and(|v| v.last_accessed != Some(day));
@@ -670,7 +706,9 @@ impl SecretsManager {
         let mut next = None;
         let targets: Vec<(String, Option<SecretRec>)> = match (ids, has_filters) {
             (Some(_), true) | (None, false) => {
-                return Err(SmError::InvalidParameter("Either 'SecretIdList' or 'Filters' must be provided.".into()))
+                return Err(SmError::InvalidParameter(
+                    "Either 'SecretIdList' or 'Filters' must be provided, but not both.".into(),
+                ))
             }
             (Some(ids), false) => {
                 if ids.is_empty() || ids.len() > 20 {
@@ -680,7 +718,8 @@ impl SecretsManager {
                 }
                 if body.get("MaxResults").is_some() {
                     return Err(SmError::InvalidParameter(
-                        "MaxResults can only be used with Filters, not with SecretIdList.".into(),
+                        "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided."
+                            .into(),
                     ));
                 }
                 ids.into_iter().map(|id| Ok((id.to_string(), self.find(ctx, id)?))).collect::<Result<_>>()?
@@ -773,10 +812,15 @@ impl SecretsManager {
     pub(crate) fn put_secret_value(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
         let id = body.req_str("SecretId")?;
         let value = read_value(body)?
-            .ok_or_else(|| SmError::InvalidParameter("You must provide either SecretString or SecretBinary.".into()))?;
+            .ok_or_else(|| SmError::InvalidRequest("You must provide either SecretString or SecretBinary.".into()))?;
         let token = token(body)?.unwrap_or_else(new_uuid);
-        let stages = Self::stages_arg(body)?.unwrap_or_else(|| vec![AWSCURRENT.to_string()]);
+        let mut stages = Self::stages_arg(body)?.unwrap_or_else(|| vec![AWSCURRENT.to_string()]);
         let rec = self.live(ctx, id)?;
+        // "If this operation creates the first version for the secret, then Secrets Manager
+        // automatically attaches the staging label AWSCURRENT to the new version." (AWS docs)
+        if !rec.versions.iter().any(|v| v.has_value()) && !stages.iter().any(|s| s == AWSCURRENT) {
+            stages.push(AWSCURRENT.to_string());
+        }
         let (rec, labels) = self.put_version(ctx, &rec, &token, &value, &stages)?;
         Ok(json!({"ARN": rec.arn, "Name": rec.name, "VersionId": token, "VersionStages": labels}))
     }
@@ -927,11 +971,6 @@ impl SecretsManager {
         let id = body.req_str("SecretId")?;
         let window = body.int("RecoveryWindowInDays")?;
         let force = body.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
-        if force && window.is_some() {
-            return Err(SmError::InvalidParameter(
-                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
-            ));
-        }
         if let Some(w) = window {
             if !(7..=30).contains(&w) {
                 return Err(SmError::InvalidParameter(
@@ -939,8 +978,33 @@ impl SecretsManager {
                 ));
             }
         }
-        let rec = self.find(ctx, id)?.ok_or_else(SmError::not_found)?;
+        if force && window.is_some() {
+            return Err(SmError::InvalidParameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
+            ));
+        }
         let now = self.now_ms();
+        let rec = match self.find(ctx, id)? {
+            Some(rec) => rec,
+            // AWS answers a forced deletion of a secret that does not exist with success (it is
+            // idempotent): there is nothing left to delete.
+            None if force => {
+                let (arn, name) = match crate::parse_secret_arn(id) {
+                    Some(_) => (id.to_string(), id.rsplit(':').next().unwrap_or(id).to_string()),
+                    None => (new_secret_arn(ctx, id), id.to_string()),
+                };
+                return Ok(json!({"ARN": arn, "Name": name, "DeletionDate": ts(now)}));
+            }
+            None => return Err(SmError::not_found()),
+        };
+        if !rec.replicas.is_empty() {
+            let regions: Vec<&str> = rec.replicas.iter().map(|r| r.region.as_str()).collect();
+            return Err(SmError::InvalidParameter(format!(
+                "You can't delete secret {} that still has replica regions [{}]",
+                rec.arn,
+                regions.join(", ")
+            )));
+        }
         if force {
             self.purge(&rec)?;
             return Ok(json!({"ARN": rec.arn, "Name": rec.name, "DeletionDate": ts(now)}));
@@ -1059,6 +1123,7 @@ impl SecretsManager {
         let now = self.now_ms();
         self.update(&rec, |cur, _| {
             merge_tags(&mut cur.tags, &tags)?;
+            cur.tagged = true;
             cur.last_changed = now;
             Ok(())
         })?;
@@ -1074,6 +1139,7 @@ impl SecretsManager {
         let now = self.now_ms();
         self.update(&rec, |cur, _| {
             cur.tags.retain(|(k, _)| !keys.contains(&k.as_str()));
+            cur.tagged = true;
             cur.last_changed = now;
             Ok(())
         })?;
@@ -1081,33 +1147,44 @@ impl SecretsManager {
     }
 }
 
-/// Words as AWS's search splits them: on non-alphanumerics, case changes (lower→upper) and
-/// letter/digit boundaries; lowercased.
+/// Words as AWS's search splits them: on non-alphanumerics, before an uppercase letter that
+/// follows a lowercase letter or digit, and before the last uppercase letter of a run that a
+/// lowercase letter follows (`COMPANYthings` → `compan`, `ythings`); lowercased. Digits do not
+/// start a word of their own.
 fn words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
+    let chars: Vec<char> = s.chars().collect();
     let mut cur = String::new();
-    let mut prev: Option<char> = None;
-    for c in s.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if !c.is_alphanumeric() {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur).to_lowercase());
             }
-            prev = None;
             continue;
         }
-        if let Some(p) = prev {
-            let boundary = (p.is_lowercase() && c.is_uppercase()) || (p.is_alphabetic() != c.is_alphabetic());
-            if boundary && !cur.is_empty() {
+        if c.is_uppercase() && !cur.is_empty() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_numeric() || (prev.is_uppercase() && next_lower) {
                 out.push(std::mem::take(&mut cur).to_lowercase());
             }
         }
         cur.push(c);
-        prev = Some(c);
     }
     if !cur.is_empty() {
         out.push(cur.to_lowercase());
     }
     out
+}
+
+/// Whether every word of `needle` starts a word of one of `attributes` (case-insensitive).
+fn words_match<'a>(needle: &str, attributes: impl Iterator<Item = &'a str>) -> bool {
+    let needles = words(needle);
+    if needles.is_empty() {
+        return false;
+    }
+    let haystack: Vec<String> = attributes.flat_map(words).collect();
+    needles.iter().all(|n| haystack.iter().any(|h| h.starts_with(n.as_str())))
 }
 
 /// Condition keys that pin a statement to known principals, accounts or networks.
@@ -1168,6 +1245,20 @@ mod unit {
     fn search_words() {
         assert_eq!(words("credsDatabase#892"), vec!["creds", "database", "892"]);
         assert_eq!(words("My_Secret"), vec!["my", "secret"]);
+        // Acronyms keep their letters but the last, which starts the next word; digits do not split.
+        assert_eq!(words("uat/COMPANYthings/9f8a7b"), vec!["uat", "compan", "ythings", "9f8a7b"]);
+        assert_eq!(words("SecretFTag3d4e"), vec!["secret", "f", "tag3d4e"]);
+        assert_eq!(words("+"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn search_by_words() {
+        assert!(words_match("o t", ["one and two"].into_iter()));
+        assert!(words_match("Secret", ["SecretOne", "desc"].into_iter()));
+        assert!(!words_match("ret", ["SecretOne"].into_iter()));
+        assert!(!words_match("things", ["uat/COMPANYthings/x"].into_iter()));
+        assert!(!words_match("d", ["SecretOne9f8a3d"].into_iter()));
+        assert!(!words_match("+", ["prod+AppBeta"].into_iter()));
     }
 
     #[test]

@@ -408,10 +408,9 @@ pub(crate) fn parse_rules(rules: In<'_>) -> Result<(Option<i64>, Option<String>,
     }
     if let Some(d) = days {
         if !(1..=1000).contains(&d) {
-            return Err(SmError::Validation(format!(
-                "1 validation error detected: Value '{d}' at 'rotationRules.automaticallyAfterDays' failed to satisfy constraint: Member must have value {}",
-                if d < 1 { "greater than or equal to 1" } else { "less than or equal to 1000" }
-            )));
+            return Err(SmError::InvalidParameter(
+                "RotationRules.AutomaticallyAfterDays must be within 1-1000.".into(),
+            ));
         }
     }
     if let Some(e) = expr {
@@ -466,7 +465,9 @@ impl SecretsManager {
         let id = body.req_str("SecretId")?;
         let token = match body.str("ClientRequestToken")? {
             Some(t) => {
-                crate::input::check_len("ClientRequestToken", t, 32, 64)?;
+                if !(32..=64).contains(&t.chars().count()) {
+                    return Err(SmError::InvalidParameter("ClientRequestToken must be 32-64 characters long.".into()));
+                }
                 Some(t.to_string())
             }
             None => None,
@@ -542,6 +543,12 @@ impl SecretsManager {
     pub(crate) fn cancel_rotate_secret(&self, ctx: &rampart_service::RequestContext, body: In<'_>) -> Result<Value> {
         let id = body.req_str("SecretId")?;
         let rec = self.live(ctx, id)?;
+        if rec.rotation.lambda_arn.is_none() {
+            // AWS's documented answer for a secret that never had rotation configured.
+            return Err(SmError::InvalidRequest(
+                "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.".into(),
+            ));
+        }
         let now = self.now_ms();
         let (rec, _) = self.update(&rec, |cur, _| {
             cur.rotation.enabled = false;

@@ -202,7 +202,11 @@ fn env() -> Env {
 
 impl Env {
     fn call(&self, op: &str, body: Value) -> Result<Value, AwsError> {
-        let c = ctx();
+        self.call_in(REGION, op, body)
+    }
+    fn call_in(&self, region: &str, op: &str, body: Value) -> Result<Value, AwsError> {
+        let mut c = ctx();
+        c.region = region.into();
         let input = Input::Json(body);
         assert!(self.svc.has_operation(op), "{op}");
         self.svc.authorize(&c, op, &input)?;
@@ -638,8 +642,128 @@ fn input_validation() {
     let err = e.err("GetSecretValue", json!({"SecretId": "novalue"}));
     assert_eq!(err.code, "ResourceNotFoundException");
     assert_eq!(err.message, "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT");
-    assert_eq!(e.err("PutSecretValue", json!({"SecretId": "novalue"})).code, "InvalidParameterException");
+    assert_eq!(e.err("PutSecretValue", json!({"SecretId": "novalue"})).code, "InvalidRequestException");
     let p = e.ok("GetRandomPassword", json!({"PasswordLength": 12, "ExcludePunctuation": true}));
     assert_eq!(p["RandomPassword"].as_str().unwrap().len(), 12);
-    assert!(!e.svc.has_operation("ReplicateSecretToRegions"));
+    assert!(!e.svc.has_operation("StopReplicationToReplica"));
+}
+
+#[test]
+fn replicas_read_their_primary_and_refuse_changes() {
+    let e = env();
+    let west = "us-west-2";
+    let c = e.ok("CreateSecret", json!({"Name": "dup", "SecretString": "s1", "AddReplicaRegions": [{"Region": west}]}));
+    assert_eq!(c["ReplicationStatus"], json!([{"Region": west, "Status": "InSync"}]));
+    let primary = c["ARN"].as_str().unwrap().to_string();
+    let replica = primary.replace(REGION, west);
+    let d = e.call_in(west, "DescribeSecret", json!({"SecretId": replica})).unwrap();
+    assert_eq!(d["ARN"], json!(replica));
+    assert_eq!(d["PrimaryRegion"], json!(REGION));
+    assert_eq!(d["VersionIdsToStages"], e.stages("dup"));
+    let v = e.call_in(west, "GetSecretValue", json!({"SecretId": "dup"})).unwrap();
+    assert_eq!((v["ARN"].as_str(), v["SecretString"].as_str()), (Some(replica.as_str()), Some("s1")));
+    // New values reach the replica; changes through the replica are refused.
+    e.ok("PutSecretValue", json!({"SecretId": "dup", "SecretString": "s2"}));
+    assert_eq!(e.call_in(west, "GetSecretValue", json!({"SecretId": replica})).unwrap()["SecretString"], "s2");
+    for (op, body) in [
+        ("PutSecretValue", json!({"SecretId": replica, "SecretString": "x"})),
+        ("TagResource", json!({"SecretId": replica, "Tags": [{"Key": "k", "Value": "v"}]})),
+        ("GetResourcePolicy", json!({"SecretId": replica})),
+        ("DeleteSecret", json!({"SecretId": replica})),
+    ] {
+        let err = e.call_in(west, op, body).unwrap_err();
+        assert_eq!(err.code, "InvalidParameterException", "{op}");
+        assert!(err.message.starts_with("Operation not permitted on a replica secret"), "{op}");
+    }
+    let listed = e.call_in(west, "ListSecrets", json!({"Filters": [{"Key": "primary-region", "Values": [REGION]}]}));
+    assert_eq!(listed.unwrap()["SecretList"][0]["ARN"], json!(replica));
+    // The primary can't be deleted while replicated; removing the Region removes the replica.
+    assert_eq!(e.err("DeleteSecret", json!({"SecretId": primary})).code, "InvalidParameterException");
+    e.ok("RemoveRegionsFromReplication", json!({"SecretId": primary, "RemoveReplicaRegions": [west]}));
+    assert_eq!(
+        e.call_in(west, "DescribeSecret", json!({"SecretId": replica})).unwrap_err().code,
+        "ResourceNotFoundException"
+    );
+    assert!(e.ok("DescribeSecret", json!({"SecretId": primary})).get("ReplicationStatus").is_none());
+    e.ok("DeleteSecret", json!({"SecretId": primary}));
+}
+
+#[test]
+fn replication_to_a_region_holding_the_name() {
+    let e = env();
+    let west = "us-west-2";
+    let primary =
+        e.ok("CreateSecret", json!({"Name": "dup", "SecretString": "s1"}))["ARN"].as_str().unwrap().to_string();
+    let other = e.call_in(west, "CreateSecret", json!({"Name": "dup", "SecretString": "s2"})).unwrap();
+    let same =
+        e.err("ReplicateSecretToRegions", json!({"SecretId": primary, "AddReplicaRegions": [{"Region": REGION}]}));
+    assert_eq!((&*same.code, &*same.message), ("InvalidParameterException", "Invalid replica region."));
+    let r = e.ok("ReplicateSecretToRegions", json!({"SecretId": primary, "AddReplicaRegions": [{"Region": west}]}));
+    assert_eq!(r["ReplicationStatus"][0]["Status"], "Failed");
+    assert_eq!(e.call_in(west, "GetSecretValue", json!({"SecretId": "dup"})).unwrap()["SecretString"], "s2");
+    let r = e.ok(
+        "ReplicateSecretToRegions",
+        json!({"SecretId": primary, "AddReplicaRegions": [{"Region": west}], "ForceOverwriteReplicaSecret": true}),
+    );
+    assert_eq!(r["ReplicationStatus"], json!([{"Region": west, "Status": "InSync"}]));
+    assert_eq!(e.call_in(west, "GetSecretValue", json!({"SecretId": "dup"})).unwrap()["SecretString"], "s1");
+    let gone = e.call_in(west, "GetSecretValue", json!({"SecretId": other["ARN"]})).unwrap_err();
+    assert_eq!(gone.code, "ResourceNotFoundException");
+}
+
+#[test]
+fn list_filters_search_words_and_negations() {
+    let e = env();
+    for (name, desc) in
+        [("foo", "one two"), ("bar", "one and two"), ("baz", "one"), ("qux", "two"), ("none", "unrelated")]
+    {
+        e.clock.advance(Duration::seconds(1));
+        e.ok("CreateSecret", json!({"Name": name, "Description": desc}));
+    }
+    let names = |filters: Value| -> Vec<String> {
+        let r = e.ok("ListSecrets", json!({ "Filters": filters }));
+        r["SecretList"].as_array().unwrap().iter().map(|s| s["Name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(json!([{"Key": "description", "Values": ["o t"]}])), vec!["foo", "bar"]);
+    assert_eq!(names(json!([{"Key": "description", "Values": ["t"]}])), vec!["foo", "bar", "qux"]);
+    // Values of one filter are OR'ed, a negated value included.
+    assert_eq!(names(json!([{"Key": "description", "Values": ["one", "!two"]}])), vec!["foo", "bar", "baz", "none"]);
+    assert_eq!(names(json!([{"Key": "description", "Values": ["!o"]}])), vec!["qux", "none"]);
+    let no_key = e.err("ListSecrets", json!({"Filters": [{"Values": ["foo"]}]}));
+    assert_eq!((&*no_key.code, &*no_key.message), ("InvalidParameterException", "Invalid filter key"));
+    let no_values = e.err("ListSecrets", json!({"Filters": [{"Key": "name"}]}));
+    assert_eq!(no_values.message, "Invalid filter values for key: name");
+}
+
+#[test]
+fn secrets_without_value_and_forced_deletes() {
+    let e = env();
+    e.ok("CreateSecret", json!({"Name": "empty"}));
+    assert!(e.ok("DescribeSecret", json!({"SecretId": "empty"})).get("VersionIdsToStages").is_none());
+    // Forcing the deletion of a secret that does not exist succeeds, as on AWS.
+    let d = e.ok("DeleteSecret", json!({"SecretId": "never", "ForceDeleteWithoutRecovery": true}));
+    assert_eq!(d["Name"], "never");
+    assert_eq!(e.err("DeleteSecret", json!({"SecretId": "never"})).code, "ResourceNotFoundException");
+    let w = e.err(
+        "DeleteSecret",
+        json!({"SecretId": "never", "ForceDeleteWithoutRecovery": true, "RecoveryWindowInDays": 3}),
+    );
+    assert!(w.message.contains("RecoveryWindowInDays value must be between 7 and 30 days"));
+}
+
+#[test]
+fn first_version_gets_awscurrent_and_tokens_are_idempotent() {
+    let e = env();
+    e.ok("CreateSecret", json!({"Name": "first"}));
+    let p = e.ok("PutSecretValue", json!({"SecretId": "first", "SecretString": "x", "VersionStages": ["AWSPENDING"]}));
+    assert_eq!(p["VersionStages"], json!(["AWSPENDING", "AWSCURRENT"]));
+    // Retrying CreateSecret with the same token and value answers as the first call did.
+    let body = json!({"Name": "idem-create", "SecretString": "a", "ClientRequestToken": T1});
+    let first = e.ok("CreateSecret", body.clone());
+    assert_eq!(e.ok("CreateSecret", body), first);
+    let other = e.err("CreateSecret", json!({"Name": "idem-create", "SecretString": "b", "ClientRequestToken": T1}));
+    assert_eq!(other.code, "ResourceExistsException");
+    assert!(other.message.starts_with(&format!("You can't use ClientRequestToken {T1} because")));
+    // CancelRotateSecret on a secret that never had a rotation function.
+    assert_eq!(e.err("CancelRotateSecret", json!({"SecretId": "first"})).code, "InvalidRequestException");
 }

@@ -1,0 +1,253 @@
+//! Replication of a secret to other Regions of the same server.
+//!
+//! A replica is stored as a stub in its Region (ARN, name, account, Region, primary Region) and
+//! read as a view of its primary: same values (decrypted with the primary's encryption context),
+//! versions, description, tags and policy, under the replica's ARN. Replicas are read-only: every
+//! change goes through the primary (AWS refuses it in the replica's Region).
+
+use rampart_service::RequestContext;
+use rampart_store::{transact, ReadExt, TransactionExt};
+use serde_json::{json, Value};
+
+use crate::error::{Result, SmError};
+use crate::input::{check_len, In};
+use crate::model::{secret_key, Replica, SecretRec, SECRETS};
+use crate::SecretsManager;
+
+/// Operations AWS refuses on a replica ("call must be made in primary secret's region").
+const PRIMARY_ONLY: &[&str] = &[
+    "UpdateSecret",
+    "PutSecretValue",
+    "UpdateSecretVersionStage",
+    "TagResource",
+    "UntagResource",
+    "PutResourcePolicy",
+    "GetResourcePolicy",
+    "DeleteResourcePolicy",
+    "DeleteSecret",
+    "RestoreSecret",
+    "RotateSecret",
+    "CancelRotateSecret",
+    "ReplicateSecretToRegions",
+    "RemoveRegionsFromReplication",
+];
+
+/// The ARN of `primary_arn`'s replica in `region` (same name and suffix).
+pub(crate) fn replica_arn(primary_arn: &str, region: &str) -> String {
+    let mut parts: Vec<&str> = primary_arn.splitn(7, ':').collect();
+    if parts.len() > 3 {
+        parts[3] = region;
+    }
+    parts.join(":")
+}
+
+/// `ReplicationStatus` of a primary secret.
+pub(crate) fn replication_status(rec: &SecretRec) -> Value {
+    Value::Array(
+        rec.replicas
+            .iter()
+            .map(|r| {
+                let mut o = json!({"Region": r.region, "Status": r.status});
+                if let Some(k) = &r.kms_key_id {
+                    o["KmsKeyId"] = json!(k);
+                }
+                if let Some(m) = &r.status_message {
+                    o["StatusMessage"] = json!(m);
+                }
+                o
+            })
+            .collect(),
+    )
+}
+
+/// The `PrimaryRegion` of a replicated secret (a replica, or a primary with replicas).
+pub(crate) fn primary_region(rec: &SecretRec) -> Option<&str> {
+    match &rec.primary_region {
+        Some(p) => Some(p),
+        None if !rec.replicas.is_empty() => Some(&rec.region),
+        None => None,
+    }
+}
+
+/// `AddReplicaRegions: [{Region, KmsKeyId}]`.
+fn replica_regions(body: In<'_>) -> Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    for item in body.list("AddReplicaRegions")?.map(|v| v.as_slice()).unwrap_or_default() {
+        let r = In(item);
+        let region = r.str("Region")?.unwrap_or("");
+        check_len("AddReplicaRegions.member.Region", region, 1, 128)?;
+        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(SmError::InvalidParameter("Invalid replica region.".into()));
+        }
+        let kms = r.str("KmsKeyId")?.map(str::to_string);
+        if !out.iter().any(|(o, _): &(String, Option<String>)| o == region) {
+            out.push((region.to_string(), kms));
+        }
+    }
+    Ok(out)
+}
+
+impl SecretsManager {
+    /// The view of a replica stub, or `None` if its primary no longer replicates to it.
+    pub(crate) fn replica_view(&self, stub: SecretRec) -> Result<Option<SecretRec>> {
+        let Some(primary_region) = stub.primary_region.clone() else { return Ok(Some(stub)) };
+        let key = secret_key(&stub.account, &primary_region, &stub.name);
+        let Some(primary) = self.store.get_json::<SecretRec>(SECRETS, &key)? else { return Ok(None) };
+        if replica_arn(&primary.arn, &stub.region) != stub.arn
+            || !primary.replicas.iter().any(|r| r.region == stub.region && r.status == "InSync")
+        {
+            return Ok(None);
+        }
+        let source = Some((primary.arn.clone(), primary.region.clone()));
+        Ok(Some(SecretRec {
+            arn: stub.arn,
+            region: stub.region,
+            primary_region: Some(primary_region),
+            replicas: Vec::new(),
+            source,
+            ..primary
+        }))
+    }
+
+    /// Changes (and GetResourcePolicy) must be made through the primary.
+    pub(crate) fn refuse_on_replica(&self, ctx: &RequestContext, op: &str, body: In<'_>) -> Result<()> {
+        if !PRIMARY_ONLY.contains(&op) {
+            return Ok(());
+        }
+        let Some(id) = body.str("SecretId")? else { return Ok(()) };
+        match self.find(ctx, id)? {
+            Some(rec) if rec.is_replica() => Err(SmError::replica()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Replicate `primary` to `regions`: a Region holding a secret of the same name fails unless
+    /// `force` (which deletes that secret). Returns the primary as stored.
+    pub(crate) fn add_replicas(
+        &self,
+        primary: &SecretRec,
+        regions: &[(String, Option<String>)],
+        force: bool,
+    ) -> Result<SecretRec> {
+        for (region, _) in regions {
+            if *region == primary.region {
+                return Err(SmError::InvalidParameter("Invalid replica region.".into()));
+            }
+        }
+        let mut replicas = primary.replicas.clone();
+        let mut stubs = Vec::new();
+        for (region, kms) in regions {
+            if replicas.iter().any(|r| r.region == *region && r.status == "InSync") {
+                continue;
+            }
+            replicas.retain(|r| r.region != *region);
+            let key = secret_key(&primary.account, region, &primary.name);
+            let existing = self.store.get_json::<SecretRec>(SECRETS, &key)?;
+            let (status, message) = match existing {
+                Some(other) if !force || other.is_replica() => {
+                    let m =
+                        format!("Replication failed: Secret name {} already exists in region {region}.", primary.name);
+                    ("Failed", Some(m))
+                }
+                Some(other) => {
+                    self.purge(&other)?;
+                    stubs.push(region.clone());
+                    ("InSync", None)
+                }
+                None => {
+                    stubs.push(region.clone());
+                    ("InSync", None)
+                }
+            };
+            replicas.push(Replica {
+                region: region.clone(),
+                kms_key_id: kms.clone(),
+                status: status.into(),
+                status_message: message,
+            });
+        }
+        transact(self.store.as_ref(), |tx| -> Result<SecretRec> {
+            let mut cur = tx
+                .get_json::<SecretRec>(SECRETS, &primary.key())?
+                .filter(|c| c.arn == primary.arn)
+                .ok_or_else(SmError::not_found)?;
+            for region in &stubs {
+                let key = secret_key(&cur.account, region, &cur.name);
+                if tx.get(SECRETS, &key)?.is_some() {
+                    return Err(SmError::Exists(format!(
+                        "Replication failed: Secret name {} already exists in region {region}.",
+                        cur.name
+                    )));
+                }
+                let stub = SecretRec {
+                    arn: replica_arn(&cur.arn, region),
+                    name: cur.name.clone(),
+                    account: cur.account.clone(),
+                    region: region.clone(),
+                    created: cur.created,
+                    last_changed: cur.last_changed,
+                    primary_region: Some(cur.region.clone()),
+                    ..Default::default()
+                };
+                tx.put_json(SECRETS, &key, &stub)?;
+            }
+            cur.replicas = replicas.clone();
+            tx.put_json(SECRETS, &cur.key(), &cur)?;
+            Ok(cur)
+        })
+    }
+
+    pub(crate) fn replicate_secret_to_regions(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
+        let id = body.req_str("SecretId")?;
+        let regions = replica_regions(body)?;
+        if regions.is_empty() {
+            return Err(SmError::Validation(
+                "1 validation error detected: Value null at 'addReplicaRegions' failed to satisfy constraint: Member must not be null".into(),
+            ));
+        }
+        let force = body.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
+        let rec = self.live(ctx, id)?;
+        let rec = self.add_replicas(&rec, &regions, force)?;
+        Ok(json!({"ARN": rec.arn, "ReplicationStatus": replication_status(&rec)}))
+    }
+
+    pub(crate) fn remove_regions_from_replication(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
+        let id = body.req_str("SecretId")?;
+        let regions: Vec<String> = body
+            .str_list("RemoveReplicaRegions")?
+            .ok_or_else(|| {
+                SmError::Validation("1 validation error detected: Value null at 'removeReplicaRegions' failed to satisfy constraint: Member must not be null".into())
+            })?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let rec = self.live(ctx, id)?;
+        let rec = transact(self.store.as_ref(), |tx| -> Result<SecretRec> {
+            let mut cur = tx
+                .get_json::<SecretRec>(SECRETS, &rec.key())?
+                .filter(|c| c.arn == rec.arn)
+                .ok_or_else(SmError::not_found)?;
+            for region in &regions {
+                let key = secret_key(&cur.account, region, &cur.name);
+                if let Some(stub) = tx.get_json::<SecretRec>(SECRETS, &key)? {
+                    if stub.primary_region.as_deref() == Some(cur.region.as_str()) {
+                        tx.delete(SECRETS, &key)?;
+                    }
+                }
+            }
+            cur.replicas.retain(|r| !regions.contains(&r.region));
+            tx.put_json(SECRETS, &cur.key(), &cur)?;
+            Ok(cur)
+        })?;
+        Ok(json!({"ARN": rec.arn, "ReplicationStatus": replication_status(&rec)}))
+    }
+
+    /// CreateSecret's `AddReplicaRegions`, checked before the secret is created.
+    pub(crate) fn create_replica_regions(body: In<'_>, region: &str) -> Result<Vec<(String, Option<String>)>> {
+        let regions = replica_regions(body)?;
+        if regions.iter().any(|(r, _)| r == region) {
+            return Err(SmError::InvalidParameter("Invalid replica region.".into()));
+        }
+        Ok(regions)
+    }
+}
