@@ -166,7 +166,11 @@ async fn moto_reset(State(state): State<Arc<AppState>>) -> Response {
     .await;
     match rebuilt {
         Ok(Ok(pipeline)) => {
-            *state.pipeline.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipeline);
+            let old =
+                std::mem::replace(&mut *state.pipeline.write().unwrap_or_else(|p| p.into_inner()), Arc::new(pipeline));
+            // Dropping the last reference stops the old services' threads and delivers pending
+            // trail files: blocking work, done outside the lock and off the async workers.
+            let _ = tokio::task::spawn_blocking(move || drop(old)).await;
             json_response(StatusCode::OK, serde_json::json!({"status": "ok"}))
         }
         Ok(Err(e)) => json_response(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e.to_string()})),
