@@ -115,7 +115,9 @@ def test_create_and_describe_organization(org):
     with aws_error("AlreadyInOrganizationException", 400):
         org.org.create_organization(FeatureSet="ALL")
     root = org.org.list_roots()["Roots"][0]
-    assert root["Id"].startswith("r-") and root["Name"] == "Root" and root["PolicyTypes"] == []
+    assert root["Id"].startswith("r-") and root["Name"] == "Root"
+    # AWS: "created with all features enabled and service control policies automatically enabled in the root".
+    assert root["PolicyTypes"] == [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}]
     assert root["Arn"] == f"arn:aws:organizations::{org.mgmt}:root/{info['Id']}/{root['Id']}"
     accounts = org.org.list_accounts()["Accounts"]
     assert [a["Id"] for a in accounts] == [org.mgmt]
@@ -294,6 +296,11 @@ def test_policy_management_and_errors(org):
     assert full["Arn"] == "arn:aws:organizations::aws:policy/service_control_policy/p-FullAWSAccess"
     assert full["Name"] == "FullAWSAccess" and full["AwsManaged"] is True
 
+    # CreateOrganization enables SCPs in the root, with FullAWSAccess attached (as AWS documents).
+    assert o.list_roots()["Roots"][0]["PolicyTypes"] == [{"Type": SCP, "Status": "ENABLED"}]
+    for target in (org.root_id, acct, org.mgmt):
+        assert [x["Id"] for x in o.list_policies_for_target(TargetId=target, Filter=SCP)["Policies"]] == [FULL]
+    o.disable_policy_type(RootId=org.root_id, PolicyType=SCP)
     with aws_error("PolicyTypeNotEnabledException"):
         o.attach_policy(PolicyId=pid, TargetId=acct)
     root = o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)["Root"]
@@ -377,7 +384,6 @@ def test_tags(org):
 def test_scp_denying_a_service_binds_members_not_management(org):
     o = org.org
     acct = org.create_account()
-    o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)
     iam = org.member(acct, "iam")
     iam.create_user(UserName=unique("before"))
     pid = org.scp(policy(deny("iam:*")))
@@ -398,7 +404,6 @@ def test_allow_list_scp_without_full_access(org):
     o = org.org
     ou = org.ou()
     acct = org.create_account(parent=ou)
-    o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)
     iam = org.member(acct, "iam")
     pid = org.scp(policy(allow(["iam:Get*", "iam:List*"])))
     o.attach_policy(PolicyId=pid, TargetId=ou)
@@ -419,7 +424,6 @@ def test_scp_on_a_parent_ou_binds_nested_accounts(org):
     child = org.ou(parent=parent)
     acct = org.create_account(parent=child)
     other = org.create_account()
-    o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)
     o.attach_policy(PolicyId=org.scp(policy(deny("iam:CreateGroup"))), TargetId=parent)
     _denied(lambda: org.member(acct, "iam").create_group(GroupName=unique("g")), "service control policy")
     org.member(other, "iam").create_group(GroupName=unique("g"))
@@ -432,7 +436,6 @@ def test_scp_conditions_see_org_context_keys(org):
     o = org.org
     ou = org.ou()
     acct = org.create_account(parent=ou)
-    o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)
     path = f"{org.info['Id']}/{org.root_id}/{ou}/"
     pid = org.scp(policy(deny("iam:CreateUser", Condition={
         "StringEquals": {"aws:PrincipalOrgID": org.info["Id"], "aws:PrincipalAccount": acct},
@@ -472,7 +475,9 @@ def test_closed_account_can_do_nothing(org):
     iam = org.member(acct, "iam")
     iam.list_users()
     org.org.close_account(AccountId=acct)
-    assert org.org.describe_account(AccountId=acct)["Account"]["Status"] == "SUSPENDED"
+    closed = org.org.describe_account(AccountId=acct)["Account"]
+    # AWS: SUSPENDED (both Status and State) during the 90-day post-closure period.
+    assert closed["Status"] == "SUSPENDED" and closed["State"] == "SUSPENDED"
     _denied(lambda: iam.list_users(), "service control policy")
     with aws_error("AccountAlreadyClosedException"):
         org.org.close_account(AccountId=acct)
@@ -481,7 +486,6 @@ def test_closed_account_can_do_nothing(org):
 def test_policy_simulator_respects_scps(org):
     o = org.org
     acct = org.create_account()
-    o.enable_policy_type(RootId=org.root_id, PolicyType=SCP)
     o.attach_policy(PolicyId=org.scp(policy(deny("iam:CreateUser"))), TargetId=acct)
     iam = org.member(acct, "iam")
     results = iam.simulate_principal_policy(

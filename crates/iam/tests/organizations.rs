@@ -36,9 +36,6 @@ fn scps_bind_the_member_root_but_not_the_management_account() {
     assert_eq!(org["Organization"]["MasterAccountId"], ACCT);
     let st = org_call(&h, &mgmt, "CreateAccount", json!({"Email": "m@example.com", "AccountName": "m"})).unwrap();
     let member = st["CreateAccountStatus"]["AccountId"].as_str().unwrap().to_string();
-    let root_id = org_call(&h, &mgmt, "ListRoots", json!({})).unwrap()["Roots"][0]["Id"].as_str().unwrap().to_string();
-    org_call(&h, &mgmt, "EnablePolicyType", json!({"RootId": root_id, "PolicyType": "SERVICE_CONTROL_POLICY"}))
-        .unwrap();
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:CreateUser","Resource":"*"}]}"#;
     let p = org_call(
         &h,

@@ -337,7 +337,8 @@ fn ou_json(doc: &OrgDoc, id: &str, ou: &OuRec) -> Value {
 }
 
 fn account_json(doc: &OrgDoc, id: &str, a: &MemberRec) -> Value {
-    let state = if a.status == "ACTIVE" { "ACTIVE" } else { "CLOSED" };
+    // AWS: a closed account is SUSPENDED (Status and State) for the 90-day post-closure period.
+    let state = if a.status == "ACTIVE" { "ACTIVE" } else { "SUSPENDED" };
     json!({
         "Id": id,
         "Arn": doc.account_arn(id),
@@ -673,7 +674,9 @@ impl OrgService {
                         management: account.clone(),
                         root_id: new_root_id(),
                         root_tags: Vec::new(),
-                        enabled_types: Vec::new(),
+                        // AWS: an organization with all features is created "with service control
+                        // policies automatically enabled in the root" (FullAWSAccess attached).
+                        enabled_types: vec![SCP.to_string()],
                         ous: Default::default(),
                         accounts: Default::default(),
                         policies: Default::default(),
@@ -693,6 +696,9 @@ impl OrgService {
                             tags: Vec::new(),
                         },
                     );
+                    for t in [doc.root_id.clone(), account.clone()] {
+                        doc.attachments.entry(t).or_default().push(FULL_AWS_ACCESS.to_string());
+                    }
                     tx.put(tables::ORGS, &doc.id, &doc)?;
                     tx.put(tables::MEMBERS, &account, &doc.id)?;
                     bump(tx)?;
