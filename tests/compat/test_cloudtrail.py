@@ -362,6 +362,23 @@ def test_trail_errors(ct, ct_raw, trail, account_id):
         with pytest.raises(ClientError) as exc:
             getattr(ct, op)(**kw)
         assert code(exc) == "TrailNotFoundException", op
+    # GetTrail names the trail as given; the other operations name its ARN (as AWS does).
+    with pytest.raises(ClientError) as exc:
+        ct.get_trail(Name="no-such-trail")
+    assert exc.value.response["Error"]["Message"] == f"Unknown trail: no-such-trail for the user: {account_id}"
+    with pytest.raises(ClientError) as exc:
+        ct.get_trail_status(Name="no-such-trail")
+    assert exc.value.response["Error"]["Message"] == (
+        f"Unknown trail: arn:aws:cloudtrail:us-east-1:{account_id}:trail/no-such-trail for the user: {account_id}"
+    )
+    for bad, message in [
+        ("a", "Trail name too short. Minimum allowed length: 3 characters. Specified name length: 1 characters."),
+        ("a" * 129, "Trail name too long. Maximum allowed length: 128 characters. Specified name length: 129 characters."),
+        ("trail!", "Trail name must ends with a letter or number."),
+    ]:
+        with pytest.raises(ClientError) as exc:
+            ct_raw.get_trail(Name=bad)
+        assert exc.value.response["Error"]["Message"] == message, bad
     with pytest.raises(ClientError) as exc:
         ct.get_trail(Name="arn:aws:cloudtrail:us-east-1:bad")
     assert code(exc) == "CloudTrailARNInvalidException"

@@ -166,12 +166,19 @@ fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, AwsError> {
 /// AWS's trail name rules.
 fn valid_trail_name(name: &str) -> Result<(), AwsError> {
     let bad = |m: &str| Err(e400("InvalidTrailNameException", m.to_string()));
-    if name.len() < 3 || name.len() > 128 {
-        return bad("Trail name too short. Minimum allowed length: 3 characters. Specified name length: less than 3 or more than 128 characters.");
+    if name.len() < 3 {
+        return bad(&format!(
+            "Trail name too short. Minimum allowed length: 3 characters. Specified name length: {} characters.",
+            name.len()
+        ));
     }
-    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-')) {
-        return bad("Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, periods (.), hyphens (-), and underscores (_).");
+    if name.len() > 128 {
+        return bad(&format!(
+            "Trail name too long. Maximum allowed length: 128 characters. Specified name length: {} characters.",
+            name.len()
+        ));
     }
+    // AWS checks the first and last character before the character set ("trail!" → ends with).
     let first = name.as_bytes()[0];
     let last = name.as_bytes()[name.len() - 1];
     if !first.is_ascii_alphanumeric() {
@@ -179,6 +186,9 @@ fn valid_trail_name(name: &str) -> Result<(), AwsError> {
     }
     if !last.is_ascii_alphanumeric() {
         return bad("Trail name must ends with a letter or number.");
+    }
+    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-')) {
+        return bad("Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, periods (.), hyphens (-), and underscores (_).");
     }
     if name.as_bytes().windows(2).any(|w| matches!(w[0], b'.' | b'_' | b'-') && matches!(w[1], b'.' | b'_' | b'-')) {
         return bad("Trail name cannot have adjacent periods, underscores or dashes.");
@@ -497,7 +507,14 @@ impl Service for Api {
             }
             "CreateTrail" => self.create_trail(ctx, body)?,
             "GetTrail" => {
-                let (_, t) = self.load(ctx, required(body, "Name")?)?;
+                let name = required(body, "Name")?;
+                // GetTrail names the trail as the caller did (other operations name its ARN).
+                let (_, t) = self.load(ctx, name).map_err(|mut e| {
+                    if e.code == "TrailNotFoundException" {
+                        e.message = format!("Unknown trail: {name} for the user: {}", ctx.caller.account_id);
+                    }
+                    e
+                })?;
                 json!({"Trail": trail_json(&t)})
             }
             "DescribeTrails" => self.describe_trails(ctx, body)?,
@@ -800,6 +817,21 @@ impl Api {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trail_name_errors_name_the_length_and_check_the_ends_first() {
+        let msg = |n: &str| valid_trail_name(n).unwrap_err().message;
+        assert!(msg("a").contains(
+            "Trail name too short. Minimum allowed length: 3 characters. Specified name length: 1 characters."
+        ));
+        assert!(msg(&"a".repeat(129)).contains(
+            "Trail name too long. Maximum allowed length: 128 characters. Specified name length: 129 characters."
+        ));
+        assert!(msg("trail!").contains("Trail name must ends with a letter or number."));
+        assert!(msg("-trail").contains("Trail name must starts with a letter or number."));
+        assert!(msg("my#trail").contains("can only contain"));
+        assert!(valid_trail_name("my-trail.1").is_ok());
+    }
 
     #[test]
     fn shutdown_right_after_start_returns_at_once() {
