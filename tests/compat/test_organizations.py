@@ -501,3 +501,36 @@ def test_policy_simulator_respects_scps(org):
         PolicySourceArn=org.client("sts").get_caller_identity()["Arn"], ActionNames=["iam:CreateUser"]
     )["EvaluationResults"][0]
     assert mgmt["EvalDecision"] == "allowed" and "OrganizationsDecisionDetail" not in mgmt
+
+
+def test_trusted_access_and_delegated_administrators(org):
+    o = org.org
+    assert o.list_aws_service_access_for_organization()["EnabledServicePrincipals"] == []
+    o.enable_aws_service_access(ServicePrincipal="config.amazonaws.com")
+    first = o.list_aws_service_access_for_organization()["EnabledServicePrincipals"]
+    assert [s["ServicePrincipal"] for s in first] == ["config.amazonaws.com"]
+    o.enable_aws_service_access(ServicePrincipal="config.amazonaws.com")  # idempotent, keeps its date
+    assert o.list_aws_service_access_for_organization()["EnabledServicePrincipals"] == first
+    with aws_error("InvalidInputException", 400):
+        o.enable_aws_service_access(ServicePrincipal="nope.amazonaws.com")
+    o.disable_aws_service_access(ServicePrincipal="config.amazonaws.com")
+    o.disable_aws_service_access(ServicePrincipal="config.amazonaws.com")
+    assert o.list_aws_service_access_for_organization()["EnabledServicePrincipals"] == []
+
+    acct = org.create_account()
+    o.register_delegated_administrator(AccountId=acct, ServicePrincipal="guardduty.amazonaws.com")
+    with aws_error("AccountAlreadyRegisteredException", 400):
+        o.register_delegated_administrator(AccountId=acct, ServicePrincipal="guardduty.amazonaws.com")
+    with aws_error("ConstraintViolationException", 400):
+        o.register_delegated_administrator(AccountId=org.mgmt, ServicePrincipal="guardduty.amazonaws.com")
+    with aws_error("AccountNotFoundException", 400):
+        o.register_delegated_administrator(AccountId="000000000000", ServicePrincipal="guardduty.amazonaws.com")
+    admins = o.list_delegated_administrators(ServicePrincipal="guardduty.amazonaws.com")["DelegatedAdministrators"]
+    assert [a["Id"] for a in admins] == [acct] and "DelegationEnabledDate" in admins[0]
+    assert o.list_delegated_administrators(ServicePrincipal="ssm.amazonaws.com")["DelegatedAdministrators"] == []
+    services = o.list_delegated_services_for_account(AccountId=acct)["DelegatedServices"]
+    assert [s["ServicePrincipal"] for s in services] == ["guardduty.amazonaws.com"]
+    o.deregister_delegated_administrator(AccountId=acct, ServicePrincipal="guardduty.amazonaws.com")
+    with aws_error("AccountNotRegisteredException", 400):
+        o.list_delegated_services_for_account(AccountId=acct)
+    assert o.list_delegated_administrators()["DelegatedAdministrators"] == []

@@ -56,7 +56,84 @@ const OPERATIONS: &[&str] = &[
     "TagResource",
     "UntagResource",
     "ListTagsForResource",
+    "EnableAWSServiceAccess",
+    "DisableAWSServiceAccess",
+    "ListAWSServiceAccessForOrganization",
+    "RegisterDelegatedAdministrator",
+    "DeregisterDelegatedAdministrator",
+    "ListDelegatedAdministrators",
+    "ListDelegatedServicesForAccount",
 ];
+
+/// Service principals of the AWS services that work with Organizations (trusted access and
+/// delegated administrators), from AWS's "AWS services that you can use with AWS Organizations".
+const SERVICE_PRINCIPALS: &[&str] = &[
+    "access-analyzer.amazonaws.com",
+    "account.amazonaws.com",
+    "auditmanager.amazonaws.com",
+    "aws-artifact-account-sync.amazonaws.com",
+    "backup.amazonaws.com",
+    "member.org.stacksets.cloudformation.amazonaws.com",
+    "cloudtrail.amazonaws.com",
+    "compute-optimizer.amazonaws.com",
+    "config.amazonaws.com",
+    "config-multiaccountsetup.amazonaws.com",
+    "controltower.amazonaws.com",
+    "cost-optimization-hub.bcm.amazonaws.com",
+    "detective.amazonaws.com",
+    "devops-guru.amazonaws.com",
+    "ds.amazonaws.com",
+    "fms.amazonaws.com",
+    "guardduty.amazonaws.com",
+    "malware-protection.guardduty.amazonaws.com",
+    "health.amazonaws.com",
+    "iam.amazonaws.com",
+    "inspector2.amazonaws.com",
+    "ipam.amazonaws.com",
+    "license-manager.amazonaws.com",
+    "license-manager.member-account.amazonaws.com",
+    "macie.amazonaws.com",
+    "mgn.amazonaws.com",
+    "networkmanager.amazonaws.com",
+    "ram.amazonaws.com",
+    "reporting.trustedadvisor.amazonaws.com",
+    "securityhub.amazonaws.com",
+    "securitylake.amazonaws.com",
+    "servicecatalog.amazonaws.com",
+    "servicequotas.amazonaws.com",
+    "sso.amazonaws.com",
+    "ssm.amazonaws.com",
+    "storage-lens.s3.amazonaws.com",
+    "tagpolicies.tag.amazonaws.com",
+    "wellarchitected.amazonaws.com",
+];
+
+fn service_principal_arg(i: &In<'_>, name: &str) -> Result<String> {
+    let sp = i.req(name)?;
+    if SERVICE_PRINCIPALS.contains(&sp) {
+        Ok(sp.to_string())
+    } else {
+        Err(invalid("UNRECOGNIZED_SERVICE_PRINCIPAL", "You specified an unrecognized service principal."))
+    }
+}
+
+fn cannot_register_management() -> IamError {
+    IamError::Aws(
+        AwsError::new(
+            "ConstraintViolationException",
+            "You cannot register master account/yourself as delegated administrator for your organization.",
+            400,
+        )
+        .with_field("Reason", "CANNOT_REGISTER_MASTER_AS_DELEGATED_ADMINISTRATOR"),
+    )
+}
+
+fn account_not_registered() -> IamError {
+    err(
+        "AccountNotRegisteredException",
+        "The provided account is not a registered delegated administrator for your organization.",
+    )
+}
 
 /// AWS's default quotas.
 const MAX_ACCOUNTS: usize = 10;
@@ -602,6 +679,33 @@ impl OrgService {
                 let ty = policy_type_arg(i, "Filter")?;
                 with_type(check(op, target_resource(doc, target)?), ty)
             }
+            "EnableAWSServiceAccess" | "DisableAWSServiceAccess" => {
+                service_principal_arg(i, "ServicePrincipal")?;
+                check(op, "*")
+            }
+            "ListAWSServiceAccessForOrganization" => {
+                i.max_results()?;
+                check(op, "*")
+            }
+            "ListDelegatedAdministrators" => {
+                if i.opt("ServicePrincipal")?.is_some() {
+                    service_principal_arg(i, "ServicePrincipal")?;
+                }
+                i.max_results()?;
+                check(op, "*")
+            }
+            "RegisterDelegatedAdministrator"
+            | "DeregisterDelegatedAdministrator"
+            | "ListDelegatedServicesForAccount" => {
+                let account = i.id("AccountId", is_account_id)?;
+                if op != "ListDelegatedServicesForAccount" {
+                    service_principal_arg(i, "ServicePrincipal")?;
+                }
+                if !doc.accounts.contains_key(account) {
+                    return Err(account_not_found());
+                }
+                check(op, doc.account_arn(account))
+            }
             "EnablePolicyType" | "DisablePolicyType" => {
                 let root = i.id("RootId", is_root_id)?;
                 let ty = policy_type_arg(i, "PolicyType")?;
@@ -682,6 +786,8 @@ impl OrgService {
                         policies: Default::default(),
                         attachments: Default::default(),
                         create_requests: Vec::new(),
+                        service_access: Default::default(),
+                        delegated_admins: Default::default(),
                     };
                     let email = format!("management@{account}.rampart.invalid");
                     doc.accounts.insert(
@@ -1217,6 +1323,91 @@ impl OrgService {
                     Ok(root_json(doc))
                 })?;
                 Ok(Output::Json(json!({"Root": root})))
+            }
+            "EnableAWSServiceAccess" | "DisableAWSServiceAccess" => {
+                let sp = service_principal_arg(i, "ServicePrincipal")?;
+                self.update(ctx, |_, doc| {
+                    if op == "EnableAWSServiceAccess" {
+                        doc.service_access.entry(sp).or_insert(now);
+                    } else {
+                        doc.service_access.remove(&sp);
+                    }
+                    Ok(())
+                })?;
+                empty()
+            }
+            "ListAWSServiceAccessForOrganization" => {
+                let doc = self.managed_org(ctx)?;
+                let items = doc
+                    .service_access
+                    .iter()
+                    .map(|(sp, at)| json!({"ServicePrincipal": sp, "DateEnabled": at}))
+                    .collect();
+                paged("EnabledServicePrincipals", items, i)
+            }
+            "RegisterDelegatedAdministrator" | "DeregisterDelegatedAdministrator" => {
+                let account = i.req("AccountId")?.to_string();
+                let sp = service_principal_arg(i, "ServicePrincipal")?;
+                self.update(ctx, |_, doc| {
+                    if account == doc.management {
+                        return Err(cannot_register_management());
+                    }
+                    if !doc.accounts.contains_key(&account) {
+                        return Err(account_not_found());
+                    }
+                    if op == "RegisterDelegatedAdministrator" {
+                        let services = doc.delegated_admins.entry(account.clone()).or_default();
+                        if services.contains_key(&sp) {
+                            return Err(err(
+                                "AccountAlreadyRegisteredException",
+                                "The provided account is already a delegated administrator for your organization.",
+                            ));
+                        }
+                        services.insert(sp, now);
+                    } else {
+                        let services = doc.delegated_admins.get_mut(&account).ok_or_else(account_not_registered)?;
+                        if services.remove(&sp).is_none() {
+                            return Err(invalid(
+                                "UNRECOGNIZED_SERVICE_PRINCIPAL",
+                                "You specified an unrecognized service principal.",
+                            ));
+                        }
+                        if services.is_empty() {
+                            doc.delegated_admins.remove(&account);
+                        }
+                    }
+                    Ok(())
+                })?;
+                empty()
+            }
+            "ListDelegatedAdministrators" => {
+                let doc = self.managed_org(ctx)?;
+                let wanted = i.opt("ServicePrincipal")?;
+                let items = doc
+                    .delegated_admins
+                    .iter()
+                    .filter_map(|(id, services)| {
+                        let since = match wanted {
+                            Some(sp) => *services.get(sp)?,
+                            None => *services.values().min()?,
+                        };
+                        let a = doc.accounts.get(id)?;
+                        let mut v = account_json(&doc, id, a);
+                        v["DelegationEnabledDate"] = json!(since);
+                        Some(v)
+                    })
+                    .collect();
+                paged("DelegatedAdministrators", items, i)
+            }
+            "ListDelegatedServicesForAccount" => {
+                let doc = self.managed_org(ctx)?;
+                let account = i.req("AccountId")?;
+                let services = doc.delegated_admins.get(account).ok_or_else(account_not_registered)?;
+                let items = services
+                    .iter()
+                    .map(|(sp, at)| json!({"ServicePrincipal": sp, "DelegationEnabledDate": at}))
+                    .collect();
+                paged("DelegatedServices", items, i)
             }
             "TagResource" | "UntagResource" => {
                 let id = i.req("ResourceId")?.to_string();

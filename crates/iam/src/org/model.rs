@@ -127,6 +127,12 @@ pub struct OrgDoc {
     /// CreateAccount requests, oldest first.
     #[serde(default)]
     pub create_requests: Vec<CreateStatusRec>,
+    /// Trusted access: service principal → when it was enabled (Unix seconds).
+    #[serde(default)]
+    pub service_access: BTreeMap<String, i64>,
+    /// Delegated administrators: account → service principal → when it was registered.
+    #[serde(default)]
+    pub delegated_admins: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 impl OrgDoc {
@@ -287,6 +293,8 @@ mod tests {
             policies: BTreeMap::new(),
             attachments: BTreeMap::new(),
             create_requests: vec![],
+            service_access: Default::default(),
+            delegated_admins: Default::default(),
         };
         d.ous.insert("ou-ab12-aaaaaaaa".into(), OuRec { name: "a".into(), parent: "r-ab12".into(), tags: vec![] });
         d.ous.insert(
