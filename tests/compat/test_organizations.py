@@ -346,8 +346,6 @@ def test_policy_management_and_errors(org):
     with aws_error("ConstraintViolationException") as ei:
         org.scp(policy(*[deny(f"iam:Action{i:04d}", f"arn:aws:iam::*:user/{'x' * 40}") for i in range(80)]))
     assert ei.value.response["Reason"] == "POLICY_CONTENT_LIMIT_EXCEEDED"
-    with aws_error("PolicyTypeNotAvailableForOrganizationException"):
-        o.create_policy(Content="{}", Description="d", Name="t", Type="TAG_POLICY")
 
     # At most five SCPs per target.
     for _ in range(4):
@@ -534,3 +532,26 @@ def test_trusted_access_and_delegated_administrators(org):
     with aws_error("AccountNotRegisteredException", 400):
         o.list_delegated_services_for_account(AccountId=acct)
     assert o.list_delegated_administrators()["DelegatedAdministrators"] == []
+
+
+def test_management_policy_types_are_stored_and_attached(org):
+    o = org.org
+    ou = org.ou()
+    with aws_error("MalformedPolicyDocumentException"):
+        o.create_policy(Content="not json", Description="d", Name="t", Type="TAG_POLICY")
+    tag = o.create_policy(Content='{"tags": {}}', Description="d", Name="t", Type="TAG_POLICY")["Policy"]
+    summary = tag["PolicySummary"]
+    assert summary["Type"] == "TAG_POLICY" and summary["AwsManaged"] is False
+    assert summary["Arn"] == f"arn:aws:organizations::{org.mgmt}:policy/{org.info['Id']}/tag_policy/{summary['Id']}"
+    with aws_error("PolicyTypeNotEnabledException"):
+        o.attach_policy(PolicyId=summary["Id"], TargetId=ou)
+    with aws_error("RootNotFoundException"):
+        o.enable_policy_type(RootId="r-0000", PolicyType="AISERVICES_OPT_OUT_POLICY")
+    o.enable_policy_type(RootId=org.root_id, PolicyType="TAG_POLICY")
+    o.attach_policy(PolicyId=summary["Id"], TargetId=ou)
+    assert [p["Id"] for p in o.list_policies_for_target(TargetId=ou, Filter="TAG_POLICY")["Policies"]] == [summary["Id"]]
+    assert [p["Id"] for p in o.list_policies(Filter="TAG_POLICY")["Policies"]] == [summary["Id"]]
+    # AWS's InvalidInputException INVALID_ENUM: "You specified an invalid value."
+    with aws_error("InvalidInputException") as ei:
+        o.list_children(ParentId=org.root_id, ChildType="BLEE")
+    assert ei.value.response["Error"]["Message"] == "You specified an invalid value."

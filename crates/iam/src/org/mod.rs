@@ -339,28 +339,42 @@ fn tags_json(tags: &[Tag]) -> Value {
     Value::Array(tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect())
 }
 
+/// Management policy types: stored, attached and listed as AWS does; they take no part in
+/// authorization (no Rampart service reads them).
+const MANAGEMENT_TYPES: &[&str] = &[
+    "TAG_POLICY",
+    "BACKUP_POLICY",
+    "AISERVICES_OPT_OUT_POLICY",
+    "CHATBOT_POLICY",
+    "DECLARATIVE_POLICY_EC2",
+    "SECURITYHUB_POLICY",
+    "INSPECTOR_POLICY",
+    "UPGRADE_ROLLOUT_POLICY",
+    "BEDROCK_POLICY",
+    "S3_POLICY",
+    "NETWORK_SECURITY_DIRECTOR_POLICY",
+    "GUARDDUTY_POLICY",
+];
+
 fn policy_type_arg(i: &In<'_>, name: &str) -> Result<&'static str> {
     let v = i.req(name)?;
     match v {
         SCP => Ok(SCP),
         RCP => Ok(RCP),
-        "TAG_POLICY"
-        | "BACKUP_POLICY"
-        | "AISERVICES_OPT_OUT_POLICY"
-        | "CHATBOT_POLICY"
-        | "DECLARATIVE_POLICY_EC2"
-        | "SECURITYHUB_POLICY"
-        | "SECURITYHUB_CSPM_POLICY"
-        | "INSPECTOR_POLICY"
-        | "UPGRADE_ROLLOUT_POLICY"
-        | "BEDROCK_POLICY"
-        | "S3_POLICY"
-        | "NETWORK_SECURITY_DIRECTOR_POLICY"
-        | "GUARDDUTY_POLICY" => Err(err(
-            "PolicyTypeNotAvailableForOrganizationException",
-            "You can't use the specified policy type with the feature set currently enabled for this organization.",
-        )),
-        _ => Err(invalid("INVALID_ENUM_POLICY_TYPE", "You specified an invalid policy type string.")),
+        _ => MANAGEMENT_TYPES
+            .iter()
+            .find(|t| **t == v)
+            .copied()
+            .ok_or_else(|| invalid("INVALID_ENUM_POLICY_TYPE", "You specified an invalid policy type string.")),
+    }
+}
+
+/// AWS's quotas: policies of a type attached to one root, OU or account, and a policy's size.
+fn type_limits(ty: &str) -> (usize, usize) {
+    match ty {
+        SCP | RCP => (MAX_ATTACHED_PER_TYPE, MAX_POLICY_SIZE),
+        "AISERVICES_OPT_OUT_POLICY" => (5, 2500),
+        _ => (10, 10_000),
     }
 }
 
@@ -568,7 +582,7 @@ impl OrgService {
                         ));
                     }
                     if fs != "ALL" {
-                        return Err(invalid("INVALID_ENUM", "You specified an invalid value for FeatureSet."));
+                        return Err(invalid("INVALID_ENUM", "You specified an invalid value."));
                     }
                 }
                 if org_of(&self.core.db, &ctx.caller.account_id)?.is_some() {
@@ -608,7 +622,7 @@ impl OrgService {
                 let parent = i.id("ParentId", |s| is_root_id(s) || is_ou_id(s))?;
                 match i.req("ChildType")? {
                     "ACCOUNT" | "ORGANIZATIONAL_UNIT" => {}
-                    _ => return Err(invalid("INVALID_ENUM", "You specified an invalid value for ChildType.")),
+                    _ => return Err(invalid("INVALID_ENUM", "You specified an invalid value.")),
                 }
                 if !doc.target_exists(parent) {
                     return Err(parent_not_found());
@@ -708,13 +722,13 @@ impl OrgService {
             }
             "EnablePolicyType" | "DisablePolicyType" => {
                 let root = i.id("RootId", is_root_id)?;
-                let ty = policy_type_arg(i, "PolicyType")?;
                 if root != doc.root_id {
                     return Err(err(
                         "RootNotFoundException",
                         "We can't find a root with the RootId that you specified.",
                     ));
                 }
+                let ty = policy_type_arg(i, "PolicyType")?;
                 with_type(check(op, doc.root_arn()), ty)
             }
             "TagResource" | "UntagResource" | "ListTagsForResource" => {
@@ -956,7 +970,7 @@ impl OrgService {
                 };
                 for s in &states {
                     if !["IN_PROGRESS", "SUCCEEDED", "FAILED"].contains(&s.as_str()) {
-                        return Err(invalid("INVALID_ENUM", "You specified an invalid value for States."));
+                        return Err(invalid("INVALID_ENUM", "You specified an invalid value."));
                     }
                 }
                 let items = doc
@@ -1218,7 +1232,7 @@ impl OrgService {
                             "The selected policy is already attached to the specified target.",
                         ));
                     }
-                    if doc.attached_of_type(&target, &ty).len() >= MAX_ATTACHED_PER_TYPE {
+                    if doc.attached_of_type(&target, &ty).len() >= type_limits(&ty).0 {
                         return Err(constraint(
                             "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
                             "You have attached the maximum number of policies of this type to the specified target.",
@@ -1449,13 +1463,18 @@ impl OrgService {
 
     /// SCP/RCP documents: the policy engine's SCP/RCP grammar, and the type's size limit.
     fn validate_content(&self, content: &str, ty: &str) -> Result<()> {
-        let pty = if ty == SCP { PolicyType::ServiceControl } else { PolicyType::ResourceControl };
-        self.core
-            .resolver
-            .policies
-            .get(content, pty)
-            .map_err(|e| err("MalformedPolicyDocumentException", e.message))?;
-        if policy_size(content) > MAX_POLICY_SIZE {
+        if ty == SCP || ty == RCP {
+            let pty = if ty == SCP { PolicyType::ServiceControl } else { PolicyType::ResourceControl };
+            self.core
+                .resolver
+                .policies
+                .get(content, pty)
+                .map_err(|e| err("MalformedPolicyDocumentException", e.message))?;
+        } else if !serde_json::from_str::<Value>(content).is_ok_and(|v| v.is_object()) {
+            // Management policies use their own JSON syntax; Rampart checks it is a JSON object.
+            return Err(err("MalformedPolicyDocumentException", "The provided policy document is not valid JSON."));
+        }
+        if policy_size(content) > type_limits(ty).1 {
             return Err(constraint(
                 "POLICY_CONTENT_LIMIT_EXCEEDED",
                 "You attempted to create a policy that exceeds the maximum size allowed for policies of this type.",
@@ -1484,7 +1503,7 @@ impl OrgService {
         }
         if let Some(b) = i.opt("IamUserAccessToBilling")? {
             if b != "ALLOW" && b != "DENY" {
-                return Err(invalid("INVALID_ENUM", "You specified an invalid value for IamUserAccessToBilling."));
+                return Err(invalid("INVALID_ENUM", "You specified an invalid value."));
             }
         }
         let tags = i.tags("Tags")?;
