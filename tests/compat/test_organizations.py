@@ -555,3 +555,16 @@ def test_management_policy_types_are_stored_and_attached(org):
     with aws_error("InvalidInputException") as ei:
         o.list_children(ParentId=org.root_id, ChildType="BLEE")
     assert ei.value.response["Error"]["Message"] == "You specified an invalid value."
+
+
+def test_organization_arns_in_the_callers_partition(org):
+    cn = make_client("organizations", org.srv.endpoint, *org.admin_key, region="cn-north-1")
+    info = cn.describe_organization()["Organization"]
+    assert info["Arn"] == f"arn:aws-cn:organizations::{org.mgmt}:organization/{info['Id']}"
+    pid = org.scp(policy(deny("ec2:*")))
+    summary = cn.describe_policy(PolicyId=pid)["Policy"]["PolicySummary"]
+    assert summary["Arn"].startswith(f"arn:aws-cn:organizations::{org.mgmt}:policy/")
+    full = cn.describe_policy(PolicyId=FULL)["Policy"]["PolicySummary"]
+    assert full["Arn"] == "arn:aws-cn:organizations::aws:policy/service_control_policy/p-FullAWSAccess"
+    # The same organization seen from the aws partition keeps arn:aws:.
+    assert org.org.describe_organization()["Organization"]["Arn"].startswith("arn:aws:organizations::")

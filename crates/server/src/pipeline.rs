@@ -189,6 +189,10 @@ impl Pipeline {
             Ok((service, op, output)) => {
                 let output = match (partition, output) {
                     (Some(p), Output::Xml(Some(xml))) => Output::Xml(Some(arn::to_partition(&xml, p))),
+                    (Some(p), Output::Json(mut v)) => {
+                        map_json_strings(&mut v, &|s| arn::to_partition(s, p));
+                        Output::Json(v)
+                    }
                     (_, output) => output,
                 };
                 render_output(service, &op, output, request_id)
@@ -348,6 +352,10 @@ impl Pipeline {
 
         let input = match (edge_partition(service, &auth.region), input) {
             (Some(p), Input::Query(q)) => Input::Query(q.map_values(|v| arn::from_partition(v, p))),
+            (Some(p), Input::Json(mut v)) => {
+                map_json_strings(&mut v, &|s| arn::from_partition(s, p));
+                Input::Json(v)
+            }
             (_, input) => input,
         };
 
@@ -442,7 +450,17 @@ impl Pipeline {
 /// as AWS China would show them, and policies written through it match what they name.
 fn edge_partition(service: &dyn Service, region: &str) -> Option<&'static str> {
     let p = arn::partition_of_region(region);
-    (p != "aws" && matches!(service.signing_name(), "iam" | "sts")).then_some(p)
+    (p != "aws" && matches!(service.signing_name(), "iam" | "sts" | "organizations")).then_some(p)
+}
+
+/// Rewrites every string of a JSON document that holds an ARN (edge partition translation).
+fn map_json_strings(v: &mut serde_json::Value, f: &dyn Fn(&str) -> String) {
+    match v {
+        serde_json::Value::String(s) if s.contains("arn:") => *s = f(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|x| map_json_strings(x, f)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|x| map_json_strings(x, f)),
+        _ => {}
+    }
 }
 
 /// The region of unsigned requests (they carry no credential scope).
