@@ -568,3 +568,10 @@ def test_organization_arns_in_the_callers_partition(org):
     assert full["Arn"] == "arn:aws-cn:organizations::aws:policy/service_control_policy/p-FullAWSAccess"
     # The same organization seen from the aws partition keeps arn:aws:.
     assert org.org.describe_organization()["Organization"]["Arn"].startswith("arn:aws:organizations::")
+    # AWS's InvalidInputException INVALID_PATTERN / INVALID_PATTERN_TARGET_ID texts.
+    with aws_error("InvalidInputException", message="You provided a value that doesn't match the required pattern."):
+        org.org.describe_organizational_unit(OrganizationalUnitId=org.root_id)
+    with aws_error(
+        "InvalidInputException", message="You specified a policy target ID that doesn't match the required pattern."
+    ):
+        org.org.list_policies_for_target(TargetId="invalidtargetid", Filter=SCP)

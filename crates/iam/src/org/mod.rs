@@ -233,10 +233,15 @@ impl<'a> In<'a> {
     fn id(&self, name: &str, ok: fn(&str) -> bool) -> Result<&'a str> {
         let v = self.req(name)?;
         if !ok(v) {
-            return Err(invalid(
-                "INVALID_PATTERN",
-                format!("You specified an invalid value for {name}. It does not match the required pattern."),
-            ));
+            // The messages of AWS's InvalidInputException reasons (API reference).
+            return Err(if name == "TargetId" {
+                invalid(
+                    "INVALID_PATTERN_TARGET_ID",
+                    "You specified a policy target ID that doesn't match the required pattern.",
+                )
+            } else {
+                invalid("INVALID_PATTERN", "You provided a value that doesn't match the required pattern.")
+            });
         }
         Ok(v)
     }
