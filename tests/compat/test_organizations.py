@@ -575,3 +575,14 @@ def test_organization_arns_in_the_callers_partition(org):
         "InvalidInputException", message="You specified a policy target ID that doesn't match the required pattern."
     ):
         org.org.list_policies_for_target(TargetId="invalidtargetid", Filter=SCP)
+
+
+def test_lists_are_in_creation_order(org):
+    o = org.org
+    ous = [org.ou(f"order{i}") for i in range(6)]
+    listed = [u["Id"] for p in o.get_paginator("list_organizational_units_for_parent").paginate(
+        ParentId=org.root_id, PaginationConfig={"PageSize": 4}) for u in p["OrganizationalUnits"]]
+    assert [x for x in listed if x in ous] == ous
+    pids = [org.scp(policy(deny(f"ec2:Action{i}"))) for i in range(6)]
+    listed = [x["Id"] for x in o.list_policies(Filter=SCP)["Policies"]]
+    assert [x for x in listed if x in pids] == pids

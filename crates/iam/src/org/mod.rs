@@ -893,7 +893,7 @@ impl OrgService {
                             break id;
                         }
                     };
-                    let ou = OuRec { name, parent, tags };
+                    let ou = OuRec { name, parent, tags, seq: doc.next_seq() };
                     doc.ous.insert(id.clone(), ou.clone());
                     attach_defaults(doc, &id);
                     Ok(ou_json(doc, &id, &ou))
@@ -949,8 +949,9 @@ impl OrgService {
             "ListOrganizationalUnitsForParent" => {
                 let doc = self.managed_org(ctx)?;
                 let parent = i.req("ParentId")?;
-                let items =
-                    doc.ous.iter().filter(|(_, o)| o.parent == parent).map(|(id, o)| ou_json(&doc, id, o)).collect();
+                let mut ous: Vec<_> = doc.ous.iter().filter(|(_, o)| o.parent == parent).collect();
+                ous.sort_by_key(|(_, o)| o.seq);
+                let items = ous.into_iter().map(|(id, o)| ou_json(&doc, id, o)).collect();
                 paged("OrganizationalUnits", items, i)
             }
             "CreateAccount" => self.create_account(ctx, i, now),
@@ -1135,8 +1136,9 @@ impl OrgService {
                             break id;
                         }
                     };
+                    let seq = doc.next_seq();
                     doc.policies
-                        .insert(id.clone(), OrgPolicyRec { name, description, ty: ty.to_string(), content, tags });
+                        .insert(id.clone(), OrgPolicyRec { name, description, ty: ty.to_string(), content, tags, seq });
                     policy_json(doc, &id).ok_or_else(policy_not_found)
                 })?;
                 Ok(Output::Json(json!({"Policy": out})))
@@ -1211,9 +1213,11 @@ impl OrgService {
                 if let Some((mid, ..)) = aws_managed(ty) {
                     items.extend(policy_summary(&doc, mid));
                 }
-                items.extend(
-                    doc.policies.iter().filter(|(_, p)| p.ty == ty).filter_map(|(id, _)| policy_summary(&doc, id)),
-                );
+                items.extend({
+                    let mut ps: Vec<_> = doc.policies.iter().filter(|(_, p)| p.ty == ty).collect();
+                    ps.sort_by_key(|(_, p)| p.seq);
+                    ps.into_iter().filter_map(|(id, _)| policy_summary(&doc, id)).collect::<Vec<_>>()
+                });
                 paged("Policies", items, i)
             }
             "AttachPolicy" => {

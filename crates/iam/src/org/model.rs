@@ -63,6 +63,9 @@ pub struct OuRec {
     pub parent: String,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Creation order (lists are in creation order; 0 for records older than this field).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A member account (the management account included).
@@ -90,6 +93,9 @@ pub struct OrgPolicyRec {
     pub content: String,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Creation order (lists are in creation order; 0 for records older than this field).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A CreateAccount request.
@@ -136,6 +142,13 @@ pub struct OrgDoc {
 }
 
 impl OrgDoc {
+    /// The next creation-order number for an OU or policy.
+    pub fn next_seq(&self) -> u64 {
+        let ous = self.ous.values().map(|o| o.seq);
+        let policies = self.policies.values().map(|p| p.seq);
+        ous.chain(policies).max().unwrap_or(0) + 1
+    }
+
     pub fn arn(&self) -> String {
         format!("arn:aws:organizations::{}:organization/{}", self.management, self.id)
     }
@@ -296,10 +309,13 @@ mod tests {
             service_access: Default::default(),
             delegated_admins: Default::default(),
         };
-        d.ous.insert("ou-ab12-aaaaaaaa".into(), OuRec { name: "a".into(), parent: "r-ab12".into(), tags: vec![] });
+        d.ous.insert(
+            "ou-ab12-aaaaaaaa".into(),
+            OuRec { name: "a".into(), parent: "r-ab12".into(), tags: vec![], seq: 1 },
+        );
         d.ous.insert(
             "ou-ab12-bbbbbbbb".into(),
-            OuRec { name: "b".into(), parent: "ou-ab12-aaaaaaaa".into(), tags: vec![] },
+            OuRec { name: "b".into(), parent: "ou-ab12-aaaaaaaa".into(), tags: vec![], seq: 2 },
         );
         d.accounts.insert(
             "222222222222".into(),
