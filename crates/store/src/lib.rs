@@ -1,5 +1,6 @@
 //! One storage trait for all of Rampart's state, and its backends: embedded SQLite (the
-//! default) and PostgreSQL (several stateless `rampart serve` nodes on one database).
+//! default), PostgreSQL (several stateless `rampart serve` nodes on one database) and an
+//! in-memory store for `--ephemeral`.
 //!
 //! The model is deliberately small: named tables of `key → bytes`, ordered by key (bytewise),
 //! read directly or inside serializable write transactions. Services keep their domain objects
