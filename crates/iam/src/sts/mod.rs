@@ -427,6 +427,38 @@ impl SessionPolicies<'_> {
         self.policy.is_some() || !self.arns.is_empty()
     }
 
+    /// The session of a federated role assumption (SAML, web identity): no tags, no MFA, no chain.
+    fn federated_session(
+        &self,
+        role: &RoleRec,
+        role_account: &str,
+        session_name: &str,
+        issued: i64,
+        expires: i64,
+        source_identity: Option<String>,
+    ) -> SessionRec {
+        SessionRec {
+            account: role_account.to_string(),
+            sealed: String::new(),
+            issued,
+            expires,
+            kind: SessionKind::Role {
+                role_name: role.name.clone(),
+                role_id: role.id.clone(),
+                role_arn: role.arn(role_account),
+                session_name: session_name.to_string(),
+                chained: false,
+            },
+            policy: self.policy.map(str::to_string),
+            policy_arns: self.arns.clone(),
+            has_session_policy: self.passed(),
+            tags: Vec::new(),
+            transitive: Vec::new(),
+            source_identity,
+            mfa_time: None,
+        }
+    }
+
     /// Parse the inline policy and resolve the managed ones (in `account`, or AWS managed).
     fn check(&self, core: &Core, account: &str) -> Result<()> {
         if let Some(p) = self.policy {
@@ -931,26 +963,8 @@ impl StsService {
         let source_identity = saml_source_identity(&id.assertion)?;
         let packed = policies.packed_percent(&[])?;
         let session_name = id.session_name.clone();
-        let rec = SessionRec {
-            account: role_account.clone(),
-            sealed: String::new(),
-            issued: now,
-            expires,
-            kind: SessionKind::Role {
-                role_name: role.name.clone(),
-                role_id: role.id.clone(),
-                role_arn: role.arn(&role_account),
-                session_name: session_name.clone(),
-                chained: false,
-            },
-            policy: policies.policy.map(str::to_string),
-            policy_arns: policies.arns.clone(),
-            has_session_policy: policies.passed(),
-            tags: Vec::new(),
-            transitive: Vec::new(),
-            source_identity: source_identity.clone(),
-            mfa_time: None,
-        };
+        let rec =
+            policies.federated_session(&role, &role_account, &session_name, now, expires, source_identity.clone());
         let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
         let as_ = &id.assertion;
         let mut w = XmlWriter::new();
@@ -998,26 +1012,7 @@ impl StsService {
             )));
         }
         let packed = policies.packed_percent(&[])?;
-        let rec = SessionRec {
-            account: role_account.clone(),
-            sealed: String::new(),
-            issued: now,
-            expires: now + duration,
-            kind: SessionKind::Role {
-                role_name: role.name.clone(),
-                role_id: role.id.clone(),
-                role_arn: role.arn(&role_account),
-                session_name: session_name.clone(),
-                chained: false,
-            },
-            policy: policies.policy.map(str::to_string),
-            policy_arns: policies.arns.clone(),
-            has_session_policy: policies.passed(),
-            tags: Vec::new(),
-            transitive: Vec::new(),
-            source_identity: None,
-            mfa_time: None,
-        };
+        let rec = policies.federated_session(&role, &role_account, &session_name, now, now + duration, None);
         let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
         let mut w = XmlWriter::new();
         credentials_xml(&mut w, &m);
