@@ -94,6 +94,9 @@ pub struct SecretsManager {
     rotating: Mutex<HashSet<String>>,
     /// Run rotations on a background thread (the server) or inline (deterministic unit tests).
     background_rotation: bool,
+    /// The last creation time handed out (Unix ms): ListSecrets orders by creation, so two secrets
+    /// created in the same millisecond get distinct, increasing times.
+    last_created: std::sync::atomic::AtomicI64,
 }
 
 impl SecretsManager {
@@ -117,6 +120,7 @@ impl SecretsManager {
             authorizer: OnceLock::new(),
             rotating: Mutex::new(HashSet::new()),
             background_rotation,
+            last_created: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -132,6 +136,17 @@ impl SecretsManager {
 
     pub(crate) fn now_ms(&self) -> i64 {
         (self.clock.now().unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    /// A creation time for a new secret: now, or 1 ms after the previous one if that is later.
+    pub(crate) fn creation_ms(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        let now = self.now_ms();
+        let prev = self
+            .last_created
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| Some(now.max(last + 1)))
+            .unwrap_or(now);
+        now.max(prev + 1)
     }
 
     /// Find a secret by name, full ARN or partial ARN (no suffix), in the caller's account

@@ -324,7 +324,7 @@ impl SecretsManager {
         if let Some(k) = kms_key_id {
             self.keys.key_arn(ctx, Some(k))?;
         }
-        let now = self.now_ms();
+        let now = self.creation_ms();
         let mut rec = SecretRec {
             arn: new_secret_arn(ctx, name),
             name: name.to_string(),

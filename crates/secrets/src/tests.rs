@@ -767,3 +767,20 @@ fn first_version_gets_awscurrent_and_tokens_are_idempotent() {
     // CancelRotateSecret on a secret that never had a rotation function.
     assert_eq!(e.err("CancelRotateSecret", json!({"SecretId": "first"})).code, "InvalidRequestException");
 }
+
+#[test]
+fn list_secrets_keeps_creation_order_within_one_millisecond() {
+    // The clock does not move: every secret is created in the same millisecond. AWS lists by
+    // creation; names in reverse order show that the tie is not broken by name.
+    let e = env();
+    let names = ["zeta", "yotta", "xray", "whiskey", "victor"];
+    for n in names {
+        e.ok("CreateSecret", json!({"Name": n, "SecretString": "s"}));
+    }
+    let listed = e.ok("ListSecrets", json!({}));
+    let got: Vec<&str> = listed["SecretList"].as_array().unwrap().iter().map(|s| s["Name"].as_str().unwrap()).collect();
+    assert_eq!(got, names);
+    let desc = e.ok("ListSecrets", json!({"SortOrder": "desc"}));
+    let got: Vec<&str> = desc["SecretList"].as_array().unwrap().iter().map(|s| s["Name"].as_str().unwrap()).collect();
+    assert_eq!(got, names.iter().rev().copied().collect::<Vec<_>>());
+}
