@@ -276,28 +276,8 @@ fn commit_events<'e>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{build, CallFacts, Identity};
-    use rampart_service::Caller;
+    use crate::record::test_record as record;
     use rampart_store::{Read, Row, SqliteStore};
-
-    fn record(account: &str, name: &str) -> Record {
-        let caller = Caller::root(account, "AKIAROOT");
-        build(&CallFacts {
-            event_time: time::OffsetDateTime::now_utc(),
-            event_source: "iam.amazonaws.com",
-            event_name: name,
-            region: "us-east-1",
-            source_ip: "127.0.0.1".parse().unwrap(),
-            user_agent: "test",
-            identity: Identity::Caller(&caller),
-            recipient_account_id: account,
-            input: None,
-            output: None,
-            error: None,
-            request_id: "r",
-            tls: None,
-        })
-    }
 
     #[test]
     fn records_commit_in_order_and_survive_restart() {

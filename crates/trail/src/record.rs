@@ -421,6 +421,27 @@ fn resources_of(params: &Value, event_source: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A record of a root call by `account` named `name` (tests of the crates' storage and delivery).
+#[cfg(test)]
+pub(crate) fn test_record(account: &str, name: &str) -> Record {
+    let caller = Caller::root(account, "AKIAROOT");
+    build(&CallFacts {
+        event_time: OffsetDateTime::now_utc(),
+        event_source: "iam.amazonaws.com",
+        event_name: name,
+        region: "us-east-1",
+        source_ip: "127.0.0.1".parse().unwrap(),
+        user_agent: "test",
+        identity: Identity::Caller(&caller),
+        recipient_account_id: account,
+        input: None,
+        output: None,
+        error: None,
+        request_id: "r",
+        tls: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

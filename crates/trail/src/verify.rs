@@ -239,34 +239,17 @@ pub fn verify(bucket_dir: &Path, keys: &Keys) -> Result<Report, VerifyError> {
 mod tests {
     use std::sync::Arc;
 
-    use rampart_service::Caller;
     use rampart_store::{transact, Sealer, SqliteStore, Store, StoreError, TransactionExt};
 
     use super::*;
     use crate::audit::AuditLog;
     use crate::delivery::{Delivery, TrailDoc, TRAILS_TABLE};
-    use crate::record::{build, CallFacts, Identity};
+    use crate::record::test_record;
 
     const ACCT: &str = "123456789012";
 
     fn call(log: &AuditLog, name: &str) {
-        let caller = Caller::root(ACCT, "AKIAROOT");
-        let r = build(&CallFacts {
-            event_time: time::OffsetDateTime::now_utc(),
-            event_source: "iam.amazonaws.com",
-            event_name: name,
-            region: "us-east-1",
-            source_ip: "127.0.0.1".parse().unwrap(),
-            user_agent: "test",
-            identity: Identity::Caller(&caller),
-            recipient_account_id: ACCT,
-            input: None,
-            output: None,
-            error: None,
-            request_id: "r",
-            tls: None,
-        });
-        log.submit(&r).wait().unwrap();
+        log.submit(&test_record(ACCT, name)).wait().unwrap();
     }
 
     /// A trail with validation, three deliveries (three digests, three log files).

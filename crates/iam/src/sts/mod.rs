@@ -204,11 +204,7 @@ impl StsService {
             session_name,
             name_qualifier,
         };
-        let mut m = self.saml_identities.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= 10_000 {
-            m.clear();
-        }
-        m.insert(request_id.to_string(), id);
+        remember(&self.saml_identities, request_id, id);
         Ok(caller)
     }
 
@@ -262,13 +258,7 @@ impl StsService {
             aud,
             amr,
         };
-        {
-            let mut m = self.web_identities.lock().unwrap_or_else(|p| p.into_inner());
-            if m.len() >= 10_000 {
-                m.clear();
-            }
-            m.insert(request_id.to_string(), wi);
-        }
+        remember(&self.web_identities, request_id, wi);
         Ok(Caller {
             account_id: account.to_string(),
             arn: provider_arn,
@@ -397,6 +387,16 @@ fn invalid_parameter(message: impl Into<String>) -> IamError {
 
 fn malformed(message: impl Into<String>) -> IamError {
     IamError::Aws(AwsError::new("MalformedPolicyDocument", message, 400))
+}
+
+/// Keep what a federated caller proved for its request (taken back when the call runs); bounded
+/// so calls that never run cannot grow it.
+fn remember<T>(stash: &Mutex<HashMap<String, T>>, request_id: &str, value: T) {
+    let mut m = stash.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= 10_000 {
+        m.clear();
+    }
+    m.insert(request_id.to_string(), value);
 }
 
 fn mfa_failed() -> IamError {
