@@ -24,50 +24,8 @@ ACCOUNT_ID=123456789012
 ACCESS_KEY=AKIAIOSFODNN7EXAMPLE
 SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
 OPS=(kms-encrypt kms-decrypt kms-generate-data-key)
-LOG_DIR=$(mktemp -d)
-OUT_DIR=${OUT_DIR:-$LOG_DIR}
-mkdir -p "$OUT_DIR"
-CLK_TCK=$(getconf CLK_TCK)
-
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT
-
-log() { echo "[bench] $*" >&2; }
-
-log "building rampart (release)"
-cargo build --release --quiet -p rampart --bin rampart
-RAMPART_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart"
-log "building the load generator (release)"
-CARGO_TARGET_DIR="$ROOT/bench/server/target" cargo build --release --quiet --manifest-path bench/server/Cargo.toml
-LOADGEN="$ROOT/bench/server/target/release/rampart-loadgen"
-
-log "preparing the Python venv with moto[server]"
-bash scripts/venv.sh
-if [ ! -x .venv/bin/moto_server ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]'
-fi
-MOTO_VERSION=$(.venv/bin/python -c 'import moto; print(moto.__version__)')
-
-json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-
-start_server() { # start NAME PORT HEALTH_PATH CMD… -> sets STARTED_PID
-  local name=$1 port=$2 health=$3
-  shift 3
-  local out
-  out=$("$LOADGEN" start --health-url "http://127.0.0.1:$port$health" --log "$LOG_DIR/$name.log" \
-    --timeout-ms 60000 -- "$@")
-  STARTED_PID=$(json_field "$out" pid)
-  PIDS+=("$STARTED_PID")
-}
+# shellcheck source=../lib.sh
+source bench/lib.sh
 
 RESULTS="$OUT_DIR/latest.jsonl"
 : > "$RESULTS"
