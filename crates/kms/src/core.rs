@@ -739,11 +739,4 @@ pub fn new_mrk_id() -> String {
     format!("mrk-{}", hex::encode(b))
 }
 
-pub fn new_uuid() -> String {
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
+pub use rampart_protocol::new_uuid;

@@ -5,14 +5,17 @@
 //! * [`xml`]: a small XML writer for awsQuery responses.
 //! * [`sigv4`]: Signature Version 4 verification (header and presigned query).
 //! * [`arn`]: ARN parsing and formatting.
+//! * [`id`]: random identifiers in AWS's UUID form.
 
 pub mod arn;
 pub mod error;
+pub mod id;
 pub mod query;
 pub mod sigv4;
 pub mod xml;
 
 pub use error::AwsError;
+pub use id::new_uuid;
 
 /// The wire protocol a service speaks (the botocore `metadata.protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

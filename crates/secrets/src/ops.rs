@@ -37,19 +37,7 @@ fn ts(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
-pub(crate) fn new_uuid() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-4{}-{}{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        ["8", "9", "a", "b"][(b[8] & 3) as usize],
-        &h[17..20],
-        &h[20..32]
-    )
-}
+pub(crate) use rampart_protocol::new_uuid;
 
 fn valid_name(name: &str) -> Result<()> {
     check_len("Name", name, 1, 512)?;

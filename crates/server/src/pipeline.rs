@@ -562,7 +562,5 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A request ID in AWS's UUID form.
 pub fn new_request_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+    rampart_protocol::new_uuid()
 }
