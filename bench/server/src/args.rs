@@ -2,7 +2,7 @@
 
 pub const USAGE: &str =
     "flags: --url URL[,URL…] --op iam-get-user|sts-get-caller-identity|sts-assume-role|iam-tag-user|\
-kms-encrypt|kms-decrypt|kms-generate-data-key --connections N --count M --access-key AK --secret SK [--region R] \
+kms-encrypt|kms-decrypt|kms-generate-data-key|http-floor --connections N --count M --access-key AK --secret SK [--region R] \
 [--user-name NAME] [--key-id ID] [--ciphertext BASE64] [--timeout-s S]";
 
 /// The operations the benchmark measures.
@@ -26,6 +26,9 @@ pub enum Op {
     KmsGenerateDataKey,
     /// Setup only: kms:CreateKey.
     KmsCreateKey,
+    /// `GET /_rampart/health` (unsigned, no pipeline): the HTTP server's own cost per call, the
+    /// floor under every API call (Rampart only).
+    HttpFloor,
 }
 
 impl Op {
@@ -38,8 +41,9 @@ impl Op {
             "kms-encrypt" => Ok(Op::KmsEncrypt),
             "kms-decrypt" => Ok(Op::KmsDecrypt),
             "kms-generate-data-key" => Ok(Op::KmsGenerateDataKey),
+            "http-floor" => Ok(Op::HttpFloor),
             _ => Err(format!(
-                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user | kms-encrypt | kms-decrypt | kms-generate-data-key)"
+                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user | kms-encrypt | kms-decrypt | kms-generate-data-key | http-floor)"
             )),
         }
     }
@@ -56,6 +60,7 @@ impl Op {
             Op::KmsDecrypt => "kms:Decrypt",
             Op::KmsGenerateDataKey => "kms:GenerateDataKey",
             Op::KmsCreateKey => "kms:CreateKey",
+            Op::HttpFloor => "GET /_rampart/health",
         }
     }
 
@@ -65,6 +70,7 @@ impl Op {
             Op::IamGetUser | Op::IamCreateUser | Op::IamCreateRole | Op::IamTagUser => "iam",
             Op::StsGetCallerIdentity | Op::StsAssumeRole => "sts",
             Op::KmsEncrypt | Op::KmsDecrypt | Op::KmsGenerateDataKey | Op::KmsCreateKey => "kms",
+            Op::HttpFloor => "",
         }
     }
 

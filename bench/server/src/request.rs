@@ -13,6 +13,7 @@ use crate::args::{Args, Op};
 /// A signed request, kept as parts so each send can rebuild it cheaply.
 #[derive(Clone, Debug)]
 pub struct Signed {
+    pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -21,7 +22,7 @@ pub struct Signed {
 impl Signed {
     pub fn to_request(&self) -> http::Request<http_body_util::Full<Bytes>> {
         let mut req = http::Request::new(http_body_util::Full::new(self.body.clone()));
-        *req.method_mut() = Method::POST;
+        *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.headers_mut() = self.headers.clone();
         req
@@ -67,6 +68,7 @@ pub fn body(op: Op, args: &Args) -> String {
             args.key_id
         ),
         Op::KmsCreateKey => "{\"Description\":\"bench\"}".to_string(),
+        Op::HttpFloor => String::new(),
     }
 }
 
@@ -75,6 +77,12 @@ pub fn signed(args: &Args, op: Op, time: SystemTime) -> Result<Signed, String> {
     let uri: Uri = format!("{}/", args.url).parse().map_err(|e| format!("bad --url: {e}"))?;
     let host = uri.authority().ok_or("--url needs a host")?.as_str().to_string();
     let body = body(op, args);
+    if op == Op::HttpFloor {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_str(&host).map_err(|e| e.to_string())?);
+        let uri: Uri = "/_rampart/health".parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        return Ok(Signed { method: Method::GET, uri, headers, body: Bytes::new() });
+    }
 
     let mut headers = HeaderMap::new();
     headers.insert("host", HeaderValue::from_str(&host).map_err(|e| e.to_string())?);
@@ -115,7 +123,7 @@ pub fn signed(args: &Args, op: Op, time: SystemTime) -> Result<Signed, String> {
     }
     // The path part only: the request goes over a connection we opened ourselves.
     let path: Uri = "/".parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-    Ok(Signed { uri: path, headers, body: Bytes::from(body) })
+    Ok(Signed { method: Method::POST, uri: path, headers, body: Bytes::from(body) })
 }
 
 #[cfg(test)]
