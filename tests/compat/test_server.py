@@ -1,9 +1,11 @@
 """`rampart serve` itself: health, persistence across restarts with --data-dir, generated root
-credentials (printed once, kept with mode 0600), stable account ID, --ephemeral, clean shutdown."""
+credentials (printed once, kept with mode 0600), stable account ID, --ephemeral, clean shutdown,
+serving threads sharing one port."""
 
 import re
 import signal
 import stat
+import subprocess
 import threading
 
 import pytest
@@ -12,11 +14,13 @@ from support import (
     ADMIN,
     TEST_STORE,
     RampartServer,
+    clean_env,
     doc,
     make_client,
     random_account_id,
     random_key_id,
     random_secret,
+    rampart_bin,
     unique,
 )
 
@@ -210,3 +214,44 @@ def test_clean_shutdown(spawn_server, sig):
     srv = spawn_server(**env_creds())
     srv.client("iam").list_users()
     assert srv.stop(sig) == 0, srv.logs()
+
+
+def test_calls_spread_over_serving_threads(spawn_server):
+    # Thread per core: four listening sockets share the port; many connections, all answered.
+    creds = env_creds()
+    srv = spawn_server(**creds, extra_args=["--threads", "4"])
+    clients = [srv.client("sts") for _ in range(16)]
+    errors = []
+
+    def work(client):
+        try:
+            for _ in range(5):
+                assert client.get_caller_identity()["Account"] == creds["account_id"]
+        except Exception as e:  # reported below; a thread can't fail the test itself
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert "threads=4" in re.sub(r"\x1b\[[0-9;]*m", "", srv.logs())  # the log is colored
+    assert srv.stop() == 0, srv.logs()
+
+
+def test_port_in_use_is_refused(spawn_server, tmp_path):
+    # SO_REUSEPORT groups only one server's own sockets: a second server on a taken port fails.
+    creds = env_creds()
+    srv = spawn_server(**creds)
+    second = subprocess.run(
+        [rampart_bin(), "serve", "--ephemeral", "--listen", f"127.0.0.1:{srv.port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env=clean_env({}),
+    )
+    assert second.returncode != 0
+    assert "cannot listen" in second.stderr, second.stderr
+    assert srv.client("sts").get_caller_identity()["Account"] == creds["account_id"]

@@ -109,6 +109,9 @@ struct ServeArgs {
     /// Seconds between CloudTrail deliveries (StopLogging and shutdown also deliver).
     #[arg(long, env = "RAMPART_TRAIL_DELIVERY_INTERVAL", default_value_t = 300)]
     trail_delivery_interval: u64,
+    /// Threads serving connections, each with its own listening socket [default: one per CPU].
+    #[arg(long, env = "RAMPART_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,14 +202,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rampart: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(rampart_server::serve(config)) {
+    match rampart_server::serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rampart: {e}");
@@ -269,6 +265,7 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         master_key,
         trail_dir: args.trail_dir,
         trail_delivery_interval_secs: Some(args.trail_delivery_interval),
+        threads: args.threads.map(usize::from),
     })
 }
 

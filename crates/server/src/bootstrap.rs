@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub trail_dir: Option<PathBuf>,
     /// Seconds between trail deliveries (default 300, as CloudTrail's ~5 minutes).
     pub trail_delivery_interval_secs: Option<u64>,
+    /// Threads serving connections (`--threads`); default one per CPU.
+    pub threads: Option<usize>,
 }
 
 /// Why the server could not start.
