@@ -52,8 +52,10 @@ measure() {
 
   local common=(--url "$url" --connections "$CONNECTIONS" --access-key "$ACCESS_KEY" --secret "$SECRET" --timeout-s "$TIMEOUT_S")
   "$LOADGEN" setup --url "$url" --access-key "$ACCESS_KEY" --secret "$SECRET" > /dev/null
-  local op before after out calls
-  for op in "${OPS[@]}"; do
+  local op before after out calls ops=("${OPS[@]}")
+  # Rampart only: the HTTP server's own cost per call (no SigV4, no pipeline), the floor under every op.
+  [ "$name" = rampart ] && ops+=(http-floor)
+  for op in "${ops[@]}"; do
     "$LOADGEN" run "${common[@]}" --op "$op" --count "$WARMUP" > /dev/null
     before=$(cpu_ticks "$pid")
     out=$("$LOADGEN" run "${common[@]}" --op "$op" --count "$COUNT")
@@ -102,6 +104,10 @@ for op in ["iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]:
     ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
     print(f"| {op} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "
           f"{m['server_cpu_us_per_call']:.0f} µs | {ratio:.0f}× |")
+floor = ops.get(("rampart", "GET /_rampart/health"))
+if floor:
+    print(f"\nRampart's HTTP floor (GET /_rampart/health: no SigV4, no pipeline): "
+          f"{floor['server_cpu_us_per_call']:.1f} µs CPU per call, {floor['calls_per_s']:,.0f} calls/s")
 print()
 print("| server | time to healthy (median) | idle RSS | RSS after load |")
 print("|---|---:|---:|---:|")
