@@ -213,31 +213,79 @@ fn s(v: impl Into<String>) -> ContextValue {
     ContextValue::String(v.into())
 }
 
+fn bool_value(b: bool) -> ContextValue {
+    s(if b { "true" } else { "false" })
+}
+
+/// The global keys of [`request_context`] (an upper bound, to size the context once).
+const GLOBAL_KEYS: usize = 20;
+
+/// The string forms of a request's time and source IP: formatted once per second and per
+/// address on each thread, since consecutive requests nearly always share them.
+struct Formatted {
+    second: i64,
+    current_time: String,
+    epoch_time: String,
+    ip: Option<std::net::IpAddr>,
+    source_ip: String,
+}
+
+thread_local! {
+    static FORMATTED: std::cell::RefCell<Formatted> = const {
+        std::cell::RefCell::new(Formatted {
+            second: i64::MIN,
+            current_time: String::new(),
+            epoch_time: String::new(),
+            ip: None,
+            source_ip: String::new(),
+        })
+    };
+}
+
+/// `aws:CurrentTime`, `aws:EpochTime` and `aws:SourceIp` of a request.
+fn time_and_ip(second: i64, ip: std::net::IpAddr) -> (String, String, String) {
+    FORMATTED.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.second != second {
+            f.current_time = iso8601(second);
+            f.epoch_time = second.to_string();
+            f.second = second;
+        }
+        if f.ip != Some(ip) {
+            f.source_ip = ip.to_string();
+            f.ip = Some(ip);
+        }
+        (f.current_time.clone(), f.epoch_time.clone(), f.source_ip.clone())
+    })
+}
+
 /// The global condition keys AWS puts in every signed request's context, plus the check's own.
 pub fn request_context(ctx: &RequestContext, resolved: &Resolved, check: &AuthzCheck) -> Context {
     let caller = &ctx.caller;
-    let mut c = Context::new();
+    let session_keys = caller.session.as_ref().map_or(0, |s| s.tags.len());
+    let mut c = Context::with_capacity(GLOBAL_KEYS + resolved.tags.len() + session_keys + check.context.len());
     let (principal_type, principal_arn) = match &caller.kind {
         CallerKind::Root => ("Account", caller.arn.as_str()),
         CallerKind::IamUser { user_name, .. } => {
-            c.insert("aws:username", s(user_name.as_str()));
+            c.insert_static("aws:username", s(user_name.as_str()));
             ("User", caller.arn.as_str())
         }
         CallerKind::AssumedRole { role_arn, .. } => ("AssumedRole", role_arn.as_str()),
         CallerKind::FederatedUser { .. } => ("FederatedUser", caller.arn.as_str()),
     };
-    c.insert("aws:userid", s(caller.principal_id.as_str()));
-    c.insert("aws:PrincipalArn", s(principal_arn));
-    c.insert("aws:PrincipalAccount", s(caller.account_id.as_str()));
-    c.insert("aws:PrincipalType", s(principal_type));
-    c.insert("aws:CurrentTime", s(iso8601(ctx.time.unix_timestamp())));
-    c.insert("aws:EpochTime", s(ctx.time.unix_timestamp().to_string()));
-    c.insert("aws:SourceIp", s(ctx.source_ip.to_string()));
-    c.insert("aws:SecureTransport", s(if ctx.secure_transport { "true" } else { "false" }));
-    c.insert("aws:UserAgent", s(ctx.user_agent.as_str()));
-    c.insert("aws:RequestedRegion", s(ctx.region.as_str()));
-    c.insert("aws:ViaAWSService", s("false"));
-    c.insert("aws:PrincipalIsAWSService", s("false"));
+    let (current_time, epoch_time, source_ip) = time_and_ip(ctx.time.unix_timestamp(), ctx.source_ip);
+    c.insert_static("aws:userid", s(caller.principal_id.as_str()));
+    c.insert_static("aws:principalarn", s(principal_arn));
+    c.insert_static("aws:principalaccount", s(caller.account_id.as_str()));
+    c.insert_static("aws:principaltype", s(principal_type));
+    c.insert_static("aws:currenttime", s(current_time));
+    c.insert_static("aws:epochtime", s(epoch_time));
+    c.insert_static("aws:sourceip", s(source_ip));
+    c.insert_static("aws:securetransport", bool_value(ctx.secure_transport));
+    c.insert_static("aws:useragent", s(ctx.user_agent.as_str()));
+    c.insert_static("aws:requestedregion", s(ctx.region.as_str()));
+    c.insert_static("aws:viaawsservice", bool_value(false));
+    c.insert_static("aws:principalisawsservice", bool_value(false));
     for t in &resolved.tags {
         c.insert(&format!("aws:PrincipalTag/{}", t.key), s(t.value.as_str()));
     }
@@ -246,14 +294,14 @@ pub fn request_context(ctx: &RequestContext, resolved: &Resolved, check: &AuthzC
             c.insert(&format!("aws:PrincipalTag/{k}"), s(v.as_str()));
         }
         if let Some(t) = session.token_issue_time {
-            c.insert("aws:TokenIssueTime", s(iso8601(t.unix_timestamp())));
+            c.insert_static("aws:tokenissuetime", s(iso8601(t.unix_timestamp())));
         }
-        c.insert("aws:MultiFactorAuthPresent", s(if session.mfa_authenticated { "true" } else { "false" }));
+        c.insert_static("aws:multifactorauthpresent", bool_value(session.mfa_authenticated));
         if let Some(t) = session.mfa_auth_time {
-            c.insert("aws:MultiFactorAuthAge", s((ctx.time - t).whole_seconds().max(0).to_string()));
+            c.insert_static("aws:multifactorauthage", s((ctx.time - t).whole_seconds().max(0).to_string()));
         }
         if let Some(si) = &session.source_identity {
-            c.insert("aws:SourceIdentity", s(si.as_str()));
+            c.insert_static("aws:sourceidentity", s(si.as_str()));
         }
     }
     for (k, v) in &check.context {

@@ -1,8 +1,10 @@
 //! Typed access to IAM's tables over the shared store.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use rampart_store::{ReadExt, Store, Transaction, TransactionExt};
+use rampart_store::{ReadExt, Store, StoreError, Transaction, TransactionExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -10,7 +12,7 @@ use crate::error::Result;
 use crate::model::{entity_key, tables, GroupRec, PolicyRec, ProfileRec, RoleRec, UserRec};
 
 /// A stored, per-account, name-keyed entity.
-pub trait Entity: Serialize + DeserializeOwned {
+pub trait Entity: Serialize + DeserializeOwned + Clone + 'static {
     const TABLE: &'static str;
 }
 
@@ -44,6 +46,46 @@ impl Lookup for Db {
     fn get<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>> {
         Ok(self.store.get_json(table, key)?)
     }
+
+    fn entity<T: Entity>(&self, account: &str, name: &str) -> Result<Option<T>> {
+        let key = entity_key(account, name);
+        match self.store.get(T::TABLE, &key)? {
+            None => Ok(None),
+            Some(raw) => decode_entity(&key, raw).map(Some),
+        }
+    }
+}
+
+/// The last entity this thread decoded, with the stored bytes it came from. A call's plan and its
+/// run read the same entity; the bytes are compared, so the value is always the stored row's.
+struct Decoded {
+    table: &'static str,
+    key: String,
+    raw: Vec<u8>,
+    value: Box<dyn Any>,
+}
+
+thread_local! {
+    static LAST_DECODED: RefCell<Option<Decoded>> = const { RefCell::new(None) };
+}
+
+/// `raw` (the row `T::TABLE/key`) as a `T`, decoded again only when it differs from the last one.
+fn decode_entity<T: Entity>(key: &str, raw: Vec<u8>) -> Result<T> {
+    LAST_DECODED.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some(d) = last.as_ref().filter(|d| d.table == T::TABLE && d.key == key && d.raw == raw) {
+            if let Some(v) = d.value.downcast_ref::<T>() {
+                return Ok(v.clone());
+            }
+        }
+        let value: T = serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+            table: T::TABLE.into(),
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+        *last = Some(Decoded { table: T::TABLE, key: key.to_string(), raw, value: Box::new(value.clone()) });
+        Ok(value)
+    })
 }
 
 impl Lookup for Tx<'_> {
@@ -149,5 +191,48 @@ impl Tx<'_> {
 
     pub fn entities<T: Entity>(&self, account: &str) -> Result<Vec<T>> {
         Ok(self.scan::<T>(T::TABLE, &format!("{account}/"))?.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Tag;
+    use rampart_store::MemStore;
+
+    fn user(name: &str, tag: &str) -> UserRec {
+        UserRec {
+            name: name.into(),
+            id: format!("AIDA{name}"),
+            path: "/".into(),
+            created: 1,
+            tags: vec![Tag { key: "team".into(), value: tag.into() }],
+            boundary: None,
+            inline: Default::default(),
+            attached: Vec::new(),
+            groups: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// Reads after any write see the written row, never the previously decoded one.
+    #[test]
+    fn entity_reads_follow_every_write() {
+        let db = Db::new(Arc::new(MemStore::new()));
+        let other = Db::new(Arc::new(MemStore::new()));
+        db.write("1", |tx| tx.put_entity("1", "ann", &user("ann", "a"))).unwrap();
+        other.write("1", |tx| tx.put_entity("1", "ann", &user("ann", "other"))).unwrap();
+        assert_eq!(db.entity::<UserRec>("1", "ANN").unwrap(), Some(user("ann", "a")));
+        assert_eq!(db.entity::<UserRec>("1", "ann").unwrap(), Some(user("ann", "a")));
+        // Same key in another store: its own row.
+        assert_eq!(other.entity::<UserRec>("1", "ann").unwrap(), Some(user("ann", "other")));
+        db.write_untracked(|tx| tx.put_entity("1", "ann", &user("ann", "b"))).unwrap();
+        assert_eq!(db.entity::<UserRec>("1", "ann").unwrap(), Some(user("ann", "b")));
+        // Same key, another table: decoded as that table's type.
+        assert_eq!(db.entity::<GroupRec>("1", "ann").unwrap(), None);
+        db.write("1", |tx| tx.delete_entity::<UserRec>("1", "ann")).unwrap();
+        assert_eq!(db.entity::<UserRec>("1", "ann").unwrap(), None);
+        db.write_untracked(|tx| tx.put(tables::USERS, &entity_key("1", "bad"), &"not a user")).unwrap();
+        assert!(db.entity::<UserRec>("1", "bad").is_err());
     }
 }

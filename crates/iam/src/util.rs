@@ -58,9 +58,32 @@ pub fn now_nanos() -> u64 {
     u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
 }
 
-/// ISO-8601 as IAM returns it: `2024-01-02T03:04:05Z`.
+/// ISO-8601 as IAM returns it: `2024-01-02T03:04:05Z`. Written digit by digit: it is on every
+/// authorization (`aws:CurrentTime`) and in most responses.
 pub fn iso8601(epoch_seconds: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(epoch_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return iso8601_formatted(t);
+    }
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, u8::from(t.month()).into());
+    put(8, 2, t.day().into());
+    put(11, 2, t.hour().into());
+    put(14, 2, t.minute().into());
+    put(17, 2, t.second().into());
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// [`iso8601`] through the formatter (years outside 0..=9999).
+fn iso8601_formatted(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year(),
@@ -113,6 +136,19 @@ pub fn policy_size(doc: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_digit_by_digit_matches_the_formatter() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_704_164_645), "2024-01-02T03:04:05Z");
+        let mut t: i64 = -62_167_219_200 - 86_400; // the day before 0000-01-01
+        while t < 253_402_300_800 + 86_400 {
+            let at = OffsetDateTime::from_unix_timestamp(t).unwrap();
+            assert_eq!(iso8601(t), iso8601_formatted(at), "{t}");
+            t += 7_919_993; // steps through every field's values
+        }
+        assert_eq!(iso8601(-62_167_219_200 - 1), "-001-12-31T23:59:59Z");
+    }
 
     #[test]
     fn ids_look_like_aws() {

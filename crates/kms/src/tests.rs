@@ -486,3 +486,44 @@ fn multi_region_keys_replicate_rotate_and_move_their_primary() {
     assert_eq!(err(&e, &east, "DescribeKey", json!({"KeyId": id})).0, "NotFoundException");
     assert_eq!(err(&e, &west, "DescribeKey", json!({"KeyId": id})).0, "NotFoundException");
 }
+
+/// The opened-key cache follows every change of the key record on the very next call.
+#[test]
+fn cached_keys_follow_state_rotation_and_policy_changes() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let encrypt = |c: &RequestContext| call(&e, c, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"secret")}));
+    let decrypt = |c: &RequestContext, blob: &Value| call(&e, c, "Decrypt", json!({"CiphertextBlob": blob}));
+    let old = encrypt(&r).unwrap()["CiphertextBlob"].clone();
+
+    call(&e, &r, "DisableKey", json!({"KeyId": key})).unwrap();
+    assert_eq!(encrypt(&r).unwrap_err().code, "DisabledException");
+    call(&e, &r, "EnableKey", json!({"KeyId": key})).unwrap();
+
+    call(&e, &r, "RotateKeyOnDemand", json!({"KeyId": key})).unwrap();
+    let new = encrypt(&r).unwrap()["CiphertextBlob"].clone();
+    let version = |blob: &Value| crate::crypto::parse_blob(&unb64(blob)).unwrap().0.version;
+    assert_ne!(version(&old), version(&new));
+    for blob in [&old, &new] {
+        assert_eq!(unb64(&decrypt(&r, blob).unwrap()["Plaintext"]), b"secret");
+    }
+
+    // A user allowed only by the key policy: allowed, then denied as soon as the policy changes.
+    let alice = ctx(user("alice"));
+    let policy = |principal: &str| {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:Encrypt", "Resource": "*"}
+        ]})
+        .to_string()
+    };
+    let put = |p: String| call(&e, &r, "PutKeyPolicy", json!({"KeyId": key, "PolicyName": "default", "Policy": p}));
+    put(policy(&format!("arn:aws:iam::{ACCOUNT}:user/alice"))).unwrap();
+    encrypt(&alice).unwrap();
+    put(policy(&format!("arn:aws:iam::{ACCOUNT}:user/bob"))).unwrap();
+    assert_eq!(encrypt(&alice).unwrap_err().code, "AccessDeniedException");
+
+    call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": 7})).unwrap();
+    assert_eq!(encrypt(&r).unwrap_err().code, "KMSInvalidStateException");
+}

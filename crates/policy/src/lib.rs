@@ -56,6 +56,7 @@ pub mod reference;
 pub mod validate;
 pub mod variables;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -198,19 +199,29 @@ impl Hasher for KeyHasher {
 /// Request context keys → values. Key lookup is case-insensitive.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
-    entries: HashMap<String, ContextValue, BuildHasherDefault<KeyHasher>>,
+    /// Keys lower-cased; the global keys every request has are borrowed (no allocation per request).
+    entries: HashMap<Cow<'static, str>, ContextValue, BuildHasherDefault<KeyHasher>>,
 }
 
 impl Context {
     pub fn new() -> Self {
         Self::default()
     }
+    /// An empty context with room for `n` keys (a request's global keys are known in advance).
+    pub fn with_capacity(n: usize) -> Self {
+        Context { entries: HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default()) }
+    }
     pub fn insert(&mut self, key: &str, value: ContextValue) {
-        self.entries.insert(key.to_ascii_lowercase(), value);
+        self.entries.insert(Cow::Owned(key.to_ascii_lowercase()), value);
+    }
+    /// [`Context::insert`] for a key written in lower case in the program (no allocation).
+    pub fn insert_static(&mut self, key: &'static str, value: ContextValue) {
+        debug_assert!(!key.bytes().any(|b| b.is_ascii_uppercase()), "{key} is not in lower case");
+        self.entries.insert(Cow::Borrowed(key), value);
     }
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.entries.get(&key.to_ascii_lowercase())
+            self.entries.get(key.to_ascii_lowercase().as_str())
         } else {
             self.entries.get(key)
         }
@@ -230,7 +241,7 @@ impl Context {
     }
     /// Entries (keys lower-cased).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v))
     }
 }
 
@@ -411,6 +422,20 @@ mod tests {
         assert_eq!(k("*"), Some(PrincipalKind::Anonymous));
         assert_eq!(k("nonsense"), None);
         assert_eq!(Principal::from_arn("arn:aws:iam::111122223333:user/a").unwrap().account, "111122223333");
+    }
+
+    #[test]
+    fn static_and_owned_keys_are_one_map() {
+        let mut c = Context::with_capacity(2);
+        c.insert_static("aws:sourceip", ContextValue::String("10.0.0.1".into()));
+        c.insert("AWS:SourceIp", ContextValue::String("10.0.0.2".into()));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.get("aws:SOURCEIP"), Some(&ContextValue::String("10.0.0.2".into())));
+        c.insert_static("aws:userid", ContextValue::String("u".into()));
+        assert_eq!(c.get_lower("aws:userid"), Some(&ContextValue::String("u".into())));
+        let mut keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["aws:sourceip", "aws:userid"]);
     }
 
     #[test]

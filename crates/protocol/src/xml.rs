@@ -55,7 +55,15 @@ impl XmlWriter {
 
     /// `<tag>text</tag>`, text escaped.
     pub fn elem(&mut self, tag: &str, text: &str) -> &mut Self {
-        let _ = write!(self.buf, "<{tag}>{}</{tag}>", escape(text));
+        // Pushed piece by piece: the formatter costs more than the copying.
+        let b = &mut self.buf;
+        b.push('<');
+        b.push_str(tag);
+        b.push('>');
+        b.push_str(&escape(text));
+        b.push_str("</");
+        b.push_str(tag);
+        b.push('>');
         self
     }
 
@@ -97,16 +105,24 @@ impl XmlWriter {
 /// `<{Op}Response xmlns=..><{Op}Result>..</{Op}Result><ResponseMetadata><RequestId>..`.
 /// When `result` is `None` the `Result` element is omitted (operations with no output).
 pub fn query_response(operation: &str, namespace: &str, result: Option<&str>, request_id: &str) -> String {
-    let mut out = String::with_capacity(160 + result.map_or(0, str::len));
-    let _ = writeln!(out, "<{operation}Response xmlns=\"{}\">", escape(namespace));
-    if let Some(r) = result {
-        let _ = writeln!(out, "  <{operation}Result>{r}</{operation}Result>");
+    let mut out = String::with_capacity(160 + 4 * operation.len() + result.map_or(0, str::len));
+    for piece in ["<", operation, "Response xmlns=\"", &escape(namespace), "\">\n"] {
+        out.push_str(piece);
     }
-    let _ = write!(
-        out,
-        "  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{operation}Response>\n",
-        escape(request_id)
-    );
+    if let Some(r) = result {
+        for piece in ["  <", operation, "Result>", r, "</", operation, "Result>\n"] {
+            out.push_str(piece);
+        }
+    }
+    for piece in [
+        "  <ResponseMetadata>\n    <RequestId>",
+        &escape(request_id),
+        "</RequestId>\n  </ResponseMetadata>\n</",
+        operation,
+        "Response>\n",
+    ] {
+        out.push_str(piece);
+    }
     out
 }
 
@@ -129,5 +145,19 @@ mod tests {
         assert!(s.contains("<RequestId>r1</RequestId>"));
         let s = query_response("DeleteUser", "ns", None, "r1");
         assert!(!s.contains("DeleteUserResult"));
+    }
+
+    #[test]
+    fn response_envelope_exact() {
+        assert_eq!(
+            query_response("GetUser", "n&s", Some("<User/>"), "r<1"),
+            "<GetUserResponse xmlns=\"n&amp;s\">\n  <GetUserResult><User/></GetUserResult>\n  <ResponseMetadata>\n    \
+             <RequestId>r&lt;1</RequestId>\n  </ResponseMetadata>\n</GetUserResponse>\n"
+        );
+        assert_eq!(
+            query_response("DeleteUser", "ns", None, "r1"),
+            "<DeleteUserResponse xmlns=\"ns\">\n  <ResponseMetadata>\n    <RequestId>r1</RequestId>\n  \
+             </ResponseMetadata>\n</DeleteUserResponse>\n"
+        );
     }
 }
