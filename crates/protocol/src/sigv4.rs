@@ -3,11 +3,34 @@
 //! Two steps, so the caller can look up the secret in between:
 //! * [`parse`] reads what the request claims (access key, scope, timestamp, signed headers, signature)
 //!   without any secret, applying AWS's auth error ordering and messages.
-//! * [`verify`] checks the clock window and the payload hash, then recomputes the signature with
-//!   AWS's own signer (`aws-sigv4`) — re-signing the request with *its* SignedHeaders, timestamp and
-//!   credential scope — and compares the two in constant time. The canonicalisation (path
-//!   normalisation and double percent-encoding, query sorting and re-encoding, header value
-//!   trimming, repeated headers) is therefore exactly the SDKs', not ours.
+//! * [`verify`] checks the clock window and the payload hash, then recomputes the signature and
+//!   compares the two in constant time.
+//!
+//! AWS's own signer (`aws-sigv4`) is the authority on the signature: [`verify`] can re-sign the
+//! request with *its* SignedHeaders, timestamp and credential scope, so the canonicalisation (path
+//! normalisation and double percent-encoding, query sorting and re-encoding, header value
+//! trimming, repeated headers) is exactly the SDKs', not ours. Doing that on every call is costly
+//! (Strings, formatting, four HMACs to derive the signing key), so verification first tries a fast
+//! path (`fast.rs`):
+//! * **The common SDK shape only.** Header-form signatures whose canonical request is unambiguous:
+//!   a path of unreserved characters and `/` that normalisation leaves unchanged, a query of
+//!   simple `k=v` pairs (unreserved characters, `%XX` of ASCII, `+`), lowercase SignedHeaders in
+//!   strictly ascending order all present in the request, visible-ASCII values. The canonical
+//!   request and string to sign are streamed into SHA-256/HMAC without building Strings. Anything
+//!   else (presigned URLs included) goes straight to aws-sigv4.
+//! * **A signing-key cache.** The derived key depends only on (secret, date, region, service), so
+//!   it is kept in a small direct-mapped cache (256 slots, a mutex each; a new scope overwrites its
+//!   slot). Entries hold a copy of the secret and the key, in memory only, zeroized when replaced,
+//!   never logged.
+//! * **Why it cannot change a decision.** A fast-path match accepts; a mismatch does not reject but
+//!   falls back to aws-sigv4, which decides as before, so the fast path never rejects on its own.
+//!   It never accepts what aws-sigv4 would reject because where it answers it computes aws-sigv4's
+//!   signature: the differential property tests in `fast/tests.rs` sign random requests (methods,
+//!   paths, queries, header sets and values, bodies, payload modes, regions, services, dates,
+//!   session tokens) with aws-sigv4, mutate them (header values, path, query, body, date, region,
+//!   method, SignedHeaders list), and check that the fast path's signature equals aws-sigv4's
+//!   wherever it answers and that [`verify`] decides exactly as aws-sigv4-only verification; its
+//!   canonical requests also equal the AWS test suite's `.creq` files.
 //!
 //! Errors and messages follow AWS's documented auth error ordering (MissingAuthenticationToken,
 //! IncompleteSignature, SignatureDoesNotMatch with its "Signature expired" / "not yet current" /
@@ -216,7 +239,7 @@ pub fn parse(req: &SignedRequest<'_>) -> Result<Authorization, AuthError> {
     match (header, query.algorithm.is_some()) {
         (Some(_), true) => Err(AuthError::AmbiguousSignature),
         (None, false) => Err(AuthError::MissingAuthenticationToken),
-        (Some(value), false) => parse_header(req, &String::from_utf8_lossy(value.as_bytes())),
+        (Some(value), false) => parse_header(req, &header_str(value)),
         (None, true) => parse_query(query),
     }
 }
@@ -245,9 +268,15 @@ pub fn verify(
 ) -> Result<(), AuthError> {
     check_time(auth, now)?;
     let payload = payload_hash(req, auth);
-    let expected = expected_signature(req, auth, secret_access_key, payload.claimed)?;
-    if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        return Err(AuthError::SignatureDoesNotMatch);
+    // A match on the fast path is the signature aws-sigv4 would compute; on a mismatch (or a
+    // request it does not handle) aws-sigv4 decides, so the fast path never rejects on its own.
+    let fast_match = fast::signature(req, auth, secret_access_key, &payload.claimed)
+        .is_some_and(|expected| bool::from(expected.ct_eq(auth.signature.as_bytes())));
+    if !fast_match {
+        let expected = expected_signature(req, auth, secret_access_key, payload.claimed)?;
+        if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+            return Err(AuthError::SignatureDoesNotMatch);
+        }
     }
     // The signature covers the claimed hash; the body must be what was claimed.
     if !payload.matches_body {
@@ -266,9 +295,13 @@ fn payload_hash<'a>(req: &SignedRequest<'a>, auth: &Authorization) -> PayloadHas
     let claimed: Option<Cow<'a, str>> = if auth.presigned {
         QueryAuth::scan(req.query).content_sha256
     } else {
-        req.headers.get("x-amz-content-sha256").map(|v| String::from_utf8_lossy(v.as_bytes()))
+        req.headers.get("x-amz-content-sha256").map(header_str)
     };
-    let body_hash = || hex::encode(Sha256::digest(req.body));
+    let body_hash = || {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(req.body), &mut hex).expect("32 bytes make 64 hex digits");
+        String::from_utf8_lossy(&hex).into_owned()
+    };
     match claimed {
         None => PayloadHash { claimed: Cow::Owned(body_hash()), matches_body: true },
         Some(c) if c == UNSIGNED_PAYLOAD => PayloadHash { claimed: c, matches_body: true },
@@ -497,8 +530,9 @@ impl Scope<'_> {
 }
 
 fn parse_credential(credential: &str, timestamp: OffsetDateTime) -> Result<Scope<'_>, AuthError> {
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [access_key_id, date, region, service, terminator] = parts[..] else {
+    let mut parts = credential.split('/');
+    let parts = [parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()];
+    let [Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None] = parts else {
         return Err(AuthError::IncompleteSignature(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
@@ -545,6 +579,9 @@ fn is_valid_region(region: &str) -> bool {
 /// header, and `Date` headers in HTTP-date form (`Sun, 30 Aug 2015 12:36:00 GMT`).
 fn parse_timestamp(raw: &str, from_header: bool) -> Result<OffsetDateTime, AuthError> {
     let raw = raw.trim();
+    if let Some(t) = parse_iso_basic(raw) {
+        return Ok(t);
+    }
     let basic = format_description!("[year][month][day]T[hour][minute][second]Z");
     if let Ok(t) = PrimitiveDateTime::parse(raw, basic) {
         return Ok(t.assume_utc());
@@ -559,9 +596,28 @@ fn parse_timestamp(raw: &str, from_header: bool) -> Result<OffsetDateTime, AuthE
     )))
 }
 
+/// `20150830T123600Z` read by hand (the common case, without the `time` parser's generality);
+/// `None` sends the caller to the full parser, so this only ever accepts what that accepts.
+fn parse_iso_basic(raw: &str) -> Option<OffsetDateTime> {
+    let b = raw.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let month = time::Month::try_from(u8::try_from(number(4, 6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(number(0, 4)?).ok()?, month, number(6, 8)? as u8).ok()?;
+    let time = time::Time::from_hms(number(9, 11)? as u8, number(11, 13)? as u8, number(13, 15)? as u8).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
 /// `20150830T123600Z`.
 fn iso_basic(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
+    if (0..=9999).contains(&t.year()) {
+        return String::from_utf8_lossy(&iso_basic_bytes(t)).into_owned();
+    }
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         t.year(),
@@ -573,8 +629,38 @@ fn iso_basic(t: OffsetDateTime) -> String {
     )
 }
 
+/// `20150830T123600Z` without formatting machinery, for years 0..=9999 (the fast path only meets
+/// timestamps within minutes of now; other years come out clamped and never match).
+fn iso_basic_bytes(t: OffsetDateTime) -> [u8; 16] {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let mut out = *b"00000000T000000Z";
+    let year = t.year().clamp(0, 9999) as u32;
+    let put = |out: &mut [u8; 16], at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(&mut out, 0, 4, year);
+    put(&mut out, 4, 2, u8::from(t.month()).into());
+    put(&mut out, 6, 2, t.day().into());
+    put(&mut out, 9, 2, t.hour().into());
+    put(&mut out, 11, 2, t.minute().into());
+    put(&mut out, 13, 2, t.second().into());
+    out
+}
+
 fn header_lossy<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h, str>> {
-    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()))
+    headers.get(name).map(header_str)
+}
+
+/// A header value as text: borrowed when it is visible ASCII (the quick check every SDK value
+/// passes), else decoded lossily as before.
+fn header_str(value: &http::HeaderValue) -> Cow<'_, str> {
+    match value.to_str() {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
 }
 
 /// The SigV4 parameters of a query string (first value of each, as AWS).
@@ -628,5 +714,6 @@ fn strip_signature_param(query: &str) -> Cow<'_, str> {
     Cow::Owned(query.split('&').filter(|p| !is_signature(p)).collect::<Vec<_>>().join("&"))
 }
 
+mod fast;
 #[cfg(test)]
 mod tests;
