@@ -251,7 +251,7 @@ impl Pipeline {
                 host: header_str(req.headers, "host"),
             }),
         });
-        Some(audit.submit(&record))
+        Some(audit.submit(record))
     }
 
     #[allow(clippy::type_complexity)]

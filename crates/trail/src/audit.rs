@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rampart_store::{ReadExt, Store, StoreError, Transaction, TransactionExt};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::json::ObjectWriter;
 use crate::record::Record;
 
 /// Table of records: key `{account}/{inverted sequence}` so a forward scan is newest first.
@@ -36,7 +39,7 @@ pub enum AuditError {
 }
 
 /// A record as stored: the CloudTrail JSON plus the fields LookupEvents filters on.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct StoredEvent {
     /// Sequence number (per server, increasing in commit order).
     #[serde(default)]
@@ -48,46 +51,53 @@ pub struct StoredEvent {
     pub source: String,
     pub region: String,
     pub ro: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub key: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub res: Vec<(String, String)>,
-    /// The record, as CloudTrail writes it (a JSON object in text form).
+    /// The record, as CloudTrail writes it (a JSON object in text form). Rows hold it as a JSON
+    /// object; rows of earlier versions hold this text as a JSON string. Both are read.
+    #[serde(deserialize_with = "event_in_either_form")]
     pub event: String,
 }
 
 impl StoredEvent {
-    pub fn from_record(r: &Record) -> Self {
-        let e = &r.event;
-        let ui = &e["userIdentity"];
-        let user = match ui["type"].as_str() {
-            Some("Root") => Some("root".to_string()),
-            Some("IAMUser") => ui["userName"].as_str().map(str::to_string),
-            Some("AssumedRole") | Some("FederatedUser") => {
-                ui["arn"].as_str().and_then(|a| a.rsplit('/').next()).map(str::to_string)
-            }
-            _ => None,
-        };
-        StoredEvent {
-            seq: 0,
-            id: r.event_id.clone(),
-            t: r.event_time.unix_timestamp(),
-            name: e["eventName"].as_str().unwrap_or_default().to_string(),
-            source: e["eventSource"].as_str().unwrap_or_default().to_string(),
-            region: e["awsRegion"].as_str().unwrap_or_default().to_string(),
-            ro: e["readOnly"].as_bool().unwrap_or(false),
-            user,
-            key: ui["accessKeyId"].as_str().map(str::to_string),
-            res: r.resources.clone(),
-            event: e.to_string(),
-        }
-    }
-
     /// The record as a JSON value.
     pub fn record(&self) -> Value {
         serde_json::from_str(&self.event).unwrap_or(Value::Null)
+    }
+
+    /// The store row: the lookup fields, then the record itself as a JSON object (written as
+    /// is, not escaped into a string).
+    pub fn write_row(&self, out: &mut Vec<u8>) {
+        let mut row = ObjectWriter::start(out);
+        row.value("seq", &self.seq);
+        row.str("id", &self.id);
+        row.value("t", &self.t);
+        row.str("name", &self.name);
+        row.str("source", &self.source);
+        row.str("region", &self.region);
+        row.bool("ro", self.ro);
+        row.opt_str("user", self.user.as_deref());
+        row.opt_str("key", self.key.as_deref());
+        if !self.res.is_empty() {
+            row.value("res", &self.res);
+        }
+        row.raw("event", self.event.as_bytes());
+        row.end();
+    }
+}
+
+/// `event` as an object (its text taken as is) or, as earlier versions stored it, as a string
+/// holding that text.
+fn event_in_either_form<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = Box::<RawValue>::deserialize(d)?;
+    if raw.get().starts_with('"') {
+        serde_json::from_str(raw.get()).map_err(D::Error::custom)
+    } else {
+        Ok(Box::<str>::from(raw).into_string())
     }
 }
 
@@ -172,13 +182,13 @@ impl AuditLog {
     }
 
     /// Hand a record to the writer.
-    pub fn submit(&self, record: &Record) -> Receipt {
+    pub fn submit(&self, record: Record) -> Receipt {
+        let Record { recipient_account_id: account, mut event } = record;
         if let Some(open) = &self.inline {
             if !open.load(std::sync::atomic::Ordering::Acquire) {
                 return Receipt(ReceiptInner::Ready(Err(AuditError::WriterGone)));
             }
-            let mut event = StoredEvent::from_record(record);
-            let one = std::iter::once((record.recipient_account_id.as_str(), &mut event));
+            let one = std::iter::once((account.as_str(), &mut event));
             let result = commit_events(self.store.as_ref(), one, 0).map(|_| ());
             if let Err(e) = &result {
                 tracing::error!(error = %e, "audit record could not be committed");
@@ -186,7 +196,7 @@ impl AuditLog {
             return Receipt(ReceiptInner::Ready(result));
         }
         let (done, rx) = oneshot::channel();
-        let job = Job { account: record.recipient_account_id.clone(), event: StoredEvent::from_record(record), done };
+        let job = Job { account, event, done };
         let tx = match self.tx.lock() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
@@ -263,10 +273,15 @@ fn commit_events<'e>(
     let mut tx: Box<dyn Transaction + '_> = store.begin().map_err(err)?;
     // Read the counter in the transaction: several servers may share one store (PostgreSQL).
     let mut seq = tx.get_json::<u64>(META_TABLE, "seq").map_err(err)?.unwrap_or(0).max(last);
+    let mut row = Vec::new();
     for (account, event) in events {
         seq += 1;
         event.seq = seq;
-        tx.put_json(EVENTS_TABLE, &event_key(account, seq), &*event).map_err(err)?;
+        row.clear();
+        // The event text plus room for the lookup fields.
+        row.reserve(event.event.len() + 256);
+        event.write_row(&mut row);
+        tx.put(EVENTS_TABLE, &event_key(account, seq), &row).map_err(err)?;
     }
     tx.put_json(META_TABLE, "seq", &seq).map_err(err)?;
     tx.commit().map_err(err)?;
@@ -286,7 +301,7 @@ mod tests {
         {
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
             let log = AuditLog::start(store.clone()).unwrap();
-            let receipts: Vec<_> = (0..50).map(|i| log.submit(&record("111111111111", &format!("Op{i}")))).collect();
+            let receipts: Vec<_> = (0..50).map(|i| log.submit(record("111111111111", &format!("Op{i}")))).collect();
             for r in receipts {
                 r.wait().unwrap();
             }
@@ -299,7 +314,7 @@ mod tests {
         assert_eq!(first.name, "Op49", "newest first");
         assert_eq!(seq_of_key(&rows[0].0), Some(50));
         let log = AuditLog::start(store.clone()).unwrap();
-        log.submit(&record("111111111111", "After")).wait().unwrap();
+        log.submit(record("111111111111", "After")).wait().unwrap();
         let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 1).unwrap();
         assert_eq!(seq_of_key(&rows[0].0), Some(51));
     }
@@ -334,10 +349,10 @@ mod tests {
     #[test]
     fn a_record_that_cannot_be_committed_fails_its_receipt() {
         let log = AuditLog::start(Arc::new(Broken)).unwrap();
-        let err = log.submit(&record("111111111111", "CreateUser")).wait().unwrap_err();
+        let err = log.submit(record("111111111111", "CreateUser")).wait().unwrap_err();
         assert!(matches!(err, AuditError::Store(m) if m.contains("disk full")));
         log.shutdown();
-        assert!(matches!(log.submit(&record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
+        assert!(matches!(log.submit(record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
     }
 
     #[test]
@@ -346,7 +361,7 @@ mod tests {
         let log = AuditLog::start(store.clone()).unwrap();
         assert!(log.thread.lock().unwrap().is_none(), "no writer thread for an in-memory store");
         for i in 0..20 {
-            let receipt = log.submit(&record("111111111111", &format!("Op{i}")));
+            let receipt = log.submit(record("111111111111", &format!("Op{i}")));
             assert!(matches!(receipt.0, ReceiptInner::Ready(Ok(()))), "committed before submit returns");
         }
         let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 0).unwrap();
@@ -354,6 +369,40 @@ mod tests {
         let newest: StoredEvent = serde_json::from_slice(&rows[0].1).unwrap();
         assert_eq!((newest.name.as_str(), newest.seq), ("Op19", 20));
         log.shutdown();
-        assert!(matches!(log.submit(&record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
+        assert!(matches!(log.submit(record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
+    }
+
+    #[test]
+    fn events_are_stored_as_objects_and_rows_of_earlier_versions_still_read() {
+        let mut r = record("111111111111", "CreateUser");
+        r.event.seq = 3;
+        r.event.res = vec![("AWS::IAM::User".into(), "b\"ob".into())];
+        let text = r.event.event.clone();
+        // Now: the record is a JSON object inside the row, not escaped a second time.
+        let mut row = Vec::new();
+        r.event.write_row(&mut row);
+        let as_value: Value = serde_json::from_slice(&row).unwrap();
+        assert!(as_value["event"].is_object());
+        assert_eq!(as_value["event"], r.json());
+        let read: StoredEvent = serde_json::from_slice(&row).unwrap();
+        assert_eq!(read, r.event, "a row reads back as the event written");
+        // Earlier versions: the same fields (serde's derive), the record's text as a JSON string.
+        let old_row = serde_json::json!({
+            "seq": 3, "id": r.event.id, "t": r.event.t, "name": "CreateUser", "source": "iam.amazonaws.com",
+            "region": "us-east-1", "ro": false, "user": "root", "key": "AKIAROOT",
+            "res": [["AWS::IAM::User", "b\"ob"]], "event": text,
+        })
+        .to_string();
+        assert!(old_row.contains("\"event\":\"{\\\""), "{old_row}");
+        let old: StoredEvent = serde_json::from_slice(old_row.as_bytes()).unwrap();
+        assert_eq!(old, r.event, "the same event in either form");
+        assert_eq!(crate::lookup::event_json(&old), crate::lookup::event_json(&read));
+        // Rows without the optional members.
+        let mut bare = r.event.clone();
+        (bare.user, bare.key, bare.res) = (None, None, Vec::new());
+        let mut row = Vec::new();
+        bare.write_row(&mut row);
+        assert_eq!(serde_json::from_slice::<StoredEvent>(&row).unwrap(), bare);
+        assert!(!String::from_utf8(row).unwrap().contains("\"res\""));
     }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod delivery;
 pub mod digest;
+mod json;
 pub mod lookup;
 pub mod record;
 pub mod redact;

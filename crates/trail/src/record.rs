@@ -3,10 +3,11 @@
 use std::net::IpAddr;
 
 use rampart_service::{AwsError, Caller, CallerKind, Input, Output};
-use serde_json::{json, Map, Value};
-use time::format_description::well_known::Rfc3339;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use crate::audit::StoredEvent;
+use crate::json::ObjectWriter;
 use crate::redact::{redact, Part};
 
 /// The record format version written by Rampart.
@@ -51,20 +52,55 @@ pub struct TlsFacts<'a> {
     pub host: Option<&'a str>,
 }
 
-/// A finished record plus the fields LookupEvents filters on.
-#[derive(Clone, Debug, PartialEq)]
+/// A finished record, ready for the audit writer: the CloudTrail JSON (serialised once, as it is
+/// stored and delivered) plus the fields LookupEvents filters on.
+#[derive(Clone, Debug)]
 pub struct Record {
-    pub event: Value,
-    pub event_id: String,
-    pub event_time: OffsetDateTime,
+    /// The account whose trail receives the record.
     pub recipient_account_id: String,
-    pub resources: Vec<(String, String)>,
+    pub event: StoredEvent,
+}
+
+impl Record {
+    /// The CloudTrail JSON as a value.
+    pub fn json(&self) -> Value {
+        self.event.record()
+    }
 }
 
 /// ISO 8601 in UTC to the second, as CloudTrail writes times: `2024-05-01T12:00:00Z`.
 pub fn iso_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    iso_time_bytes(t).map(|b| b.iter().map(|&c| c as char).collect()).unwrap_or_default()
+}
+
+/// [`iso_time`] as ASCII, without allocating; `None` for times RFC 3339 cannot express (years
+/// outside 0–9999), which earlier versions wrote as an empty string.
+fn iso_time_bytes(t: OffsetDateTime) -> Option<[u8; 20]> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let digits = |b: &mut [u8], mut n: u16| {
+        for d in b.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    digits(&mut b[0..4], year);
+    digits(&mut b[5..7], t.month() as u16);
+    digits(&mut b[8..10], t.day().into());
+    digits(&mut b[11..13], t.hour().into());
+    digits(&mut b[14..16], t.minute().into());
+    digits(&mut b[17..19], t.second().into());
+    Some(b)
+}
+
+/// A time as a JSON string (see [`iso_time_bytes`]).
+fn write_time(out: &mut Vec<u8>, t: OffsetDateTime) {
+    out.push(b'"');
+    if let Some(b) = iso_time_bytes(t) {
+        out.extend_from_slice(&b);
+    }
+    out.push(b'"');
 }
 
 /// A random UUID (v4 form).
@@ -72,8 +108,17 @@ pub fn new_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let mut hex = [0u8; 32];
+    // Encoding into a slice of twice the length cannot fail.
+    let _ = hex::encode_to_slice(b, &mut hex);
+    let mut out = String::with_capacity(36);
+    for (i, group) in [0..8, 8..12, 12..16, 16..20, 20..32].into_iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        out.extend(hex[group].iter().map(|&c| c as char));
+    }
+    out
 }
 
 /// Read-only operations (`readOnly: true`; their `responseElements` are `null`, as in AWS).
@@ -86,73 +131,121 @@ pub fn is_read_only(event_name: &str) -> bool {
         || (event_name.starts_with("GenerateDataKey"))
 }
 
-/// Build the record for a call.
+/// Build the record for a call. The CloudTrail JSON is written once, straight from the facts.
+/// Members are written in the order serde_json's (sorted) maps have always written them, so the
+/// text is byte for byte what earlier versions stored.
 pub fn build(f: &CallFacts<'_>) -> Record {
     let event_id = new_uuid();
     let read_only = is_read_only(f.event_name);
     let request_parameters = match f.input {
-        Some(input) if f.error.is_none_or(|e| !is_auth_failure(e)) => {
-            let mut v = input_json(input);
-            redact(f.event_source, f.event_name, Part::Request, &mut v);
-            match &v {
-                Value::Object(m) if m.is_empty() => Value::Null,
-                _ => v,
-            }
-        }
+        Some(input) if f.error.is_none_or(|e| !is_auth_failure(e)) => redacted(f, Part::Request, input_json(input)),
         _ => Value::Null,
     };
     let response_elements = match (f.output, read_only) {
-        (Some(out), false) => {
-            let mut v = output_json(out);
-            redact(f.event_source, f.event_name, Part::Response, &mut v);
-            match &v {
-                Value::Object(m) if m.is_empty() => Value::Null,
-                _ => v,
-            }
-        }
+        (Some(out), false) => redacted(f, Part::Response, output_json(out)),
         _ => Value::Null,
     };
-    let resources = resources_of(&request_parameters, f.event_source);
-    let mut e = Map::with_capacity(24);
-    e.insert("eventVersion".into(), json!(EVENT_VERSION));
-    e.insert("userIdentity".into(), user_identity(&f.identity, f.recipient_account_id));
-    e.insert("eventTime".into(), json!(iso_time(f.event_time)));
-    e.insert("eventSource".into(), json!(f.event_source));
-    e.insert("eventName".into(), json!(f.event_name));
-    e.insert("awsRegion".into(), json!(f.region));
-    e.insert("sourceIPAddress".into(), json!(f.source_ip.to_string()));
-    e.insert("userAgent".into(), json!(f.user_agent));
+    let mut text = Vec::with_capacity(1024);
+    let mut e = ObjectWriter::start(&mut text);
+    e.str("awsRegion", f.region);
     if let Some(err) = f.error {
-        e.insert("errorCode".into(), json!(err.code));
-        e.insert("errorMessage".into(), json!(err.message));
+        e.str("errorCode", &err.code);
+        e.str("errorMessage", &err.message);
     }
-    e.insert("requestParameters".into(), request_parameters);
-    e.insert("responseElements".into(), response_elements);
-    e.insert("requestID".into(), json!(f.request_id));
-    e.insert("eventID".into(), json!(event_id));
-    e.insert("readOnly".into(), json!(read_only));
-    e.insert("eventType".into(), json!("AwsApiCall"));
-    e.insert("managementEvent".into(), json!(true));
-    e.insert("recipientAccountId".into(), json!(f.recipient_account_id));
-    e.insert("eventCategory".into(), json!("Management"));
+    e.str("eventCategory", "Management");
+    e.str("eventID", &event_id);
+    e.str("eventName", f.event_name);
+    e.str("eventSource", f.event_source);
+    write_time(e.member_value("eventTime"), f.event_time);
+    e.str("eventType", "AwsApiCall");
+    e.str("eventVersion", EVENT_VERSION);
+    e.bool("managementEvent", true);
+    e.bool("readOnly", read_only);
+    e.str("recipientAccountId", f.recipient_account_id);
+    e.str("requestID", f.request_id);
+    e.value("requestParameters", &request_parameters);
+    e.value("responseElements", &response_elements);
+    write_ip(e.member_value("sourceIPAddress"), f.source_ip);
     if let Some(tls) = f.tls {
-        let mut t = Map::new();
-        for (k, v) in
-            [("tlsVersion", tls.tls_version), ("cipherSuite", tls.cipher_suite), ("clientProvidedHostHeader", tls.host)]
-        {
-            if let Some(v) = v {
-                t.insert(k.into(), json!(v));
+        let mut t = e.object("tlsDetails");
+        t.opt_str("cipherSuite", tls.cipher_suite);
+        t.opt_str("clientProvidedHostHeader", tls.host);
+        t.opt_str("tlsVersion", tls.tls_version);
+        t.end();
+    }
+    e.str("userAgent", f.user_agent);
+    write_user_identity(e.object("userIdentity"), &f.identity, f.recipient_account_id);
+    e.end();
+    let (user, key) = lookup_user_and_key(&f.identity);
+    let stored = StoredEvent {
+        seq: 0,
+        t: f.event_time.unix_timestamp(),
+        name: f.event_name.to_string(),
+        source: f.event_source.to_string(),
+        region: f.region.to_string(),
+        ro: read_only,
+        user,
+        key,
+        res: resources_of(&request_parameters, f.event_source),
+        // Every piece written above is UTF-8.
+        event: String::from_utf8(text).unwrap_or_default(),
+        id: event_id,
+    };
+    Record { recipient_account_id: f.recipient_account_id.to_string(), event: stored }
+}
+
+/// An IP address as a JSON string (its text needs no escaping).
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write as _;
+    out.push(b'"');
+    match ip {
+        // Dotted decimal without the formatting machinery (the usual case).
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                let digits = [octet / 100, octet / 10 % 10, octet % 10];
+                let skip = if octet >= 100 {
+                    0
+                } else if octet >= 10 {
+                    1
+                } else {
+                    2
+                };
+                out.extend(digits[skip..].iter().map(|d| b'0' + d));
             }
         }
-        e.insert("tlsDetails".into(), Value::Object(t));
+        // Writing into a Vec cannot fail.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
-    Record {
-        event: Value::Object(e),
-        event_id,
-        event_time: f.event_time,
-        recipient_account_id: f.recipient_account_id.to_string(),
-        resources,
+    out.push(b'"');
+}
+
+/// Redact a request or response part; an empty object is recorded as `null`.
+fn redacted(f: &CallFacts<'_>, part: Part, mut v: Value) -> Value {
+    redact(f.event_source, f.event_name, part, &mut v);
+    match &v {
+        Value::Object(m) if m.is_empty() => Value::Null,
+        _ => v,
     }
+}
+
+/// LookupEvents' `Username` and `AccessKeyId` of a caller: `root` for the root user, the user name
+/// of an IAM user, the session name of a role or federated session.
+fn lookup_user_and_key(identity: &Identity<'_>) -> (Option<String>, Option<String>) {
+    let c = match identity {
+        Identity::Caller(c) => c,
+        Identity::Unknown { access_key_id } => return (None, access_key_id.map(str::to_string)),
+    };
+    let user = match &c.kind {
+        CallerKind::Root => Some("root"),
+        CallerKind::IamUser { user_name, .. } => Some(user_name.as_str()),
+        CallerKind::AssumedRole { .. } | CallerKind::FederatedUser { .. } => c.arn.rsplit('/').next(),
+    };
+    (user.map(str::to_string), Some(c.access_key_id.clone()))
 }
 
 /// Authentication failures record no request parameters (the caller is not known to be who they claim).
@@ -172,61 +265,56 @@ fn is_auth_failure(e: &AwsError) -> bool {
     )
 }
 
-fn user_identity(identity: &Identity<'_>, recipient: &str) -> Value {
+/// `userIdentity` (members in sorted order, as in [`build`]).
+fn write_user_identity(mut m: ObjectWriter<'_>, identity: &Identity<'_>, recipient: &str) {
     let c = match identity {
         Identity::Caller(c) => c,
         Identity::Unknown { access_key_id } => {
-            let mut m = Map::new();
-            m.insert("type".into(), json!("Unknown"));
-            m.insert("accountId".into(), json!(recipient));
-            if let Some(k) = access_key_id {
-                m.insert("accessKeyId".into(), json!(k));
-            }
-            return Value::Object(m);
+            m.opt_str("accessKeyId", *access_key_id);
+            m.str("accountId", recipient);
+            m.str("type", "Unknown");
+            return m.end();
         }
     };
-    let mut m = Map::new();
+    m.str("accessKeyId", &c.access_key_id);
+    m.str("accountId", &c.account_id);
+    m.str("arn", &c.arn);
+    m.str("principalId", &c.principal_id);
+    if let Some(s) = &c.session {
+        let mut ctx = m.object("sessionContext");
+        let mut attributes = ctx.object("attributes");
+        if let Some(t) = s.token_issue_time {
+            write_time(attributes.member_value("creationDate"), t);
+        }
+        attributes.str("mfaAuthenticated", if s.mfa_authenticated { "true" } else { "false" });
+        attributes.end();
+        match &c.kind {
+            CallerKind::AssumedRole { role_name, role_arn, role_id, .. } => {
+                let mut issuer = ctx.object("sessionIssuer");
+                issuer.str("accountId", &c.account_id);
+                issuer.str("arn", role_arn);
+                issuer.str("principalId", role_id);
+                issuer.str("type", "Role");
+                issuer.str("userName", role_name);
+                issuer.end();
+            }
+            CallerKind::FederatedUser { .. } => ctx.object("sessionIssuer").end(),
+            _ => {}
+        }
+        ctx.opt_str("sourceIdentity", s.source_identity.as_deref());
+        ctx.end();
+    }
     let kind = match &c.kind {
         CallerKind::Root => "Root",
         CallerKind::IamUser { .. } => "IAMUser",
         CallerKind::AssumedRole { .. } => "AssumedRole",
         CallerKind::FederatedUser { .. } => "FederatedUser",
     };
-    m.insert("type".into(), json!(kind));
-    m.insert("principalId".into(), json!(c.principal_id));
-    m.insert("arn".into(), json!(c.arn));
-    m.insert("accountId".into(), json!(c.account_id));
-    m.insert("accessKeyId".into(), json!(c.access_key_id));
+    m.str("type", kind);
     if let CallerKind::IamUser { user_name, .. } = &c.kind {
-        m.insert("userName".into(), json!(user_name));
+        m.str("userName", user_name);
     }
-    if let Some(s) = &c.session {
-        let mut attributes = Map::new();
-        if let Some(t) = s.token_issue_time {
-            attributes.insert("creationDate".into(), json!(iso_time(t)));
-        }
-        attributes.insert("mfaAuthenticated".into(), json!(if s.mfa_authenticated { "true" } else { "false" }));
-        let mut ctx = Map::new();
-        match &c.kind {
-            CallerKind::AssumedRole { role_name, role_arn, role_id, .. } => {
-                ctx.insert(
-                    "sessionIssuer".into(),
-                    json!({"type": "Role", "principalId": role_id, "arn": role_arn,
-                           "accountId": c.account_id, "userName": role_name}),
-                );
-            }
-            CallerKind::FederatedUser { .. } => {
-                ctx.insert("sessionIssuer".into(), json!({}));
-            }
-            _ => {}
-        }
-        ctx.insert("attributes".into(), Value::Object(attributes));
-        if let Some(si) = &s.source_identity {
-            ctx.insert("sourceIdentity".into(), json!(si));
-        }
-        m.insert("sessionContext".into(), Value::Object(ctx));
-    }
-    Value::Object(m)
+    m.end();
 }
 
 /// `requestParameters` from the decoded input: awsQuery params as nested lowerCamelCase JSON,
@@ -446,6 +534,7 @@ pub(crate) fn test_record(account: &str, name: &str) -> Record {
 mod tests {
     use super::*;
     use rampart_service::{QueryParams, SessionInfo};
+    use serde_json::json;
 
     fn facts<'a>(identity: Identity<'a>, input: Option<&'a Input>, output: Option<&'a Output>) -> CallFacts<'a> {
         CallFacts {
@@ -494,16 +583,16 @@ mod tests {
         ));
         let caller = Caller::root("123456789012", "AKIAROOT");
         let r = build(&facts(Identity::Caller(&caller), Some(&input), Some(&output)));
-        let text = r.event.to_string();
+        let text = &r.event.event;
         assert!(!text.contains("topsecret"), "{text}");
-        assert_eq!(r.event["responseElements"]["accessKey"]["accessKeyId"], "AKIAX");
-        assert_eq!(r.event["requestParameters"], json!({"userName": "bob"}));
-        assert_eq!(r.event["userIdentity"]["type"], "Root");
-        assert_eq!(r.event["userIdentity"]["principalId"], "123456789012");
-        assert_eq!(r.event["eventTime"], "2023-11-14T22:13:20Z");
-        assert_eq!(r.event["readOnly"], false);
-        assert_eq!(r.event["eventVersion"], "1.09");
-        assert_eq!(r.resources, vec![("AWS::IAM::User".to_string(), "bob".to_string())]);
+        assert_eq!(r.json()["responseElements"]["accessKey"]["accessKeyId"], "AKIAX");
+        assert_eq!(r.json()["requestParameters"], json!({"userName": "bob"}));
+        assert_eq!(r.json()["userIdentity"]["type"], "Root");
+        assert_eq!(r.json()["userIdentity"]["principalId"], "123456789012");
+        assert_eq!(r.json()["eventTime"], "2023-11-14T22:13:20Z");
+        assert_eq!(r.json()["readOnly"], false);
+        assert_eq!(r.json()["eventVersion"], "1.09");
+        assert_eq!(r.event.res, vec![("AWS::IAM::User".to_string(), "bob".to_string())]);
     }
 
     #[test]
@@ -519,8 +608,8 @@ mod tests {
         let mut f = facts(Identity::Caller(&caller), None, Some(&output));
         f.event_name = "GetUser";
         let r = build(&f);
-        assert_eq!(r.event["readOnly"], true);
-        assert_eq!(r.event["responseElements"], Value::Null);
+        assert_eq!(r.json()["readOnly"], true);
+        assert_eq!(r.json()["responseElements"], Value::Null);
         assert!(is_read_only("ListUsers") && is_read_only("GetCallerIdentity") && is_read_only("Decrypt"));
         assert!(!is_read_only("CreateUser") && !is_read_only("Getaway") && !is_read_only("DeleteUser"));
     }
@@ -536,7 +625,8 @@ mod tests {
             session: None,
         };
         let r = build(&facts(Identity::Caller(&user), None, None));
-        let ui = &r.event["userIdentity"];
+        let j = r.json();
+        let ui = &j["userIdentity"];
         assert_eq!(ui["type"], "IAMUser");
         assert_eq!(ui["userName"], "alice");
         assert!(ui.get("sessionContext").is_none());
@@ -559,7 +649,8 @@ mod tests {
             }),
         };
         let r = build(&facts(Identity::Caller(&role), None, None));
-        let sc = &r.event["userIdentity"]["sessionContext"];
+        let j = r.json();
+        let sc = &j["userIdentity"]["sessionContext"];
         assert_eq!(sc["attributes"]["mfaAuthenticated"], "true");
         assert_eq!(sc["attributes"]["creationDate"], "2023-11-14T22:13:20Z");
         assert_eq!(sc["sessionIssuer"]["type"], "Role");
@@ -570,9 +661,290 @@ mod tests {
         f.error = Some(&err);
         let r = build(&f);
         assert_eq!(
-            r.event["userIdentity"],
+            r.json()["userIdentity"],
             json!({"type": "Unknown", "accountId": "123456789012", "accessKeyId": "AKIANOPE"})
         );
-        assert_eq!(r.event["errorCode"], "InvalidClientTokenId");
+        assert_eq!(r.json()["errorCode"], "InvalidClientTokenId");
+    }
+
+    /// The record as earlier versions built it (a `Value` map, serialised with `to_string`): the
+    /// new writer must produce the same bytes.
+    fn reference_event(f: &CallFacts<'_>, event_id: &str) -> String {
+        let read_only = is_read_only(f.event_name);
+        let request_parameters = match f.input {
+            Some(input) if f.error.is_none_or(|e| !is_auth_failure(e)) => redacted(f, Part::Request, input_json(input)),
+            _ => Value::Null,
+        };
+        let response_elements = match (f.output, read_only) {
+            (Some(out), false) => redacted(f, Part::Response, output_json(out)),
+            _ => Value::Null,
+        };
+        let old_iso = |t: OffsetDateTime| {
+            use time::format_description::well_known::Rfc3339;
+            let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+            t.format(&Rfc3339).unwrap_or_default()
+        };
+        let mut e = Map::new();
+        e.insert("eventVersion".into(), json!(EVENT_VERSION));
+        e.insert("userIdentity".into(), reference_user_identity(&f.identity, f.recipient_account_id, &old_iso));
+        e.insert("eventTime".into(), json!(old_iso(f.event_time)));
+        e.insert("eventSource".into(), json!(f.event_source));
+        e.insert("eventName".into(), json!(f.event_name));
+        e.insert("awsRegion".into(), json!(f.region));
+        e.insert("sourceIPAddress".into(), json!(f.source_ip.to_string()));
+        e.insert("userAgent".into(), json!(f.user_agent));
+        if let Some(err) = f.error {
+            e.insert("errorCode".into(), json!(err.code));
+            e.insert("errorMessage".into(), json!(err.message));
+        }
+        e.insert("requestParameters".into(), request_parameters);
+        e.insert("responseElements".into(), response_elements);
+        e.insert("requestID".into(), json!(f.request_id));
+        e.insert("eventID".into(), json!(event_id));
+        e.insert("readOnly".into(), json!(read_only));
+        e.insert("eventType".into(), json!("AwsApiCall"));
+        e.insert("managementEvent".into(), json!(true));
+        e.insert("recipientAccountId".into(), json!(f.recipient_account_id));
+        e.insert("eventCategory".into(), json!("Management"));
+        if let Some(tls) = f.tls {
+            let mut t = Map::new();
+            for (k, v) in [
+                ("tlsVersion", tls.tls_version),
+                ("cipherSuite", tls.cipher_suite),
+                ("clientProvidedHostHeader", tls.host),
+            ] {
+                if let Some(v) = v {
+                    t.insert(k.into(), json!(v));
+                }
+            }
+            e.insert("tlsDetails".into(), Value::Object(t));
+        }
+        Value::Object(e).to_string()
+    }
+
+    /// LookupEvents' `Username` and `AccessKeyId` as earlier versions read them back from the record.
+    fn reference_user_and_key(event: &Value) -> (Option<String>, Option<String>) {
+        let ui = &event["userIdentity"];
+        let user = match ui["type"].as_str() {
+            Some("Root") => Some("root".to_string()),
+            Some("IAMUser") => ui["userName"].as_str().map(str::to_string),
+            Some("AssumedRole") | Some("FederatedUser") => {
+                ui["arn"].as_str().and_then(|a| a.rsplit('/').next()).map(str::to_string)
+            }
+            _ => None,
+        };
+        (user, ui["accessKeyId"].as_str().map(str::to_string))
+    }
+
+    fn reference_user_identity(
+        identity: &Identity<'_>,
+        recipient: &str,
+        iso: &dyn Fn(OffsetDateTime) -> String,
+    ) -> Value {
+        let c = match identity {
+            Identity::Caller(c) => c,
+            Identity::Unknown { access_key_id } => {
+                let mut m = Map::new();
+                m.insert("type".into(), json!("Unknown"));
+                m.insert("accountId".into(), json!(recipient));
+                if let Some(k) = access_key_id {
+                    m.insert("accessKeyId".into(), json!(k));
+                }
+                return Value::Object(m);
+            }
+        };
+        let mut m = Map::new();
+        let kind = match &c.kind {
+            CallerKind::Root => "Root",
+            CallerKind::IamUser { .. } => "IAMUser",
+            CallerKind::AssumedRole { .. } => "AssumedRole",
+            CallerKind::FederatedUser { .. } => "FederatedUser",
+        };
+        m.insert("type".into(), json!(kind));
+        m.insert("principalId".into(), json!(c.principal_id));
+        m.insert("arn".into(), json!(c.arn));
+        m.insert("accountId".into(), json!(c.account_id));
+        m.insert("accessKeyId".into(), json!(c.access_key_id));
+        if let CallerKind::IamUser { user_name, .. } = &c.kind {
+            m.insert("userName".into(), json!(user_name));
+        }
+        if let Some(s) = &c.session {
+            let mut attributes = Map::new();
+            if let Some(t) = s.token_issue_time {
+                attributes.insert("creationDate".into(), json!(iso(t)));
+            }
+            attributes.insert("mfaAuthenticated".into(), json!(if s.mfa_authenticated { "true" } else { "false" }));
+            let mut ctx = Map::new();
+            match &c.kind {
+                CallerKind::AssumedRole { role_name, role_arn, role_id, .. } => {
+                    ctx.insert(
+                        "sessionIssuer".into(),
+                        json!({"type": "Role", "principalId": role_id, "arn": role_arn,
+                               "accountId": c.account_id, "userName": role_name}),
+                    );
+                }
+                CallerKind::FederatedUser { .. } => {
+                    ctx.insert("sessionIssuer".into(), json!({}));
+                }
+                _ => {}
+            }
+            ctx.insert("attributes".into(), Value::Object(attributes));
+            if let Some(si) = &s.source_identity {
+                ctx.insert("sourceIdentity".into(), json!(si));
+            }
+            m.insert("sessionContext".into(), Value::Object(ctx));
+        }
+        Value::Object(m)
+    }
+
+    fn assert_same_as_reference(f: &CallFacts<'_>) {
+        let r = build(f);
+        let expected = reference_event(f, &r.event.id);
+        assert_eq!(r.event.event, expected);
+        let json = r.json();
+        assert_eq!((r.event.user.clone(), r.event.key.clone()), reference_user_and_key(&json));
+        assert_eq!(r.event.name, f.event_name);
+        assert_eq!(r.event.source, f.event_source);
+        assert_eq!(r.event.region, f.region);
+        assert_eq!(r.event.ro, json["readOnly"].as_bool().unwrap());
+        assert_eq!(r.event.t, f.event_time.unix_timestamp());
+        assert_eq!(r.recipient_account_id, f.recipient_account_id);
+    }
+
+    fn session(source_identity: Option<&str>, issued: Option<i64>, mfa: bool) -> SessionInfo {
+        SessionInfo {
+            token_issue_time: issued.map(|t| OffsetDateTime::from_unix_timestamp(t).unwrap()),
+            mfa_authenticated: mfa,
+            source_identity: source_identity.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn records_are_byte_for_byte_what_earlier_versions_wrote() {
+        let root = Caller::root("123456789012", "AKIAROOT");
+        let user = Caller {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/path/al\"ice".into(),
+            principal_id: "AIDAEXAMPLE".into(),
+            access_key_id: "AKIAUSER".into(),
+            kind: CallerKind::IamUser { user_name: "al\"ice\u{e9}\n".into(), user_id: "AIDAEXAMPLE".into() },
+            session: None,
+        };
+        let role = Caller {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:sts::123456789012:assumed-role/R/s".into(),
+            principal_id: "AROAX:s".into(),
+            access_key_id: "ASIAX".into(),
+            kind: CallerKind::AssumedRole {
+                role_name: "R".into(),
+                role_arn: "arn:aws:iam::123456789012:role/R".into(),
+                role_id: "AROAX".into(),
+                session_name: "s".into(),
+            },
+            session: Some(session(Some("me\\you"), Some(1_700_000_123), true)),
+        };
+        let role_no_time = Caller { session: Some(session(None, None, false)), ..role.clone() };
+        let federated = Caller {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:sts::123456789012:federated-user/bob".into(),
+            principal_id: "123456789012:bob".into(),
+            access_key_id: "ASIAF".into(),
+            kind: CallerKind::FederatedUser { user_name: "bob".into() },
+            session: Some(session(None, Some(1_600_000_000), false)),
+        };
+        let query = Input::Query(QueryParams::from_pairs([
+            ("Action", "CreateUser"),
+            ("UserName", "b\"o\\b\u{1}\u{2028}"),
+            ("Tags.member.1.Key", "k"),
+            ("Password", "hunter2"),
+        ]));
+        let json_input = Input::Json(json!({"KeyId": "alias/x", "Plaintext": "c2VjcmV0", "Grants": [{"A": 1.5}]}));
+        let xml_out =
+            Output::Xml(Some("<CreateUserResult><User><UserName>b</UserName></User></CreateUserResult>".into()));
+        let json_out = Output::Json(json!({"KeyMetadata": {"KeyId": "k", "Enabled": true, "Size": 256}}));
+        let denied = AwsError::new("AccessDenied", "User: \"x\" is not authorized\t", 403);
+        let bad_key =
+            AwsError::new("InvalidClientTokenId", "The security token included in the request is invalid.", 403);
+        let identities = [
+            Identity::Caller(&root),
+            Identity::Caller(&user),
+            Identity::Caller(&role),
+            Identity::Caller(&role_no_time),
+            Identity::Caller(&federated),
+            Identity::Unknown { access_key_id: Some("AKIANOPE") },
+            Identity::Unknown { access_key_id: None },
+        ];
+        let tls = [
+            None,
+            Some(TlsFacts { tls_version: None, cipher_suite: None, host: Some("iam.local:4566") }),
+            Some(TlsFacts { tls_version: Some("TLSv1.3"), cipher_suite: Some("TLS_AES_128_GCM_SHA256"), host: None }),
+        ];
+        let calls: [(&str, &str, Option<&Input>, Option<&Output>); 5] = [
+            ("iam.amazonaws.com", "CreateUser", Some(&query), Some(&xml_out)),
+            ("iam.amazonaws.com", "GetUser", Some(&query), Some(&xml_out)),
+            ("kms.amazonaws.com", "Encrypt", Some(&json_input), Some(&json_out)),
+            ("kms.amazonaws.com", "CreateKey", Some(&json_input), Some(&json_out)),
+            ("sts.amazonaws.com", "GetCallerIdentity", None, None),
+        ];
+        let times = [1_700_000_000, 0, 253_402_300_799, 1_700_000_000_i64];
+        for (i, identity) in identities.into_iter().enumerate() {
+            for (j, tls) in tls.into_iter().enumerate() {
+                for (k, (source, name, input, output)) in calls.into_iter().enumerate() {
+                    for error in [None, Some(&denied), Some(&bad_key)] {
+                        let mut f = facts(identity, input, output);
+                        f.event_source = source;
+                        f.event_name = name;
+                        f.tls = tls;
+                        f.error = error;
+                        f.event_time = OffsetDateTime::from_unix_timestamp(times[(i + j + k) % times.len()]).unwrap()
+                            + time::Duration::nanoseconds(123_456_789 * ((i + k) % 2) as i64);
+                        if (i + j) % 2 == 1 {
+                            f.source_ip = "2001:db8::1".parse().unwrap();
+                            f.region = "eu-west-\"1";
+                            f.user_agent = "Boto3/1.34 \u{7f} \u{0}";
+                        }
+                        assert_same_as_reference(&f);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn iso_time_matches_rfc3339_to_the_second() {
+        use time::format_description::well_known::Rfc3339;
+        for t in [0, 1, 951_782_400, 1_700_000_000, 4_102_444_800, 253_402_300_799, -62_167_219_200] {
+            let t = OffsetDateTime::from_unix_timestamp(t).unwrap();
+            assert_eq!(iso_time(t), t.format(&Rfc3339).unwrap());
+            let offset = t.to_offset(time::UtcOffset::from_hms(-5, -30, 0).unwrap());
+            assert_eq!(iso_time(offset + time::Duration::milliseconds(999)), t.format(&Rfc3339).unwrap());
+        }
+        let year_10000 = OffsetDateTime::from_unix_timestamp(253_402_300_800);
+        if let Ok(t) = year_10000 {
+            assert_eq!(iso_time(t), "");
+        }
+    }
+
+    #[test]
+    fn ip_addresses_are_written_as_displayed() {
+        for ip in ["0.0.0.0", "127.0.0.1", "10.20.255.9", "192.168.1.100", "255.255.255.255", "::1", "2001:db8::8:1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            write_ip(&mut out, ip);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("\"{ip}\""));
+        }
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let id = new_uuid();
+        assert_eq!(id.len(), 36);
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), vec![8, 4, 4, 4, 12]);
+        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(&groups[2][..1], "4");
+        assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"));
+        assert_ne!(new_uuid(), id);
     }
 }

@@ -87,6 +87,9 @@ fn members_for<'a>(event_source: &'a str, event_name: &'a str, part: Part) -> im
 
 /// Remove every member the rules name from `value`, at any depth.
 pub fn redact(event_source: &str, event_name: &str, part: Part, value: &mut Value) {
+    if !matches!(value, Value::Object(_) | Value::Array(_)) {
+        return;
+    }
     let members: Vec<&'static str> = members_for(event_source, event_name, part).collect();
     strip(value, &members);
 }

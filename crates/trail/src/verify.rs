@@ -249,7 +249,7 @@ mod tests {
     const ACCT: &str = "123456789012";
 
     fn call(log: &AuditLog, name: &str) {
-        log.submit(&test_record(ACCT, name)).wait().unwrap();
+        log.submit(test_record(ACCT, name)).wait().unwrap();
     }
 
     /// A trail with validation, three deliveries (three digests, three log files).
