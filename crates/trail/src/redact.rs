@@ -73,16 +73,12 @@ pub const RULES: &[Rule] = &[
     rule("secretsmanager.amazonaws.com", "GetRandomPassword", Part::Response, "randomPassword"),
 ];
 
-/// The member names to drop for this event and part.
-fn members_for<'a>(event_source: &'a str, event_name: &'a str, part: Part) -> impl Iterator<Item = &'static str> + 'a {
-    RULES
-        .iter()
-        .filter(move |r| {
-            (r.event_source == "*" || r.event_source == event_source)
-                && (r.event_name == "*" || r.event_name == event_name)
-                && (r.part == Part::Both || r.part == part)
-        })
-        .map(|r| r.member)
+impl Rule {
+    fn applies(&self, event_source: &str, event_name: &str, part: Part) -> bool {
+        (self.event_source == "*" || self.event_source == event_source)
+            && (self.event_name == "*" || self.event_name == event_name)
+            && (self.part == Part::Both || self.part == part)
+    }
 }
 
 /// Remove every member the rules name from `value`, at any depth.
@@ -90,21 +86,24 @@ pub fn redact(event_source: &str, event_name: &str, part: Part, value: &mut Valu
     if !matches!(value, Value::Object(_) | Value::Array(_)) {
         return;
     }
-    let members: Vec<&'static str> = members_for(event_source, event_name, part).collect();
-    strip(value, &members);
+    // The member name first: it rules out almost every rule at once.
+    let dropped =
+        |k: &str| RULES.iter().any(|r| r.member.eq_ignore_ascii_case(k) && r.applies(event_source, event_name, part));
+    strip(value, &dropped);
 }
 
-fn strip(value: &mut Value, members: &[&str]) {
+/// Remove the members `dropped` names, at any depth.
+fn strip(value: &mut Value, dropped: &dyn Fn(&str) -> bool) {
     match value {
         Value::Object(map) => {
-            map.retain(|k, _| !members.iter().any(|m| m.eq_ignore_ascii_case(k)));
+            map.retain(|k, _| !dropped(k));
             for v in map.values_mut() {
-                strip(v, members);
+                strip(v, dropped);
             }
         }
         Value::Array(items) => {
             for v in items {
-                strip(v, members);
+                strip(v, dropped);
             }
         }
         _ => {}
