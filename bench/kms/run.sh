@@ -23,6 +23,9 @@ MOTO_PORT=${MOTO_PORT:-45672}
 ACCOUNT_ID=123456789012
 ACCESS_KEY=AKIAIOSFODNN7EXAMPLE
 SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+# Rampart is measured once per serving-thread count: 1 (moto's server computes on one core at a
+# time, under Python's GIL, and the load generator needs the other core) and one per CPU (its default).
+THREADS=${THREADS:-$(printf "%s\n" 1 "$(nproc)" | sort -un | tr "\n" " ")}
 OPS=(kms-encrypt kms-decrypt kms-generate-data-key)
 # shellcheck source=../lib.sh
 source bench/lib.sh
@@ -67,9 +70,11 @@ PY
 }
 
 log "Rampart on :$RAMPART_PORT, then moto $MOTO_VERSION on :$MOTO_PORT; $COUNT calls per op over $CONNECTIONS connections"
-measure rampart "$RAMPART_PORT" /_rampart/health \
-  env RAMPART_ACCOUNT_ID=$ACCOUNT_ID RAMPART_ROOT_ACCESS_KEY_ID=$ACCESS_KEY RAMPART_ROOT_SECRET_ACCESS_KEY=$SECRET \
-  "$RAMPART_BIN" serve --ephemeral --listen "127.0.0.1:$RAMPART_PORT"
+for threads in $THREADS; do
+  measure "rampart-${threads}t" "$RAMPART_PORT" /_rampart/health \
+    env RAMPART_ACCOUNT_ID=$ACCOUNT_ID RAMPART_ROOT_ACCESS_KEY_ID=$ACCESS_KEY RAMPART_ROOT_SECRET_ACCESS_KEY=$SECRET \
+    "$RAMPART_BIN" serve --ephemeral --listen "127.0.0.1:$RAMPART_PORT" --threads "$threads"
+done
 measure moto "$MOTO_PORT" /moto-api/data.json \
   "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
 
@@ -79,12 +84,15 @@ path, count, conns, moto_version, cores = sys.argv[1:6]
 rows = [json.loads(l) for l in open(path)]
 ops = {(r["server"], r["op"]): r for r in rows if "op" in r}
 print(f"\n{count} signed calls per op, {conns} keep-alive connections, loopback, {cores} cores; moto {moto_version}\n")
-print("| operation | Rampart calls/s | moto calls/s | Rampart CPU/call | moto CPU/call | CPU ratio (moto/Rampart) |")
-print("|---|---:|---:|---:|---:|---:|")
+variants = sorted({s for s, _ in ops if s.startswith("rampart-")}, key=lambda v: int(v[8:-1]))
+print("| operation | Rampart threads | Rampart calls/s | moto calls/s | Rampart CPU/call | moto CPU/call | CPU ratio (moto/Rampart) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for op in ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]:
-    r, m = ops[("rampart", op)], ops[("moto", op)]
-    ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
-    print(f"| {op} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "
-          f"{m['server_cpu_us_per_call']:.0f} µs | {ratio:.0f}× |")
+    m = ops[("moto", op)]
+    for v in variants:
+        r = ops[(v, op)]
+        ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
+        print(f"| {op} | {v[8:-1]} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "
+              f"{m['server_cpu_us_per_call']:.0f} µs | {ratio:.0f}× |")
 PY
 log "raw results: $RESULTS; server logs: $LOG_DIR"

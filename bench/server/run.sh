@@ -24,6 +24,9 @@ MOTO_PORT=${MOTO_PORT:-45662}
 ACCOUNT_ID=123456789012
 ACCESS_KEY=AKIAIOSFODNN7EXAMPLE
 SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+# Rampart is measured once per serving-thread count: 1 (moto's server computes on one core at a
+# time, under Python's GIL, and the load generator needs the other core) and one per CPU (its default).
+THREADS=${THREADS:-$(printf "%s\n" 1 "$(nproc)" | sort -un | tr "\n" " ")}
 OPS=(iam-get-user sts-get-caller-identity sts-assume-role)
 # shellcheck source=../lib.sh
 source bench/lib.sh
@@ -54,7 +57,7 @@ measure() {
   "$LOADGEN" setup --url "$url" --access-key "$ACCESS_KEY" --secret "$SECRET" > /dev/null
   local op before after out calls ops=("${OPS[@]}")
   # Rampart only: the HTTP server's own cost per call (no SigV4, no pipeline), the floor under every op.
-  [ "$name" = rampart ] && ops+=(http-floor)
+  [[ "$name" == rampart-* ]] && ops+=(http-floor)
   for op in "${ops[@]}"; do
     "$LOADGEN" run "${common[@]}" --op "$op" --count "$WARMUP" > /dev/null
     before=$(cpu_ticks "$pid")
@@ -82,9 +85,11 @@ EOF
 
 # --- run -------------------------------------------------------------------------------------
 log "Rampart on :$RAMPART_PORT, then moto $MOTO_VERSION on :$MOTO_PORT; $COUNT calls per op over $CONNECTIONS connections"
-measure rampart "$RAMPART_PORT" /_rampart/health \
-  env RAMPART_ACCOUNT_ID=$ACCOUNT_ID RAMPART_ROOT_ACCESS_KEY_ID=$ACCESS_KEY RAMPART_ROOT_SECRET_ACCESS_KEY=$SECRET \
-  "$RAMPART_BIN" serve --ephemeral --listen "127.0.0.1:$RAMPART_PORT"
+for threads in $THREADS; do
+  measure "rampart-${threads}t" "$RAMPART_PORT" /_rampart/health \
+    env RAMPART_ACCOUNT_ID=$ACCOUNT_ID RAMPART_ROOT_ACCESS_KEY_ID=$ACCESS_KEY RAMPART_ROOT_SECRET_ACCESS_KEY=$SECRET \
+    "$RAMPART_BIN" serve --ephemeral --listen "127.0.0.1:$RAMPART_PORT" --threads "$threads"
+done
 measure moto "$MOTO_PORT" /moto-api/data.json \
   "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
 
@@ -97,21 +102,24 @@ srv = {r["server"]: r for r in rows if "healthy_ms_median" in r}
 after = {r["server"]: r for r in rows if "rss_after_load_kib" in r}
 ops = {(r["server"], r["op"]): r for r in rows if "op" in r}
 print(f"\n{count} signed calls per op, {conns} keep-alive connections, loopback, {cores} cores; moto {moto_version}\n")
-print("| operation | Rampart calls/s | moto calls/s | Rampart CPU/call | moto CPU/call | CPU ratio (moto/Rampart) |")
-print("|---|---:|---:|---:|---:|---:|")
+variants = sorted({s for s, _ in ops if s.startswith("rampart-")}, key=lambda v: int(v[8:-1]))
+print("| operation | Rampart threads | Rampart calls/s | moto calls/s | Rampart CPU/call | moto CPU/call | CPU ratio (moto/Rampart) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for op in ["iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]:
-    r, m = ops[("rampart", op)], ops[("moto", op)]
-    ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
-    print(f"| {op} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "
-          f"{m['server_cpu_us_per_call']:.0f} µs | {ratio:.0f}× |")
-floor = ops.get(("rampart", "GET /_rampart/health"))
-if floor:
-    print(f"\nRampart's HTTP floor (GET /_rampart/health: no SigV4, no pipeline): "
+    m = ops[("moto", op)]
+    for v in variants:
+        r = ops[(v, op)]
+        ratio = m["server_cpu_us_per_call"] / r["server_cpu_us_per_call"] if r["server_cpu_us_per_call"] else float("inf")
+        print(f"| {op} | {v[8:-1]} | {r['calls_per_s']:,.0f} | {m['calls_per_s']:,.0f} | {r['server_cpu_us_per_call']:.1f} µs | "
+              f"{m['server_cpu_us_per_call']:.0f} µs | {ratio:.0f}× |")
+for v in variants:
+    floor = ops[(v, "GET /_rampart/health")]
+    print(f"\nRampart's HTTP floor with {v[8:-1]} thread(s) (GET /_rampart/health: no SigV4, no pipeline): "
           f"{floor['server_cpu_us_per_call']:.1f} µs CPU per call, {floor['calls_per_s']:,.0f} calls/s")
 print()
 print("| server | time to healthy (median) | idle RSS | RSS after load |")
 print("|---|---:|---:|---:|")
-for name in ["rampart", "moto"]:
+for name in variants + ["moto"]:
     s = srv[name]
     print(f"| {name} | {s['healthy_ms_median']:.1f} ms | {s['idle_rss_kib'] / 1024:.1f} MiB | "
           f"{after[name]['rss_after_load_kib'] / 1024:.1f} MiB |")
