@@ -30,6 +30,8 @@ pub(crate) struct Loaded {
     pub arn: String,
     materials: Vec<Zeroizing<Vec<u8>>>,
     pub policy_doc: String,
+    /// `<arn>/policy/default`, the name authorization explanations give the key policy.
+    policy_name: String,
 }
 
 impl Loaded {
@@ -163,7 +165,8 @@ impl Kms {
                     .map_err(|e| KmsError::Internal(format!("key material of {arn} does not open: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Loaded { raw, policy_doc: effective_policy(rec), rec: rec.clone(), arn, materials })
+        let policy_name = format!("{arn}/policy/default");
+        Ok(Loaded { raw, policy_doc: effective_policy(rec), rec: rec.clone(), arn, materials, policy_name })
     }
 
     /// Load a key, applying its lifecycle first: a key whose deletion window has ended is deleted
@@ -372,6 +375,14 @@ impl Kms {
 
     /// Resolve a `KeyId` parameter (key ID, key ARN, alias name, alias ARN) to a key.
     pub(crate) fn resolve(&self, ctx: &RequestContext, key_id: &str) -> Result<Arc<Loaded>> {
+        // A bare key ID names a key of the caller's account in the request's Region (no lookup
+        // to resolve, so no owned copies of the parts).
+        if valid_key_id(key_id) {
+            let (account, region) = (ctx.caller.account_id.as_str(), ctx.region.as_str());
+            return self.load(account, region, key_id)?.ok_or_else(|| {
+                KmsError::NotFound(format!("Key '{}' does not exist", key_arn(region, account, key_id)))
+            });
+        }
         let (account, region, id) = self.resolve_ref(ctx, key_id)?;
         self.load(&account, &region, &id)?
             .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &id))))
@@ -438,7 +449,7 @@ impl Kms {
             context.push(("kms:MultiRegionKeyType".to_string(), s(t)));
         }
         for t in &rec.tags {
-            context.push((format!("aws:ResourceTag/{}", t.key), s(&t.value)));
+            context.push((["aws:ResourceTag/", t.key.as_str()].concat(), s(&t.value)));
         }
         context.extend(extra);
         AuthzCheck {
@@ -446,7 +457,7 @@ impl Kms {
             resource: key.arn.clone(),
             resource_account: Some(rec.account.clone()),
             resource_policy: Some(ResourcePolicy {
-                name: format!("{}/policy/default", key.arn),
+                name: key.policy_name.clone(),
                 document: key.policy_doc.clone(),
                 required: true,
             }),
@@ -610,9 +621,9 @@ pub(crate) fn s(v: &str) -> ContextValue {
 /// `kms:EncryptionContext:<k>` and `kms:EncryptionContextKeys` for a request.
 pub(crate) fn context_keys(prefix: &str, ec: &BTreeMap<String, String>) -> Vec<(String, ContextValue)> {
     let mut v: Vec<(String, ContextValue)> =
-        ec.iter().map(|(k, val)| (format!("{prefix}EncryptionContext:{k}"), s(val))).collect();
+        ec.iter().map(|(k, val)| ([prefix, "EncryptionContext:", k.as_str()].concat(), s(val))).collect();
     if !ec.is_empty() {
-        v.push((format!("{prefix}EncryptionContextKeys"), ContextValue::List(ec.keys().cloned().collect())));
+        v.push(([prefix, "EncryptionContextKeys"].concat(), ContextValue::List(ec.keys().cloned().collect())));
     }
     v
 }

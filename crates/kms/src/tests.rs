@@ -527,3 +527,44 @@ fn cached_keys_follow_state_rotation_and_policy_changes() {
     call(&e, &r, "ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": 7})).unwrap();
     assert_eq!(encrypt(&r).unwrap_err().code, "KMSInvalidStateException");
 }
+
+#[test]
+fn bare_key_ids_arns_and_aliases_name_the_same_key() {
+    let e = env();
+    let c = root();
+    let meta = call(&e, &c, "CreateKey", json!({})).unwrap()["KeyMetadata"].clone();
+    let (id, arn) = (meta["KeyId"].as_str().unwrap(), meta["Arn"].as_str().unwrap());
+    call(&e, &c, "CreateAlias", json!({"AliasName": "alias/same", "TargetKeyId": id})).unwrap();
+    for name in [id, arn, "alias/same"] {
+        let out = call(&e, &c, "Encrypt", json!({"KeyId": name, "Plaintext": b64(b"x")})).unwrap();
+        assert_eq!(out["KeyId"], json!(arn), "{name}");
+    }
+    // A bare key ID names a key of the caller's account in the request's Region only.
+    let missing = "00000000-0000-0000-0000-000000000000";
+    let (code, msg) = err(&e, &c, "DescribeKey", json!({"KeyId": missing}));
+    assert_eq!(code, "NotFoundException");
+    assert_eq!(msg, format!("Key 'arn:aws:kms:us-east-1:{ACCOUNT}:key/{missing}' does not exist"));
+    let (code, _) = err(&e, &in_region("eu-west-1"), "DescribeKey", json!({"KeyId": id}));
+    assert_eq!(code, "NotFoundException");
+}
+
+#[test]
+fn key_store_keys_are_account_region_and_key_id() {
+    assert_eq!(crate::model::key_store_key(ACCOUNT, "us-east-1", "mrk-0123"), format!("{ACCOUNT}/us-east-1/mrk-0123"));
+}
+
+#[test]
+fn encryption_context_condition_keys() {
+    use rampart_service::ContextValue;
+    let ec: BTreeMap<String, String> = [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())].into();
+    let keys = crate::core::context_keys("kms:", &ec);
+    assert_eq!(
+        keys,
+        vec![
+            ("kms:EncryptionContext:a".to_string(), ContextValue::String("1".into())),
+            ("kms:EncryptionContext:b".to_string(), ContextValue::String("2".into())),
+            ("kms:EncryptionContextKeys".to_string(), ContextValue::List(vec!["a".into(), "b".into()])),
+        ]
+    );
+    assert!(crate::core::context_keys("kms:", &BTreeMap::new()).is_empty());
+}
