@@ -103,23 +103,7 @@ fn write_time(out: &mut Vec<u8>, t: OffsetDateTime) {
     out.push(b'"');
 }
 
-/// A random UUID (v4 form).
-pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let mut hex = [0u8; 32];
-    // Encoding into a slice of twice the length cannot fail.
-    let _ = hex::encode_to_slice(b, &mut hex);
-    let mut out = String::with_capacity(36);
-    for (i, group) in [0..8, 8..12, 12..16, 16..20, 20..32].into_iter().enumerate() {
-        if i > 0 {
-            out.push('-');
-        }
-        out.extend(hex[group].iter().map(|&c| c as char));
-    }
-    out
-}
+pub use rampart_protocol::new_uuid;
 
 /// Read-only operations (`readOnly: true`; their `responseElements` are `null`, as in AWS).
 pub fn is_read_only(event_name: &str) -> bool {
