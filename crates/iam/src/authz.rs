@@ -8,7 +8,7 @@ use rampart_policy::{
     PrincipalKind, Request,
 };
 use rampart_protocol::AwsError;
-use rampart_service::{Authorizer, AuthzCheck, Caller, CallerKind, RequestContext};
+use rampart_service::{Authorizer, AuthzCheck, Caller, CallerKind, ContextKey, RequestContext};
 
 use crate::db::Lookup;
 use crate::denials;
@@ -76,7 +76,7 @@ impl IamAuthorizer {
         Ok(resolved)
     }
 
-    fn decide(&self, ctx: &RequestContext, service: &str, check: &AuthzCheck) -> Result<()> {
+    fn decide(&self, ctx: &RequestContext, service: &str, mut check: AuthzCheck) -> Result<()> {
         let caller = &ctx.caller;
         let same_account = check.resource_account.as_deref().is_none_or(|a| a == caller.account_id);
         // SCPs bind the caller's account, RCPs the resource's (Organizations).
@@ -87,12 +87,17 @@ impl IamAuthorizer {
         }
         let resolved = self.resolve(caller)?;
         let resource_policy = match &check.resource_policy {
-            Some(rp) => Some((
-                rp,
-                self.resolver.policies.get(&rp.document, resource_policy_type(&check.resource)).map_err(|e| {
-                    IamError::Internal(format!("resource policy {} does not parse: {}", rp.name, e.message))
-                })?,
-            )),
+            Some(rp) => {
+                let ty = resource_policy_type(&check.resource);
+                let policy = match &rp.compiled {
+                    // Compiled by its owner as a resource-based policy (a KMS key's, once per load).
+                    Some(p) if ty == PolicyType::Resource => p.clone(),
+                    _ => self.resolver.policies.get(&rp.document, ty).map_err(|e| {
+                        IamError::Internal(format!("resource policy {} does not parse: {}", rp.name, e.message))
+                    })?,
+                };
+                Some((rp, policy))
+            }
             None => None,
         };
         let session_policies =
@@ -111,7 +116,8 @@ impl IamAuthorizer {
             };
 
         let principal = principal_of(caller);
-        let mut context = request_context(ctx, &resolved, check);
+        let extra = std::mem::take(&mut check.context);
+        let mut context = request_context(ctx, &resolved, extra);
         org.add_context(&mut context);
         let request = Request {
             principal: &principal,
@@ -169,7 +175,7 @@ impl IamAuthorizer {
 }
 
 impl Authorizer for IamAuthorizer {
-    fn check(&self, ctx: &RequestContext, operation_service: &str, check: &AuthzCheck) -> Result<(), AwsError> {
+    fn check(&self, ctx: &RequestContext, operation_service: &str, check: AuthzCheck) -> Result<(), AwsError> {
         self.decide(ctx, operation_service, check).map_err(AwsError::from)
     }
 }
@@ -259,11 +265,12 @@ fn time_and_ip(second: i64, ip: std::net::IpAddr) -> (String, String, String) {
     })
 }
 
-/// The global condition keys AWS puts in every signed request's context, plus the check's own.
-pub fn request_context(ctx: &RequestContext, resolved: &Resolved, check: &AuthzCheck) -> Context {
+/// The global condition keys AWS puts in every signed request's context, plus the check's own
+/// (`extra`, taken without copies).
+pub fn request_context(ctx: &RequestContext, resolved: &Resolved, extra: Vec<(ContextKey, ContextValue)>) -> Context {
     let caller = &ctx.caller;
     let session_keys = caller.session.as_ref().map_or(0, |s| s.tags.len());
-    let mut c = Context::with_capacity(GLOBAL_KEYS + resolved.tags.len() + session_keys + check.context.len());
+    let mut c = Context::with_capacity(GLOBAL_KEYS + resolved.tags.len() + session_keys + extra.len());
     let (principal_type, principal_arn) = match &caller.kind {
         CallerKind::Root => ("Account", caller.arn.as_str()),
         CallerKind::IamUser { user_name, .. } => {
@@ -304,8 +311,8 @@ pub fn request_context(ctx: &RequestContext, resolved: &Resolved, check: &AuthzC
             c.insert_static("aws:sourceidentity", s(si.as_str()));
         }
     }
-    for (k, v) in &check.context {
-        c.insert(k, v.clone());
+    for (k, v) in extra {
+        c.insert_key(k, v);
     }
     c
 }

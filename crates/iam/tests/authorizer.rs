@@ -139,32 +139,43 @@ fn root_and_resource_policies() {
     let h = H::new();
     let root = h.root();
     let mut c = AuthzCheck::new("kms:Decrypt", format!("arn:aws:kms:us-east-1:{ACCT}:key/k1"));
-    h.authz.check(&root, "kms", &c).unwrap();
-    c.resource_policy = Some(ResourcePolicy {
-        name: "key-policy".into(),
-        document: format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{ACCT}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
-        ),
-        required: true,
-    });
-    let e = h.authz.check(&root, "kms", &c).unwrap_err();
-    assert_err(&e, "AccessDeniedException", 400);
-    assert!(e.message.ends_with("with an explicit deny in a resource-based policy"), "{}", e.message);
+    h.authz.check(&root, "kms", c.clone()).unwrap();
+    let deny = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{ACCT}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    );
+    // The same decision whether the authorizer compiles the document or its owner did.
+    for rp in [
+        ResourcePolicy::new("key-policy", deny.as_str(), true),
+        ResourcePolicy::compiled("key-policy", deny.as_str(), true),
+    ] {
+        c.resource_policy = Some(rp);
+        let e = h.authz.check(&root, "kms", c.clone()).unwrap_err();
+        assert_err(&e, "AccessDeniedException", 400);
+        assert!(e.message.ends_with("with an explicit deny in a resource-based policy"), "{}", e.message);
+    }
+    // A document that does not compile is reported by the authorizer, compiled up front or not.
+    for rp in [ResourcePolicy::new("bad", "{", true), ResourcePolicy::compiled("bad", "{", true)] {
+        assert!(rp.compiled.is_none());
+        c.resource_policy = Some(rp);
+        assert!(h.authz.check(&root, "kms", c.clone()).is_err());
+    }
 
     // A same-account resource policy naming the user grants without any identity policy.
     let key = h.user_with_key("bob");
     let bob = h.ctx_for(&key);
     let mut s =
         AuthzCheck::new("secretsmanager:GetSecretValue", format!("arn:aws:secretsmanager:us-east-1:{ACCT}:secret:s"));
-    assert!(h.authz.check(&bob, "secretsmanager", &s).is_err());
-    s.resource_policy = Some(ResourcePolicy {
-        name: "secret-policy".into(),
-        document: format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCT}:user/bob"}},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}]}}"#
-        ),
-        required: false,
-    });
-    h.authz.check(&bob, "secretsmanager", &s).unwrap();
+    assert!(h.authz.check(&bob, "secretsmanager", s.clone()).is_err());
+    let allow = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCT}:user/bob"}},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}]}}"#
+    );
+    for rp in [
+        ResourcePolicy::new("secret-policy", allow.as_str(), false),
+        ResourcePolicy::compiled("secret-policy", allow.as_str(), false),
+    ] {
+        s.resource_policy = Some(rp);
+        h.authz.check(&bob, "secretsmanager", s.clone()).unwrap();
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ fn org_call(h: &H, ctx: &RequestContext, op: &str, body: Value) -> Result<Value,
     assert!(svc.has_operation(op), "{op} not advertised");
     let input = Input::Json(body);
     if let AuthzPlan::Checks(checks) = svc.authorize(ctx, op, &input)? {
-        for c in &checks {
+        for c in checks {
             h.authz.check(ctx, svc.signing_name(), c)?;
         }
     }

@@ -73,7 +73,7 @@ impl Kms {
         Arc::new(KmsService::new(self.clone()))
     }
 
-    fn via_context(via_service: Option<&str>) -> Vec<(String, rampart_service::ContextValue)> {
+    fn via_context(via_service: Option<&str>) -> Vec<(rampart_service::ContextKey, rampart_service::ContextValue)> {
         match via_service {
             Some(v) => vec![("kms:ViaService".into(), s(v)), ("aws:ViaAWSService".into(), s("true"))],
             None => Vec::new(),
@@ -102,7 +102,7 @@ impl Kms {
             let mut extra = context_keys("kms:", encryption_context);
             extra.push(("kms:EncryptionAlgorithm".into(), s("SYMMETRIC_DEFAULT")));
             extra.extend(Self::via_context(via_service));
-            self.authorize_checks(ctx, &[self.key_check(ctx, &k, "kms:GenerateDataKey", extra)])?;
+            self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:GenerateDataKey", extra)])?;
             let (plaintext, ciphertext_blob) = self.data_key(&k, 32, encryption_context, "GenerateDataKey")?;
             Ok(DataKey { plaintext, ciphertext_blob, key_arn: k.arn.clone() })
         };
@@ -123,7 +123,7 @@ impl Kms {
             let mut extra = context_keys("kms:", encryption_context);
             extra.push(("kms:EncryptionAlgorithm".into(), s("SYMMETRIC_DEFAULT")));
             extra.extend(Self::via_context(via_service));
-            self.authorize_checks(ctx, &[self.key_check(ctx, &k, "kms:Encrypt", extra)])?;
+            self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:Encrypt", extra)])?;
             k.require_enabled()?;
             if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT || k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
                 return Err(KmsError::InvalidKeyUsage(format!(
@@ -157,7 +157,7 @@ impl Kms {
             let mut extra = context_keys("kms:", encryption_context);
             extra.push(("kms:EncryptionAlgorithm".into(), s("SYMMETRIC_DEFAULT")));
             extra.extend(Self::via_context(via_service));
-            self.authorize_checks(ctx, &[self.key_check(ctx, &k, "kms:Decrypt", extra)])?;
+            self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:Decrypt", extra)])?;
             k.require_enabled()?;
             let (plaintext, _) = self.decrypt_symmetric(&k, ciphertext_blob, encryption_context)?;
             Ok(Decrypted { plaintext, key_arn: k.arn.clone() })

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use rampart_service::{Authorizer, AuthzCheck, ContextValue, RequestContext, ResourcePolicy};
+use rampart_service::{Authorizer, AuthzCheck, ContextKey, ContextValue, RequestContext, ResourcePolicy};
 use rampart_store::{transact, ReadExt, Sealer, Store, TransactionExt};
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -29,9 +29,9 @@ pub(crate) struct Loaded {
     pub rec: KeyRec,
     pub arn: String,
     materials: Vec<Zeroizing<Vec<u8>>>,
-    pub policy_doc: String,
-    /// `<arn>/policy/default`, the name authorization explanations give the key policy.
-    policy_name: String,
+    /// The effective policy, compiled once per load and shared by every call's check; named
+    /// `<arn>/policy/default` in authorization explanations.
+    policy: ResourcePolicy,
 }
 
 impl Loaded {
@@ -165,8 +165,8 @@ impl Kms {
                     .map_err(|e| KmsError::Internal(format!("key material of {arn} does not open: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let policy_name = format!("{arn}/policy/default");
-        Ok(Loaded { raw, policy_doc: effective_policy(rec), rec: rec.clone(), arn, materials, policy_name })
+        let policy = ResourcePolicy::compiled(format!("{arn}/policy/default"), effective_policy(rec), true);
+        Ok(Loaded { raw, policy, rec: rec.clone(), arn, materials })
     }
 
     /// Load a key, applying its lifecycle first: a key whose deletion window has ended is deleted
@@ -426,47 +426,41 @@ impl Kms {
         Ok(self.store.get_json(ALIASES, &alias_store_key(account, region, alias))?)
     }
 
-    /// The authorization check for using `key` with `action`.
+    /// The authorization check for using `key` with `action`. Fixed condition key names are
+    /// written in lower case (keys are case-insensitive) so the policy context takes them as is.
     pub(crate) fn key_check(
         &self,
         ctx: &RequestContext,
         key: &Loaded,
         action: &str,
-        extra: Vec<(String, ContextValue)>,
+        extra: Vec<(ContextKey, ContextValue)>,
     ) -> AuthzCheck {
         let rec = &key.rec;
-        let mut context = Vec::with_capacity(6 + rec.tags.len() + extra.len());
-        context.push(("kms:CallerAccount".to_string(), s(&ctx.caller.account_id)));
-        context.push(("kms:KeySpec".to_string(), s(rec.spec.as_str())));
-        context.push(("kms:CustomerMasterKeySpec".to_string(), s(rec.spec.as_str())));
-        context.push(("kms:KeyUsage".to_string(), s(rec.usage.as_str())));
-        context.push(("kms:KeyOrigin".to_string(), s("AWS_KMS")));
-        context.push((
-            "kms:MultiRegion".to_string(),
-            s(if rec.multi_region_primary.is_some() { "true" } else { "false" }),
-        ));
+        let mut context = Vec::with_capacity(7 + rec.tags.len() + extra.len());
+        context.push(("kms:calleraccount".into(), s(&ctx.caller.account_id)));
+        context.push(("kms:keyspec".into(), s(rec.spec.as_str())));
+        context.push(("kms:customermasterkeyspec".into(), s(rec.spec.as_str())));
+        context.push(("kms:keyusage".into(), s(rec.usage.as_str())));
+        context.push(("kms:keyorigin".into(), s("AWS_KMS")));
+        context.push(("kms:multiregion".into(), s(if rec.multi_region_primary.is_some() { "true" } else { "false" })));
         if let Some(t) = rec.multi_region_type() {
-            context.push(("kms:MultiRegionKeyType".to_string(), s(t)));
+            context.push(("kms:multiregionkeytype".into(), s(t)));
         }
         for t in &rec.tags {
-            context.push((["aws:ResourceTag/", t.key.as_str()].concat(), s(&t.value)));
+            context.push((["aws:ResourceTag/", t.key.as_str()].concat().into(), s(&t.value)));
         }
         context.extend(extra);
         AuthzCheck {
             action: action.to_string(),
             resource: key.arn.clone(),
             resource_account: Some(rec.account.clone()),
-            resource_policy: Some(ResourcePolicy {
-                name: key.policy_name.clone(),
-                document: key.policy_doc.clone(),
-                required: true,
-            }),
+            resource_policy: Some(key.policy.clone()),
             context,
         }
     }
 
     /// Decide checks directly (the Rust API for other services; the pipeline does this for HTTP calls).
-    pub(crate) fn authorize_checks(&self, ctx: &RequestContext, checks: &[AuthzCheck]) -> Result<()> {
+    pub(crate) fn authorize_checks(&self, ctx: &RequestContext, checks: Vec<AuthzCheck>) -> Result<()> {
         for c in checks {
             self.authorizer.check(ctx, "kms", c)?;
         }
@@ -619,11 +613,11 @@ pub(crate) fn s(v: &str) -> ContextValue {
 }
 
 /// `kms:EncryptionContext:<k>` and `kms:EncryptionContextKeys` for a request.
-pub(crate) fn context_keys(prefix: &str, ec: &BTreeMap<String, String>) -> Vec<(String, ContextValue)> {
-    let mut v: Vec<(String, ContextValue)> =
-        ec.iter().map(|(k, val)| ([prefix, "EncryptionContext:", k.as_str()].concat(), s(val))).collect();
+pub(crate) fn context_keys(prefix: &str, ec: &BTreeMap<String, String>) -> Vec<(ContextKey, ContextValue)> {
+    let mut v: Vec<(ContextKey, ContextValue)> = Vec::with_capacity(ec.len() + 2);
+    v.extend(ec.iter().map(|(k, val)| ([prefix, "EncryptionContext:", k.as_str()].concat().into(), s(val))));
     if !ec.is_empty() {
-        v.push(([prefix, "EncryptionContextKeys"].concat(), ContextValue::List(ec.keys().cloned().collect())));
+        v.push(([prefix, "EncryptionContextKeys"].concat().into(), ContextValue::List(ec.keys().cloned().collect())));
     }
     v
 }

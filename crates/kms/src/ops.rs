@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use rampart_policy::{Policy, PolicyType};
-use rampart_service::{AuthzCheck, ContextValue, RequestContext, ResourcePolicy};
+use rampart_service::{AuthzCheck, ContextKey, ContextValue, RequestContext, ResourcePolicy};
 use rampart_store::{transact, ReadExt, TransactionExt};
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -147,9 +147,9 @@ fn tags_input(i: &In<'_>) -> Result<Vec<Tag>> {
     Ok(out)
 }
 
-fn tag_context(tags: &[Tag]) -> Vec<(String, ContextValue)> {
-    let mut v: Vec<(String, ContextValue)> =
-        tags.iter().map(|t| (format!("aws:RequestTag/{}", t.key), s(&t.value))).collect();
+fn tag_context(tags: &[Tag]) -> Vec<(ContextKey, ContextValue)> {
+    let mut v: Vec<(ContextKey, ContextValue)> =
+        tags.iter().map(|t| (format!("aws:RequestTag/{}", t.key).into(), s(&t.value))).collect();
     if !tags.is_empty() {
         v.push(("aws:TagKeys".into(), ContextValue::List(tags.iter().map(|t| t.key.clone()).collect())));
     }
@@ -267,10 +267,50 @@ fn b64(b: &[u8]) -> Value {
     Value::String(B64.encode(b))
 }
 
+/// The keys a call's plan loaded, by the member that named them (`source` for the key a
+/// ciphertext or `SourceKeyId` names): the call then runs on what it authorized, each key read
+/// once per call.
+#[derive(Default)]
+pub(crate) struct Planned {
+    keys: Vec<(&'static str, Arc<Loaded>)>,
+}
+
+impl Planned {
+    fn get(&self, member: &str) -> Option<Arc<Loaded>> {
+        self.keys.iter().find(|(m, _)| *m == member).map(|(_, k)| k.clone())
+    }
+
+    fn put(&mut self, member: &'static str, key: &Arc<Loaded>) {
+        self.keys.push((member, key.clone()));
+    }
+}
+
 impl Kms {
     /// A key named by a required member.
     fn key_param(&self, ctx: &RequestContext, i: &In<'_>, member: &str) -> Result<Arc<Loaded>> {
         self.resolve(ctx, i.key_id(member)?)
+    }
+
+    /// [`Kms::key_param`], taking the key the plan loaded when there is one.
+    fn planned_key(&self, ctx: &RequestContext, i: &In<'_>, member: &str, planned: &Planned) -> Result<Arc<Loaded>> {
+        match planned.get(member) {
+            Some(k) => Ok(k),
+            None => self.key_param(ctx, i, member),
+        }
+    }
+
+    /// [`Kms::source_key`], taking the key the plan loaded when there is one.
+    fn planned_source(
+        &self,
+        ctx: &RequestContext,
+        key_id: Option<&str>,
+        blob: &[u8],
+        planned: &Planned,
+    ) -> Result<Arc<Loaded>> {
+        match planned.get("source") {
+            Some(k) => Ok(k),
+            None => self.source_key(ctx, key_id, blob),
+        }
     }
 
     /// The key for Decrypt/ReEncrypt's source: the named key, else the one the blob names.
@@ -281,13 +321,20 @@ impl Kms {
         }
     }
 
-    /// What `op` needs authorized.
-    pub(crate) fn plan(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Vec<AuthzCheck>> {
+    /// What `op` needs authorized; the keys it loaded to say so go to `planned`.
+    pub(crate) fn plan(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        input: &Value,
+        planned: &mut Planned,
+    ) -> Result<Vec<AuthzCheck>> {
         let i = In(input);
         key_only(op, &i)?;
-        let action = format!("kms:{op}");
-        let key = |member: &str, extra: Vec<(String, ContextValue)>| -> Result<Vec<AuthzCheck>> {
+        let action = ["kms:", op].concat();
+        let mut key = |member: &'static str, extra: Vec<(ContextKey, ContextValue)>| -> Result<Vec<AuthzCheck>> {
             let k = self.key_param(ctx, &i, member)?;
+            planned.put(member, &k);
             Ok(vec![self.key_check(ctx, &k, &action, extra)])
         };
         match op {
@@ -356,6 +403,7 @@ impl Kms {
             "Decrypt" => {
                 let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
                 let k = self.source_key(ctx, i.str("KeyId")?, &blob)?;
+                planned.put("source", &k);
                 let ec = i.map("EncryptionContext")?;
                 let mut extra = context_keys("kms:", &ec);
                 extra.push((
@@ -368,6 +416,8 @@ impl Kms {
                 let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
                 let src = self.source_key(ctx, i.str("SourceKeyId")?, &blob)?;
                 let dst = self.key_param(ctx, &i, "DestinationKeyId")?;
+                planned.put("source", &src);
+                planned.put("DestinationKeyId", &dst);
                 let same = s(if src.arn == dst.arn { "true" } else { "false" });
                 let mut from = context_keys("kms:", &i.map("SourceEncryptionContext")?);
                 from.push(("kms:ReEncryptOnSameKey".into(), same.clone()));
@@ -487,7 +537,7 @@ impl Kms {
             "UpdatePrimaryRegion" => {
                 // AWS: kms:UpdatePrimaryRegion on the primary key and on the replica that becomes primary.
                 let region = replica_region(&i, "PrimaryRegion")?;
-                let extra = vec![("kms:PrimaryRegion".to_string(), s(region))];
+                let extra: Vec<(ContextKey, ContextValue)> = vec![("kms:PrimaryRegion".into(), s(region))];
                 let k = self.key_param(ctx, &i, "KeyId")?;
                 let mut checks = vec![self.key_check(ctx, &k, &action, extra.clone())];
                 if let Some(r) = self.load(&k.rec.account, region, &k.rec.key_id)? {
@@ -511,14 +561,14 @@ impl Kms {
         Ok(k)
     }
 
-    /// Run `op` (already authorized).
-    pub(crate) fn exec(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Value> {
+    /// Run `op` (authorized), on the keys its plan loaded.
+    pub(crate) fn exec(&self, ctx: &RequestContext, op: &str, input: &Value, planned: &Planned) -> Result<Value> {
         let i = In(input);
         key_only(op, &i)?;
         match op {
             "CreateKey" => self.create_key(ctx, &i),
             "DescribeKey" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 Ok(json!({"KeyMetadata": self.key_metadata(&k.rec)?}))
             }
             "ListKeys" => {
@@ -532,7 +582,7 @@ impl Kms {
                 Ok(page_json("Keys", page, next))
             }
             "UpdateKeyDescription" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let d = i.str_len("Description", 0, 8192)?.ok_or_else(|| missing("Description"))?.to_string();
                 k.require_not_pending()?;
                 self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
@@ -542,7 +592,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "EnableKey" | "DisableKey" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 k.require_not_pending()?;
                 let state = if op == "EnableKey" { KeyState::Enabled } else { KeyState::Disabled };
                 self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
@@ -555,7 +605,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "ScheduleKeyDeletion" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let days = i.int_range("PendingWindowInDays", 7, 30)?.unwrap_or(30);
                 if k.rec.manager == "AWS" {
                     return Err(KmsError::Unsupported(format!(
@@ -582,7 +632,7 @@ impl Kms {
                 }))
             }
             "CancelKeyDeletion" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 self.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
                     if r.state != KeyState::PendingDeletion {
                         return Err(KmsError::InvalidState(format!("{} is not pending deletion.", r.arn())));
@@ -667,7 +717,7 @@ impl Kms {
                 Ok(page_json("Aliases", page, next))
             }
             "Encrypt" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let pt = i.req_blob("Plaintext", 1, MAX_PLAINTEXT)?;
                 let ec = i.map("EncryptionContext")?;
                 grant_tokens(&i)?;
@@ -694,7 +744,7 @@ impl Kms {
                 let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
                 let ec = i.map("EncryptionContext")?;
                 grant_tokens(&i)?;
-                let k = self.source_key(ctx, i.str("KeyId")?, &blob)?;
+                let k = self.planned_source(ctx, i.str("KeyId")?, &blob, planned)?;
                 let (pt, alg, material) = self.decrypt_with(&k, &blob, &ec, i.str("EncryptionAlgorithm")?)?;
                 dry_run(&i)?;
                 let mut out = json!({"KeyId": k.arn, "Plaintext": b64(&pt), "EncryptionAlgorithm": alg});
@@ -706,8 +756,8 @@ impl Kms {
             "ReEncrypt" => {
                 let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
                 grant_tokens(&i)?;
-                let src = self.source_key(ctx, i.str("SourceKeyId")?, &blob)?;
-                let dst = self.key_param(ctx, &i, "DestinationKeyId")?;
+                let src = self.planned_source(ctx, i.str("SourceKeyId")?, &blob, planned)?;
+                let dst = self.planned_key(ctx, &i, "DestinationKeyId", planned)?;
                 let (pt, src_alg, _) = self.decrypt_with(
                     &src,
                     &blob,
@@ -734,7 +784,7 @@ impl Kms {
                 }))
             }
             "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let ec = i.map("EncryptionContext")?;
                 let n = data_key_len(&i)?;
                 grant_tokens(&i)?;
@@ -755,7 +805,7 @@ impl Kms {
                 Ok(out)
             }
             "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let ec = i.map("EncryptionContext")?;
                 let spec_name = i.req_str("KeyPairSpec")?;
                 let spec = KeySpec::parse(spec_name).filter(|s| s.is_asymmetric()).ok_or_else(|| {
@@ -795,7 +845,7 @@ impl Kms {
                 Ok(json!({"Plaintext": b64(&b)}))
             }
             "Sign" | "Verify" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let msg = i.req_blob("Message", 1, MAX_PLAINTEXT)?;
                 let alg = i.req_str("SigningAlgorithm")?;
                 let mt = i.str("MessageType")?.unwrap_or("RAW");
@@ -839,7 +889,7 @@ impl Kms {
                 }
             }
             "GenerateMac" | "VerifyMac" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let msg = i.req_blob("Message", 1, MAX_PLAINTEXT)?;
                 let alg = i.req_str("MacAlgorithm")?;
                 let tag = if op == "VerifyMac" { Some(i.req_blob("Mac", 1, 6144)?) } else { None };
@@ -868,7 +918,7 @@ impl Kms {
                 }
             }
             "GetPublicKey" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 k.require_enabled()?;
                 if !k.rec.spec.is_asymmetric() {
                     return Err(KmsError::Unsupported(format!(
@@ -895,17 +945,17 @@ impl Kms {
                 Ok(out)
             }
             "GetKeyPolicy" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 policy_name(&i)?;
                 Ok(json!({"Policy": k.rec.policy, "PolicyName": "default"}))
             }
             "ListKeyPolicies" => {
-                let _k = self.key_param(ctx, &i, "KeyId")?;
+                let _k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 i.page(100)?;
                 Ok(json!({"PolicyNames": ["default"], "Truncated": false}))
             }
             "PutKeyPolicy" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 policy_name(&i)?;
                 let policy = i.req_str_len("Policy", 1, MAX_POLICY)?;
                 // AWS's key-state table: PutKeyPolicy works in every state, pending deletion included.
@@ -918,7 +968,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "EnableKeyRotation" | "DisableKeyRotation" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let period = if op == "EnableKeyRotation" {
                     i.int_range("RotationPeriodInDays", 90, 2560)?.unwrap_or(365)
                 } else {
@@ -944,7 +994,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "GetKeyRotationStatus" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 // AWS's key-state table: GetKeyRotationStatus works on a key pending deletion.
                 self.require_rotatable_spec(&k)?;
                 let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.arn});
@@ -957,7 +1007,7 @@ impl Kms {
                 Ok(out)
             }
             "RotateKeyOnDemand" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 k.require_enabled()?;
                 self.require_rotatable(&k)?;
                 let on_demand =
@@ -972,7 +1022,7 @@ impl Kms {
                 Ok(json!({"KeyId": k.arn}))
             }
             "ListKeyRotations" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let (limit, marker) = i.page(100)?;
                 k.require_not_pending()?;
                 self.require_rotatable_spec(&k)?;
@@ -996,7 +1046,7 @@ impl Kms {
                 Ok(page_json("Rotations", page, next))
             }
             "TagResource" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 if !i.has("Tags") {
                     return Err(missing("Tags"));
                 }
@@ -1015,7 +1065,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "UntagResource" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 if !i.has("TagKeys") {
                     return Err(missing("TagKeys"));
                 }
@@ -1028,7 +1078,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "ListResourceTags" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let (limit, marker) = i.page(50)?;
                 let tags: Vec<Value> =
                     k.rec.tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect();
@@ -1038,7 +1088,7 @@ impl Kms {
             "CreateGrant" => self.create_grant(ctx, &i),
             "ReplicateKey" => self.replicate_key(ctx, &i),
             "UpdatePrimaryRegion" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let region = replica_region(&i, "PrimaryRegion")?.to_string();
                 if k.rec.multi_region_primary != Some(true) {
                     return Err(not_primary(&k));
@@ -1067,7 +1117,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "ListGrants" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let (limit, marker) = i.page(50)?;
                 let gid = i.str_len("GrantId", 1, 128)?;
                 let grantee = i.str_len("GranteePrincipal", 1, 256)?;
@@ -1102,7 +1152,7 @@ impl Kms {
                 Ok(json!({}))
             }
             "RevokeGrant" => {
-                let k = self.key_param(ctx, &i, "KeyId")?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let gid = i.req_str_len("GrantId", 1, 128)?;
                 if !valid_grant_id(gid) {
                     return Err(KmsError::InvalidGrantId(format!("Grant ID {gid} is not valid.")));
@@ -1207,17 +1257,13 @@ impl Kms {
             action: "kms:PutKeyPolicy".into(),
             resource,
             resource_account: Some(account),
-            resource_policy: Some(ResourcePolicy {
-                name: "new key policy".into(),
-                document: policy.to_string(),
-                required: true,
-            }),
+            resource_policy: Some(ResourcePolicy::new("new key policy", policy, true)),
             context: vec![
                 ("kms:CallerAccount".into(), s(&ctx.caller.account_id)),
                 ("kms:BypassPolicyLockoutSafetyCheck".into(), s("false")),
             ],
         };
-        if self.authorizer.check(ctx, "kms", &check).is_err() {
+        if self.authorizer.check(ctx, "kms", check).is_err() {
             return Err(KmsError::MalformedPolicy(
                 "The new key policy will not allow you to update the key policy in the future.".into(),
             ));

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use rampart_service::{AuthzPlan, AwsError, Input, Output, Protocol, RequestContext, Service};
+use rampart_service::{AuthzCheck, AuthzPlan, AwsError, Input, Output, Protocol, RequestContext, Service};
 
 use crate::core::Kms;
-use crate::ops::OPERATIONS;
+use crate::ops::{Planned, OPERATIONS};
 
 /// The pipeline service over a [`Kms`].
 pub struct KmsService {
@@ -40,11 +40,27 @@ impl Service for KmsService {
     }
 
     fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        let checks = self.kms.plan(ctx, operation, input.json())?;
+        let checks = self.kms.plan(ctx, operation, input.json(), &mut Planned::default())?;
         Ok(if checks.is_empty() { AuthzPlan::AlwaysAllowed } else { AuthzPlan::Checks(checks) })
     }
 
     fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        Ok(Output::Json(self.kms.exec(ctx, operation, input.json())?))
+        Ok(Output::Json(self.kms.exec(ctx, operation, input.json(), &Planned::default())?))
+    }
+
+    /// The keys the plan loaded are the keys the call uses (one read of each per call).
+    fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: &Input,
+        decide: &mut dyn FnMut(Vec<AuthzCheck>) -> Result<(), AwsError>,
+    ) -> Result<Output, AwsError> {
+        let mut planned = Planned::default();
+        let checks = self.kms.plan(ctx, operation, input.json(), &mut planned)?;
+        if !checks.is_empty() {
+            decide(checks)?;
+        }
+        Ok(Output::Json(self.kms.exec(ctx, operation, input.json(), &planned)?))
     }
 }

@@ -214,6 +214,18 @@ impl Context {
     pub fn insert(&mut self, key: &str, value: ContextValue) {
         self.entries.insert(Cow::Owned(key.to_ascii_lowercase()), value);
     }
+    /// [`Context::insert`] taking the key: a borrowed key already in lower case is stored as is,
+    /// an owned one is lowered in place (no allocation either way).
+    pub fn insert_key(&mut self, key: Cow<'static, str>, value: ContextValue) {
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            let mut owned = key.into_owned();
+            owned.make_ascii_lowercase();
+            Cow::Owned(owned)
+        } else {
+            key
+        };
+        self.entries.insert(key, value);
+    }
     /// [`Context::insert`] for a key written in lower case in the program (no allocation).
     pub fn insert_static(&mut self, key: &'static str, value: ContextValue) {
         debug_assert!(!key.bytes().any(|b| b.is_ascii_uppercase()), "{key} is not in lower case");
@@ -436,6 +448,20 @@ mod tests {
         let mut keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["aws:sourceip", "aws:userid"]);
+    }
+
+    #[test]
+    fn taken_keys_are_stored_in_lower_case() {
+        let mut c = Context::new();
+        c.insert_key(Cow::Borrowed("kms:calleraccount"), ContextValue::String("1".into()));
+        c.insert_key(Cow::Borrowed("kms:KeySpec"), ContextValue::String("2".into()));
+        c.insert_key(Cow::Owned("aws:ResourceTag/Team".into()), ContextValue::String("3".into()));
+        assert_eq!(c.get("KMS:CallerAccount"), Some(&ContextValue::String("1".into())));
+        assert_eq!(c.get_lower("kms:keyspec"), Some(&ContextValue::String("2".into())));
+        assert_eq!(c.get_lower("aws:resourcetag/team"), Some(&ContextValue::String("3".into())));
+        let mut keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["aws:resourcetag/team", "kms:calleraccount", "kms:keyspec"]);
     }
 
     #[test]

@@ -322,12 +322,12 @@ impl SecretsService {
             c.resource_account = Some(rec.account.clone());
         }
         if let Some(p) = &rec.policy {
-            c.resource_policy = Some(ResourcePolicy { name: rec.arn.clone(), document: p.clone(), required: false });
+            c.resource_policy = Some(ResourcePolicy::new(rec.arn.as_str(), p.as_str(), false));
         }
         c.context.push(("secretsmanager:SecretId".into(), s(rec.arn.clone())));
         for (k, v) in &rec.tags {
-            c.context.push((format!("aws:ResourceTag/{k}"), s(v.clone())));
-            c.context.push((format!("secretsmanager:ResourceTag/{k}"), s(v.clone())));
+            c.context.push((format!("aws:ResourceTag/{k}").into(), s(v.clone())));
+            c.context.push((format!("secretsmanager:ResourceTag/{k}").into(), s(v.clone())));
         }
         if let Some(l) = &rec.rotation.lambda_arn {
             c.context.push(("secretsmanager:resource/AllowRotationLambdaArn".into(), s(l.clone())));
@@ -338,7 +338,7 @@ impl SecretsService {
     fn plan(&self, ctx: &RequestContext, op: &str, body: In<'_>) -> Result<AuthzPlan> {
         let request_tags = |c: &mut AuthzCheck, tags: &[(String, String)]| {
             for (k, v) in tags {
-                c.context.push((format!("aws:RequestTag/{k}"), s(v.clone())));
+                c.context.push((format!("aws:RequestTag/{k}").into(), s(v.clone())));
             }
             c.context.push(("aws:TagKeys".into(), ContextValue::List(tags.iter().map(|(k, _)| k.clone()).collect())));
         };

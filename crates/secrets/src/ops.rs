@@ -731,23 +731,23 @@ impl SecretsManager {
                     check.resource_account = Some(rec.account.clone());
                 }
                 if let Some(p) = &rec.policy {
-                    check.resource_policy =
-                        Some(ResourcePolicy { name: rec.arn.clone(), document: p.clone(), required: false });
+                    check.resource_policy = Some(ResourcePolicy::new(rec.arn.as_str(), p.as_str(), false));
                 }
                 check
                     .context
                     .push(("secretsmanager:SecretId".into(), rampart_service::ContextValue::String(rec.arn.clone())));
                 for (k, v) in &rec.tags {
-                    check
-                        .context
-                        .push((format!("aws:ResourceTag/{k}"), rampart_service::ContextValue::String(v.clone())));
                     check.context.push((
-                        format!("secretsmanager:ResourceTag/{k}"),
+                        format!("aws:ResourceTag/{k}").into(),
+                        rampart_service::ContextValue::String(v.clone()),
+                    ));
+                    check.context.push((
+                        format!("secretsmanager:ResourceTag/{k}").into(),
                         rampart_service::ContextValue::String(v.clone()),
                     ));
                 }
                 match &authorizer {
-                    Some(a) => a.check(ctx, "secretsmanager", &check)?,
+                    Some(a) => a.check(ctx, "secretsmanager", check)?,
                     None => return Err(SmError::Internal("no authorizer wired for BatchGetSecretValue".into())),
                 }
                 if rec.is_deleted() {

@@ -105,7 +105,7 @@ struct TestAuthorizer {
 }
 
 impl Authorizer for TestAuthorizer {
-    fn check(&self, _ctx: &RequestContext, _svc: &str, check: &AuthzCheck) -> Result<(), AwsError> {
+    fn check(&self, _ctx: &RequestContext, _svc: &str, check: AuthzCheck) -> Result<(), AwsError> {
         if self.deny.lock().unwrap().contains(&check.resource) {
             return Err(AwsError::new("AccessDeniedException", format!("denied {}", check.resource), 400));
         }

@@ -20,7 +20,7 @@ use rampart_protocol::sigv4::{self, AuthError, SignedRequest};
 use rampart_protocol::xml::query_response;
 use rampart_protocol::{AwsError, Protocol};
 use rampart_service::{
-    Authorizer, AuthzPlan, Caller, Credential, CredentialStore, Input, Output, RequestContext, Service,
+    Authorizer, AuthzCheck, Caller, Credential, CredentialStore, Input, Output, RequestContext, Service,
 };
 use rampart_trail::{AuditLog, CallFacts, Identity, Receipt, TlsFacts};
 use time::OffsetDateTime;
@@ -430,16 +430,15 @@ impl Pipeline {
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
         let fail = |e: AwsError| (Some(service), e);
         // Authorize (the plan is still built in moto's no-auth phase: it validates input), then run.
-        match service.authorize(&ctx, &operation, input).map_err(fail)? {
-            AuthzPlan::AlwaysAllowed => {}
-            AuthzPlan::Checks(_) if !enforce => {}
-            AuthzPlan::Checks(checks) => {
-                for check in &checks {
-                    self.authorizer.check(&ctx, service.signing_name(), check).map_err(fail)?;
+        let mut decide = |checks: Vec<AuthzCheck>| -> Result<(), AwsError> {
+            if enforce {
+                for check in checks {
+                    self.authorizer.check(&ctx, service.signing_name(), check)?;
                 }
             }
-        }
-        let output = service.invoke(&ctx, &operation, input).map_err(fail)?;
+            Ok(())
+        };
+        let output = service.call(&ctx, &operation, input, &mut decide).map_err(fail)?;
         Ok((service, operation, output))
     }
 }

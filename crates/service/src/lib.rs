@@ -5,9 +5,12 @@
 //! extra context keys), has the [`Authorizer`] decide every check, and only then runs
 //! [`Service::invoke`]. Handlers never check permissions by hand.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub use rampart_policy::{Context, ContextValue};
+use rampart_policy::{Policy, PolicyType};
 pub use rampart_protocol::query::QueryParams;
 pub use rampart_protocol::{AwsError, Protocol};
 use time::OffsetDateTime;
@@ -127,16 +130,46 @@ pub enum Output {
     Json(serde_json::Value),
 }
 
-/// A resource's own policy, consulted with the caller's identity policies.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A resource's own policy, consulted with the caller's identity policies. Cheap to clone (the
+/// text is shared), so a resource loaded once — a KMS key — lends its policy to every call.
+#[derive(Clone, Debug)]
 pub struct ResourcePolicy {
     /// A name for explanations, e.g. the key ARN + `/policy/default`.
-    pub name: String,
+    pub name: Arc<str>,
     /// The policy document (JSON).
-    pub document: String,
+    pub document: Arc<str>,
     /// KMS key policies and role trust policies must allow explicitly.
     pub required: bool,
+    /// `document` compiled as a resource-based policy, when its owner keeps one; otherwise the
+    /// authorizer compiles the document (through its cache) on each use.
+    pub compiled: Option<Arc<Policy>>,
 }
+
+impl ResourcePolicy {
+    pub fn new(name: impl Into<Arc<str>>, document: impl Into<Arc<str>>, required: bool) -> Self {
+        ResourcePolicy { name: name.into(), document: document.into(), required, compiled: None }
+    }
+
+    /// [`ResourcePolicy::new`] with the document compiled now as a resource-based policy (not a
+    /// role trust policy). A document that does not compile is left for the authorizer to report.
+    pub fn compiled(name: impl Into<Arc<str>>, document: impl Into<Arc<str>>, required: bool) -> Self {
+        let mut rp = Self::new(name, document, required);
+        rp.compiled = Policy::parse(&rp.document, PolicyType::Resource).ok().map(Arc::new);
+        rp
+    }
+}
+
+/// Equal when they name the same document the same way (`compiled` follows from `document`).
+impl PartialEq for ResourcePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.document == other.document && self.required == other.required
+    }
+}
+
+impl Eq for ResourcePolicy {}
+
+/// A condition key name in an [`AuthzCheck`]: fixed names borrowed, built ones owned.
+pub type ContextKey = Cow<'static, str>;
 
 /// One thing the pipeline must authorize before the handler runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,7 +182,8 @@ pub struct AuthzCheck {
     pub resource_account: Option<String>,
     pub resource_policy: Option<ResourcePolicy>,
     /// Request-specific context keys (`aws:RequestTag/…`, `aws:TagKeys`, `iam:PassedToService`, …).
-    pub context: Vec<(String, ContextValue)>,
+    /// Fixed key names written in lower case are taken into the policy context without a copy.
+    pub context: Vec<(ContextKey, ContextValue)>,
 }
 
 impl AuthzCheck {
@@ -163,7 +197,7 @@ impl AuthzCheck {
         }
     }
 
-    pub fn with_context(mut self, key: impl Into<String>, value: ContextValue) -> Self {
+    pub fn with_context(mut self, key: impl Into<Cow<'static, str>>, value: ContextValue) -> Self {
         self.context.push((key.into(), value));
         self
     }
@@ -205,12 +239,28 @@ pub trait Service: Send + Sync {
     }
     /// Run the operation. Only called after every check of the plan was allowed.
     fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError>;
+    /// One call: plan ([`Service::authorize`]), have `decide` allow every check, then run
+    /// ([`Service::invoke`]). A service that loads state to plan (a KMS key) overrides this to
+    /// run on what it loaded and authorized, reading it once per call.
+    fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: &Input,
+        decide: &mut dyn FnMut(Vec<AuthzCheck>) -> Result<(), AwsError>,
+    ) -> Result<Output, AwsError> {
+        if let AuthzPlan::Checks(checks) = self.authorize(ctx, operation, input)? {
+            decide(checks)?;
+        }
+        self.invoke(ctx, operation, input)
+    }
 }
 
 /// Decides authorization checks (implemented by crates/iam, which knows identities and their policies).
 pub trait Authorizer: Send + Sync {
     /// `Ok(())` when allowed; otherwise AWS's `AccessDenied` (or the service's equivalent code).
-    fn check(&self, ctx: &RequestContext, operation_service: &str, check: &AuthzCheck) -> Result<(), AwsError>;
+    /// Takes the check by value: its context moves into the policy context without copies.
+    fn check(&self, ctx: &RequestContext, operation_service: &str, check: AuthzCheck) -> Result<(), AwsError>;
 }
 
 /// A credential found by access key ID.

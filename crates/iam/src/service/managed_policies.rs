@@ -8,7 +8,7 @@ use rampart_policy::{ContextValue, PolicyType};
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzCheck, AuthzPlan, Output, RequestContext};
+use rampart_service::{AuthzCheck, AuthzPlan, ContextKey, Output, RequestContext};
 
 use super::users::tag_page;
 use super::xml::{PolicyView, Usage};
@@ -163,7 +163,7 @@ pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Res
         return one(check(op, format!("arn:aws:iam::{acct}:policy/")));
     }
     let arn = a.req("PolicyArn", &v::ARN);
-    let mut extra: Vec<(String, ContextValue)> = Vec::new();
+    let mut extra: Vec<(ContextKey, ContextValue)> = Vec::new();
     match op {
         "GetPolicy" | "DeletePolicy" => {}
         "ListPolicyVersions" | "ListPolicyTags" => {

@@ -166,9 +166,9 @@ pub(crate) fn check(action: &str, resource: impl Into<String>) -> AuthzCheck {
 /// roles, as IAM documents).
 pub(crate) fn resource_tags(mut c: AuthzCheck, tags: &[Tag], iam_key: bool) -> AuthzCheck {
     for t in tags {
-        c.context.push((format!("aws:ResourceTag/{}", t.key), ContextValue::String(t.value.clone())));
+        c.context.push((format!("aws:ResourceTag/{}", t.key).into(), ContextValue::String(t.value.clone())));
         if iam_key {
-            c.context.push((format!("iam:ResourceTag/{}", t.key), ContextValue::String(t.value.clone())));
+            c.context.push((format!("iam:ResourceTag/{}", t.key).into(), ContextValue::String(t.value.clone())));
         }
     }
     c
@@ -180,7 +180,7 @@ pub(crate) fn request_tags(mut c: AuthzCheck, tags: &[Tag]) -> AuthzCheck {
         return c;
     }
     for t in tags {
-        c.context.push((format!("aws:RequestTag/{}", t.key), ContextValue::String(t.value.clone())));
+        c.context.push((format!("aws:RequestTag/{}", t.key).into(), ContextValue::String(t.value.clone())));
     }
     c.context.push(("aws:TagKeys".into(), ContextValue::List(tags.iter().map(|t| t.key.clone()).collect())));
     c

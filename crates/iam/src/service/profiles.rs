@@ -4,7 +4,7 @@
 use rampart_policy::ContextValue;
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzCheck, AuthzPlan, Output, RequestContext};
+use rampart_service::{AuthzCheck, AuthzPlan, ContextKey, Output, RequestContext};
 
 use super::roles::{no_such_role, role_check};
 use super::users::tag_page;
@@ -74,7 +74,7 @@ pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Res
         }
         _ => {
             let name = a.req("InstanceProfileName", &v::PROFILE_NAME);
-            let mut extra: Vec<(String, ContextValue)> = Vec::new();
+            let mut extra: Vec<(ContextKey, ContextValue)> = Vec::new();
             let mut role = None;
             match op {
                 "GetInstanceProfile" | "DeleteInstanceProfile" => {}

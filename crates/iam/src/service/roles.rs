@@ -4,7 +4,7 @@
 use rampart_policy::{ContextValue, PolicyType};
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzCheck, AuthzPlan, Output, RequestContext};
+use rampart_service::{AuthzCheck, AuthzPlan, ContextKey, Output, RequestContext};
 
 use super::index::{self, EntityRef};
 use super::users::{require_boundary, tag_page};
@@ -121,7 +121,7 @@ pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Res
     }
     let mut a = Args::new(q);
     let name = a.req("RoleName", &v::ROLE_NAME);
-    let mut extra: Vec<(String, ContextValue)> = Vec::new();
+    let mut extra: Vec<(ContextKey, ContextValue)> = Vec::new();
     match op {
         "GetRole" | "DeleteRole" => {}
         "UpdateRole" => {

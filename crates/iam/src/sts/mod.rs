@@ -608,17 +608,13 @@ impl StsService {
                 policies.packed_percent(&[])?;
                 let arn = role.arn(&role_account);
                 let mut c = AuthzCheck::new("sts:AssumeRoleWithWebIdentity", arn.clone());
-                c.resource_policy = Some(ResourcePolicy {
-                    name: format!("{arn}/trust-policy"),
-                    document: role.trust.clone(),
-                    required: true,
-                });
+                c.resource_policy = Some(ResourcePolicy::new(format!("{arn}/trust-policy"), role.trust.as_str(), true));
                 let k = &wi.provider_key;
                 c.context.push(("sts:RoleSessionName".into(), s(session_name)));
-                c.context.push((format!("{k}:aud"), s(wi.aud.as_str())));
-                c.context.push((format!("{k}:sub"), s(wi.sub.as_str())));
+                c.context.push((format!("{k}:aud").into(), s(wi.aud.as_str())));
+                c.context.push((format!("{k}:sub").into(), s(wi.sub.as_str())));
                 if !wi.amr.is_empty() {
-                    c.context.push((format!("{k}:amr"), ContextValue::List(wi.amr.clone())));
+                    c.context.push((format!("{k}:amr").into(), ContextValue::List(wi.amr.clone())));
                 }
                 c.context.push(("aws:FederatedProvider".into(), s(wi.provider_arn.as_str())));
                 Ok(AuthzPlan::Checks(vec![c]))
@@ -697,8 +693,7 @@ impl StsService {
         policies.packed_percent(&[])?;
         let arn = role.arn(&role_account);
         let mut c = AuthzCheck::new("sts:AssumeRoleWithSAML", arn.clone());
-        c.resource_policy =
-            Some(ResourcePolicy { name: format!("{arn}/trust-policy"), document: role.trust.clone(), required: true });
+        c.resource_policy = Some(ResourcePolicy::new(format!("{arn}/trust-policy"), role.trust.as_str(), true));
         let as_ = &id.assertion;
         let provider_name = id.provider_arn.rsplit('/').next().unwrap_or_default();
         c.context.push(("sts:RoleSessionName".into(), s(id.session_name.as_str())));
@@ -772,8 +767,7 @@ impl StsService {
 
         let arn = role.arn(&role_account);
         let resource_account = (role_account != ctx.caller.account_id).then(|| role_account.clone());
-        let trust =
-            ResourcePolicy { name: format!("{arn}/trust-policy"), document: role.trust.clone(), required: true };
+        let trust = ResourcePolicy::new(format!("{arn}/trust-policy"), role.trust.as_str(), true);
         let mut base = AuthzCheck::new("sts:AssumeRole", arn.clone());
         base.resource_account = resource_account;
         base.resource_policy = Some(trust);
@@ -789,8 +783,8 @@ impl StsService {
             base.context.push(("aws:MultiFactorAuthAge".into(), s("0")));
         }
         for t in &role.tags {
-            base.context.push((format!("aws:ResourceTag/{}", t.key), s(t.value.as_str())));
-            base.context.push((format!("iam:ResourceTag/{}", t.key), s(t.value.as_str())));
+            base.context.push((format!("aws:ResourceTag/{}", t.key).into(), s(t.value.as_str())));
+            base.context.push((format!("iam:ResourceTag/{}", t.key).into(), s(t.value.as_str())));
         }
         let mut checks = vec![base.clone()];
         if !plan.passed.is_empty() {

@@ -72,7 +72,7 @@ impl H {
         pairs.push(("Action".into(), op.into()));
         let input = Input::Query(QueryParams::from_pairs(pairs));
         if let AuthzPlan::Checks(checks) = svc.authorize(ctx, op, &input)? {
-            for c in &checks {
+            for c in checks {
                 self.authz.check(ctx, svc.signing_name(), c)?;
             }
         }
