@@ -116,16 +116,6 @@ impl IamAuthorizer {
             };
 
         let principal = principal_of(caller);
-        let extra = std::mem::take(&mut check.context);
-        let mut context = request_context(ctx, &resolved, extra);
-        org.add_context(&mut context);
-        let request = Request {
-            principal: &principal,
-            action: &check.action,
-            resource: &check.resource,
-            resource_account: check.resource_account.as_deref(),
-            context: &context,
-        };
         let root_policy;
         let root_federated = matches!(caller.kind, CallerKind::FederatedUser { .. })
             && caller.session.as_ref().is_some_and(|s| matches!(s.federated_parent, Some(None)));
@@ -149,10 +139,31 @@ impl IamAuthorizer {
             service_control_policies: org.scp(),
             resource_control_policies: org.rcp(),
         };
+        // The request context is built only when some policy reads it (a condition, a policy
+        // variable), or for a denial's record; otherwise the decision cannot depend on it.
+        let extra = std::mem::take(&mut check.context);
+        let full_context = |extra| {
+            let mut context = request_context(ctx, &resolved, extra);
+            org.add_context(&mut context);
+            context
+        };
+        let (context, extra) =
+            if set.reads_context() { (full_context(extra), None) } else { (Context::new(), Some(extra)) };
+        let request = Request {
+            principal: &principal,
+            action: &check.action,
+            resource: &check.resource,
+            resource_account: check.resource_account.as_deref(),
+            context: &context,
+        };
         let eval = evaluate(&request, &set);
         if eval.decision == Decision::Allowed {
             return Ok(());
         }
+        let context = match extra {
+            Some(extra) => full_context(extra),
+            None => context,
+        };
         let layer = eval.explanation.denying_layer();
         let err = access_denied(service, &caller.arn, &check.action, &check.resource, layer);
         denials::record(

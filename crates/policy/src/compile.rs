@@ -144,6 +144,9 @@ pub struct CompiledPolicy {
     by_service: Vec<(Box<str>, Vec<u32>)>,
     /// Statements every request must look at (NotAction, wildcard service).
     always: Vec<u32>,
+    /// Whether any statement reads the request context (a condition, or a policy variable in
+    /// Resource/NotResource); a request only needs its context built when some policy does.
+    pub reads_context: bool,
 }
 
 impl CompiledPolicy {
@@ -171,7 +174,13 @@ impl CompiledPolicy {
             }
         }
         by_service.sort_by(|a, b| a.0.cmp(&b.0));
-        CompiledPolicy { statements, by_service, always }
+        let reads_context = statements.iter().any(|s| {
+            !s.conditions.is_empty()
+                || s.resources
+                    .as_ref()
+                    .is_some_and(|r| r.patterns.iter().any(|p| matches!(p, ResourcePattern::Dynamic(_))))
+        });
+        CompiledPolicy { statements, by_service, always, reads_context }
     }
 
     /// The statements that can match an action of `service`, in document order.

@@ -57,8 +57,6 @@ pub mod validate;
 pub mod variables;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 pub use ast::{Effect, Version};
@@ -142,6 +140,11 @@ impl Policy {
         self.inner.ty
     }
 
+    /// Whether evaluating this policy can read the request context (conditions, policy variables).
+    pub fn reads_context(&self) -> bool {
+        self.inner.compiled.reads_context
+    }
+
     /// The parsed document.
     pub fn document(&self) -> &ast::Document {
         &self.inner.document
@@ -171,36 +174,14 @@ pub enum ContextValue {
     List(Vec<String>),
 }
 
-/// A fast hasher for context keys (short ASCII strings; a request has a few dozen at most, so
-/// collision flooding is not a concern and SipHash's cost is).
-#[derive(Clone, Copy, Debug, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Request context keys → values. Key lookup is case-insensitive.
+///
+/// A flat list: a request has a few dozen keys and a policy looks up a handful (often none), so
+/// building a hash table per request costs more than scanning the list on each lookup.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
-    /// Keys lower-cased; the global keys every request has are borrowed (no allocation per request).
-    entries: HashMap<Cow<'static, str>, ContextValue, BuildHasherDefault<KeyHasher>>,
+    /// Keys lower-cased and unique; fixed key names are borrowed (no allocation per request).
+    entries: Vec<(Cow<'static, str>, ContextValue)>,
 }
 
 impl Context {
@@ -209,14 +190,21 @@ impl Context {
     }
     /// An empty context with room for `n` keys (a request's global keys are known in advance).
     pub fn with_capacity(n: usize) -> Self {
-        Context { entries: HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default()) }
+        Context { entries: Vec::with_capacity(n) }
     }
     pub fn insert(&mut self, key: &str, value: ContextValue) {
-        self.entries.insert(Cow::Owned(key.to_ascii_lowercase()), value);
+        match self.position(key) {
+            Some(i) => self.entries[i].1 = value,
+            None => self.entries.push((Cow::Owned(key.to_ascii_lowercase()), value)),
+        }
     }
     /// [`Context::insert`] taking the key: a borrowed key already in lower case is stored as is,
     /// an owned one is lowered in place (no allocation either way).
     pub fn insert_key(&mut self, key: Cow<'static, str>, value: ContextValue) {
+        if let Some(i) = self.position(&key) {
+            self.entries[i].1 = value;
+            return;
+        }
         let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
             let mut owned = key.into_owned();
             owned.make_ascii_lowercase();
@@ -224,26 +212,23 @@ impl Context {
         } else {
             key
         };
-        self.entries.insert(key, value);
+        self.entries.push((key, value));
     }
     /// [`Context::insert`] for a key written in lower case in the program (no allocation).
     pub fn insert_static(&mut self, key: &'static str, value: ContextValue) {
         debug_assert!(!key.bytes().any(|b| b.is_ascii_uppercase()), "{key} is not in lower case");
-        self.entries.insert(Cow::Borrowed(key), value);
+        self.insert_key(Cow::Borrowed(key), value);
+    }
+    /// Where `key` (any case) is.
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k.len() == key.len() && k.eq_ignore_ascii_case(key))
     }
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.entries.get(key.to_ascii_lowercase().as_str())
-        } else {
-            self.entries.get(key)
-        }
+        self.position(key).map(|i| &self.entries[i].1)
     }
-    /// Lookup by an already lower-cased key (no allocation).
+    /// Lookup by an already lower-cased key.
     pub(crate) fn get_lower(&self, key: &str) -> Option<&ContextValue> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        self.entries.get(key)
+        self.entries.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v)
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -368,6 +353,20 @@ pub struct PolicySet<'a> {
     pub service_control_policies: Option<Vec<Vec<NamedPolicy<'a>>>>,
     /// RCPs by level. `None` = none apply.
     pub resource_control_policies: Option<Vec<Vec<NamedPolicy<'a>>>>,
+}
+
+impl PolicySet<'_> {
+    /// Whether evaluating the set can read the request context: when no policy does, the
+    /// decision is the same for every context, so callers may skip building one.
+    pub fn reads_context(&self) -> bool {
+        let any = |ps: &[NamedPolicy<'_>]| ps.iter().any(|p| p.policy.reads_context());
+        any(&self.identity)
+            || self.permissions_boundaries.as_deref().is_some_and(any)
+            || self.session_policies.as_deref().is_some_and(any)
+            || self.resource_policy.as_ref().is_some_and(|p| p.policy.reads_context())
+            || self.service_control_policies.iter().flatten().any(|level| any(level))
+            || self.resource_control_policies.iter().flatten().any(|level| any(level))
+    }
 }
 
 /// The outcome of evaluation.

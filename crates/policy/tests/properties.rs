@@ -400,6 +400,35 @@ proptest! {
         prop_assert_eq!(sorted_keys(&fast), sorted_keys(&reference));
     }
 
+    /// A set none of whose policies reads the context decides the same with an empty context
+    /// (callers skip building one then); a set that does is flagged.
+    #[test]
+    fn context_blind_sets_ignore_the_context(s in scenario()) {
+        let p = parse_all(&s);
+        let all = p.identity.iter()
+            .chain(p.boundary.iter().flatten())
+            .chain(p.session.iter().flatten())
+            .chain(p.rp.iter())
+            .chain(p.scps.iter().flatten().flatten())
+            .chain(p.rcps.iter().flatten().flatten());
+        let mut reads = false;
+        for policy in all {
+            let has_conditions = policy.document().statements.iter().any(|st| !st.conditions.is_empty());
+            if has_conditions {
+                prop_assert!(policy.reads_context());
+            }
+            reads |= policy.reads_context();
+        }
+        let full = run(&s, &p, evaluate);
+        let mut blind = s.clone();
+        blind.context = Context::new();
+        let empty = run(&blind, &p, evaluate);
+        if !reads {
+            prop_assert_eq!(full.decision, empty.decision);
+            prop_assert_eq!(&full.explanation.statements, &empty.explanation.statements);
+        }
+    }
+
     /// Adding a Deny statement never turns a denial into an allow (and an allow can only become a deny).
     #[test]
     fn adding_deny_never_allows(s in scenario(), extra in document(Kind::Identity), target in 0usize..3) {
@@ -599,5 +628,64 @@ proptest! {
                 prop_assert_eq!(&fast.explanation.statements, &reference.explanation.statements);
             }
         }
+    }
+}
+
+/// Context keys as a model: a map from lower-cased key to the last value inserted under any case.
+#[derive(Clone, Debug)]
+enum ContextOp {
+    Insert(String, String),
+    InsertKey(String, bool, String),
+}
+
+fn context_key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "aws:SourceIp",
+        "aws:sourceip",
+        "AWS:SOURCEIP",
+        "kms:CallerAccount",
+        "kms:calleraccount",
+        "a",
+        "A",
+        "kms:EncryptionContext:Team",
+        "kms:encryptioncontext:team",
+    ])
+    .prop_map(str::to_string)
+}
+
+proptest! {
+    #[test]
+    fn context_is_a_case_insensitive_map(ops in prop::collection::vec(
+        prop_oneof![
+            (context_key(), "[a-z]{0,3}").prop_map(|(k, v)| ContextOp::Insert(k, v)),
+            (context_key(), any::<bool>(), "[a-z]{0,3}").prop_map(|(k, owned, v)| ContextOp::InsertKey(k, owned, v)),
+        ],
+        0..24,
+    ), probe in context_key()) {
+        let mut ctx = Context::new();
+        let mut model = std::collections::BTreeMap::new();
+        for op in ops {
+            let (k, v) = match op {
+                ContextOp::Insert(k, v) => {
+                    ctx.insert(&k, ContextValue::String(v.clone()));
+                    (k, v)
+                }
+                ContextOp::InsertKey(k, owned, v) => {
+                    // Borrowed keys must be 'static: leak the few distinct test keys.
+                    let key: std::borrow::Cow<'static, str> =
+                        if owned { std::borrow::Cow::Owned(k.clone()) } else { std::borrow::Cow::Borrowed(Box::leak(k.clone().into_boxed_str())) };
+                    ctx.insert_key(key, ContextValue::String(v.clone()));
+                    (k, v)
+                }
+            };
+            model.insert(k.to_ascii_lowercase(), v);
+        }
+        prop_assert_eq!(ctx.len(), model.len());
+        let expected = model.get(&probe.to_ascii_lowercase()).map(|v| ContextValue::String(v.clone()));
+        prop_assert_eq!(ctx.get(&probe), expected.as_ref());
+        let mut got: Vec<(String, ContextValue)> = ctx.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let want: Vec<(String, ContextValue)> = model.into_iter().map(|(k, v)| (k, ContextValue::String(v))).collect();
+        prop_assert_eq!(got, want);
     }
 }
