@@ -18,6 +18,7 @@ fn org_call(h: &H, ctx: &RequestContext, op: &str, body: Value) -> Result<Value,
     }
     match svc.invoke(ctx, op, &input)? {
         Output::Json(v) => Ok(v),
+        text @ Output::JsonText(_) => Ok(text.json_value()),
         Output::Xml(_) => panic!("Organizations answers JSON"),
     }
 }

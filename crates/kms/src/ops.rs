@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use rampart_policy::{Policy, PolicyType};
-use rampart_service::{AuthzCheck, ContextKey, ContextValue, RequestContext, ResourcePolicy};
+use rampart_service::{AuthzCheck, ContextKey, ContextValue, Output, RequestContext, ResourcePolicy};
 use rampart_store::{transact, ReadExt, TransactionExt};
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -265,6 +265,50 @@ fn caller_matches(ctx: &RequestContext, principal: &str) -> bool {
 
 fn b64(b: &[u8]) -> Value {
     Value::String(B64.encode(b))
+}
+
+/// A JSON object written member by member, in the sorted order serde_json's maps write (the
+/// same bytes a `Value` answer had).
+pub(crate) struct Answer(String);
+
+impl Answer {
+    pub(crate) fn new() -> Self {
+        let mut s = String::with_capacity(256);
+        s.push('{');
+        Answer(s)
+    }
+
+    fn name(&mut self, name: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push('"');
+        self.0.push_str(name);
+        self.0.push_str("\":");
+    }
+
+    pub(crate) fn str(&mut self, name: &str, value: &str) {
+        self.name(name);
+        if value.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+            self.0.push('"');
+            self.0.push_str(value);
+            self.0.push('"');
+        } else {
+            self.0.push_str(&Value::from(value).to_string());
+        }
+    }
+
+    pub(crate) fn b64(&mut self, name: &str, bytes: &[u8]) {
+        self.name(name);
+        self.0.push('"');
+        B64.encode_string(bytes, &mut self.0);
+        self.0.push('"');
+    }
+
+    pub(crate) fn finish(mut self) -> Output {
+        self.0.push('}');
+        Output::JsonText(self.0)
+    }
 }
 
 /// The keys a call's plan loaded, by the member that named them (`source` for the key a
@@ -561,8 +605,87 @@ impl Kms {
         Ok(k)
     }
 
-    /// Run `op` (authorized), on the keys its plan loaded.
-    pub(crate) fn exec(&self, ctx: &RequestContext, op: &str, input: &Value, planned: &Planned) -> Result<Value> {
+    /// Run `op` (authorized), on the keys its plan loaded. The data-plane operations every
+    /// envelope-encryption client calls write their answer directly; the others build a `Value`.
+    pub(crate) fn exec(&self, ctx: &RequestContext, op: &str, input: &Value, planned: &Planned) -> Result<Output> {
+        let i = In(input);
+        match op {
+            "Encrypt" => {
+                key_only(op, &i)?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
+                let pt = i.req_blob("Plaintext", 1, MAX_PLAINTEXT)?;
+                let ec = i.map("EncryptionContext")?;
+                grant_tokens(&i)?;
+                k.require_enabled()?;
+                if k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
+                    return Err(wrong_usage(&k, "Encrypt"));
+                }
+                let alg = self.encryption_algorithm(&k, i.str("EncryptionAlgorithm")?)?;
+                dry_run(&i)?;
+                let blob = if alg == "SYMMETRIC_DEFAULT" {
+                    self.encrypt_symmetric(&k, &pt, &ec)?
+                } else {
+                    if pt.len() > crypto::rsa_max_plaintext(k.rec.spec, alg) {
+                        return Err(KmsError::Validation(format!(
+                            "Plaintext is too long for the {alg} encryption algorithm with a {} key.",
+                            k.rec.spec.as_str()
+                        )));
+                    }
+                    crypto::rsa_encrypt(&k.public_key()?, alg, &pt)?
+                };
+                let mut out = Answer::new();
+                out.b64("CiphertextBlob", &blob);
+                out.str("EncryptionAlgorithm", alg);
+                out.str("KeyId", &k.arn);
+                Ok(out.finish())
+            }
+            "Decrypt" => {
+                key_only(op, &i)?;
+                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
+                let ec = i.map("EncryptionContext")?;
+                grant_tokens(&i)?;
+                let k = self.planned_source(ctx, i.str("KeyId")?, &blob, planned)?;
+                let (pt, alg, material) = self.decrypt_with(&k, &blob, &ec, i.str("EncryptionAlgorithm")?)?;
+                dry_run(&i)?;
+                let mut out = Answer::new();
+                out.str("EncryptionAlgorithm", alg);
+                out.str("KeyId", &k.arn);
+                if let Some(m) = &material {
+                    out.str("KeyMaterialId", m);
+                }
+                out.b64("Plaintext", &pt);
+                Ok(out.finish())
+            }
+            "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+                key_only(op, &i)?;
+                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
+                let ec = i.map("EncryptionContext")?;
+                let n = data_key_len(&i)?;
+                grant_tokens(&i)?;
+                if i.has("Recipient") {
+                    return Err(KmsError::Unsupported(
+                        "Recipient (Nitro Enclaves attestation) is not supported.".into(),
+                    ));
+                }
+                let (pt, blob) = self.data_key(&k, n, &ec, op)?;
+                dry_run(&i)?;
+                let mut out = Answer::new();
+                out.b64("CiphertextBlob", &blob);
+                out.str("KeyId", &k.arn);
+                if let Some(v) = k.rec.versions.last() {
+                    out.str("KeyMaterialId", &v.material_id);
+                }
+                if op == "GenerateDataKey" {
+                    out.b64("Plaintext", &pt);
+                }
+                Ok(out.finish())
+            }
+            _ => Ok(Output::Json(self.exec_value(ctx, op, input, planned)?)),
+        }
+    }
+
+    /// [`Kms::exec`] for the operations answered with a `Value`.
+    fn exec_value(&self, ctx: &RequestContext, op: &str, input: &Value, planned: &Planned) -> Result<Value> {
         let i = In(input);
         key_only(op, &i)?;
         match op {
@@ -716,43 +839,6 @@ impl Kms {
                 let (page, next) = paginate(&aliases, limit, marker)?;
                 Ok(page_json("Aliases", page, next))
             }
-            "Encrypt" => {
-                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
-                let pt = i.req_blob("Plaintext", 1, MAX_PLAINTEXT)?;
-                let ec = i.map("EncryptionContext")?;
-                grant_tokens(&i)?;
-                k.require_enabled()?;
-                if k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
-                    return Err(wrong_usage(&k, "Encrypt"));
-                }
-                let alg = self.encryption_algorithm(&k, i.str("EncryptionAlgorithm")?)?;
-                dry_run(&i)?;
-                let blob = if alg == "SYMMETRIC_DEFAULT" {
-                    self.encrypt_symmetric(&k, &pt, &ec)?
-                } else {
-                    if pt.len() > crypto::rsa_max_plaintext(k.rec.spec, alg) {
-                        return Err(KmsError::Validation(format!(
-                            "Plaintext is too long for the {alg} encryption algorithm with a {} key.",
-                            k.rec.spec.as_str()
-                        )));
-                    }
-                    crypto::rsa_encrypt(&k.public_key()?, alg, &pt)?
-                };
-                Ok(json!({"CiphertextBlob": b64(&blob), "KeyId": k.arn, "EncryptionAlgorithm": alg}))
-            }
-            "Decrypt" => {
-                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
-                let ec = i.map("EncryptionContext")?;
-                grant_tokens(&i)?;
-                let k = self.planned_source(ctx, i.str("KeyId")?, &blob, planned)?;
-                let (pt, alg, material) = self.decrypt_with(&k, &blob, &ec, i.str("EncryptionAlgorithm")?)?;
-                dry_run(&i)?;
-                let mut out = json!({"KeyId": k.arn, "Plaintext": b64(&pt), "EncryptionAlgorithm": alg});
-                if let Some(m) = material {
-                    out["KeyMaterialId"] = json!(m);
-                }
-                Ok(out)
-            }
             "ReEncrypt" => {
                 let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
                 grant_tokens(&i)?;
@@ -782,27 +868,6 @@ impl Kms {
                     "SourceEncryptionAlgorithm": src_alg,
                     "DestinationEncryptionAlgorithm": dst_alg,
                 }))
-            }
-            "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
-                let k = self.planned_key(ctx, &i, "KeyId", planned)?;
-                let ec = i.map("EncryptionContext")?;
-                let n = data_key_len(&i)?;
-                grant_tokens(&i)?;
-                if i.has("Recipient") {
-                    return Err(KmsError::Unsupported(
-                        "Recipient (Nitro Enclaves attestation) is not supported.".into(),
-                    ));
-                }
-                let (pt, blob) = self.data_key(&k, n, &ec, op)?;
-                dry_run(&i)?;
-                let mut out = json!({"CiphertextBlob": b64(&blob), "KeyId": k.arn});
-                if let Some(v) = k.rec.versions.last() {
-                    out["KeyMaterialId"] = json!(v.material_id);
-                }
-                if op == "GenerateDataKey" {
-                    out["Plaintext"] = b64(&pt);
-                }
-                Ok(out)
             }
             "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
                 let k = self.planned_key(ctx, &i, "KeyId", planned)?;

@@ -45,7 +45,7 @@ impl Service for KmsService {
     }
 
     fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        Ok(Output::Json(self.kms.exec(ctx, operation, input.json(), &Planned::default())?))
+        Ok(self.kms.exec(ctx, operation, input.json(), &Planned::default())?)
     }
 
     /// The keys the plan loaded are the keys the call uses (one read of each per call).
@@ -61,6 +61,6 @@ impl Service for KmsService {
         if !checks.is_empty() {
             decide(checks)?;
         }
-        Ok(Output::Json(self.kms.exec(ctx, operation, input.json(), &planned)?))
+        Ok(self.kms.exec(ctx, operation, input.json(), &planned)?)
     }
 }

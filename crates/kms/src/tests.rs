@@ -55,6 +55,7 @@ fn call(e: &Env, c: &RequestContext, op: &str, input: Value) -> Result<Value, ra
     };
     match e.kms.service().call(c, op, &rampart_service::Input::Json(input), &mut decide)? {
         rampart_service::Output::Json(v) => Ok(v),
+        text @ rampart_service::Output::JsonText(_) => Ok(text.json_value()),
         rampart_service::Output::Xml(_) => panic!("KMS answers JSON"),
     }
 }
@@ -571,4 +572,30 @@ fn encryption_context_condition_keys() {
         ]
     );
     assert!(crate::core::context_keys("kms:", &BTreeMap::new()).is_empty());
+}
+
+#[test]
+fn direct_answers_are_the_bytes_a_value_gives() {
+    use crate::ops::Answer;
+    use base64::Engine;
+    let cases: &[&[(&str, &str)]] = &[
+        &[],
+        &[("A", "plain"), ("B", "")],
+        &[("EncryptionAlgorithm", "SYMMETRIC_DEFAULT"), ("KeyId", "arn:aws:kms:us-east-1:111122223333:key/k")],
+        &[("Q", "quote\" back\\slash"), ("U", "caf\u{e9} \u{1}\n\t")],
+    ];
+    for members in cases {
+        let mut a = Answer::new();
+        let mut v = serde_json::Map::new();
+        for (k, val) in members.iter() {
+            a.str(k, val);
+            v.insert(k.to_string(), json!(val));
+        }
+        a.b64("Z", b"\x00\xffbytes");
+        v.insert("Z".into(), json!(base64::engine::general_purpose::STANDARD.encode(b"\x00\xffbytes")));
+        match a.finish() {
+            rampart_service::Output::JsonText(t) => assert_eq!(t, Value::Object(v).to_string()),
+            o => panic!("{o:?}"),
+        }
+    }
 }

@@ -193,6 +193,11 @@ impl Pipeline {
                         map_json_strings(&mut v, &|s| arn::to_partition(s, p));
                         Output::Json(v)
                     }
+                    (Some(p), text @ Output::JsonText(_)) => {
+                        let mut v = text.json_value();
+                        map_json_strings(&mut v, &|s| arn::to_partition(s, p));
+                        Output::Json(v)
+                    }
                     (_, output) => output,
                 };
                 render_output(service, &op, output, request_id)
@@ -550,6 +555,12 @@ fn render_output(service: &dyn Service, operation: &str, output: Output, request
             content_type: service.protocol().content_type(),
             request_id,
             body: value.to_string().into_bytes(),
+        },
+        Output::JsonText(text) => RawResponse {
+            status: 200,
+            content_type: service.protocol().content_type(),
+            request_id,
+            body: text.into_bytes(),
         },
     }
 }

@@ -128,6 +128,20 @@ pub enum Output {
     Xml(Option<String>),
     /// JSON protocols: the response body.
     Json(serde_json::Value),
+    /// JSON protocols: the response body, already serialized (a hot operation writing its
+    /// answer directly). Must be one JSON object.
+    JsonText(String),
+}
+
+impl Output {
+    /// The JSON answer as a `Value` (`Null` for XML answers).
+    pub fn json_value(&self) -> serde_json::Value {
+        match self {
+            Output::Json(v) => v.clone(),
+            Output::JsonText(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
+            Output::Xml(_) => serde_json::Value::Null,
+        }
+    }
 }
 
 /// A resource's own policy, consulted with the caller's identity policies. Cheap to clone (the

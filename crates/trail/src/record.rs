@@ -386,6 +386,7 @@ fn insert_path(root: &mut Value, key: &str, value: &str) {
 pub fn output_json(output: &Output) -> Value {
     match output {
         Output::Json(v) => camel_keys(v),
+        Output::JsonText(_) => camel_keys(&output.json_value()),
         Output::Xml(None) => Value::Null,
         Output::Xml(Some(xml)) => xml_to_json(xml).unwrap_or(Value::Null),
     }

@@ -79,7 +79,7 @@ impl H {
         match svc.invoke(ctx, op, &input)? {
             Output::Xml(Some(x)) => Ok(parse_xml(&format!("<{op}Result>{x}</{op}Result>"))),
             Output::Xml(None) => Ok(Node::default()),
-            Output::Json(_) => panic!("IAM answers XML"),
+            Output::Json(_) | Output::JsonText(_) => panic!("IAM answers XML"),
         }
     }
 
