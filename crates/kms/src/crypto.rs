@@ -275,7 +275,13 @@ pub fn parse_blob(blob: &[u8]) -> Result<(BlobHeader, usize), CryptoError> {
 
 /// The canonical encoding of an encryption context (sorted, length-prefixed) used as AAD.
 pub fn context_aad(context: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(context.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
+    aad(&[], context)
+}
+
+/// `header` followed by the encryption context's AAD form, in one buffer.
+fn aad(header: &[u8], context: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len() + context.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>());
+    out.extend_from_slice(header);
     for (k, v) in context {
         out.extend_from_slice(&(k.len() as u32).to_be_bytes());
         out.extend_from_slice(k.as_bytes());
@@ -283,12 +289,6 @@ pub fn context_aad(context: &BTreeMap<String, String>) -> Vec<u8> {
         out.extend_from_slice(v.as_bytes());
     }
     out
-}
-
-fn aad(header: &[u8], context: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut a = header.to_vec();
-    a.extend_from_slice(&context_aad(context));
-    a
 }
 
 /// Encrypt under a symmetric key version.

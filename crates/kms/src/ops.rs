@@ -1,5 +1,6 @@
 //! The KMS operations: what each needs authorized ([`Kms::plan`]) and what it does ([`Kms::exec`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -289,7 +290,8 @@ impl Answer {
 
     pub(crate) fn str(&mut self, name: &str, value: &str) {
         self.name(name);
-        if value.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        // serde_json escapes only quotes, backslashes and control characters.
+        if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
             self.0.push('"');
             self.0.push_str(value);
             self.0.push('"');
@@ -317,9 +319,28 @@ impl Answer {
 #[derive(Default)]
 pub(crate) struct Planned {
     keys: Vec<(&'static str, Arc<Loaded>)>,
+    /// `EncryptionContext` and the decoded `CiphertextBlob`, as the plan read them.
+    encryption_context: Option<BTreeMap<String, String>>,
+    blob: Option<Vec<u8>>,
 }
 
 impl Planned {
+    /// The request's `EncryptionContext`, as planned or read now.
+    fn encryption_context<'p>(&'p self, i: &In<'_>) -> Result<Cow<'p, BTreeMap<String, String>>> {
+        match &self.encryption_context {
+            Some(ec) => Ok(Cow::Borrowed(ec)),
+            None => Ok(Cow::Owned(i.map("EncryptionContext")?)),
+        }
+    }
+
+    /// The request's decoded `CiphertextBlob`, as planned or decoded now.
+    fn blob<'p>(&'p self, i: &In<'_>) -> Result<Cow<'p, [u8]>> {
+        match &self.blob {
+            Some(b) => Ok(Cow::Borrowed(b)),
+            None => Ok(Cow::Owned(i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?)),
+        }
+    }
+
     fn get(&self, member: &str) -> Option<Arc<Loaded>> {
         self.keys.iter().find(|(m, _)| *m == member).map(|(_, k)| k.clone())
     }
@@ -433,7 +454,9 @@ impl Kms {
                     "kms:EncryptionAlgorithm".into(),
                     s(i.str("EncryptionAlgorithm")?.unwrap_or("SYMMETRIC_DEFAULT")),
                 ));
-                key("KeyId", extra)
+                let checks = key("KeyId", extra)?;
+                planned.encryption_context = Some(ec);
+                Ok(checks)
             }
             "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
                 let ec = i.map("EncryptionContext")?;
@@ -454,7 +477,10 @@ impl Kms {
                     "kms:EncryptionAlgorithm".into(),
                     s(i.str("EncryptionAlgorithm")?.unwrap_or("SYMMETRIC_DEFAULT")),
                 ));
-                Ok(vec![self.key_check(ctx, &k, &action, extra)])
+                let checks = vec![self.key_check(ctx, &k, &action, extra)];
+                planned.encryption_context = Some(ec);
+                planned.blob = Some(blob);
+                Ok(checks)
             }
             "ReEncrypt" => {
                 let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
@@ -614,7 +640,7 @@ impl Kms {
                 key_only(op, &i)?;
                 let k = self.planned_key(ctx, &i, "KeyId", planned)?;
                 let pt = i.req_blob("Plaintext", 1, MAX_PLAINTEXT)?;
-                let ec = i.map("EncryptionContext")?;
+                let ec = planned.encryption_context(&i)?;
                 grant_tokens(&i)?;
                 k.require_enabled()?;
                 if k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
@@ -641,8 +667,8 @@ impl Kms {
             }
             "Decrypt" => {
                 key_only(op, &i)?;
-                let blob = i.req_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
-                let ec = i.map("EncryptionContext")?;
+                let blob = planned.blob(&i)?;
+                let ec = planned.encryption_context(&i)?;
                 grant_tokens(&i)?;
                 let k = self.planned_source(ctx, i.str("KeyId")?, &blob, planned)?;
                 let (pt, alg, material) = self.decrypt_with(&k, &blob, &ec, i.str("EncryptionAlgorithm")?)?;
@@ -659,7 +685,7 @@ impl Kms {
             "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
                 key_only(op, &i)?;
                 let k = self.planned_key(ctx, &i, "KeyId", planned)?;
-                let ec = i.map("EncryptionContext")?;
+                let ec = planned.encryption_context(&i)?;
                 let n = data_key_len(&i)?;
                 grant_tokens(&i)?;
                 if i.has("Recipient") {
