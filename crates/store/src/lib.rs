@@ -64,6 +64,11 @@ pub trait Read {
 /// A write transaction: serializable; dropped without [`Transaction::commit`] it rolls back.
 pub trait Transaction: Read {
     fn put(&mut self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// [`Transaction::put`] handing over the key and value (the in-memory store keeps them
+    /// without copying).
+    fn put_owned(&mut self, table: &str, key: String, value: Vec<u8>) -> Result<(), StoreError> {
+        self.put(table, &key, &value)
+    }
     /// Delete `table/key`; returns whether it existed.
     fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError>;
     /// Make every write durable, then return. Only then is a write acknowledged.

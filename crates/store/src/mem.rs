@@ -64,7 +64,7 @@ impl Read for MemStore {
 impl Store for MemStore {
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(Box::new(MemTxn { store: self, _writer: writer, writes: HashMap::new() }))
+        Ok(Box::new(MemTxn { store: self, _writer: writer, writes: BTreeMap::new() }))
     }
 
     fn backend(&self) -> &'static str {
@@ -92,8 +92,9 @@ impl Store for MemStore {
 struct MemTxn<'a> {
     store: &'a MemStore,
     _writer: MutexGuard<'a, ()>,
-    /// table → key → new value (`None` = deleted).
-    writes: HashMap<String, BTreeMap<String, Option<Vec<u8>>>>,
+    /// table → key → new value (`None` = deleted). A transaction writes few tables: an ordered
+    /// map finds them with a comparison or two, no hashing.
+    writes: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
 }
 
 impl Read for MemTxn<'_> {
@@ -125,15 +126,30 @@ impl Read for MemTxn<'_> {
     }
 }
 
+impl MemTxn<'_> {
+    /// The overlay of `table`, its name copied only the first time the transaction writes it.
+    fn overlay(&mut self, table: &str) -> &mut BTreeMap<String, Option<Vec<u8>>> {
+        if !self.writes.contains_key(table) {
+            self.writes.insert(table.to_string(), BTreeMap::new());
+        }
+        self.writes.get_mut(table).expect("inserted above")
+    }
+}
+
 impl Transaction for MemTxn<'_> {
     fn put(&mut self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.writes.entry(table.to_string()).or_default().insert(key.to_string(), Some(value.to_vec()));
+        self.overlay(table).insert(key.to_string(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn put_owned(&mut self, table: &str, key: String, value: Vec<u8>) -> Result<(), StoreError> {
+        self.overlay(table).insert(key, Some(value));
         Ok(())
     }
 
     fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError> {
         let existed = self.get(table, key)?.is_some();
-        self.writes.entry(table.to_string()).or_default().insert(key.to_string(), None);
+        self.overlay(table).insert(key.to_string(), None);
         Ok(existed)
     }
 

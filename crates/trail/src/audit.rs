@@ -6,17 +6,18 @@
 //! A record that cannot be committed fails its call (no unaudited success).
 
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rampart_store::{ReadExt, Store, StoreError, Transaction, TransactionExt};
+use rampart_store::{ReadExt, Store, StoreError, Transaction};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::json::ObjectWriter;
+use crate::json::{write_str, write_u64, ObjectWriter};
 use crate::record::Record;
 
 /// Table of records: key `{account}/{inverted sequence}` so a forward scan is newest first.
@@ -73,9 +74,9 @@ impl StoredEvent {
     /// is, not escaped into a string).
     pub fn write_row(&self, out: &mut Vec<u8>) {
         let mut row = ObjectWriter::start(out);
-        row.value("seq", &self.seq);
+        row.u64("seq", self.seq);
         row.str("id", &self.id);
-        row.value("t", &self.t);
+        row.i64("t", self.t);
         row.str("name", &self.name);
         row.str("source", &self.source);
         row.str("region", &self.region);
@@ -83,7 +84,16 @@ impl StoredEvent {
         row.opt_str("user", self.user.as_deref());
         row.opt_str("key", self.key.as_deref());
         if !self.res.is_empty() {
-            row.value("res", &self.res);
+            // `[["type","name"],…]`, as serde_json writes the pairs.
+            let out = row.member_value("res");
+            for (i, (ty, name)) in self.res.iter().enumerate() {
+                out.extend_from_slice(if i == 0 { b"[[" } else { b",[" });
+                write_str(out, ty);
+                out.push(b',');
+                write_str(out, name);
+                out.push(b']');
+            }
+            out.push(b']');
         }
         row.raw("event", self.event.as_bytes());
         row.end();
@@ -101,9 +111,20 @@ fn event_in_either_form<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Er
     }
 }
 
-/// The store key of sequence number `seq` in `account`.
+/// The store key of sequence number `seq` in `account`: `{account}/{u64::MAX - seq:020}`.
 pub fn event_key(account: &str, seq: u64) -> String {
-    format!("{account}/{:020}", u64::MAX - seq)
+    let mut digits = [b'0'; 20];
+    let mut n = u64::MAX - seq;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let mut key = String::with_capacity(account.len() + 21);
+    key.push_str(account);
+    key.push('/');
+    // ASCII digits only.
+    key.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+    key
 }
 
 /// The sequence number of a store key.
@@ -152,21 +173,29 @@ pub struct AuditLog {
     store: Arc<dyn Store>,
     /// In-memory store: no writer thread; each record commits in the submitting thread (a commit
     /// costs less than handing the record to another thread and waking the caller back).
-    inline: Option<std::sync::atomic::AtomicBool>,
+    inline: Option<Inline>,
+}
+
+/// The inline writer's state.
+struct Inline {
+    open: AtomicBool,
+    /// The last sequence number given out. An in-memory store belongs to this process alone, so
+    /// the counter need not be read back from the store on every commit.
+    last: AtomicU64,
 }
 
 impl AuditLog {
     /// Start the writer over `store`.
     pub fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let last: u64 = store.get_json::<u64>(META_TABLE, "seq")?.unwrap_or(0);
         if store.in_memory() {
             return Ok(Arc::new(AuditLog {
                 tx: Mutex::new(None),
                 thread: Mutex::new(None),
                 store,
-                inline: Some(std::sync::atomic::AtomicBool::new(true)),
+                inline: Some(Inline { open: AtomicBool::new(true), last: AtomicU64::new(last) }),
             }));
         }
-        let last: u64 = store.get_json::<u64>(META_TABLE, "seq")?.unwrap_or(0);
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let writer_store = store.clone();
         let thread = std::thread::Builder::new()
@@ -184,12 +213,12 @@ impl AuditLog {
     /// Hand a record to the writer.
     pub fn submit(&self, record: Record) -> Receipt {
         let Record { recipient_account_id: account, mut event } = record;
-        if let Some(open) = &self.inline {
-            if !open.load(std::sync::atomic::Ordering::Acquire) {
+        if let Some(inline) = &self.inline {
+            if !inline.open.load(Ordering::Acquire) {
                 return Receipt(ReceiptInner::Ready(Err(AuditError::WriterGone)));
             }
-            let one = std::iter::once((account.as_str(), &mut event));
-            let result = commit_events(self.store.as_ref(), one, 0).map(|_| ());
+            let one = std::iter::once((account, &mut event));
+            let result = commit_events(self.store.as_ref(), one, Counter::Local(&inline.last)).map(|_| ());
             if let Err(e) = &result {
                 tracing::error!(error = %e, "audit record could not be committed");
             }
@@ -215,8 +244,8 @@ impl AuditLog {
 
     /// Stop taking records, commit what is queued, and stop the writer.
     pub fn shutdown(&self) {
-        if let Some(open) = &self.inline {
-            open.store(false, std::sync::atomic::Ordering::Release);
+        if let Some(inline) = &self.inline {
+            inline.open.store(false, Ordering::Release);
         }
         if let Ok(mut g) = self.tx.lock() {
             g.take();
@@ -260,31 +289,48 @@ fn writer_loop(store: Arc<dyn Store>, rx: Receiver<Job>, mut last: u64) {
 }
 
 fn commit_group(store: &dyn Store, group: &mut [Job], last: u64) -> Result<u64, AuditError> {
-    commit_events(store, group.iter_mut().map(|j| (j.account.as_str(), &mut j.event)), last)
+    commit_events(store, group.iter_mut().map(|j| (j.account.as_str(), &mut j.event)), Counter::Shared(last))
+}
+
+/// Where the last sequence number given out is kept.
+enum Counter<'a> {
+    /// In the store (`trail_meta/seq`), read inside each transaction: several servers may share
+    /// one store (PostgreSQL). Never below the given number (this writer's last).
+    Shared(u64),
+    /// In this process (the in-memory store); still written to the store for readers of
+    /// `trail_meta/seq` (StartLogging).
+    Local(&'a AtomicU64),
 }
 
 /// Commit `(recipient account, event)` pairs in one transaction, numbering them in order.
-fn commit_events<'e>(
+fn commit_events<'e, A: AsRef<str>>(
     store: &dyn Store,
-    events: impl Iterator<Item = (&'e str, &'e mut StoredEvent)>,
-    last: u64,
+    events: impl Iterator<Item = (A, &'e mut StoredEvent)>,
+    counter: Counter<'_>,
 ) -> Result<u64, AuditError> {
     let err = |e: StoreError| AuditError::Store(e.to_string());
     let mut tx: Box<dyn Transaction + '_> = store.begin().map_err(err)?;
-    // Read the counter in the transaction: several servers may share one store (PostgreSQL).
-    let mut seq = tx.get_json::<u64>(META_TABLE, "seq").map_err(err)?.unwrap_or(0).max(last);
-    let mut row = Vec::new();
+    // Transactions are serialized, so the local counter cannot move until this one ends.
+    let mut seq = match counter {
+        Counter::Shared(last) => tx.get_json::<u64>(META_TABLE, "seq").map_err(err)?.unwrap_or(0).max(last),
+        Counter::Local(last) => last.load(Ordering::Acquire),
+    };
     for (account, event) in events {
         seq += 1;
         event.seq = seq;
-        row.clear();
         // The event text plus room for the lookup fields.
-        row.reserve(event.event.len() + 256);
+        let mut row = Vec::with_capacity(event.event.len() + 256);
         event.write_row(&mut row);
-        tx.put(EVENTS_TABLE, &event_key(account, seq), &row).map_err(err)?;
+        tx.put_owned(EVENTS_TABLE, event_key(account.as_ref(), seq), row).map_err(err)?;
     }
-    tx.put_json(META_TABLE, "seq", &seq).map_err(err)?;
+    // What `put_json` writes for a u64, without serde.
+    let mut digits = Vec::with_capacity(20);
+    write_u64(&mut digits, seq);
+    tx.put_owned(META_TABLE, "seq".to_string(), digits).map_err(err)?;
     tx.commit().map_err(err)?;
+    if let Counter::Local(last) = counter {
+        last.store(seq, Ordering::Release);
+    }
     Ok(seq)
 }
 
@@ -368,8 +414,25 @@ mod tests {
         assert_eq!(rows.len(), 20);
         let newest: StoredEvent = serde_json::from_slice(&rows[0].1).unwrap();
         assert_eq!((newest.name.as_str(), newest.seq), ("Op19", 20));
+        // The counter stays readable in the store (StartLogging reads it), as put_json wrote it.
+        assert_eq!(store.get(META_TABLE, "seq").unwrap().unwrap(), serde_json::to_vec(&20u64).unwrap());
         log.shutdown();
         assert!(matches!(log.submit(record("111111111111", "X")).wait(), Err(AuditError::WriterGone)));
+        // A new log over the same store carries on from the stored counter.
+        let log = AuditLog::start(store.clone()).unwrap();
+        log.submit(record("222222222222", "Next")).wait().unwrap();
+        let rows = store.scan(EVENTS_TABLE, "222222222222/", None, 0).unwrap();
+        assert_eq!(seq_of_key(&rows[0].0), Some(21));
+        assert_eq!(store.get_json::<u64>(META_TABLE, "seq").unwrap(), Some(21));
+    }
+
+    #[test]
+    fn event_keys_are_the_zero_padded_inverted_sequence_number() {
+        for seq in [0, 1, 9, 10, 12_345, 1 << 40, u64::MAX - 10_000_000_000_000_000_000, u64::MAX - 1, u64::MAX] {
+            let key = event_key("111111111111", seq);
+            assert_eq!(key, format!("111111111111/{:020}", u64::MAX - seq));
+            assert_eq!(seq_of_key(&key), Some(seq));
+        }
     }
 
     #[test]

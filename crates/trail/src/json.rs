@@ -1,8 +1,6 @@
 //! A small JSON object writer for the per-call audit path: member names are copied as they are
-//! (callers pass names that need no escaping), string values are escaped exactly as serde_json
-//! escapes them, and everything else is written by serde_json itself.
-
-use serde::Serialize;
+//! (callers pass names that need no escaping); string values and integers are written exactly as
+//! serde_json writes them.
 
 /// Writes one JSON object member by member into `out`; [`ObjectWriter::end`] closes it.
 pub(crate) struct ObjectWriter<'a> {
@@ -18,6 +16,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// Begin member `name` and return the buffer to write its (JSON) value into.
     pub(crate) fn member_value(&mut self, name: &str) -> &mut Vec<u8> {
+        self.out.reserve(name.len() + 4);
         if !self.first {
             self.out.push(b',');
         }
@@ -44,14 +43,21 @@ impl<'a> ObjectWriter<'a> {
         self.member_value(name).extend_from_slice(text);
     }
 
+    pub(crate) fn u64(&mut self, name: &str, value: u64) {
+        write_u64(self.member_value(name), value);
+    }
+
+    pub(crate) fn i64(&mut self, name: &str, value: i64) {
+        let out = self.member_value(name);
+        if value < 0 {
+            out.push(b'-');
+        }
+        write_u64(out, value.unsigned_abs());
+    }
+
     /// A member whose value is already JSON text.
     pub(crate) fn raw(&mut self, name: &str, json: &[u8]) {
         self.member_value(name).extend_from_slice(json);
-    }
-
-    /// Any serialisable value (numbers, `Value`s, lists), written by serde_json.
-    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
-        write_value(self.member_value(name), value);
     }
 
     /// A nested object member.
@@ -64,43 +70,103 @@ impl<'a> ObjectWriter<'a> {
     }
 }
 
-/// A JSON string: copied when nothing in it needs escaping (the usual case), else serde_json's escaping.
+/// A JSON string, escaped exactly as serde_json escapes it: runs of bytes that need no escaping
+/// are copied in one piece (a whole string, usually), eight bytes checked at a time.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    if !may_need_escaping(s.as_bytes()) {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        write_value(out, s);
-    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    write_escaped(out, s.as_bytes());
+    out.push(b'"');
 }
 
-/// Whether `s` may hold a byte JSON escapes (a control character, `"` or `\\`), eight bytes at a
-/// time. Never wrong when it says no; a rare false yes only takes the slower (still exact) path.
-fn may_need_escaping(s: &[u8]) -> bool {
+/// The body of a JSON string (no quotes): serde_json's escapes (`\"`, `\\`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`, else `\u00xx` in lowercase hex for control characters); every other byte,
+/// non-ASCII and DEL included, as is.
+pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        // Skip clean words; then look at the bytes of the word that may hold an escape.
+        while let Some(word) = s.get(i..i + 8) {
+            if word_may_need_escaping(u64::from_le_bytes(word.try_into().unwrap_or_default())) {
+                break;
+            }
+            i += 8;
+        }
+        let end = s.len().min(i + 8);
+        while i < end {
+            let b = s[i];
+            if b < 0x20 || b == b'"' || b == b'\\' {
+                out.extend_from_slice(&s[start..i]);
+                write_escape(out, b);
+                start = i + 1;
+            }
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+            return;
+        }
+    };
+    out.extend_from_slice(&[b'\\', short]);
+}
+
+/// Whether a word (eight bytes) may hold a byte JSON escapes (a control character, `"` or `\\`).
+/// Never wrong when it says no; a false yes only sends those bytes to the exact bytewise check.
+fn word_may_need_escaping(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // A byte of `w` is below `n` (n <= 0x80): the classic "has less" word test.
     let has_below = |w: u64, n: u8| w.wrapping_sub(ONES * n as u64) & !w & HIGHS != 0;
     let has_byte = |w: u64, b: u8| has_below(w ^ (ONES * b as u64), 1);
+    has_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\')
+}
+
+/// Whether `s` may hold a byte JSON escapes (see [`word_may_need_escaping`]).
+#[cfg(test)]
+fn may_need_escaping(s: &[u8]) -> bool {
     let mut words = s.chunks_exact(8);
     for word in &mut words {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        if has_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\') {
+        if word_may_need_escaping(u64::from_le_bytes(word.try_into().unwrap_or_default())) {
             return true;
         }
     }
     words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
-fn write_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Writing into a Vec cannot fail, nor can serialising strings, numbers, lists and `Value`s
-    // (whose keys are strings): no error to report.
-    let _ = serde_json::to_writer(out, value);
+/// Decimal digits, as serde_json writes integers.
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -109,6 +175,88 @@ mod tests {
             let mut out = Vec::new();
             write_str(&mut out, s);
             assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    /// Characters that exercise every escaping branch: controls, quote, backslash, DEL, slash,
+    /// multi-byte UTF-8 (2, 3 and 4 bytes, including U+2028), plain ASCII.
+    fn tricky_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::char::range('\u{0}', '\u{1f}'),
+            2 => Just('"'),
+            2 => Just('\\'),
+            1 => Just('\u{7f}'),
+            1 => Just('/'),
+            1 => prop_oneof![Just('\u{e9}'), Just('\u{2028}'), Just('\u{1F600}'), Just('\u{ffff}')],
+            8 => proptest::char::range(' ', '~'),
+            1 => any::<char>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_strings_are_escaped_as_serde_json_escapes_them(
+            chars in proptest::collection::vec(tricky_char(), 0..80),
+            prefix in "[a-z]{0,3}",
+        ) {
+            let s: String = chars.into_iter().collect();
+            // Also after existing output, as in a record.
+            let mut out = prefix.clone().into_bytes();
+            write_str(&mut out, &s);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{prefix}{}", serde_json::to_string(&s).unwrap()));
+        }
+
+        #[test]
+        fn any_string_is_escaped_as_serde_json_escapes_it(s in any::<String>()) {
+            let mut out = Vec::new();
+            write_str(&mut out, &s);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+    }
+
+    #[test]
+    fn every_byte_at_every_offset_is_escaped_as_serde_json_escapes_it() {
+        for b in 0..=0x7fu8 {
+            for len in 1..20 {
+                for at in 0..len {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    let s = String::from_utf8(s).unwrap();
+                    let mut out = Vec::new();
+                    write_str(&mut out, &s);
+                    assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        let mut cases: Vec<i64> = vec![0, 1, -1, 9, 10, -10, 99, 100, i64::MAX, i64::MIN, i64::MIN + 1];
+        cases.extend((0..19).map(|p| 10i64.pow(p)).flat_map(|n| [n - 1, n, n + 1, -n, 1 - n]));
+        for n in cases {
+            let mut out = Vec::new();
+            let mut o = ObjectWriter::start(&mut out);
+            o.i64("a", n);
+            o.end();
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::json!({ "a": n }).to_string());
+        }
+        for n in [0, 1, 9, 10, u64::MAX, u64::MAX - 1, 1 << 63, 10_000_000_000_000_000_000] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&n).unwrap());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_integers_are_written_as_serde_json_writes_them(n in any::<i64>(), u in any::<u64>()) {
+            let mut out = Vec::new();
+            let mut o = ObjectWriter::start(&mut out);
+            o.i64("i", n);
+            o.u64("u", u);
+            o.end();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::json!({ "i": n, "u": u }).to_string());
         }
     }
 
@@ -137,15 +285,15 @@ mod tests {
         o.opt_str("b", None);
         o.bool("c", false);
         let mut inner = o.object("d");
-        inner.value("n", &-12_i64);
+        inner.i64("n", -12);
         inner.end();
         o.object("e").end();
         o.raw("f", b"[1,{}]");
-        o.value("g", &serde_json::json!({"z": null, "y": [true]}));
+        o.u64("g", 7);
         o.end();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"{"a":"x\"","c":false,"d":{"n":-12},"e":{},"f":[1,{}],"g":{"y":[true],"z":null}}"#
+            r#"{"a":"x\"","c":false,"d":{"n":-12},"e":{},"f":[1,{}],"g":7}"#
         );
     }
 }

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::audit::StoredEvent;
-use crate::json::ObjectWriter;
-use crate::redact::{redact, Part};
+use crate::json::{write_escaped, write_str, ObjectWriter};
+use crate::redact::{is_redacted, redact, Part};
 
 /// The record format version written by Rampart.
 pub const EVENT_VERSION: &str = "1.09";
@@ -121,14 +121,8 @@ pub fn is_read_only(event_name: &str) -> bool {
 pub fn build(f: &CallFacts<'_>) -> Record {
     let event_id = new_uuid();
     let read_only = is_read_only(f.event_name);
-    let request_parameters = match f.input {
-        Some(input) if f.error.is_none_or(|e| !is_auth_failure(e)) => redacted(f, Part::Request, input_json(input)),
-        _ => Value::Null,
-    };
-    let response_elements = match (f.output, read_only) {
-        (Some(out), false) => redacted(f, Part::Response, output_json(out)),
-        _ => Value::Null,
-    };
+    let input = f.input.filter(|_| f.error.is_none_or(|e| !is_auth_failure(e)));
+    let output = f.output.filter(|_| !read_only);
     let mut text = Vec::with_capacity(1024);
     let mut e = ObjectWriter::start(&mut text);
     e.str("awsRegion", f.region);
@@ -147,8 +141,9 @@ pub fn build(f: &CallFacts<'_>) -> Record {
     e.bool("readOnly", read_only);
     e.str("recipientAccountId", f.recipient_account_id);
     e.str("requestID", f.request_id);
-    e.value("requestParameters", &request_parameters);
-    e.value("responseElements", &response_elements);
+    let mut res = Resources::new(f.event_source);
+    write_part(e.member_value("requestParameters"), f, Part::Request, input.map(Body::Input), Some(&mut res));
+    write_part(e.member_value("responseElements"), f, Part::Response, output.map(Body::Output), None);
     write_ip(e.member_value("sourceIPAddress"), f.source_ip);
     if let Some(tls) = f.tls {
         let mut t = e.object("tlsDetails");
@@ -170,7 +165,7 @@ pub fn build(f: &CallFacts<'_>) -> Record {
         ro: read_only,
         user,
         key,
-        res: resources_of(&request_parameters, f.event_source),
+        res: res.into_list(),
         // Every piece written above is UTF-8.
         event: String::from_utf8(text).unwrap_or_default(),
         id: event_id,
@@ -206,6 +201,221 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
         }
     }
     out.push(b'"');
+}
+
+/// A request or response as decoded.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Input(&'a Input),
+    Output(&'a Output),
+}
+
+/// `requestParameters` or `responseElements`: redacted, an empty object recorded as `null`. JSON
+/// bodies are written straight from the decoded value (see [`write_camel`]); awsQuery parameters
+/// and XML outputs go through a [`Value`] as before. `res` collects the lookup resources.
+fn write_part(out: &mut Vec<u8>, f: &CallFacts<'_>, part: Part, body: Option<Body<'_>>, res: Option<&mut Resources>) {
+    let json = match body {
+        None => None,
+        Some(Body::Input(Input::Json(v)) | Body::Output(Output::Json(v))) => Some(v),
+        Some(Body::Input(input)) => return write_value(out, &redacted(f, part, input_json(input)), res),
+        Some(Body::Output(output)) => return write_value(out, &redacted(f, part, output_json(output)), res),
+    };
+    let Some(v) = json else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let start = out.len();
+    let dropped = |name: &Name<'_>| is_redacted(f.event_source, f.event_name, part, |m| name.eq_ignore_ascii_case(m));
+    match v {
+        Value::Object(m) => {
+            if write_object(out, m, &dropped, res) == 0 {
+                // Everything was redacted (or there was nothing): `null`, as for an empty object.
+                out.truncate(start);
+                out.extend_from_slice(b"null");
+            }
+        }
+        other => write_camel(out, other, &dropped),
+    }
+}
+
+/// A `Value` part as serde_json writes it, and its lookup resources.
+fn write_value(out: &mut Vec<u8>, v: &Value, res: Option<&mut Resources>) {
+    // Writing into a Vec cannot fail, nor can serialising a `Value` (string keys).
+    let _ = serde_json::to_writer(&mut *out, v);
+    if let (Some(res), Value::Object(m)) = (res, v) {
+        for (k, v) in m {
+            res.offer(&Name::Owned(k), v);
+        }
+    }
+}
+
+/// An object member's name as CloudTrail writes it: the first letter lowered. Borrowed when that
+/// letter is ASCII (lowering it cannot change its length), else computed by [`lower_first`].
+enum Name<'a> {
+    /// The lowered first byte and the rest of the name, as is.
+    Ascii(u8, &'a str),
+    Owned(&'a str),
+}
+
+impl Name<'_> {
+    fn eq_str(&self, s: &str) -> bool {
+        match self {
+            Name::Ascii(first, rest) => s.as_bytes().first() == Some(first) && s.as_bytes()[1..] == *rest.as_bytes(),
+            Name::Owned(name) => *name == s,
+        }
+    }
+
+    fn eq_ignore_ascii_case(&self, s: &str) -> bool {
+        match self {
+            Name::Ascii(first, rest) => {
+                s.as_bytes().first().is_some_and(|b| b.eq_ignore_ascii_case(first))
+                    && s.as_bytes()[1..].eq_ignore_ascii_case(rest.as_bytes())
+            }
+            Name::Owned(name) => name.eq_ignore_ascii_case(s),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        match self {
+            Name::Ascii(first, rest) => {
+                write_escaped(out, &[*first]);
+                write_escaped(out, rest.as_bytes());
+            }
+            Name::Owned(name) => write_escaped(out, name.as_bytes()),
+        }
+        out.extend_from_slice(b"\":");
+    }
+}
+
+/// The members of `m` in the order a map of their lowered names iterates, later duplicates
+/// winning (what collecting `(lower_first(k), v)` into a `Map` gives), without that map when
+/// lowering keeps the keys in order, as SDK member names (`KeyId`, `Plaintext`) do.
+fn write_object(
+    out: &mut Vec<u8>,
+    m: &Map<String, Value>,
+    dropped: &dyn Fn(&Name<'_>) -> bool,
+    res: Option<&mut Resources>,
+) -> usize {
+    fn ascii_name(k: &str) -> Option<(u8, &str)> {
+        match k.as_bytes().first() {
+            Some(&b) if b.is_ascii() => Some((b.to_ascii_lowercase(), &k[1..])),
+            _ => None,
+        }
+    }
+    let mut prev = None;
+    let in_order = m.keys().all(|k| {
+        let name = ascii_name(k);
+        let ok = name.is_some() && prev.is_none_or(|p| Some(p) < name);
+        prev = name;
+        ok
+    });
+    out.push(b'{');
+    let mut written = 0;
+    let mut member = |out: &mut Vec<u8>, name: Name<'_>, v: &Value, res: &mut Option<&mut Resources>| {
+        if dropped(&name) {
+            return;
+        }
+        if written > 0 {
+            out.push(b',');
+        }
+        written += 1;
+        name.write(out);
+        write_camel(out, v, dropped);
+        if let Some(res) = res {
+            res.offer(&name, v);
+        }
+    };
+    let mut res = res;
+    if in_order {
+        for (k, v) in m {
+            if let Some((first, rest)) = ascii_name(k) {
+                member(out, Name::Ascii(first, rest), v, &mut res);
+            }
+        }
+    } else {
+        let sorted: std::collections::BTreeMap<String, &Value> = m.iter().map(|(k, v)| (lower_first(k), v)).collect();
+        for (k, v) in &sorted {
+            member(out, Name::Owned(k), v, &mut res);
+        }
+    }
+    out.push(b'}');
+    written
+}
+
+/// A JSON value with lowerCamelCase member names and redacted members left out (nested empty
+/// objects stay `{}`), as serde_json writes `camel_keys(v)` after [`redact`].
+fn write_camel(out: &mut Vec<u8>, v: &Value, dropped: &dyn Fn(&Name<'_>) -> bool) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::String(s) => write_str(out, s),
+        // Writing into a Vec cannot fail.
+        Value::Number(n) => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_camel(out, item, dropped);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            write_object(out, m, dropped, None);
+        }
+    }
+}
+
+/// Lookup `Resources` from the top-level request parameters (by well-known member names).
+struct Resources<'a> {
+    event_source: &'a str,
+    found: [Option<String>; RESOURCE_MEMBERS.len()],
+}
+
+/// `(eventSource, member, resource type)`.
+const RESOURCE_MEMBERS: [(&str, &str, &str); 13] = [
+    ("iam.amazonaws.com", "userName", "AWS::IAM::User"),
+    ("iam.amazonaws.com", "roleName", "AWS::IAM::Role"),
+    ("iam.amazonaws.com", "groupName", "AWS::IAM::Group"),
+    ("iam.amazonaws.com", "policyArn", "AWS::IAM::Policy"),
+    ("iam.amazonaws.com", "accessKeyId", "AWS::IAM::AccessKey"),
+    ("iam.amazonaws.com", "instanceProfileName", "AWS::IAM::InstanceProfile"),
+    ("sts.amazonaws.com", "roleArn", "AWS::IAM::Role"),
+    ("kms.amazonaws.com", "keyId", "AWS::KMS::Key"),
+    ("kms.amazonaws.com", "aliasName", "AWS::KMS::Alias"),
+    ("secretsmanager.amazonaws.com", "secretId", "AWS::SecretsManager::Secret"),
+    ("secretsmanager.amazonaws.com", "name", "AWS::SecretsManager::Secret"),
+    ("cloudtrail.amazonaws.com", "name", "AWS::CloudTrail::Trail"),
+    ("cloudtrail.amazonaws.com", "trailName", "AWS::CloudTrail::Trail"),
+];
+
+impl<'a> Resources<'a> {
+    fn new(event_source: &'a str) -> Self {
+        Resources { event_source, found: [const { None }; RESOURCE_MEMBERS.len()] }
+    }
+
+    /// A top-level member as written (names are unique there).
+    fn offer(&mut self, name: &Name<'_>, v: &Value) {
+        let Value::String(s) = v else { return };
+        for (slot, (source, member, _)) in self.found.iter_mut().zip(RESOURCE_MEMBERS.iter()) {
+            if *source == self.event_source && name.eq_str(member) {
+                *slot = Some(s.clone());
+            }
+        }
+    }
+
+    /// The resources in the order of [`RESOURCE_MEMBERS`].
+    fn into_list(self) -> Vec<(String, String)> {
+        self.found
+            .into_iter()
+            .zip(RESOURCE_MEMBERS.iter())
+            .filter_map(|(found, (_, _, ty))| found.map(|v| (ty.to_string(), v)))
+            .collect()
+    }
 }
 
 /// Redact a request or response part; an empty object is recorded as `null`.
@@ -469,25 +679,11 @@ fn nodes_to_json(children: &[Node]) -> Value {
     Value::Object(m)
 }
 
-/// Lookup `Resources` from the request parameters (by well-known member names).
+/// Lookup `Resources` from request parameters as a value (what [`Resources`] collects).
+#[cfg(test)]
 fn resources_of(params: &Value, event_source: &str) -> Vec<(String, String)> {
-    const MEMBERS: &[(&str, &str, &str)] = &[
-        ("iam.amazonaws.com", "userName", "AWS::IAM::User"),
-        ("iam.amazonaws.com", "roleName", "AWS::IAM::Role"),
-        ("iam.amazonaws.com", "groupName", "AWS::IAM::Group"),
-        ("iam.amazonaws.com", "policyArn", "AWS::IAM::Policy"),
-        ("iam.amazonaws.com", "accessKeyId", "AWS::IAM::AccessKey"),
-        ("iam.amazonaws.com", "instanceProfileName", "AWS::IAM::InstanceProfile"),
-        ("sts.amazonaws.com", "roleArn", "AWS::IAM::Role"),
-        ("kms.amazonaws.com", "keyId", "AWS::KMS::Key"),
-        ("kms.amazonaws.com", "aliasName", "AWS::KMS::Alias"),
-        ("secretsmanager.amazonaws.com", "secretId", "AWS::SecretsManager::Secret"),
-        ("secretsmanager.amazonaws.com", "name", "AWS::SecretsManager::Secret"),
-        ("cloudtrail.amazonaws.com", "name", "AWS::CloudTrail::Trail"),
-        ("cloudtrail.amazonaws.com", "trailName", "AWS::CloudTrail::Trail"),
-    ];
     let Value::Object(m) = params else { return Vec::new() };
-    MEMBERS
+    RESOURCE_MEMBERS
         .iter()
         .filter(|(src, _, _)| *src == event_source)
         .filter_map(|(_, member, ty)| m.get(*member).and_then(Value::as_str).map(|v| (ty.to_string(), v.to_string())))
@@ -518,6 +714,7 @@ pub(crate) fn test_record(account: &str, name: &str) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use rampart_service::{QueryParams, SessionInfo};
     use serde_json::json;
 
@@ -794,6 +991,110 @@ mod tests {
         assert_eq!(r.event.ro, json["readOnly"].as_bool().unwrap());
         assert_eq!(r.event.t, f.event_time.unix_timestamp());
         assert_eq!(r.recipient_account_id, f.recipient_account_id);
+        assert_eq!(r.event.res, reference_resources(f));
+    }
+
+    /// Lookup resources as earlier versions found them: in the redacted request parameters value.
+    fn reference_resources(f: &CallFacts<'_>) -> Vec<(String, String)> {
+        let request_parameters = match f.input {
+            Some(input) if f.error.is_none_or(|e| !is_auth_failure(e)) => redacted(f, Part::Request, input_json(input)),
+            _ => Value::Null,
+        };
+        resources_of(&request_parameters, f.event_source)
+    }
+
+    /// JSON bodies whose member names do not lower in order, collide once lowered, start with a
+    /// non-ASCII letter (some of which lower to ASCII or to two characters), are empty or need
+    /// escaping; values of every kind; members the rules drop, at the top and nested.
+    fn tricky_json_bodies() -> Vec<Value> {
+        vec![
+            json!({}),
+            json!({"Plaintext": "c2VjcmV0"}),
+            json!({"KeyId": "alias/x", "Plaintext": "c2VjcmV0"}),
+            json!({"KeyId": "k1", "keyId": "k2"}),
+            json!({"keyId": "k2", "KeyId": "k1", "Zeta": 1, "alpha": 2, "Beta": [3]}),
+            json!({"\u{c9}clair": "e", "\u{130}x": "dotted", "\u{212a}elvin": "kelvin", "kelvin": "k", "\u{df}": 0}),
+            json!({"": "empty", "A\"b\\c\n": "esc", "\u{1}X": "ctl", "_under": null}),
+            json!({"N": [1, -2, 3.25, 1e300, 18446744073709551615_u64, -9223372036854775808_i64, 0.1]}),
+            json!({"B": [true, false, null], "S": "\u{7f}\u{2028}\u{1F600}\"\\\u{0}"}),
+            json!({"EncryptionContext": {"Password": "x", "Dept": "a"}, "GrantTokens": ["t"], "Plaintext": "p"}),
+            json!({"Grants": [{"Plaintext": "p", "A": {"SecretString": "s"}}, {"plaintext": 1}, []], "Nested": {"Password": 1}}),
+            json!({"PASSWORD": "upper", "pAssword": "mixed", "Key": {"Key": {"Key": {}}}}),
+            json!({"AliasName": "alias/a", "KeyID": "not-a-key-id", "SecretId": "s", "Name": "n", "TrailName": "t"}),
+            json!({"KeyId": 7, "AliasName": ["alias/a"]}),
+            json!(["KeyId", {"Plaintext": "p", "X": 1}]),
+            json!("just a string"),
+            json!(null),
+            json!(12),
+        ]
+    }
+
+    #[test]
+    fn json_bodies_are_written_as_earlier_versions_wrote_them() {
+        let root = Caller::root("123456789012", "AKIAROOT");
+        let denied = AwsError::new("AccessDenied", "no", 403);
+        let sources = [
+            ("kms.amazonaws.com", "Encrypt"),
+            ("kms.amazonaws.com", "CreateAlias"),
+            ("kms.amazonaws.com", "GenerateDataKey"),
+            ("secretsmanager.amazonaws.com", "CreateSecret"),
+            ("cloudtrail.amazonaws.com", "CreateTrail"),
+            ("iam.amazonaws.com", "CreateUser"),
+        ];
+        for body in tricky_json_bodies() {
+            let input = Input::Json(body.clone());
+            let output = Output::Json(body.clone());
+            for (source, name) in sources {
+                for error in [None, Some(&denied)] {
+                    let mut f = facts(Identity::Caller(&root), Some(&input), Some(&output));
+                    (f.event_source, f.event_name, f.error) = (source, name, error);
+                    assert_same_as_reference(&f);
+                }
+            }
+        }
+    }
+
+    /// Member names drawn from a small alphabet so that collisions, reordering and redaction happen.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let name = prop_oneof![
+            Just("KeyId".to_string()),
+            Just("keyId".to_string()),
+            Just("Plaintext".to_string()),
+            Just("PlainText".to_string()),
+            Just("password".to_string()),
+            Just("AliasName".to_string()),
+            Just(String::new()),
+            "[a-zA-Z\u{c9}\u{e9}\u{130}\u{212a}\u{1}\"\\\\_]{1,4}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-z\u{0}-\u{1f}\"\\\\\u{7f}\u{e9}\u{2028}\u{1F600}]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec((name.clone(), inner), 0..6)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn random_json_bodies_are_written_as_earlier_versions_wrote_them(body in arb_json(), which in 0usize..3) {
+            let root = Caller::root("123456789012", "AKIAROOT");
+            let (source, name) =
+                [("kms.amazonaws.com", "Encrypt"), ("kms.amazonaws.com", "CreateKey"), ("secretsmanager.amazonaws.com", "CreateSecret")][which];
+            let input = Input::Json(body.clone());
+            let output = Output::Json(body);
+            let mut f = facts(Identity::Caller(&root), Some(&input), Some(&output));
+            (f.event_source, f.event_name) = (source, name);
+            assert_same_as_reference(&f);
+        }
     }
 
     fn session(source_identity: Option<&str>, issued: Option<i64>, mfa: bool) -> SessionInfo {

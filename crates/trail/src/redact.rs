@@ -86,10 +86,15 @@ pub fn redact(event_source: &str, event_name: &str, part: Part, value: &mut Valu
     if !matches!(value, Value::Object(_) | Value::Array(_)) {
         return;
     }
-    // The member name first: it rules out almost every rule at once.
-    let dropped =
-        |k: &str| RULES.iter().any(|r| r.member.eq_ignore_ascii_case(k) && r.applies(event_source, event_name, part));
+    let dropped = |k: &str| is_redacted(event_source, event_name, part, |member| member.eq_ignore_ascii_case(k));
     strip(value, &dropped);
+}
+
+/// Whether a rule for this call drops a member: `name_is` tells whether the member's name is a
+/// rule's (lowerCamelCase, ASCII) member name, compared case-insensitively.
+pub(crate) fn is_redacted(event_source: &str, event_name: &str, part: Part, name_is: impl Fn(&str) -> bool) -> bool {
+    // The member name first: it rules out almost every rule at once.
+    RULES.iter().any(|r| name_is(r.member) && r.applies(event_source, event_name, part))
 }
 
 /// Remove the members `dropped` names, at any depth.
