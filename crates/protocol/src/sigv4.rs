@@ -70,6 +70,10 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(15);
 pub const MAX_PRESIGN_EXPIRES: u64 = 604_800;
 
 const TERMINATOR: &str = "aws4_request";
+// Header names looked up on every call, built once (a `&str` name is parsed on each lookup).
+const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: http::HeaderName = http::HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: http::HeaderName = http::HeaderName::from_static("x-amz-content-sha256");
 const MSG_SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. \
 Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const MSG_MISSING_TOKEN: &str = "Request is missing Authentication Token";
@@ -91,17 +95,13 @@ pub struct SignedRequest<'a> {
 /// What the request claims (parsed without any secret).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Authorization {
-    pub access_key_id: String,
-    pub region: String,
-    pub service: String,
-    /// `yyyymmdd`, the credential scope's date.
-    pub date: String,
+    /// The access key ID, the scope's date, region and service, the signature, then the signed
+    /// header names joined by `;`: one allocation per parse rather than one per part.
+    text: String,
+    /// Where each of the first five parts of `text` ends.
+    ends: [usize; 5],
     /// From `X-Amz-Date` (header or query), else the `Date` header.
     pub timestamp: OffsetDateTime,
-    /// As listed in SignedHeaders (lowercase names, in the order given).
-    pub signed_headers: Vec<String>,
-    /// Lowercase hex, as sent.
-    pub signature: String,
     /// `X-Amz-Security-Token` (header, or query when presigned). Checking it is the caller's job.
     pub session_token: Option<String>,
     /// Signed in the query string (`X-Amz-Algorithm=…`) rather than the `Authorization` header.
@@ -110,16 +110,55 @@ pub struct Authorization {
     pub expires_seconds: Option<u64>,
 }
 
+impl Authorization {
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    pub fn access_key_id(&self) -> &str {
+        self.part(0)
+    }
+
+    /// `yyyymmdd`, the credential scope's date.
+    pub fn date(&self) -> &str {
+        self.part(1)
+    }
+
+    pub fn region(&self) -> &str {
+        self.part(2)
+    }
+
+    pub fn service(&self) -> &str {
+        self.part(3)
+    }
+
+    /// Lowercase hex, as sent.
+    pub fn signature(&self) -> &str {
+        self.part(4)
+    }
+
+    /// As listed in SignedHeaders (lowercase names, in the order given, empty names left out).
+    pub fn signed_headers(&self) -> impl Iterator<Item = &str> + Clone {
+        self.signed_header_list().split(';')
+    }
+
+    /// The SignedHeaders names joined by `;` (never empty: `host` is always signed).
+    fn signed_header_list(&self) -> &str {
+        &self.text[self.ends[4]..]
+    }
+}
+
 impl fmt::Debug for Authorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorization")
-            .field("access_key_id", &self.access_key_id)
-            .field("region", &self.region)
-            .field("service", &self.service)
-            .field("date", &self.date)
+            .field("access_key_id", &self.access_key_id())
+            .field("region", &self.region())
+            .field("service", &self.service())
+            .field("date", &self.date())
             .field("timestamp", &self.timestamp)
-            .field("signed_headers", &self.signed_headers)
-            .field("signature", &self.signature)
+            .field("signed_headers", &self.signed_headers().collect::<Vec<_>>())
+            .field("signature", &self.signature())
             .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
             .field("presigned", &self.presigned)
             .field("expires_seconds", &self.expires_seconds)
@@ -271,10 +310,10 @@ pub fn verify(
     // A match on the fast path is the signature aws-sigv4 would compute; on a mismatch (or a
     // request it does not handle) aws-sigv4 decides, so the fast path never rejects on its own.
     let fast_match = fast::signature(req, auth, secret_access_key, &payload.claimed)
-        .is_some_and(|expected| bool::from(expected.ct_eq(auth.signature.as_bytes())));
+        .is_some_and(|expected| bool::from(expected.ct_eq(auth.signature().as_bytes())));
     if !fast_match {
         let expected = expected_signature(req, auth, secret_access_key, payload.claimed)?;
-        if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+        if !bool::from(expected.as_bytes().ct_eq(auth.signature().as_bytes())) {
             return Err(AuthError::SignatureDoesNotMatch);
         }
     }
@@ -295,7 +334,7 @@ fn payload_hash<'a>(req: &SignedRequest<'a>, auth: &Authorization) -> PayloadHas
     let claimed: Option<Cow<'a, str>> = if auth.presigned {
         QueryAuth::scan(req.query).content_sha256
     } else {
-        req.headers.get("x-amz-content-sha256").map(header_str)
+        req.headers.get(X_AMZ_CONTENT_SHA256).map(header_str)
     };
     let body_hash = || {
         let mut hex = [0u8; 64];
@@ -321,12 +360,12 @@ fn expected_signature(
     payload_hash: Cow<'_, str>,
 ) -> Result<String, AuthError> {
     // Only the headers the client signed, every value of each, in arrival order.
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(auth.signed_headers.len() + 1);
-    for name in &auth.signed_headers {
-        for value in req.headers.get_all(name.as_str()) {
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(auth.signed_headers().count() + 1);
+    for name in auth.signed_headers() {
+        for value in req.headers.get_all(name) {
             // Values that are not visible ASCII cannot be re-signed faithfully.
             let value = value.to_str().map_err(|_| AuthError::SignatureDoesNotMatch)?;
-            headers.push((name.as_str(), value));
+            headers.push((name, value));
         }
     }
 
@@ -343,7 +382,7 @@ fn expected_signature(
     settings.excluded_headers = Some(
         ["host", "x-amz-date"]
             .into_iter()
-            .filter(|h| !auth.signed_headers.iter().any(|s| s == h))
+            .filter(|h| !auth.signed_headers().any(|s| s == *h))
             .map(Cow::Borrowed)
             .collect(),
     );
@@ -360,11 +399,11 @@ fn expected_signature(
         format!("http://rampart.invalid{path}?{query}")
     };
 
-    let identity = Credentials::new(auth.access_key_id.as_str(), secret_access_key, None, None, "rampart").into();
+    let identity = Credentials::new(auth.access_key_id(), secret_access_key, None, None, "rampart").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(&auth.region)
-        .name(&auth.service)
+        .region(auth.region())
+        .name(auth.service())
         .time(SystemTime::from(auth.timestamp))
         .settings(settings)
         .build()
@@ -403,7 +442,8 @@ fn parse_header(req: &SignedRequest<'_>, raw: &str) -> Result<Authorization, Aut
             _ => {}
         }
     }
-    let date_header = header_lossy(req.headers, "x-amz-date").or_else(|| header_lossy(req.headers, "date"));
+    let date_header =
+        header_lossy(req.headers, X_AMZ_DATE).or_else(|| header_lossy(req.headers, http::header::DATE));
 
     let mut missing = Vec::new();
     if credential.is_none() {
@@ -424,10 +464,10 @@ fn parse_header(req: &SignedRequest<'_>, raw: &str) -> Result<Authorization, Aut
         return Err(AuthError::IncompleteSignature(format!("{} Authorization={raw}", missing.join(" "))));
     };
 
-    let signed_headers = split_signed_headers(signed_headers)?;
+    check_signed_headers(signed_headers)?;
     let timestamp = parse_timestamp(&date, true)?;
     let scope = parse_credential(credential, timestamp)?;
-    let session_token = header_lossy(req.headers, "x-amz-security-token").map(Cow::into_owned);
+    let session_token = header_lossy(req.headers, X_AMZ_SECURITY_TOKEN).map(Cow::into_owned);
     Ok(scope.into_authorization(timestamp, signed_headers, signature, session_token, false, None))
 }
 
@@ -460,7 +500,7 @@ fn parse_query(query: QueryAuth<'_>) -> Result<Authorization, AuthError> {
         )));
     };
 
-    let signed_headers = split_signed_headers(&signed_headers)?;
+    check_signed_headers(&signed_headers)?;
     let timestamp = parse_timestamp(&date, false)?;
     let scope = parse_credential(&credential, timestamp)?;
     let expires = match query.expires {
@@ -477,7 +517,7 @@ fn parse_query(query: QueryAuth<'_>) -> Result<Authorization, AuthError> {
     };
     Ok(scope.into_authorization(
         timestamp,
-        signed_headers,
+        &signed_headers,
         &signature,
         query.security_token.map(Cow::into_owned),
         true,
@@ -485,15 +525,15 @@ fn parse_query(query: QueryAuth<'_>) -> Result<Authorization, AuthError> {
     ))
 }
 
-/// SignedHeaders, which must include `host` (AWS rule: the host is always signed).
-fn split_signed_headers(list: &str) -> Result<Vec<String>, AuthError> {
-    let headers: Vec<String> = list.split(';').filter(|h| !h.is_empty()).map(str::to_string).collect();
-    if !headers.iter().any(|h| h.eq_ignore_ascii_case("host") || h == ":authority") {
+/// SignedHeaders (`;`-separated, empty names ignored) must include `host` (AWS rule: the host is
+/// always signed).
+fn check_signed_headers(list: &str) -> Result<(), AuthError> {
+    if !list.split(';').any(|h| h.eq_ignore_ascii_case("host") || h == ":authority") {
         return Err(AuthError::InvalidScope(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_string(),
         ));
     }
-    Ok(headers)
+    Ok(())
 }
 
 /// The credential's parts: `AKID/yyyymmdd/region/service/aws4_request`.
@@ -505,34 +545,35 @@ struct Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// `signed_headers` as sent (checked by [`check_signed_headers`]).
     fn into_authorization(
         self,
         timestamp: OffsetDateTime,
-        signed_headers: Vec<String>,
+        signed_headers: &str,
         signature: &str,
         session_token: Option<String>,
         presigned: bool,
         expires_seconds: Option<u64>,
     ) -> Authorization {
-        Authorization {
-            access_key_id: self.access_key_id.to_string(),
-            region: self.region.to_string(),
-            service: self.service.to_string(),
-            date: self.date.to_string(),
-            timestamp,
-            signed_headers,
-            signature: signature.to_string(),
-            session_token,
-            presigned,
-            expires_seconds,
+        let parts = [self.access_key_id, self.date, self.region, self.service, signature];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + signed_headers.len());
+        let mut ends = [0; 5];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            *end = text.len();
         }
+        for name in signed_headers.split(';').filter(|h| !h.is_empty()) {
+            if text.len() > ends[4] {
+                text.push(';');
+            }
+            text.push_str(name);
+        }
+        Authorization { text, ends, timestamp, session_token, presigned, expires_seconds }
     }
 }
 
 fn parse_credential(credential: &str, timestamp: OffsetDateTime) -> Result<Scope<'_>, AuthError> {
-    let mut parts = credential.split('/');
-    let parts = [parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()];
-    let [Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None] = parts else {
+    let Some([access_key_id, date, region, service, terminator]) = split5(credential) else {
         return Err(AuthError::IncompleteSignature(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
@@ -550,8 +591,8 @@ fn parse_credential(credential: &str, timestamp: OffsetDateTime) -> Result<Scope
             "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'. "
         ));
     }
-    let http_date = iso_basic(timestamp);
-    if date != &http_date[..8] {
+    if !scope_date_matches(date, timestamp) {
+        let http_date = iso_basic(timestamp);
         problems.push_str(&format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{}', from '{http_date}'.",
             &http_date[..8]
@@ -564,6 +605,32 @@ fn parse_credential(credential: &str, timestamp: OffsetDateTime) -> Result<Scope
         return Err(AuthError::InvalidClientTokenId);
     }
     Ok(Scope { access_key_id, date, region, service })
+}
+
+/// The five `/`-separated parts of `s`, when there are exactly five (what `split('/')` yields).
+fn split5(s: &str) -> Option<[&str; 5]> {
+    let mut parts = [""; 5];
+    let mut n = 0;
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b'/' {
+            *parts.get_mut(n)? = &s[start..i];
+            n += 1;
+            start = i + 1;
+        }
+    }
+    *parts.get_mut(n)? = &s[start..];
+    (n == 4).then_some(parts)
+}
+
+/// Whether the credential scope's date is the first 8 characters of [`iso_basic`]`(timestamp)`.
+fn scope_date_matches(date: &str, timestamp: OffsetDateTime) -> bool {
+    if (0..=9999).contains(&timestamp.to_offset(time::UtcOffset::UTC).year()) {
+        // The usual case, without building the string.
+        date.as_bytes() == &iso_basic_bytes(timestamp)[..8]
+    } else {
+        date == &iso_basic(timestamp)[..8]
+    }
 }
 
 /// Region names as AWS spells them (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `local`…).
@@ -650,7 +717,7 @@ fn iso_basic_bytes(t: OffsetDateTime) -> [u8; 16] {
     out
 }
 
-fn header_lossy<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h, str>> {
+fn header_lossy(headers: &http::HeaderMap, name: http::HeaderName) -> Option<Cow<'_, str>> {
     headers.get(name).map(header_str)
 }
 

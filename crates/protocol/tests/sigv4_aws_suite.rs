@@ -93,9 +93,9 @@ fn aws_sigv4_test_suite() {
                 continue;
             }
         };
-        assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
-        assert_eq!(auth.region, "us-east-1");
-        assert_eq!(auth.service, "service");
+        assert_eq!(auth.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(auth.region(), "us-east-1");
+        assert_eq!(auth.service(), "service");
         match sigv4::verify(&req, &auth, SECRET, now) {
             Ok(()) => passed += 1,
             Err(e) => failures.push(format!("{}: verify: {e:?}", v.name)),

@@ -281,14 +281,14 @@ impl Pipeline {
             }
         }
         let auth = sigv4::parse(&signed).map_err(|e| (None, e.to_aws_error_for(hint)))?;
-        let service: &dyn Service = match self.services.get(auth.service.as_str()) {
+        let service: &dyn Service = match self.services.get(auth.service()) {
             Some(s) => s.as_ref(),
             None => {
                 return Err((
                     None,
                     AwsError::new(
                         "UnrecognizedService",
-                        format!("Rampart does not offer the service '{}' (from the credential scope).", auth.service),
+                        format!("Rampart does not offer the service '{}' (from the credential scope).", auth.service()),
                         400,
                     ),
                 ))
@@ -297,15 +297,15 @@ impl Pipeline {
         let fail = |e: AwsError| (Some(service), e);
         let auth_error = |e: AuthError| (Some(service), e.to_aws_error_for(service.protocol()));
         facts.service = Some(service);
-        facts.region = auth.region.clone();
-        facts.access_key_id = Some(auth.access_key_id.clone());
+        facts.region = auth.region().to_string();
+        facts.access_key_id = Some(auth.access_key_id().to_string());
         facts.time = Some(now);
 
         let bypass = self.no_auth.as_ref().filter(|(budget, _)| budget.take()).map(|(_, account)| account);
         let mut known_key = true;
         let credential = if let Some(account) = bypass {
             // moto's no-auth phase: no signature, clock or token checks; unknown keys are the root.
-            match self.credentials.lookup(&auth.access_key_id).map_err(fail)?.filter(|c| c.active) {
+            match self.credentials.lookup(auth.access_key_id()).map_err(fail)?.filter(|c| c.active) {
                 Some(c) => c,
                 None => {
                     known_key = false;
@@ -314,14 +314,14 @@ impl Pipeline {
                         session_token: None,
                         expires_at: None,
                         active: true,
-                        caller: Caller::root(account, &auth.access_key_id),
+                        caller: Caller::root(account, auth.access_key_id()),
                     }
                 }
             }
         } else {
             // Authenticate. AWS checks the clock before it looks the key up.
             sigv4::check_time(&auth, now).map_err(auth_error)?;
-            let credential = self.credentials.lookup(&auth.access_key_id).map_err(fail)?;
+            let credential = self.credentials.lookup(auth.access_key_id()).map_err(fail)?;
             if let Some(c) = &credential {
                 facts.caller = Some(c.caller.clone());
             }
@@ -341,7 +341,7 @@ impl Pipeline {
         };
         facts.caller = Some(credential.caller.clone());
         if known_key {
-            self.credentials.record_use(&auth.access_key_id, service.signing_name(), &auth.region, now);
+            self.credentials.record_use(auth.access_key_id(), service.signing_name(), auth.region(), now);
         }
 
         // Decode.
@@ -355,7 +355,7 @@ impl Pipeline {
             return Err(fail(err));
         }
 
-        let input = match (edge_partition(service, &auth.region), input) {
+        let input = match (edge_partition(service, auth.region()), input) {
             (Some(p), Input::Query(q)) => Input::Query(q.map_values(|v| arn::from_partition(v, p))),
             (Some(p), Input::Json(mut v)) => {
                 map_json_strings(&mut v, &|s| arn::from_partition(s, p));
@@ -367,7 +367,7 @@ impl Pipeline {
         let ctx = RequestContext {
             request_id: request_id.to_string(),
             caller: credential.caller,
-            region: auth.region.clone(),
+            region: auth.region().to_string(),
             source_ip: req.remote.ip(),
             user_agent: header_str(req.headers, "user-agent").unwrap_or_default().to_string(),
             time: now,

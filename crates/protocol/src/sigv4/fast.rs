@@ -41,7 +41,7 @@ pub(super) fn signature(
 
     let timestamp = iso_basic_bytes(auth.timestamp);
     let date = &timestamp[..8];
-    let key = signing_keys().get(secret_access_key, date, &auth.region, &auth.service);
+    let key = signing_keys().get(secret_access_key, date, auth.region(), auth.service());
     let mut mac = HmacSha256::new_from_slice(&key[..]).expect("HMAC takes any key length");
     for part in [
         ALGORITHM.as_bytes(),
@@ -50,9 +50,9 @@ pub(super) fn signature(
         b"\n",
         date,
         b"/",
-        auth.region.as_bytes(),
+        auth.region().as_bytes(),
         b"/",
-        auth.service.as_bytes(),
+        auth.service().as_bytes(),
         b"/",
         TERMINATOR.as_bytes(),
         b"\n",
@@ -90,7 +90,7 @@ pub(super) fn write_canonical_request(
 ) -> Option<()> {
     let path = canonical_path(req.path)?;
     let query = CanonicalQuery::parse(req.query)?;
-    if !is_simple_signed_headers(&auth.signed_headers) {
+    if !is_simple_signed_headers(auth.signed_headers()) {
         return None;
     }
     out.put(req.method.as_bytes());
@@ -99,16 +99,12 @@ pub(super) fn write_canonical_request(
     out.put(b"\n");
     query.write(out);
     out.put(b"\n");
-    for name in &auth.signed_headers {
+    for name in auth.signed_headers() {
         write_canonical_header(req, auth, name, out)?;
     }
     out.put(b"\n");
-    for (i, name) in auth.signed_headers.iter().enumerate() {
-        if i > 0 {
-            out.put(b";");
-        }
-        out.put(name.as_bytes());
-    }
+    // The names joined by `;`, as they are held.
+    out.put(auth.signed_header_list().as_bytes());
     out.put(b"\n");
     out.put(payload_hash.as_bytes());
     Some(())
@@ -137,10 +133,15 @@ fn canonical_path(path: &str) -> Option<&str> {
 
 /// The signed header names as SDKs write them: lowercase token characters, strictly ascending (so
 /// no repeats), which is also the order of the canonical request.
-fn is_simple_signed_headers(names: &[String]) -> bool {
+fn is_simple_signed_headers<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
     let well_formed =
-        |n: &String| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    names.iter().all(well_formed) && names.windows(2).all(|w| w[0] < w[1])
+        |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let mut previous: Option<&str> = None;
+    names.all(|n| {
+        let ascending = previous.is_none_or(|p| p < n);
+        previous = Some(n);
+        well_formed(n) && ascending
+    })
 }
 
 /// `name:value1,value2\n`, each value trimmed of spaces with inner runs of spaces collapsed. The

@@ -37,11 +37,11 @@ fn header_form_is_parsed() {
         ("authorization", AUTHZ),
     ]);
     let a = parse_with(&h, "").unwrap();
-    assert_eq!(a.access_key_id, "AKIDEXAMPLE");
-    assert_eq!((a.region.as_str(), a.service.as_str(), a.date.as_str()), ("us-east-1", "iam", "20150830"));
+    assert_eq!(a.access_key_id(), "AKIDEXAMPLE");
+    assert_eq!((a.region(), a.service(), a.date()), ("us-east-1", "iam", "20150830"));
     assert_eq!(a.timestamp, datetime!(2015-08-30 12:36:00 UTC));
-    assert_eq!(a.signed_headers, ["content-type", "host", "x-amz-date"]);
-    assert!(a.signature.starts_with("5d672d79"));
+    assert_eq!(a.signed_headers().collect::<Vec<_>>(), ["content-type", "host", "x-amz-date"]);
+    assert!(a.signature().starts_with("5d672d79"));
     assert_eq!(a.session_token.as_deref(), Some("tok"));
     assert!(!a.presigned);
     assert!(!format!("{a:?}").contains("tok\""), "session token must not be in Debug output");
@@ -168,11 +168,11 @@ fn presigned_form_is_parsed() {
 &X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Security-Token=a%2Bb%3D&X-Amz-Signature=abcd";
     let a = parse_with(&headers(&[("host", "sts.amazonaws.com")]), q).unwrap();
     assert!(a.presigned);
-    assert_eq!(a.service, "sts");
+    assert_eq!(a.service(), "sts");
     assert_eq!(a.expires_seconds, Some(60));
     assert_eq!(a.session_token.as_deref(), Some("a+b="));
-    assert_eq!(a.signature, "abcd");
-    assert_eq!(a.signed_headers, ["host"]);
+    assert_eq!(a.signature(), "abcd");
+    assert_eq!(a.signed_headers().collect::<Vec<_>>(), ["host"]);
     assert_eq!(
         strip_signature_param(q),
         q.replace("&X-Amz-Signature=abcd", ""),
@@ -239,4 +239,68 @@ fn garbage_never_panics() {
             let _ = verify(&req, &a, "secret", datetime!(2015-08-30 12:36:00 UTC));
         }
     }
+}
+
+mod split_and_scope_date {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// `split5` is `split('/')` when that yields exactly five parts, else `None`.
+        #[test]
+        fn split5_is_split_into_exactly_five(s in "[a/Z\u{e9}]{0,12}") {
+            let parts: Vec<&str> = s.split('/').collect();
+            let expected: Option<[&str; 5]> = parts.try_into().ok();
+            prop_assert_eq!(split5(&s), expected);
+        }
+
+        /// The scope date check is the former `date == &iso_basic(timestamp)[..8]`.
+        #[test]
+        fn scope_date_is_compared_as_before(
+            secs in -62_167_219_200i64..253_402_300_799,
+            offset_minutes in -1439i32..1439,
+            date in prop_oneof!["[0-9]{8}", "[0-9]{0,9}"],
+            use_own_date in any::<bool>(),
+        ) {
+            let offset = time::UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap().to_offset(offset);
+            let own = iso_basic(t)[..8].to_string();
+            let date = if use_own_date { own.as_str() } else { date.as_str() };
+            prop_assert_eq!(scope_date_matches(date, t), date == &iso_basic(t)[..8]);
+        }
+    }
+}
+
+#[test]
+fn parts_are_held_in_one_buffer_and_empty_signed_header_names_are_left_out() {
+    let h = headers(&[
+        ("x-amz-date", "20150830T123600Z"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/eu-west-1/kms/aws4_request, \
+             SignedHeaders=;content-type;;host;x-amz-date;, Signature=00ff",
+        ),
+    ]);
+    let a = parse_with(&h, "").unwrap();
+    assert_eq!(
+        (a.access_key_id(), a.date(), a.region(), a.service(), a.signature()),
+        ("AKID", "20150830", "eu-west-1", "kms", "00ff")
+    );
+    assert_eq!(a.signed_headers().collect::<Vec<_>>(), ["content-type", "host", "x-amz-date"]);
+    assert_eq!(a.signed_header_list(), "content-type;host;x-amz-date");
+    let debug = format!("{a:?}");
+    assert!(debug.contains(r#"signed_headers: ["content-type", "host", "x-amz-date"]"#), "{debug}");
+    assert!(debug.contains(r#"access_key_id: "AKID", region: "eu-west-1", service: "kms", date: "20150830""#), "{debug}");
+    // The same claims parse to equal values; another signature does not.
+    assert_eq!(parse_with(&h, "").unwrap(), a);
+    let other = headers(&[
+        ("x-amz-date", "20150830T123600Z"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/eu-west-1/kms/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date, Signature=00fe",
+        ),
+    ]);
+    assert_ne!(parse_with(&other, "").unwrap(), a);
 }

@@ -51,7 +51,7 @@ fn verify_with_aws_only(
     check_time(auth, now)?;
     let payload = payload_hash(req, auth);
     let expected = expected_signature(req, auth, secret, payload.claimed)?;
-    if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+    if !bool::from(expected.as_bytes().ct_eq(auth.signature().as_bytes())) {
         return Err(AuthError::SignatureDoesNotMatch);
     }
     if !payload.matches_body {
