@@ -28,6 +28,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     pub(crate) fn str(&mut self, name: &str, value: &str) {
+        self.out.reserve(value.len() + 2);
         write_str(self.member_value(name), value);
     }
 
@@ -73,7 +74,6 @@ impl<'a> ObjectWriter<'a> {
 /// A JSON string, escaped exactly as serde_json escapes it: runs of bytes that need no escaping
 /// are copied in one piece (a whole string, usually), eight bytes checked at a time.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() + 2);
     out.push(b'"');
     write_escaped(out, s.as_bytes());
     out.push(b'"');
@@ -81,30 +81,32 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// The body of a JSON string (no quotes): serde_json's escapes (`\"`, `\\`, `\b`, `\f`, `\n`,
 /// `\r`, `\t`, else `\u00xx` in lowercase hex for control characters); every other byte,
-/// non-ASCII and DEL included, as is.
+/// non-ASCII and DEL included, as is. A string with nothing to escape (the usual case) is checked
+/// eight bytes at a time and copied in one piece.
 pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    if may_need_escaping(s) {
+        write_escaped_runs(out, s);
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
+/// [`write_escaped`] byte by byte: the runs between escapes copied in one piece each.
+fn write_escaped_runs(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
-    let mut i = 0;
-    while i < s.len() {
-        // Skip clean words; then look at the bytes of the word that may hold an escape.
-        while let Some(word) = s.get(i..i + 8) {
-            if word_may_need_escaping(u64::from_le_bytes(word.try_into().unwrap_or_default())) {
-                break;
-            }
-            i += 8;
-        }
-        let end = s.len().min(i + 8);
-        while i < end {
-            let b = s[i];
-            if b < 0x20 || b == b'"' || b == b'\\' {
-                out.extend_from_slice(&s[start..i]);
-                write_escape(out, b);
-                start = i + 1;
-            }
-            i += 1;
+    for (i, &b) in s.iter().enumerate() {
+        if needs_escape(b) {
+            out.extend_from_slice(&s[start..i]);
+            write_escape(out, b);
+            start = i + 1;
         }
     }
     out.extend_from_slice(&s[start..]);
+}
+
+/// A control character, `"` or `\`.
+pub(crate) fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 fn write_escape(out: &mut Vec<u8>, b: u8) {
@@ -125,8 +127,8 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
     out.extend_from_slice(&[b'\\', short]);
 }
 
-/// Whether a word (eight bytes) may hold a byte JSON escapes (a control character, `"` or `\\`).
-/// Never wrong when it says no; a false yes only sends those bytes to the exact bytewise check.
+/// Whether a word (eight bytes) may hold a byte JSON escapes (see [`needs_escape`]). Never wrong
+/// when it says no; a false yes only sends the string to the exact bytewise path.
 fn word_may_need_escaping(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -136,16 +138,21 @@ fn word_may_need_escaping(w: u64) -> bool {
     has_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\')
 }
 
-/// Whether `s` may hold a byte JSON escapes (see [`word_may_need_escaping`]).
-#[cfg(test)]
-fn may_need_escaping(s: &[u8]) -> bool {
-    let mut words = s.chunks_exact(8);
-    for word in &mut words {
-        if word_may_need_escaping(u64::from_le_bytes(word.try_into().unwrap_or_default())) {
-            return true;
-        }
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
+}
+
+/// Whether `s` may hold a byte JSON escapes (see [`word_may_need_escaping`]): eight bytes at a
+/// time, the last word overlapping the one before; strings under eight bytes bytewise.
+pub(crate) fn may_need_escaping(s: &[u8]) -> bool {
+    if s.len() < 8 {
+        return s.iter().any(|&b| needs_escape(b));
     }
-    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    let mut words = s.chunks_exact(8);
+    if (&mut words).any(|w| word_may_need_escaping(word(w))) {
+        return true;
+    }
+    !words.remainder().is_empty() && word_may_need_escaping(word(&s[s.len() - 8..]))
 }
 
 /// Decimal digits, as serde_json writes integers.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::audit::StoredEvent;
-use crate::json::{write_escaped, write_str, ObjectWriter};
+use crate::json::{may_need_escaping, needs_escape, write_escaped, write_str, ObjectWriter};
 use crate::redact::{is_redacted, redact, Part};
 
 /// The record format version written by Rampart.
@@ -225,7 +225,8 @@ fn write_part(out: &mut Vec<u8>, f: &CallFacts<'_>, part: Part, body: Option<Bod
         return;
     };
     let start = out.len();
-    let dropped = |name: &Name<'_>| is_redacted(f.event_source, f.event_name, part, |m| name.eq_ignore_ascii_case(m));
+    let dropped =
+        |name: &Name<'_>| is_redacted(f.event_source, f.event_name, part, name.len(), |m| name.eq_ignore_ascii_case(m));
     match v {
         Value::Object(m) => {
             if write_object(out, m, &dropped, res) == 0 {
@@ -258,9 +259,19 @@ enum Name<'a> {
 }
 
 impl Name<'_> {
+    /// The length in bytes.
+    fn len(&self) -> usize {
+        match self {
+            Name::Ascii(_, rest) => 1 + rest.len(),
+            Name::Owned(name) => name.len(),
+        }
+    }
+
     fn eq_str(&self, s: &str) -> bool {
         match self {
-            Name::Ascii(first, rest) => s.as_bytes().first() == Some(first) && s.as_bytes()[1..] == *rest.as_bytes(),
+            Name::Ascii(first, rest) => {
+                s.len() == 1 + rest.len() && s.as_bytes()[0] == *first && s.as_bytes()[1..] == *rest.as_bytes()
+            }
             Name::Owned(name) => *name == s,
         }
     }
@@ -268,7 +279,8 @@ impl Name<'_> {
     fn eq_ignore_ascii_case(&self, s: &str) -> bool {
         match self {
             Name::Ascii(first, rest) => {
-                s.as_bytes().first().is_some_and(|b| b.eq_ignore_ascii_case(first))
+                s.len() == 1 + rest.len()
+                    && s.as_bytes()[0].eq_ignore_ascii_case(first)
                     && s.as_bytes()[1..].eq_ignore_ascii_case(rest.as_bytes())
             }
             Name::Owned(name) => name.eq_ignore_ascii_case(s),
@@ -276,6 +288,17 @@ impl Name<'_> {
     }
 
     fn write(&self, out: &mut Vec<u8>) {
+        if let Name::Ascii(first, rest) = self {
+            if !needs_escape(*first) && !may_need_escaping(rest.as_bytes()) {
+                // The usual case: nothing to escape.
+                out.reserve(rest.len() + 4);
+                out.push(b'"');
+                out.push(*first);
+                out.extend_from_slice(rest.as_bytes());
+                out.extend_from_slice(b"\":");
+                return;
+            }
+        }
         out.push(b'"');
         match self {
             Name::Ascii(first, rest) => {
@@ -371,8 +394,9 @@ fn write_camel(out: &mut Vec<u8>, v: &Value, dropped: &dyn Fn(&Name<'_>) -> bool
 }
 
 /// Lookup `Resources` from the top-level request parameters (by well-known member names).
-struct Resources<'a> {
-    event_source: &'a str,
+struct Resources {
+    /// Bit `i` set when `RESOURCE_MEMBERS[i]` is of this call's event source.
+    members: u16,
     found: [Option<String>; RESOURCE_MEMBERS.len()],
 }
 
@@ -393,16 +417,24 @@ const RESOURCE_MEMBERS: [(&str, &str, &str); 13] = [
     ("cloudtrail.amazonaws.com", "trailName", "AWS::CloudTrail::Trail"),
 ];
 
-impl<'a> Resources<'a> {
-    fn new(event_source: &'a str) -> Self {
-        Resources { event_source, found: [const { None }; RESOURCE_MEMBERS.len()] }
+// `Resources::members` has a bit per entry.
+const _: () = assert!(RESOURCE_MEMBERS.len() <= 16);
+
+impl Resources {
+    fn new(event_source: &str) -> Self {
+        let members = RESOURCE_MEMBERS
+            .iter()
+            .enumerate()
+            .filter(|(_, (source, _, _))| *source == event_source)
+            .fold(0, |bits, (i, _)| bits | 1 << i);
+        Resources { members, found: [const { None }; RESOURCE_MEMBERS.len()] }
     }
 
     /// A top-level member as written (names are unique there).
     fn offer(&mut self, name: &Name<'_>, v: &Value) {
         let Value::String(s) = v else { return };
-        for (slot, (source, member, _)) in self.found.iter_mut().zip(RESOURCE_MEMBERS.iter()) {
-            if *source == self.event_source && name.eq_str(member) {
+        for (i, (slot, (_, member, _))) in self.found.iter_mut().zip(RESOURCE_MEMBERS.iter()).enumerate() {
+            if self.members & (1 << i) != 0 && name.eq_str(member) {
                 *slot = Some(s.clone());
             }
         }

@@ -86,15 +86,37 @@ pub fn redact(event_source: &str, event_name: &str, part: Part, value: &mut Valu
     if !matches!(value, Value::Object(_) | Value::Array(_)) {
         return;
     }
-    let dropped = |k: &str| is_redacted(event_source, event_name, part, |member| member.eq_ignore_ascii_case(k));
+    let dropped =
+        |k: &str| is_redacted(event_source, event_name, part, k.len(), |member| member.eq_ignore_ascii_case(k));
     strip(value, &dropped);
 }
 
-/// Whether a rule for this call drops a member: `name_is` tells whether the member's name is a
-/// rule's (lowerCamelCase, ASCII) member name, compared case-insensitively.
-pub(crate) fn is_redacted(event_source: &str, event_name: &str, part: Part, name_is: impl Fn(&str) -> bool) -> bool {
+/// Bit `n` is set when a rule names a member of `n` bytes: most names are ruled out by length alone.
+const MEMBER_LENGTHS: u64 = {
+    let mut lengths = 0u64;
+    let mut i = 0;
+    while i < RULES.len() {
+        assert!(RULES[i].member.len() < 64);
+        lengths |= 1 << RULES[i].member.len();
+        i += 1;
+    }
+    lengths
+};
+
+/// Whether a rule for this call drops a member whose name is `name_len` bytes long: `name_is`
+/// tells whether that name is a rule's (lowerCamelCase, ASCII) member name, ignoring ASCII case.
+pub(crate) fn is_redacted(
+    event_source: &str,
+    event_name: &str,
+    part: Part,
+    name_len: usize,
+    name_is: impl Fn(&str) -> bool,
+) -> bool {
+    if name_len >= 64 || MEMBER_LENGTHS & (1 << name_len) == 0 {
+        return false;
+    }
     // The member name first: it rules out almost every rule at once.
-    RULES.iter().any(|r| name_is(r.member) && r.applies(event_source, event_name, part))
+    RULES.iter().any(|r| r.member.len() == name_len && name_is(r.member) && r.applies(event_source, event_name, part))
 }
 
 /// Remove the members `dropped` names, at any depth.
