@@ -140,7 +140,7 @@ impl Authorization {
 
     /// As listed in SignedHeaders (lowercase names, in the order given, empty names left out).
     pub fn signed_headers(&self) -> impl Iterator<Item = &str> + Clone {
-        self.signed_header_list().split(';')
+        SplitByte::new(self.signed_header_list(), b';')
     }
 
     /// The SignedHeaders names joined by `;` (never empty: `host` is always signed).
@@ -339,7 +339,8 @@ fn payload_hash<'a>(req: &SignedRequest<'a>, auth: &Authorization) -> PayloadHas
     let body_hash = || {
         let mut hex = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(req.body), &mut hex).expect("32 bytes make 64 hex digits");
-        String::from_utf8_lossy(&hex).into_owned()
+        // Hex digits only.
+        String::from(std::str::from_utf8(&hex).unwrap_or_default())
     };
     match claimed {
         None => PayloadHash { claimed: Cow::Owned(body_hash()), matches_body: true },
@@ -423,13 +424,13 @@ fn expected_signature(
 /// The `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` form.
 fn parse_header(req: &SignedRequest<'_>, raw: &str) -> Result<Authorization, AuthError> {
     let raw = raw.trim();
-    let (algorithm, params) = raw.split_once(' ').unwrap_or((raw, ""));
+    let (algorithm, params) = split_once_byte(raw, b' ').unwrap_or((raw, ""));
     if algorithm != ALGORITHM {
         return Err(AuthError::IncompleteSignature(format!("Unsupported AWS 'algorithm': '{algorithm}'.")));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for param in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((key, value)) = param.split_once('=') else {
+    for param in SplitByte::new(params, b',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = split_once_byte(param, b'=') else {
             return Err(AuthError::IncompleteSignature(format!(
                 "'{param}' not a valid key=value pair (missing equal-sign) in Authorization header: '{raw}'"
             )));
@@ -528,7 +529,7 @@ fn parse_query(query: QueryAuth<'_>) -> Result<Authorization, AuthError> {
 /// SignedHeaders (`;`-separated, empty names ignored) must include `host` (AWS rule: the host is
 /// always signed).
 fn check_signed_headers(list: &str) -> Result<(), AuthError> {
-    if !list.split(';').any(|h| h.eq_ignore_ascii_case("host") || h == ":authority") {
+    if !SplitByte::new(list, b';').any(|h| h.eq_ignore_ascii_case("host") || h == ":authority") {
         return Err(AuthError::InvalidScope(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_string(),
         ));
@@ -562,11 +563,15 @@ impl Scope<'_> {
             text.push_str(part);
             *end = text.len();
         }
-        for name in signed_headers.split(';').filter(|h| !h.is_empty()) {
-            if text.len() > ends[4] {
-                text.push(';');
+        if has_empty_names(signed_headers) {
+            for name in SplitByte::new(signed_headers, b';').filter(|h| !h.is_empty()) {
+                if text.len() > ends[4] {
+                    text.push(';');
+                }
+                text.push_str(name);
             }
-            text.push_str(name);
+        } else {
+            text.push_str(signed_headers);
         }
         Authorization { text, ends, timestamp, session_token, presigned, expires_seconds }
     }
@@ -721,13 +726,65 @@ fn header_lossy(headers: &http::HeaderMap, name: http::HeaderName) -> Option<Cow
     headers.get(name).map(header_str)
 }
 
-/// A header value as text: borrowed when it is visible ASCII (the quick check every SDK value
-/// passes), else decoded lossily as before.
+/// A header value as text: borrowed when it is UTF-8 (every SDK value is visible ASCII), else
+/// decoded lossily. The same text as `to_str` (visible ASCII) with a lossy fallback gave: what
+/// `to_str` accepts is UTF-8, and UTF-8 decodes lossily to itself; `from_utf8` checks ASCII a
+/// word at a time.
 fn header_str(value: &http::HeaderValue) -> Cow<'_, str> {
-    match value.to_str() {
+    match std::str::from_utf8(value.as_bytes()) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(value.as_bytes()),
     }
+}
+
+/// `s.split(char::from(sep))` for an ASCII `sep`, with a plain byte scan (no pattern searcher).
+#[derive(Clone)]
+struct SplitByte<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl<'a> SplitByte<'a> {
+    fn new(s: &'a str, sep: u8) -> Self {
+        debug_assert!(sep.is_ascii());
+        SplitByte { rest: Some(s), sep }
+    }
+}
+
+impl<'a> Iterator for SplitByte<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match split_once_byte(rest, self.sep) {
+            Some((item, after)) => {
+                self.rest = Some(after);
+                Some(item)
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// `s.split_once(char::from(sep))` for an ASCII `sep`.
+fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == sep)?;
+    Some((&s[..at], &s[at + 1..]))
+}
+
+/// Whether splitting `list` at `;` gives an empty name (empty list, leading, trailing or doubled `;`).
+fn has_empty_names(list: &str) -> bool {
+    let mut previous = b';';
+    for b in list.bytes() {
+        if b == b';' && previous == b';' {
+            return true;
+        }
+        previous = b;
+    }
+    previous == b';'
 }
 
 /// The SigV4 parameters of a query string (first value of each, as AWS).

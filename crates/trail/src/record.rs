@@ -110,8 +110,13 @@ pub fn is_read_only(event_name: &str) -> bool {
     const PREFIXES: &[&str] =
         &["Get", "List", "Describe", "Lookup", "Simulate", "BatchGet", "Search", "Validate", "Verify"];
     const EXACT: &[&str] = &["Decrypt", "Encrypt", "ReEncrypt", "Sign", "GenerateRandom", "GenerateMac"];
-    PREFIXES.iter().any(|p| event_name.starts_with(p) && event_name[p.len()..].starts_with(char::is_uppercase))
-        || EXACT.contains(&event_name)
+    // The first letter rules out most prefixes without comparing them.
+    let first = event_name.as_bytes().first().copied();
+    PREFIXES.iter().any(|p| {
+        first == p.as_bytes().first().copied()
+            && event_name.starts_with(p)
+            && event_name[p.len()..].starts_with(char::is_uppercase)
+    }) || EXACT.contains(&event_name)
         || (event_name.starts_with("GenerateDataKey"))
 }
 
@@ -826,6 +831,22 @@ mod tests {
         assert_eq!(r.json()["responseElements"], Value::Null);
         assert!(is_read_only("ListUsers") && is_read_only("GetCallerIdentity") && is_read_only("Decrypt"));
         assert!(!is_read_only("CreateUser") && !is_read_only("Getaway") && !is_read_only("DeleteUser"));
+    }
+
+    proptest! {
+        /// The first-letter check changes nothing.
+        #[test]
+        fn read_only_is_as_before(
+            name in "(Get|List|Describe|Lookup|Simulate|BatchGet|Search|Validate|Verify|Generate|Encrypt|Decrypt|ReEncrypt|Sign|GenerateRandom|GenerateMac|GenerateDataKey|[A-Za-z\u{c9}]{0,3})[A-Za-z\u{c9}]{0,6}",
+        ) {
+            const PREFIXES: &[&str] =
+                &["Get", "List", "Describe", "Lookup", "Simulate", "BatchGet", "Search", "Validate", "Verify"];
+            const EXACT: &[&str] = &["Decrypt", "Encrypt", "ReEncrypt", "Sign", "GenerateRandom", "GenerateMac"];
+            let before = PREFIXES.iter().any(|p| name.starts_with(p) && name[p.len()..].starts_with(char::is_uppercase))
+                || EXACT.contains(&name.as_str())
+                || name.starts_with("GenerateDataKey");
+            prop_assert_eq!(is_read_only(&name), before);
+        }
     }
 
     #[test]

@@ -304,3 +304,42 @@ fn parts_are_held_in_one_buffer_and_empty_signed_header_names_are_left_out() {
     ]);
     assert_ne!(parse_with(&other, "").unwrap(), a);
 }
+
+mod byte_splitting_and_header_text {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn split_byte_is_str_split(s in "[a;,= \u{e9}]{0,16}") {
+            for sep in [b';', b',', b'=', b' '] {
+                let expected: Vec<&str> = s.split(char::from(sep)).collect();
+                prop_assert_eq!(SplitByte::new(&s, sep).collect::<Vec<_>>(), expected);
+                prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
+            }
+            prop_assert_eq!(has_empty_names(&s), s.split(';').any(str::is_empty));
+        }
+
+        /// `header_str` gives what `to_str` with a lossy fallback gave, for any header value.
+        #[test]
+        fn header_text_is_as_before(bytes in proptest::collection::vec(prop_oneof![
+            8 => 0x20u8..0x7f, 1 => Just(b'\t'), 2 => 0x80u8..=0xff, 1 => any::<u8>(),
+        ], 0..24)) {
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+            let before = match value.to_str() {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()),
+            };
+            prop_assert_eq!(header_str(&value), before);
+        }
+    }
+
+    #[test]
+    fn header_text_of_utf8_and_invalid_bytes() {
+        let utf8 = HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap();
+        assert_eq!(header_str(&utf8), "caf\u{e9}");
+        let invalid = HeaderValue::from_bytes(b"a\xffb").unwrap();
+        assert_eq!(header_str(&invalid), "a\u{fffd}b");
+    }
+}
