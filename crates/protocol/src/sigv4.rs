@@ -443,8 +443,7 @@ fn parse_header(req: &SignedRequest<'_>, raw: &str) -> Result<Authorization, Aut
             _ => {}
         }
     }
-    let date_header =
-        header_lossy(req.headers, X_AMZ_DATE).or_else(|| header_lossy(req.headers, http::header::DATE));
+    let date_header = header_lossy(req.headers, X_AMZ_DATE).or_else(|| header_lossy(req.headers, http::header::DATE));
 
     let mut missing = Vec::new();
     if credential.is_none() {

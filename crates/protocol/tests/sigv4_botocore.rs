@@ -156,8 +156,7 @@ fn tampering_with_any_signed_part_fails() {
         r.query = if r.query.is_empty() { "a=b".into() } else { format!("{}&Extra=1", r.query) };
         mismatch(&r, "query (added)");
 
-        if !case.presigned && !case.body.is_empty() && !auth.signed_headers().any(|h| h == "x-amz-content-sha256")
-        {
+        if !case.presigned && !case.body.is_empty() && !auth.signed_headers().any(|h| h == "x-amz-content-sha256") {
             let mut r = base.clone();
             r.body.push(b' ');
             mismatch(&r, "body");

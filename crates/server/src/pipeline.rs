@@ -229,8 +229,8 @@ impl Pipeline {
         let audit = self.audit.as_ref()?;
         let service = facts.service?;
         let operation = match &facts.operation {
-            Some(op) => op.clone(),
-            None => operation_hint(req),
+            Some(op) => std::borrow::Cow::Borrowed(op.as_str()),
+            None => std::borrow::Cow::Owned(operation_hint(req)),
         };
         let identity = match &facts.caller {
             Some(c) => Identity::Caller(c),
@@ -243,7 +243,7 @@ impl Pipeline {
             event_name: &operation,
             region: &facts.region,
             source_ip: req.remote.ip(),
-            user_agent: header_str(req.headers, "user-agent").unwrap_or_default(),
+            user_agent: header_str(req.headers, http::header::USER_AGENT).unwrap_or_default(),
             identity,
             recipient_account_id: recipient,
             input: facts.input.as_ref(),
@@ -369,7 +369,7 @@ impl Pipeline {
             caller: credential.caller,
             region: auth.region().to_string(),
             source_ip: req.remote.ip(),
-            user_agent: header_str(req.headers, "user-agent").unwrap_or_default().to_string(),
+            user_agent: header_str(req.headers, http::header::USER_AGENT).unwrap_or_default().to_string(),
             time: now,
             secure_transport: req.secure_transport,
         };
@@ -414,7 +414,7 @@ impl Pipeline {
                 caller,
                 region: UNSIGNED_REGION.to_string(),
                 source_ip: req.remote.ip(),
-                user_agent: header_str(req.headers, "user-agent").unwrap_or_default().to_string(),
+                user_agent: header_str(req.headers, http::header::USER_AGENT).unwrap_or_default().to_string(),
                 time: now,
                 secure_transport: req.secure_transport,
             };
@@ -503,7 +503,7 @@ fn operation_hint(req: &RawRequest<'_>) -> String {
     params.action().unwrap_or_default().to_string()
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn header_str(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -5,8 +5,8 @@
 //! is waiting, writes them in one transaction (one fsync for the group), then wakes each caller.
 //! A record that cannot be committed fails its call (no unaudited success).
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 

@@ -149,7 +149,7 @@ pub(crate) fn may_need_escaping(s: &[u8]) -> bool {
         return s.iter().any(|&b| needs_escape(b));
     }
     let mut words = s.chunks_exact(8);
-    if (&mut words).any(|w| word_may_need_escaping(word(w))) {
+    if words.any(|w| word_may_need_escaping(word(w))) {
         return true;
     }
     !words.remainder().is_empty() && word_may_need_escaping(word(&s[s.len() - 8..]))
@@ -298,9 +298,6 @@ mod tests {
         o.raw("f", b"[1,{}]");
         o.u64("g", 7);
         o.end();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":"x\"","c":false,"d":{"n":-12},"e":{},"f":[1,{}],"g":7}"#
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":"x\"","c":false,"d":{"n":-12},"e":{},"f":[1,{}],"g":7}"#);
     }
 }

@@ -291,7 +291,10 @@ fn parts_are_held_in_one_buffer_and_empty_signed_header_names_are_left_out() {
     assert_eq!(a.signed_header_list(), "content-type;host;x-amz-date");
     let debug = format!("{a:?}");
     assert!(debug.contains(r#"signed_headers: ["content-type", "host", "x-amz-date"]"#), "{debug}");
-    assert!(debug.contains(r#"access_key_id: "AKID", region: "eu-west-1", service: "kms", date: "20150830""#), "{debug}");
+    assert!(
+        debug.contains(r#"access_key_id: "AKID", region: "eu-west-1", service: "kms", date: "20150830""#),
+        "{debug}"
+    );
     // The same claims parse to equal values; another signature does not.
     assert_eq!(parse_with(&h, "").unwrap(), a);
     let other = headers(&[
