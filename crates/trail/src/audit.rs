@@ -327,10 +327,12 @@ fn commit_events<'e, A: AsRef<str>>(
     let mut digits = Vec::with_capacity(20);
     write_u64(&mut digits, seq);
     tx.put_owned(META_TABLE, "seq".to_string(), digits).map_err(err)?;
-    tx.commit().map_err(err)?;
     if let Counter::Local(last) = counter {
+        // Before the commit ends the transaction: the next one must see it. (Should the commit
+        // fail, these numbers are skipped, never given out twice.)
         last.store(seq, Ordering::Release);
     }
+    tx.commit().map_err(err)?;
     Ok(seq)
 }
 
@@ -424,6 +426,27 @@ mod tests {
         let rows = store.scan(EVENTS_TABLE, "222222222222/", None, 0).unwrap();
         assert_eq!(seq_of_key(&rows[0].0), Some(21));
         assert_eq!(store.get_json::<u64>(META_TABLE, "seq").unwrap(), Some(21));
+    }
+
+    #[test]
+    fn in_memory_store_numbers_concurrent_records_uniquely() {
+        let store: Arc<dyn Store> = Arc::new(rampart_store::MemStore::new());
+        let log = AuditLog::start(store.clone()).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..200 {
+                        log.submit(record("111111111111", &format!("Op{t}-{i}"))).wait().unwrap();
+                    }
+                });
+            }
+        });
+        let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 0).unwrap();
+        assert_eq!(rows.len(), 800, "no record overwrote another");
+        let seqs: Vec<u64> = rows.iter().map(|(k, _)| seq_of_key(k).unwrap()).collect();
+        assert_eq!(seqs, (1..=800).rev().collect::<Vec<_>>());
+        assert_eq!(store.get_json::<u64>(META_TABLE, "seq").unwrap(), Some(800));
     }
 
     #[test]
