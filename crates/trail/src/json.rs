@@ -15,6 +15,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     /// Begin member `name` and return the buffer to write its (JSON) value into.
+    #[inline]
     pub(crate) fn member_value(&mut self, name: &str) -> &mut Vec<u8> {
         self.out.reserve(name.len() + 4);
         if !self.first {
@@ -27,6 +28,7 @@ impl<'a> ObjectWriter<'a> {
         self.out
     }
 
+    #[inline]
     pub(crate) fn str(&mut self, name: &str, value: &str) {
         self.out.reserve(value.len() + 2);
         write_str(self.member_value(name), value);
@@ -73,6 +75,7 @@ impl<'a> ObjectWriter<'a> {
 
 /// A JSON string, escaped exactly as serde_json escapes it: runs of bytes that need no escaping
 /// are copied in one piece (a whole string, usually), eight bytes checked at a time.
+#[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     write_escaped(out, s.as_bytes());
@@ -83,6 +86,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// `\r`, `\t`, else `\u00xx` in lowercase hex for control characters); every other byte,
 /// non-ASCII and DEL included, as is. A string with nothing to escape (the usual case) is checked
 /// eight bytes at a time and copied in one piece.
+#[inline]
 pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
     if may_need_escaping(s) {
         write_escaped_runs(out, s);
@@ -92,6 +96,7 @@ pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// [`write_escaped`] byte by byte: the runs between escapes copied in one piece each.
+#[inline(never)]
 fn write_escaped_runs(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
@@ -135,7 +140,8 @@ fn word_may_need_escaping(w: u64) -> bool {
     // A byte of `w` is below `n` (n <= 0x80): the classic "has less" word test.
     let has_below = |w: u64, n: u8| w.wrapping_sub(ONES * n as u64) & !w & HIGHS != 0;
     let has_byte = |w: u64, b: u8| has_below(w ^ (ONES * b as u64), 1);
-    has_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\')
+    // `|` rather than `||`: three tests without branches, one check.
+    has_below(w, 0x20) | has_byte(w, b'"') | has_byte(w, b'\\')
 }
 
 fn word(bytes: &[u8]) -> u64 {
@@ -144,6 +150,7 @@ fn word(bytes: &[u8]) -> u64 {
 
 /// Whether `s` may hold a byte JSON escapes (see [`word_may_need_escaping`]): eight bytes at a
 /// time, the last word overlapping the one before; strings under eight bytes bytewise.
+#[inline]
 pub(crate) fn may_need_escaping(s: &[u8]) -> bool {
     if s.len() < 8 {
         return s.iter().any(|&b| needs_escape(b));
