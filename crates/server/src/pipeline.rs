@@ -322,22 +322,33 @@ impl Pipeline {
             // Authenticate. AWS checks the clock before it looks the key up.
             sigv4::check_time(&auth, now).map_err(auth_error)?;
             let credential = self.credentials.lookup(auth.access_key_id()).map_err(fail)?;
-            if let Some(c) = &credential {
-                facts.caller = Some(c.caller.clone());
+            let authenticated = |c: &Credential| -> Result<(), AuthError> {
+                if !c.active {
+                    return Err(AuthError::InvalidClientTokenId);
+                }
+                sigv4::verify(&signed, &auth, &c.secret_access_key, now)?;
+                // A session token must be exactly the one issued with these keys; long-term keys take none.
+                match (&c.session_token, &auth.session_token) {
+                    (None, None) => {}
+                    (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
+                    _ => return Err(AuthError::InvalidClientTokenId),
+                }
+                if c.expires_at.is_some_and(|exp| exp <= now) {
+                    return Err(AuthError::ExpiredToken);
+                }
+                Ok(())
+            };
+            match credential {
+                Some(c) => match authenticated(&c) {
+                    Ok(()) => c,
+                    Err(e) => {
+                        // The audit record still names the key's owner.
+                        facts.caller = Some(c.caller);
+                        return Err(auth_error(e));
+                    }
+                },
+                None => return Err(auth_error(AuthError::InvalidClientTokenId)),
             }
-            let credential =
-                credential.filter(|c| c.active).ok_or_else(|| auth_error(AuthError::InvalidClientTokenId))?;
-            sigv4::verify(&signed, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
-            // A session token must be exactly the one issued with these keys; long-term keys take none.
-            match (&credential.session_token, &auth.session_token) {
-                (None, None) => {}
-                (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
-                _ => return Err(auth_error(AuthError::InvalidClientTokenId)),
-            }
-            if credential.expires_at.is_some_and(|exp| exp <= now) {
-                return Err(auth_error(AuthError::ExpiredToken));
-            }
-            credential
         };
         facts.caller = Some(credential.caller.clone());
         if known_key {
