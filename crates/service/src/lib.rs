@@ -1,9 +1,10 @@
 //! The contract between the request pipeline (crates/server) and the services.
 //!
-//! A service is a list of operations. For each call the pipeline asks the service what the
-//! operation needs authorized ([`Service::authorize`]: IAM action, resource ARN, resource policy,
-//! extra context keys), has the [`Authorizer`] decide every check, and only then runs
-//! [`Service::invoke`]. Handlers never check permissions by hand.
+//! A service is a list of operations. For each call ([`Service::call`]) the pipeline asks the
+//! service what the operation needs authorized ([`Service::authorize`]: IAM action, resource ARN,
+//! resource policy, extra context keys), has the [`Authorizer`] decide every check, and only then
+//! runs [`Service::invoke`]. A service that loads state to plan (KMS: the key) overrides
+//! [`Service::call`] to run on exactly what was authorized. Handlers never check permissions by hand.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
