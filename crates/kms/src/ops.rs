@@ -648,17 +648,7 @@ impl Kms {
                 }
                 let alg = self.encryption_algorithm(&k, i.str("EncryptionAlgorithm")?)?;
                 dry_run(&i)?;
-                let blob = if alg == "SYMMETRIC_DEFAULT" {
-                    self.encrypt_symmetric(&k, &pt, &ec)?
-                } else {
-                    if pt.len() > crypto::rsa_max_plaintext(k.rec.spec, alg) {
-                        return Err(KmsError::Validation(format!(
-                            "Plaintext is too long for the {alg} encryption algorithm with a {} key.",
-                            k.rec.spec.as_str()
-                        )));
-                    }
-                    crypto::rsa_encrypt(&k.public_key()?, alg, &pt)?
-                };
+                let blob = self.encrypt_under(&k, alg, &pt, &ec)?;
                 let mut out = Answer::new();
                 out.b64("CiphertextBlob", &blob);
                 out.str("EncryptionAlgorithm", alg);
@@ -882,11 +872,7 @@ impl Kms {
                 }
                 let dst_alg = self.encryption_algorithm(&dst, i.str("DestinationEncryptionAlgorithm")?)?;
                 dry_run(&i)?;
-                let out = if dst_alg == "SYMMETRIC_DEFAULT" {
-                    self.encrypt_symmetric(&dst, &pt, &i.map("DestinationEncryptionContext")?)?
-                } else {
-                    crypto::rsa_encrypt(&dst.public_key()?, dst_alg, &pt)?
-                };
+                let out = self.encrypt_under(&dst, dst_alg, &pt, &i.map("DestinationEncryptionContext")?)?;
                 Ok(json!({
                     "CiphertextBlob": b64(&out),
                     "SourceKeyId": src.arn,
@@ -1314,6 +1300,27 @@ impl Kms {
             let name = if alg == "RSAES_OAEP_SHA_1" { "RSAES_OAEP_SHA_1" } else { "RSAES_OAEP_SHA_256" };
             Ok((pt, name, None))
         }
+    }
+
+    /// `plaintext` encrypted under `k` with `algorithm` (checked against the key by
+    /// [`Kms::encryption_algorithm`]): a symmetric blob bound to `context`, or RSAES-OAEP.
+    fn encrypt_under(
+        &self,
+        k: &Loaded,
+        algorithm: &str,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>> {
+        if algorithm == "SYMMETRIC_DEFAULT" {
+            return self.encrypt_symmetric(k, plaintext, context);
+        }
+        if plaintext.len() > crypto::rsa_max_plaintext(k.rec.spec, algorithm) {
+            return Err(KmsError::Validation(format!(
+                "Plaintext is too long for the {algorithm} encryption algorithm with a {} key.",
+                k.rec.spec.as_str()
+            )));
+        }
+        Ok(crypto::rsa_encrypt(&k.public_key()?, algorithm, plaintext)?)
     }
 
     /// A data key of `n` bytes and its ciphertext under `k`.

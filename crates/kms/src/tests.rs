@@ -599,3 +599,29 @@ fn direct_answers_are_the_bytes_a_value_gives() {
         }
     }
 }
+
+#[test]
+fn plaintext_too_long_for_an_rsa_destination_is_a_validation_error() {
+    let e = env();
+    let c = root();
+    let sym = call(&e, &c, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let rsa = call(&e, &c, "CreateKey", json!({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"})).unwrap()
+        ["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // RSAES_OAEP_SHA_256 with a 2048-bit key takes at most 190 bytes.
+    let long = b64(&[7u8; 191]);
+    let (code, msg) =
+        err(&e, &c, "Encrypt", json!({"KeyId": rsa, "Plaintext": long, "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}));
+    assert_eq!(code, "ValidationException", "{msg}");
+    let blob = call(&e, &c, "Encrypt", json!({"KeyId": sym, "Plaintext": long})).unwrap()["CiphertextBlob"].clone();
+    let input = json!({"CiphertextBlob": blob, "DestinationKeyId": rsa, "DestinationEncryptionAlgorithm": "RSAES_OAEP_SHA_256"});
+    let (code, msg) = err(&e, &c, "ReEncrypt", input);
+    assert_eq!(code, "ValidationException", "{msg}");
+    assert!(msg.contains("Plaintext is too long"), "{msg}");
+    // At the limit both work.
+    let ok = b64(&[7u8; 190]);
+    call(&e, &c, "Encrypt", json!({"KeyId": rsa, "Plaintext": ok, "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}))
+        .unwrap();
+}
