@@ -866,23 +866,7 @@ mod tests {
         assert_eq!(ui["userName"], "alice");
         assert!(ui.get("sessionContext").is_none());
 
-        let role = Caller {
-            account_id: "123456789012".into(),
-            arn: "arn:aws:sts::123456789012:assumed-role/R/s".into(),
-            principal_id: "AROAX:s".into(),
-            access_key_id: "ASIAX".into(),
-            kind: CallerKind::AssumedRole {
-                role_name: "R".into(),
-                role_arn: "arn:aws:iam::123456789012:role/R".into(),
-                role_id: "AROAX".into(),
-                session_name: "s".into(),
-            },
-            session: Some(SessionInfo {
-                token_issue_time: OffsetDateTime::from_unix_timestamp(1_700_000_000).ok(),
-                mfa_authenticated: true,
-                ..Default::default()
-            }),
-        };
+        let role = assumed_role(session(None, Some(1_700_000_000), true));
         let r = build(&facts(Identity::Caller(&role), None, None));
         let j = r.json();
         let sc = &j["userIdentity"]["sessionContext"];
@@ -1150,6 +1134,23 @@ mod tests {
         }
     }
 
+    /// A session of role `R` in account 123456789012.
+    fn assumed_role(session: SessionInfo) -> Caller {
+        Caller {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:sts::123456789012:assumed-role/R/s".into(),
+            principal_id: "AROAX:s".into(),
+            access_key_id: "ASIAX".into(),
+            kind: CallerKind::AssumedRole {
+                role_name: "R".into(),
+                role_arn: "arn:aws:iam::123456789012:role/R".into(),
+                role_id: "AROAX".into(),
+                session_name: "s".into(),
+            },
+            session: Some(session),
+        }
+    }
+
     fn session(source_identity: Option<&str>, issued: Option<i64>, mfa: bool) -> SessionInfo {
         SessionInfo {
             token_issue_time: issued.map(|t| OffsetDateTime::from_unix_timestamp(t).unwrap()),
@@ -1170,19 +1171,7 @@ mod tests {
             kind: CallerKind::IamUser { user_name: "al\"ice\u{e9}\n".into(), user_id: "AIDAEXAMPLE".into() },
             session: None,
         };
-        let role = Caller {
-            account_id: "123456789012".into(),
-            arn: "arn:aws:sts::123456789012:assumed-role/R/s".into(),
-            principal_id: "AROAX:s".into(),
-            access_key_id: "ASIAX".into(),
-            kind: CallerKind::AssumedRole {
-                role_name: "R".into(),
-                role_arn: "arn:aws:iam::123456789012:role/R".into(),
-                role_id: "AROAX".into(),
-                session_name: "s".into(),
-            },
-            session: Some(session(Some("me\\you"), Some(1_700_000_123), true)),
-        };
+        let role = assumed_role(session(Some("me\\you"), Some(1_700_000_123), true));
         let role_no_time = Caller { session: Some(session(None, None, false)), ..role.clone() };
         let federated = Caller {
             account_id: "123456789012".into(),
