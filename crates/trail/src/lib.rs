@@ -6,12 +6,13 @@ pub mod audit;
 pub mod delivery;
 pub mod digest;
 mod json;
+mod rows;
 pub mod lookup;
 pub mod record;
 pub mod redact;
 pub mod verify;
 
-pub use audit::{AuditError, AuditLog, Receipt, StoredEvent};
+pub use audit::{AuditError, AuditLog, Receipt, Retention, StoredEvent};
 pub use record::{build, CallFacts, Identity, Record, TlsFacts};
 pub mod service;
 
