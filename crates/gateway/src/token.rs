@@ -397,12 +397,12 @@ fn render_digits(digits: &str, rng: &mut impl rand::Rng) -> Option<Vec<u8>> {
         .enumerate()
         .filter_map(|(i, d)| {
             let bits = *FONT.get(usize::from(d.checked_sub(b'0')?))?;
-            let scale = SCALE * rng.random_range(0.85..1.15);
+            let scale = SCALE * rng.random_range(0.95..1.2);
             Some(Glyph {
                 bits,
                 x0: 5.0 + i as f32 * cell + rng.random_range(0.0..(cell - 5.0 * scale).max(1.0)),
                 y0: rng.random_range(2.0..(IMG_H as f32 - 7.0 * scale - 2.0).max(3.0)),
-                shear: rng.random_range(-0.35..0.35),
+                shear: rng.random_range(-0.25..0.25),
                 scale,
             })
         })
@@ -422,16 +422,13 @@ fn render_digits(digits: &str, rng: &mut impl rand::Rng) -> Option<Vec<u8>> {
         }
     }
     // Lines across the digits, as dark as the ink.
-    for _ in 0..3 {
+    for _ in 0..2 {
         let (mut x, mut y) = (0.0f32, rng.random_range(5.0..(IMG_H as f32 - 5.0)));
         let slope = rng.random_range(-0.25..0.25f32);
         while (x as usize) < IMG_W {
             let yi = y.round() as isize;
-            for dy in 0..2isize {
-                let yy = yi + dy;
-                if (0..IMG_H as isize).contains(&yy) {
-                    img[yy as usize * IMG_W + x as usize] = rng.random_range(20..100u8);
-                }
+            if (0..IMG_H as isize).contains(&yi) {
+                img[yi as usize * IMG_W + x as usize] = rng.random_range(40..120u8);
             }
             x += 1.0;
             y += slope + 0.6 * (x / 11.0).sin() * 0.2;
