@@ -409,7 +409,7 @@ fn render_digits(digits: &str, rng: &mut impl rand::Rng) -> Option<Vec<u8>> {
         .collect();
     let (amp_x, amp_y) = (rng.random_range(1.0..2.5f32), rng.random_range(1.5..3.5f32));
     let (per_x, per_y) = (rng.random_range(9.0..16.0f32), rng.random_range(14.0..26.0f32));
-    let (ph_x, ph_y) = (rng.random_range(0.0..6.28f32), rng.random_range(0.0..6.28f32));
+    let (ph_x, ph_y) = (rng.random_range(0.0..std::f32::consts::TAU), rng.random_range(0.0..std::f32::consts::TAU));
     let mut img = vec![0u8; IMG_W * IMG_H];
     for y in 0..IMG_H {
         for x in 0..IMG_W {

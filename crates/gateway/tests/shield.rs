@@ -27,13 +27,7 @@ fn manual_clock() -> Arc<ManualClock> {
 /// Whether the gateway closes `s` (EOF or reset) without answering; the limit only guards a hang.
 async fn closed_by_gateway(s: &mut TcpStream) -> bool {
     let mut buf = [0u8; 256];
-    loop {
-        match tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => return false,
-            Err(_) => return false,
-        }
-    }
+    matches!(tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await, Ok(Ok(0)) | Ok(Err(_)))
 }
 
 fn ip(s: &str) -> IpAddr {
