@@ -69,6 +69,14 @@ impl TokenKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// A 128-bit tag (32 hex digits): keeps seeds short, so the page's script hashes one block per try.
+    fn sign_short(&self, msg: &str) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else { return String::new() };
+        mac.update(msg.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        hex::encode(tag.get(..16).unwrap_or_default())
+    }
+
     /// A token: challenge solved at `challenge_s`, CAPTCHA at `captcha_s` (0: never), for `ip`.
     pub fn issue(&self, ip: IpAddr, challenge_s: u64, captcha_s: u64) -> String {
         let body = format!("v1.{challenge_s}.{captcha_s}");
@@ -113,11 +121,11 @@ impl TokenKey {
 
     // ---- Challenge (proof of work) ----
 
-    /// A fresh seed for `ip`: `s1.<issued>.<difficulty>.<random>.<signature>`.
+    /// A fresh seed for `ip`: `s1.<issued>.<difficulty>.<random>.<signature>` (82 bytes).
     pub fn challenge_seed(&self, ip: IpAddr, now_s: u64, difficulty: u8) -> String {
         let bits = difficulty.clamp(MIN_DIFFICULTY, MAX_DIFFICULTY);
         let r = hex::encode(rand::random::<[u8; 16]>());
-        let sig = self.sign(&format!("seed|{now_s}|{bits}|{r}|{ip}"));
+        let sig = self.sign_short(&format!("seed|{now_s}|{bits}|{r}|{ip}"));
         format!("s1.{now_s}.{bits}.{r}.{sig}")
     }
 
@@ -142,7 +150,7 @@ impl TokenKey {
         else {
             return Err(Refusal::Malformed);
         };
-        let expect = self.sign(&format!("seed|{issued}|{bits}|{r}|{ip}"));
+        let expect = self.sign_short(&format!("seed|{issued}|{bits}|{r}|{ip}"));
         if !subtle_eq(expect.as_bytes(), sig.as_bytes()) {
             return Err(Refusal::BadSignature);
         }
@@ -290,30 +298,34 @@ fn form_map(b: &[u8]) -> HashMap<String, String> {
 const CHALLENGE_JS: &str = r#"(function(){
 var K=[0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,0xe49b69c1,0xefbe4786,0x0fc19dc6,0x240ca1cc,0x2de92c6f,0x4a7484aa,0x5cb0a9dc,0x76f988da,0x983e5152,0xa831c66d,0xb00327c8,0xbf597fc7,0xc6e00bf3,0xd5a79147,0x06ca6351,0x14292967,0x27b70a85,0x2e1b2138,0x4d2c6dfc,0x53380d13,0x650a7354,0x766a0abb,0x81c2c92e,0x92722c85,0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,0x748f82ee,0x78a5636f,0x84c87814,0x8cc70208,0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2];
 var H0=[0x6a09e667,0xbb67ae85,0x3c6ef372,0xa54ff53a,0x510e527f,0x9b05688c,0x1f83d9ab,0x5be0cd19];
-function sha256(m){var l=m.length*8;m.push(0x80);while(m.length%64!==56)m.push(0);
-for(var i=3;i>=0;i--)m.push(0);for(i=3;i>=0;i--)m.push((l>>>(i*8))&255);
-var h=H0.slice(),w=new Array(64);
-for(var o=0;o<m.length;o+=64){
-for(i=0;i<16;i++)w[i]=(m[o+4*i]<<24)|(m[o+4*i+1]<<16)|(m[o+4*i+2]<<8)|m[o+4*i+3];
-for(i=16;i<64;i++){var x=w[i-15],y=w[i-2];
-w[i]=(w[i-16]+(((x>>>7)|(x<<25))^((x>>>18)|(x<<14))^(x>>>3))+w[i-7]+(((y>>>17)|(y<<15))^((y>>>19)|(y<<13))^(y>>>10)))|0;}
+var W=new Int32Array(64),B=new Int32Array(16);
+function compress(h,m,o){var i;
+for(i=0;i<16;i++)B[i]=(m[o+4*i]<<24)|(m[o+4*i+1]<<16)|(m[o+4*i+2]<<8)|m[o+4*i+3];
+for(i=0;i<16;i++)W[i]=B[i];
+for(i=16;i<64;i++){var x=W[i-15],y=W[i-2];
+W[i]=(W[i-16]+(((x>>>7)|(x<<25))^((x>>>18)|(x<<14))^(x>>>3))+W[i-7]+(((y>>>17)|(y<<15))^((y>>>19)|(y<<13))^(y>>>10)))|0;}
 var a=h[0],b=h[1],c=h[2],d=h[3],e=h[4],f=h[5],g=h[6],k=h[7];
 for(i=0;i<64;i++){
-var t1=(k+(((e>>>6)|(e<<26))^((e>>>11)|(e<<21))^((e>>>25)|(e<<7)))+((e&f)^(~e&g))+K[i]+w[i])|0;
+var t1=(k+(((e>>>6)|(e<<26))^((e>>>11)|(e<<21))^((e>>>25)|(e<<7)))+((e&f)^(~e&g))+K[i]+W[i])|0;
 var t2=((((a>>>2)|(a<<30))^((a>>>13)|(a<<19))^((a>>>22)|(a<<10)))+((a&b)^(a&c)^(b&c)))|0;
 k=g;g=f;f=e;e=(d+t1)|0;d=c;c=b;b=a;a=(t1+t2)|0;}
 h[0]=(h[0]+a)|0;h[1]=(h[1]+b)|0;h[2]=(h[2]+c)|0;h[3]=(h[3]+d)|0;
 h[4]=(h[4]+e)|0;h[5]=(h[5]+f)|0;h[6]=(h[6]+g)|0;h[7]=(h[7]+k)|0;}
-return h;}
 function zeros(h){var n=0;for(var i=0;i<8;i++){var x=h[i]>>>0;if(x===0){n+=32;continue;}return n+Math.clz32(x);}return n;}
 var seed=SEED,bits=BITS,sb=[];for(var i=0;i<seed.length;i++)sb.push(seed.charCodeAt(i));
+var full=sb.length-sb.length%64,mid=new Int32Array(H0),h=new Int32Array(8),t=new Uint8Array(128);
+for(i=0;i<full;i+=64)compress(mid,sb,i);
+var rest=sb.slice(full);
+function hash(s){var n=0,j;for(j=0;j<rest.length;j++)t[n++]=rest[j];for(j=0;j<s.length;j++)t[n++]=s.charCodeAt(j);
+var l=(full+n)*8,end=n+9<=64?64:128;t[n++]=0x80;while(n<end-4)t[n++]=0;
+t[n++]=(l>>>24)&255;t[n++]=(l>>>16)&255;t[n++]=(l>>>8)&255;t[n++]=l&255;
+h.set(mid);compress(h,t,0);if(end===128)compress(h,t,64);return h;}
 var nonce=0;
 function done(){
 fetch(PATH,{method:"POST",credentials:"same-origin",headers:{"content-type":"application/x-www-form-urlencoded"},
 body:"seed="+encodeURIComponent(seed)+"&nonce="+nonce}).then(function(r){
 if(r.ok){location.reload();}else{document.getElementById("m").textContent="Verification failed. Reload the page to try again.";}});}
-function work(){for(var n=0;n<4000;n++,nonce++){var s=String(nonce),m=sb.slice();
-for(var j=0;j<s.length;j++)m.push(s.charCodeAt(j));if(zeros(sha256(m))>=bits){done();return;}}setTimeout(work,0);}
+function work(){for(var n=0;n<20000;n++,nonce++){if(zeros(hash(String(nonce)))>=bits){done();return;}}setTimeout(work,0);}
 work();})();"#;
 
 /// The Challenge interstitial: a script that does the proof of work and posts it back.
