@@ -324,6 +324,14 @@ async fn handle_inner(
             state.stats.blocked.fetch_add(1, Ordering::Relaxed);
             block_response(custom.as_deref(), active)
         }
+        Some(Action::Captcha(_)) if !wants_html(&wreq) => {
+            state.stats.blocked.fetch_add(1, Ordering::Relaxed);
+            interstitial_status_only(StatusCode::METHOD_NOT_ALLOWED, "captcha", active)
+        }
+        Some(Action::Challenge(_)) if !wants_html(&wreq) => {
+            state.stats.blocked.fetch_add(1, Ordering::Relaxed);
+            interstitial_status_only(StatusCode::ACCEPTED, "challenge", active)
+        }
         Some(Action::Captcha(_)) => {
             state.stats.blocked.fetch_add(1, Ordering::Relaxed);
             captcha_response(
@@ -399,6 +407,19 @@ fn block_response(custom: Option<&CustomResp>, active: ActiveGuard) -> Response<
 }
 
 const WAF_ACTION: HeaderName = HeaderName::from_static("x-amzn-waf-action");
+
+/// AWS sends the CAPTCHA / Challenge page only to requests whose `Accept` names `text/html`.
+fn wants_html(w: &WafRequest) -> bool {
+    w.header_values("accept").any(|v| v.windows(9).any(|x| x.eq_ignore_ascii_case(b"text/html")))
+}
+
+/// CAPTCHA / Challenge for a client that did not ask for HTML: the status and the action header only.
+fn interstitial_status_only(status: StatusCode, action: &'static str, active: ActiveGuard) -> Response<RespBody> {
+    let mut r = simple(status, "text/plain", "", Some(active));
+    r.headers_mut().insert(WAF_ACTION, HeaderValue::from_static(action));
+    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
 
 fn set_token_cookie(r: &mut Response<RespBody>, tok: &str) {
     if let Ok(v) = HeaderValue::from_str(&format!("{}={tok}; Path=/; HttpOnly; SameSite=Lax", token::COOKIE)) {

@@ -400,6 +400,13 @@ async fn challenge_token_needs_the_proof_of_work() {
     assert_eq!(ch.header("x-amzn-waf-action"), Some("challenge"));
     let page = ch.text();
 
+    // As AWS: the page only for clients asking for HTML; others get the status and the header.
+    let api = get(g.addr(), "/app/home", &[]).await;
+    assert_eq!((api.status, api.header("x-amzn-waf-action")), (202, Some("challenge")));
+    assert!(api.body.is_empty());
+    let api = get(g.addr(), "/login", &[]).await;
+    assert_eq!((api.status, api.header("x-amzn-waf-action")), (405, Some("captcha")));
+    assert!(api.body.is_empty());
     // The old bypass: read a token out of the page. There is none, and nothing in it passes as one.
     assert!(!page.contains("aws-waf-token="), "no token in the page");
     for w in token_like_strings(&page) {
