@@ -159,8 +159,22 @@ impl Pipeline {
     pub fn may_block(&self, req: &RawRequest<'_>) -> bool {
         let op = operation_hint(req);
         const NON_WRITING: &[&str] = &[
-            "Get", "List", "Describe", "Lookup", "Simulate", "Decode", "Encrypt", "Decrypt", "ReEncrypt",
-            "GenerateDataKey", "GenerateRandom", "GenerateMac", "VerifyMac", "Sign", "Verify", "Validate",
+            "Get",
+            "List",
+            "Describe",
+            "Lookup",
+            "Simulate",
+            "Decode",
+            "Encrypt",
+            "Decrypt",
+            "ReEncrypt",
+            "GenerateDataKey",
+            "GenerateRandom",
+            "GenerateMac",
+            "VerifyMac",
+            "Sign",
+            "Verify",
+            "Validate",
         ];
         // An unsigned STS call (web identity) fetches the provider's keys over the network.
         op.is_empty() || is_unsigned(req) || !NON_WRITING.iter().any(|p| op.starts_with(p))

@@ -270,12 +270,7 @@ mod tests {
     fn a_failed_sync_fails_every_later_wait() {
         let d = Arc::new(Durability::default());
         let _syncer = d
-            .start(
-                "test-syncer",
-                Box::new(|| Err(StoreError::Backend("EIO".into()))),
-                None,
-                Duration::from_secs(60),
-            )
+            .start("test-syncer", Box::new(|| Err(StoreError::Backend("EIO".into()))), None, Duration::from_secs(60))
             .unwrap();
         let p = d.note_commit();
         assert!(d.wait_blocking(p).is_err());

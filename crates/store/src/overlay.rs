@@ -53,8 +53,7 @@ impl Overlay {
         }
         // Each pending write can hide at most one committed row: read that many more.
         let extra = if limit == 0 { 0 } else { limit + pending.len() };
-        let mut merged: BTreeMap<String, Vec<u8>> =
-            base.scan(table, prefix, start_after, extra)?.into_iter().collect();
+        let mut merged: BTreeMap<String, Vec<u8>> = base.scan(table, prefix, start_after, extra)?.into_iter().collect();
         for (k, v) in pending {
             match v {
                 Some(v) => merged.insert(k.clone(), v.clone()),

@@ -244,7 +244,12 @@ impl PgStore {
         };
         off_async(|| store.migrate())?;
         let mut store = store;
-        store.syncer = Some(store.durability.start("rampart-pg-sync", wal_flush(store.config.clone()), None, Duration::from_secs(3600))?);
+        store.syncer = Some(store.durability.start(
+            "rampart-pg-sync",
+            wal_flush(store.config.clone()),
+            None,
+            Duration::from_secs(3600),
+        )?);
         Ok(store)
     }
 
@@ -500,9 +505,7 @@ impl Store for PgStore {
 fn wal_flush(config: postgres::Config) -> crate::durable::SyncFn {
     let mut client: Option<Client> = None;
     Box::new(move || {
-        let run = |c: &mut Client| {
-            c.batch_execute("SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT")
-        };
+        let run = |c: &mut Client| c.batch_execute("SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT");
         if let Some(c) = client.as_mut().filter(|c| !c.is_closed()) {
             if run(c).is_ok() {
                 return Ok(());

@@ -71,12 +71,8 @@ impl SqliteStore {
         writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
         sync_dir(path);
         let durability = Arc::new(Durability::default());
-        let syncer = durability.start(
-            "rampart-sqlite-sync",
-            wal_sync(path),
-            Some(checkpointer(path)?),
-            CHECKPOINT_EVERY,
-        )?;
+        let syncer =
+            durability.start("rampart-sqlite-sync", wal_sync(path), Some(checkpointer(path)?), CHECKPOINT_EVERY)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(

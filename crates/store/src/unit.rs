@@ -122,10 +122,7 @@ impl UnitStore {
     }
 
     /// Read through the unit's transaction when it has one (the call sees its own writes).
-    fn read<R>(
-        &self,
-        f: impl Fn(&dyn Read) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+    fn read<R>(&self, f: impl Fn(&dyn Read) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let through_unit = self.with_slot(|slot| slot.outer.as_ref().map(|outer| outer.read(|tx| f(tx as &dyn Read))));
         match through_unit.flatten() {
             Some(r) => r,

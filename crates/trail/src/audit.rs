@@ -738,4 +738,63 @@ mod tests {
         assert_eq!(serde_json::from_slice::<StoredEvent>(&row).unwrap(), bare);
         assert!(!String::from_utf8(row).unwrap().contains("\"res\""));
     }
+
+    #[test]
+    fn retention_deletes_records_older_than_the_age_bound_in_every_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite")).unwrap());
+        let log = AuditLog::start(store.clone()).unwrap();
+        let now = 2_000_000_000;
+        let day = 86_400;
+        for (i, age_days) in [200, 120, 95, 91, 89, 10, 0].iter().enumerate() {
+            for account in ["111111111111", "222222222222"] {
+                let mut r = record(account, &format!("Op{i}"));
+                r.event.t = now - age_days * day;
+                log.submit(r).wait().unwrap();
+            }
+        }
+        assert_eq!(log.prune(now).unwrap(), 8, "four records older than 90 days in each account");
+        for account in ["111111111111", "222222222222"] {
+            let rows = store.scan(EVENTS_TABLE, &format!("{account}/"), None, 0).unwrap();
+            let names: Vec<String> = rows.iter().map(|(_, v)| StoredEvent::from_row(v).unwrap().name).collect();
+            assert_eq!(names, ["Op6", "Op5", "Op4"], "newest first, the three within 90 days");
+        }
+        assert_eq!(log.prune(now).unwrap(), 0, "nothing more to delete");
+        assert_eq!(log.pruned_total(), 8);
+    }
+
+    #[test]
+    fn in_memory_records_stay_within_the_count_bound() {
+        let store: Arc<dyn Store> = Arc::new(rampart_store::MemStore::new());
+        let bound = Retention { max_records: Some(64), ..Retention::EPHEMERAL };
+        let log = AuditLog::start_with(store.clone(), bound).unwrap();
+        for i in 0..1000 {
+            log.submit(record("111111111111", &format!("Op{i}"))).wait().unwrap();
+            let kept = store.scan(EVENTS_TABLE, "", None, 0).unwrap().len();
+            assert!(kept <= 64 + 4, "{kept} records kept after {i}");
+        }
+        let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 0).unwrap();
+        assert_eq!(StoredEvent::from_row(&rows[0].1).unwrap().name, "Op999", "the newest are kept");
+        assert!(log.pruned_total() >= 1000 - 68);
+    }
+
+    #[test]
+    fn a_record_appended_in_a_transaction_commits_with_it() {
+        let store: Arc<dyn Store> = Arc::new(rampart_store::MemStore::new());
+        let log = AuditLog::start(store.clone()).unwrap();
+        log.submit(record("111111111111", "Before")).wait().unwrap();
+        let mut tx = store.begin().unwrap();
+        tx.put("users", "alice", b"1").unwrap();
+        log.append_in(tx.as_mut(), record("111111111111", "CreateUser")).unwrap();
+        drop(tx); // rolled back: neither the change nor its record
+        assert_eq!(store.scan(EVENTS_TABLE, "", None, 0).unwrap().len(), 1);
+        let mut tx = store.begin().unwrap();
+        tx.put("users", "alice", b"1").unwrap();
+        log.append_in(tx.as_mut(), record("111111111111", "CreateUser")).unwrap();
+        tx.commit().unwrap();
+        let rows = store.scan(EVENTS_TABLE, "111111111111/", None, 0).unwrap();
+        let newest = StoredEvent::from_row(&rows[0].1).unwrap();
+        assert_eq!((newest.name.as_str(), rows.len()), ("CreateUser", 2));
+        assert!(newest.seq > 1, "numbered after the records before it");
+    }
 }

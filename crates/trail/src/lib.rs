@@ -6,10 +6,10 @@ pub mod audit;
 pub mod delivery;
 pub mod digest;
 mod json;
-mod rows;
 pub mod lookup;
 pub mod record;
 pub mod redact;
+mod rows;
 pub mod verify;
 
 pub use audit::{AuditError, AuditLog, Receipt, Retention, StoredEvent};

@@ -90,7 +90,10 @@ mod tests {
     fn typical_records_store_in_a_few_hundred_bytes() {
         for line in DICT_V1_TEXT.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             // A record like the dictionary's but with other IDs and times.
-            let text = String::from_utf8(line.to_vec()).unwrap().replace("3f8a9c2e", "0d1e2f3a").replace("16:59:25", "17:02:11");
+            let text = String::from_utf8(line.to_vec())
+                .unwrap()
+                .replace("3f8a9c2e", "0d1e2f3a")
+                .replace("16:59:25", "17:02:11");
             let row = encode(text.as_bytes());
             assert!(row.len() * 4 < text.len(), "{} -> {}", text.len(), row.len());
             assert_eq!(decode(&row).unwrap().as_ref(), text.as_bytes());
