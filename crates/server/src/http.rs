@@ -50,7 +50,7 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
     let kms = rampart_kms::Kms::new(store.clone(), boot.sealer.clone(), iam.authorizer());
     let secrets = secrets_service(boot, &store, &iam, &kms)?;
-    let audit = rampart_trail::AuditLog::start(boot.store.clone())
+    let audit = rampart_trail::AuditLog::start_with(boot.store.clone(), trail_retention(boot)?)
         .map_err(|e| StartupError::Config(format!("cannot start the audit writer: {e}")))?;
     let trail = rampart_trail::CloudTrail::start(
         store.clone(),
@@ -71,6 +71,34 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     )
     .with_audit(audit, &boot.identity.account_id)
     .with_units(units))
+}
+
+/// How long LookupEvents' records are kept: `RAMPART_TRAIL_RETENTION_DAYS` (default 90, as
+/// CloudTrail's event history) and, in memory, at most `RAMPART_TRAIL_MAX_RECORDS` (default 200,000).
+fn trail_retention(boot: &Bootstrapped) -> Result<rampart_trail::Retention, StartupError> {
+    let mut retention = if boot.store.in_memory() {
+        rampart_trail::Retention::EPHEMERAL
+    } else {
+        rampart_trail::Retention::DURABLE
+    };
+    let positive = |name: &str| -> Result<Option<u64>, StartupError> {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| StartupError::Config(format!("{name} must be a positive integer, got {v:?}"))),
+            Err(_) => Ok(None),
+        }
+    };
+    if let Some(days) = positive("RAMPART_TRAIL_RETENTION_DAYS")? {
+        retention.max_age = std::time::Duration::from_secs(days.saturating_mul(86_400));
+    }
+    if let Some(n) = positive("RAMPART_TRAIL_MAX_RECORDS")? {
+        retention.max_records = Some(n);
+    }
+    Ok(retention)
 }
 
 /// Secrets Manager: values envelope-encrypted with data keys from KMS (as the caller, via
