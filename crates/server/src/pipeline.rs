@@ -26,6 +26,7 @@ use rampart_trail::{AuditLog, CallFacts, Identity, Receipt, TlsFacts};
 use time::OffsetDateTime;
 
 use crate::compat::NoAuthBudget;
+use crate::metrics::{AuditTimer, Decision, Metrics};
 
 /// An HTTP request as the pipeline sees it.
 #[derive(Debug)]
@@ -61,6 +62,8 @@ pub struct Pipeline {
     audit: Option<Arc<AuditLog>>,
     /// Recipient of records whose caller's account is unknown (an unknown access key).
     default_account: String,
+    /// `GET /metrics`: observed once per call at the end of [`Pipeline::handle_pending_at`].
+    metrics: Metrics,
 }
 
 /// A response whose audit record may still be committing.
@@ -69,6 +72,8 @@ pub struct Pending {
     receipt: Option<Receipt>,
     protocol: Protocol,
     namespace: &'static str,
+    /// metrics: times the audit commit (set with `receipt`).
+    audit_timer: Option<AuditTimer>,
 }
 
 impl Pending {
@@ -78,6 +83,9 @@ impl Pending {
             None => return self.response,
             Some(r) => r.committed().await,
         };
+        if let Some(t) = self.audit_timer {
+            t.observe(); // metrics
+        }
         Self::settle(self.response, outcome, self.protocol, self.namespace)
     }
 
@@ -87,6 +95,9 @@ impl Pending {
             None => return self.response,
             Some(r) => r.wait(),
         };
+        if let Some(t) = self.audit_timer {
+            t.observe(); // metrics
+        }
         Self::settle(self.response, outcome, self.protocol, self.namespace)
     }
 
@@ -119,6 +130,8 @@ struct Facts<'s> {
     region: String,
     input: Option<Input>,
     time: Option<OffsetDateTime>,
+    /// metrics: the authorizer's answer, when authorization ran.
+    decision: Option<Decision>,
 }
 
 /// Fallback for rendering errors before the service is known.
@@ -131,7 +144,26 @@ impl Pipeline {
         credentials: Arc<dyn CredentialStore>,
     ) -> Self {
         let services = services.into_iter().map(|s| (s.signing_name(), s)).collect();
-        Pipeline { services, authorizer, credentials, no_auth: None, audit: None, default_account: String::new() }
+        Pipeline {
+            services,
+            authorizer,
+            credentials,
+            no_auth: None,
+            audit: None,
+            default_account: String::new(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Report calls to `metrics` (the server's registry, kept across `--compat moto` resets).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// What this pipeline reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Record every call in `audit`; calls by unknown keys are recorded under `default_account`.
@@ -172,6 +204,7 @@ impl Pipeline {
     }
 
     fn handle_pending_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> Pending {
+        let started = std::time::Instant::now(); // metrics
         let request_id = new_request_id();
         let hint = protocol_hint(req.headers);
         let mut facts = Facts::default();
@@ -180,6 +213,13 @@ impl Pipeline {
             Some(s) => (s.protocol(), s.xml_namespace()),
             None => (hint, DEFAULT_XML_NAMESPACE),
         };
+        // metrics: authentication failures, and the audit commit's timer.
+        let refused = result
+            .as_ref()
+            .err()
+            .filter(|_| facts.operation.is_none())
+            .and_then(|(_, e)| crate::metrics::refusal_reason(e));
+        let audit_timer = self.metrics.audit_timer();
         let receipt = match &result {
             Ok((_, _, output)) => self.audit(req, &request_id, &facts, Some(output), None),
             Err((_, err)) => self.audit(req, &request_id, &facts, None, Some(err)),
@@ -213,7 +253,14 @@ impl Pipeline {
                 RawResponse { status: err.status, content_type, request_id, body }
             }
         };
-        Pending { response, receipt, protocol, namespace }
+        // metrics: the one observation per call.
+        if let Some(reason) = refused {
+            self.metrics.observe_refusal(reason);
+        }
+        let op = facts.operation.as_deref();
+        self.metrics.observe_call(facts.service, op, response.status, started.elapsed(), facts.decision);
+        let audit_timer = receipt.as_ref().map(|_| audit_timer);
+        Pending { response, receipt, protocol, namespace, audit_timer }
     }
 
     /// Build and submit the call's record. Calls whose service is unknown (no usable SigV4
@@ -385,7 +432,7 @@ impl Pipeline {
             secure_transport: req.secure_transport,
         };
         let input: &Input = facts.input.insert(input);
-        self.authorize_and_run(service, ctx, operation, input, bypass.is_none())
+        self.authorize_and_run(service, ctx, operation, input, bypass.is_none(), &mut facts.decision)
     }
 
     /// An unsigned awsQuery request for an operation a service authenticates itself
@@ -430,7 +477,7 @@ impl Pipeline {
                 secure_transport: req.secure_transport,
             };
             let input: &Input = facts.input.insert(input);
-            return Some(self.authorize_and_run(service, ctx, operation, input, true));
+            return Some(self.authorize_and_run(service, ctx, operation, input, true, &mut facts.decision));
         }
         None
     }
@@ -443,13 +490,16 @@ impl Pipeline {
         operation: String,
         input: &Input,
         enforce: bool,
+        decision: &mut Option<Decision>,
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
         let fail = |e: AwsError| (Some(service), e);
         // Authorize (the plan is still built in moto's no-auth phase: it validates input), then run.
         let mut decide = |checks: Vec<AuthzCheck>| -> Result<(), AwsError> {
             if enforce {
                 for check in checks {
-                    self.authorizer.check(&ctx, service.signing_name(), check)?;
+                    let answer = self.authorizer.check(&ctx, service.signing_name(), check);
+                    *decision = Decision::of(&answer); // metrics
+                    answer?;
                 }
             }
             Ok(())
