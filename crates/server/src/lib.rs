@@ -6,6 +6,7 @@
 //! * [`http`]: the axum app, health endpoint, graceful shutdown.
 //! * [`metrics`]: `GET /metrics` (Prometheus text).
 
+pub mod backup;
 pub mod bootstrap;
 pub mod compat;
 mod envelope;
