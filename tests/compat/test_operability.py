@@ -13,6 +13,7 @@ import pytest
 import urllib3
 
 from support import (
+    TEST_STORE,
     clean_env,
     doc,
     free_port,
@@ -77,7 +78,8 @@ def test_metrics_count_calls_decisions_and_refusals(spawn_server):
     assert m['rampart_call_duration_seconds_count{service="iam",operation="ListUsers"}'] == 5, m
     assert m["rampart_audit_commit_duration_seconds_count"] == 10, m
     assert m["rampart_audit_dropped_total"] == 0, m
-    assert m['rampart_store_size_bytes{backend="sqlite"}'] > 0, m
+    backend = "postgres" if TEST_STORE else "sqlite"
+    assert m[f'rampart_store_size_bytes{{backend="{backend}"}}'] > 0, m
 
 
 def wait_healthy(proc, port: int, stderr_path) -> None:
@@ -136,7 +138,7 @@ def test_flags_and_environment_override_the_config_file(spawn_server, tmp_path):
     srv = spawn_server(data_dir=data, extra_args=["--config", str(cfg)],
                        extra_env={"RAMPART_THREADS": "2"}, **env_creds())
     assert srv.health()[0] == 200
-    assert (data / "rampart.sqlite").exists() and not (tmp_path / "ignored").exists()
+    assert (data / "master.key").exists() and not (tmp_path / "ignored").exists()
     assert "threads=2" in srv.stderr(), srv.logs()
 
 
