@@ -375,7 +375,7 @@ impl Metrics {
             _ => service_metrics.unknown.clone(),
         };
         op.latency.observe(latency.as_secs_f64());
-        op.calls(self, service_metrics.name, status).inc();
+        op.count(self, service_metrics.name, status);
         if let Some(d) = decision {
             service_metrics.decisions[d as usize].inc();
         }
@@ -471,18 +471,23 @@ impl OperationMetrics {
         OperationMetrics { operation: Box::from(operation), latency, calls: RwLock::new(Vec::new()) }
     }
 
-    fn calls(&self, metrics: &Metrics, service: &'static str, status: u16) -> Counter {
-        if let Some((_, c)) = self.calls.read().unwrap_or_else(|p| p.into_inner()).iter().find(|(s, _)| *s == status) {
-            return c.clone();
+    /// Count one call answered with `status`.
+    fn count(&self, metrics: &Metrics, service: &'static str, status: u16) {
+        let known = self.calls.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = known.iter().find(|(s, _)| *s == status) {
+            c.inc();
+            return;
         }
+        drop(known);
         let mut calls = self.calls.write().unwrap_or_else(|p| p.into_inner());
         if let Some((_, c)) = calls.iter().find(|(s, _)| *s == status) {
-            return c.clone();
+            c.inc();
+            return;
         }
         let labels = CallLabels { service, operation: self.operation.to_string(), status };
         let counter = metrics.inner.calls.get_or_create_owned(&labels);
-        calls.push((status, counter.clone()));
-        counter
+        counter.inc();
+        calls.push((status, counter));
     }
 }
 
