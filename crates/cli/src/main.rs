@@ -87,7 +87,7 @@ enum TrailCommand {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// A TOML file setting any of these flags (keys are flag names without dashes: `data-dir = "…"`).
+    /// A TOML file setting any of these flags (keys are the flag names without the leading dashes: `data-dir = "…"`).
     /// Flags and RAMPART_* variables override it.
     #[arg(long, env = "RAMPART_CONFIG")]
     config: Option<PathBuf>,
