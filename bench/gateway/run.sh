@@ -3,7 +3,10 @@
 #  1. detection: the OWASP CRS regression corpus replayed through `rampart gateway` (our managed rule
 #     groups, bench/gateway/crs-acl.json) and through nginx + ModSecurity + CRS (Debian packages);
 #  2. throughput / latency with wrk: upstream direct, through the gateway, through nginx + ModSecurity;
-#  3. Slowloris: hundreds of slow connections while a normal client keeps being served.
+#  3. Slowloris: hundreds of slow connections while a normal client keeps being served;
+#  4. Shield and Challenge timings on the real clock (bench/gateway/shield_timing.rs, in-process): how
+#     soon slow heads / slow POSTs are cut, flood detection and mitigation, the proof of work's cost.
+#     The gateway's tests assert only behaviour (on a manual clock); the speeds are measured here.
 # Results: bench/gateway/results/*.json and a summary on stdout (numbers go in docs/gateway.md).
 # Needs root for apt-get (nginx, libnginx-mod-http-modsecurity, modsecurity-crs, wrk) on Debian.
 set -euo pipefail
@@ -107,3 +110,6 @@ echo "== Slowloris: 500 slow connections against the gateway while a client send
 "$PY" bench/gateway/slowloris.py --target 127.0.0.1:$GW --slow 500 --requests 50 --json "$OUT/slowloris-rampart.json"
 echo "== Slowloris against nginx + ModSecurity (same test)"
 "$PY" bench/gateway/slowloris.py --target 127.0.0.1:$MS --slow 500 --requests 50 --json "$OUT/slowloris-modsecurity.json" || true
+
+echo "== Shield and Challenge timings (in-process gateway, real clock, release build)"
+cargo bench -q -p rampart-gateway --bench shield_timing -- "$OUT/shield-timing.json"

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::GatewayError;
 
 #[derive(Debug, Clone)]
@@ -74,6 +75,10 @@ pub struct GatewayConfig {
     /// How often the web ACL file is checked for changes (0: only on SIGHUP / reload()).
     pub reload_poll: Duration,
     pub shield: ShieldConfig,
+    /// Leading zero bits the Challenge's proof of work asks for.
+    pub challenge_difficulty: u8,
+    /// The clock every deadline, window and token reads (tests swap in a manual one).
+    pub clock: SharedClock,
 }
 
 impl GatewayConfig {
@@ -92,6 +97,8 @@ impl GatewayConfig {
             upstream_timeout: Duration::from_secs(30),
             reload_poll: Duration::from_secs(1),
             shield: ShieldConfig::default(),
+            challenge_difficulty: crate::token::DEFAULT_DIFFICULTY,
+            clock: SystemClock::shared(),
         })
     }
 }
@@ -189,6 +196,10 @@ pub struct GatewayArgs {
     /// Traffic above baseline × this is an attack.
     #[arg(long, default_value_t = 4.0)]
     pub attack_multiplier: f64,
+    /// Leading zero bits of SHA-256 the Challenge's proof of work needs (1-32; each bit doubles the work).
+    #[arg(long, default_value_t = crate::token::DEFAULT_DIFFICULTY, env = "RAMPART_GATEWAY_CHALLENGE_DIFFICULTY",
+          value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub challenge_difficulty: u8,
 }
 
 impl GatewayArgs {
@@ -202,6 +213,7 @@ impl GatewayArgs {
         c.geoip_db = self.geoip_db;
         c.waf_log = self.waf_log;
         c.upstream_timeout = self.upstream_timeout;
+        c.challenge_difficulty = self.challenge_difficulty;
         c.shield = ShieldConfig {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,

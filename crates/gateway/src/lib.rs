@@ -7,6 +7,7 @@
 //! - [`admin`] / [`observe`]: Prometheus metrics, sampled requests, WAF logs.
 
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod observe;
 pub mod proxy;
@@ -66,6 +67,7 @@ pub struct State {
     pub log: Option<observe::LogSink>,
     pub token_key: token::TokenKey,
     pub upstream_healthy: AtomicBool,
+    pub clock: clock::SharedClock,
 }
 
 impl State {
@@ -184,10 +186,12 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(http);
-        let rates = waf::rate::RateCounters::new();
+        let clock = cfg.clock.clone();
+        let rates = Arc::new(waf::rate::RateCounters::with_clock(clock.clone()));
         let state = Arc::new(State {
-            registry: shield::conn::Registry::new(cfg.shield.clone()),
-            mitigator: shield::ddos::Mitigator::new(cfg.shield.clone(), rates.clone()),
+            registry: shield::conn::Registry::new(cfg.shield.clone(), clock.clone()),
+            mitigator: shield::ddos::Mitigator::new(cfg.shield.clone(), rates.clone(), clock.clone()),
+            clock,
             rates: rates.clone(),
             acl: RwLock::new(acl),
             acl_hash: RwLock::new(acl_hash),

@@ -185,10 +185,10 @@ enum BodyError {
     Broken,
 }
 
-/// Reads the whole body: within the size limit, the body timeout, and the minimum data rate.
-async fn read_body(state: &State, body: Incoming) -> Result<Bytes, BodyError> {
+/// Reads the whole body: within the size limit, the body timeout, and the minimum data rate, all
+/// counted on the gateway clock from `start_ms` (when the request head had arrived).
+async fn read_body(state: &State, body: Incoming, start_ms: u64) -> Result<Bytes, BodyError> {
     let cfg = &state.cfg.shield;
-    let start = tokio::time::Instant::now();
     let mut buf = BytesMut::new();
     let mut body = body;
     loop {
@@ -196,12 +196,17 @@ async fn read_body(state: &State, body: Incoming) -> Result<Bytes, BodyError> {
             Some(ms) => Duration::from_millis(ms.max(cfg.rate_grace.as_millis() as u64)),
             None => cfg.body_timeout,
         };
-        let deadline = start + cfg.body_timeout.min(by_rate);
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(BodyError::Timeout),
-            Ok(None) => break,
-            Ok(Some(Err(_))) => return Err(BodyError::Broken),
-            Ok(Some(Ok(frame))) => {
+        let deadline = start_ms + cfg.body_timeout.min(by_rate).as_millis() as u64;
+        let next = tokio::select! {
+            biased;
+            f = body.frame() => Some(f),
+            _ = state.clock.sleep_until(deadline) => None,
+        };
+        match next {
+            None => return Err(BodyError::Timeout),
+            Some(None) => break,
+            Some(Some(Err(_))) => return Err(BodyError::Broken),
+            Some(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     if buf.len() + data.len() > cfg.max_body_bytes {
                         return Err(BodyError::TooLarge);
@@ -256,7 +261,7 @@ async fn handle_inner(
         r.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     }
-    let body = match read_body(state, body).await {
+    let body = match read_body(state, body, active.start_ms()).await {
         Ok(b) => b,
         Err(e) => {
             let (code, msg) = match e {
@@ -277,8 +282,14 @@ async fn handle_inner(
     };
 
     let path = parts.uri.path().to_string();
-    if path == token::CAPTCHA_PATH && parts.method == http::Method::POST {
-        return captcha_answer(state, ip, &body, active);
+    if parts.method == http::Method::POST {
+        if path == token::CAPTCHA_PATH {
+            return captcha_answer(state, ip, &body, active);
+        }
+        if path == token::CHALLENGE_PATH {
+            let prior = cookie_value(&parts.headers, token::COOKIE);
+            return challenge_answer(state, ip, &body, prior.as_deref(), active);
+        }
     }
     let query = parts.uri.query().unwrap_or("").to_string();
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(parts.headers.len() + 1);
@@ -296,7 +307,8 @@ async fn handle_inner(
     let acl = state.acl();
     let verdict = match &acl {
         Some(acl) => {
-            let token_age = wreq.cookie(token::COOKIE).and_then(|t| state.token_key.verify(t, ip));
+            let now_s = state.clock.now_s();
+            let token_age = wreq.cookie(token::COOKIE).and_then(|t| state.token_key.verify(t, ip, now_s));
             let env = EvalEnv { rates: &state.rates, geo: state.geo.as_ref(), token_age };
             Some(evaluate(acl, &wreq, &env))
         }
@@ -312,24 +324,37 @@ async fn handle_inner(
             state.stats.blocked.fetch_add(1, Ordering::Relaxed);
             block_response(custom.as_deref(), active)
         }
+        Some(Action::Captcha(_)) if !wants_html(&wreq) => {
+            state.stats.blocked.fetch_add(1, Ordering::Relaxed);
+            interstitial_status_only(StatusCode::METHOD_NOT_ALLOWED, "captcha", active)
+        }
+        Some(Action::Challenge(_)) if !wants_html(&wreq) => {
+            state.stats.blocked.fetch_add(1, Ordering::Relaxed);
+            interstitial_status_only(StatusCode::ACCEPTED, "challenge", active)
+        }
         Some(Action::Captcha(_)) => {
             state.stats.blocked.fetch_add(1, Ordering::Relaxed);
-            let ret = wreq.uri();
-            simple(
+            captcha_response(
+                state,
+                ip,
                 StatusCode::METHOD_NOT_ALLOWED,
-                "text/html; charset=utf-8",
-                token::captcha_page(&state.token_key, ip, &ret),
-                Some(active),
+                &wreq.uri(),
+                "To continue, type the digits in the picture.",
+                active,
             )
         }
         Some(Action::Challenge(_)) => {
             state.stats.blocked.fetch_add(1, Ordering::Relaxed);
-            simple(
+            let seed = state.token_key.challenge_seed(ip, state.clock.now_s(), state.cfg.challenge_difficulty);
+            let mut r = simple(
                 StatusCode::ACCEPTED,
                 "text/html; charset=utf-8",
-                token::challenge_page(&state.token_key, ip),
+                token::challenge_page(&seed, state.cfg.challenge_difficulty),
                 Some(active),
-            )
+            );
+            r.headers_mut().insert(WAF_ACTION, HeaderValue::from_static("challenge"));
+            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
         }
         Some(Action::Count(_)) => {
             // Count is never terminating; treat defensively as allow.
@@ -381,19 +406,96 @@ fn block_response(custom: Option<&CustomResp>, active: ActiveGuard) -> Response<
     r
 }
 
+const WAF_ACTION: HeaderName = HeaderName::from_static("x-amzn-waf-action");
+
+/// AWS sends the CAPTCHA / Challenge page only to requests whose `Accept` names `text/html`.
+fn wants_html(w: &WafRequest) -> bool {
+    w.header_values("accept").any(|v| v.windows(9).any(|x| x.eq_ignore_ascii_case(b"text/html")))
+}
+
+/// CAPTCHA / Challenge for a client that did not ask for HTML: the status and the action header only.
+fn interstitial_status_only(status: StatusCode, action: &'static str, active: ActiveGuard) -> Response<RespBody> {
+    let mut r = simple(status, "text/plain", "", Some(active));
+    r.headers_mut().insert(WAF_ACTION, HeaderValue::from_static(action));
+    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn set_token_cookie(r: &mut Response<RespBody>, tok: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{}={tok}; Path=/; HttpOnly; SameSite=Lax", token::COOKIE)) {
+        r.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+}
+
+/// The value of cookie `name` in the request's Cookie headers.
+fn cookie_value(h: &http::HeaderMap, name: &str) -> Option<Vec<u8>> {
+    h.get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|kv| {
+            let kv = kv.trim_ascii();
+            let eq = kv.iter().position(|b| *b == b'=')?;
+            let (k, v) = kv.split_at(eq);
+            (k == name.as_bytes()).then(|| v.get(1..).unwrap_or_default().to_vec())
+        })
+        .next()
+}
+
+/// A CAPTCHA interstitial with a fresh puzzle (`x-amzn-waf-action: captcha`).
+fn captcha_response(
+    state: &State,
+    ip: IpAddr,
+    status: StatusCode,
+    return_to: &str,
+    message: &str,
+    active: ActiveGuard,
+) -> Response<RespBody> {
+    let page = match state.token_key.captcha_puzzle(ip, state.clock.now_s()) {
+        Some(p) => token::captcha_page(&p, return_to, message),
+        None => "<!doctype html><p>Verification is unavailable; try again.</p>".to_string(),
+    };
+    let mut r = simple(status, "text/html; charset=utf-8", page, Some(active));
+    r.headers_mut().insert(WAF_ACTION, HeaderValue::from_static("captcha"));
+    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 fn captcha_answer(state: &State, ip: IpAddr, body: &[u8], active: ActiveGuard) -> Response<RespBody> {
-    match token::check_captcha(&state.token_key, ip, body) {
-        Some((tok, ret)) => {
+    match state.token_key.check_captcha(ip, body, state.clock.now_s()) {
+        Ok((tok, ret)) => {
             let mut r = simple(StatusCode::SEE_OTHER, "text/plain", "", Some(active));
             if let Ok(v) = HeaderValue::from_str(&ret) {
                 r.headers_mut().insert(http::header::LOCATION, v);
             }
-            if let Ok(v) = HeaderValue::from_str(&format!("{}={tok}; Path=/; HttpOnly; SameSite=Lax", token::COOKIE)) {
-                r.headers_mut().insert(http::header::SET_COOKIE, v);
-            }
+            set_token_cookie(&mut r, &tok);
             r
         }
-        None => simple(StatusCode::FORBIDDEN, "text/plain", "Wrong answer\n", Some(active)),
+        Err(why) => {
+            tracing::debug!(?why, %ip, "CAPTCHA answer refused");
+            let ret = token::return_path(body);
+            captcha_response(state, ip, StatusCode::FORBIDDEN, &ret, "That was not it. Try this one.", active)
+        }
+    }
+}
+
+fn challenge_answer(
+    state: &State,
+    ip: IpAddr,
+    body: &[u8],
+    prior: Option<&[u8]>,
+    active: ActiveGuard,
+) -> Response<RespBody> {
+    match state.token_key.check_challenge(ip, body, state.clock.now_s(), prior) {
+        Ok(tok) => {
+            let mut r = simple(StatusCode::OK, "text/plain", "ok\n", Some(active));
+            set_token_cookie(&mut r, &tok);
+            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(why) => {
+            tracing::debug!(?why, %ip, "challenge answer refused");
+            simple(StatusCode::FORBIDDEN, "text/plain", "Challenge failed\n", Some(active))
+        }
     }
 }
 

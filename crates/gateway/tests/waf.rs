@@ -6,7 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use rampart_gateway::clock::ManualClock;
+use rampart_gateway::token;
 use serde_json::json;
+
+/// Where manual clocks start (Unix ms; a round number, so rate windows start with it).
+const T0_MS: u64 = 1_800_000_000_000;
 
 fn tx(t: &str) -> serde_json::Value {
     json!([{"Priority": 0, "Type": t}])
@@ -322,39 +327,280 @@ async fn reload_keeps_open_connections() {
     assert_eq!(read_response(&mut s).await.expect("resp").status, 403);
 }
 
-#[tokio::test]
-async fn captcha_and_challenge() {
-    let a = acl(json!([
+fn challenge_acl() -> serde_json::Value {
+    acl(json!([
         {"Name": "captcha-login", "Priority": 1, "Action": {"Captcha": {}}, "VisibilityConfig": vis("c"),
          "Statement": {"ByteMatchStatement": {"SearchString": "/login", "PositionalConstraint": "EXACTLY", "TextTransformations": tx("NONE"), "FieldToMatch": {"UriPath": {}}}}},
         {"Name": "challenge-all", "Priority": 2, "Action": {"Challenge": {}}, "VisibilityConfig": vis("ch"),
          "Statement": {"ByteMatchStatement": {"SearchString": "/app", "PositionalConstraint": "STARTS_WITH", "TextTransformations": tx("NONE"), "FieldToMatch": {"UriPath": {}}}}}
-    ]));
-    let g = start(Some(a), |_| {}).await;
-    let ch = get(g.addr(), "/app/home", &[]).await;
-    assert_eq!(ch.status, 202);
-    let page = ch.text();
-    let token =
-        page.split("aws-waf-token=").nth(1).and_then(|s| s.split(';').next()).expect("token in page").to_string();
-    let ok = get(g.addr(), "/app/home", &[("Cookie", &format!("aws-waf-token={token}"))]).await;
-    assert_eq!(ok.status, 200);
-    assert_eq!(get(g.addr(), "/app/home", &[("Cookie", "aws-waf-token=v1.1.1.bad")]).await.status, 202);
+    ]))
+}
 
-    let c = get(g.addr(), "/login", &[]).await;
+/// A gateway with the challenge ACL on a manual clock; the proof of work asks for `bits` bits.
+async fn challenge_gateway(bits: u8) -> (TestGateway, std::sync::Arc<ManualClock>) {
+    let clock = ManualClock::new(T0_MS);
+    let c2 = clock.clone();
+    let g = start(Some(challenge_acl()), move |c| {
+        c.clock = c2;
+        c.challenge_difficulty = bits;
+    })
+    .await;
+    (g, clock)
+}
+
+/// What a script without a JavaScript engine can see: every attribute value and every quoted or
+/// bare word of 16+ token characters in the page.
+fn token_like_strings(page: &str) -> Vec<String> {
+    page.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
+        .filter(|w| w.len() >= 16)
+        .map(str::to_string)
+        .collect()
+}
+
+fn seed_of(page: &str) -> (String, u32) {
+    let seed = page.split("var seed=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string();
+    let bits = page.split("bits=").nth(1).and_then(|s| s.split(',').next()).and_then(|b| b.parse().ok()).unwrap_or(0);
+    (seed, bits)
+}
+
+fn pow_bits(seed: &str, nonce: &str) -> u32 {
+    use sha2::Digest;
+    token::leading_zero_bits(&sha2::Sha256::new().chain_update(seed).chain_update(nonce).finalize())
+}
+
+/// The proof of work, done the way the page's script does it.
+fn solve(seed: &str, bits: u32) -> String {
+    (0u64..).map(|n| n.to_string()).find(|n| pow_bits(seed, n) >= bits).unwrap_or_default()
+}
+
+async fn post_form(
+    addr: std::net::SocketAddr,
+    src: Option<std::net::IpAddr>,
+    path: &str,
+    form: &str,
+    cookie: Option<&str>,
+) -> Resp {
+    let mut h = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    if let Some(c) = cookie {
+        h.push(("Cookie", c));
+    }
+    request(addr, src, "POST", path, &h, form.as_bytes()).await
+}
+
+fn cookie_of(r: &Resp) -> Option<String> {
+    r.header("set-cookie").and_then(|c| c.split(';').next()).map(str::to_string)
+}
+
+#[tokio::test]
+async fn challenge_token_needs_the_proof_of_work() {
+    let (g, clock) = challenge_gateway(12).await;
+    let html = [("Accept", "text/html")];
+    let ch = get(g.addr(), "/app/home", &html).await;
+    assert_eq!(ch.status, 202);
+    assert_eq!(ch.header("x-amzn-waf-action"), Some("challenge"));
+    let page = ch.text();
+
+    // As AWS: the page only for clients asking for HTML; others get the status and the header.
+    let api = get(g.addr(), "/app/home", &[]).await;
+    assert_eq!((api.status, api.header("x-amzn-waf-action")), (202, Some("challenge")));
+    assert!(api.body.is_empty());
+    let api = get(g.addr(), "/login", &[]).await;
+    assert_eq!((api.status, api.header("x-amzn-waf-action")), (405, Some("captcha")));
+    assert!(api.body.is_empty());
+    // The old bypass: read a token out of the page. There is none, and nothing in it passes as one.
+    assert!(!page.contains("aws-waf-token="), "no token in the page");
+    for w in token_like_strings(&page) {
+        let r = get(g.addr(), "/app/home", &[("Cookie", &format!("aws-waf-token={w}"))]).await;
+        assert_eq!(r.status, 202, "a string from the page is not a token: {w}");
+    }
+    let (seed, bits) = seed_of(&page);
+    assert_eq!(bits, 12);
+    // Posting the seed back without the work: refused, no cookie.
+    let lazy = (0u64..).map(|n| n.to_string()).find(|n| pow_bits(&seed, n) < bits).unwrap_or_default();
+    let r = post_form(g.addr(), None, "/.rampart-waf/challenge", &format!("seed={seed}&nonce={lazy}"), None).await;
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+
+    // With the work done: the token cookie, and the page is served.
+    let nonce = solve(&seed, bits);
+    let form = format!("seed={seed}&nonce={nonce}");
+    let ok = post_form(g.addr(), None, "/.rampart-waf/challenge", &form, None).await;
+    assert_eq!(ok.status, 200);
+    let cookie = cookie_of(&ok).expect("token cookie");
+    assert!(cookie.starts_with("aws-waf-token="));
+    let r = get(g.addr(), "/app/home", &[("Cookie", &cookie)]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.is_from_upstream());
+    // One seed, one token: the same work posted again is refused.
+    assert_eq!(post_form(g.addr(), None, "/.rampart-waf/challenge", &form, None).await.status, 403);
+    // The token is bound to the client's address.
+    let other = Some(std::net::IpAddr::from([127, 0, 0, 2]));
+    assert_eq!(request(g.addr(), other, "GET", "/app/home", &[("Cookie", &cookie)], b"").await.status, 202);
+
+    // Within the immunity time (300 s by default) the token holds; after it, a new challenge.
+    clock.advance(Duration::from_secs(299));
+    assert_eq!(get(g.addr(), "/app/home", &[("Cookie", &cookie)]).await.status, 200);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(get(g.addr(), "/app/home", &[("Cookie", &cookie)]).await.status, 202);
+}
+
+#[tokio::test]
+async fn expired_or_tampered_challenge_seeds_fail() {
+    let (g, clock) = challenge_gateway(12).await;
+    let addr = g.addr();
+    let page = || async move { get(addr, "/app/x", &[("Accept", "text/html")]).await.text() };
+    let post = |form: String| async move { post_form(addr, None, "/.rampart-waf/challenge", &form, None).await };
+
+    // Tampered: a lower difficulty written into the seed (and the work done for it), another random
+    // part, another issue time: the signature no longer matches.
+    let (seed, bits) = seed_of(&page().await);
+    let parts: Vec<&str> = seed.split('.').collect();
+    assert_eq!(parts.len(), 5, "s1.<issued>.<bits>.<random>.<signature>: {seed}");
+    let easier = format!("{}.{}.1.{}.{}", parts[0], parts[1], parts[3], parts[4]);
+    assert_eq!(post(format!("seed={easier}&nonce={}", solve(&easier, 1))).await.status, 403);
+    let other_rand = format!("{}.{}.{}.{}.{}", parts[0], parts[1], parts[2], "0".repeat(32), parts[4]);
+    assert_eq!(post(format!("seed={other_rand}&nonce={}", solve(&other_rand, bits))).await.status, 403);
+    let later =
+        format!("{}.{}.{}.{}.{}", parts[0], parts[1].parse::<u64>().unwrap_or(0) + 1000, parts[2], parts[3], parts[4]);
+    assert_eq!(post(format!("seed={later}&nonce={}", solve(&later, bits))).await.status, 403);
+    // Another client's seed.
+    let from_other = post_form(
+        g.addr(),
+        Some(std::net::IpAddr::from([127, 0, 0, 3])),
+        "/.rampart-waf/challenge",
+        &format!("seed={seed}&nonce={}", solve(&seed, bits)),
+        None,
+    )
+    .await;
+    assert_eq!(from_other.status, 403);
+    // The untampered seed still works (nothing above used it up).
+    assert_eq!(post(format!("seed={seed}&nonce={}", solve(&seed, bits))).await.status, 200);
+
+    // Expired: solved, but posted after the seed's lifetime.
+    let (seed, bits) = seed_of(&page().await);
+    let nonce = solve(&seed, bits);
+    clock.advance(Duration::from_secs(token::SEED_TTL_S + 1));
+    let r = post(format!("seed={seed}&nonce={nonce}")).await;
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+    // Garbage is a 403, never a crash.
+    for junk in ["", "seed=&nonce=", "seed=s1.....&nonce=1", "nonce=1", &format!("seed={}&nonce=1", "a.".repeat(5000))]
+    {
+        assert_eq!(post(junk.to_string()).await.status, 403, "{junk:.40}");
+    }
+}
+
+/// The challenge page's own script, run by Node.js against the gateway, earns a token.
+#[tokio::test]
+async fn challenge_page_script_solves_it_in_a_javascript_engine() {
+    let (g, _clock) = challenge_gateway(10).await;
+    let page = get(g.addr(), "/app/home", &[("Accept", "text/html")]).await.text();
+    let script = page.split("<script>").nth(1).and_then(|s| s.split("</script>").next()).expect("script").to_string();
+    let harness = format!(
+        "const base='http://{addr}';const f=globalThis.fetch;\n\
+         globalThis.fetch=(p,o)=>f(base+p,o).then(r=>{{console.log('COOKIE '+r.headers.get('set-cookie'));return r;}});\n\
+         globalThis.location={{reload(){{console.log('RELOAD');}}}};\n\
+         globalThis.document={{getElementById(){{return {{set textContent(v){{console.log('FAILED '+v);}}}};}}}};\n{script}",
+        addr = g.addr()
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("challenge.js");
+    std::fs::write(&file, harness).expect("write script");
+    let f2 = file.clone();
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("node").arg(&f2).output())
+        .await
+        .expect("join")
+        .expect("Node.js (`node`) is needed for this test: install nodejs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("RELOAD"), "the script posted its work and reloaded: {stdout}");
+    let cookie = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("COOKIE "))
+        .and_then(|c| c.split(';').next())
+        .expect("token cookie")
+        .to_string();
+    assert_eq!(get(g.addr(), "/app/home", &[("Cookie", &cookie)]).await.status, 200);
+}
+
+/// A form field's value in a page.
+fn field(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\"")).nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
+}
+
+/// The answer, recovered with the gateway's own key (only the server can do this).
+fn answer_with_key(g: &TestGateway, state: &str) -> String {
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let found: Vec<String> = (0..100_000u32)
+        .map(|n| format!("{n:05}"))
+        .filter(|c| g.gw.state.token_key.captcha_answer_matches(state, ip, c))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one answer fits the puzzle");
+    found.into_iter().next().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn captcha_is_an_image_whose_answer_is_not_in_the_page() {
+    let (g, clock) = challenge_gateway(12).await;
+    let c = get(g.addr(), "/login", &[("Accept", "text/html")]).await;
     assert_eq!(c.status, 405);
+    assert_eq!(c.header("x-amzn-waf-action"), Some("captcha"));
     let page = c.text();
-    let field = |n: &str| {
-        page.split(&format!("name=\"{n}\" value=\"")).nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
-    };
-    let (x, y): (u32, u32) = (field("a").parse().expect("a"), field("b").parse().expect("b"));
-    let form = format!("answer={}&a={x}&b={y}&ts={}&sig={}&return=%2Flogin", x + y, field("ts"), field("sig"));
-    let wrong = format!("answer={}&a={x}&b={y}&ts={}&sig={}&return=%2Flogin", x + y + 1, field("ts"), field("sig"));
-    assert_eq!(request(g.addr(), None, "POST", "/.rampart-waf/captcha", &[], wrong.as_bytes()).await.status, 403);
-    let solved = request(g.addr(), None, "POST", "/.rampart-waf/captcha", &[], form.as_bytes()).await;
+    // The puzzle is a PNG image.
+    let b64 = page.split("data:image/png;base64,").nth(1).and_then(|s| s.split('"').next()).expect("image");
+    let png_bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).expect("base64");
+    let dec = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().expect("a PNG");
+    assert!(dec.info().width >= 100 && dec.info().height >= 30);
+    // The form has no operands, only an opaque state, and neither it nor the text holds the answer.
+    assert_eq!(field(&page, "a"), "");
+    assert_eq!(field(&page, "b"), "");
+    let state = field(&page, "state");
+    assert_eq!(field(&page, "return"), "/login");
+    let answer = answer_with_key(&g, &state);
+    let text = page.replace(b64, "");
+    assert!(!text.contains(&answer), "answer {answer} not in the page's text or fields");
+    for w in token_like_strings(&text) {
+        assert!(!w.contains(&answer));
+    }
+
+    // A script answering from what it can read: every number in the page's text. The first wrong
+    // answer uses the puzzle up; even the right answer is then refused.
+    let mut numbers: Vec<String> =
+        text.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).map(str::to_string).collect();
+    numbers.retain(|n| *n != answer);
+    numbers.push("12345".into());
+    let guess = format!("state={state}&answer={}&return=%2Flogin", numbers[0]);
+    let r = post_form(g.addr(), None, "/.rampart-waf/captcha", &guess, None).await;
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+    assert_eq!(r.header("x-amzn-waf-action"), Some("captcha"), "a fresh puzzle comes back");
+    let right = format!("state={state}&answer={answer}&return=%2Flogin");
+    assert_eq!(post_form(g.addr(), None, "/.rampart-waf/captcha", &right, None).await.status, 403);
+
+    // A person reading the image: a fresh puzzle, the right digits, the token, the page.
+    let page = get(g.addr(), "/login", &[("Accept", "text/html")]).await.text();
+    let state = field(&page, "state");
+    let answer = answer_with_key(&g, &state);
+    let form = format!("state={state}&answer={answer}&return=%2Flogin");
+    let solved = post_form(g.addr(), None, "/.rampart-waf/captcha", &form, None).await;
     assert_eq!(solved.status, 303);
     assert_eq!(solved.header("location"), Some("/login"));
-    let cookie = solved.header("set-cookie").and_then(|c| c.split(';').next()).expect("cookie").to_string();
+    let cookie = cookie_of(&solved).expect("cookie");
     assert_eq!(get(g.addr(), "/login", &[("Cookie", &cookie)]).await.status, 200);
+    // A CAPTCHA token also passes the challenge.
+    assert_eq!(get(g.addr(), "/app/home", &[("Cookie", &cookie)]).await.status, 200);
+    // Used once only.
+    assert_eq!(post_form(g.addr(), None, "/.rampart-waf/captcha", &form, None).await.status, 403);
+
+    // Expired: the right answer after the puzzle's lifetime.
+    let page = get(g.addr(), "/login", &[("Accept", "text/html")]).await.text();
+    let state = field(&page, "state");
+    let answer = answer_with_key(&g, &state);
+    clock.advance(Duration::from_secs(token::PUZZLE_TTL_S + 1));
+    let form = format!("state={state}&answer={answer}&return=%2Flogin");
+    assert_eq!(post_form(g.addr(), None, "/.rampart-waf/captcha", &form, None).await.status, 403);
+    // And the CAPTCHA token from before is past its immunity time (300 s) by now.
+    assert_eq!(get(g.addr(), "/login", &[("Cookie", &cookie)]).await.status, 405);
 }
 
 #[tokio::test]

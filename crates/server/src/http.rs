@@ -39,19 +39,22 @@ impl AppState {
 
 /// Build the pipeline with every service wired to the same store.
 pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
-    let iam = rampart_iam::Iam::new(boot.store.clone(), boot.sealer.clone());
+    // The services' store: a call's transactions join its unit of work (see Pipeline::with_units).
+    let units = rampart_store::UnitStore::new(boot.store.clone());
+    let store: Arc<dyn rampart_store::Store> = units.clone();
+    let iam = rampart_iam::Iam::new(store.clone(), boot.sealer.clone());
     iam.bootstrap_account(
         &boot.identity.account_id,
         &boot.identity.root_access_key_id,
         &boot.identity.root_secret_access_key,
     )
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
-    let kms = rampart_kms::Kms::new(boot.store.clone(), boot.sealer.clone(), iam.authorizer());
-    let secrets = secrets_service(boot, &iam, &kms)?;
+    let kms = rampart_kms::Kms::new(store.clone(), boot.sealer.clone(), iam.authorizer());
+    let secrets = secrets_service(boot, &store, &iam, &kms)?;
     let audit = rampart_trail::AuditLog::start(boot.store.clone())
         .map_err(|e| StartupError::Config(format!("cannot start the audit writer: {e}")))?;
     let trail = rampart_trail::CloudTrail::start(
-        boot.store.clone(),
+        store.clone(),
         boot.sealer.clone(),
         rampart_trail::TrailConfig { root: boot.trail_dir.clone(), interval: boot.trail_delivery_interval },
     );
@@ -67,7 +70,8 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
         iam.authorizer(),
         iam.credentials(),
     )
-    .with_audit(audit, &boot.identity.account_id))
+    .with_audit(audit, &boot.identity.account_id)
+    .with_units(units))
 }
 
 /// Secrets Manager: values envelope-encrypted with data keys from KMS (as the caller, via
@@ -75,13 +79,14 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
 /// started by a sweep every `RAMPART_SECRETS_SWEEP_SECONDS` (default 60).
 fn secrets_service(
     boot: &Bootstrapped,
+    store: &Arc<dyn rampart_store::Store>,
     iam: &rampart_iam::Iam,
     kms: &Arc<rampart_kms::Kms>,
 ) -> Result<Arc<dyn rampart_service::Service>, StartupError> {
     let rotators = rampart_secrets::rotation::Rotators::from_env().map_err(StartupError::Config)?;
     let legacy = rampart_secrets::keys::SealerKeys::new(boot.sealer.clone());
     let keys = Arc::new(crate::envelope::KmsEnvelopeKeys::new(kms.clone(), legacy));
-    let sm = rampart_secrets::SecretsManager::new(boot.store.clone(), keys, rotators);
+    let sm = rampart_secrets::SecretsManager::new(store.clone(), keys, rotators);
     sm.set_authorizer(iam.authorizer());
     let sweep = match std::env::var("RAMPART_SECRETS_SWEEP_SECONDS") {
         Ok(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
@@ -131,7 +136,9 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
 
 /// `GET /metrics`: Prometheus / OpenMetrics text (measuring the store may block: off the workers).
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let metrics = state.pipeline().metrics().clone();
+    let pipeline = state.pipeline();
+    let metrics = pipeline.metrics().clone();
+    metrics.observe_audit_dropped_total(pipeline.audit_pruned_total());
     match tokio::task::spawn_blocking(move || metrics.render()).await {
         Ok(text) => (StatusCode::OK, [("content-type", crate::metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => json_response(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e.to_string()})),
@@ -233,6 +240,20 @@ async fn aws_call(
         }
     };
     let pipeline = state.pipeline();
+    let inline = state.inline && {
+        let path = parts.uri.path();
+        let query = parts.uri.query().unwrap_or("");
+        let peek = RawRequest {
+            method: parts.method.as_str(),
+            path,
+            query,
+            headers: &parts.headers,
+            body: &body,
+            remote,
+            secure_transport: false,
+        };
+        !pipeline.may_block(&peek)
+    };
     let run = move || {
         let path = parts.uri.path();
         let query = parts.uri.query().unwrap_or("");
@@ -247,7 +268,7 @@ async fn aws_call(
         };
         pipeline.handle_pending(&raw)
     };
-    let result = if state.inline {
+    let result = if inline {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|_| "handler panicked".to_string())
     } else {
         tokio::task::spawn_blocking(run).await.map_err(|e| e.to_string())

@@ -11,8 +11,8 @@
 //!   the pipeline to its answer being ready, before the audit commit is awaited)
 //! * `rampart_authorization_decisions_total{service,decision}`: `allow`, `explicit_deny`,
 //!   `implicit_deny`
-//! * `rampart_audit_commit_duration_seconds` (histogram: from a record's submission until its
-//!   commit is acknowledged to the call)
+//! * `rampart_audit_commit_duration_seconds` (histogram: from a record's submission, with the
+//!   call's unit of work, until its commit is durable and acknowledged to the call)
 //! * `rampart_audit_dropped_total`
 //! * `rampart_requests_refused_total{reason}`: refused before authentication
 //! * `rampart_store_size_bytes{backend}` (gauge, read at scrape time), `process_resident_memory_bytes`
@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -260,6 +261,8 @@ struct Inner {
     refused: Family<ReasonLabels, Counter>,
     audit_commit: Histogram,
     audit_dropped: Counter,
+    /// The audit log's count at the last scrape.
+    audit_dropped_seen: AtomicU64,
     store_size: Family<BackendLabels, Gauge>,
     resident_memory: Gauge,
     store: StoreSize,
@@ -323,7 +326,7 @@ impl Metrics {
         let audit_dropped = Counter::default();
         registry.register(
             "rampart_audit_dropped",
-            "Audit events dropped from the in-memory trail's bounded buffer",
+            "Audit records deleted by retention: older than 90 days, or beyond the in-memory store's 200,000",
             audit_dropped.clone(),
         );
         let store_size = Family::<BackendLabels, Gauge>::default();
@@ -349,6 +352,7 @@ impl Metrics {
                 refused,
                 audit_commit,
                 audit_dropped,
+                audit_dropped_seen: AtomicU64::new(0),
                 store_size,
                 resident_memory,
                 store,
@@ -391,17 +395,13 @@ impl Metrics {
         AuditTimer { histogram: self.inner.audit_commit.clone(), started: Instant::now() }
     }
 
-    /// Count `n` audit events dropped (the in-memory trail's bound).
-    pub fn add_audit_dropped(&self, n: u64) {
-        self.inner.audit_dropped.inc_by(n);
-    }
-
-    /// [`Metrics::add_audit_dropped`] as a callback, for code that cannot name this crate.
-    pub fn audit_dropped_hook(&self) -> Arc<dyn Fn(u64) + Send + Sync> {
-        let counter = self.inner.audit_dropped.clone();
-        Arc::new(move |n| {
-            counter.inc_by(n);
-        })
+    /// Bring `rampart_audit_dropped_total` up to the audit log's own count of records deleted by
+    /// retention ([`rampart_trail::AuditLog::pruned_total`]), read at scrape time. A smaller
+    /// count than last time is a new audit log (`--compat moto` reset): its records add on, so the
+    /// series never goes down.
+    pub fn observe_audit_dropped_total(&self, total: u64) {
+        let last = self.inner.audit_dropped_seen.swap(total, Ordering::Relaxed);
+        self.inner.audit_dropped.inc_by(if total >= last { total - last } else { total });
     }
 
     /// The text exposition. Measures the store (a file `stat`, or one PostgreSQL query): blocking,
@@ -565,8 +565,9 @@ mod tests {
         let m = Metrics::default();
         m.observe_refusal("bad_signature");
         m.observe_refusal("bad_signature");
-        m.add_audit_dropped(3);
-        (m.audit_dropped_hook())(2);
+        m.observe_audit_dropped_total(3);
+        m.observe_audit_dropped_total(3);
+        m.observe_audit_dropped_total(2); // a new audit log: its 2 add on
         m.observe_call(None, None, 400, Duration::from_millis(1), None);
         let text = m.render();
         assert!(text.contains("rampart_requests_refused_total{reason=\"bad_signature\"} 2\n"), "{text}");

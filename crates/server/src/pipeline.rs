@@ -22,6 +22,7 @@ use rampart_protocol::{AwsError, Protocol};
 use rampart_service::{
     Authorizer, AuthzCheck, Caller, Credential, CredentialStore, Input, Output, RequestContext, Service,
 };
+use rampart_store::{CallUnit, UnitStore};
 use rampart_trail::{AuditLog, CallFacts, Identity, Receipt, TlsFacts};
 use time::OffsetDateTime;
 
@@ -62,6 +63,9 @@ pub struct Pipeline {
     audit: Option<Arc<AuditLog>>,
     /// Recipient of records whose caller's account is unknown (an unknown access key).
     default_account: String,
+    /// The services' store: each call runs in a unit of work, so its changes and its audit
+    /// record commit together.
+    units: Option<Arc<UnitStore>>,
     /// `GET /metrics`: observed once per call at the end of [`Pipeline::handle_pending_at`].
     metrics: Metrics,
 }
@@ -151,6 +155,7 @@ impl Pipeline {
             no_auth: None,
             audit: None,
             default_account: String::new(),
+            units: None,
             metrics: Metrics::default(),
         }
     }
@@ -164,6 +169,45 @@ impl Pipeline {
     /// What this pipeline reports to.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Audit records deleted by retention so far (for metrics).
+    pub fn audit_pruned_total(&self) -> u64 {
+        self.audit.as_ref().map_or(0, |a| a.pruned_total())
+    }
+
+    /// Run every call in a unit of work on `store` (the store the services were given): a call's
+    /// changes commit in one transaction with its audit record, or not at all.
+    pub fn with_units(mut self, store: Arc<UnitStore>) -> Self {
+        self.units = Some(store);
+        self
+    }
+
+    /// Whether a request may write (or otherwise take long): such calls leave the serving thread.
+    /// Judged from the operation name alone, before decoding: reads by name are the calls that
+    /// only read the store (AWS's own read-only naming), plus KMS's cryptographic operations.
+    pub fn may_block(&self, req: &RawRequest<'_>) -> bool {
+        let op = operation_hint(req);
+        const NON_WRITING: &[&str] = &[
+            "Get",
+            "List",
+            "Describe",
+            "Lookup",
+            "Simulate",
+            "Decode",
+            "Encrypt",
+            "Decrypt",
+            "ReEncrypt",
+            "GenerateDataKey",
+            "GenerateRandom",
+            "GenerateMac",
+            "VerifyMac",
+            "Sign",
+            "Verify",
+            "Validate",
+        ];
+        // An unsigned STS call (web identity) fetches the provider's keys over the network.
+        op.is_empty() || is_unsigned(req) || !NON_WRITING.iter().any(|p| op.starts_with(p))
     }
 
     /// Record every call in `audit`; calls by unknown keys are recorded under `default_account`.
@@ -208,7 +252,23 @@ impl Pipeline {
         let request_id = new_request_id();
         let hint = protocol_hint(req.headers);
         let mut facts = Facts::default();
-        let result = self.handle_inner(req, &request_id, now, &mut facts);
+        let mut unit = match self.units.as_ref().map(|u| u.enter()).transpose() {
+            Ok(unit) => unit,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the call's unit of work");
+                None
+            }
+        };
+        let run = std::panic::AssertUnwindSafe(|| self.handle_inner(req, &request_id, now, &mut facts));
+        let result = match std::panic::catch_unwind(run) {
+            Ok(result) => result,
+            Err(_) => {
+                // A bug: whatever the call wrote is rolled back; the call is still recorded.
+                tracing::error!(request_id, "handler panicked");
+                unit = None;
+                Err((facts.service, AwsError::internal("We encountered an internal error. Please try again.")))
+            }
+        };
         let (protocol, namespace) = match facts.service {
             Some(s) => (s.protocol(), s.xml_namespace()),
             None => (hint, DEFAULT_XML_NAMESPACE),
@@ -221,8 +281,8 @@ impl Pipeline {
             .and_then(|(_, e)| crate::metrics::refusal_reason(e));
         let audit_timer = self.metrics.audit_timer();
         let receipt = match &result {
-            Ok((_, _, output)) => self.audit(req, &request_id, &facts, Some(output), None),
-            Err((_, err)) => self.audit(req, &request_id, &facts, None, Some(err)),
+            Ok((_, _, output)) => self.audit(req, &request_id, &facts, Some(output), None, unit),
+            Err((_, err)) => self.audit(req, &request_id, &facts, None, Some(err), unit),
         };
         let partition = facts.service.and_then(|s| edge_partition(s, &facts.region));
         let response = match result {
@@ -264,7 +324,8 @@ impl Pipeline {
     }
 
     /// Build and submit the call's record. Calls whose service is unknown (no usable SigV4
-    /// credential scope) have no event source and are not recorded.
+    /// credential scope) have no event source and are not recorded. When the call wrote, the
+    /// record joins its unit of work and both commit together.
     fn audit(
         &self,
         req: &RawRequest<'_>,
@@ -272,9 +333,14 @@ impl Pipeline {
         facts: &Facts<'_>,
         output: Option<&Output>,
         error: Option<&AwsError>,
+        unit: Option<CallUnit<'_>>,
     ) -> Option<Receipt> {
-        let audit = self.audit.as_ref()?;
-        let service = facts.service?;
+        let unit = unit.filter(CallUnit::has_writes);
+        let (Some(audit), Some(service)) = (self.audit.as_ref(), facts.service) else {
+            // Nothing to record (bare test pipelines): the call's writes still commit.
+            let pos = unit?.finish(|_| Ok(()));
+            return Some(self.unit_receipt(pos));
+        };
         let operation = match &facts.operation {
             Some(op) => std::borrow::Cow::Borrowed(op.as_str()),
             None => std::borrow::Cow::Owned(operation_hint(req)),
@@ -303,7 +369,22 @@ impl Pipeline {
                 host: header_str(req.headers, "host"),
             }),
         });
-        Some(audit.submit(record))
+        Some(match unit {
+            Some(unit) => self.unit_receipt(unit.finish(|tx| audit.append_in(tx, record))),
+            None => audit.submit(record),
+        })
+    }
+
+    /// The receipt of a unit of work's commit.
+    fn unit_receipt(&self, committed: Result<Option<u64>, rampart_store::StoreError>) -> Receipt {
+        match (committed, &self.units) {
+            (Ok(Some(pos)), Some(units)) => Receipt::committed_at(units.inner().clone(), pos),
+            (Ok(_), _) => Receipt::failed(rampart_trail::AuditError::WriterGone),
+            (Err(e), _) => {
+                tracing::error!(error = %e, "the call's changes and audit record could not be committed");
+                Receipt::failed(rampart_trail::AuditError::Store(e.to_string()))
+            }
+        }
     }
 
     #[allow(clippy::type_complexity)]

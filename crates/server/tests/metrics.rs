@@ -152,3 +152,28 @@ fn calls_decisions_and_refusals_are_counted() {
     // Every call was audited (the pipeline has an audit log), each commit timed.
     assert_eq!(s("rampart_audit_commit_duration_seconds_count"), 15.0, "{text}");
 }
+
+#[test]
+fn audit_records_deleted_by_retention_are_counted() {
+    let store: Arc<dyn Store> = Arc::new(rampart_store::MemStore::new());
+    let iam = rampart_iam::Iam::new(store.clone(), Arc::new(Sealer::new(&Sealer::generate_key())));
+    iam.bootstrap_account(ACCT, ROOT_KEY, ROOT_SECRET).unwrap();
+    let retention = rampart_trail::Retention { max_age: std::time::Duration::from_secs(86_400), max_records: Some(2) };
+    let audit = rampart_trail::AuditLog::start_with(store, retention).unwrap();
+    let p = Pipeline::new(vec![iam.iam_service()], iam.authorizer(), iam.credentials())
+        .with_audit(audit.clone(), ACCT)
+        .with_metrics(Metrics::default());
+    for _ in 0..5 {
+        assert_eq!(call(&p, "iam", (ROOT_KEY, ROOT_SECRET), "Action=ListUsers&Version=2010-05-08").status, 200);
+    }
+    // The in-memory store prunes as it records: 5 records, the newest 2 kept.
+    audit.prune(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+    assert_eq!(audit.pruned_total(), 3);
+    // What GET /metrics does at each scrape.
+    p.metrics().observe_audit_dropped_total(p.audit_pruned_total());
+    let text = p.metrics().render();
+    assert_eq!(sample(&text, "rampart_audit_dropped_total"), 3.0, "{text}");
+    // A second scrape with nothing new deleted adds nothing.
+    p.metrics().observe_audit_dropped_total(p.audit_pruned_total());
+    assert_eq!(sample(&p.metrics().render(), "rampart_audit_dropped_total"), 3.0);
+}

@@ -17,19 +17,24 @@
 //! * [`Store::try_lease`]: a named, time-limited lease for background work that must run on one
 //!   node at a time (rotation schedules, trail delivery, pending deletions).
 
+mod durable;
 mod mem;
+mod overlay;
 mod pg;
 mod sealed;
 mod sqlite;
+pub mod unit;
 
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
+pub use durable::{Durability, SyncStats};
 pub use mem::MemStore;
 pub use pg::PgStore;
 pub use sealed::{SealError, Sealer};
 pub use sqlite::SqliteStore;
+pub use unit::{CallUnit, UnitStore};
 
 /// Storage failures. Mapped to `InternalFailure` at the edge.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +78,13 @@ pub trait Transaction: Read {
     fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError>;
     /// Make every write durable, then return. Only then is a write acknowledged.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Commit without waiting for the disk (group commit): the writes are visible at once and
+    /// durable once [`Store::durability`]'s syncer reaches the returned position
+    /// ([`Durability::wait`]). Nothing may be acknowledged before that. Stores without a
+    /// syncer (in memory) commit as [`Transaction::commit`] and return 0.
+    fn commit_deferred(self: Box<Self>) -> Result<u64, StoreError> {
+        self.commit().map(|()| 0)
+    }
 }
 
 /// The storage backend. Every method may be called from any thread, including a Tokio worker
@@ -92,6 +104,17 @@ pub trait Store: Read + Send + Sync {
     /// grouping commits and may commit inline.
     fn in_memory(&self) -> bool {
         false
+    }
+
+    /// The group-commit state of stores that defer durability ([`Transaction::commit_deferred`]);
+    /// `None` when every commit is durable (or, in memory, final) as it returns.
+    fn durability(&self) -> Option<&Durability> {
+        None
+    }
+
+    /// Bytes the store takes on disk (or, in memory, about that much of RAM), for metrics.
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
     /// Take or renew the lease `name` for `ttl` on behalf of this node (this store instance).

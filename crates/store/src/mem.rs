@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+use crate::overlay::{lower_bound, Overlay};
 use crate::{Read, Row, Store, StoreError, Transaction};
 
 type Table = BTreeMap<String, Vec<u8>>;
@@ -27,14 +28,6 @@ impl MemStore {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Table>> {
         // A poisoned lock means a reader panicked; the maps themselves are intact.
         self.committed.read().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The keys of `table` in scan order: start after `start_after` (exclusive) or at `prefix`.
-fn lower_bound<'k>(prefix: &'k str, start_after: Option<&'k str>) -> Bound<&'k str> {
-    match start_after {
-        Some(s) if s >= prefix => Bound::Excluded(s),
-        _ => Bound::Included(prefix),
     }
 }
 
@@ -64,7 +57,7 @@ impl Read for MemStore {
 impl Store for MemStore {
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(Box::new(MemTxn { store: self, _writer: writer, writes: BTreeMap::new() }))
+        Ok(Box::new(MemTxn { store: self, _writer: writer, writes: Overlay::default() }))
     }
 
     fn backend(&self) -> &'static str {
@@ -92,70 +85,39 @@ impl Store for MemStore {
 struct MemTxn<'a> {
     store: &'a MemStore,
     _writer: MutexGuard<'a, ()>,
-    /// table → key → new value (`None` = deleted). A transaction writes few tables: an ordered
-    /// map finds them with a comparison or two, no hashing.
-    writes: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
+    writes: Overlay,
 }
 
 impl Read for MemTxn<'_> {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(w) = self.writes.get(table).and_then(|t| t.get(key)) {
-            return Ok(w.clone());
-        }
-        self.store.get(table, key)
+        self.writes.get(self.store, table, key)
     }
 
     fn scan(&self, table: &str, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<Row>, StoreError> {
-        let Some(overlay) = self.writes.get(table) else { return self.store.scan(table, prefix, start_after, limit) };
-        let pending: Vec<(&String, &Option<Vec<u8>>)> = overlay
-            .range::<str, _>((lower_bound(prefix, start_after), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .collect();
-        // Each pending write can hide at most one committed row: read that many more.
-        let extra = if limit == 0 { 0 } else { limit + pending.len() };
-        let mut merged: BTreeMap<String, Vec<u8>> =
-            scan_table(self.store.read().get(table), prefix, start_after, extra).into_iter().collect();
-        for (k, v) in pending {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        let rows = merged.into_iter();
-        Ok(if limit == 0 { rows.collect() } else { rows.take(limit).collect() })
-    }
-}
-
-impl MemTxn<'_> {
-    /// The overlay of `table`, its name copied only the first time the transaction writes it.
-    fn overlay(&mut self, table: &str) -> &mut BTreeMap<String, Option<Vec<u8>>> {
-        if !self.writes.contains_key(table) {
-            self.writes.insert(table.to_string(), BTreeMap::new());
-        }
-        self.writes.get_mut(table).expect("inserted above")
+        self.writes.scan(self.store, table, prefix, start_after, limit)
     }
 }
 
 impl Transaction for MemTxn<'_> {
     fn put(&mut self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.overlay(table).insert(key.to_string(), Some(value.to_vec()));
+        self.writes.put(table, key.to_string(), value.to_vec());
         Ok(())
     }
 
     fn put_owned(&mut self, table: &str, key: String, value: Vec<u8>) -> Result<(), StoreError> {
-        self.overlay(table).insert(key, Some(value));
+        self.writes.put(table, key, value);
         Ok(())
     }
 
     fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError> {
         let existed = self.get(table, key)?.is_some();
-        self.overlay(table).insert(key.to_string(), None);
+        self.writes.delete(table, key);
         Ok(existed)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         let mut committed = self.store.committed.write().unwrap_or_else(|p| p.into_inner());
-        for (table, writes) in self.writes {
+        for (table, writes) in self.writes.into_writes() {
             let t = committed.entry(table).or_default();
             for (k, v) in writes {
                 match v {

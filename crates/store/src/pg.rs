@@ -22,12 +22,13 @@
 //! when missing.
 
 use std::str::FromStr;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls, Statement};
 
-use crate::{Read, Row, Store, StoreError, Transaction};
+use crate::durable::Syncer;
+use crate::{Durability, Read, Row, Store, StoreError, Transaction};
 
 /// Schema migrations, in order; `{s}` is the schema qualifier (`"name".` or empty).
 const MIGRATIONS: &[&str] = &[
@@ -63,6 +64,9 @@ pub struct PgStore {
     max: usize,
     node_id: String,
     sql: Sql,
+    /// Group commit: commits return before the WAL flush; the syncer flushes for all of them.
+    durability: Arc<Durability>,
+    syncer: Option<Syncer>,
 }
 
 struct PoolState {
@@ -235,8 +239,17 @@ impl PgStore {
             max,
             node_id: crate::new_node_id(),
             sql,
+            durability: Arc::new(Durability::default()),
+            syncer: None,
         };
         off_async(|| store.migrate())?;
+        let mut store = store;
+        store.syncer = Some(store.durability.start(
+            "rampart-pg-sync",
+            wal_flush(store.config.clone()),
+            None,
+            Duration::from_secs(3600),
+        )?);
         Ok(store)
     }
 
@@ -460,6 +473,18 @@ impl Store for PgStore {
         false
     }
 
+    fn durability(&self) -> Option<&Durability> {
+        Some(&self.durability)
+    }
+
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        let q = &self.qualifier;
+        let sql = format!(
+            "SELECT (pg_total_relation_size('{q}rampart_kv') + pg_total_relation_size('{q}rampart_leases'))::BIGINT"
+        );
+        self.with_conn(|c| c.client.query_one(&sql, &[]).map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
     fn try_lease(&self, name: &str, ttl: Duration) -> Result<bool, StoreError> {
         let secs = ttl.as_secs_f64();
         let sql = &self.sql.lease;
@@ -474,8 +499,29 @@ impl Store for PgStore {
     }
 }
 
+/// Flushes the WAL up to now: one transaction with an XID committed with
+/// `synchronous_commit = on` waits for the WAL to be flushed up to its own commit record, which
+/// follows every commit this node made before it.
+fn wal_flush(config: postgres::Config) -> crate::durable::SyncFn {
+    let mut client: Option<Client> = None;
+    Box::new(move || {
+        let run = |c: &mut Client| c.batch_execute("SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT");
+        if let Some(c) = client.as_mut().filter(|c| !c.is_closed()) {
+            if run(c).is_ok() {
+                return Ok(());
+            }
+        }
+        // (Re)connect once: a lost connection is not a lost flush.
+        let mut c = config.connect(NoTls).map_err(pg_err)?;
+        let r = run(&mut c).map_err(pg_err);
+        client = Some(c);
+        r
+    })
+}
+
 impl Drop for PgStore {
     fn drop(&mut self) {
+        self.syncer.take();
         let idle = std::mem::take(&mut self.lock_pool().idle);
         // Each client owns a small runtime, which must not be dropped on an async thread.
         off_async(move || drop(idle));
@@ -532,6 +578,12 @@ impl Transaction for PgTxn<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let durability = self.store.durability.clone();
+        let pos = self.commit_deferred()?;
+        off_async(|| durability.wait_blocking(pos))
+    }
+
+    fn commit_deferred(self: Box<Self>) -> Result<u64, StoreError> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.failed {
             return Err(StoreError::Backend("the transaction was aborted by an earlier error; not committed".into()));
@@ -540,10 +592,12 @@ impl Transaction for PgTxn<'_> {
             return Err(StoreError::Backend("the transaction is finished".into()));
         };
         let store = self.store;
-        off_async(move || match conn.client.batch_execute("COMMIT") {
+        // Still under the writer lock until COMMIT returns: positions follow commit order.
+        off_async(move || match conn.client.batch_execute("SET LOCAL synchronous_commit = off; COMMIT") {
             Ok(()) => {
+                let pos = store.durability.note_commit();
                 store.checkin(conn);
-                Ok(())
+                Ok(pos)
             }
             Err(e) => {
                 // The outcome of a COMMIT whose answer was lost is unknown: report failure, and

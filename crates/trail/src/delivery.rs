@@ -311,7 +311,7 @@ impl Delivery {
                     break 'scan;
                 }
                 max_seq = max_seq.max(seq);
-                if let Ok(e) = serde_json::from_slice::<StoredEvent>(v) {
+                if let Some(e) = StoredEvent::from_row(v) {
                     if t.selects(&e) {
                         fresh.push(e);
                     }

@@ -9,9 +9,10 @@ mod json;
 pub mod lookup;
 pub mod record;
 pub mod redact;
+mod rows;
 pub mod verify;
 
-pub use audit::{AuditError, AuditLog, Receipt, StoredEvent};
+pub use audit::{AuditError, AuditLog, Receipt, Retention, StoredEvent};
 pub use record::{build, CallFacts, Identity, Record, TlsFacts};
 pub mod service;
 

@@ -168,7 +168,7 @@ pub fn lookup(store: &dyn Read, account: &str, q: &Query, now: OffsetDateTime) -
             break;
         }
         for (k, v) in &rows {
-            let Ok(e) = serde_json::from_slice::<StoredEvent>(v) else { continue };
+            let Some(e) = StoredEvent::from_row(v) else { continue };
             // Records are newest first by commit; event times may lag commits by a little.
             if e.t < floor - 60 {
                 break 'pages;

@@ -9,18 +9,18 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
+use crate::clock::{SharedClock, Sleep};
 use crate::config::ShieldConfig;
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
 const BUSY: u8 = 2;
 
-/// The shared clock origin for the atomics below (milliseconds since the registry was made).
+/// One client connection; times are the gateway clock's milliseconds.
 #[derive(Debug)]
 pub struct ConnState {
     pub id: u64,
@@ -35,12 +35,12 @@ pub struct ConnState {
     /// idle deadline applies (reset by any traffic); h2's own limits govern streams.
     h2: AtomicBool,
     seen_bytes: AtomicBool,
-    origin: Instant,
+    clock: SharedClock,
 }
 
 impl ConnState {
     fn now_ms(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
+        self.clock.now_ms()
     }
 
     fn on_bytes(&self, data: &[u8]) {
@@ -65,9 +65,10 @@ impl ConnState {
 
     /// A request reached the handler.
     pub fn begin_request(self: &Arc<Self>) -> ActiveGuard {
+        let start_ms = self.now_ms();
         self.active.fetch_add(1, Ordering::AcqRel);
         self.phase.store(BUSY, Ordering::Release);
-        ActiveGuard(self.clone())
+        ActiveGuard { conn: self.clone(), start_ms }
     }
 
     /// When the next read must complete by, in ms since origin; None while requests are in flight.
@@ -115,11 +116,21 @@ impl ConnState {
 }
 
 /// Held while a request (and its response body) is in flight on a connection.
-pub struct ActiveGuard(Arc<ConnState>);
+pub struct ActiveGuard {
+    conn: Arc<ConnState>,
+    start_ms: u64,
+}
+
+impl ActiveGuard {
+    /// When the request's head had arrived (clock ms): its body deadlines count from here.
+    pub fn start_ms(&self) -> u64 {
+        self.start_ms
+    }
+}
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        let s = &self.0;
+        let s = &self.conn;
         if s.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             s.phase_start_ms.store(s.now_ms(), Ordering::Release);
             s.phase_bytes.store(0, Ordering::Release);
@@ -139,7 +150,7 @@ pub struct ConnStats {
 
 pub struct Registry {
     cfg: ShieldConfig,
-    origin: Instant,
+    clock: SharedClock,
     next_id: AtomicU64,
     inner: Mutex<RegistryInner>,
     pub stats: ConnStats,
@@ -177,10 +188,10 @@ impl Drop for ConnGuard {
 }
 
 impl Registry {
-    pub fn new(cfg: ShieldConfig) -> Arc<Registry> {
+    pub fn new(cfg: ShieldConfig, clock: SharedClock) -> Arc<Registry> {
         Arc::new(Registry {
             cfg,
-            origin: Instant::now(),
+            clock,
             next_id: AtomicU64::new(1),
             inner: Mutex::default(),
             stats: ConnStats::default(),
@@ -193,6 +204,21 @@ impl Registry {
 
     pub fn open_connections(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).conns.len()
+    }
+
+    /// Connections part-way through sending a request head (HTTP/1).
+    pub fn receiving_head(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.conns
+            .values()
+            .filter(|c| c.phase.load(Ordering::Acquire) == HEAD && c.active.load(Ordering::Acquire) == 0)
+            .count()
+    }
+
+    /// Requests between their head's arrival and the end of their response.
+    pub fn requests_in_flight(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.conns.values().map(|c| c.active.load(Ordering::Acquire)).sum()
     }
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
@@ -222,7 +248,7 @@ impl Registry {
                 }
             }
         }
-        let now = self.origin.elapsed().as_millis() as u64;
+        let now = self.clock.now_ms();
         let state = Arc::new(ConnState {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             ip,
@@ -234,7 +260,7 @@ impl Registry {
             cancelled: AtomicBool::new(false),
             h2: AtomicBool::new(false),
             seen_bytes: AtomicBool::new(false),
-            origin: self.origin,
+            clock: self.clock.clone(),
         });
         g.conns.insert(state.id, state.clone());
         *g.per_ip.entry(ip).or_insert(0) += 1;
@@ -248,7 +274,7 @@ pub struct ShieldedIo<T> {
     inner: T,
     state: Arc<ConnState>,
     registry: Arc<Registry>,
-    sleep: Option<(u64, Pin<Box<tokio::time::Sleep>>)>,
+    sleep: Option<(u64, Sleep)>,
 }
 
 impl<T> ShieldedIo<T> {
@@ -282,8 +308,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ShieldedIo<T> {
                 }
                 let reset = !matches!(&this.sleep, Some((d, _)) if *d == deadline);
                 if reset {
-                    let at = tokio::time::Instant::now() + Duration::from_millis(deadline - now);
-                    this.sleep = Some((deadline, Box::pin(tokio::time::sleep_until(at))));
+                    this.sleep = Some((deadline, this.state.clock.sleep_until(deadline)));
                 }
                 if let Some((_, s)) = this.sleep.as_mut() {
                     if s.as_mut().poll(cx).is_ready() {
@@ -319,5 +344,3 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ShieldedIo<T> {
         self.inner.is_write_vectored()
     }
 }
-
-use std::future::Future as _;

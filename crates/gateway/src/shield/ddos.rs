@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::clock::SharedClock;
 use crate::config::ShieldConfig;
-use crate::waf::rate::{now_ms, RateCounters};
+use crate::waf::rate::RateCounters;
 
 const GLOBAL: &str = "shield:global";
 const PER_IP: &str = "shield:ip";
@@ -48,7 +49,9 @@ pub struct AttackEvent {
 struct Inner {
     baseline: f64,
     samples: u64,
-    quiet_ticks: u32,
+    /// Clock time of the last detector step, and of the last step with attack-level traffic.
+    last_step_ms: u64,
+    last_loud_ms: u64,
     current: Option<AttackEvent>,
     sources: HashMap<IpAddr, u64>,
     history: Vec<AttackEvent>,
@@ -57,6 +60,7 @@ struct Inner {
 pub struct Mitigator {
     cfg: ShieldConfig,
     rates: Arc<RateCounters>,
+    clock: SharedClock,
     under_attack: AtomicBool,
     /// Per-source rate above which a source is mitigated during an attack (requests/s, as f64 bits).
     source_limit: AtomicU64,
@@ -70,14 +74,17 @@ pub enum Decision {
 }
 
 impl Mitigator {
-    pub fn new(cfg: ShieldConfig, rates: Arc<RateCounters>) -> Arc<Mitigator> {
+    /// A mitigator counting through `rates` and stepping on `clock`'s time.
+    pub fn new(cfg: ShieldConfig, rates: Arc<RateCounters>, clock: SharedClock) -> Arc<Mitigator> {
+        let inner = Inner { last_step_ms: clock.now_ms(), ..Inner::default() };
         Arc::new(Mitigator {
             cfg,
             rates,
+            clock,
             under_attack: AtomicBool::new(false),
             source_limit: AtomicU64::new(f64::INFINITY.to_bits()),
             mitigated: AtomicU64::new(0),
-            inner: Mutex::default(),
+            inner: Mutex::new(inner),
         })
     }
 
@@ -134,25 +141,38 @@ impl Mitigator {
         v
     }
 
-    /// One step of the detector (every TICK).
+    /// The request rate the detector sees now (requests/s over the counting window; the fleet's with Redis).
+    pub fn current_rps(&self) -> f64 {
+        self.rates.peek(GLOBAL, "") as f64 / WINDOW as f64
+    }
+
+    /// One step of the detector. Called every TICK by a background task (and by tests); steps only
+    /// when the clock has moved a TICK since the last step, so extra calls change nothing.
     pub fn tick(&self) {
         if !self.cfg.auto_mitigation {
             return;
         }
-        let rps = self.rates.peek(GLOBAL, "") as f64 / WINDOW as f64;
-        self.step(rps);
+        let now = self.clock.now_ms();
+        {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if now < g.last_step_ms.saturating_add(TICK.as_millis() as u64) {
+                return;
+            }
+            g.last_step_ms = now;
+        }
+        self.step(self.current_rps(), now);
     }
 
-    /// The detector's state machine for one measured rate (requests/s over the window).
-    fn step(&self, rps: f64) {
+    /// The detector's state machine for one measured rate (requests/s over the window) at `now` (ms).
+    fn step(&self, rps: f64, now: u64) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let threshold = (g.baseline * self.cfg.attack_multiplier).max(self.cfg.attack_min_rps);
         match g.current.is_some() {
             false => {
                 if rps > threshold {
                     let ev = AttackEvent {
-                        attack_id: format!("rampart-{}", now_ms()),
-                        start_time: now_ms(),
+                        attack_id: format!("rampart-{now}"),
+                        start_time: now,
                         end_time: None,
                         attack_vector: "HTTP_FLOOD",
                         baseline_rps: g.baseline,
@@ -165,7 +185,7 @@ impl Mitigator {
                     tracing::warn!(rps, threshold, "shield: attack event started");
                     g.current = Some(ev);
                     g.sources.clear();
-                    g.quiet_ticks = 0;
+                    g.last_loud_ms = now;
                     // A source sending more than its share of the normal capacity is mitigated.
                     let limit = (threshold * self.cfg.source_share).max(self.cfg.source_min_rps);
                     self.source_limit.store(limit.to_bits(), Ordering::Release);
@@ -182,16 +202,14 @@ impl Mitigator {
                 if let Some(ev) = g.current.as_mut() {
                     ev.peak_rps = ev.peak_rps.max(rps);
                 }
-                if rps < start_threshold * 0.8 {
-                    g.quiet_ticks += 1;
-                } else {
-                    g.quiet_ticks = 0;
+                if rps >= start_threshold * 0.8 {
+                    g.last_loud_ms = now;
                 }
-                let quiet_needed = (self.cfg.attack_cooldown.as_millis() / TICK.as_millis()).max(1) as u32;
-                if g.quiet_ticks >= quiet_needed {
+                let cooldown = (self.cfg.attack_cooldown.as_millis() as u64).max(TICK.as_millis() as u64);
+                if now.saturating_sub(g.last_loud_ms) >= cooldown {
                     let sources = top(&g.sources, 10);
                     if let Some(mut ev) = g.current.take() {
-                        ev.end_time = Some(now_ms());
+                        ev.end_time = Some(now);
                         ev.top_sources = sources;
                         tracing::warn!(
                             peak = ev.peak_rps,
@@ -221,6 +239,18 @@ fn top(m: &HashMap<IpAddr, u64>, n: usize) -> Vec<TopSource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    /// A mitigator on a manual clock and a `step` that moves the clock one TICK and steps at `rps`.
+    fn mitigator() -> (Arc<Mitigator>, impl Fn(&Mitigator, f64)) {
+        let clock = ManualClock::new(1_800_000_000_000);
+        let m = Mitigator::new(cfg(), RateCounters::new(), clock.clone());
+        let step = move |m: &Mitigator, rps: f64| {
+            clock.advance(TICK);
+            m.step(rps, clock.now_ms());
+        };
+        (m, step)
+    }
 
     fn cfg() -> ShieldConfig {
         ShieldConfig {
@@ -233,33 +263,33 @@ mod tests {
 
     #[test]
     fn learns_a_baseline_and_detects_relative_surges() {
-        let m = Mitigator::new(cfg(), RateCounters::new());
+        let (m, step) = mitigator();
         // Traffic grows from under the absolute floor to 100 rps, never faster than the multiplier:
         // learned as the baseline, never an attack.
         for _ in 0..40 {
-            m.step(8.0);
+            step(&m, 8.0);
         }
         let mut r: f64 = 8.0;
         while r < 100.0 {
             r = (r * 1.5).min(100.0);
             for _ in 0..200 {
-                m.step(r);
+                step(&m, r);
                 assert!(!m.under_attack(), "growth at {r} rps is not an attack");
             }
         }
         assert!(!m.under_attack());
         assert!((m.baseline() - 100.0).abs() < 5.0, "baseline {}", m.baseline());
         // 300 rps is under 4x the baseline: no attack. 500 is over: attack.
-        m.step(300.0);
+        step(&m, 300.0);
         assert!(!m.under_attack());
-        m.step(500.0);
+        step(&m, 500.0);
         assert!(m.under_attack());
         let ev = m.events().pop().map(|e| (e.baseline_rps, e.threshold_rps, e.end_time));
         assert!(matches!(ev, Some((b, t, None)) if (b - 100.0).abs() < 20.0 && t > 300.0));
         // The attack does not become the new normal, and it ends after the cooldown's quiet ticks.
-        m.step(900.0);
-        m.step(100.0);
-        m.step(100.0);
+        step(&m, 900.0);
+        step(&m, 100.0);
+        step(&m, 100.0);
         assert!(!m.under_attack());
         assert!(m.baseline() < 150.0);
         let ev = m.events().pop().map(|e| (e.peak_rps, e.end_time.is_some()));
@@ -268,11 +298,11 @@ mod tests {
 
     #[test]
     fn never_an_attack_below_the_floor() {
-        let m = Mitigator::new(cfg(), RateCounters::new());
+        let (m, step) = mitigator();
         for _ in 0..50 {
-            m.step(0.5);
+            step(&m, 0.5);
         }
-        m.step(9.0);
+        step(&m, 9.0);
         assert!(!m.under_attack(), "18x the baseline but under attack_min_rps");
     }
 }

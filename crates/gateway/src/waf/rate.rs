@@ -10,6 +10,8 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::clock::{SharedClock, SystemClock};
+
 pub const SYNC_EVERY: Duration = Duration::from_millis(100);
 const SHARDS: usize = 16;
 /// Upper bound of (counter, key) pairs kept; beyond it new keys are still counted but the oldest go.
@@ -59,15 +61,26 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-#[derive(Default)]
 pub struct RateCounters {
     shards: [Mutex<HashMap<String, Entry>>; SHARDS],
     hasher: std::collections::hash_map::RandomState,
+    clock: SharedClock,
+}
+
+impl Default for RateCounters {
+    fn default() -> Self {
+        RateCounters::with_clock(SystemClock::shared())
+    }
 }
 
 impl RateCounters {
     pub fn new() -> Arc<RateCounters> {
         Arc::new(RateCounters::default())
+    }
+
+    /// Counters whose windows follow `clock`.
+    pub fn with_clock(clock: SharedClock) -> RateCounters {
+        RateCounters { shards: Default::default(), hasher: Default::default(), clock }
     }
 
     fn shard(&self, k: &str) -> &Mutex<HashMap<String, Entry>> {
@@ -88,7 +101,7 @@ impl RateCounters {
     }
 
     pub fn hit_n(&self, counter: &str, key: &str, window_sec: u64, n: u64) -> u64 {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let fk = Self::full_key(counter, key);
         let window = window_sec.max(1);
         let idx = now / (window * 1000);
@@ -106,7 +119,7 @@ impl RateCounters {
 
     /// The current sliding count without counting a request.
     pub fn peek(&self, counter: &str, key: &str) -> u64 {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let fk = Self::full_key(counter, key);
         let mut shard = self.shard(&fk).lock().unwrap_or_else(|p| p.into_inner());
         match shard.get_mut(&fk) {
@@ -121,7 +134,7 @@ impl RateCounters {
 
     /// Drops entries idle for more than two windows.
     pub fn sweep(&self) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for s in &self.shards {
             let mut m = s.lock().unwrap_or_else(|p| p.into_inner());
             m.retain(|_, e| now.saturating_sub(e.last_seen_ms) < 2 * e.window * 1000 + 1000);
@@ -130,7 +143,7 @@ impl RateCounters {
 
     /// Entries to sync: (full key, window, idx, delta), taking the unsynced deltas.
     fn take_deltas(&self, limit: usize) -> Vec<(String, u64, u64, u64)> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut out = Vec::new();
         for s in &self.shards {
             let mut m = s.lock().unwrap_or_else(|p| p.into_inner());
