@@ -233,3 +233,15 @@ def test_backup_of_a_postgres_store_points_to_pg_dump(tmp_path):
                        timeout=30)
     assert r.returncode == 2 and "pg_dump" in r.stderr, r.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_metrics_survive_a_moto_reset(spawn_server):
+    srv = spawn_server(data_dir=None, extra_args=["--compat", "moto"], extra_env={"RAMPART_STORE": ""})
+    sts = make_client("sts", srv.endpoint, "test", "test")
+    sts.get_caller_identity()
+    assert _HTTP.request("POST", f"{srv.endpoint}/moto-api/reset").status == 200
+    sts.get_caller_identity()
+    m = scrape(srv)
+    assert m['rampart_calls_total{service="sts",operation="GetCallerIdentity",status="200"}'] == 2, m
+    assert 'rampart_store_size_bytes{backend="memory"}' not in m
+    assert m["process_resident_memory_bytes"] > 0, m
