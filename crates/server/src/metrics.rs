@@ -2,8 +2,9 @@
 //!
 //! Built on `prometheus-client` (the Prometheus project's own Rust client): plain atomics, no
 //! global registry and no HTTP server of its own; its dependencies are `dtoa`, `itoa`,
-//! `parking_lot` and a derive macro. (`metrics` + `metrics-exporter-prometheus` would bring a
-//! recorder layer, `quanta`, `sketches-ddsketch` and more for the same text.)
+//! `parking_lot` and a derive macro. (`metrics` + `metrics-exporter-prometheus` would add a global
+//! recorder facade and `metrics-util`'s storage layer with its own dependencies for the same text,
+//! and label lookups through the facade on every call.)
 //!
 //! Series (see docs/operations.md#metrics):
 //! * `rampart_calls_total{service,operation,status}`
