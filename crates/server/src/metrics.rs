@@ -215,7 +215,7 @@ impl PgSize {
     fn measure(&self) -> Option<u64> {
         const SQL: &str = "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND c.relname LIKE 'rampart%' \
+             WHERE c.relkind IN ('r', 'p') AND c.relname LIKE 'rampart\\_%' \
              AND n.nspname = COALESCE($1::TEXT, current_schema())";
         let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
