@@ -4,7 +4,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+mod config;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -31,6 +33,22 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+    /// Copy a data directory (SQLite store, account.json, master.key) while the server runs.
+    /// Restore: `rampart serve --data-dir DEST`. A PostgreSQL store is backed up with pg_dump.
+    Backup {
+        /// The data directory to back up.
+        #[arg(long, env = "RAMPART_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The backup: a new directory (refused when it exists).
+        #[arg(long)]
+        to: PathBuf,
+        /// The master key, when it is kept outside the data directory.
+        #[arg(long, env = "RAMPART_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        /// A PostgreSQL store is not copied by rampart: given, prints how to back it up with pg_dump.
+        #[arg(long, env = "RAMPART_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Offline CloudTrail tools.
     Trail {
@@ -69,6 +87,10 @@ enum TrailCommand {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// A TOML file setting any of these flags (keys are the flag names without the leading dashes: `data-dir = "…"`).
+    /// Flags and RAMPART_* variables override it.
+    #[arg(long, env = "RAMPART_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "RAMPART_LISTEN", default_value = "127.0.0.1:4566")]
     listen: String,
@@ -112,11 +134,24 @@ struct ServeArgs {
     /// Threads serving connections, each with its own listening socket [default: one per CPU].
     #[arg(long, env = "RAMPART_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Log lines as text or as JSON objects, one a line (on standard error).
+    #[arg(long, env = "RAMPART_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log filter (tracing env-filter syntax, e.g. `info,rampart_iam=debug`) [default: info].
+    #[arg(long, env = "RAMPART_LOG")]
+    log: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum CompatArg {
     Moto,
+}
+
+#[derive(Clone, Copy, Default, ValueEnum)]
+enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -159,18 +194,35 @@ impl From<PolicyKindArg> for rampart_policy::PolicyType {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => {
+            let serve_matches = matches.subcommand_matches("serve").cloned().unwrap_or_default();
+            serve(args, &serve_matches)
+        }
         Command::Gateway(args) => gateway(*args),
         Command::Policy { command } => policy(command),
         Command::Store { command } => store(command),
+        Command::Backup { data_dir, to, master_key_file, store } => {
+            backup(&data_dir, &to, master_key_file.as_deref(), store.as_deref())
+        }
         Command::Trail { command: TrailCommand::Verify { dir, public_keys } } => trail_verify(&dir, &public_keys),
     }
 }
 
 fn gateway(args: rampart_gateway::GatewayArgs) -> ExitCode {
-    init_tracing();
+    let format = match std::env::var("RAMPART_LOG_FORMAT") {
+        Ok(v) => match LogFormat::from_str(&v, false) {
+            Ok(f) => f,
+            Err(_) => {
+                eprintln!("rampart: RAMPART_LOG_FORMAT must be text or json, got {v:?}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(_) => LogFormat::Text,
+    };
+    init_tracing(format, std::env::var("RAMPART_LOG").ok().as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -187,14 +239,27 @@ fn gateway(args: rampart_gateway::GatewayArgs) -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+/// Logs go to standard error, as text or as one JSON object a line.
+fn init_tracing(format: LogFormat, filter: Option<&str>) {
+    let filter = filter
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        // Colours only on a terminal: a log file or journal gets plain text.
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    init_tracing();
+fn serve(mut args: ServeArgs, matches: &clap::ArgMatches) -> ExitCode {
+    if let Some(path) = args.config.clone() {
+        if let Err(e) = config::ServeFile::load(&path).and_then(|file| config::merge(&mut args, matches, file)) {
+            eprintln!("rampart: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    init_tracing(args.log_format, args.log.as_deref());
     let config = match serve_config(args) {
         Ok(c) => c,
         Err(e) => {
@@ -287,6 +352,34 @@ fn store(command: StoreCommand) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn backup(dir: &std::path::Path, to: &std::path::Path, key: Option<&std::path::Path>, store: Option<&str>) -> ExitCode {
+    if store.is_some_and(|s| !s.is_empty()) {
+        eprintln!(
+            "rampart backup: the store is PostgreSQL; back it up with PostgreSQL's tools and keep the master key \
+             apart, e.g.\n  pg_dump --format=custom --schema=SCHEMA --file=rampart.pgdump 'postgres://USER@HOST/DB'\n  \
+             cp MASTER_KEY_FILE /secure/place/master.key\n(see docs/operations.md#backups)"
+        );
+        return ExitCode::from(2);
+    }
+    match rampart_server::backup::backup_data_dir(dir, to, key) {
+        Ok(r) => {
+            println!(
+                "Backed up {} to {} ({} bytes of store): {}.\nRestore: rampart serve --data-dir {}",
+                dir.display(),
+                r.dest.display(),
+                r.store_bytes,
+                r.files.join(", "),
+                r.dest.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rampart backup: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

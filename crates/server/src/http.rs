@@ -13,6 +13,7 @@ use axum::Router;
 
 use crate::bootstrap::{bootstrap, Bootstrapped, ServerConfig, StartupError};
 use crate::compat::{format_no_auth_count, parse_no_auth_count, CompatMode, NoAuthBudget};
+use crate::metrics::{Metrics, StoreSize};
 use crate::pipeline::{new_request_id, Pipeline, RawRequest, RawResponse};
 
 /// Larger bodies are refused before any work (AWS's largest control-plane inputs are far smaller).
@@ -126,8 +127,12 @@ fn secrets_service(
 }
 
 /// The pipeline as `config` asks for it: with moto's no-auth budget under `--compat moto`.
-fn configured_pipeline(boot: &Bootstrapped, no_auth: &Option<Arc<NoAuthBudget>>) -> Result<Pipeline, StartupError> {
-    let pipeline = build_pipeline(boot)?;
+fn configured_pipeline(
+    boot: &Bootstrapped,
+    no_auth: &Option<Arc<NoAuthBudget>>,
+    metrics: &Metrics,
+) -> Result<Pipeline, StartupError> {
+    let pipeline = build_pipeline(boot)?.with_metrics(metrics.clone());
     Ok(match no_auth {
         Some(budget) => pipeline.with_no_auth_budget(budget.clone(), boot.identity.account_id.clone()),
         None => pipeline,
@@ -146,6 +151,7 @@ fn router(pipeline: Pipeline, config: ServerConfig, no_auth: Option<Arc<NoAuthBu
     });
     let mut app =
         Router::new().route("/_rampart/health", get(health)).route("/_localstack/health", get(localstack_health));
+    app = app.route("/metrics", get(metrics)); // metrics
     if moto {
         app = app.route("/moto-api/reset", post(moto_reset)).route("/moto-api/reset-auth", post(moto_reset_auth));
     }
@@ -154,6 +160,17 @@ fn router(pipeline: Pipeline, config: ServerConfig, no_auth: Option<Arc<NoAuthBu
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text (measuring the store may block: off the workers).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let pipeline = state.pipeline();
+    let metrics = pipeline.metrics().clone();
+    metrics.observe_audit_dropped_total(pipeline.audit_pruned_total());
+    match tokio::task::spawn_blocking(move || metrics.render()).await {
+        Ok(text) => (StatusCode::OK, [("content-type", crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => json_response(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e.to_string()})),
+    }
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -193,7 +210,7 @@ async fn moto_reset(State(state): State<Arc<AppState>>) -> Response {
         let state = state.clone();
         move || {
             let boot = bootstrap(&state.config)?;
-            configured_pipeline(&boot, &state.no_auth)
+            configured_pipeline(&boot, &state.no_auth, state.pipeline().metrics())
         }
     })
     .await;
@@ -239,6 +256,7 @@ async fn aws_call(
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
+            state.pipeline().metrics().observe_refusal("body_too_large"); // metrics
             let rid = new_request_id();
             let err = rampart_protocol::AwsError::new(
                 "RequestEntityTooLarge",
@@ -328,7 +346,8 @@ pub fn serve(config: ServerConfig) -> Result<(), StartupError> {
         Some(CompatMode::Moto) => Some(Arc::new(NoAuthBudget::new(config.initial_no_auth_action_count))),
         None => None,
     };
-    let pipeline = configured_pipeline(&boot, &no_auth)?;
+    let store_size = StoreSize::for_store(boot.store.backend(), config.data_dir.as_deref(), config.store.as_deref());
+    let pipeline = configured_pipeline(&boot, &no_auth, &Metrics::new(store_size))?;
     let threads = config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let listeners = listen(&config.listen, threads)?;
     let local = listeners[0].local_addr().map_err(|e| StartupError::Serve(e.to_string()))?;

@@ -4,11 +4,14 @@
 //! * [`pipeline`]: the one request path every service shares (protocol → authenticate → decode →
 //!   authorize → handler → encode).
 //! * [`http`]: the axum app, health endpoint, graceful shutdown.
+//! * [`metrics`]: `GET /metrics` (Prometheus text).
 
+pub mod backup;
 pub mod bootstrap;
 pub mod compat;
 mod envelope;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
 
 pub use bootstrap::{ServerConfig, StartupError};

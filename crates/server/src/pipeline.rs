@@ -27,6 +27,7 @@ use rampart_trail::{AuditLog, CallFacts, Identity, Receipt, TlsFacts};
 use time::OffsetDateTime;
 
 use crate::compat::NoAuthBudget;
+use crate::metrics::{AuditTimer, Decision, Metrics};
 
 /// An HTTP request as the pipeline sees it.
 #[derive(Debug)]
@@ -65,6 +66,8 @@ pub struct Pipeline {
     /// The services' store: each call runs in a unit of work, so its changes and its audit
     /// record commit together.
     units: Option<Arc<UnitStore>>,
+    /// `GET /metrics`: observed once per call at the end of [`Pipeline::handle_pending_at`].
+    metrics: Metrics,
 }
 
 /// A response whose audit record may still be committing.
@@ -73,6 +76,8 @@ pub struct Pending {
     receipt: Option<Receipt>,
     protocol: Protocol,
     namespace: &'static str,
+    /// metrics: times the audit commit (set with `receipt`).
+    audit_timer: Option<AuditTimer>,
 }
 
 impl Pending {
@@ -82,6 +87,9 @@ impl Pending {
             None => return self.response,
             Some(r) => r.committed().await,
         };
+        if let Some(t) = self.audit_timer {
+            t.observe(); // metrics
+        }
         Self::settle(self.response, outcome, self.protocol, self.namespace)
     }
 
@@ -91,6 +99,9 @@ impl Pending {
             None => return self.response,
             Some(r) => r.wait(),
         };
+        if let Some(t) = self.audit_timer {
+            t.observe(); // metrics
+        }
         Self::settle(self.response, outcome, self.protocol, self.namespace)
     }
 
@@ -123,6 +134,8 @@ struct Facts<'s> {
     region: String,
     input: Option<Input>,
     time: Option<OffsetDateTime>,
+    /// metrics: the authorizer's answer, when authorization ran.
+    decision: Option<Decision>,
 }
 
 /// Fallback for rendering errors before the service is known.
@@ -143,7 +156,24 @@ impl Pipeline {
             audit: None,
             default_account: String::new(),
             units: None,
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Report calls to `metrics` (the server's registry, kept across `--compat moto` resets).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// What this pipeline reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Audit records deleted by retention so far (for metrics).
+    pub fn audit_pruned_total(&self) -> u64 {
+        self.audit.as_ref().map_or(0, |a| a.pruned_total())
     }
 
     /// Run every call in a unit of work on `store` (the store the services were given): a call's
@@ -218,6 +248,7 @@ impl Pipeline {
     }
 
     fn handle_pending_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> Pending {
+        let started = std::time::Instant::now(); // metrics
         let request_id = new_request_id();
         let hint = protocol_hint(req.headers);
         let mut facts = Facts::default();
@@ -242,6 +273,13 @@ impl Pipeline {
             Some(s) => (s.protocol(), s.xml_namespace()),
             None => (hint, DEFAULT_XML_NAMESPACE),
         };
+        // metrics: authentication failures, and the audit commit's timer.
+        let refused = result
+            .as_ref()
+            .err()
+            .filter(|_| facts.operation.is_none())
+            .and_then(|(_, e)| crate::metrics::refusal_reason(e));
+        let audit_timer = self.metrics.audit_timer();
         let receipt = match &result {
             Ok((_, _, output)) => self.audit(req, &request_id, &facts, Some(output), None, unit),
             Err((_, err)) => self.audit(req, &request_id, &facts, None, Some(err), unit),
@@ -275,7 +313,14 @@ impl Pipeline {
                 RawResponse { status: err.status, content_type, request_id, body }
             }
         };
-        Pending { response, receipt, protocol, namespace }
+        // metrics: the one observation per call.
+        if let Some(reason) = refused {
+            self.metrics.observe_refusal(reason);
+        }
+        let op = facts.operation.as_deref();
+        self.metrics.observe_call(facts.service, op, response.status, started.elapsed(), facts.decision);
+        let audit_timer = receipt.as_ref().map(|_| audit_timer);
+        Pending { response, receipt, protocol, namespace, audit_timer }
     }
 
     /// Build and submit the call's record. Calls whose service is unknown (no usable SigV4
@@ -468,7 +513,7 @@ impl Pipeline {
             secure_transport: req.secure_transport,
         };
         let input: &Input = facts.input.insert(input);
-        self.authorize_and_run(service, ctx, operation, input, bypass.is_none())
+        self.authorize_and_run(service, ctx, operation, input, bypass.is_none(), &mut facts.decision)
     }
 
     /// An unsigned awsQuery request for an operation a service authenticates itself
@@ -513,7 +558,7 @@ impl Pipeline {
                 secure_transport: req.secure_transport,
             };
             let input: &Input = facts.input.insert(input);
-            return Some(self.authorize_and_run(service, ctx, operation, input, true));
+            return Some(self.authorize_and_run(service, ctx, operation, input, true, &mut facts.decision));
         }
         None
     }
@@ -526,13 +571,16 @@ impl Pipeline {
         operation: String,
         input: &Input,
         enforce: bool,
+        decision: &mut Option<Decision>,
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
         let fail = |e: AwsError| (Some(service), e);
         // Authorize (the plan is still built in moto's no-auth phase: it validates input), then run.
         let mut decide = |checks: Vec<AuthzCheck>| -> Result<(), AwsError> {
             if enforce {
                 for check in checks {
-                    self.authorizer.check(&ctx, service.signing_name(), check)?;
+                    let answer = self.authorizer.check(&ctx, service.signing_name(), check);
+                    *decision = Decision::of(&answer); // metrics
+                    answer?;
                 }
             }
             Ok(())
