@@ -243,5 +243,5 @@ def test_metrics_survive_a_moto_reset(spawn_server):
     sts.get_caller_identity()
     m = scrape(srv)
     assert m['rampart_calls_total{service="sts",operation="GetCallerIdentity",status="200"}'] == 2, m
-    assert 'rampart_store_size_bytes{backend="memory"}' not in m
+    assert m['rampart_store_size_bytes{backend="memory"}'] > 0, m
     assert m["process_resident_memory_bytes"] > 0, m

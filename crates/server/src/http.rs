@@ -13,7 +13,7 @@ use axum::Router;
 
 use crate::bootstrap::{bootstrap, Bootstrapped, ServerConfig, StartupError};
 use crate::compat::{format_no_auth_count, parse_no_auth_count, CompatMode, NoAuthBudget};
-use crate::metrics::{Metrics, StoreSize};
+use crate::metrics::Metrics;
 use crate::pipeline::{new_request_id, Pipeline, RawRequest, RawResponse};
 
 /// Larger bodies are refused before any work (AWS's largest control-plane inputs are far smaller).
@@ -77,11 +77,8 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
 /// How long LookupEvents' records are kept: `RAMPART_TRAIL_RETENTION_DAYS` (default 90, as
 /// CloudTrail's event history) and, in memory, at most `RAMPART_TRAIL_MAX_RECORDS` (default 200,000).
 fn trail_retention(boot: &Bootstrapped) -> Result<rampart_trail::Retention, StartupError> {
-    let mut retention = if boot.store.in_memory() {
-        rampart_trail::Retention::EPHEMERAL
-    } else {
-        rampart_trail::Retention::DURABLE
-    };
+    let mut retention =
+        if boot.store.in_memory() { rampart_trail::Retention::EPHEMERAL } else { rampart_trail::Retention::DURABLE };
     let positive = |name: &str| -> Result<Option<u64>, StartupError> {
         match std::env::var(name) {
             Ok(v) => v
@@ -346,8 +343,7 @@ pub fn serve(config: ServerConfig) -> Result<(), StartupError> {
         Some(CompatMode::Moto) => Some(Arc::new(NoAuthBudget::new(config.initial_no_auth_action_count))),
         None => None,
     };
-    let store_size = StoreSize::for_store(boot.store.backend(), config.data_dir.as_deref(), config.store.as_deref());
-    let pipeline = configured_pipeline(&boot, &no_auth, &Metrics::new(store_size))?;
+    let pipeline = configured_pipeline(&boot, &no_auth, &Metrics::new(Some(boot.store.clone())))?;
     let threads = config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let listeners = listen(&config.listen, threads)?;
     let local = listeners[0].local_addr().map_err(|e| StartupError::Serve(e.to_string()))?;

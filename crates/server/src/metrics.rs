@@ -27,9 +27,8 @@
 //! found by `&str` lookups under read locks.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -140,108 +139,6 @@ pub fn refusal_reason(e: &AwsError) -> Option<&'static str> {
     })
 }
 
-/// How to measure the store's size at scrape time.
-#[derive(Default)]
-pub enum StoreSize {
-    /// Not measured (the in-memory store: see `process_resident_memory_bytes`).
-    #[default]
-    None,
-    /// The SQLite database file and its write-ahead log.
-    Sqlite(PathBuf),
-    /// `pg_total_relation_size` of Rampart's tables, over a connection of its own.
-    Postgres(Box<PgSize>),
-}
-
-impl StoreSize {
-    /// The probe for a store: `backend` as [`rampart_store::Store::backend`] names it.
-    pub fn for_store(backend: &str, data_dir: Option<&std::path::Path>, url: Option<&str>) -> StoreSize {
-        match (backend, data_dir, url) {
-            ("sqlite", Some(dir), _) => StoreSize::Sqlite(dir.join("rampart.sqlite")),
-            ("postgres", _, Some(url)) => StoreSize::Postgres(Box::new(PgSize::new(url))),
-            _ => StoreSize::None,
-        }
-    }
-
-    fn backend(&self) -> &'static str {
-        match self {
-            StoreSize::None => "memory",
-            StoreSize::Sqlite(_) => "sqlite",
-            StoreSize::Postgres(_) => "postgres",
-        }
-    }
-
-    /// Bytes, or `None` when unknown (not measured, or the measurement failed).
-    fn measure(&self) -> Option<u64> {
-        match self {
-            StoreSize::None => None,
-            StoreSize::Sqlite(path) => {
-                let main = std::fs::metadata(path).ok()?.len();
-                let mut wal = path.clone().into_os_string();
-                wal.push("-wal");
-                Some(main + std::fs::metadata(wal).map_or(0, |m| m.len()))
-            }
-            StoreSize::Postgres(pg) => pg.measure(),
-        }
-    }
-}
-
-/// The size of a PostgreSQL store: one connection, opened at the first scrape and kept.
-pub struct PgSize {
-    /// The URL without Rampart's own parameters (`schema`, `pool_size`). Holds a password: never logged.
-    url: String,
-    schema: Option<String>,
-    client: Mutex<Option<postgres::Client>>,
-}
-
-impl PgSize {
-    fn new(url: &str) -> PgSize {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut schema = None;
-        let rest: Vec<&str> = query
-            .split('&')
-            .filter(|p| match p.split_once('=') {
-                Some(("schema", v)) => {
-                    schema = Some(v.to_string());
-                    false
-                }
-                Some(("pool_size", _)) => false,
-                _ => !p.is_empty(),
-            })
-            .collect();
-        let url = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
-        PgSize { url, schema, client: Mutex::new(None) }
-    }
-
-    fn measure(&self) -> Option<u64> {
-        const SQL: &str = "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT \
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND c.relname LIKE 'rampart\\_%' \
-             AND n.nspname = COALESCE($1::TEXT, current_schema())";
-        let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            let mut config: postgres::Config = self.url.parse().ok()?;
-            config.connect_timeout(Duration::from_secs(5));
-            config.application_name("rampart-metrics");
-            match config.connect(postgres::NoTls) {
-                Ok(c) => *guard = Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: cannot connect to the PostgreSQL store to measure it");
-                    return None;
-                }
-            }
-        }
-        let client = guard.as_mut()?;
-        match client.query_one(SQL, &[&self.schema]) {
-            Ok(row) => row.try_get::<_, i64>(0).ok().and_then(|n| u64::try_from(n).ok()),
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics: cannot measure the PostgreSQL store");
-                *guard = None;
-                None
-            }
-        }
-    }
-}
-
 /// The server's metrics: a cheap handle (one `Arc`) to clone into whatever reports them.
 #[derive(Clone)]
 pub struct Metrics {
@@ -250,7 +147,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new(StoreSize::None)
+        Metrics::new(None)
     }
 }
 
@@ -266,7 +163,8 @@ struct Inner {
     audit_dropped_seen: AtomicU64,
     store_size: Family<BackendLabels, Gauge>,
     resident_memory: Gauge,
-    store: StoreSize,
+    /// Measured at scrape time ([`rampart_store::Store::size_bytes`]).
+    store: Option<Arc<dyn rampart_store::Store>>,
     /// Handles per service signing name (`unknown` for requests no service took).
     services: RwLock<HashMap<&'static str, Arc<ServiceMetrics>>>,
 }
@@ -289,8 +187,8 @@ struct OperationMetrics {
 }
 
 impl Metrics {
-    /// An empty registry; `store` measures the store's size at scrape time.
-    pub fn new(store: StoreSize) -> Metrics {
+    /// An empty registry; `store`'s size is measured at scrape time.
+    pub fn new(store: Option<Arc<dyn rampart_store::Store>>) -> Metrics {
         let mut registry = Registry::default();
         let calls = Family::<CallLabels, Counter>::default();
         registry.register(
@@ -409,9 +307,14 @@ impl Metrics {
     /// call it off the async workers.
     pub fn render(&self) -> String {
         let inner = &self.inner;
-        if let Some(bytes) = inner.store.measure() {
-            let gauge = inner.store_size.get_or_create(&BackendLabels { backend: inner.store.backend() });
-            gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        if let Some(store) = &inner.store {
+            match store.size_bytes() {
+                Ok(bytes) => {
+                    let gauge = inner.store_size.get_or_create(&BackendLabels { backend: store.backend() });
+                    gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot measure the store"),
+            }
         }
         if let Some(bytes) = resident_memory() {
             inner.resident_memory.set(i64::try_from(bytes).unwrap_or(i64::MAX));
@@ -550,15 +453,6 @@ mod tests {
         );
         assert_eq!(refusal_reason(&e("UnrecognizedClientException", "")), Some("unknown_access_key"));
         assert_eq!(refusal_reason(&e("NoSuchEntity", "")), None);
-    }
-
-    #[test]
-    fn pg_url_loses_rampart_parameters() {
-        let p = PgSize::new("postgres://u:pw@h:5432/db?schema=abc&pool_size=3&sslmode=disable");
-        assert_eq!(p.url, "postgres://u:pw@h:5432/db?sslmode=disable");
-        assert_eq!(p.schema.as_deref(), Some("abc"));
-        assert_eq!(PgSize::new("postgres://h/db").url, "postgres://h/db");
-        assert_eq!(PgSize::new("postgres://h/db?pool_size=2").url, "postgres://h/db");
     }
 
     #[test]

@@ -72,6 +72,16 @@ impl Store for MemStore {
         true
     }
 
+    /// The bytes of every key and value held (what the store adds to the process's memory, less
+    /// the maps' own overhead).
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        let tables = self.read();
+        Ok(tables
+            .iter()
+            .map(|(name, t)| name.len() + t.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>())
+            .sum::<usize>() as u64)
+    }
+
     /// One process is the only node: it always holds every lease.
     fn try_lease(&self, _name: &str, _ttl: std::time::Duration) -> Result<bool, StoreError> {
         Ok(true)

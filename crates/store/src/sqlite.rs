@@ -108,16 +108,6 @@ impl SqliteStore {
         })
     }
 
-    /// A consistent copy of the whole database at `dest` while it is in use (SQLite's online
-    /// backup), synced to disk before returning.
-    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
-        let conn = self.reader();
-        let quoted = dest.to_string_lossy().replace('\'', "''");
-        conn.execute_batch(&format!("VACUUM INTO '{quoted}'"))?;
-        File::open(dest).and_then(|f| f.sync_all()).map_err(|e| StoreError::Backend(format!("sync backup: {e}")))?;
-        Ok(())
-    }
-
     /// Every row of every table, in `(table, key)` order (for `rampart store migrate`).
     pub fn export(&self, f: &mut ExportFn<'_>) -> Result<u64, StoreError> {
         let conn = self.reader();
