@@ -4,9 +4,11 @@
 //! * [`pipeline`]: the one request path every service shares (protocol → authenticate → decode →
 //!   authorize → handler → encode).
 //! * [`http`]: the axum app, health endpoint, graceful shutdown.
+//! * [`conn`]: serving connections: timeouts, the connection cap, request body limits.
 
 pub mod bootstrap;
 pub mod compat;
+pub mod conn;
 mod envelope;
 pub mod http;
 pub mod pipeline;

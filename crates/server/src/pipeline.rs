@@ -175,7 +175,10 @@ impl Pipeline {
         let request_id = new_request_id();
         let hint = protocol_hint(req.headers);
         let mut facts = Facts::default();
-        let result = self.handle_inner(req, &request_id, now, &mut facts);
+        let result = self.handle_inner(req, &request_id, now, &mut facts).map_err(|(service, mut err)| {
+            bound_message(&mut err);
+            (service, err)
+        });
         let (protocol, namespace) = match facts.service {
             Some(s) => (s.protocol(), s.xml_namespace()),
             None => (hint, DEFAULT_XML_NAMESPACE),
@@ -326,7 +329,7 @@ impl Pipeline {
                 if !c.active {
                     return Err(AuthError::InvalidClientTokenId);
                 }
-                sigv4::verify(&signed, &auth, &c.secret_access_key, now)?;
+                sigv4::verify_with(&signed, &auth, &c.secret_access_key, now, service.sigv4_options())?;
                 // A session token must be exactly the one issued with these keys; long-term keys take none.
                 match (&c.session_token, &auth.session_token) {
                     (None, None) => {}
@@ -456,6 +459,17 @@ impl Pipeline {
         };
         let output = service.call(&ctx, &operation, input, &mut decide).map_err(fail)?;
         Ok((service, operation, output))
+    }
+}
+
+/// The most characters an error message keeps (the response and the audit record): a backstop
+/// behind [`rampart_protocol::echo`], which bounds each value a message quotes.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 4096;
+
+/// Cut `err`'s message to [`MAX_ERROR_MESSAGE_CHARS`] (then `...`).
+fn bound_message(err: &mut AwsError) {
+    if let std::borrow::Cow::Owned(cut) = rampart_protocol::error::echo_at_most(&err.message, MAX_ERROR_MESSAGE_CHARS) {
+        err.message = cut;
     }
 }
 
