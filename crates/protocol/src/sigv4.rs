@@ -3,8 +3,14 @@
 //! Two steps, so the caller can look up the secret in between:
 //! * [`parse`] reads what the request claims (access key, scope, timestamp, signed headers, signature)
 //!   without any secret, applying AWS's auth error ordering and messages.
-//! * [`verify`] checks the clock window and the payload hash, then recomputes the signature and
-//!   compares the two in constant time.
+//! * [`verify`] checks the clock window, that SignedHeaders lists headers the request carries
+//!   (sorted, once) and the payload hash, then recomputes the signature and compares the two in
+//!   constant time. Outside S3 the payload hash signed is always the SHA-256 of the body received
+//!   (`UNSIGNED-PAYLOAD` is S3's alone); S3's rules are [`VerifyOptions`] for [`verify_with`].
+//!
+//! Anything SigV4 reads once but the request carries twice (`Authorization`, `X-Amz-Date`, the
+//! security token, an Authorization parameter, a presigned `X-Amz-*` parameter) is refused with
+//! IncompleteSignature: which copy was signed would be ambiguous.
 //!
 //! AWS's own signer (`aws-sigv4`) is the authority on the signature: [`verify`] can re-sign the
 //! request with *its* SignedHeaders, timestamp and credential scope, so the canonicalisation (path
@@ -40,7 +46,8 @@
 //! Known limits (no SDK produces these): a signed `X-Amz-Date` header in ISO 8601 *extended* form
 //! parses but cannot verify (the signer writes the basic form into the canonical request), and
 //! signed header values that are not visible ASCII answer SignatureDoesNotMatch. Over HTTP/2 the
-//! caller must supply `host` from the `:authority` before calling [`parse`].
+//! caller must supply `host` from the `:authority` before calling [`parse`] (the server's
+//! connection layer does).
 
 use std::borrow::Cow;
 use std::fmt;
