@@ -447,6 +447,31 @@ mod tests {
         assert!(role_description_chars("ok é") && !role_description_chars("\u{7f}"));
     }
 
+    /// Codes and assertions never come back in messages; other values come back bounded.
+    #[test]
+    fn unshown_members_and_long_values() {
+        const CODE: Spec = spec(6, 6, Some(("[\\d]+", |s: &str| s.bytes().all(|b| b.is_ascii_digit()))));
+        let long = "é".repeat(200_000);
+        let p = q(&[
+            ("AuthenticationCode1", "12a456"),
+            ("TokenCode", "98765x"),
+            ("SAMLAssertion", &long),
+            ("UserName", &long),
+        ]);
+        let mut a = Args::new(&p);
+        a.req_unshown("AuthenticationCode1", &CODE);
+        a.opt_unshown("TokenCode", &CODE);
+        a.req_unshown("SAMLAssertion", &spec(4, 100_000, None));
+        a.req("UserName", &USER_NAME);
+        let e = a.finish().unwrap_err();
+        assert!(!e.message.contains("12a456") && !e.message.contains("98765x"), "{}", e.message);
+        assert!(e.message.contains("Value at 'authenticationCode1' failed"), "{}", e.message);
+        assert!(e.message.contains("Value at 'tokenCode' failed"), "{}", e.message);
+        assert!(e.message.contains("Value at 'sAMLAssertion' failed"), "{}", e.message);
+        assert!(e.message.contains("...' at 'userName'"), "{}", e.message);
+        assert!(e.message.chars().count() < 2_000, "{}", e.message.chars().count());
+    }
+
     #[test]
     fn collects_all_violations() {
         let p = q(&[("UserName", "bad name"), ("Path", "nope"), ("MaxItems", "0")]);

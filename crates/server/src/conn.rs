@@ -83,8 +83,8 @@ impl ConnectionLimits {
 /// The soft `RLIMIT_NOFILE` of this process (Linux: from `/proc/self/limits`); `None` when unknown.
 fn open_file_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+    let soft = limits.lines().find_map(|l| l.strip_prefix("Max open files"))?;
+    soft.split_whitespace().next()?.parse().ok()
 }
 
 /// Largest awsQuery / awsJson request body, in bytes, unless [`MAX_IAM_QUERY_BODY_BYTES`] applies.
