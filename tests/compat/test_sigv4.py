@@ -111,12 +111,69 @@ def test_date_header_instead_of_x_amz_date(server):
     assert resp.status == 200, resp.text[:500]
 
 
-def test_unsigned_payload(server):
+def test_unsigned_payload_is_refused(server):
+    """Outside S3 the body's hash is always the one signed: a request signed with
+    UNSIGNED-PAYLOAD fails (IAM and STS answer SignatureDoesNotMatch), so it cannot be replayed
+    with another body either."""
     req = query_request(server.endpoint, LIST_USERS, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     sign(req, server.access_key_id, server.secret_access_key)
     assert "x-amz-content-sha256" in req.headers["Authorization"]
-    resp = send_request(req)
-    assert resp.status == 200, resp.text[:500]
+    assert_error(send_request(req), "SignatureDoesNotMatch", 403)
+
+    params = {"Action": "GetUser", "Version": IAM_VERSION, "UserName": "alice"}
+    req = query_request(server.endpoint, params, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    sign(req, server.access_key_id, server.secret_access_key)
+    req.data = urllib.parse.urlencode({**params, "UserName": "mallory"}).encode()
+    assert_error(send_request(req), "SignatureDoesNotMatch", 403)
+
+    # A claimed hash that is not the body's: refused as well.
+    req = query_request(server.endpoint, LIST_USERS, headers={"X-Amz-Content-SHA256": "0" * 64})
+    sign(req, server.access_key_id, server.secret_access_key)
+    assert_error(send_request(req), "SignatureDoesNotMatch", 403)
+
+
+def test_signed_headers_must_be_sent_and_sorted(server):
+    req = query_request(server.endpoint, LIST_USERS)
+    sign(req, server.access_key_id, server.secret_access_key)
+    authz = req.headers["Authorization"]
+    signed = authz.split("SignedHeaders=")[1].split(",")[0]
+    for forged in (
+        ";".join(sorted(signed.split(";") + ["x-not-sent"])),
+        ";".join(reversed(signed.split(";"))),
+    ):
+        del req.headers["Authorization"]
+        req.headers["Authorization"] = authz.replace(f"SignedHeaders={signed}", f"SignedHeaders={forged}")
+        assert_error(send_request(req), "SignatureDoesNotMatch", 403)
+
+
+def test_repeated_signature_parameters_are_refused(server):
+    req = query_request(server.endpoint, LIST_USERS)
+    sign(req, server.access_key_id, server.secret_access_key)
+    authz = req.headers["Authorization"]
+    credential = authz.split("Credential=")[1].split(",")[0]
+    del req.headers["Authorization"]
+    req.headers["Authorization"] = f"{authz}, Credential={credential}"
+    assert_error(send_request(req), "IncompleteSignature", 400)
+
+
+def test_h2c_prior_knowledge(server):
+    """HTTP/2 without TLS: the host is the :authority pseudo-header, and it is what was signed."""
+    import shutil
+    import subprocess
+
+    curl = shutil.which("curl")
+    assert curl, "curl (with HTTP/2) is needed for this test"
+    out = subprocess.run(
+        [curl, "-sS", "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}",
+         "--aws-sigv4", "aws:amz:us-east-1:sts", "--user", f"{server.access_key_id}:{server.secret_access_key}",
+         "-H", "Content-Type: application/x-www-form-urlencoded",
+         "--data", "Action=GetCallerIdentity&Version=2011-06-15", f"{server.endpoint}/"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    body, status = out.stdout.rsplit("\n", 1)
+    assert status == "2 200", out.stdout
+    assert "<GetCallerIdentityResult>" in body, body
 
 
 def test_explicit_payload_hash_header(server):

@@ -331,6 +331,7 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         trail_dir: args.trail_dir,
         trail_delivery_interval_secs: Some(args.trail_delivery_interval),
         threads: args.threads.map(usize::from),
+        connections: Default::default(),
     })
 }
 

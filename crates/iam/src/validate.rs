@@ -179,23 +179,35 @@ impl<'a> Args<'a> {
     }
 
     fn check(&mut self, field: &str, value: &str, spec: &Spec) {
+        self.check_shown(field, value, spec, true);
+    }
+
+    /// Checks `value`; messages quote it (at most [`rampart_protocol::echo`]'s prefix) when `shown`,
+    /// and name only the member otherwise (MFA codes, SAML assertions: values that must not reach
+    /// the response or the audit trail).
+    fn check_shown(&mut self, field: &str, value: &str, spec: &Spec, shown: bool) {
         let len = value.chars().count();
+        let subject = if shown {
+            format!("Value '{}' at '{field}'", rampart_protocol::echo(value))
+        } else {
+            format!("Value at '{field}'")
+        };
         if len < spec.min {
             self.errors.push(format!(
-                "Value '{value}' at '{field}' failed to satisfy constraint: Member must have length greater than or equal to {}",
+                "{subject} failed to satisfy constraint: Member must have length greater than or equal to {}",
                 spec.min
             ));
         }
         if len > spec.max {
             self.errors.push(format!(
-                "Value '{value}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {}",
+                "{subject} failed to satisfy constraint: Member must have length less than or equal to {}",
                 spec.max
             ));
         }
         if let Some((re, ok)) = spec.pattern {
             if len >= spec.min.max(1) && !ok(value) {
                 self.errors.push(format!(
-                    "Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {re}"
+                    "{subject} failed to satisfy constraint: Member must satisfy regular expression pattern: {re}"
                 ));
             }
         }
@@ -229,13 +241,38 @@ impl<'a> Args<'a> {
         Some(v)
     }
 
+    /// [`Args::req`] for a member whose value error messages must not repeat (`SAMLAssertion`,
+    /// `AuthenticationCode1`/`2`): the audit trail redacts these parameters, and a message quoting
+    /// them would carry them there anyway.
+    pub fn req_unshown(&mut self, key: &str, spec: &Spec) -> &'a str {
+        match self.q.get(key) {
+            Some(v) => {
+                self.check_shown(&member_name(key), v, spec, false);
+                v
+            }
+            None => {
+                self.null(key);
+                ""
+            }
+        }
+    }
+
+    /// [`Args::opt`] for a member whose value error messages must not repeat (`TokenCode`).
+    pub fn opt_unshown(&mut self, key: &str, spec: &Spec) -> Option<&'a str> {
+        let v = self.q.get(key)?;
+        self.check_shown(&member_name(key), v, spec, false);
+        Some(v)
+    }
+
     /// An optional integer member within `[min, max]`.
     pub fn int(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
         let raw = self.q.get(key)?;
         let field = member_name(key);
         let Ok(v) = raw.trim().parse::<i64>() else {
-            self.errors
-                .push(format!("Value '{raw}' at '{field}' failed to satisfy constraint: Member must be a number"));
+            self.errors.push(format!(
+                "Value '{}' at '{field}' failed to satisfy constraint: Member must be a number",
+                rampart_protocol::echo(raw)
+            ));
             return None;
         };
         if v < min {
@@ -260,7 +297,8 @@ impl<'a> Args<'a> {
             Some(false)
         } else {
             self.errors.push(format!(
-                "Value '{raw}' at '{}' failed to satisfy constraint: Member must be a boolean",
+                "Value '{}' at '{}' failed to satisfy constraint: Member must be a boolean",
+                rampart_protocol::echo(raw),
                 member_name(key)
             ));
             None
@@ -272,7 +310,8 @@ impl<'a> Args<'a> {
         let v = self.q.get(key)?;
         if !values.contains(&v) {
             self.errors.push(format!(
-                "Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                "Value '{}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                rampart_protocol::echo(v),
                 member_name(key),
                 values.join(", ")
             ));
@@ -309,7 +348,7 @@ impl<'a> Args<'a> {
             if items.len() > max {
                 self.errors.push(format!(
                     "Value '[{}]' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}",
-                    items.join(", ")
+                    rampart_protocol::echo(&items.join(", "))
                 ));
             }
         }
@@ -406,6 +445,31 @@ mod tests {
         assert!(tag_key_chars("Cost Center:é/1") && !tag_key_chars("a*b") && tag_value_chars(""));
         assert!(document_chars("{\n\t\"a\": \"é\"}") && !document_chars("{\"a\": \"\u{2603}\"}"));
         assert!(role_description_chars("ok é") && !role_description_chars("\u{7f}"));
+    }
+
+    /// Codes and assertions never come back in messages; other values come back bounded.
+    #[test]
+    fn unshown_members_and_long_values() {
+        const CODE: Spec = spec(6, 6, Some(("[\\d]+", |s: &str| s.bytes().all(|b| b.is_ascii_digit()))));
+        let long = "é".repeat(200_000);
+        let p = q(&[
+            ("AuthenticationCode1", "12a456"),
+            ("TokenCode", "98765x"),
+            ("SAMLAssertion", &long),
+            ("UserName", &long),
+        ]);
+        let mut a = Args::new(&p);
+        a.req_unshown("AuthenticationCode1", &CODE);
+        a.opt_unshown("TokenCode", &CODE);
+        a.req_unshown("SAMLAssertion", &spec(4, 100_000, None));
+        a.req("UserName", &USER_NAME);
+        let e = a.finish().unwrap_err();
+        assert!(!e.message.contains("12a456") && !e.message.contains("98765x"), "{}", e.message);
+        assert!(e.message.contains("Value at 'authenticationCode1' failed"), "{}", e.message);
+        assert!(e.message.contains("Value at 'tokenCode' failed"), "{}", e.message);
+        assert!(e.message.contains("Value at 'sAMLAssertion' failed"), "{}", e.message);
+        assert!(e.message.contains("...' at 'userName'"), "{}", e.message);
+        assert!(e.message.chars().count() < 2_000, "{}", e.message.chars().count());
     }
 
     #[test]

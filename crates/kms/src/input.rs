@@ -30,7 +30,8 @@ pub(crate) fn invalid(member: &str, constraint: &str) -> KmsError {
 /// (AWS names the value when it is not sensitive: enums, patterns of names).
 pub(crate) fn invalid_value(member: &str, value: &str, constraint: &str) -> KmsError {
     KmsError::Validation(format!(
-        "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: {constraint}",
+        "1 validation error detected: Value '{}' at '{}' failed to satisfy constraint: {constraint}",
+        rampart_protocol::echo(value),
         lower_first(member)
     ))
 }

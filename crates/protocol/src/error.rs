@@ -66,6 +66,7 @@ impl AwsError {
 
     /// The operation is not one this service implements.
     pub fn invalid_action(service: &str, operation: &str) -> Self {
+        let operation = echo(operation);
         Self::new(
             "InvalidAction",
             format!("The action {operation} is not valid for this web service ({service}) or is not implemented by Rampart."),
@@ -75,6 +76,7 @@ impl AwsError {
 
     /// JSON-protocol equivalent of [`AwsError::invalid_action`].
     pub fn unknown_operation(service: &str, operation: &str) -> Self {
+        let operation = echo(operation);
         Self::new(
             "UnknownOperationException",
             format!("The operation {operation} is not implemented by Rampart's {service} service."),
@@ -114,6 +116,34 @@ impl AwsError {
     }
 }
 
+/// How many characters of a caller's value an error message repeats ([`echo`]).
+pub const MAX_ECHO_CHARS: usize = 256;
+
+/// A caller-supplied value as error messages repeat it: whole when it has at most
+/// [`MAX_ECHO_CHARS`] characters, else its first [`MAX_ECHO_CHARS`] followed by `...`. Every
+/// message that quotes input goes through this, so an error (and its audit record) never grows
+/// with the request: a 12 MB parameter comes back as 259 characters.
+pub fn echo(value: &str) -> Cow<'_, str> {
+    echo_at_most(value, MAX_ECHO_CHARS)
+}
+
+/// [`echo`] with another bound (`max` characters, then `...`).
+pub fn echo_at_most(value: &str, max: usize) -> Cow<'_, str> {
+    // Cheap exits: a byte length within the bound is within it in characters too.
+    if value.len() <= max {
+        return Cow::Borrowed(value);
+    }
+    match value.char_indices().nth(max) {
+        None => Cow::Borrowed(value),
+        Some((cut, _)) => {
+            let mut out = String::with_capacity(cut + 3);
+            out.push_str(&value[..cut]);
+            out.push_str("...");
+            Cow::Owned(out)
+        }
+    }
+}
+
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -136,6 +166,24 @@ mod tests {
         assert!(body.contains("&lt;a&amp;b&gt;"));
         assert!(body.contains("<Type>Sender</Type>"));
         assert!(body.contains("<RequestId>rid-1</RequestId>"));
+    }
+
+    #[test]
+    fn echoed_values_are_bounded() {
+        assert_eq!(echo("short"), "short");
+        let exact = "é".repeat(MAX_ECHO_CHARS);
+        assert_eq!(echo(&exact), exact.as_str(), "at the bound: whole");
+        let long = format!("{}{}", "é".repeat(MAX_ECHO_CHARS), "tail");
+        let echoed = echo(&long);
+        assert_eq!(echoed.chars().count(), MAX_ECHO_CHARS + 3);
+        assert!(echoed.ends_with("é...") && !echoed.contains("tail"));
+        assert_eq!(echo_at_most("abcdef", 2), "ab...");
+        // A 1 MB operation name comes back bounded.
+        let action = "A".repeat(1 << 20);
+        let e = AwsError::invalid_action("iam", &action);
+        assert!(e.message.len() < 400, "{}", e.message.len());
+        let e = AwsError::unknown_operation("kms", &action);
+        assert!(e.message.len() < 400, "{}", e.message.len());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod query;
 pub mod sigv4;
 pub mod xml;
 
-pub use error::AwsError;
+pub use error::{echo, AwsError};
 pub use id::new_uuid;
 
 /// The wire protocol a service speaks (the botocore `metadata.protocol`).

@@ -3,8 +3,14 @@
 //! Two steps, so the caller can look up the secret in between:
 //! * [`parse`] reads what the request claims (access key, scope, timestamp, signed headers, signature)
 //!   without any secret, applying AWS's auth error ordering and messages.
-//! * [`verify`] checks the clock window and the payload hash, then recomputes the signature and
-//!   compares the two in constant time.
+//! * [`verify`] checks the clock window, that SignedHeaders lists headers the request carries
+//!   (sorted, once) and the payload hash, then recomputes the signature and compares the two in
+//!   constant time. Outside S3 the payload hash signed is always the SHA-256 of the body received
+//!   (`UNSIGNED-PAYLOAD` is S3's alone); S3's rules are [`VerifyOptions`] for [`verify_with`].
+//!
+//! Anything SigV4 reads once but the request carries twice (`Authorization`, `X-Amz-Date`, the
+//! security token, an Authorization parameter, a presigned `X-Amz-*` parameter) is refused with
+//! IncompleteSignature: which copy was signed would be ambiguous.
 //!
 //! AWS's own signer (`aws-sigv4`) is the authority on the signature: [`verify`] can re-sign the
 //! request with *its* SignedHeaders, timestamp and credential scope, so the canonicalisation (path
@@ -40,7 +46,8 @@
 //! Known limits (no SDK produces these): a signed `X-Amz-Date` header in ISO 8601 *extended* form
 //! parses but cannot verify (the signer writes the basic form into the canonical request), and
 //! signed header values that are not visible ASCII answer SignatureDoesNotMatch. Over HTTP/2 the
-//! caller must supply `host` from the `:authority` before calling [`parse`].
+//! caller must supply `host` from the `:authority` before calling [`parse`] (the server's
+//! connection layer does).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -58,7 +65,7 @@ use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use crate::{AwsError, Protocol};
+use crate::{echo, AwsError, Protocol};
 
 /// The only algorithm SigV4 verification accepts.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -198,6 +205,14 @@ pub enum AuthError {
         iso_basic(*now)
     )]
     SignatureNotYetCurrent { timestamp: OffsetDateTime, now: OffsetDateTime },
+    /// A presigned URL used after `X-Amz-Date` + `X-Amz-Expires` (only where the service applies
+    /// it: [`VerifyOptions::presigned_expiry`]).
+    #[error("Request has expired")]
+    PresignedExpired,
+    /// A header SigV4 reads (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`, …) or a
+    /// presigned query parameter appears more than once: which one was signed is ambiguous.
+    #[error("{0}")]
+    Duplicate(String),
     /// The recomputed signature differs.
     #[error("{}", MSG_SIGNATURE_MISMATCH)]
     SignatureDoesNotMatch,
@@ -219,7 +234,8 @@ impl AuthError {
     pub fn to_aws_error(&self) -> AwsError {
         let (code, status) = match self {
             AuthError::MissingAuthenticationToken => ("MissingAuthenticationToken", 403),
-            AuthError::IncompleteSignature(_) => ("IncompleteSignature", 400),
+            AuthError::IncompleteSignature(_) | AuthError::Duplicate(_) => ("IncompleteSignature", 400),
+            AuthError::PresignedExpired => ("AccessDenied", 403),
             AuthError::AmbiguousSignature
             | AuthError::InvalidScope(_)
             | AuthError::SignatureExpired { .. }
@@ -243,7 +259,8 @@ impl AuthError {
         };
         let code = match self {
             AuthError::MissingAuthenticationToken => "MissingAuthenticationTokenException",
-            AuthError::IncompleteSignature(_) => "IncompleteSignatureException",
+            AuthError::IncompleteSignature(_) | AuthError::Duplicate(_) => "IncompleteSignatureException",
+            AuthError::PresignedExpired => "AccessDeniedException",
             AuthError::AmbiguousSignature
             | AuthError::InvalidScope(_)
             | AuthError::SignatureExpired { .. }
@@ -273,14 +290,52 @@ impl AuthError {
 /// algorithm, `key=value` shape, required parameters, `host` signed, timestamp format, credential
 /// shape, and scope terminator/date. Region and service are returned for the caller to route on.
 pub fn parse(req: &SignedRequest<'_>) -> Result<Authorization, AuthError> {
-    let header = req.headers.get(http::header::AUTHORIZATION);
+    let mut authorizations = req.headers.get_all(http::header::AUTHORIZATION).iter();
+    let header = authorizations.next();
     let query = QueryAuth::scan(req.query);
     match (header, query.algorithm.is_some()) {
         (Some(_), true) => Err(AuthError::AmbiguousSignature),
         (None, false) => Err(AuthError::MissingAuthenticationToken),
-        (Some(value), false) => parse_header(req, &header_str(value)),
-        (None, true) => parse_query(query),
+        (Some(value), false) => {
+            if authorizations.next().is_some() {
+                return Err(duplicate_header("Authorization"));
+            }
+            check_single_headers(req.headers)?;
+            parse_header(req, &header_str(value))
+        }
+        (None, true) => {
+            if let Some(name) = query.repeated {
+                return Err(AuthError::Duplicate(format!(
+                    "AWS query-string parameters must include '{name}' only once. Re-examine the query-string parameters."
+                )));
+            }
+            parse_query(query)
+        }
     }
+}
+
+fn duplicate_header(name: &str) -> AuthError {
+    AuthError::Duplicate(format!("The request must include the '{name}' header only once."))
+}
+
+/// The headers a header-form signature reads must each come once: with two `X-Amz-Date` (or
+/// security tokens, or payload hashes) which one the client signed is ambiguous.
+fn check_single_headers(headers: &http::HeaderMap) -> Result<(), AuthError> {
+    let once = |name: http::HeaderName, shown: &str| {
+        let mut values = headers.get_all(name).iter();
+        values.next();
+        match values.next() {
+            Some(_) => Err(duplicate_header(shown)),
+            None => Ok(()),
+        }
+    };
+    once(X_AMZ_DATE, "X-Amz-Date")?;
+    once(X_AMZ_SECURITY_TOKEN, "X-Amz-Security-Token")?;
+    once(X_AMZ_CONTENT_SHA256, "X-Amz-Content-Sha256")?;
+    if !headers.contains_key(X_AMZ_DATE) {
+        once(http::header::DATE, "Date")?;
+    }
+    Ok(())
 }
 
 /// Check the request's timestamp against `now` (AWS allows 15 minutes either way; presigned
@@ -298,39 +353,110 @@ pub fn check_time(auth: &Authorization, now: OffsetDateTime) -> Result<(), AuthE
     Ok(())
 }
 
-/// Verify the signature of `req` (as parsed into `auth`) with `secret_access_key`, at `now`.
+/// [`check_time`] under a service's rules: with [`VerifyOptions::presigned_expiry`] (S3) a
+/// presigned URL is good from its `X-Amz-Date` (15 minutes of clock skew allowed) until
+/// `X-Amz-Expires` seconds later (15 minutes when absent), then answers AccessDenied "Request has
+/// expired".
+pub fn check_time_with(auth: &Authorization, now: OffsetDateTime, options: VerifyOptions) -> Result<(), AuthError> {
+    if !(options.presigned_expiry && auth.presigned) {
+        return check_time(auth, now);
+    }
+    if auth.timestamp > now + MAX_CLOCK_SKEW {
+        return Err(AuthError::SignatureNotYetCurrent { timestamp: auth.timestamp, now });
+    }
+    let lifetime = auth.expires_seconds.map_or(MAX_CLOCK_SKEW, |s| Duration::seconds(s as i64));
+    if now > auth.timestamp + lifetime {
+        return Err(AuthError::PresignedExpired);
+    }
+    Ok(())
+}
+
+/// What a service accepts beyond SigV4's rules for every AWS service but S3. The default is every
+/// service Rampart serves today; S3 (when it comes) opts in to both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// S3's rule: the canonical request's payload hash is what `x-amz-content-sha256` (or the
+    /// presigned `X-Amz-Content-Sha256`) claims, `UNSIGNED-PAYLOAD` included, and a claimed hash
+    /// must still be the body's. Off (every other service): the payload hash is always the SHA-256
+    /// of the body as received, so a request signed with `UNSIGNED-PAYLOAD`, or replayed with
+    /// another body, fails with SignatureDoesNotMatch.
+    pub claimed_payload_hash: bool,
+    /// S3's rule: a presigned URL is good from `X-Amz-Date` for `X-Amz-Expires` seconds, and
+    /// refused after that with AccessDenied "Request has expired". Off (STS, IAM and the other
+    /// query services): `X-Amz-Expires` must still be a number of at most seven days, but the
+    /// window is the 15-minute clock window of every request, as those services apply it.
+    pub presigned_expiry: bool,
+}
+
+/// Verify the signature of `req` (as parsed into `auth`) with `secret_access_key`, at `now`, under
+/// the rules of every service but S3 ([`VerifyOptions::default`]).
 pub fn verify(
     req: &SignedRequest<'_>,
     auth: &Authorization,
     secret_access_key: &str,
     now: OffsetDateTime,
 ) -> Result<(), AuthError> {
-    check_time(auth, now)?;
-    let payload = payload_hash(req, auth);
+    verify_with(req, auth, secret_access_key, now, VerifyOptions::default())
+}
+
+/// [`verify`] under a service's own rules.
+pub fn verify_with(
+    req: &SignedRequest<'_>,
+    auth: &Authorization,
+    secret_access_key: &str,
+    now: OffsetDateTime,
+    options: VerifyOptions,
+) -> Result<(), AuthError> {
+    check_time_with(auth, now, options)?;
+    check_signed_headers_sent(req, auth)?;
+    let payload = payload_hash(req, auth, options);
+    // The body must be what the request claims it is (when it claims anything).
+    if !payload.matches_body {
+        return Err(AuthError::PayloadHashMismatch);
+    }
     // A match on the fast path is the signature aws-sigv4 would compute; on a mismatch (or a
     // request it does not handle) aws-sigv4 decides, so the fast path never rejects on its own.
-    let fast_match = fast::signature(req, auth, secret_access_key, &payload.claimed)
+    let fast_match = fast::signature(req, auth, secret_access_key, &payload.signed)
         .is_some_and(|expected| bool::from(expected.ct_eq(auth.signature().as_bytes())));
     if !fast_match {
-        let expected = expected_signature(req, auth, secret_access_key, payload.claimed)?;
+        let expected = expected_signature(req, auth, secret_access_key, payload.signed)?;
         if !bool::from(expected.as_bytes().ct_eq(auth.signature().as_bytes())) {
             return Err(AuthError::SignatureDoesNotMatch);
         }
     }
-    // The signature covers the claimed hash; the body must be what was claimed.
-    if !payload.matches_body {
-        return Err(AuthError::PayloadHashMismatch);
+    Ok(())
+}
+
+/// Every SignedHeaders name must name a header the request carries, and the list must be in
+/// SigV4's order (lowercase names strictly ascending: sorted, no repeats). Otherwise the claimed
+/// list is not the one the client signed, and AWS refuses it: SignatureDoesNotMatch.
+fn check_signed_headers_sent(req: &SignedRequest<'_>, auth: &Authorization) -> Result<(), AuthError> {
+    let mut previous: Option<&str> = None;
+    for name in auth.signed_headers() {
+        if previous.is_some_and(|p| !lowercase_less(p, name)) {
+            return Err(AuthError::SignatureDoesNotMatch);
+        }
+        previous = Some(name);
+        if !req.headers.contains_key(name) {
+            return Err(AuthError::SignatureDoesNotMatch);
+        }
     }
     Ok(())
 }
 
-/// The payload hash the client signed, and whether the body agrees with it.
+/// `a.to_ascii_lowercase() < b.to_ascii_lowercase()`, without allocating.
+fn lowercase_less(a: &str, b: &str) -> bool {
+    a.bytes().map(|c| c.to_ascii_lowercase()).lt(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
+/// The payload hash of the canonical request, and whether the body agrees with what the request
+/// claims.
 struct PayloadHash<'a> {
-    claimed: Cow<'a, str>,
+    signed: Cow<'a, str>,
     matches_body: bool,
 }
 
-fn payload_hash<'a>(req: &SignedRequest<'a>, auth: &Authorization) -> PayloadHash<'a> {
+fn payload_hash<'a>(req: &SignedRequest<'a>, auth: &Authorization, options: VerifyOptions) -> PayloadHash<'a> {
     let claimed: Option<Cow<'a, str>> = if auth.presigned {
         QueryAuth::scan(req.query).content_sha256
     } else {
@@ -343,11 +469,20 @@ fn payload_hash<'a>(req: &SignedRequest<'a>, auth: &Authorization) -> PayloadHas
         String::from(std::str::from_utf8(&hex).unwrap_or_default())
     };
     match claimed {
-        None => PayloadHash { claimed: Cow::Owned(body_hash()), matches_body: true },
-        Some(c) if c == UNSIGNED_PAYLOAD => PayloadHash { claimed: c, matches_body: true },
-        Some(c) => {
+        None => PayloadHash { signed: Cow::Owned(body_hash()), matches_body: true },
+        Some(c) if options.claimed_payload_hash && c == UNSIGNED_PAYLOAD => {
+            PayloadHash { signed: c, matches_body: true }
+        }
+        Some(c) if options.claimed_payload_hash => {
             let matches_body = c.eq_ignore_ascii_case(&body_hash());
-            PayloadHash { claimed: c, matches_body }
+            PayloadHash { signed: c, matches_body }
+        }
+        // Not S3: the body's own hash is signed, whatever the request claims; a claim that is
+        // not the body's hash (`UNSIGNED-PAYLOAD` included) is refused.
+        Some(c) => {
+            let body = body_hash();
+            let matches_body = c.eq_ignore_ascii_case(&body);
+            PayloadHash { signed: Cow::Owned(body), matches_body }
         }
     }
 }
@@ -426,21 +561,30 @@ fn parse_header(req: &SignedRequest<'_>, raw: &str) -> Result<Authorization, Aut
     let raw = raw.trim();
     let (algorithm, params) = split_once_byte(raw, b' ').unwrap_or((raw, ""));
     if algorithm != ALGORITHM {
-        return Err(AuthError::IncompleteSignature(format!("Unsupported AWS 'algorithm': '{algorithm}'.")));
+        return Err(AuthError::IncompleteSignature(format!("Unsupported AWS 'algorithm': '{}'.", echo(algorithm))));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for param in SplitByte::new(params, b',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((key, value)) = split_once_byte(param, b'=') else {
             return Err(AuthError::IncompleteSignature(format!(
-                "'{param}' not a valid key=value pair (missing equal-sign) in Authorization header: '{raw}'"
+                "'{}' not a valid key=value pair (missing equal-sign) in Authorization header: '{}'",
+                echo(param),
+                echo(raw)
             )));
         };
-        // A repeated parameter: the last one wins (as AWS).
-        match key.trim() {
-            "Credential" => credential = Some(value.trim()),
-            "SignedHeaders" => signed_headers = Some(value.trim()),
-            "Signature" => signature = Some(value.trim()),
-            _ => {}
+        let slot = match key.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        // A repeated parameter is ambiguous (which one did the client sign with?): refused.
+        if slot.replace(value.trim()).is_some() {
+            return Err(AuthError::Duplicate(format!(
+                "'{}' appears more than once in Authorization header: '{}'",
+                key.trim(),
+                echo(raw)
+            )));
         }
     }
     let date_header = header_lossy(req.headers, X_AMZ_DATE).or_else(|| header_lossy(req.headers, http::header::DATE));
@@ -461,7 +605,7 @@ fn parse_header(req: &SignedRequest<'_>, raw: &str) -> Result<Authorization, Aut
     let (Some(credential), Some(signed_headers), Some(signature), Some(date)) =
         (credential, signed_headers, signature, date_header)
     else {
-        return Err(AuthError::IncompleteSignature(format!("{} Authorization={raw}", missing.join(" "))));
+        return Err(AuthError::IncompleteSignature(format!("{} Authorization={}", missing.join(" "), echo(raw))));
     };
 
     check_signed_headers(signed_headers)?;
@@ -579,26 +723,29 @@ impl Scope<'_> {
 fn parse_credential(credential: &str, timestamp: OffsetDateTime) -> Result<Scope<'_>, AuthError> {
     let Some([access_key_id, date, region, service, terminator]) = split5(credential) else {
         return Err(AuthError::IncompleteSignature(format!(
-            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{}'",
+            echo(credential)
         )));
     };
     // AWS reports every scope problem at once, each sentence ending in ". ".
     let mut problems = String::new();
     if !is_valid_region(region) {
-        problems.push_str(&format!("Credential should be scoped to a valid region, not '{region}'. "));
+        problems.push_str(&format!("Credential should be scoped to a valid region, not '{}'. ", echo(region)));
     }
     if service.is_empty() {
-        problems.push_str(&format!("Credential should be scoped to correct service: '{service}'. "));
+        problems.push_str(&format!("Credential should be scoped to correct service: '{}'. ", echo(service)));
     }
     if terminator != TERMINATOR {
         problems.push_str(&format!(
-            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'. "
+            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{}'. ",
+            echo(terminator)
         ));
     }
     if !scope_date_matches(date, timestamp) {
         let http_date = iso_basic(timestamp);
         problems.push_str(&format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{}', from '{http_date}'.",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{http_date}'.",
+            echo(date),
             &http_date[..8]
         ));
     }
@@ -663,7 +810,8 @@ fn parse_timestamp(raw: &str, from_header: bool) -> Result<OffsetDateTime, AuthE
         }
     }
     Err(AuthError::IncompleteSignature(format!(
-        "Date must be in ISO-8601 'basic format'. Got '{raw}'. See http://en.wikipedia.org/wiki/ISO_8601"
+        "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
+        echo(raw)
     )))
 }
 
@@ -786,7 +934,8 @@ fn has_empty_names(list: &str) -> bool {
     previous == b';'
 }
 
-/// The SigV4 parameters of a query string (first value of each, as AWS).
+/// The SigV4 parameters of a query string (the first value of each; a repeat is noted, and refused
+/// by [`parse`]).
 #[derive(Default)]
 struct QueryAuth<'q> {
     algorithm: Option<Cow<'q, str>>,
@@ -797,6 +946,8 @@ struct QueryAuth<'q> {
     expires: Option<Cow<'q, str>>,
     security_token: Option<Cow<'q, str>>,
     content_sha256: Option<Cow<'q, str>>,
+    /// The first SigV4 parameter that appears more than once.
+    repeated: Option<&'static str>,
 }
 
 impl<'q> QueryAuth<'q> {
@@ -806,19 +957,21 @@ impl<'q> QueryAuth<'q> {
             return q;
         }
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            let slot = match key.as_ref() {
-                "X-Amz-Algorithm" => &mut q.algorithm,
-                "X-Amz-Credential" => &mut q.credential,
-                "X-Amz-Date" => &mut q.date,
-                "X-Amz-SignedHeaders" => &mut q.signed_headers,
-                "X-Amz-Signature" => &mut q.signature,
-                "X-Amz-Expires" => &mut q.expires,
-                "X-Amz-Security-Token" => &mut q.security_token,
-                "X-Amz-Content-Sha256" => &mut q.content_sha256,
+            let (name, slot) = match key.as_ref() {
+                "X-Amz-Algorithm" => ("X-Amz-Algorithm", &mut q.algorithm),
+                "X-Amz-Credential" => ("X-Amz-Credential", &mut q.credential),
+                "X-Amz-Date" => ("X-Amz-Date", &mut q.date),
+                "X-Amz-SignedHeaders" => ("X-Amz-SignedHeaders", &mut q.signed_headers),
+                "X-Amz-Signature" => ("X-Amz-Signature", &mut q.signature),
+                "X-Amz-Expires" => ("X-Amz-Expires", &mut q.expires),
+                "X-Amz-Security-Token" => ("X-Amz-Security-Token", &mut q.security_token),
+                "X-Amz-Content-Sha256" => ("X-Amz-Content-Sha256", &mut q.content_sha256),
                 _ => continue,
             };
             if slot.is_none() {
                 *slot = Some(value);
+            } else if q.repeated.is_none() {
+                q.repeated = Some(name);
             }
         }
         q

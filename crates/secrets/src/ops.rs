@@ -468,7 +468,8 @@ impl SecretsManager {
                 .contains(&key)
             {
                 return Err(SmError::Validation(format!(
-                    "1 validation error detected: Value '{key}' at 'filters.1.member.key' failed to satisfy constraint: Member must satisfy enum value set: [all, name, tag-key, description, tag-value, owning-service, primary-region]"
+                    "1 validation error detected: Value '{}' at 'filters.1.member.key' failed to satisfy constraint: Member must satisfy enum value set: [all, name, tag-key, description, tag-value, owning-service, primary-region]",
+                    rampart_protocol::echo(key)
                 )));
             }
             let values: Vec<String> =
@@ -578,7 +579,8 @@ impl SecretsManager {
             Some("desc") => true,
             Some(o) => {
                 return Err(SmError::Validation(format!(
-                    "1 validation error detected: Value '{o}' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [asc, desc]"
+                    "1 validation error detected: Value '{}' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [asc, desc]",
+                    rampart_protocol::echo(o)
                 )))
             }
         };

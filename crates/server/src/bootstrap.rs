@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub trail_delivery_interval_secs: Option<u64>,
     /// Threads serving connections (`--threads`); default one per CPU.
     pub threads: Option<usize>,
+    /// Connection timeouts and the connection cap (defaults: [`crate::conn::ConnectionLimits`]).
+    pub connections: crate::conn::ConnectionLimits,
 }
 
 /// Why the server could not start.

@@ -16,9 +16,6 @@ use crate::compat::{format_no_auth_count, parse_no_auth_count, CompatMode, NoAut
 use crate::metrics::Metrics;
 use crate::pipeline::{new_request_id, Pipeline, RawRequest, RawResponse};
 
-/// Larger bodies are refused before any work (AWS's largest control-plane inputs are far smaller).
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
 struct AppState {
     /// Swapped whole by `POST /moto-api/reset` (`--compat moto`); otherwise fixed.
     pipeline: RwLock<Arc<Pipeline>>,
@@ -250,20 +247,33 @@ async fn aws_call(
             serde_json::json!({"status": "ok", "server": "rampart", "compat": "moto"}),
         );
     }
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            state.pipeline().metrics().observe_refusal("body_too_large"); // metrics
-            let rid = new_request_id();
-            let err = rampart_protocol::AwsError::new(
-                "RequestEntityTooLarge",
-                format!("Request body must be at most {MAX_BODY_BYTES} bytes"),
-                413,
-            );
-            let (ct, body) = err.render(rampart_protocol::Protocol::AwsQuery, "", &rid);
-            return to_response(RawResponse { status: 413, content_type: ct, request_id: rid, body });
-        }
-    };
+    // Bounded per protocol before reading, and in time (crate::conn).
+    let limit = crate::conn::body_limit(&parts.headers);
+    let body =
+        match crate::conn::read_body(&parts.headers, body, limit, state.config.connections.body_read_timeout).await {
+            Ok(b) => b,
+            Err(e) => {
+                let pipeline = state.pipeline();
+                if matches!(e, crate::conn::BodyError::TooLarge { .. }) {
+                    pipeline.metrics().observe_refusal("body_too_large"); // metrics
+                }
+                // Recorded like any call of the service the signature names, then answered;
+                // the connection is closed after it (what is left of the body cannot be trusted).
+                let raw = RawRequest {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query().unwrap_or(""),
+                    headers: &parts.headers,
+                    body: &[],
+                    remote,
+                    secure_transport: false,
+                };
+                let pending = pipeline.refused(&raw, e.to_aws_error());
+                let mut response = to_response(pending.finish().await);
+                response.headers_mut().insert("connection", HeaderValue::from_static("close"));
+                return response;
+            }
+        };
     let pipeline = state.pipeline();
     let inline = state.inline && {
         let path = parts.uri.path();
@@ -356,6 +366,8 @@ pub fn serve(config: ServerConfig) -> Result<(), StartupError> {
         "rampart serve ready"
     );
     let inline = boot.store.is_local();
+    let limits = config.connections.clone();
+    let registry = crate::conn::Registry::new(limits.effective_max_connections());
     let app = router(pipeline, config, no_auth, inline);
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -364,10 +376,11 @@ pub fn serve(config: ServerConfig) -> Result<(), StartupError> {
     let mut others = Vec::new();
     for (i, listener) in listeners.enumerate() {
         let (app, mut stopped) = (app.clone(), stopped.clone());
+        let (limits, registry) = (limits.clone(), registry.clone());
         let thread = std::thread::Builder::new()
             .name(format!("rampart-serve-{}", i + 1))
             .spawn(move || {
-                serve_thread(listener, app, async move {
+                serve_thread(listener, app, limits, registry, async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 })
             })
@@ -375,7 +388,7 @@ pub fn serve(config: ServerConfig) -> Result<(), StartupError> {
         others.push(thread);
     }
     // This thread serves too, and owns the signal handling.
-    let result = serve_thread(first, app, shutdown_signal());
+    let result = serve_thread(first, app, limits, registry, shutdown_signal());
     let _ = stop.send(true);
     for thread in others {
         match thread.join() {
@@ -429,10 +442,13 @@ fn listener(at: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpLi
 }
 
 /// Serve `listener` on this thread (a single-threaded runtime) until `shutdown`, then let
-/// in-flight calls finish.
+/// in-flight calls finish. Connections are bounded as `limits` say; `registry` is shared by every
+/// serving thread (the connection cap is for the process).
 fn serve_thread(
     listener: std::net::TcpListener,
     app: Router,
+    limits: crate::conn::ConnectionLimits,
+    registry: Arc<crate::conn::Registry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -441,10 +457,8 @@ fn serve_thread(
         .map_err(|e| StartupError::Serve(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| StartupError::Serve(e.to_string()))?;
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| StartupError::Serve(e.to_string()))
+        crate::conn::serve(listener, app, limits, registry, shutdown).await;
+        Ok(())
     })
 }
 

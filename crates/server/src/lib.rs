@@ -5,10 +5,12 @@
 //!   authorize → handler → encode).
 //! * [`http`]: the axum app, health endpoint, graceful shutdown.
 //! * [`metrics`]: `GET /metrics` (Prometheus text).
+//! * [`conn`]: serving connections: timeouts, the connection cap, request body limits.
 
 pub mod backup;
 pub mod bootstrap;
 pub mod compat;
+pub mod conn;
 mod envelope;
 pub mod http;
 pub mod metrics;

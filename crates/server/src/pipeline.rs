@@ -247,6 +247,40 @@ impl Pipeline {
         self.handle_pending_at(req, OffsetDateTime::now_utc())
     }
 
+    /// A request refused at the HTTP edge before it could be handled (its body too large,
+    /// malformed or too slow; `req.body` is empty): answered with `err` and, when its SigV4
+    /// credential scope names a service, recorded like any other call of that service (the
+    /// caller unauthenticated: the signature cannot be checked without the body).
+    pub fn refused(&self, req: &RawRequest<'_>, err: AwsError) -> Pending {
+        let request_id = new_request_id();
+        let mut facts = Facts::default();
+        let signed = SignedRequest {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+        };
+        if let Ok(auth) = sigv4::parse(&signed) {
+            if let Some(service) = self.services.get(auth.service()) {
+                facts.service = Some(service.as_ref());
+                facts.region = auth.region().to_string();
+                facts.access_key_id = Some(auth.access_key_id().to_string());
+                facts.time = Some(OffsetDateTime::now_utc());
+            }
+        }
+        let (protocol, namespace) = match facts.service {
+            Some(s) => (s.protocol(), s.xml_namespace()),
+            None => (protocol_hint(req.headers), DEFAULT_XML_NAMESPACE),
+        };
+        let audit_timer = self.metrics.audit_timer();
+        let receipt = self.audit(req, &request_id, &facts, None, Some(&err), None);
+        let (content_type, body) = err.render(protocol, namespace, &request_id);
+        let response = RawResponse { status: err.status, content_type, request_id, body };
+        let audit_timer = receipt.as_ref().map(|_| audit_timer);
+        Pending { response, receipt, protocol, namespace, audit_timer }
+    }
+
     fn handle_pending_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> Pending {
         let started = std::time::Instant::now(); // metrics
         let request_id = new_request_id();
@@ -261,7 +295,10 @@ impl Pipeline {
         };
         let run = std::panic::AssertUnwindSafe(|| self.handle_inner(req, &request_id, now, &mut facts));
         let result = match std::panic::catch_unwind(run) {
-            Ok(result) => result,
+            Ok(result) => result.map_err(|(service, mut err)| {
+                bound_message(&mut err);
+                (service, err)
+            }),
             Err(_) => {
                 // A bug: whatever the call wrote is rolled back; the call is still recorded.
                 tracing::error!(request_id, "handler panicked");
@@ -454,7 +491,7 @@ impl Pipeline {
                 if !c.active {
                     return Err(AuthError::InvalidClientTokenId);
                 }
-                sigv4::verify(&signed, &auth, &c.secret_access_key, now)?;
+                sigv4::verify_with(&signed, &auth, &c.secret_access_key, now, service.sigv4_options())?;
                 // A session token must be exactly the one issued with these keys; long-term keys take none.
                 match (&c.session_token, &auth.session_token) {
                     (None, None) => {}
@@ -587,6 +624,17 @@ impl Pipeline {
         };
         let output = service.call(&ctx, &operation, input, &mut decide).map_err(fail)?;
         Ok((service, operation, output))
+    }
+}
+
+/// The most characters an error message keeps (the response and the audit record): a backstop
+/// behind [`rampart_protocol::echo`], which bounds each value a message quotes.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 4096;
+
+/// Cut `err`'s message to [`MAX_ERROR_MESSAGE_CHARS`] (then `...`).
+fn bound_message(err: &mut AwsError) {
+    if let std::borrow::Cow::Owned(cut) = rampart_protocol::error::echo_at_most(&err.message, MAX_ERROR_MESSAGE_CHARS) {
+        err.message = cut;
     }
 }
 

@@ -242,6 +242,12 @@ pub trait Service: Send + Sync {
     fn json_target_prefix(&self) -> &'static str {
         ""
     }
+    /// The SigV4 rules this service applies beyond those of every AWS service: S3 signs the
+    /// claimed payload hash (`UNSIGNED-PAYLOAD`) and ends presigned URLs at `X-Amz-Expires`.
+    /// Default: neither (the body's own hash is always the one signed).
+    fn sigv4_options(&self) -> rampart_protocol::sigv4::VerifyOptions {
+        rampart_protocol::sigv4::VerifyOptions::default()
+    }
     /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
     fn has_operation(&self, operation: &str) -> bool;
     /// What `operation` needs authorized. Input validation errors may surface here.

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::audit::StoredEvent;
 use crate::json::{may_need_escaping, needs_escape, write_escaped, write_str, ObjectWriter};
 use crate::redact::{is_redacted, redact, Part};
+use rampart_protocol::error::echo_at_most;
 
 /// The record format version written by Rampart.
 pub const EVENT_VERSION: &str = "1.09";
@@ -133,7 +134,7 @@ pub fn build(f: &CallFacts<'_>) -> Record {
     e.str("awsRegion", f.region);
     if let Some(err) = f.error {
         e.str("errorCode", &err.code);
-        e.str("errorMessage", &err.message);
+        e.str("errorMessage", &echo_at_most(&err.message, MAX_ERROR_MESSAGE_CHARS));
     }
     e.str("eventCategory", "Management");
     e.str("eventID", &event_id);
@@ -147,8 +148,14 @@ pub fn build(f: &CallFacts<'_>) -> Record {
     e.str("recipientAccountId", f.recipient_account_id);
     e.str("requestID", f.request_id);
     let mut res = Resources::new(f.event_source);
-    write_part(e.member_value("requestParameters"), f, Part::Request, input.map(Body::Input), Some(&mut res));
-    write_part(e.member_value("responseElements"), f, Part::Response, output.map(Body::Output), None);
+    let out = e.member_value("requestParameters");
+    let start = out.len();
+    write_part(out, f, Part::Request, input.map(Body::Input), Some(&mut res));
+    omit_if_oversized(out, start);
+    let out = e.member_value("responseElements");
+    let start = out.len();
+    write_part(out, f, Part::Response, output.map(Body::Output), None);
+    omit_if_oversized(out, start);
     write_ip(e.member_value("sourceIPAddress"), f.source_ip);
     if let Some(tls) = f.tls {
         let mut t = e.object("tlsDetails");
@@ -157,7 +164,7 @@ pub fn build(f: &CallFacts<'_>) -> Record {
         t.opt_str("tlsVersion", tls.tls_version);
         t.end();
     }
-    e.str("userAgent", f.user_agent);
+    e.str("userAgent", &echo_at_most(f.user_agent, MAX_USER_AGENT_CHARS));
     write_user_identity(e.object("userIdentity"), &f.identity, f.recipient_account_id);
     e.end();
     let (user, key) = lookup_user_and_key(&f.identity);
@@ -176,6 +183,24 @@ pub fn build(f: &CallFacts<'_>) -> Record {
         id: event_id,
     };
     Record { recipient_account_id: f.recipient_account_id.to_string(), event: stored }
+}
+
+/// The largest `requestParameters` / `responseElements` a record keeps, in bytes of JSON: as
+/// CloudTrail, larger ones are omitted — the field becomes `{"omitted":true}` — so a huge input
+/// (a 12 MB `SAMLAssertion`) cannot make a huge record.
+pub const MAX_PART_BYTES: usize = 100 * 1024;
+/// The most characters of an error message a record keeps (then `...`).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 4096;
+/// The most characters of a `User-Agent` a record keeps (then `...`).
+pub const MAX_USER_AGENT_CHARS: usize = 1024;
+
+/// Replace what was written after `start` with `{"omitted":true}` when it exceeds
+/// [`MAX_PART_BYTES`].
+fn omit_if_oversized(out: &mut Vec<u8>, start: usize) {
+    if out.len().saturating_sub(start) > MAX_PART_BYTES {
+        out.truncate(start);
+        out.extend_from_slice(br#"{"omitted":true}"#);
+    }
 }
 
 /// An IP address as a JSON string (its text needs no escaping).
@@ -771,6 +796,43 @@ mod tests {
             request_id: "req-1",
             tls: None,
         }
+    }
+
+    /// A record never grows with the request: oversized parameters are omitted as CloudTrail
+    /// omits them, error messages and user agents are cut.
+    #[test]
+    fn oversized_parts_are_omitted_and_long_texts_cut() {
+        let big = "x".repeat(MAX_PART_BYTES + 1);
+        let input = Input::Query(QueryParams::from_pairs([("Action", "CreateUser"), ("UserName", big.as_str())]));
+        let json_input = Input::Json(json!({"Description": big}));
+        let output = Output::Json(json!({"KeyMetadata": {"Description": big}}));
+        let caller = Caller::root("123456789012", "AKIAROOT");
+        for input in [&input, &json_input] {
+            let mut f = facts(Identity::Caller(&caller), Some(input), Some(&output));
+            f.event_name = "CreateKey";
+            let r = build(&f);
+            assert!(r.event.event.len() < 4096, "{}", r.event.event.len());
+            assert_eq!(r.json()["requestParameters"], json!({"omitted": true}));
+            assert_eq!(r.json()["responseElements"], json!({"omitted": true}));
+        }
+
+        let huge = "A".repeat(2_000_000);
+        let err = AwsError::new("ValidationError", format!("Value '{huge}' at 'x' failed"), 400);
+        let mut f = facts(Identity::Caller(&caller), None, None);
+        f.error = Some(&err);
+        f.user_agent = &huge;
+        let r = build(&f);
+        assert!(r.event.event.len() < 8 * 1024, "{}", r.event.event.len());
+        let message = r.json()["errorMessage"].as_str().unwrap().to_string();
+        assert_eq!(message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 3);
+        assert!(message.ends_with("..."));
+        assert_eq!(r.json()["userAgent"].as_str().unwrap().chars().count(), MAX_USER_AGENT_CHARS + 3);
+
+        // Below the bound, parameters are kept.
+        let fits = "y".repeat(1000);
+        let input = Input::Query(QueryParams::from_pairs([("Action", "CreateUser"), ("UserName", fits.as_str())]));
+        let r = build(&facts(Identity::Caller(&caller), Some(&input), None));
+        assert_eq!(r.json()["requestParameters"]["userName"], fits.as_str());
     }
 
     #[test]

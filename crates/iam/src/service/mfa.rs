@@ -279,8 +279,8 @@ pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Res
         "EnableMFADevice" | "ResyncMFADevice" => {
             let user = a.req("UserName", &v::EXISTING_USER_NAME);
             a.req("SerialNumber", &SERIAL);
-            a.req("AuthenticationCode1", &AUTH_CODE);
-            a.req("AuthenticationCode2", &AUTH_CODE);
+            a.req_unshown("AuthenticationCode1", &AUTH_CODE);
+            a.req_unshown("AuthenticationCode2", &AUTH_CODE);
             a.finish()?;
             one(user_check(core, ctx, op, user)?.0)
         }

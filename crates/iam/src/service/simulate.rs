@@ -104,7 +104,8 @@ pub fn plan(_core: &Core, _ctx: &RequestContext, op: &str, q: &QueryParams) -> R
             if let Some(t) = entry.get("ContextKeyType") {
                 if !CONTEXT_TYPES.contains(&t) {
                     a.error(format!(
-                        "Value '{t}' at '{field}.contextKeyType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        "Value '{}' at '{field}.contextKeyType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        rampart_protocol::echo(t),
                         CONTEXT_TYPES.join(", ")
                     ));
                 }

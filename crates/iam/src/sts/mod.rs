@@ -167,7 +167,7 @@ impl StsService {
         let mut a = Args::new(q);
         let role_arn = a.req("RoleArn", &ROLE_ARN);
         let provider_arn = a.req("PrincipalArn", &ROLE_ARN);
-        let encoded = a.req("SAMLAssertion", &SAML_ASSERTION);
+        let encoded = a.req_unshown("SAMLAssertion", &SAML_ASSERTION);
         a.int("DurationSeconds", 900, 43_200);
         session_policy_args(&mut a, q);
         a.finish()?;
@@ -213,7 +213,7 @@ impl StsService {
         let mut a = Args::new(q);
         let role_arn = a.req("RoleArn", &ROLE_ARN);
         a.req("RoleSessionName", &ROLE_SESSION_NAME);
-        let token = a.req("WebIdentityToken", &WEB_IDENTITY_TOKEN);
+        let token = a.req_unshown("WebIdentityToken", &WEB_IDENTITY_TOKEN);
         a.opt("ProviderId", &PROVIDER_ID);
         a.int("DurationSeconds", 900, 43_200);
         session_policy_args(&mut a, q);
@@ -467,7 +467,7 @@ impl SessionPolicies<'_> {
         if self.arns.len() > 10 {
             return Err(IamError::Aws(AwsError::validation(format!(
                 "1 validation error detected: Value '[{}]' at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10",
-                self.arns.join(", ")
+                rampart_protocol::echo(&self.arns.join(", "))
             ))));
         }
         for arn in &self.arns {
@@ -624,7 +624,7 @@ impl StsService {
                 let mut a = Args::new(q);
                 a.int("DurationSeconds", 900, 129_600);
                 let serial = a.opt("SerialNumber", &SERIAL);
-                let code = a.opt("TokenCode", &TOKEN_CODE);
+                let code = a.opt_unshown("TokenCode", &TOKEN_CODE);
                 a.finish()?;
                 if ctx.caller.session.is_some() {
                     return Err(IamError::Aws(AwsError::access_denied(
@@ -743,7 +743,7 @@ impl StsService {
         let transitive = a.list("TransitiveTagKeys", &crate::validate::TAG_KEY, Some(50), false);
         let external_id = a.opt("ExternalId", &EXTERNAL_ID);
         let serial = a.opt("SerialNumber", &SERIAL);
-        let code = a.opt("TokenCode", &TOKEN_CODE);
+        let code = a.opt_unshown("TokenCode", &TOKEN_CODE);
         let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY);
         a.finish()?;
         if source_identity.is_some_and(|s| s.len() >= 4 && s[..4].eq_ignore_ascii_case("aws:")) {
