@@ -412,7 +412,8 @@ impl AuditLog {
         };
         let gone = || Receipt::ready(Err(AuditError::WriterGone));
         let Some(tx) = tx else { return gone() };
-        let pending = || Receipt { inner: ReceiptInner::Pending(rx), store: Some(self.store.clone()) };
+        // The writer answers once the record is durable: nothing more to wait for.
+        let pending = || Receipt { inner: ReceiptInner::Pending(rx), store: None };
         match tx.try_send(job) {
             Ok(()) => pending(),
             Err(TrySendError::Full(job)) => match tx.send(job) {
@@ -512,7 +513,12 @@ fn writer_loop(store: Arc<dyn Store>, rx: Receiver<Job>, mut last: u64) {
         let outcome = match result {
             Ok((new_last, pos)) => {
                 last = new_last;
-                Ok(pos)
+                // Durable before anyone is told: the next group gathers meanwhile (group commit),
+                // and each caller is woken once, by its receipt.
+                match store.durability().map(|d| d.wait_blocking(pos)) {
+                    Some(Err(e)) => Err(AuditError::Store(e.to_string())),
+                    _ => Ok(0),
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, records = group.len(), "audit records could not be committed");
