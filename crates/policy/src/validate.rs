@@ -80,8 +80,10 @@ pub struct Finding {
 /// The first error AWS would report for `doc` as a policy of type `ty`.
 pub fn check(doc: &Document, ty: PolicyType) -> Result<(), String> {
     if ty == PolicyType::Trust {
-        // The shape rules ran on the JSON ([`check_trust_json`]); what is left is principal values.
-        return principal_rules(doc, ty);
+        // The shape rules ran on the JSON ([`check_trust_json`]); what is left is principal values
+        // and condition values that cannot mean anything.
+        principal_rules(doc, ty)?;
+        return ip_values(doc);
     }
     principal_rules(doc, ty)?;
     if doc.version != Version::V2012 && matches!(ty, PolicyType::Identity | PolicyType::ResourceControl) {
@@ -177,7 +179,25 @@ pub fn valid_principal(ty: PrincipalType, v: &str) -> bool {
 
 /// The legacy parser: case-sensitive Effect, date values, resource shapes. Returns the resource format
 /// error to report later (IAM reports it after the action/resource presence checks).
+/// `IpAddress`/`NotIpAddress` values must be an IPv4/IPv6 address or CIDR block (`10.0.0.0/33`,
+/// `1.2.3` are refused as IAM's parser refuses them, with its legacy-parser message): a value that
+/// can never match would silently turn a `Deny … NotIpAddress` guard into a no-op.
+fn ip_values(doc: &Document) -> Result<(), String> {
+    use crate::ast::Operator;
+    for s in &doc.statements {
+        for c in &s.conditions {
+            if matches!(c.operator.base, Operator::IpAddress | Operator::NotIpAddress)
+                && !c.values.iter().all(|v| crate::condition::parse_net(v).is_some())
+            {
+                return Err(LEGACY.into());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn legacy(doc: &Document) -> Result<Option<String>, String> {
+    ip_values(doc)?;
     for s in &doc.statements {
         if s.effect_text != "Allow" && s.effect_text != "Deny" {
             return Err(LEGACY.into());
