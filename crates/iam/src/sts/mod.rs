@@ -131,6 +131,11 @@ impl StsService {
         }
     }
 
+    /// The OIDC key-set fetcher (its limits are configurable through [`crate::Iam`]).
+    pub(crate) fn jwks(&self) -> &crate::oidc::JwksCache {
+        &self.jwks
+    }
+
     fn remember_mfa(&self, request_id: &str, at: i64) {
         let mut m = self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= 10_000 {
