@@ -88,3 +88,30 @@ fn forty_thousand_session_policy_arns_are_one_bounded_validation_error() {
         "1 validation error detected: Value '[...]' at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10"
     );
 }
+
+#[test]
+fn forty_thousand_organizations_tags_hit_the_tag_limit_before_authorization() {
+    use rampart_service::{AuthzPlan, Input};
+    use serde_json::json;
+    let h = H::new();
+    let mallory = h.user_with_key("mallory");
+    let org = h.iam.organizations_service();
+    let call = |key: &str, op: &str, body: serde_json::Value| -> Result<(), rampart_protocol::AwsError> {
+        let ctx = h.ctx_for(key);
+        let input = Input::Json(body);
+        if let AuthzPlan::Checks(checks) = org.authorize(&ctx, op, &input)? {
+            for c in checks {
+                h.authz.check(&ctx, org.signing_name(), c)?;
+            }
+        }
+        org.invoke(&ctx, op, &input).map(|_| ())
+    };
+    call(ROOT_KEY, "CreateOrganization", json!({"FeatureSet": "ALL"})).unwrap();
+    // Every tag a duplicate of the first: the count is checked before the (per-tag) duplicate check.
+    let tags: Vec<serde_json::Value> = (0..40_000).map(|_| json!({"Key": "k", "Value": "v"})).collect();
+    let e = call(&mallory, "CreateAccount", json!({"Email": "m@example.com", "AccountName": "m", "Tags": tags}))
+        .unwrap_err();
+    assert_err(&e, "ConstraintViolationException", 400);
+    let e = call(&mallory, "CreateAccount", json!({"Email": "m@example.com", "AccountName": "m"})).unwrap_err();
+    assert_err(&e, "AccessDeniedException", 400);
+}
