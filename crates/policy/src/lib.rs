@@ -120,9 +120,10 @@ impl Policy {
     fn from_document(document: ast::Document, ty: PolicyType) -> Policy {
         let compiled = compile::CompiledPolicy::new(&document);
         let mut condition_keys: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for s in &document.statements {
             for c in &s.conditions {
-                if !condition_keys.iter().any(|k| k.eq_ignore_ascii_case(&c.key)) {
+                if seen.insert(c.key.to_ascii_lowercase()) {
                     condition_keys.push(c.key.clone());
                 }
             }

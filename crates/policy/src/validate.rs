@@ -90,13 +90,12 @@ pub fn check(doc: &Document, ty: PolicyType) -> Result<(), String> {
         return Err(VERSION.into());
     }
     let resource_error = legacy(doc)?;
-    let mut sids: Vec<&str> = Vec::new();
+    let mut sids: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for s in &doc.statements {
         if let Some(sid) = s.sid.as_deref().filter(|s| !s.is_empty()) {
-            if sids.contains(&sid) {
+            if !sids.insert(sid) {
                 return Err(SID_UNIQUE.into());
             }
-            sids.push(sid);
         }
     }
     if doc.statements.iter().any(|s| s.action.as_ref().is_none_or(|a| a.values.is_empty())) {
@@ -382,7 +381,7 @@ pub fn check_trust_json(root: &Json) -> Result<(), String> {
     if statements.is_empty() {
         return Err(TRUST_EMPTY.into());
     }
-    let mut sids: Vec<&str> = Vec::new();
+    let mut sids: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for st in statements {
         if st.as_object().is_none() {
             return Err(crate::parser::SYNTAX.into());
@@ -436,10 +435,9 @@ pub fn check_trust_json(root: &Json) -> Result<(), String> {
             return Err(TRUST_NOT_RESOURCE.into());
         }
         if let Some(sid) = st.get("Sid").and_then(Json::as_str).filter(|s| !s.is_empty()) {
-            if sids.contains(&sid) {
+            if !sids.insert(sid) {
                 return Err(TRUST_SID_UNIQUE.into());
             }
-            sids.push(sid);
         }
     }
     Ok(())
