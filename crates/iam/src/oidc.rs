@@ -204,6 +204,9 @@ pub struct JwksCache {
     sets: Mutex<HashMap<String, (Instant, JwkSet)>>,
     /// issuer → (failed at, the error answered).
     failures: Mutex<HashMap<String, (Instant, AwsError)>>,
+    /// issuer → its fetch gate: one fetch per issuer at a time; concurrent calls wait for it and
+    /// use its result (the key set, or the remembered failure) instead of fetching again.
+    gates: Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>,
 }
 
 impl Default for JwksCache {
@@ -230,6 +233,7 @@ impl JwksCache {
             limits: Mutex::new(limits),
             sets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -331,6 +335,19 @@ impl JwksCache {
             if fresh && at.elapsed() < REFETCH_MIN {
                 return Err(invalid_token("No key of the issuer matches the token's key ID (kid)."));
             }
+        }
+        let asked = Instant::now();
+        let gate = {
+            let mut gates = lock(&self.gates);
+            if gates.len() >= MAX_ISSUERS {
+                gates.clear();
+            }
+            gates.entry(issuer.to_string()).or_default().clone()
+        };
+        let _turn = lock(&gate);
+        // A call ahead of this one fetched while this one waited: use its key set.
+        if let Some((_, set)) = lock(&self.sets).get(issuer).cloned().filter(|(at, _)| *at >= asked) {
+            return pick(&set).ok_or_else(|| invalid_token("No key of the issuer matches the token's key ID (kid)."));
         }
         let set = self.fetch_remembering_failure(issuer)?;
         let found = pick(&set);

@@ -138,3 +138,16 @@ fn unusable_documents_are_aws_invalid_identity_token() {
     let e = assume(&harness(&url), &url);
     assert_eq!((e.code.as_ref(), e.message.as_ref()), ("InvalidIdentityToken", missing));
 }
+
+#[test]
+fn concurrent_calls_naming_a_hung_issuer_make_one_fetch() {
+    let (url, rx) = issuer(|_, _| None);
+    let h = harness(&url);
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4).map(|_| s.spawn(|| assume(&h, &url))).collect();
+        for c in calls {
+            assert_err(&c.join().unwrap(), "IDPCommunicationError", 400);
+        }
+    });
+    assert_eq!(accepted(&url, &rx), 1);
+}
