@@ -483,3 +483,25 @@ def test_policy_members_per_call_as_aws(iam):
         listed = iam.list_policies(Scope="Local", PathPrefix=path)["Policies"]
         assert len(listed) == 1 and "Description" not in listed[0] and "Tags" not in listed[0]
         iam.delete_policy(PolicyArn=created["Arn"])
+
+
+@pytest.mark.parametrize("document,message", [
+    # A repeated key has no single meaning (readers pick the first or the last): refused.
+    ('{"Version":"2012-10-17","Statement":{"Effect":"Deny","Effect":"Allow","Action":"s3:*","Resource":"*"}}',
+     "Syntax errors in policy."),
+    ('{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*",'
+     '"Condition":{"StringEquals":{"aws:username":"a","aws:username":"b"}}}}', "Syntax errors in policy."),
+    ('{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b\\u0000"}}',
+     "Syntax errors in policy."),
+    ('{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*",'
+     '"Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/33"}}}}', "The policy failed legacy parsing"),
+    ('{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*",'
+     '"Condition":{"NotIpAddress":{"aws:SourceIp":["203.0.113.0/24","1.2.3"]}}}}', "The policy failed legacy parsing"),
+])
+def test_ambiguous_or_meaningless_documents_are_malformed(iam, document, message):
+    user = unique("user")
+    iam.create_user(UserName=user)
+    with aws_error("MalformedPolicyDocument", 400, message=message):
+        iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=document)
+    with aws_error("MalformedPolicyDocument", 400, message=message):
+        iam.create_policy(PolicyName=unique("pol"), PolicyDocument=document)

@@ -218,3 +218,11 @@ def test_disabled_key_is_checked_after_authorization(kms, make_user):
         nobody.client("kms").encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     with aws_error("DisabledException", 400):
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_huge_tag_list_is_refused_by_its_count_before_authorization(make_user):
+    # A user without policies: the tag limit answers, not a (slow) AccessDenied.
+    ukms = make_user().client("kms")
+    tags = [{"TagKey": f"k{i}", "TagValue": "v"} for i in range(40_000)]
+    with aws_error("TagException", 400, message="A KMS key can have at most 50 tags."):
+        ukms.create_key(Tags=tags)

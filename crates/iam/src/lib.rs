@@ -34,6 +34,7 @@ use rampart_store::{Sealer, Store};
 pub use authz::IamAuthorizer;
 pub use creds::IamCredentials;
 pub use error::IamError;
+pub use oidc::OidcFetchLimits;
 pub use org::OrgService;
 pub use service::IamService;
 pub use sts::StsService;
@@ -69,6 +70,12 @@ impl Iam {
             sts,
             org,
         }
+    }
+
+    /// Bounds on AssumeRoleWithWebIdentity's fetches of an issuer's discovery document and key
+    /// set (default: 5 s in total, or `RAMPART_OIDC_FETCH_TIMEOUT_MS`; 256 KiB per document).
+    pub fn set_oidc_fetch_limits(&self, limits: OidcFetchLimits) {
+        self.sts.jwks().set_limits(limits);
     }
 
     /// Register an account and its root access key (idempotent; call at every start-up).

@@ -437,6 +437,10 @@ mod tests {
         for p in all {
             let v: serde_json::Value = serde_json::from_str(p.document).unwrap();
             assert_eq!(v["Version"], "2012-10-17", "{}", p.name);
+            // The policy parser enforcement uses (duplicate keys, IP values, …) accepts them all.
+            if let Err(e) = rampart_policy::Policy::parse(p.document, rampart_policy::PolicyType::Identity) {
+                panic!("{}: {}", p.name, e.message);
+            }
             assert_eq!(by_arn(&p.arn).unwrap().name, p.name);
             assert_eq!(p.id.len(), 21);
         }

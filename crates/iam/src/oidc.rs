@@ -26,6 +26,8 @@ const JWKS_TTL: Duration = Duration::from_secs(300);
 const REFETCH_MIN: Duration = Duration::from_secs(5);
 /// Discovery documents and key sets larger than this are refused.
 const MAX_DOC_BYTES: u64 = 256 * 1024;
+/// Default total time for fetching an issuer's discovery document and key set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A registered OIDC provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,8 +129,25 @@ fn invalid_token(message: impl Into<String>) -> AwsError {
     AwsError::new("InvalidIdentityToken", message, 400)
 }
 
-fn idp_error(message: impl Into<String>) -> AwsError {
-    AwsError::new("IDPCommunicationError", message, 400)
+/// AWS's answer when the issuer's documents were fetched but hold no usable key set (an HTTP error
+/// status, a body that is not a discovery document or JWKS, one over the size limit).
+const NO_VERIFICATION_KEY: &str = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
+
+fn no_verification_key() -> AwsError {
+    invalid_token(NO_VERIFICATION_KEY)
+}
+
+/// The issuer could not be reached in time (connection refused or reset, DNS, TLS, timeout):
+/// `IDPCommunicationError`, which AWS documents as transient and SDKs retry.
+fn idp_unreachable(issuer: &str) -> AwsError {
+    AwsError::new(
+        "IDPCommunicationError",
+        format!(
+            "The request could not be fulfilled because the identity provider (IDP) that was asked to verify the incoming identity token could not be reached: {}",
+            provider_key(issuer)
+        ),
+        400,
+    )
 }
 
 /// The unverified `iss` claim of a token (to find its provider).
@@ -147,47 +166,155 @@ pub fn unverified_issuer(token: &str) -> Result<String, AwsError> {
     iss.iss.ok_or_else(|| invalid_token("The ID token provided does not have an issuer (iss)."))
 }
 
+/// Bounds on fetching an issuer's discovery document and key set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OidcFetchLimits {
+    /// Total time for one verification's fetches — discovery document and key set together,
+    /// connect, TLS, redirects and body included. Default 5 s; `RAMPART_OIDC_FETCH_TIMEOUT_MS`.
+    pub timeout: Duration,
+    /// Largest discovery document or key set read (default 256 KiB).
+    pub max_bytes: u64,
+}
+
+/// Environment variable overriding [`OidcFetchLimits::timeout`] (milliseconds, 100–60000).
+pub const TIMEOUT_ENV: &str = "RAMPART_OIDC_FETCH_TIMEOUT_MS";
+
+impl Default for OidcFetchLimits {
+    fn default() -> Self {
+        let timeout = std::env::var(TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|ms| Duration::from_millis(ms.clamp(100, 60_000)))
+            .unwrap_or(DEFAULT_TIMEOUT);
+        OidcFetchLimits { timeout, max_bytes: MAX_DOC_BYTES }
+    }
+}
+
+/// A failed fetch is remembered this long: calls naming a dead or slow issuer fail at once
+/// instead of each waiting out the timeout again.
+const FAILURE_TTL: Duration = Duration::from_secs(5);
+/// Issuers remembered (key sets, failures) before the memory is cleared.
+const MAX_ISSUERS: usize = 1024;
+
 /// Fetches and caches issuers' key sets.
 pub struct JwksCache {
     agent: ureq::Agent,
+    limits: Mutex<OidcFetchLimits>,
     /// issuer → (fetched at, keys).
     sets: Mutex<HashMap<String, (Instant, JwkSet)>>,
+    /// issuer → (failed at, the error answered).
+    failures: Mutex<HashMap<String, (Instant, AwsError)>>,
+    /// issuer → its fetch gate: one fetch per issuer at a time; concurrent calls wait for it and
+    /// use its result (the key set, or the remembered failure) instead of fetching again.
+    gates: Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>,
 }
 
 impl Default for JwksCache {
     fn default() -> Self {
+        Self::new(OidcFetchLimits::default())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl JwksCache {
+    pub fn new(limits: OidcFetchLimits) -> Self {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
+            // Per request, the time left of the verification's budget replaces this.
+            .timeout_global(Some(limits.timeout))
             .max_redirects(3)
             .http_status_as_error(true)
             .build()
             .new_agent();
-        JwksCache { agent, sets: Mutex::new(HashMap::new()) }
-    }
-}
-
-impl JwksCache {
-    fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AwsError> {
-        let mut resp = self.agent.get(url).call().map_err(|e| idp_error(format!("Could not fetch {url}: {e}")))?;
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_DOC_BYTES)
-            .read_to_string()
-            .map_err(|e| idp_error(format!("Could not read {url}: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| idp_error(format!("{url} is not valid JSON: {e}")))
+        JwksCache {
+            agent,
+            limits: Mutex::new(limits),
+            sets: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+        }
     }
 
+    /// Change the limits (later fetches use them).
+    pub fn set_limits(&self, limits: OidcFetchLimits) {
+        *lock(&self.limits) = limits;
+    }
+
+    pub fn limits(&self) -> OidcFetchLimits {
+        *lock(&self.limits)
+    }
+
+    /// GET `url` as JSON within what is left until `deadline`.
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        issuer: &str,
+        url: &str,
+        deadline: Instant,
+        max_bytes: u64,
+    ) -> Result<T, AwsError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(idp_unreachable(issuer));
+        }
+        let fetch_error = |e: ureq::Error| {
+            tracing::warn!(issuer, url, error = %e, "OIDC fetch failed");
+            match e {
+                ureq::Error::StatusCode(500..) => idp_unreachable(issuer),
+                ureq::Error::StatusCode(_) | ureq::Error::BodyExceedsLimit(_) | ureq::Error::RequireHttpsOnly(_) => {
+                    no_verification_key()
+                }
+                _ => idp_unreachable(issuer),
+            }
+        };
+        let mut resp = self.agent.get(url).config().timeout_global(Some(left)).build().call().map_err(fetch_error)?;
+        let text = resp.body_mut().with_config().limit(max_bytes).read_to_string().map_err(fetch_error)?;
+        serde_json::from_str(&text).map_err(|e| {
+            tracing::warn!(issuer, url, error = %e, "OIDC document is not the expected JSON");
+            no_verification_key()
+        })
+    }
+
+    /// Discovery document, then key set: both within one [`OidcFetchLimits::timeout`].
     fn fetch(&self, issuer: &str) -> Result<JwkSet, AwsError> {
         #[derive(Deserialize)]
         struct Discovery {
             jwks_uri: String,
         }
-        let discovery: Discovery = self.get_json(&format!("{issuer}/.well-known/openid-configuration"))?;
+        let limits = self.limits();
+        let deadline = Instant::now() + limits.timeout;
+        let discovery: Discovery =
+            self.get_json(issuer, &format!("{issuer}/.well-known/openid-configuration"), deadline, limits.max_bytes)?;
         // The key set must be served as the issuer is: https, or http on loopback only.
-        normalize_url(&discovery.jwks_uri)
-            .map_err(|_| idp_error(format!("The jwks_uri of {issuer} must use https://")))?;
-        self.get_json(&discovery.jwks_uri)
+        normalize_url(&discovery.jwks_uri).map_err(|_| {
+            tracing::warn!(issuer, "the jwks_uri must use https:// (or http:// on loopback)");
+            no_verification_key()
+        })?;
+        self.get_json(issuer, &discovery.jwks_uri, deadline, limits.max_bytes)
+    }
+
+    /// [`JwksCache::fetch`], remembering a failure for [`FAILURE_TTL`].
+    fn fetch_remembering_failure(&self, issuer: &str) -> Result<JwkSet, AwsError> {
+        if let Some((at, e)) = lock(&self.failures).get(issuer) {
+            if at.elapsed() < FAILURE_TTL {
+                return Err(e.clone());
+            }
+        }
+        let result = self.fetch(issuer);
+        let mut failures = lock(&self.failures);
+        match &result {
+            Ok(_) => {
+                failures.remove(issuer);
+            }
+            Err(e) => {
+                if failures.len() >= MAX_ISSUERS {
+                    failures.clear();
+                }
+                failures.insert(issuer.to_string(), (Instant::now(), e.clone()));
+            }
+        }
+        result
     }
 
     /// The issuer's key for `kid` (or its only key), fetching the set when absent or stale.
@@ -199,7 +326,7 @@ impl JwksCache {
                 None => None,
             }
         };
-        let cached = self.sets.lock().unwrap_or_else(|p| p.into_inner()).get(issuer).cloned();
+        let cached = lock(&self.sets).get(issuer).cloned();
         if let Some((at, set)) = &cached {
             let fresh = at.elapsed() < JWKS_TTL;
             if let Some(k) = pick(set).filter(|_| fresh) {
@@ -209,10 +336,23 @@ impl JwksCache {
                 return Err(invalid_token("No key of the issuer matches the token's key ID (kid)."));
             }
         }
-        let set = self.fetch(issuer)?;
+        let asked = Instant::now();
+        let gate = {
+            let mut gates = lock(&self.gates);
+            if gates.len() >= MAX_ISSUERS {
+                gates.clear();
+            }
+            gates.entry(issuer.to_string()).or_default().clone()
+        };
+        let _turn = lock(&gate);
+        // A call ahead of this one fetched while this one waited: use its key set.
+        if let Some((_, set)) = lock(&self.sets).get(issuer).cloned().filter(|(at, _)| *at >= asked) {
+            return pick(&set).ok_or_else(|| invalid_token("No key of the issuer matches the token's key ID (kid)."));
+        }
+        let set = self.fetch_remembering_failure(issuer)?;
         let found = pick(&set);
-        let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
-        if sets.len() >= 1024 {
+        let mut sets = lock(&self.sets);
+        if sets.len() >= MAX_ISSUERS {
             sets.clear();
         }
         sets.insert(issuer.to_string(), (Instant::now(), set));
@@ -229,7 +369,7 @@ impl JwksCache {
             return Err(invalid_token(format!("The token's signing algorithm {alg:?} is not supported.")));
         }
         let jwk = self.key(&provider.url, header.kid.as_deref())?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|_| idp_error("The issuer's signing key cannot be used."))?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| no_verification_key())?;
         let mut v = Validation::new(alg);
         v.leeway = 0;
         v.validate_nbf = true;

@@ -102,6 +102,9 @@ fn alias_chars(s: &str) -> bool {
         && !s.contains("--")
 }
 
+/// The longest list (rendered) a validation error repeats; longer ones are shown as `[...]`.
+pub(crate) const MAX_ECHOED_LIST: usize = 4096;
+
 pub const NAME_RE: &str = "[\\w+=,.@-]+";
 const NAME: Option<Pattern> = Some((NAME_RE, name_chars));
 
@@ -337,7 +340,8 @@ impl<'a> Args<'a> {
         (marker, usize::try_from(max).unwrap_or(100))
     }
 
-    /// A list of strings `Key.member.N`; `required` → null error when absent.
+    /// A list of strings `Key.member.N`; `required` → null error when absent. Over `max_len`, the
+    /// list is refused as a whole (its members are not checked one by one).
     pub fn list(&mut self, key: &str, spec: &Spec, max_len: Option<usize>, required: bool) -> Vec<&'a str> {
         let items = self.q.list(&format!("{key}.member"));
         if items.is_empty() && required && !self.q.contains(key) {
@@ -346,10 +350,14 @@ impl<'a> Args<'a> {
         let field = member_name(key);
         if let Some(max) = max_len {
             if items.len() > max {
+                // AWS echoes the list; a long one is elided so errors stay bounded. The members of
+                // a list already refused are not checked one by one.
+                let len: usize = items.iter().map(|v| v.len() + 2).sum();
+                let shown = if len <= MAX_ECHOED_LIST { items.join(", ") } else { "...".to_string() };
                 self.errors.push(format!(
-                    "Value '[{}]' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}",
-                    rampart_protocol::echo(&items.join(", "))
+                    "Value '[{shown}]' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
                 ));
+                return items;
             }
         }
         for (i, v) in items.iter().enumerate() {
@@ -366,6 +374,8 @@ impl<'a> Args<'a> {
             self.errors.push(format!(
                 "Value '[...]' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 50"
             ));
+            // Refused as a whole: no per-tag checks (whose errors would echo every tag).
+            return Vec::new();
         }
         let mut tags = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {

@@ -131,9 +131,15 @@ fn parse_grant_token(t: &str) -> Option<(String, String, String, String, String)
     }
 }
 
+/// `Tags` of CreateKey, ReplicateKey and TagResource. Planning reads it before authorization, so
+/// the count is checked first (a key has at most [`MAX_TAGS`] tags, and no request can add more):
+/// a huge list costs nothing before it is refused, and the per-tag work below is bounded.
 fn tags_input(i: &In<'_>) -> Result<Vec<Tag>> {
     let Some(v) = i.0.get("Tags").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let arr = v.as_array().ok_or_else(|| KmsError::Serialization("Member Tags must be a list".into()))?;
+    if arr.len() > MAX_TAGS {
+        return Err(too_many_tags());
+    }
     let mut out: Vec<Tag> = Vec::with_capacity(arr.len());
     for t in arr {
         let ti = In(t);
@@ -146,6 +152,10 @@ fn tags_input(i: &In<'_>) -> Result<Vec<Tag>> {
         out.push(Tag { key, value });
     }
     Ok(out)
+}
+
+fn too_many_tags() -> KmsError {
+    KmsError::Tag(format!("A KMS key can have at most {MAX_TAGS} tags."))
 }
 
 fn tag_context(tags: &[Tag]) -> Vec<(ContextKey, ContextValue)> {

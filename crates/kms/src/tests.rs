@@ -625,3 +625,29 @@ fn plaintext_too_long_for_an_rsa_destination_is_a_validation_error() {
     call(&e, &c, "Encrypt", json!({"KeyId": rsa, "Plaintext": ok, "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}))
         .unwrap();
 }
+
+/// A huge `Tags` list is refused by its count before anything else reads it, and before
+/// authorization: a user without policies gets the tag-limit error, not a slow AccessDenied.
+#[test]
+fn tag_lists_over_the_limit_are_refused_before_authorization() {
+    let e = env();
+    let alice = ctx(user("alice"));
+    let tags = |n: usize| -> Value {
+        Value::Array((0..n).map(|i| json!({"TagKey": format!("k{i}"), "TagValue": "v"})).collect())
+    };
+    let huge = tags(40_000);
+    let (code, msg) = err(&e, &alice, "CreateKey", json!({"Tags": huge}));
+    assert_eq!((code.as_str(), msg.as_str()), ("TagException", "A KMS key can have at most 50 tags."));
+    let key = call(&e, &root(), "CreateKey", json!({"Tags": tags(50)})).unwrap();
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let (code, _) = err(&e, &alice, "TagResource", json!({"KeyId": key_id, "Tags": huge}));
+    assert_eq!(code, "TagException");
+    let (code, _) = err(&e, &root(), "TagResource", json!({"KeyId": key_id, "Tags": tags(51)}));
+    assert_eq!(code, "TagException");
+    // Within the limit, the user is refused by authorization as before.
+    let (code, _) = err(&e, &alice, "TagResource", json!({"KeyId": key_id, "Tags": tags(3)}));
+    assert_eq!(code, "AccessDeniedException");
+    // Members are still checked after the count: a reserved key in a short list.
+    let (code, _) = err(&e, &root(), "CreateKey", json!({"Tags": [{"TagKey": "aws:x", "TagValue": "v"}]}));
+    assert_eq!(code, "TagException");
+}

@@ -3,6 +3,11 @@
 //! serde_json drops positions, and the policy simulator reports where each matched statement starts and ends
 //! (line/column), so policy documents are read with this parser. Objects keep their keys in document order;
 //! nesting is bounded so hostile input cannot exhaust the stack.
+//!
+//! Stricter than RFC 8259 where a policy's meaning would otherwise be ambiguous: a repeated key in an
+//! object (`{"Effect":"Deny","Effect":"Allow"}` — readers disagree on which one wins) and a NUL
+//! character (`\u0000`, which IAM's document pattern refuses and C-string consumers truncate at)
+//! are syntax errors. Duplicate detection is linear in the number of keys.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +40,7 @@ pub enum JsonValue {
     Number(String),
     String(String),
     Array(Vec<Json>),
-    /// Keys in document order; a repeated key keeps its last value (as common JSON readers do).
+    /// Keys in document order, each at most once (a repeated key is a syntax error).
     Object(Vec<(String, Json)>),
 }
 
@@ -161,6 +166,7 @@ impl Parser<'_> {
         self.enter()?;
         self.expect(b'{')?;
         let mut members: Vec<(String, Json)> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.bump();
@@ -176,11 +182,11 @@ impl Parser<'_> {
             self.ws();
             self.expect(b':')?;
             self.ws();
-            let v = self.value()?;
-            match members.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = v,
-                None => members.push((key, v)),
+            if !seen.insert(key.clone()) {
+                return Err(SyntaxError);
             }
+            let v = self.value()?;
+            members.push((key, v));
             self.ws();
             match self.bump() {
                 Some(b',') => continue,
@@ -252,7 +258,7 @@ impl Parser<'_> {
                             }
                             char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).ok_or(SyntaxError)?
                         } else {
-                            char::from_u32(hi).ok_or(SyntaxError)?
+                            char::from_u32(hi).filter(|&c| c != '\0').ok_or(SyntaxError)?
                         };
                         let mut buf = [0u8; 4];
                         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -333,9 +339,25 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_keep_last() {
-        let j = parse(r#"{"a":1,"a":2}"#).unwrap();
-        assert_eq!(j.as_object().unwrap().len(), 1);
-        assert_eq!(j.get("a").unwrap().value, JsonValue::Number("2".into()));
+    fn duplicate_keys_are_syntax_errors() {
+        assert!(parse(r#"{"a":1,"a":2}"#).is_err());
+        assert!(parse(r#"{"a":{"b":1,"c":2,"b":3}}"#).is_err());
+        // Escapes are decoded before keys are compared.
+        assert!(parse(r#"{"a":1,"\u0061":2}"#).is_err());
+        // Keys are case-sensitive: different keys.
+        assert_eq!(parse(r#"{"a":1,"A":2}"#).unwrap().as_object().unwrap().len(), 2);
+        // The same key in sibling objects is fine.
+        assert!(parse(r#"[{"a":1},{"a":2}]"#).is_ok());
+        // Many keys: linear, and each is kept once.
+        let big = format!("{{{}}}", (0..20_000).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(","));
+        assert_eq!(parse(&big).unwrap().as_object().unwrap().len(), 20_000);
+    }
+
+    #[test]
+    fn nul_characters_are_syntax_errors() {
+        assert!(parse("\"a\\u0000b\"").is_err());
+        assert!(parse("{\"a\\u0000\":1}").is_err());
+        assert!(parse("\"a\u{0}b\"").is_err());
+        assert_eq!(parse("\"a\\u0001b\"").unwrap().as_str(), Some("a\u{1}b"));
     }
 }

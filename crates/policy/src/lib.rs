@@ -120,9 +120,10 @@ impl Policy {
     fn from_document(document: ast::Document, ty: PolicyType) -> Policy {
         let compiled = compile::CompiledPolicy::new(&document);
         let mut condition_keys: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for s in &document.statements {
             for c in &s.conditions {
-                if !condition_keys.iter().any(|k| k.eq_ignore_ascii_case(&c.key)) {
+                if seen.insert(c.key.to_ascii_lowercase()) {
                     condition_keys.push(c.key.clone());
                 }
             }
@@ -177,12 +178,19 @@ pub enum ContextValue {
 /// Request context keys → values. Key lookup is case-insensitive.
 ///
 /// A flat list: a request has a few dozen keys and a policy looks up a handful (often none), so
-/// building a hash table per request costs more than scanning the list on each lookup.
+/// building a hash table per request costs more than scanning the list on each lookup. Past
+/// [`INDEX_FROM`] keys (a request carrying many tags or encryption-context pairs) a hash index is
+/// kept beside the list, so building and reading a large context stays linear, never quadratic.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     /// Keys lower-cased and unique; fixed key names are borrowed (no allocation per request).
     entries: Vec<(Cow<'static, str>, ContextValue)>,
+    /// Lower-cased key → position in `entries`, once there are more than [`INDEX_FROM`] entries.
+    index: Option<std::collections::HashMap<String, usize>>,
 }
+
+/// Above this many keys a [`Context`] keeps a hash index.
+const INDEX_FROM: usize = 32;
 
 impl Context {
     pub fn new() -> Self {
@@ -190,12 +198,12 @@ impl Context {
     }
     /// An empty context with room for `n` keys (a request's global keys are known in advance).
     pub fn with_capacity(n: usize) -> Self {
-        Context { entries: Vec::with_capacity(n) }
+        Context { entries: Vec::with_capacity(n), index: None }
     }
     pub fn insert(&mut self, key: &str, value: ContextValue) {
         match self.position(key) {
             Some(i) => self.entries[i].1 = value,
-            None => self.entries.push((Cow::Owned(key.to_ascii_lowercase()), value)),
+            None => self.push(Cow::Owned(key.to_ascii_lowercase()), value),
         }
     }
     /// [`Context::insert`] taking the key: a borrowed key already in lower case is stored as is,
@@ -212,23 +220,47 @@ impl Context {
         } else {
             key
         };
-        self.entries.push((key, value));
+        self.push(key, value);
     }
     /// [`Context::insert`] for a key written in lower case in the program (no allocation).
     pub fn insert_static(&mut self, key: &'static str, value: ContextValue) {
         debug_assert!(!key.bytes().any(|b| b.is_ascii_uppercase()), "{key} is not in lower case");
         self.insert_key(Cow::Borrowed(key), value);
     }
+    /// Append a new entry (`key` lower-cased, not present yet).
+    fn push(&mut self, key: Cow<'static, str>, value: ContextValue) {
+        let at = self.entries.len();
+        match &mut self.index {
+            Some(index) => {
+                index.insert(key.to_string(), at);
+            }
+            None if at >= INDEX_FROM => {
+                let mut index: std::collections::HashMap<String, usize> =
+                    self.entries.iter().enumerate().map(|(i, (k, _))| (k.to_string(), i)).collect();
+                index.insert(key.to_string(), at);
+                self.index = Some(index);
+            }
+            None => {}
+        }
+        self.entries.push((key, value));
+    }
     /// Where `key` (any case) is.
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k.len() == key.len() && k.eq_ignore_ascii_case(key))
+        match &self.index {
+            Some(index) if key.bytes().any(|b| b.is_ascii_uppercase()) => index.get(&key.to_ascii_lowercase()).copied(),
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k.len() == key.len() && k.eq_ignore_ascii_case(key)),
+        }
     }
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         self.position(key).map(|i| &self.entries[i].1)
     }
     /// Lookup by an already lower-cased key.
     pub(crate) fn get_lower(&self, key: &str) -> Option<&ContextValue> {
-        self.entries.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v)
+        match &self.index {
+            Some(index) => index.get(key).map(|&i| &self.entries[i].1),
+            None => self.entries.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v),
+        }
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -418,6 +450,25 @@ pub fn evaluate(request: &Request<'_>, set: &PolicySet<'_>) -> Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_contexts_stay_case_insensitive_and_unique() {
+        let mut c = Context::new();
+        c.insert_static("aws:username", ContextValue::String("a".into()));
+        for i in 0..2000 {
+            c.insert_key(Cow::Owned(format!("aws:RequestTag/K{i}")), ContextValue::String(i.to_string()));
+        }
+        // Re-inserting (any case) replaces; nothing is duplicated.
+        c.insert("AWS:REQUESTTAG/k7", ContextValue::String("seven".into()));
+        c.insert("aws:UserName", ContextValue::String("b".into()));
+        assert_eq!(c.len(), 2001);
+        assert_eq!(c.get("aws:requesttag/K7"), Some(&ContextValue::String("seven".into())));
+        assert_eq!(c.get_lower("aws:requesttag/k1999"), Some(&ContextValue::String("1999".into())));
+        assert_eq!(c.get("AWS:USERNAME"), Some(&ContextValue::String("b".into())));
+        assert_eq!(c.get("aws:requesttag/k2000"), None);
+        let clone = c.clone();
+        assert_eq!(clone.get("aws:RequestTag/K1000"), Some(&ContextValue::String("1000".into())));
+    }
 
     #[test]
     fn principal_kinds_from_arns() {

@@ -80,21 +80,22 @@ pub struct Finding {
 /// The first error AWS would report for `doc` as a policy of type `ty`.
 pub fn check(doc: &Document, ty: PolicyType) -> Result<(), String> {
     if ty == PolicyType::Trust {
-        // The shape rules ran on the JSON ([`check_trust_json`]); what is left is principal values.
-        return principal_rules(doc, ty);
+        // The shape rules ran on the JSON ([`check_trust_json`]); what is left is principal values
+        // and condition values that cannot mean anything.
+        principal_rules(doc, ty)?;
+        return ip_values(doc);
     }
     principal_rules(doc, ty)?;
     if doc.version != Version::V2012 && matches!(ty, PolicyType::Identity | PolicyType::ResourceControl) {
         return Err(VERSION.into());
     }
     let resource_error = legacy(doc)?;
-    let mut sids: Vec<&str> = Vec::new();
+    let mut sids: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for s in &doc.statements {
         if let Some(sid) = s.sid.as_deref().filter(|s| !s.is_empty()) {
-            if sids.contains(&sid) {
+            if !sids.insert(sid) {
                 return Err(SID_UNIQUE.into());
             }
-            sids.push(sid);
         }
     }
     if doc.statements.iter().any(|s| s.action.as_ref().is_none_or(|a| a.values.is_empty())) {
@@ -177,7 +178,25 @@ pub fn valid_principal(ty: PrincipalType, v: &str) -> bool {
 
 /// The legacy parser: case-sensitive Effect, date values, resource shapes. Returns the resource format
 /// error to report later (IAM reports it after the action/resource presence checks).
+/// `IpAddress`/`NotIpAddress` values must be an IPv4/IPv6 address or CIDR block (`10.0.0.0/33`,
+/// `1.2.3` are refused as IAM's parser refuses them, with its legacy-parser message): a value that
+/// can never match would silently turn a `Deny … NotIpAddress` guard into a no-op.
+fn ip_values(doc: &Document) -> Result<(), String> {
+    use crate::ast::Operator;
+    for s in &doc.statements {
+        for c in &s.conditions {
+            if matches!(c.operator.base, Operator::IpAddress | Operator::NotIpAddress)
+                && !c.values.iter().all(|v| crate::condition::parse_net(v).is_some())
+            {
+                return Err(LEGACY.into());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn legacy(doc: &Document) -> Result<Option<String>, String> {
+    ip_values(doc)?;
     for s in &doc.statements {
         if s.effect_text != "Allow" && s.effect_text != "Deny" {
             return Err(LEGACY.into());
@@ -362,7 +381,7 @@ pub fn check_trust_json(root: &Json) -> Result<(), String> {
     if statements.is_empty() {
         return Err(TRUST_EMPTY.into());
     }
-    let mut sids: Vec<&str> = Vec::new();
+    let mut sids: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for st in statements {
         if st.as_object().is_none() {
             return Err(crate::parser::SYNTAX.into());
@@ -416,10 +435,9 @@ pub fn check_trust_json(root: &Json) -> Result<(), String> {
             return Err(TRUST_NOT_RESOURCE.into());
         }
         if let Some(sid) = st.get("Sid").and_then(Json::as_str).filter(|s| !s.is_empty()) {
-            if sids.contains(&sid) {
+            if !sids.insert(sid) {
                 return Err(TRUST_SID_UNIQUE.into());
             }
-            sids.push(sid);
         }
     }
     Ok(())

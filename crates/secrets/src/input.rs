@@ -20,6 +20,9 @@ fn wrong_type(name: &str, want: &str) -> SmError {
     ))
 }
 
+/// AWS's limit on tags per secret (and so per request).
+pub const MAX_TAGS: usize = 50;
+
 /// A view over the request body.
 #[derive(Clone, Copy)]
 pub struct In<'a>(pub &'a Value);
@@ -89,10 +92,15 @@ impl<'a> In<'a> {
         }
     }
 
-    /// `Tags: [{Key, Value}]`.
+    /// `Tags: [{Key, Value}]`. More than [`MAX_TAGS`] is refused by the count alone, before any
+    /// per-tag work (plans read tags before authorization).
     pub fn tags(&self, name: &str) -> Result<Option<Vec<(String, String)>>> {
         match self.list(name)? {
             None => Ok(None),
+            Some(items) if items.len() > MAX_TAGS => Err(SmError::Validation(format!(
+                "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length less than or equal to {MAX_TAGS}",
+                lower_first(name)
+            ))),
             Some(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {

@@ -376,13 +376,17 @@ impl SecretsService {
                     checks.push(c);
                 }
                 // Replicating on creation also needs permission to replicate (as AWS requires).
-                if body.list("AddReplicaRegions")?.is_some_and(|r| !r.is_empty()) {
+                if !replication::replica_regions(body)?.is_empty() {
                     checks.push(AuthzCheck::new("secretsmanager:ReplicateSecretToRegions", arn));
                 }
                 checks
             }
             _ => {
                 let id = body.req_str("SecretId")?;
+                if op == "ReplicateSecretToRegions" {
+                    // The list's bound before the secret is read and the call authorized.
+                    replication::replica_regions(body)?;
+                }
                 let mut c = self.secret_check(ctx, op, id)?;
                 match op {
                     "GetSecretValue" => {

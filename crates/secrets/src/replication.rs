@@ -69,10 +69,23 @@ pub(crate) fn primary_region(rec: &SecretRec) -> Option<&str> {
     }
 }
 
-/// `AddReplicaRegions: [{Region, KmsKeyId}]`.
-fn replica_regions(body: In<'_>) -> Result<Vec<(String, Option<String>)>> {
-    let mut out = Vec::new();
-    for item in body.list("AddReplicaRegions")?.map(|v| v.as_slice()).unwrap_or_default() {
+/// Rampart's bound on `AddReplicaRegions` entries per request. AWS documents no number (the model
+/// has only `min: 1`), but a secret cannot be replicated to more Regions than a partition has (fewer
+/// than 40), so a longer list can never succeed: it is refused by its length, before authorization
+/// and before any per-entry work.
+pub(crate) const MAX_REPLICA_REGIONS: usize = 64;
+
+/// `AddReplicaRegions: [{Region, KmsKeyId}]`, without repeated Regions (the first one counts).
+pub(crate) fn replica_regions(body: In<'_>) -> Result<Vec<(String, Option<String>)>> {
+    let items = body.list("AddReplicaRegions")?.map(|v| v.as_slice()).unwrap_or_default();
+    if items.len() > MAX_REPLICA_REGIONS {
+        return Err(SmError::Validation(format!(
+            "1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length less than or equal to {MAX_REPLICA_REGIONS}"
+        )));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    for item in items {
         let r = In(item);
         let region = r.str("Region")?.unwrap_or("");
         check_len("AddReplicaRegions.member.Region", region, 1, 128)?;
@@ -80,7 +93,7 @@ fn replica_regions(body: In<'_>) -> Result<Vec<(String, Option<String>)>> {
             return Err(SmError::InvalidParameter("Invalid replica region.".into()));
         }
         let kms = r.str("KmsKeyId")?.map(str::to_string);
-        if !out.iter().any(|(o, _): &(String, Option<String>)| o == region) {
+        if seen.insert(region) {
             out.push((region.to_string(), kms));
         }
     }

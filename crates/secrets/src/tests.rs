@@ -784,3 +784,37 @@ fn list_secrets_keeps_creation_order_within_one_millisecond() {
     let got: Vec<&str> = desc["SecretList"].as_array().unwrap().iter().map(|s| s["Name"].as_str().unwrap()).collect();
     assert_eq!(got, names.iter().rev().copied().collect::<Vec<_>>());
 }
+
+/// Lists over their bound are refused by the plan (before authorization), by their length alone.
+#[test]
+fn huge_tag_and_replica_lists_are_refused_before_authorization() {
+    let e = env();
+    e.ok("CreateSecret", json!({"Name": "lim", "SecretString": "x"}));
+    let tags: Vec<Value> = (0..40_000).map(|i| json!({"Key": format!("k{i}"), "Value": "v"})).collect();
+    let regions: Vec<Value> = (0..40_000).map(|i| json!({"Region": format!("xx-test-{i}")})).collect();
+    let c = ctx();
+    let plan = |op: &str, body: Value| e.svc.authorize(&c, op, &Input::Json(body)).map(|_| ()).unwrap_err();
+    let too_many_tags = "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50";
+    for (op, body) in [
+        ("CreateSecret", json!({"Name": "n", "SecretString": "x", "Tags": tags})),
+        ("TagResource", json!({"SecretId": "lim", "Tags": tags})),
+    ] {
+        let err = plan(op, body);
+        assert_eq!((err.code.as_ref(), err.message.as_ref()), ("ValidationException", too_many_tags), "{op}");
+    }
+    let too_many_regions = "1 validation error detected: Value at 'addReplicaRegions' failed to satisfy constraint: Member must have length less than or equal to 64";
+    for (op, body) in [
+        ("CreateSecret", json!({"Name": "n", "SecretString": "x", "AddReplicaRegions": regions})),
+        ("ReplicateSecretToRegions", json!({"SecretId": "lim", "AddReplicaRegions": regions})),
+    ] {
+        let err = plan(op, body);
+        assert_eq!((err.code.as_ref(), err.message.as_ref()), ("ValidationException", too_many_regions), "{op}");
+    }
+    // Repeated Regions within the bound count once.
+    let west = "us-west-2";
+    let r = e.ok(
+        "ReplicateSecretToRegions",
+        json!({"SecretId": "lim", "AddReplicaRegions": [{"Region": west}, {"Region": west}, {"Region": west}]}),
+    );
+    assert_eq!(r["ReplicationStatus"].as_array().unwrap().len(), 1);
+}

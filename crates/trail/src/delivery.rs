@@ -456,18 +456,54 @@ pub fn random_token(n: usize) -> String {
     (0..n).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
 
-/// Write via a temp file + fsync + rename + directory fsync.
+/// Directories the delivery creates: owner-only (`0700`), as the data directory is. Trail files
+/// are audit records (principals, source IPs, request parameters): with `--trail-dir` outside the
+/// data directory they must not become readable by every local user. Directories that already
+/// exist keep their mode.
+pub const DIR_MODE: u32 = 0o700;
+/// Files the delivery writes (log files, digests, public keys): owner read/write only (`0600`).
+pub const FILE_MODE: u32 = 0o600;
+
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(DIR_MODE);
+    }
+    b.create(dir)
+}
+
+fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(FILE_MODE);
+    }
+    o.open(path)
+}
+
+/// Write via a temp file (created `0600`) + fsync + rename + directory fsync; missing directories
+/// are created `0700`.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), DeliveryError> {
     let err = |e| io_err(path, e);
     let parent = path.parent().ok_or_else(|| err(std::io::Error::other("no parent directory")))?;
-    fs::create_dir_all(parent).map_err(err)?;
+    create_private_dir_all(parent).map_err(err)?;
     let tmp = parent.join(format!(".{}.tmp", random_token(8)));
     {
-        let mut f = fs::File::create(&tmp).map_err(err)?;
-        f.write_all(bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
+        let mut f = create_private_file(&tmp).map_err(err)?;
+        if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+            let _ = fs::remove_file(&tmp);
+            return Err(err(e));
+        }
     }
-    fs::rename(&tmp, path).map_err(err)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err(e));
+    }
     fs::File::open(parent).and_then(|d| d.sync_all()).map_err(err)?;
     Ok(())
 }

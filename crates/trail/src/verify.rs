@@ -357,4 +357,32 @@ mod tests {
         let r = verify(&bucket, &keys).unwrap();
         assert_eq!(r.digests_valid, 0);
     }
+
+    /// Delivered files and the directories delivery creates are the owner's alone, whatever the
+    /// process umask lets through (the trail directory may live outside the 0700 data directory).
+    #[cfg(unix)]
+    #[test]
+    fn delivered_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, _bucket, _keys) = delivered();
+        fn check(p: &Path, found: &mut (usize, usize)) {
+            for e in fs::read_dir(p).unwrap() {
+                let e = e.unwrap();
+                let path = e.path();
+                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+                if e.file_type().unwrap().is_dir() {
+                    assert_eq!(mode, 0o700, "{}", path.display());
+                    found.0 += 1;
+                    check(&path, found);
+                } else {
+                    assert_eq!(mode, 0o600, "{}", path.display());
+                    found.1 += 1;
+                }
+            }
+        }
+        let mut found = (0, 0);
+        check(dir.path(), &mut found);
+        // public-keys/, the bucket's AWSLogs tree; three logs, three digests, one public key.
+        assert!(found.0 > 5 && found.1 >= 7, "{found:?}");
+    }
 }

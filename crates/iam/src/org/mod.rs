@@ -287,6 +287,14 @@ impl<'a> In<'a> {
         let Some(items) = list.as_array() else {
             return Err(IamError::Aws(AwsError::new("SerializationException", format!("{name} must be a list"), 400)));
         };
+        // The count first (plans read tags before authorization): a huge list costs nothing, and
+        // the per-tag checks below (duplicates included) stay bounded.
+        if items.len() > MAX_TAGS {
+            return Err(constraint(
+                "MAX_TAG_LIMIT_EXCEEDED",
+                "You have exceeded the maximum number of tags allowed on this resource.",
+            ));
+        }
         let mut tags: Vec<Tag> = Vec::with_capacity(items.len());
         for item in items {
             let key = item.get("Key").and_then(Value::as_str).unwrap_or_default();
@@ -296,12 +304,6 @@ impl<'a> In<'a> {
                 return Err(invalid("DUPLICATE_TAG_KEY", "You specified the same tag key more than once."));
             }
             tags.push(Tag { key: key.to_string(), value: value.to_string() });
-        }
-        if tags.len() > MAX_TAGS {
-            return Err(constraint(
-                "MAX_TAG_LIMIT_EXCEEDED",
-                "You have exceeded the maximum number of tags allowed on this resource.",
-            ));
         }
         Ok(tags)
     }

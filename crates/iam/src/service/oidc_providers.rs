@@ -72,6 +72,26 @@ fn thumbprints(a: &mut Args<'_>, required: bool) -> Vec<String> {
     list
 }
 
+/// `ClientIDList` without repeats, in order. At most [`MAX_CLIENT_IDS`] distinct IDs: counted
+/// first, in one pass that stops at the first ID over the quota, so a huge list is refused (before
+/// authorization, by the plan) without per-ID work.
+fn client_id_list(q: &QueryParams) -> Result<Vec<&str>> {
+    let items = q.list("ClientIDList.member");
+    let mut seen = std::collections::HashSet::with_capacity(items.len().min(MAX_CLIENT_IDS + 1));
+    let mut out = Vec::with_capacity(items.len().min(MAX_CLIENT_IDS));
+    for c in items {
+        if seen.insert(c) {
+            if out.len() == MAX_CLIENT_IDS {
+                return Err(IamError::LimitExceeded(format!(
+                    "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
+                )));
+            }
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 fn check_thumbprints(list: &[String]) -> Result<()> {
     if list.len() > MAX_THUMBPRINTS {
         return Err(IamError::InvalidInput(format!(
@@ -93,6 +113,7 @@ pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Res
         return one(check(op, "*"));
     }
     if op == "CreateOpenIDConnectProvider" {
+        client_id_list(q)?;
         let url = a.req("Url", &URL);
         a.list("ClientIDList", &CLIENT_ID, None, false);
         thumbprints(&mut a, false);
@@ -156,22 +177,13 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 INVALID_URL => IamError::Aws(AwsError::validation(m)),
                 _ => IamError::InvalidInput(m),
             })?;
-            let mut client_ids: Vec<String> = Vec::new();
-            for c in a.list("ClientIDList", &CLIENT_ID, None, false) {
-                if !client_ids.iter().any(|x| x == c) {
-                    client_ids.push(c.to_string());
-                }
-            }
+            let client_ids: Vec<String> = client_id_list(q)?.into_iter().map(str::to_string).collect();
+            a.list("ClientIDList", &CLIENT_ID, None, false);
             let thumbs = thumbprints(&mut a, false);
             let tags = a.tags("Tags");
             a.finish()?;
             check_thumbprints(&thumbs)?;
             check_new_tags(&tags)?;
-            if client_ids.len() > MAX_CLIENT_IDS {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
-                )));
-            }
             let rec = ProviderRec { url, created: now(), client_ids, thumbprints: thumbs, tags };
             let skey = store_key(acct, rec.key());
             core.db.write(acct, |tx| {

@@ -131,6 +131,11 @@ impl StsService {
         }
     }
 
+    /// The OIDC key-set fetcher (its limits are configurable through [`crate::Iam`]).
+    pub(crate) fn jwks(&self) -> &crate::oidc::JwksCache {
+        &self.jwks
+    }
+
     fn remember_mfa(&self, request_id: &str, at: i64) {
         let mut m = self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= 10_000 {
@@ -403,6 +408,9 @@ fn mfa_failed() -> IamError {
     IamError::Aws(AwsError::access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code. "))
 }
 
+/// AWS's limit on `PolicyArns` (managed session policies) per request.
+const MAX_POLICY_ARNS: usize = 10;
+
 /// Session policy inputs shared by AssumeRole and GetFederationToken.
 struct SessionPolicies<'a> {
     policy: Option<&'a str>,
@@ -412,6 +420,19 @@ struct SessionPolicies<'a> {
 fn session_policy_args<'a>(a: &mut Args<'a>, q: &'a QueryParams) -> SessionPolicies<'a> {
     let policy = a.opt("Policy", &SESSION_POLICY);
     let items = q.struct_list("PolicyArns.member");
+    if items.len() > MAX_POLICY_ARNS {
+        // Refused as a whole, before authorization: no per-ARN checks, and a long list is elided.
+        let len: usize = items.iter().map(|i| i.get("arn").map_or(0, str::len) + 2).sum();
+        let shown = if len <= crate::validate::MAX_ECHOED_LIST {
+            items.iter().filter_map(|i| i.get("arn")).collect::<Vec<_>>().join(", ")
+        } else {
+            "...".to_string()
+        };
+        a.error(format!(
+            "Value '[{shown}]' at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to {MAX_POLICY_ARNS}"
+        ));
+        return SessionPolicies { policy, arns: Vec::new() };
+    }
     let mut arns = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(arn) = item.get("arn") {
