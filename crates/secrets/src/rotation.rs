@@ -596,26 +596,36 @@ impl SecretsManager {
         Ok(())
     }
 
-    /// Run the four steps for `token`, in the background (server) or inline (tests).
+    /// Run the four steps for `token`, in the background (server) or inline (tests). In the
+    /// background, once the calling API call's changes are committed (the job reads them).
     pub(crate) fn spawn_rotation(self: &Arc<Self>, account: String, region: String, arn: String, token: String) {
-        {
-            let mut running = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
-            if !running.insert(arn.clone()) {
-                return;
-            }
-        }
         let sm = self.clone();
-        let job = move || {
-            sm.run_rotation(&account, &region, &arn, &token);
-            sm.rotating.lock().unwrap_or_else(|p| p.into_inner()).remove(&arn);
+        let start = move || {
+            {
+                let mut running = sm.rotating.lock().unwrap_or_else(|p| p.into_inner());
+                if !running.insert(arn.clone()) {
+                    return;
+                }
+            }
+            let background = sm.background_rotation;
+            let job_sm = sm.clone();
+            let job = move || {
+                job_sm.run_rotation(&account, &region, &arn, &token);
+                job_sm.rotating.lock().unwrap_or_else(|p| p.into_inner()).remove(&arn);
+            };
+            if background {
+                if let Err(e) = std::thread::Builder::new().name("secrets-rotation".into()).spawn(job) {
+                    tracing::error!(error = %e, "cannot start a rotation thread");
+                    sm.rotating.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                }
+            } else {
+                job();
+            }
         };
         if self.background_rotation {
-            if let Err(e) = std::thread::Builder::new().name("secrets-rotation".into()).spawn(job) {
-                tracing::error!(error = %e, "cannot start a rotation thread");
-                self.rotating.lock().unwrap_or_else(|p| p.into_inner()).clear();
-            }
+            rampart_store::unit::after_commit(Box::new(start));
         } else {
-            job();
+            start();
         }
     }
 

@@ -372,7 +372,17 @@ impl Pipeline {
         error: Option<&AwsError>,
         unit: Option<CallUnit<'_>>,
     ) -> Option<Receipt> {
-        let unit = unit.filter(CallUnit::has_writes);
+        // A unit that wrote nothing ends here (starting any work it deferred); one that wrote
+        // commits below, with the record.
+        let unit = match unit {
+            Some(u) if !u.has_writes() => {
+                if let Err(e) = u.finish(|_| Ok(())) {
+                    tracing::error!(error = %e, "cannot end the call's unit of work");
+                }
+                None
+            }
+            other => other,
+        };
         let (Some(audit), Some(service)) = (self.audit.as_ref(), facts.service) else {
             // Nothing to record (bare test pipelines): the call's writes still commit.
             let pos = unit?.finish(|_| Ok(()));

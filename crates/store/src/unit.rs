@@ -72,6 +72,27 @@ struct Slot {
     outer: Option<OwnedTxn>,
     /// A joined transaction holds `outer` right now.
     lent: bool,
+    /// Work to start once the unit has committed ([`after_commit`]).
+    after: Vec<AfterCommit>,
+}
+
+/// Work that must see a call's changes: started once they are committed.
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
+/// Run `f` once the current thread's unit of work has committed (at once when no unit is active):
+/// background work a call starts (a rotation, a delivery) must read what the call wrote. Dropped
+/// when the unit rolls back.
+pub fn after_commit(f: AfterCommit) {
+    let f = UNIT.with(|u| match u.borrow_mut().as_mut() {
+        Some(slot) => {
+            slot.after.push(f);
+            None
+        }
+        None => Some(f),
+    });
+    if let Some(f) = f {
+        f();
+    }
 }
 
 thread_local! {
@@ -105,7 +126,7 @@ impl UnitStore {
             if u.is_some() {
                 return Err(StoreError::Backend("a unit of work is already active on this thread".into()));
             }
-            *u = Some(Slot { store_id: self.id, outer: None, lent: false });
+            *u = Some(Slot { store_id: self.id, outer: None, lent: false, after: Vec::new() });
             Ok(CallUnit { store: self, done: false })
         })
     }
@@ -295,10 +316,18 @@ impl CallUnit<'_> {
         last: impl FnOnce(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Option<u64>, StoreError> {
         self.done = true;
-        let outer = UNIT.with(|u| u.borrow_mut().take()).and_then(|slot| slot.outer);
-        let Some(mut outer) = outer else { return Ok(None) };
-        outer.write(last)?;
-        outer.commit_deferred().map(Some)
+        let Some(slot) = UNIT.with(|u| u.borrow_mut().take()) else { return Ok(None) };
+        let committed = match slot.outer {
+            None => None,
+            Some(mut outer) => {
+                outer.write(last)?;
+                Some(outer.commit_deferred()?)
+            }
+        };
+        for f in slot.after {
+            f();
+        }
+        Ok(committed)
     }
 }
 
@@ -365,6 +394,37 @@ mod tests {
             // The writer is free again.
             transact(inner.as_ref(), |tx| tx.put("users", "dave", b"1")).unwrap();
         }
+    }
+
+    #[test]
+    fn work_after_commit_starts_only_once_the_unit_committed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let started = Arc::new(AtomicUsize::new(0));
+        let store = UnitStore::new(Arc::new(MemStore::new()));
+        let bump = |n: &Arc<AtomicUsize>| {
+            let n = n.clone();
+            Box::new(move || {
+                n.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        {
+            let _unit = store.enter().unwrap();
+            transact(store.as_ref(), |tx| tx.put("t", "k", b"v")).unwrap();
+            after_commit(bump(&started));
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 0, "rolled back: never started");
+        let unit = store.enter().unwrap();
+        transact(store.as_ref(), |tx| tx.put("t", "k", b"v")).unwrap();
+        after_commit(bump(&started));
+        assert_eq!(started.load(Ordering::SeqCst), 0, "not before the commit");
+        unit.finish(|_| Ok(())).unwrap();
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        let unit = store.enter().unwrap();
+        after_commit(bump(&started));
+        unit.finish(|_| Ok(())).unwrap();
+        assert_eq!(started.load(Ordering::SeqCst), 2, "a unit without writes starts it at its end");
+        after_commit(bump(&started));
+        assert_eq!(started.load(Ordering::SeqCst), 3, "no unit: at once");
     }
 
     #[test]
