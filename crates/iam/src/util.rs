@@ -12,6 +12,12 @@ pub fn unique_id(prefix: &str) -> String {
     random_id(prefix, 21)
 }
 
+/// Whether `s` starts with `aws:` in any ASCII case (tag keys, SourceIdentity). Compares bytes, so
+/// a multi-byte character among the first four bytes is no prefix (and no panic).
+pub fn has_aws_prefix(s: &str) -> bool {
+    s.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"aws:"))
+}
+
 /// An access key ID: `AKIA` + 16 characters.
 pub fn access_key_id() -> String {
     random_id("AKIA", 20)

@@ -91,3 +91,18 @@ fn ou_depth_and_reason_field() {
     assert_eq!(v["Reason"], "OU_DEPTH_LIMIT_EXCEEDED");
     assert_eq!(v["__type"], "ConstraintViolationException");
 }
+
+/// Tag keys whose fourth byte falls inside a multi-byte character: no panic, ordinary keys.
+#[test]
+fn tag_keys_with_multibyte_characters_near_the_prefix() {
+    let h = H::new();
+    let mgmt = h.root();
+    org_call(&h, &mgmt, "CreateOrganization", json!({"FeatureSet": "ALL"})).unwrap();
+    let tags = json!({"ResourceId": ACCT, "Tags": [{"Key": "ab日c", "Value": "v"}]});
+    org_call(&h, &mgmt, "TagResource", tags).unwrap();
+    let listed = org_call(&h, &mgmt, "ListTagsForResource", json!({"ResourceId": ACCT})).unwrap();
+    assert_eq!(listed["Tags"], json!([{"Key": "ab日c", "Value": "v"}]));
+    let e = org_call(&h, &mgmt, "TagResource", json!({"ResourceId": ACCT, "Tags": [{"Key": "aWs:日", "Value": "v"}]}))
+        .unwrap_err();
+    assert_eq!(e.status, 400, "{e:?}");
+}

@@ -334,7 +334,7 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
     if value.chars().count() > 256 || !value.chars().all(tag_char) {
         return Err(invalid("INVALID_PATTERN", "You provided an invalid tag value."));
     }
-    if key.len() >= 4 && key[..4].eq_ignore_ascii_case("aws:") {
+    if crate::util::has_aws_prefix(key) {
         return Err(invalid("INVALID_SYSTEM_TAGS_PARAMETER", "You can't use the aws: prefix in tag keys."));
     }
     Ok(())

@@ -341,10 +341,7 @@ fn account_in_key_id(key: &str) -> Option<String> {
 fn saml_source_identity(a: &saml::Assertion) -> Result<Option<String>> {
     match a.attribute(saml::ATTR_SOURCE_IDENTITY).as_slice() {
         [] => Ok(None),
-        [si] if (2..=64).contains(&si.len())
-            && session_name_chars(si)
-            && !(si.len() >= 4 && si[..4].eq_ignore_ascii_case("aws:")) =>
-        {
+        [si] if (2..=64).contains(&si.len()) && session_name_chars(si) && !crate::util::has_aws_prefix(si) => {
             Ok(Some(si.to_string()))
         }
         _ => Err(invalid_identity("The SAML assertion's SourceIdentity attribute is not valid")),
@@ -746,7 +743,7 @@ impl StsService {
         let code = a.opt("TokenCode", &TOKEN_CODE);
         let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY);
         a.finish()?;
-        if source_identity.is_some_and(|s| s.len() >= 4 && s[..4].eq_ignore_ascii_case("aws:")) {
+        if source_identity.is_some_and(crate::util::has_aws_prefix) {
             return Err(IamError::Aws(AwsError::validation(
                 "1 validation error detected: Value at 'sourceIdentity' failed to satisfy constraint: Member must not start with 'aws:'",
             )));
