@@ -1566,7 +1566,7 @@ impl Kms {
             .iter()
             .zip(k.materials())
             .map(|(v, m)| self.seal_version(&replica_arn, m, &v.material_id, v.rotation_type.as_deref(), v.created))
-            .collect();
+            .collect::<Result<_>>()?;
         let rec = KeyRec {
             account: k.rec.account.clone(),
             region: region.clone(),

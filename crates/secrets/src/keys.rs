@@ -117,7 +117,10 @@ impl EnvelopeKeys for SealerKeys {
         let key_arn = self.key_arn(ctx, key_id)?;
         let mut dk = Zeroizing::new(vec![0u8; 32]);
         rand::rng().fill_bytes(dk.as_mut_slice());
-        let blob = self.sealer.seal(&dk, &Self::aad(&key_arn, encryption_context));
+        let blob = self
+            .sealer
+            .seal(&dk, &Self::aad(&key_arn, encryption_context))
+            .map_err(|_| AwsError::new("InternalServiceError", "An error occurred on the server side.", 500))?;
         let mut ciphertext_blob = key_arn.clone().into_bytes();
         ciphertext_blob.push(0);
         ciphertext_blob.extend_from_slice(&blob);

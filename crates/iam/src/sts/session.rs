@@ -97,7 +97,10 @@ fn session_token() -> String {
 fn seal(sealer: &rampart_store::Sealer, key_id: &str, secret: &str, token: &str) -> Result<String> {
     let plain = serde_json::to_vec(&[secret, token]).map_err(|e| IamError::Internal(e.to_string()))?;
     let plain = zeroize::Zeroizing::new(plain);
-    Ok(to_hex(&sealer.seal(&plain, key_id.as_bytes())))
+    let sealed = sealer
+        .seal(&plain, key_id.as_bytes())
+        .map_err(|e| IamError::Internal(format!("sealing session {key_id}: {e}")))?;
+    Ok(to_hex(&sealed))
 }
 
 fn open(sealer: &rampart_store::Sealer, key_id: &str, rec: &SessionRec) -> Result<(String, String)> {
