@@ -5,6 +5,8 @@
 //! resource policy, extra context keys), has the [`Authorizer`] decide every check, and only then
 //! runs [`Service::invoke`]. A service that loads state to plan (KMS: the key) overrides
 //! [`Service::call`] to run on exactly what was authorized. Handlers never check permissions by hand.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
 use std::borrow::Cow;
 use std::net::IpAddr;
