@@ -286,16 +286,16 @@ impl Kms {
             "ReplicaKeys": copies.iter().filter(|c| c.multi_region_primary == Some(false)).map(entry).collect::<Vec<_>>(),
         });
         if let Some(p) = copies.iter().find(|c| c.multi_region_primary == Some(true)) {
-            config["PrimaryKey"] = entry(p);
+            put(&mut config, "PrimaryKey", entry(p));
         }
         let has_replicas = copies.iter().any(|c| c.multi_region_primary == Some(false));
         if kind == "PRIMARY" && rec.state == KeyState::PendingDeletion && has_replicas {
-            m["KeyState"] = json!("PendingReplicaDeletion");
+            put(&mut m, "KeyState", json!("PendingReplicaDeletion"));
             if let Some(obj) = m.as_object_mut() {
                 obj.remove("DeletionDate");
             }
         }
-        m["MultiRegionConfiguration"] = config;
+        put(&mut m, "MultiRegionConfiguration", config);
         Ok(m)
     }
 
@@ -566,8 +566,12 @@ impl Kms {
     /// Every key record in `account`/`region` (lifecycle applied).
     pub(crate) fn list_keys(&self, account: &str, region: &str) -> Result<Vec<Arc<Loaded>>> {
         let prefix = format!("{account}/{region}/");
-        let ids: Vec<String> =
-            self.store.scan(KEYS, &prefix, None, 0)?.into_iter().map(|(k, _)| k[prefix.len()..].to_string()).collect();
+        let ids: Vec<String> = self
+            .store
+            .scan(KEYS, &prefix, None, 0)?
+            .into_iter()
+            .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_string))
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(k) = self.load(account, region, &id)? {
@@ -663,12 +667,12 @@ pub(crate) fn effective_policy(rec: &KeyRec) -> String {
                 }
             }
             if !cond.is_empty() {
-                st["Condition"] = Value::Object(cond);
+                put(&mut st, "Condition", Value::Object(cond));
             }
         }
         statements.push(st);
     }
-    doc["Statement"] = Value::Array(statements);
+    put(&mut doc, "Statement", Value::Array(statements));
     doc.to_string()
 }
 
