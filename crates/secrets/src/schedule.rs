@@ -122,31 +122,29 @@ const MAX_YEAR: i32 = 2199;
 impl Cron {
     pub fn parse(s: &str) -> Option<Cron> {
         let f: Vec<&str> = s.split_whitespace().collect();
-        if f.len() != 6 {
-            return None;
-        }
+        let &[minutes, hours, dom, months, dow, years] = f.as_slice() else { return None };
         const MONTHS: &[&str] = &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
         const DAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-        let dom = if f[2] == "?" { None } else { Some(field(f[2], 1, 31, &[])?) };
-        let dow = if f[4] == "?" { None } else { Some(field(f[4], 1, 7, DAYS)?) };
+        let dom = if dom == "?" { None } else { Some(field(dom, 1, 31, &[])?) };
+        let dow = if dow == "?" { None } else { Some(field(dow, 1, 7, DAYS)?) };
         // AWS requires exactly one of day-of-month / day-of-week to be `?`.
         if dom.is_some() == dow.is_some() {
             return None;
         }
-        let years = if f[5] == "*" {
+        let years = if years == "*" {
             None
         } else {
-            let (r, step) = match f[5].split_once('/') {
+            let (r, step) = match years.split_once('/') {
                 Some((r, s)) => (r, s.parse().ok().filter(|s: &i32| (1..=MAX_YEAR - MIN_YEAR).contains(s))?),
-                None => (f[5], 1),
+                None => (years, 1),
             };
             let year = |y: &str| y.parse().ok().filter(|y: &i32| (MIN_YEAR..=MAX_YEAR).contains(y));
             let (a, b) = match r.split_once('-') {
                 Some((a, b)) => (year(a)?, year(b)?),
-                None if r == "*" && f[5].contains('/') => (MIN_YEAR, MAX_YEAR),
+                None if r == "*" && years.contains('/') => (MIN_YEAR, MAX_YEAR),
                 None => {
                     let y = year(r)?;
-                    (y, if f[5].contains('/') { MAX_YEAR } else { y })
+                    (y, if years.contains('/') { MAX_YEAR } else { y })
                 }
             };
             if a > b {
@@ -155,10 +153,10 @@ impl Cron {
             Some((a, b, step))
         };
         Some(Cron {
-            minutes: field(f[0], 0, 59, &[])?,
-            hours: field(f[1], 0, 23, &[])?,
+            minutes: field(minutes, 0, 59, &[])?,
+            hours: field(hours, 0, 23, &[])?,
             days_of_month: dom,
-            months: field(f[3], 1, 12, MONTHS)?,
+            months: field(months, 1, 12, MONTHS)?,
             days_of_week: dow,
             years,
         })
@@ -167,8 +165,9 @@ impl Cron {
     fn day_matches(&self, t: OffsetDateTime) -> bool {
         let year_ok =
             self.years.is_none_or(|(a, b, step)| t.year() >= a && t.year() <= b && (t.year() - a) % step == 0);
-        let month_ok = self.months[u8::from(t.month()) as usize];
-        let dom_ok = self.days_of_month.as_ref().is_none_or(|d| d[t.day() as usize]);
+        let set = |s: &[bool], i: usize| s.get(i).copied().unwrap_or(false);
+        let month_ok = set(&self.months, u8::from(t.month()) as usize);
+        let dom_ok = self.days_of_month.as_ref().is_none_or(|d| set(d, t.day() as usize));
         let dow = match t.weekday() {
             Weekday::Sunday => 1,
             Weekday::Monday => 2,
@@ -178,7 +177,7 @@ impl Cron {
             Weekday::Friday => 6,
             Weekday::Saturday => 7,
         };
-        let dow_ok = self.days_of_week.as_ref().is_none_or(|d| d[dow]);
+        let dow_ok = self.days_of_week.as_ref().is_none_or(|d| set(d, dow));
         year_ok && month_ok && dom_ok && dow_ok
     }
 
@@ -189,11 +188,11 @@ impl Cron {
         for _ in 0..(366 * 5) {
             if self.day_matches(day) {
                 for h in 0..24u8 {
-                    if !self.hours[h as usize] {
+                    if !self.hours.get(h as usize).copied().unwrap_or(false) {
                         continue;
                     }
                     for m in 0..60u8 {
-                        if !self.minutes[m as usize] {
+                        if !self.minutes.get(m as usize).copied().unwrap_or(false) {
                             continue;
                         }
                         let t = day.replace_hour(h).ok()?.replace_minute(m).ok()?;
