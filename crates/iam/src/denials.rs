@@ -196,7 +196,7 @@ fn record_inner(db: &Db, d: &Denial<'_>) -> Result<()> {
             let prefix = format!("{account}/");
             let keys = tx.keys(DENIAL_ORDER, &prefix, 0)?;
             if keys.len() > MAX_PER_ACCOUNT {
-                for k in &keys[..keys.len() - MAX_PER_ACCOUNT] {
+                for k in keys.iter().take(keys.len() - MAX_PER_ACCOUNT) {
                     tx.delete(DENIAL_ORDER, k)?;
                     if let Some(rid) = k.rsplit('/').next() {
                         tx.delete(DENIALS, &format!("{account}/{rid}"))?;

@@ -224,7 +224,7 @@ pub(crate) fn check_new_tags(tags: &[Tag]) -> Result<()> {
         if crate::util::has_aws_prefix(&t.key) {
             return Err(IamError::InvalidInput("User-defined tag keys can't start with 'aws:'.".into()));
         }
-        if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+        if tags.iter().take(i).any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
             return Err(IamError::InvalidInput(
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
             ));

@@ -331,7 +331,7 @@ fn account_in_key_id(key: &str) -> Option<String> {
     }
     let bytes = data_encoding::BASE32_NOPAD.decode(rest.as_bytes()).ok()?;
     let mut z: u64 = 0;
-    for b in &bytes[..6] {
+    for b in bytes.iter().take(6) {
         z = (z << 8) | u64::from(*b);
     }
     Some(format!("{:012}", (z & 0x7fff_ffff_ff80) >> 7))
@@ -790,7 +790,9 @@ impl StsService {
             if !plan.transitive.is_empty() {
                 tag.context.push(("sts:TransitiveTagKeys".into(), ContextValue::List(plan.transitive.clone())));
             }
-            checks[0] = request_tags(checks[0].clone(), &plan.passed);
+            if let Some(first) = checks.first_mut() {
+                *first = request_tags(first.clone(), &plan.passed);
+            }
             checks.push(tag);
         }
         if source_identity.is_some() {

@@ -17,7 +17,7 @@ use crate::db::{Db, Lookup};
 use crate::error::{IamError, Result};
 use crate::model::{RoleRec, Tag, UserRec};
 use crate::resolve::managed_document;
-use crate::util::{from_hex, to_hex, unique_id};
+use crate::util::{from_hex, to_hex};
 
 /// Table: access key ID (`ASIA…`) → [`SessionRec`].
 pub const SESSIONS: &str = "sts_sessions";
@@ -114,7 +114,7 @@ fn open(sealer: &rampart_store::Sealer, key_id: &str, rec: &SessionRec) -> Resul
 
 /// Store a new session built from `rec` (its `sealed` field is filled here) and return the keys.
 pub fn issue(db: &Db, sealer: &rampart_store::Sealer, mut rec: SessionRec, now: i64) -> Result<Minted> {
-    let access_key_id = format!("ASIA{}", &unique_id("")[..16]);
+    let access_key_id = crate::util::random_id("ASIA", 20);
     let secret_access_key = crate::util::secret_access_key();
     let session_token = session_token();
     rec.sealed = seal(sealer, &access_key_id, &secret_access_key, &session_token)?;
