@@ -97,6 +97,10 @@ pub enum Verdict {
 pub struct Allowed {
     allow: Vec<String>,
     opaque: Vec<String>,
+    /// Bit `n` set when an allowed name is `n` bytes long (63 for any longer): most members are
+    /// placed or ruled out by length alone.
+    #[serde(skip)]
+    lengths: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,10 +119,20 @@ pub const TABLE_JSON: &str = include_str!("../data/redaction.json");
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     // Checked by the tests; a broken file would leave every part empty (nothing recorded), not panic.
-    serde_json::from_str(TABLE_JSON).unwrap_or_else(|_| Table { sources: HashMap::new() })
+    let mut table: Table = serde_json::from_str(TABLE_JSON).unwrap_or_else(|_| Table { sources: HashMap::new() });
+    for op in table.sources.values_mut().flat_map(|ops| ops.values_mut()) {
+        for part in [&mut op.request, &mut op.response] {
+            part.lengths = part.allow.iter().fold(0, |bits, m| bits | length_bit(m.len()));
+        }
+    }
+    table
 });
 
-static NOTHING: Allowed = Allowed { allow: Vec::new(), opaque: Vec::new() };
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
+static NOTHING: Allowed = Allowed { allow: Vec::new(), opaque: Vec::new(), lengths: 0 };
 
 /// The allow-list of `part` of `event_name` from `event_source`; empty for operations the table
 /// does not know.
@@ -136,6 +150,9 @@ impl Allowed {
     /// The verdict on a member `name_len` bytes long whose name `name_is` recognises (ASCII case
     /// ignored), before the deny rules.
     fn verdict(&self, name_len: usize, name_is: &impl Fn(&str) -> bool) -> Verdict {
+        if self.lengths & length_bit(name_len) == 0 {
+            return Verdict::Drop;
+        }
         let named = |list: &[String]| list.iter().any(|m| m.len() == name_len && name_is(m));
         if named(&self.opaque) {
             Verdict::KeepWhole
