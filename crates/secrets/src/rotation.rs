@@ -289,6 +289,9 @@ impl PostgresRotator {
     fn parse(value: &SecretValue) -> std::result::Result<(PgSecret, Value), String> {
         let text = std::str::from_utf8(&value.bytes).map_err(|_| "the secret is not a JSON string".to_string())?;
         let json: Value = serde_json::from_str(text).map_err(|_| "the secret is not JSON".to_string())?;
+        if !json.is_object() {
+            return Err("the secret must be a JSON object".to_string());
+        }
         let s: PgSecret = serde_json::from_value(json.clone())
             .map_err(|_| "the secret must have host, username and password (and may have port, dbname)".to_string())?;
         Ok((s, json))
