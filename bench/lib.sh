@@ -21,9 +21,11 @@ trap cleanup EXIT
 log() { echo "[bench] $*" >&2; }
 
 # --- build -----------------------------------------------------------------------------------
-log "building rampart (release)"
-cargo build --release --quiet -p rampart --bin rampart
-RAMPART_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart"
+if [ -z "${RAMPART_BIN:-}" ]; then
+  log "building rampart (release)"
+  cargo build --release --quiet -p rampart --bin rampart
+  RAMPART_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart"
+fi
 log "building the load generator (release)"
 CARGO_TARGET_DIR="$ROOT/bench/server/target" cargo build --release --quiet --manifest-path bench/server/Cargo.toml
 LOADGEN="$ROOT/bench/server/target/release/rampart-loadgen"

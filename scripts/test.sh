@@ -21,14 +21,22 @@ echo "== compat tests (boto3 / aws CLI)"
 export RAMPART_BIN="$PWD/target/debug/rampart"
 .venv/bin/python -m pytest tests/ -q "$@"
 
-# The same suite again with every data-directory server on PostgreSQL (each in its own schema),
-# when a server is reachable (CI machines have one; .ci/run starts it).
-if [ -z "${RAMPART_TEST_STORE:-}" ] && command -v psql >/dev/null 2>&1; then
-  for url in postgres://127.0.0.1:5432/test postgres://postgres@127.0.0.1:5432/test; do
-    if psql "$url" -qtAc 'select 1' >/dev/null 2>&1; then
-      echo "== compat tests on the PostgreSQL store ($url)"
-      RAMPART_TEST_STORE="$url" .venv/bin/python -m pytest tests/ -q "$@"
-      break
-    fi
-  done
+# The same suite again with every data-directory server on PostgreSQL (each in its own schema).
+# PostgreSQL missing is a failure (CI starts it; .ci/run); RAMPART_TEST_NO_PG=1 skips this run.
+if [ -z "${RAMPART_TEST_STORE:-}" ] && [ "${RAMPART_TEST_NO_PG:-}" != "1" ]; then
+  pg_url=""
+  if command -v psql >/dev/null 2>&1; then
+    for url in postgres://127.0.0.1:5432/test postgres://postgres@127.0.0.1:5432/test; do
+      if psql "$url" -qtAc 'select 1' >/dev/null 2>&1; then
+        pg_url="$url"
+        break
+      fi
+    done
+  fi
+  if [ -z "$pg_url" ]; then
+    echo "PostgreSQL (database test on 127.0.0.1:5432) is not reachable: start it, or set RAMPART_TEST_NO_PG=1" >&2
+    exit 1
+  fi
+  echo "== compat tests on the PostgreSQL store ($pg_url)"
+  RAMPART_TEST_STORE="$pg_url" .venv/bin/python -m pytest tests/ -q "$@"
 fi

@@ -58,6 +58,17 @@ TEST_STORE = os.environ.get("RAMPART_TEST_STORE", "")
 CREATED_SCHEMAS: set[str] = set()
 
 
+def require_postgres(reachable: bool, where: str) -> None:
+    """Tests that need PostgreSQL fail when it is missing (CI must not pass on tests that did not
+    run); RAMPART_TEST_NO_PG=1 skips them instead, on a machine without one."""
+    if reachable:
+        return
+    if os.environ.get("RAMPART_TEST_NO_PG") == "1":
+        pytest.skip(f"RAMPART_TEST_NO_PG=1: PostgreSQL at {where} not used")
+    pytest.fail(f"PostgreSQL is not reachable at {where}: start it (.ci/run does) or set RAMPART_TEST_NO_PG=1 "
+                "to skip the tests that need it")
+
+
 def store_base_url(url: str = TEST_STORE) -> str:
     """`url` without Rampart's own `schema=` / `pool_size=` parameters (what psql understands)."""
     base, _, query = url.partition("?")

@@ -245,3 +245,11 @@ def test_unknown_path_is_not_a_500(server):
 
     r = send("GET", f"{server.endpoint}/no/such/thing")
     assert r.status < 500, r.status
+
+
+def test_error_echoing_control_characters_is_well_formed_xml(server):
+    """A name holding characters XML 1.0 forbids (here U+0001) is echoed in the validation message:
+    the body must still parse (they read back as U+FFFD)."""
+    resp = signed_query(server, {"Action": "GetUser", "Version": IAM_VERSION, "UserName": "a\x01b"})
+    message = assert_error_envelope(resp, "ValidationError", 400)
+    assert "\x01" not in message

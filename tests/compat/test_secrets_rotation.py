@@ -19,7 +19,7 @@ import pytest
 
 from secrets_lambda import rotation_step
 from support import REGION, RampartServer, aws_error, make_client, random_account_id, random_key_id, random_secret, \
-    unique, wait_until
+    require_postgres, unique, wait_until
 
 ROTATION_TIMEOUT = 30.0
 
@@ -283,8 +283,8 @@ def password_matches(stored: str, username: str, password: str) -> bool:
     return False
 
 
-@pytest.mark.skipif(not pg_available(), reason="PostgreSQL on 127.0.0.1:5432 (database test) is not reachable")
 def test_postgres_rotation_changes_the_password(rot):
+    require_postgres(pg_available(), "127.0.0.1:5432 (database test)")
     srv, sm, _ = rot
     role = "rot_" + uuid.uuid4().hex[:12]
     initial = "Initial-" + uuid.uuid4().hex
@@ -311,8 +311,8 @@ def test_postgres_rotation_changes_the_password(rot):
         psql(f"DROP ROLE IF EXISTS {role}")
 
 
-@pytest.mark.skipif(not pg_available(), reason="PostgreSQL on 127.0.0.1:5432 (database test) is not reachable")
 def test_postgres_rotation_failure_leaves_current(rot):
+    require_postgres(pg_available(), "127.0.0.1:5432 (database test)")
     srv, sm, _ = rot
     name = unique("pgbad")
     secret = {"engine": "postgres", "username": "no_such_role_" + uuid.uuid4().hex[:8], "password": "x", **PG}

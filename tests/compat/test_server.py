@@ -142,14 +142,13 @@ def test_generated_root_credentials(spawn_server):
     assert re.fullmatch(r"\d{12}", account)
     assert ident["Arn"] == f"arn:aws:iam::{account}:root"
 
-    # Kept in the data dir, readable only by the owner (with a PostgreSQL store: sealed in the
-    # database, so nowhere on disk in plaintext, and the master key is private).
+    # Nowhere on disk in plaintext: sealed with the master key (in account.json with the SQLite
+    # store, in the database with PostgreSQL); the files that keep it are readable only by the owner.
     holders = [p for p in srv.data_dir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
-    if TEST_STORE:
-        assert holders == [], f"the secret is in plaintext in {holders}"
-        holders = [srv.data_dir / "master.key"]
-    else:
-        assert holders, "the generated secret is kept in the data directory"
+    assert holders == [], f"the secret is in plaintext in {holders}"
+    holders = [srv.data_dir / "master.key"]
+    if not TEST_STORE:
+        holders.append(srv.data_dir / "account.json")
     for p in holders:
         mode = stat.S_IMODE(p.stat().st_mode)
         assert mode & 0o077 == 0, f"{p} has mode {oct(mode)}; expected 0600"

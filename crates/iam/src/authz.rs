@@ -176,6 +176,7 @@ impl IamAuthorizer {
                 principal_id: &caller.principal_id,
                 action: &check.action,
                 resource: &check.resource,
+                resource_account: check.resource_account.as_deref(),
                 message: &err.message,
                 context: context.iter().collect(),
                 explanation: &eval.explanation,

@@ -41,15 +41,16 @@ struct Wire<'a>(&'a [u8]);
 impl<'a> Wire<'a> {
     fn string(&mut self) -> Option<&'a [u8]> {
         let len = u32::from_be_bytes(self.0.get(..4)?.try_into().ok()?) as usize;
-        let s = self.0.get(4..4usize.checked_add(len)?)?;
-        self.0 = &self.0[4 + len..];
+        let end = 4usize.checked_add(len)?;
+        let s = self.0.get(4..end)?;
+        self.0 = self.0.get(end..)?;
         Some(s)
     }
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
     let i = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    &b[i..]
+    b.get(i..).unwrap_or_default()
 }
 
 impl SshKey {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use rampart_protocol::AwsError;
-use rampart_service::{Caller, CallerKind, Credential, CredentialStore};
+use rampart_service::{Caller, CallerKind, Credential, CredentialStore, SecretString};
 use rampart_store::Sealer;
 use time::OffsetDateTime;
 
@@ -21,9 +21,43 @@ pub struct IamCredentials {
     db: Db,
     sealer: Arc<Sealer>,
     /// key ID → (account, generation it was read at, credential).
-    cache: RwLock<HashMap<String, (String, u64, Credential)>>,
+    cache: RwLock<HashMap<String, (String, u64, Cached)>>,
     /// key ID → (minute, service, region) last written, so `record_use` writes at most once a minute.
     last_used: Mutex<HashMap<String, (i64, String, String)>>,
+}
+
+/// A cached credential: the secret and session token zeroized when evicted or replaced.
+#[derive(Clone, Debug)]
+struct Cached {
+    secret_access_key: SecretString,
+    session_token: Option<SecretString>,
+    expires_at: Option<OffsetDateTime>,
+    active: bool,
+    caller: Caller,
+}
+
+impl Cached {
+    fn new(c: Credential) -> Self {
+        let Credential { secret_access_key, session_token, expires_at, active, caller } = c;
+        Cached {
+            secret_access_key: SecretString::new(secret_access_key),
+            session_token: session_token.map(SecretString::new),
+            expires_at,
+            active,
+            caller,
+        }
+    }
+
+    /// The credential the pipeline checks a request against.
+    fn credential(&self) -> Credential {
+        Credential {
+            secret_access_key: self.secret_access_key.expose().to_string(),
+            session_token: self.session_token.as_ref().map(|t| t.expose().to_string()),
+            expires_at: self.expires_at,
+            active: self.active,
+            caller: self.caller.clone(),
+        }
+    }
 }
 
 impl IamCredentials {
@@ -61,18 +95,18 @@ impl IamCredentials {
                         "access key {root_access_key_id} already belongs to another principal"
                     )))
                 }
-                Some(existing) if self.open(root_access_key_id, &existing).ok().as_deref() == Some(root_secret) => {
+                Some(existing) if self.open(root_access_key_id, &existing).is_ok_and(|s| s.expose() == root_secret) => {
                     existing
                 }
                 Some(existing) => {
-                    AccessKeyRec { sealed_secret: self.seal(root_access_key_id, root_secret), ..existing }
+                    AccessKeyRec { sealed_secret: self.seal(root_access_key_id, root_secret)?, ..existing }
                 }
                 None => AccessKeyRec {
                     account: account_id.to_string(),
                     user: None,
                     active: true,
                     created: now(),
-                    sealed_secret: self.seal(root_access_key_id, root_secret),
+                    sealed_secret: self.seal(root_access_key_id, root_secret)?,
                 },
             };
             tx.put(tables::ACCESS_KEYS, root_access_key_id, &record)?;
@@ -86,18 +120,24 @@ impl IamCredentials {
     }
 
     /// Seal a secret for storage (AAD = the key ID).
-    pub fn seal(&self, key_id: &str, secret: &str) -> String {
-        to_hex(&self.sealer.seal(secret.as_bytes(), key_id.as_bytes()))
+    pub fn seal(&self, key_id: &str, secret: &str) -> Result<String> {
+        let sealed = self
+            .sealer
+            .seal(secret.as_bytes(), key_id.as_bytes())
+            .map_err(|e| IamError::Internal(format!("sealing the secret of {key_id}: {e}")))?;
+        Ok(to_hex(&sealed))
     }
 
-    fn open(&self, key_id: &str, rec: &AccessKeyRec) -> Result<String> {
+    fn open(&self, key_id: &str, rec: &AccessKeyRec) -> Result<SecretString> {
         let sealed = from_hex(&rec.sealed_secret)
             .ok_or_else(|| IamError::Internal(format!("sealed secret of {key_id} is not hex")))?;
         let plain = self
             .sealer
             .open(&sealed, key_id.as_bytes())
             .map_err(|e| IamError::Internal(format!("sealed secret of {key_id}: {e}")))?;
-        String::from_utf8(plain.to_vec()).map_err(|_| IamError::Internal(format!("secret of {key_id} is not UTF-8")))
+        std::str::from_utf8(&plain)
+            .map(|s| SecretString::new(s.to_string()))
+            .map_err(|_| IamError::Internal(format!("secret of {key_id} is not UTF-8")))
     }
 
     /// The sealer (STS seals session secrets with it too).
@@ -139,7 +179,7 @@ impl IamCredentials {
             }
         };
         let credential = Credential {
-            secret_access_key: self.open(access_key_id, &rec)?,
+            secret_access_key: self.open(access_key_id, &rec)?.expose().to_string(),
             session_token: None,
             expires_at: None,
             active: rec.active,
@@ -149,7 +189,12 @@ impl IamCredentials {
     }
 
     fn lookup_inner(&self, access_key_id: &str) -> Result<Option<Credential>> {
-        let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(access_key_id).cloned();
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+            .map(|(account, generation, c)| (account.clone(), *generation, c.credential()));
         if let Some((account, generation, credential)) = cached {
             if self.db.generation(&account)? == generation {
                 return Ok(Some(credential));
@@ -158,12 +203,13 @@ impl IamCredentials {
         let loaded = self.load(access_key_id)?;
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         match loaded {
-            Some(entry) => {
+            Some((account, generation, credential)) => {
                 if cache.len() >= MAX_CACHED {
                     cache.clear();
                 }
-                let credential = entry.2.clone();
-                cache.insert(access_key_id.to_string(), entry);
+                let cached = Cached::new(credential);
+                let credential = cached.credential();
+                cache.insert(access_key_id.to_string(), (account, generation, cached));
                 Ok(Some(credential))
             }
             None => {

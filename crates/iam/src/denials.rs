@@ -5,6 +5,10 @@
 //! (`allowed`, `explicitDeny`, `matchedStatements`, `failures`, `context`), plus a `rampart` member
 //! with the denying policy type, every layer's verdict, the evaluated statements and the missing
 //! context keys. The store keeps the latest [`MAX_PER_ACCOUNT`] denials of each account.
+//!
+//! The caller's account reads them, so a statement of a policy it does not own — an SCP or RCP
+//! (the organization's), another account's resource policy — shows only its effect and policy
+//! type: never the policy's name, statement ID, position or organization level.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -42,6 +46,8 @@ pub struct Denial<'a> {
     pub principal_id: &'a str,
     pub action: &'a str,
     pub resource: &'a str,
+    /// The resource's account when it is not `account` (a cross-account resource policy).
+    pub resource_account: Option<&'a str>,
     pub message: &'a str,
     pub context: Vec<(&'a str, &'a ContextValue)>,
     pub explanation: &'a Explanation,
@@ -59,6 +65,66 @@ fn layer_name(layer: rampart_policy::Layer) -> &'static str {
     }
 }
 
+/// Whether the denied caller's account owns the policies of `layer`: its own identity policies,
+/// boundary and session policies, and resource policies of its own resources; not the
+/// organization's SCPs and RCPs, nor another account's resource policy.
+fn own_layer(d: &Denial<'_>, layer: rampart_policy::Layer) -> bool {
+    use rampart_policy::Layer;
+    match layer {
+        Layer::Identity | Layer::PermissionsBoundary | Layer::SessionPolicy => true,
+        Layer::ResourcePolicy => d.resource_account.is_none_or(|a| a == d.account),
+        Layer::ServiceControlPolicy | Layer::ResourceControlPolicy => false,
+    }
+}
+
+/// A statement as the explanation shows it: whole when the caller's account owns its policy, else
+/// its layer, effect and whether it decided only.
+fn statement_json(d: &Denial<'_>, m: &rampart_policy::MatchedStatement) -> Value {
+    if own_layer(d, m.layer) {
+        serde_json::to_value(m).unwrap_or(Value::Null)
+    } else {
+        json!({ "layer": m.layer, "effect": m.effect, "decisive": m.decisive })
+    }
+}
+
+/// The explanation as the caller's account may read it (see the module docs).
+fn explanation_json(d: &Denial<'_>) -> Value {
+    let e = d.explanation;
+    let decisive: Vec<String> = e
+        .matched_statements()
+        .map(|m| match (&m.sid, own_layer(d, m.layer)) {
+            (_, false) => format!("a statement in a {}", layer_name(m.layer)),
+            (Some(sid), true) => format!("{} ({sid})", m.policy),
+            (None, true) => format!("{} (statement {})", m.policy, m.index),
+        })
+        .collect();
+    let summary = match e.denying_layer() {
+        None => format!("Allowed by {}.", decisive.join(", ")),
+        Some((layer, true)) => format!("Explicitly denied by {} in the {}.", decisive.join(", "), layer.noun()),
+        Some((layer, false)) => format!("Implicitly denied: no {} allows the request.", layer.noun()),
+    };
+    let layers: Vec<Value> = e
+        .layers
+        .iter()
+        .map(|l| {
+            if own_layer(d, l.layer) {
+                serde_json::to_value(l).unwrap_or(Value::Null)
+            } else {
+                json!({ "layer": l.layer, "decision": l.decision })
+            }
+        })
+        .collect();
+    json!({
+        "summary": summary,
+        "denyingLayer": e.denying_layer().map(|(l, _)| l),
+        "explicitDeny": e.denying_layer().is_some_and(|(_, x)| x),
+        "statements": e.statements.iter().map(|m| statement_json(d, m)).collect::<Vec<_>>(),
+        "layers": layers,
+        "missingContextKeys": e.missing_context_keys(),
+        "resourcePolicyGrant": e.resource_policy_grant,
+    })
+}
+
 /// The decoded-message JSON for a denial.
 pub fn decoded(d: &Denial<'_>) -> Value {
     let explicit = d.explanation.denying_layer().is_some_and(|(_, e)| e);
@@ -66,13 +132,18 @@ pub fn decoded(d: &Denial<'_>) -> Value {
         .explanation
         .matched_statements()
         .map(|m| {
-            json!({
-                "statementId": m.sid.as_deref().unwrap_or(""),
-                "effect": format!("{:?}", m.effect).to_uppercase(),
-                "policy": m.policy,
-                "policyType": layer_name(m.layer),
-                "index": m.index,
-            })
+            let effect = format!("{:?}", m.effect).to_uppercase();
+            if own_layer(d, m.layer) {
+                json!({
+                    "statementId": m.sid.as_deref().unwrap_or(""),
+                    "effect": effect,
+                    "policy": m.policy,
+                    "policyType": layer_name(m.layer),
+                    "index": m.index,
+                })
+            } else {
+                json!({ "effect": effect, "policyType": layer_name(m.layer) })
+            }
         })
         .collect();
     let mut conditions: Vec<(&str, &ContextValue)> = d.context.clone();
@@ -102,7 +173,7 @@ pub fn decoded(d: &Denial<'_>) -> Value {
             "requestId": d.request_id,
             "message": d.message,
             "denyingPolicyType": d.explanation.denying_layer().map(|(l, _)| layer_name(l)),
-            "explanation": d.explanation,
+            "explanation": explanation_json(d),
         },
     })
 }
@@ -125,7 +196,7 @@ fn record_inner(db: &Db, d: &Denial<'_>) -> Result<()> {
             let prefix = format!("{account}/");
             let keys = tx.keys(DENIAL_ORDER, &prefix, 0)?;
             if keys.len() > MAX_PER_ACCOUNT {
-                for k in &keys[..keys.len() - MAX_PER_ACCOUNT] {
+                for k in keys.iter().take(keys.len() - MAX_PER_ACCOUNT) {
                     tx.delete(DENIAL_ORDER, k)?;
                     if let Some(rid) = k.rsplit('/').next() {
                         tx.delete(DENIALS, &format!("{account}/{rid}"))?;

@@ -7,6 +7,8 @@
 //! iam.bootstrap_account("111122223333", "AKIA…", "secret")?;
 //! Pipeline::new(vec![iam.iam_service(), iam.sts_service()], iam.authorizer(), iam.credentials());
 //! ```
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
 mod authz;
 mod certs;

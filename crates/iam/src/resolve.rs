@@ -20,20 +20,22 @@ pub struct PolicyCache {
 /// Bound on cached documents per type; the cache is simply emptied past it.
 const MAX_CACHED: usize = 8192;
 
-fn type_index(ty: PolicyType) -> usize {
+/// The cache slot of policies of type `ty`.
+fn slot_of<T>(slots: &[T; 5], ty: PolicyType) -> &T {
+    let [identity, resource, trust, scp, rcp] = slots;
     match ty {
-        PolicyType::Identity => 0,
-        PolicyType::Resource => 1,
-        PolicyType::Trust => 2,
-        PolicyType::ServiceControl => 3,
-        PolicyType::ResourceControl => 4,
+        PolicyType::Identity => identity,
+        PolicyType::Resource => resource,
+        PolicyType::Trust => trust,
+        PolicyType::ServiceControl => scp,
+        PolicyType::ResourceControl => rcp,
     }
 }
 
 impl PolicyCache {
     /// The compiled form of `doc` as a policy of type `ty`.
     pub fn get(&self, doc: &str, ty: PolicyType) -> Result<Arc<Policy>, PolicyError> {
-        let slot = &self.by_type[type_index(ty)];
+        let slot = slot_of(&self.by_type, ty);
         if let Some(p) = slot.read().unwrap_or_else(|p| p.into_inner()).get(doc) {
             return Ok(p.clone());
         }

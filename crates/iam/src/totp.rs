@@ -34,11 +34,10 @@ pub fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
     let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret) else { return 0 };
     mac.update(&counter.to_be_bytes());
     let h = mac.finalize().into_bytes();
-    let offset = usize::from(h[h.len() - 1] & 0x0f);
-    let bin = (u32::from(h[offset]) & 0x7f) << 24
-        | u32::from(h[offset + 1]) << 16
-        | u32::from(h[offset + 2]) << 8
-        | u32::from(h[offset + 3]);
+    // SHA-1: 20 bytes, so offset + 4 <= 19 always holds.
+    let offset = usize::from(h.last().copied().unwrap_or(0) & 0x0f);
+    let Some(&[b0, b1, b2, b3]) = h.get(offset..offset + 4) else { return 0 };
+    let bin = (u32::from(b0) & 0x7f) << 24 | u32::from(b1) << 16 | u32::from(b2) << 8 | u32::from(b3);
     bin % 10u32.pow(digits)
 }
 
@@ -112,11 +111,13 @@ pub fn qr_png(text: &str) -> Result<Vec<u8>, String> {
     let mut pixels = vec![255u8; side * side];
     for y in 0..modules {
         for x in 0..modules {
-            if colors[y * modules + x] == qrcode::Color::Dark {
+            if colors.get(y * modules + x) == Some(&qrcode::Color::Dark) {
                 for dy in 0..SCALE {
                     let row = (y + QUIET) * SCALE + dy;
                     let start = row * side + (x + QUIET) * SCALE;
-                    pixels[start..start + SCALE].fill(0);
+                    if let Some(run) = pixels.get_mut(start..start + SCALE) {
+                        run.fill(0);
+                    }
                 }
             }
         }

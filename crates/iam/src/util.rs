@@ -12,6 +12,17 @@ pub fn unique_id(prefix: &str) -> String {
     random_id(prefix, 21)
 }
 
+/// Whether `s` starts with `aws:` in any ASCII case (tag keys, SourceIdentity). Compares bytes, so
+/// a multi-byte character among the first four bytes is no prefix (and no panic).
+pub fn has_aws_prefix(s: &str) -> bool {
+    s.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"aws:"))
+}
+
+/// The character at `i` of an ASCII alphabet (`i` is always in range; the first one otherwise).
+fn pick(alphabet: &[u8], i: usize) -> char {
+    char::from(alphabet.get(i).or(alphabet.first()).copied().unwrap_or(b'A'))
+}
+
 /// An access key ID: `AKIA` + 16 characters.
 pub fn access_key_id() -> String {
     random_id("AKIA", 20)
@@ -22,7 +33,7 @@ pub fn random_id(prefix: &str, len: usize) -> String {
     let mut s = String::with_capacity(len);
     s.push_str(prefix);
     while s.len() < len {
-        s.push(char::from(ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())]));
+        s.push(pick(ID_ALPHABET, rng.random_range(0..ID_ALPHABET.len())));
     }
     s
 }
@@ -36,7 +47,7 @@ pub fn stable_id(prefix: &str, seed: &str) -> String {
         if s.len() >= 21 {
             break;
         }
-        s.push(char::from(ID_ALPHABET[usize::from(b & 31)]));
+        s.push(pick(ID_ALPHABET, usize::from(b & 31)));
     }
     s
 }
@@ -45,7 +56,7 @@ pub fn stable_id(prefix: &str, seed: &str) -> String {
 pub fn secret_access_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut rng = rand::rng();
-    (0..40).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+    (0..40).map(|_| pick(ALPHABET, rng.random_range(0..ALPHABET.len()))).collect()
 }
 
 /// Seconds since the epoch, now.
@@ -68,8 +79,8 @@ pub fn iso8601(epoch_seconds: i64) -> String {
     }
     let mut out = *b"0000-00-00T00:00:00Z";
     let mut put = |at: usize, width: usize, mut v: u32| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (v % 10) as u8;
+        for slot in out.iter_mut().skip(at).take(width).rev() {
+            *slot = b'0' + (v % 10) as u8;
             v /= 10;
         }
     };
@@ -108,8 +119,8 @@ pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
+        s.push(pick(HEX, usize::from(b >> 4)));
+        s.push(pick(HEX, usize::from(b & 15)));
     }
     s
 }
@@ -120,7 +131,13 @@ pub fn from_hex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| match p {
+            &[hi, lo] => Some(digit(hi)? << 4 | digit(lo)?),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `arn:aws:iam::ACCOUNT:KIND/PATH-AND-NAME` (path starts and ends with `/`).

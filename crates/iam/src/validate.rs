@@ -81,8 +81,8 @@ fn role_description_chars(s: &str) -> bool {
 fn version_id_chars(s: &str) -> bool {
     // v[1-9][0-9]*(\.[A-Za-z0-9-]*)?
     let Some(rest) = s.strip_prefix('v') else { return false };
-    let (num, suffix) = match rest.find('.') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+    let (num, suffix) = match rest.split_once('.') {
+        Some((num, suffix)) => (num, Some(suffix)),
         None => (rest, None),
     };
     let num_ok =
@@ -96,8 +96,8 @@ fn alias_chars(s: &str) -> bool {
     let ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     b.len() >= 3
         && b.len() <= 63
-        && ok(b[0])
-        && ok(b[b.len() - 1])
+        && b.first().is_some_and(|&c| ok(c))
+        && b.last().is_some_and(|&c| ok(c))
         && b.iter().all(|&c| ok(c) || c == b'-')
         && !s.contains("--")
 }
@@ -421,10 +421,10 @@ impl<'a> Args<'a> {
 
     /// `Ok` when nothing was violated; else AWS's `ValidationError`.
     pub fn finish(self) -> Result<(), AwsError> {
-        match self.errors.len() {
-            0 => Ok(()),
-            1 => Err(AwsError::validation(format!("1 validation error detected: {}", self.errors[0]))),
-            n => Err(AwsError::validation(format!("{n} validation errors detected: {}", self.errors.join("; ")))),
+        match self.errors.as_slice() {
+            [] => Ok(()),
+            [one] => Err(AwsError::validation(format!("1 validation error detected: {one}"))),
+            all => Err(AwsError::validation(format!("{} validation errors detected: {}", all.len(), all.join("; ")))),
         }
     }
 }

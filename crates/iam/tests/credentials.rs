@@ -145,3 +145,25 @@ fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).expect("base64")
 }
+
+/// A looked-up credential (long-term or session) prints neither its secret nor its session token.
+#[test]
+fn credential_debug_hides_the_secret_and_token() {
+    let h = H::new();
+    // Twice: the second lookup answers from the cache.
+    for _ in 0..2 {
+        let c = h.creds.lookup(ROOT_KEY).unwrap().unwrap();
+        assert_eq!(c.secret_access_key, ROOT_SECRET);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(ROOT_SECRET), "{shown}");
+    }
+    let r = h.call_on(h.sts.as_ref(), &h.root(), "GetSessionToken", &[]).unwrap();
+    let (key, secret, token) =
+        (r.text("Credentials/AccessKeyId"), r.text("Credentials/SecretAccessKey"), r.text("Credentials/SessionToken"));
+    for _ in 0..2 {
+        let c = h.creds.lookup(&key).unwrap().unwrap();
+        assert_eq!((c.secret_access_key.as_str(), c.session_token.as_deref()), (secret.as_str(), Some(token.as_str())));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(&secret) && !shown.contains(&token), "{shown}");
+    }
+}

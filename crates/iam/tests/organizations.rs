@@ -91,3 +91,76 @@ fn ou_depth_and_reason_field() {
     assert_eq!(v["Reason"], "OU_DEPTH_LIMIT_EXCEEDED");
     assert_eq!(v["__type"], "ConstraintViolationException");
 }
+
+/// Tag keys whose fourth byte falls inside a multi-byte character: no panic, ordinary keys.
+#[test]
+fn tag_keys_with_multibyte_characters_near_the_prefix() {
+    let h = H::new();
+    let mgmt = h.root();
+    org_call(&h, &mgmt, "CreateOrganization", json!({"FeatureSet": "ALL"})).unwrap();
+    let tags = json!({"ResourceId": ACCT, "Tags": [{"Key": "ab日c", "Value": "v"}]});
+    org_call(&h, &mgmt, "TagResource", tags).unwrap();
+    let listed = org_call(&h, &mgmt, "ListTagsForResource", json!({"ResourceId": ACCT})).unwrap();
+    assert_eq!(listed["Tags"], json!([{"Key": "ab日c", "Value": "v"}]));
+    let e = org_call(&h, &mgmt, "TagResource", json!({"ResourceId": ACCT, "Tags": [{"Key": "aWs:日", "Value": "v"}]}))
+        .unwrap_err();
+    assert_eq!(e.status, 400, "{e:?}");
+}
+
+/// A member account reading why it was denied (DecodeAuthorizationMessage) learns that a
+/// service control policy denied, but not the organization's policy names, IDs or statement IDs.
+#[test]
+fn decoded_denials_do_not_reveal_the_organizations_policies() {
+    let h = H::new();
+    let mgmt = h.root();
+    org_call(&h, &mgmt, "CreateOrganization", json!({"FeatureSet": "ALL"})).unwrap();
+    let st = org_call(&h, &mgmt, "CreateAccount", json!({"Email": "m@example.com", "AccountName": "m"})).unwrap();
+    let member = st["CreateAccountStatus"]["AccountId"].as_str().unwrap().to_string();
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Sid":"SecretSidOfTheOrg","Effect":"Deny","Action":"iam:CreateUser","Resource":"*"}]}"#;
+    let p = org_call(
+        &h,
+        &mgmt,
+        "CreatePolicy",
+        json!({"Content": deny, "Description": "", "Name": "org-internal-guardrail", "Type": "SERVICE_CONTROL_POLICY"}),
+    )
+    .unwrap();
+    let pid = p["Policy"]["PolicySummary"]["Id"].as_str().unwrap().to_string();
+    org_call(&h, &mgmt, "AttachPolicy", json!({"PolicyId": pid, "TargetId": member})).unwrap();
+    let member_root = as_root_of(&h, &member);
+    let e = h.call(&member_root, "CreateUser", &[("UserName", "u")]).unwrap_err();
+    assert_err(&e, "AccessDenied", 403);
+
+    let r = h
+        .call_on(
+            h.sts.as_ref(),
+            &member_root,
+            "DecodeAuthorizationMessage",
+            &[("EncodedMessage", &member_root.request_id)],
+        )
+        .unwrap();
+    let decoded = r.text("DecodedMessage");
+    let v: Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(v["explicitDeny"], true, "{decoded}");
+    assert_eq!(v["matchedStatements"]["items"][0]["effect"], "DENY", "{decoded}");
+    assert_eq!(v["matchedStatements"]["items"][0]["policyType"], "service control policy", "{decoded}");
+    assert_eq!(v["rampart"]["denyingPolicyType"], "service control policy", "{decoded}");
+    for secret in ["org-internal-guardrail", "SecretSidOfTheOrg", pid.as_str()] {
+        assert!(!decoded.contains(secret), "{secret} in {decoded}");
+    }
+}
+
+/// The caller's own policies stay named in its explanations.
+#[test]
+fn decoded_denials_name_the_callers_own_policies() {
+    let h = H::new();
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Sid":"OwnSid","Effect":"Deny","Action":"iam:CreateGroup","Resource":"*"}]}"#;
+    let key = h.user_with_key("alice");
+    h.ok("PutUserPolicy", &[("UserName", "alice"), ("PolicyName", "own-policy"), ("PolicyDocument", deny)]);
+    let ctx = h.ctx_for(&key);
+    assert_err(&h.call(&ctx, "CreateGroup", &[("GroupName", "g")]).unwrap_err(), "AccessDenied", 403);
+    let r = h
+        .call_on(h.sts.as_ref(), &h.root(), "DecodeAuthorizationMessage", &[("EncodedMessage", &ctx.request_id)])
+        .unwrap();
+    let decoded = r.text("DecodedMessage");
+    assert!(decoded.contains("own-policy") && decoded.contains("OwnSid"), "{decoded}");
+}

@@ -203,3 +203,16 @@ fn permissions_boundary() {
         400,
     );
 }
+
+/// A tag key whose first four bytes end inside a multi-byte character is an ordinary key: the
+/// `aws:` prefix check compared a byte slice of it and panicked (a 500 with no audit record).
+#[test]
+fn tag_keys_with_multibyte_characters_near_the_prefix() {
+    let h = H::new();
+    h.ok("CreateUser", &[("UserName", "t"), ("Tags.member.1.Key", "ab日c"), ("Tags.member.1.Value", "v")]);
+    h.ok("TagUser", &[("UserName", "t"), ("Tags.member.1.Key", "aws日"), ("Tags.member.1.Value", "v")]);
+    let r = h.ok("ListUserTags", &[("UserName", "t")]);
+    assert_eq!(r.member_texts("Tags", "Key"), ["ab日c", "aws日"]);
+    let e = h.err("TagUser", &[("UserName", "t"), ("Tags.member.1.Key", "AWS:日"), ("Tags.member.1.Value", "v")]);
+    assert_err(&e, "InvalidInput", 400);
+}

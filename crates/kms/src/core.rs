@@ -128,7 +128,7 @@ impl Kms {
         material: &[u8],
         rotation_type: Option<&str>,
         now: i64,
-    ) -> MaterialVersion {
+    ) -> Result<MaterialVersion> {
         let mut id = [0u8; 32];
         rand::rng().fill_bytes(&mut id);
         self.seal_version(arn, material, &hex::encode(id), rotation_type, now)
@@ -142,14 +142,17 @@ impl Kms {
         material_id: &str,
         rotation_type: Option<&str>,
         created: i64,
-    ) -> MaterialVersion {
-        let sealed = self.sealer.seal(material, &Self::material_aad(arn, material_id));
-        MaterialVersion {
+    ) -> Result<MaterialVersion> {
+        let sealed = self
+            .sealer
+            .seal(material, &Self::material_aad(arn, material_id))
+            .map_err(|e| KmsError::Internal(format!("sealing key material of {arn}: {e}")))?;
+        Ok(MaterialVersion {
             material_id: material_id.to_string(),
             created,
             rotation_type: rotation_type.map(str::to_string),
             sealed: B64.encode(sealed),
-        }
+        })
     }
 
     fn open(&self, rec: &KeyRec, raw: Vec<u8>) -> Result<Loaded> {
@@ -283,16 +286,16 @@ impl Kms {
             "ReplicaKeys": copies.iter().filter(|c| c.multi_region_primary == Some(false)).map(entry).collect::<Vec<_>>(),
         });
         if let Some(p) = copies.iter().find(|c| c.multi_region_primary == Some(true)) {
-            config["PrimaryKey"] = entry(p);
+            put(&mut config, "PrimaryKey", entry(p));
         }
         let has_replicas = copies.iter().any(|c| c.multi_region_primary == Some(false));
         if kind == "PRIMARY" && rec.state == KeyState::PendingDeletion && has_replicas {
-            m["KeyState"] = json!("PendingReplicaDeletion");
+            put(&mut m, "KeyState", json!("PendingReplicaDeletion"));
             if let Some(obj) = m.as_object_mut() {
                 obj.remove("DeletionDate");
             }
         }
-        m["MultiRegionConfiguration"] = config;
+        put(&mut m, "MultiRegionConfiguration", config);
         Ok(m)
     }
 
@@ -307,7 +310,7 @@ impl Kms {
         let material_id = hex::encode(id);
         let rec = self.update(account, region, key_id, |rec| {
             let arn = rec.arn();
-            rec.versions.push(self.seal_version(&arn, &material, &material_id, Some(rotation_type), now));
+            rec.versions.push(self.seal_version(&arn, &material, &material_id, Some(rotation_type), now)?);
             if rec.rotation_enabled {
                 let period = rec.rotation_period_days.unwrap_or(365) as i64;
                 let mut next = rec.next_rotation.unwrap_or(now);
@@ -326,7 +329,7 @@ impl Kms {
                 self.update(account, &copy.region, key_id, |r| {
                     if !r.versions.iter().any(|v| v.material_id == material_id) {
                         let arn = r.arn();
-                        r.versions.push(self.seal_version(&arn, &material, &material_id, Some(rotation_type), now));
+                        r.versions.push(self.seal_version(&arn, &material, &material_id, Some(rotation_type), now)?);
                     }
                     r.rotation_enabled = rec.rotation_enabled;
                     r.rotation_period_days = rec.rotation_period_days;
@@ -493,7 +496,7 @@ impl Kms {
         let arn = key_arn(region, account, &key_id);
         let now = self.now_ms();
         let (material, public) = crypto::generate(spec)?;
-        let version = self.new_version(&arn, &material, None, now);
+        let version = self.new_version(&arn, &material, None, now)?;
         let aws_managed = manager == "AWS";
         Ok(KeyRec {
             account: account.to_string(),
@@ -563,8 +566,12 @@ impl Kms {
     /// Every key record in `account`/`region` (lifecycle applied).
     pub(crate) fn list_keys(&self, account: &str, region: &str) -> Result<Vec<Arc<Loaded>>> {
         let prefix = format!("{account}/{region}/");
-        let ids: Vec<String> =
-            self.store.scan(KEYS, &prefix, None, 0)?.into_iter().map(|(k, _)| k[prefix.len()..].to_string()).collect();
+        let ids: Vec<String> = self
+            .store
+            .scan(KEYS, &prefix, None, 0)?
+            .into_iter()
+            .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_string))
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(k) = self.load(account, region, &id)? {
@@ -660,12 +667,12 @@ pub(crate) fn effective_policy(rec: &KeyRec) -> String {
                 }
             }
             if !cond.is_empty() {
-                st["Condition"] = Value::Object(cond);
+                put(&mut st, "Condition", Value::Object(cond));
             }
         }
         statements.push(st);
     }
-    doc["Statement"] = Value::Array(statements);
+    put(&mut doc, "Statement", Value::Array(statements));
     doc.to_string()
 }
 

@@ -255,7 +255,7 @@ pub fn parse_blob(blob: &[u8]) -> Result<(BlobHeader, usize), CryptoError> {
     if blob.first() != Some(&BLOB_FORMAT) || blob.len() < 2 + 12 {
         return Err(bad());
     }
-    let account = std::str::from_utf8(&blob[1..13]).map_err(|_| bad())?;
+    let account = std::str::from_utf8(blob.get(1..13).ok_or_else(bad)?).map_err(|_| bad())?;
     if !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -265,11 +265,12 @@ pub fn parse_blob(blob: &[u8]) -> Result<(BlobHeader, usize), CryptoError> {
     if blob.len() < header_len + NONCE_LEN + TAG_LEN {
         return Err(bad());
     }
-    let key_id = std::str::from_utf8(&blob[14..id_end]).map_err(|_| bad())?;
+    let key_id = std::str::from_utf8(blob.get(14..id_end).ok_or_else(bad)?).map_err(|_| bad())?;
     if key_id.is_empty() || !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(bad());
     }
-    let version = u32::from_be_bytes([blob[id_end], blob[id_end + 1], blob[id_end + 2], blob[id_end + 3]]);
+    let version_bytes: [u8; 4] = blob.get(id_end..header_len).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+    let version = u32::from_be_bytes(version_bytes);
     Ok((BlobHeader { account: account.to_string(), key_id: key_id.to_string(), version }, header_len))
 }
 
@@ -326,10 +327,10 @@ pub fn open_blob(
     context: &BTreeMap<String, String>,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Corrupt)?;
-    let header = &blob[..header_len];
-    let nonce = Nonce::from_slice(&blob[header_len..header_len + NONCE_LEN]);
+    let (header, rest) = blob.split_at_checked(header_len).ok_or(CryptoError::InvalidCiphertext)?;
+    let (nonce, msg) = rest.split_at_checked(NONCE_LEN).ok_or(CryptoError::InvalidCiphertext)?;
     cipher
-        .decrypt(nonce, Payload { msg: &blob[header_len + NONCE_LEN..], aad: &aad(header, context) })
+        .decrypt(Nonce::from_slice(nonce), Payload { msg, aad: &aad(header, context) })
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::InvalidCiphertext)
 }

@@ -181,5 +181,5 @@ pub(crate) fn paginate<T: Clone>(items: &[T], limit: usize, marker: Option<&str>
     };
     let end = (start + limit).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
-    Ok((items[start..end].to_vec(), next))
+    Ok((items.get(start..end).unwrap_or_default().to_vec(), next))
 }

@@ -12,6 +12,8 @@
 //! Key material is sealed under the server's master key before it reaches the store; every use
 //! of a key is authorized with the key policy (which must allow, directly or by delegating to
 //! the account's IAM policies), IAM policies and grants, by the policy engine.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
 mod api;
 mod core;

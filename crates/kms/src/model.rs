@@ -7,6 +7,13 @@ use serde_json::{json, Value};
 
 use crate::crypto::{KeySpec, KeyUsage};
 
+/// `v[key] = value` for an object `v` (what `IndexMut` does, without its panic on non-objects).
+pub(crate) fn put(v: &mut Value, key: &str, value: Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.insert(key.to_string(), value);
+    }
+}
+
 pub const KEYS: &str = "kms_keys";
 pub const ALIASES: &str = "kms_aliases";
 
@@ -78,20 +85,20 @@ impl GrantRec {
             "Operations": self.operations,
         });
         if let Some(n) = &self.name {
-            v["Name"] = json!(n);
+            put(&mut v, "Name", json!(n));
         }
         if let Some(r) = &self.retiring {
-            v["RetiringPrincipal"] = json!(r);
+            put(&mut v, "RetiringPrincipal", json!(r));
         }
         if let Some(c) = &self.constraints {
             let mut cv = json!({});
             if let Some(s) = &c.subset {
-                cv["EncryptionContextSubset"] = json!(s);
+                put(&mut cv, "EncryptionContextSubset", json!(s));
             }
             if let Some(e) = &c.equals {
-                cv["EncryptionContextEquals"] = json!(e);
+                put(&mut cv, "EncryptionContextEquals", json!(e));
             }
-            v["Constraints"] = cv;
+            put(&mut v, "Constraints", cv);
         }
         v
     }
@@ -174,25 +181,25 @@ impl KeyRec {
         });
         let enc = self.spec.encryption_algorithms(self.usage);
         if !enc.is_empty() {
-            m["EncryptionAlgorithms"] = json!(enc);
+            put(&mut m, "EncryptionAlgorithms", json!(enc));
         }
         let sig = self.spec.signing_algorithms(self.usage);
         if !sig.is_empty() {
-            m["SigningAlgorithms"] = json!(sig);
+            put(&mut m, "SigningAlgorithms", json!(sig));
         }
         let mac = self.spec.mac_algorithms();
         if !mac.is_empty() {
-            m["MacAlgorithms"] = json!(mac);
+            put(&mut m, "MacAlgorithms", json!(mac));
         }
         if let Some(d) = self.deletion_date {
-            m["DeletionDate"] = json!(secs(d));
+            put(&mut m, "DeletionDate", json!(secs(d)));
         }
         if let Some(w) = self.pending_window_days {
-            m["PendingDeletionWindowInDays"] = json!(w);
+            put(&mut m, "PendingDeletionWindowInDays", json!(w));
         }
         if self.spec == KeySpec::SYMMETRIC_DEFAULT {
             if let Some(v) = self.versions.last() {
-                m["CurrentKeyMaterialId"] = json!(v.material_id);
+                put(&mut m, "CurrentKeyMaterialId", json!(v.material_id));
             }
         }
         m

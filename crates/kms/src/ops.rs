@@ -196,7 +196,7 @@ const SIGNING_ALGORITHMS: &str = "[RSASSA_PSS_SHA_256, RSASSA_PSS_SHA_384, RSASS
 
 fn signing_enums(i: &In<'_>) -> Result<()> {
     if let Some(a) = i.str("SigningAlgorithm")? {
-        if !SIGNING_ALGORITHMS[1..SIGNING_ALGORITHMS.len() - 1].split(", ").any(|x| x == a) {
+        if !SIGNING_ALGORITHMS.trim_start_matches('[').trim_end_matches(']').split(", ").any(|x| x == a) {
             return Err(invalid_value(
                 "SigningAlgorithm",
                 a,
@@ -918,7 +918,7 @@ impl Kms {
                     "KeyPairSpec": spec.as_str(),
                 });
                 if op == "GenerateDataKeyPair" {
-                    out["PrivateKeyPlaintext"] = b64(&private);
+                    put(&mut out, "PrivateKeyPlaintext", b64(&private));
                 }
                 Ok(out)
             }
@@ -1023,11 +1023,11 @@ impl Kms {
                 });
                 let enc = k.rec.spec.encryption_algorithms(k.rec.usage);
                 if !enc.is_empty() {
-                    out["EncryptionAlgorithms"] = json!(enc);
+                    put(&mut out, "EncryptionAlgorithms", json!(enc));
                 }
                 let sig = k.rec.spec.signing_algorithms(k.rec.usage);
                 if !sig.is_empty() {
-                    out["SigningAlgorithms"] = json!(sig);
+                    put(&mut out, "SigningAlgorithms", json!(sig));
                 }
                 Ok(out)
             }
@@ -1086,9 +1086,9 @@ impl Kms {
                 self.require_rotatable_spec(&k)?;
                 let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.arn});
                 if k.rec.rotation_enabled {
-                    out["RotationPeriodInDays"] = json!(k.rec.rotation_period_days.unwrap_or(365));
+                    put(&mut out, "RotationPeriodInDays", json!(k.rec.rotation_period_days.unwrap_or(365)));
                     if let Some(n) = k.rec.next_rotation {
-                        out["NextRotationDate"] = json!(secs(n));
+                        put(&mut out, "NextRotationDate", json!(secs(n)));
                     }
                 }
                 Ok(out)
@@ -1394,7 +1394,9 @@ impl Kms {
             invalid_value("KeySpec", spec_name, "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512]")
         })?;
         let usage = match i.str("KeyUsage")? {
-            None => spec.usages()[0],
+            None => {
+                *spec.usages().first().ok_or_else(|| KmsError::Internal(format!("{spec_name} has no key usage")))?
+            }
             Some(u) => {
                 let usage = KeyUsage::parse(u).ok_or_else(|| {
                     invalid_value(
@@ -1576,7 +1578,7 @@ impl Kms {
             .iter()
             .zip(k.materials())
             .map(|(v, m)| self.seal_version(&replica_arn, m, &v.material_id, v.rotation_type.as_deref(), v.created))
-            .collect();
+            .collect::<Result<_>>()?;
         let rec = KeyRec {
             account: k.rec.account.clone(),
             region: region.clone(),
@@ -1690,7 +1692,10 @@ fn replica_region<'a>(i: &In<'a>, member: &str) -> Result<&'a str> {
     let r = i.req_str_len(member, 1, 32)?;
     let parts: Vec<&str> = r.split('-').collect();
     let ok = (3..=4).contains(&parts.len())
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .iter()
+            .take(parts.len().saturating_sub(1))
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if !ok {
         return Err(invalid_value(member, r, "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$"));
@@ -1732,7 +1737,7 @@ fn data_key_len(i: &In<'_>) -> Result<usize> {
 fn page_json(member: &str, items: Vec<Value>, next: Option<String>) -> Value {
     let mut v = json!({ member: items, "Truncated": next.is_some() });
     if let Some(m) = next {
-        v["NextMarker"] = json!(m);
+        put(&mut v, "NextMarker", json!(m));
     }
     v
 }

@@ -191,7 +191,9 @@ impl CompiledPolicy {
         } else {
             self.by_service
                 .binary_search_by(|(k, _)| k.bytes().cmp(service.bytes().map(|b| b.to_ascii_lowercase())))
-                .map_or(&[], |i| &self.by_service[i].1)
+                .ok()
+                .and_then(|i| self.by_service.get(i))
+                .map_or(&[], |(_, v)| v)
         };
         Candidates { statements: &self.statements, a: indexed, b: &self.always }
     }
@@ -211,19 +213,19 @@ impl<'p> Iterator for Candidates<'p> {
     fn next(&mut self) -> Option<&'p CompiledStatement> {
         let i = match (self.a.first(), self.b.first()) {
             (Some(&x), Some(&y)) if x < y => {
-                self.a = &self.a[1..];
+                self.a = self.a.get(1..).unwrap_or_default();
                 x
             }
             (Some(_), Some(&y)) => {
-                self.b = &self.b[1..];
+                self.b = self.b.get(1..).unwrap_or_default();
                 y
             }
             (Some(&x), None) => {
-                self.a = &self.a[1..];
+                self.a = self.a.get(1..).unwrap_or_default();
                 x
             }
             (None, Some(&y)) => {
-                self.b = &self.b[1..];
+                self.b = self.b.get(1..).unwrap_or_default();
                 y
             }
             (None, None) => return None,

@@ -311,7 +311,8 @@ impl Parser<'_> {
                 return Err(SyntaxError);
             }
         }
-        std::str::from_utf8(&self.src[start..self.pos]).map(str::to_string).map_err(|_| SyntaxError)
+        let digits = self.src.get(start..self.pos).ok_or(SyntaxError)?;
+        std::str::from_utf8(digits).map(str::to_string).map_err(|_| SyntaxError)
     }
 }
 

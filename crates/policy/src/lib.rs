@@ -41,6 +41,8 @@
 //! # Two evaluators
 //! [`evaluate`] runs compiled, indexed policies ([`evaluator`]); [`reference::evaluate`] follows the AWS
 //! documentation step by step over the parsed documents. Property tests check they always agree.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
 pub mod ast;
 pub mod compile;
@@ -202,15 +204,19 @@ impl Context {
     }
     pub fn insert(&mut self, key: &str, value: ContextValue) {
         match self.position(key) {
-            Some(i) => self.entries[i].1 = value,
+            Some(i) => {
+                if let Some(entry) = self.entries.get_mut(i) {
+                    entry.1 = value;
+                }
+            }
             None => self.push(Cow::Owned(key.to_ascii_lowercase()), value),
         }
     }
     /// [`Context::insert`] taking the key: a borrowed key already in lower case is stored as is,
     /// an owned one is lowered in place (no allocation either way).
     pub fn insert_key(&mut self, key: Cow<'static, str>, value: ContextValue) {
-        if let Some(i) = self.position(&key) {
-            self.entries[i].1 = value;
+        if let Some(entry) = self.position(&key).and_then(|i| self.entries.get_mut(i)) {
+            entry.1 = value;
             return;
         }
         let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -253,7 +259,7 @@ impl Context {
         }
     }
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
-        self.position(key).map(|i| &self.entries[i].1)
+        self.position(key).and_then(|i| self.entries.get(i)).map(|(_, v)| v)
     }
     /// Lookup by an already lower-cased key.
     pub(crate) fn get_lower(&self, key: &str) -> Option<&ContextValue> {

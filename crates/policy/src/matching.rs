@@ -82,14 +82,7 @@ impl Glob {
                 }
             }
             Glob::Prefix(p) => {
-                text.len() >= p.len() && {
-                    let head = &text[..p.len()];
-                    if ci {
-                        p.eq_ignore_ascii_case(head)
-                    } else {
-                        **p == *head
-                    }
-                }
+                text.get(..p.len()).is_some_and(|head| if ci { p.eq_ignore_ascii_case(head) } else { **p == *head })
             }
             Glob::General(a) => glob_match(a, text, ci),
         }
@@ -110,21 +103,21 @@ fn char_len(b: u8) -> usize {
 pub fn glob_match(pat: &[Atom], text: &[u8], ci: bool) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pat.len() {
-            match pat[p] {
+    while let Some(&byte) = text.get(t) {
+        if let Some(&atom) = pat.get(p) {
+            match atom {
                 STAR => {
                     star = Some((p, t));
                     p += 1;
                     continue;
                 }
                 ONE => {
-                    t = (t + char_len(text[t])).min(text.len());
+                    t = (t + char_len(byte)).min(text.len());
                     p += 1;
                     continue;
                 }
                 lit => {
-                    let c = if ci { text[t].to_ascii_lowercase() } else { text[t] };
+                    let c = if ci { byte.to_ascii_lowercase() } else { byte };
                     if lit as u8 == c {
                         p += 1;
                         t += 1;
@@ -135,7 +128,7 @@ pub fn glob_match(pat: &[Atom], text: &[u8], ci: bool) -> bool {
         }
         match star {
             Some((sp, st)) => {
-                let next = (st + char_len(text[st])).min(text.len());
+                let next = (st + text.get(st).map_or(1, |&b| char_len(b))).min(text.len());
                 star = Some((sp, next));
                 p = sp + 1;
                 t = next;
@@ -143,7 +136,7 @@ pub fn glob_match(pat: &[Atom], text: &[u8], ci: bool) -> bool {
             None => return false,
         }
     }
-    while p < pat.len() && pat[p] == STAR {
+    while pat.get(p) == Some(&STAR) {
         p += 1;
     }
     p == pat.len()

@@ -61,23 +61,21 @@ fn wild(p: &[Tok], t: &[char], ci: bool) -> bool {
     let mut memo = vec![None; (p.len() + 1) * (t.len() + 1)];
     fn go(p: &[Tok], t: &[char], i: usize, j: usize, ci: bool, memo: &mut Vec<Option<bool>>) -> bool {
         let k = i * (t.len() + 1) + j;
-        if let Some(r) = memo[k] {
+        if let Some(&Some(r)) = memo.get(k) {
             return r;
         }
-        let r = if i == p.len() {
-            j == t.len()
-        } else {
-            match p[i] {
-                Tok::Star => go(p, t, i + 1, j, ci, memo) || (j < t.len() && go(p, t, i, j + 1, ci, memo)),
-                Tok::One => j < t.len() && go(p, t, i + 1, j + 1, ci, memo),
-                Tok::Char(c) => {
-                    j < t.len()
-                        && (if ci { c.eq_ignore_ascii_case(&t[j]) } else { c == t[j] })
-                        && go(p, t, i + 1, j + 1, ci, memo)
-                }
+        let r = match p.get(i) {
+            None => j == t.len(),
+            Some(Tok::Star) => go(p, t, i + 1, j, ci, memo) || (j < t.len() && go(p, t, i, j + 1, ci, memo)),
+            Some(Tok::One) => j < t.len() && go(p, t, i + 1, j + 1, ci, memo),
+            Some(Tok::Char(c)) => {
+                t.get(j).is_some_and(|tc| if ci { c.eq_ignore_ascii_case(tc) } else { c == tc })
+                    && go(p, t, i + 1, j + 1, ci, memo)
             }
         };
-        memo[k] = Some(r);
+        if let Some(slot) = memo.get_mut(k) {
+            *slot = Some(r);
+        }
         r
     }
     go(p, t, 0, 0, ci, &mut memo)

@@ -157,15 +157,16 @@ pub fn valid_principal(ty: PrincipalType, v: &str) -> bool {
                 return true;
             }
             let parts: Vec<&str> = v.splitn(6, ':').collect();
-            if parts.len() != 6 || parts[0] != "arn" || !PARTITIONS.contains(&parts[1]) || !parts[3].is_empty() {
+            let [arn, partition, service, region, account, res] = parts.as_slice() else { return false };
+            if *arn != "arn" || !PARTITIONS.contains(partition) || !region.is_empty() {
                 return false;
             }
-            let account_ok = parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit());
-            let res = parts[5];
+            let res = *res;
+            let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
             if !account_ok || res.contains('*') || res.contains('?') {
                 return false;
             }
-            match parts[2] {
+            match *service {
                 "iam" => res == "root" || res.starts_with("user/") || res.starts_with("role/"),
                 "sts" => res.starts_with("assumed-role/") || res.starts_with("federated-user/"),
                 _ => false,
@@ -254,7 +255,7 @@ fn legacy_date(v: &str) -> bool {
     };
     let parts: Vec<&str> = date.split('-').collect();
     let in_range = |s: &str, lo: i64, hi: i64| s.parse::<i64>().is_ok_and(|n| (lo..=hi).contains(&n));
-    let year_ok = parts[0].parse::<i64>().is_ok_and(|y| {
+    let year_ok = parts.first().and_then(|y| y.parse::<i64>().ok()).is_some_and(|y| {
         let y = if negative { -y } else { y };
         (-292_275_054..=292_278_993).contains(&y)
     });
@@ -266,7 +267,7 @@ fn legacy_date(v: &str) -> bool {
         return false;
     }
     let tp: Vec<&str> = time.split(':').collect();
-    if !tp[0].is_empty() && !in_range(tp[0], 0, 23) {
+    if tp.first().is_some_and(|h| !h.is_empty() && !in_range(h, 0, 23)) {
         return false;
     }
     if tp.get(1).is_some_and(|m| !in_range(m, 0, 59)) {
@@ -316,8 +317,11 @@ fn resource_format(r: &str) -> Option<String> {
     if partition != "*" && !PARTITIONS.contains(&partition) {
         let rem: Vec<&str> = after_partition.unwrap_or("").split(':').collect();
         let get = |i: usize| rem.get(i).copied().unwrap_or("*");
-        let a1 = if rem.len() == 1 && rem[0].is_empty() { "*" } else { get(0) };
-        let a4 = if rem.len() > 3 { rem[3..].join(":") } else { "*".to_string() };
+        let a1 = if rem.len() == 1 && get(0).is_empty() { "*" } else { get(0) };
+        let a4 = match rem.get(3..) {
+            Some(tail) if !tail.is_empty() => tail.join(":"),
+            _ => "*".to_string(),
+        };
         return Some(format!(
             "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{a1}:{}:{}:{a4}\".",
             get(1),
@@ -349,13 +353,13 @@ fn resource_format(r: &str) -> Option<String> {
 
 fn action_prefix(a: &str) -> Result<(), String> {
     let parts: Vec<&str> = a.split(':').collect();
-    if parts.len() == 1 && parts[0] != "*" {
+    let vendor = parts.first().copied().unwrap_or_default();
+    if parts.len() == 1 && vendor != "*" {
         return Err(VENDOR_PREFIX.into());
     }
     if parts.len() > 2 {
         return Err(ONE_COLON.into());
     }
-    let vendor = parts[0];
     if vendor != "*" && !vendor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
         return Err(format!("Vendor {vendor} is not valid"));
     }

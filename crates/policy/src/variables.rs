@@ -28,10 +28,8 @@ pub fn parse(s: &str, version: Version) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        let after = &rest[i + 2..];
-        let Some(close) = after.find('}') else { break };
-        let inner = &after[..close];
+    while let Some((before, after)) = rest.split_once("${") {
+        let Some((inner, after_close)) = after.split_once('}') else { break };
         let piece = match inner {
             "*" => Some(Piece::Literal('*')),
             "?" => Some(Piece::Literal('?')),
@@ -40,16 +38,21 @@ pub fn parse(s: &str, version: Version) -> Option<Vec<Piece>> {
         };
         match piece {
             Some(p) => {
-                text.push_str(&rest[..i]);
+                text.push_str(before);
                 if !text.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut text)));
                 }
                 pieces.push(p);
             }
             // Not a variable: keep the text as written.
-            None => text.push_str(&rest[..i + 2 + close + 1]),
+            None => {
+                text.push_str(before);
+                text.push_str("${");
+                text.push_str(inner);
+                text.push('}');
+            }
         }
-        rest = &after[close + 1..];
+        rest = after_close;
     }
     text.push_str(rest);
     if !text.is_empty() {

@@ -156,6 +156,24 @@ fn lower_first(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Input echoed into a message may hold characters XML 1.0 forbids (`UserName=%01`): the body
+    /// must stay well-formed.
+    #[test]
+    fn query_error_with_control_characters_is_well_formed_xml() {
+        let e = AwsError::new("ValidationError", "Value '\u{1}a\u{1b}\u{FFFF}' at 'userName' failed", 400);
+        let (_, body) = e.render(Protocol::AwsQuery, "https://iam.amazonaws.com/doc/2010-05-08/", "rid-1");
+        let body = String::from_utf8(body).unwrap();
+        let xml_char =
+            |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+        assert!(body.chars().all(xml_char), "{body:?}");
+        assert!(
+            body.contains(
+                "<Message>Value &apos;\u{FFFD}a\u{FFFD}\u{FFFD}&apos; at &apos;userName&apos; failed</Message>"
+            ),
+            "{body}"
+        );
+    }
+
     #[test]
     fn query_error_is_escaped_xml() {
         let e = AwsError::new("NoSuchEntity", "The user with name <a&b> cannot be found.", 404);

@@ -2,9 +2,14 @@
 
 use std::fmt::Write;
 
-/// Escape text for XML element content and attribute values.
+/// Escape text for XML element content and attribute values. Characters XML 1.0 does not allow
+/// at all (control characters other than tab, newline and carriage return; U+FFFE, U+FFFF) cannot
+/// be escaped either: they become U+FFFD, so the document still parses.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['<', '>', '&', '"', '\'', '\r']) {
+    // 0xEF leads U+F000..=U+FFFF (U+FFFE and U+FFFF among them): rare enough to check slowly.
+    let special =
+        |b: u8| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | b'\r' | 0xEF) || (b < 0x20 && b != b'\t' && b != b'\n');
+    if !s.bytes().any(special) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -16,8 +21,13 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
+    }
+    if out == s {
+        return std::borrow::Cow::Borrowed(s);
     }
     std::borrow::Cow::Owned(out)
 }
@@ -135,6 +145,50 @@ mod tests {
         let mut w = XmlWriter::new();
         w.start("User").elem("UserName", "a&b").num("Count", 3).bool("Flag", true).end();
         assert_eq!(w.finish(), "<User><UserName>a&amp;b</UserName><Count>3</Count><Flag>true</Flag></User>");
+    }
+
+    /// Every string escapes to text a conforming XML parser accepts and reads back unchanged,
+    /// except characters XML cannot carry at all, which read back as U+FFFD.
+    #[test]
+    fn escaped_text_is_always_well_formed() {
+        let mut samples: Vec<String> = (0u32..0x80).filter_map(char::from_u32).map(String::from).collect();
+        samples.extend(
+            ["a\u{1}b", "\u{0}", "x\u{FFFE}\u{FFFF}y", "日本\u{EFFF}\u{F000}", "\t\n\r", "<&>\"'"].map(String::from),
+        );
+        for s in samples {
+            let doc = format!("<a b=\"{}\">{}</a>", escape(&s), escape(&s));
+            let mut reader = quick_xml::Reader::from_str(&doc);
+            let mut text = String::new();
+            loop {
+                match reader.read_event() {
+                    Ok(quick_xml::events::Event::Eof) => break,
+                    Ok(quick_xml::events::Event::Text(t)) => text.push_str(&t.decode().unwrap()),
+                    Ok(quick_xml::events::Event::GeneralRef(r)) => {
+                        let name = r.decode().unwrap();
+                        let c = match &*name {
+                            "lt" => '<',
+                            "gt" => '>',
+                            "amp" => '&',
+                            "quot" => '"',
+                            "apos" => '\'',
+                            _ => r.resolve_char_ref().unwrap().unwrap(),
+                        };
+                        text.push(c);
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("{s:?}: {e}"),
+                }
+            }
+            let expected: String =
+                s.chars().map(|c| if xml_char(c) { c } else { char::REPLACEMENT_CHARACTER }).collect();
+            assert_eq!(text, expected, "{s:?}");
+            assert!(doc.chars().all(xml_char), "{s:?} gives {doc:?}");
+        }
+    }
+
+    /// XML 1.0's `Char` production.
+    fn xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
     }
 
     #[test]

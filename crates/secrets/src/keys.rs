@@ -117,7 +117,10 @@ impl EnvelopeKeys for SealerKeys {
         let key_arn = self.key_arn(ctx, key_id)?;
         let mut dk = Zeroizing::new(vec![0u8; 32]);
         rand::rng().fill_bytes(dk.as_mut_slice());
-        let blob = self.sealer.seal(&dk, &Self::aad(&key_arn, encryption_context));
+        let blob = self
+            .sealer
+            .seal(&dk, &Self::aad(&key_arn, encryption_context))
+            .map_err(|_| AwsError::new("InternalServiceError", "An error occurred on the server side.", 500))?;
         let mut ciphertext_blob = key_arn.clone().into_bytes();
         ciphertext_blob.push(0);
         ciphertext_blob.extend_from_slice(&blob);
@@ -139,8 +142,10 @@ impl EnvelopeKeys for SealerKeys {
             )
         };
         let pos = ciphertext_blob.iter().position(|b| *b == 0).ok_or_else(bad)?;
-        let key_arn = std::str::from_utf8(&ciphertext_blob[..pos]).map_err(|_| bad())?;
-        self.sealer.open(&ciphertext_blob[pos + 1..], &Self::aad(key_arn, encryption_context)).map_err(|_| bad())
+        let (key_arn, sealed) = ciphertext_blob.split_at_checked(pos).ok_or_else(bad)?;
+        let key_arn = std::str::from_utf8(key_arn).map_err(|_| bad())?;
+        let sealed = sealed.get(1..).ok_or_else(bad)?;
+        self.sealer.open(sealed, &Self::aad(key_arn, encryption_context)).map_err(|_| bad())
     }
 }
 
@@ -170,11 +175,9 @@ pub fn decrypt_value(data_key: &[u8], sealed: &[u8], aad: &[u8]) -> Result<Zeroi
     if sealed.len() < 12 + 16 {
         return Err(fail());
     }
+    let (nonce, msg) = sealed.split_at_checked(12).ok_or_else(fail)?;
     let cipher = Aes256Gcm::new_from_slice(data_key).map_err(|_| fail())?;
-    cipher
-        .decrypt(Nonce::from_slice(&sealed[..12]), Payload { msg: &sealed[12..], aad })
-        .map(Zeroizing::new)
-        .map_err(|_| fail())
+    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg, aad }).map(Zeroizing::new).map_err(|_| fail())
 }
 
 #[cfg(test)]

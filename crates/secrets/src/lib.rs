@@ -10,6 +10,8 @@
 //!
 //! Authorization is declared per operation ([`Service::authorize`]): the action, the secret ARN,
 //! the secret's resource policy and the `secretsmanager:*` / `aws:*` condition keys.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
 pub mod error;
 mod input;
@@ -155,8 +157,10 @@ impl SecretsManager {
         let (account, region, candidates) = match parse_secret_arn(id) {
             Some((region, account, rest)) => {
                 let mut c = Vec::new();
-                if rest.len() > 7 && rest.as_bytes()[rest.len() - 7] == b'-' {
-                    c.push((rest[..rest.len() - 7].to_string(), true));
+                if let Some((name, suffix)) = rest.len().checked_sub(7).and_then(|n| rest.split_at_checked(n)) {
+                    if !name.is_empty() && suffix.starts_with('-') {
+                        c.push((name.to_string(), true));
+                    }
                 }
                 c.push((rest.to_string(), false));
                 (account, region, c)
@@ -295,7 +299,8 @@ pub(crate) fn parse_secret_arn(s: &str) -> Option<(String, String, &str)> {
 pub(crate) fn new_secret_arn(ctx: &RequestContext, name: &str) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let digest = Sha256::digest(format!("{}\0{}", ctx.request_id, name).as_bytes());
-    let suffix: String = digest.iter().take(6).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let suffix: String =
+        digest.iter().take(6).filter_map(|b| ALPHABET.get(*b as usize % ALPHABET.len()).map(|&c| c as char)).collect();
     format!("arn:aws:secretsmanager:{}:{}:secret:{name}-{suffix}", ctx.region, ctx.caller.account_id)
 }
 

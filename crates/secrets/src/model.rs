@@ -214,6 +214,13 @@ pub fn value_key(arn: &str, version_id: &str) -> String {
     format!("{arn}#{version_id}")
 }
 
+/// `v[key] = value` for an object `v` (what `IndexMut` does, without its panic on non-objects).
+pub(crate) fn put(v: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.insert(key.to_string(), value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -350,11 +350,11 @@ impl SecretsManager {
         })?;
         let mut out = json!({"ARN": rec.arn, "Name": rec.name});
         if sealed.is_some() {
-            out["VersionId"] = json!(token);
+            put(&mut out, "VersionId", json!(token));
         }
         if !replica_regions.is_empty() {
             let rec = self.add_replicas(&rec, &replica_regions, force_overwrite)?;
-            out["ReplicationStatus"] = replication_status(&rec);
+            put(&mut out, "ReplicationStatus", replication_status(&rec));
         }
         Ok(out)
     }
@@ -368,20 +368,20 @@ impl SecretsManager {
         });
         // A secret created without a value has no versions, and AWS then leaves the map out.
         if rec.versions.iter().any(|v| !v.stages.is_empty()) {
-            out["VersionIdsToStages"] = version_stages_json(rec);
+            put(&mut out, "VersionIdsToStages", version_stages_json(rec));
         }
         if let Some(d) = &rec.description {
-            out["Description"] = json!(d);
+            put(&mut out, "Description", json!(d));
         }
         if let Some(k) = &rec.kms_key_id {
-            out["KmsKeyId"] = json!(k);
+            put(&mut out, "KmsKeyId", json!(k));
         }
         let r = &rec.rotation;
         if r.enabled || r.lambda_arn.is_some() {
-            out["RotationEnabled"] = json!(r.enabled);
+            put(&mut out, "RotationEnabled", json!(r.enabled));
         }
         if let Some(l) = &r.lambda_arn {
-            out["RotationLambdaARN"] = json!(l);
+            put(&mut out, "RotationLambdaARN", json!(l));
         }
         let mut rules = Map::new();
         if let Some(d) = r.automatically_after_days {
@@ -394,39 +394,40 @@ impl SecretsManager {
             rules.insert("Duration".into(), json!(d));
         }
         if !rules.is_empty() {
-            out["RotationRules"] = Value::Object(rules);
+            put(&mut out, "RotationRules", Value::Object(rules));
         }
         if let Some(t) = r.last_rotated {
-            out["LastRotatedDate"] = ts(t);
+            put(&mut out, "LastRotatedDate", ts(t));
         }
         if let (true, Some(t)) = (r.enabled, r.next_rotation) {
-            out["NextRotationDate"] = ts(t);
+            put(&mut out, "NextRotationDate", ts(t));
         }
         if let Some(t) = rec.last_accessed {
-            out["LastAccessedDate"] = ts(t);
+            put(&mut out, "LastAccessedDate", ts(t));
         }
         if let Some(t) = rec.deleted {
-            out["DeletedDate"] = ts(t);
+            put(&mut out, "DeletedDate", ts(t));
         }
         // Once tagged, an untagged secret lists `Tags: []`.
         if !rec.tags.is_empty() || rec.tagged {
-            out["Tags"] = tags_json(&rec.tags);
+            put(&mut out, "Tags", tags_json(&rec.tags));
         }
         if let Some(p) = primary_region(rec) {
-            out["PrimaryRegion"] = json!(p);
+            put(&mut out, "PrimaryRegion", json!(p));
         }
         if !rec.replicas.is_empty() {
-            out["ReplicationStatus"] = replication_status(rec);
+            put(&mut out, "ReplicationStatus", replication_status(rec));
         }
         // Rampart's own report of the last failed rotation (not in AWS's model; SDKs ignore it).
         if let Some(f) = &r.last_failure {
-            out["RampartRotationStatus"] = json!({
+            let status = json!({
                 "Status": "FAILED",
                 "Step": f.step,
                 "VersionId": f.version_id,
                 "Message": f.message,
                 "FailedDate": ts(f.at),
             });
+            put(&mut out, "RampartRotationStatus", status);
         }
         out
     }
@@ -601,7 +602,7 @@ impl SecretsManager {
             .collect();
         let mut out = json!({ "SecretList": list });
         if let Some(t) = next {
-            out["NextToken"] = json!(t);
+            put(&mut out, "NextToken", json!(t));
         }
         Ok(out)
     }
@@ -646,11 +647,11 @@ impl SecretsManager {
             "CreatedDate": ts(v.created),
         });
         if value.binary {
-            out["SecretBinary"] = json!(B64.encode(value.bytes.as_slice()));
+            put(&mut out, "SecretBinary", json!(B64.encode(value.bytes.as_slice())));
         } else {
             let s = String::from_utf8(value.bytes.to_vec())
                 .map_err(|_| SmError::Internal("stored SecretString is not UTF-8".into()))?;
-            out["SecretString"] = Value::String(s);
+            put(&mut out, "SecretString", Value::String(s));
         }
         Ok(out)
     }
@@ -771,7 +772,7 @@ impl SecretsManager {
         }
         let mut out = json!({"SecretValues": values, "Errors": errors});
         if let Some(t) = next {
-            out["NextToken"] = json!(t);
+            put(&mut out, "NextToken", json!(t));
         }
         Ok(out)
     }
@@ -843,7 +844,7 @@ impl SecretsManager {
         if let Some(value) = value {
             let token = token.unwrap_or_else(new_uuid);
             self.put_version(ctx, &rec, &token, &value, &[AWSCURRENT.to_string()])?;
-            out["VersionId"] = json!(token);
+            put(&mut out, "VersionId", json!(token));
         }
         Ok(out)
     }
@@ -940,10 +941,10 @@ impl SecretsManager {
             .map(|v| {
                 let mut o = json!({"VersionId": v.id, "VersionStages": v.stages, "CreatedDate": ts(v.created)});
                 if let Some(t) = v.last_accessed {
-                    o["LastAccessedDate"] = ts(t);
+                    put(&mut o, "LastAccessedDate", ts(t));
                 }
                 if let Some(k) = &v.key_arn {
-                    o["KmsKeyIds"] = json!([k]);
+                    put(&mut o, "KmsKeyIds", json!([k]));
                 }
                 o
             })
@@ -951,7 +952,7 @@ impl SecretsManager {
         let mut out = json!({"ARN": rec.arn, "Name": rec.name, "Versions": list});
         if start + page.len() < versions.len() {
             if let Some(last) = page.last() {
-                out["NextToken"] = json!(B64.encode(&last.id));
+                put(&mut out, "NextToken", json!(B64.encode(&last.id)));
             }
         }
         Ok(out)
@@ -1066,7 +1067,7 @@ impl SecretsManager {
         let rec = self.live(ctx, id)?;
         let mut out = json!({"ARN": rec.arn, "Name": rec.name});
         if let Some(p) = &rec.policy {
-            out["ResourcePolicy"] = json!(p);
+            put(&mut out, "ResourcePolicy", json!(p));
         }
         Ok(out)
     }
@@ -1153,7 +1154,10 @@ fn words(s: &str) -> Vec<String> {
             continue;
         }
         if c.is_uppercase() && !cur.is_empty() {
-            let prev = chars[i - 1];
+            let Some(&prev) = i.checked_sub(1).and_then(|p| chars.get(p)) else {
+                cur.push(c);
+                continue;
+            };
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             if prev.is_lowercase() || prev.is_numeric() || (prev.is_uppercase() && next_lower) {
                 out.push(std::mem::take(&mut cur).to_lowercase());

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Result, SmError};
 use crate::input::{check_len, In};
+use crate::model::put;
 use crate::model::{secret_key, Replica, SecretRec, SECRETS};
 use crate::SecretsManager;
 
@@ -35,8 +36,8 @@ const PRIMARY_ONLY: &[&str] = &[
 /// The ARN of `primary_arn`'s replica in `region` (same name and suffix).
 pub(crate) fn replica_arn(primary_arn: &str, region: &str) -> String {
     let mut parts: Vec<&str> = primary_arn.splitn(7, ':').collect();
-    if parts.len() > 3 {
-        parts[3] = region;
+    if let Some(part) = parts.get_mut(3) {
+        *part = region;
     }
     parts.join(":")
 }
@@ -49,10 +50,10 @@ pub(crate) fn replication_status(rec: &SecretRec) -> Value {
             .map(|r| {
                 let mut o = json!({"Region": r.region, "Status": r.status});
                 if let Some(k) = &r.kms_key_id {
-                    o["KmsKeyId"] = json!(k);
+                    put(&mut o, "KmsKeyId", json!(k));
                 }
                 if let Some(m) = &r.status_message {
-                    o["StatusMessage"] = json!(m);
+                    put(&mut o, "StatusMessage", json!(m));
                 }
                 o
             })

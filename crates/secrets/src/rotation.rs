@@ -31,6 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Result, SmError};
 use crate::input::In;
+use crate::model::put;
 use crate::model::{SecretRec, VersionMeta, AWSCURRENT, AWSPENDING};
 use crate::ops::SecretValue;
 use crate::password::{generate, PasswordSpec};
@@ -204,8 +205,11 @@ struct CommandRotator {
 
 impl Rotator for CommandRotator {
     fn run(&self, _sm: &Arc<SecretsManager>, event: &RotationEvent) -> std::result::Result<(), String> {
-        let mut cmd = Command::new(&self.command[0]);
-        cmd.args(&self.command[1..])
+        let Some((program, args)) = self.command.split_first() else {
+            return Err("the rotation command is empty".into());
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .envs(&self.env)
             .env("RAMPART_ROTATION_STEP", event.step)
             .env("RAMPART_ROTATION_SECRET_ID", &event.secret_arn)
@@ -213,7 +217,7 @@ impl Rotator for CommandRotator {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", self.command[0]))?;
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(event.json().to_string().as_bytes());
         }
@@ -285,6 +289,9 @@ impl PostgresRotator {
     fn parse(value: &SecretValue) -> std::result::Result<(PgSecret, Value), String> {
         let text = std::str::from_utf8(&value.bytes).map_err(|_| "the secret is not a JSON string".to_string())?;
         let json: Value = serde_json::from_str(text).map_err(|_| "the secret is not JSON".to_string())?;
+        if !json.is_object() {
+            return Err("the secret must be a JSON object".to_string());
+        }
         let s: PgSecret = serde_json::from_value(json.clone())
             .map_err(|_| "the secret must have host, username and password (and may have port, dbname)".to_string())?;
         Ok((s, json))
@@ -345,7 +352,7 @@ impl Rotator for PostgresRotator {
                 // Characters that break connection strings or shells are left out, as AWS's templates do.
                 let spec = PasswordSpec { exclude_characters: "/@\"'\\".into(), ..Default::default() };
                 let password = generate(&spec).map_err(aws)?;
-                json["password"] = Value::String(password.to_string());
+                put(&mut json, "password", Value::String(password.to_string()));
                 let text = Zeroizing::new(json.to_string());
                 let value = SecretValue { bytes: Zeroizing::new(text.as_bytes().to_vec()), binary: false };
                 sm.put_version(&ctx, &rec, &event.token, &value, &[AWSPENDING.to_string()]).map_err(aws)?;
@@ -437,10 +444,10 @@ pub(crate) fn next_rotation(rec: &SecretRec, from: i64) -> Option<i64> {
 pub(crate) fn function_name(arn: &str) -> Option<&str> {
     let rest = arn.strip_prefix("arn:")?;
     let parts: Vec<&str> = rest.split(':').collect();
-    if parts.len() < 6 || parts[1] != "lambda" || parts[4] != "function" || parts[5].is_empty() {
-        return None;
+    match parts.as_slice() {
+        [_, "lambda", _, _, "function", name, ..] if !name.is_empty() => Some(name),
+        _ => None,
     }
-    Some(parts[5])
 }
 
 const CANNOT_INVOKE: &str = "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.";
@@ -535,7 +542,7 @@ impl SecretsManager {
         let mut out = json!({"ARN": rec.arn, "Name": rec.name});
         if immediately {
             self.spawn_rotation(rec.account.clone(), rec.region.clone(), rec.arn.clone(), token.clone());
-            out["VersionId"] = json!(token);
+            put(&mut out, "VersionId", json!(token));
         }
         Ok(out)
     }
@@ -558,7 +565,7 @@ impl SecretsManager {
         })?;
         let mut out = json!({"ARN": rec.arn, "Name": rec.name});
         if let Some(p) = Self::pending_rotation(&rec) {
-            out["VersionId"] = json!(p.id);
+            put(&mut out, "VersionId", json!(p.id));
         }
         Ok(out)
     }

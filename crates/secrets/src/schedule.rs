@@ -45,13 +45,16 @@ pub fn parse_expression(expr: &str) -> Result<Schedule> {
 /// `Duration` of the rotation window: `Nh` (1–24 hours) or `Nm`.
 pub fn parse_window(d: &str) -> Result<Duration> {
     let bad = || SmError::InvalidParameter(format!("The rotation window duration {d} is invalid."));
-    let (n, unit) = d.split_at(d.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    let dur = match unit {
-        "h" => Duration::hours(n),
-        "m" => Duration::minutes(n),
-        _ => return Err(bad()),
+    let (n, minutes_per_unit) = if let Some(n) = d.strip_suffix('h') {
+        (n, 60)
+    } else if let Some(n) = d.strip_suffix('m') {
+        (n, 1)
+    } else {
+        return Err(bad());
     };
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let dur =
+        Duration::minutes(n.checked_mul(minutes_per_unit).filter(|m| m.unsigned_abs() <= 24 * 60).ok_or_else(bad)?);
     if dur < Duration::hours(1) || dur > Duration::hours(24) {
         return Err(bad());
     }
@@ -89,8 +92,9 @@ fn field(s: &str, min: u32, max: u32, names: &[&str]) -> Option<Vec<bool>> {
         v.parse().ok().filter(|n| (min..=max).contains(n))
     };
     for part in s.split(',') {
+        // An increment beyond the field's span is refused, as AWS refuses `0/60` minutes.
         let (range, step) = match part.split_once('/') {
-            Some((r, st)) => (r, st.parse::<u32>().ok().filter(|s| *s > 0)?),
+            Some((r, st)) => (r, st.parse::<u32>().ok().filter(|s| (1..=max).contains(s))?),
             None => (part, 1),
         };
         let (lo, hi) = if range == "*" {
@@ -104,50 +108,55 @@ fn field(s: &str, min: u32, max: u32, names: &[&str]) -> Option<Vec<bool>> {
         if lo > hi {
             return None;
         }
-        let mut i = lo;
-        while i <= hi {
-            set[i as usize] = true;
-            i += step;
+        for i in (lo..=hi).step_by(step as usize) {
+            *set.get_mut(i as usize)? = true;
         }
     }
     Some(set)
 }
 
+/// The years an AWS cron expression may name (EventBridge's range).
+const MIN_YEAR: i32 = 1970;
+const MAX_YEAR: i32 = 2199;
+
 impl Cron {
     pub fn parse(s: &str) -> Option<Cron> {
         let f: Vec<&str> = s.split_whitespace().collect();
-        if f.len() != 6 {
-            return None;
-        }
+        let &[minutes, hours, dom, months, dow, years] = f.as_slice() else { return None };
         const MONTHS: &[&str] = &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
         const DAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-        let dom = if f[2] == "?" { None } else { Some(field(f[2], 1, 31, &[])?) };
-        let dow = if f[4] == "?" { None } else { Some(field(f[4], 1, 7, DAYS)?) };
+        let dom = if dom == "?" { None } else { Some(field(dom, 1, 31, &[])?) };
+        let dow = if dow == "?" { None } else { Some(field(dow, 1, 7, DAYS)?) };
         // AWS requires exactly one of day-of-month / day-of-week to be `?`.
         if dom.is_some() == dow.is_some() {
             return None;
         }
-        let years = if f[5] == "*" {
+        let years = if years == "*" {
             None
         } else {
-            let (r, step) = match f[5].split_once('/') {
-                Some((r, s)) => (r, s.parse().ok().filter(|s: &i32| *s > 0)?),
-                None => (f[5], 1),
+            let (r, step) = match years.split_once('/') {
+                Some((r, s)) => (r, s.parse().ok().filter(|s: &i32| (1..=MAX_YEAR - MIN_YEAR).contains(s))?),
+                None => (years, 1),
             };
+            let year = |y: &str| y.parse().ok().filter(|y: &i32| (MIN_YEAR..=MAX_YEAR).contains(y));
             let (a, b) = match r.split_once('-') {
-                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                Some((a, b)) => (year(a)?, year(b)?),
+                None if r == "*" && years.contains('/') => (MIN_YEAR, MAX_YEAR),
                 None => {
-                    let y: i32 = r.parse().ok()?;
-                    (y, if f[5].contains('/') { 2199 } else { y })
+                    let y = year(r)?;
+                    (y, if years.contains('/') { MAX_YEAR } else { y })
                 }
             };
+            if a > b {
+                return None;
+            }
             Some((a, b, step))
         };
         Some(Cron {
-            minutes: field(f[0], 0, 59, &[])?,
-            hours: field(f[1], 0, 23, &[])?,
+            minutes: field(minutes, 0, 59, &[])?,
+            hours: field(hours, 0, 23, &[])?,
             days_of_month: dom,
-            months: field(f[3], 1, 12, MONTHS)?,
+            months: field(months, 1, 12, MONTHS)?,
             days_of_week: dow,
             years,
         })
@@ -156,8 +165,9 @@ impl Cron {
     fn day_matches(&self, t: OffsetDateTime) -> bool {
         let year_ok =
             self.years.is_none_or(|(a, b, step)| t.year() >= a && t.year() <= b && (t.year() - a) % step == 0);
-        let month_ok = self.months[u8::from(t.month()) as usize];
-        let dom_ok = self.days_of_month.as_ref().is_none_or(|d| d[t.day() as usize]);
+        let set = |s: &[bool], i: usize| s.get(i).copied().unwrap_or(false);
+        let month_ok = set(&self.months, u8::from(t.month()) as usize);
+        let dom_ok = self.days_of_month.as_ref().is_none_or(|d| set(d, t.day() as usize));
         let dow = match t.weekday() {
             Weekday::Sunday => 1,
             Weekday::Monday => 2,
@@ -167,7 +177,7 @@ impl Cron {
             Weekday::Friday => 6,
             Weekday::Saturday => 7,
         };
-        let dow_ok = self.days_of_week.as_ref().is_none_or(|d| d[dow]);
+        let dow_ok = self.days_of_week.as_ref().is_none_or(|d| set(d, dow));
         year_ok && month_ok && dom_ok && dow_ok
     }
 
@@ -178,11 +188,11 @@ impl Cron {
         for _ in 0..(366 * 5) {
             if self.day_matches(day) {
                 for h in 0..24u8 {
-                    if !self.hours[h as usize] {
+                    if !self.hours.get(h as usize).copied().unwrap_or(false) {
                         continue;
                     }
                     for m in 0..60u8 {
-                        if !self.minutes[m as usize] {
+                        if !self.minutes.get(m as usize).copied().unwrap_or(false) {
                             continue;
                         }
                         let t = day.replace_hour(h).ok()?.replace_minute(m).ok()?;
@@ -236,5 +246,36 @@ mod tests {
         assert!(parse_window("25h").is_err());
         assert!(parse_window("h").is_err());
         assert!(parse_window("").is_err());
+        // A multi-byte last character is no unit (splitting before it by bytes panicked).
+        assert!(parse_window("3日").is_err());
+        assert!(parse_window("9223372036854775807h").is_err());
+    }
+
+    /// Huge increments overflowed `i += step` (a panic in debug builds, an endless loop in release);
+    /// AWS refuses increments beyond the field's range and years outside 1970–2199.
+    #[test]
+    fn out_of_range_steps_and_years_are_invalid() {
+        for expr in [
+            "cron(1/4294967295 * ? * MON *)",
+            "cron(0 1/4294967295 ? * MON *)",
+            "cron(0/60 10 ? * MON *)",
+            "cron(0 0/24 ? * MON *)",
+            "cron(0 10 1/32 * ? *)",
+            "cron(0 10 ? 1/13 MON *)",
+            "cron(0 10 ? * 1/8 *)",
+            "cron(0 10 ? * MON 2026/2147483647)",
+            "cron(0 10 ? * MON -2147483648-2030)",
+            "cron(0 10 ? * MON 2030-2026)",
+            "cron(0 10 ? * MON 99999)",
+        ] {
+            assert!(
+                matches!(parse_expression(expr), Err(SmError::InvalidParameter(_))),
+                "{expr} should be InvalidParameter"
+            );
+        }
+        let c = parse_expression("cron(0/59 10 ? * MON 2026/3)").unwrap();
+        assert_eq!(c.next_after(datetime!(2026-11-30 10:00 UTC)), Some(datetime!(2026-11-30 10:59 UTC)));
+        let c = parse_expression("cron(0 10 ? * MON */1)").unwrap();
+        assert!(c.next_after(datetime!(2026-11-30 10:00 UTC)).is_some());
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Layout of `--data-dir`:
 //! * `rampart.sqlite` (+ WAL): the store.
-//! * `account.json` (mode 0600): account ID and root credentials made at first start.
+//! * `account.json` (mode 0600): account ID and root credentials made at first start, the root
+//!   secret sealed with the master key (files from before that kept it in plaintext are read and
+//!   rewritten sealed at start).
 //! * `master.key` (mode 0600): the 256-bit key that seals secrets stored in the database.
 //!
 //! With `--store postgres://…` the store is PostgreSQL and the data directory holds only
@@ -70,7 +72,7 @@ pub enum StartupError {
     Serve(String),
 }
 
-/// The account's identity as kept in `account.json`.
+/// The account's identity (`account.json` keeps it as a [`StoredAccount`], the secret sealed).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct AccountIdentity {
     pub account_id: String,
@@ -185,25 +187,24 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
 
     let (master_key, _) = resolve_master_key(config, Some(dir))?;
 
+    let sealer = Sealer::new(&master_key);
     let account_path = dir.join("account.json");
-    let stored: Option<AccountIdentity> = match fs::read(&account_path) {
-        Ok(bytes) => Some(
-            serde_json::from_slice(&bytes)
-                .map_err(|e| StartupError::Corrupt { path: account_path.clone(), reason: e.to_string() })?,
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(e)),
+    let (stored, plaintext) = match read_account_file(&account_path, &sealer)? {
+        Some((identity, plaintext)) => (Some(identity), plaintext),
+        None => (None, false),
     };
     let (identity, generated, changed) = reconcile_identity(config, stored, "data directory")?;
-    if changed {
-        let json = serde_json::to_vec_pretty(&identity).map_err(|e| StartupError::Config(e.to_string()))?;
+    // A file from before the secret was sealed is rewritten sealed now.
+    if changed || plaintext {
+        let json = serde_json::to_vec_pretty(&StoredAccount::seal(&identity, &sealer)?)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         write_private(&account_path, &json).map_err(io)?;
     }
 
     let store = SqliteStore::open(&dir.join("rampart.sqlite"))?;
     Ok(Bootstrapped {
         store: Arc::new(store),
-        sealer: Arc::new(Sealer::new(&master_key)),
+        sealer: Arc::new(sealer),
         identity,
         generated_credentials: generated,
         trail_dir: None,
@@ -317,14 +318,15 @@ fn root_secret_aad(key_id: &str) -> Vec<u8> {
 }
 
 impl StoredAccount {
-    fn seal(identity: &AccountIdentity, sealer: &Sealer) -> Self {
-        let sealed =
-            sealer.seal(identity.root_secret_access_key.as_bytes(), &root_secret_aad(&identity.root_access_key_id));
-        StoredAccount {
+    fn seal(identity: &AccountIdentity, sealer: &Sealer) -> Result<Self, StartupError> {
+        let sealed = sealer
+            .seal(identity.root_secret_access_key.as_bytes(), &root_secret_aad(&identity.root_access_key_id))
+            .map_err(|e| StartupError::Config(format!("cannot seal the root secret: {e}")))?;
+        Ok(StoredAccount {
             account_id: identity.account_id.clone(),
             root_access_key_id: identity.root_access_key_id.clone(),
             sealed_root_secret: hex::encode(sealed),
-        }
+        })
     }
 
     fn open(&self, sealer: &Sealer) -> Option<AccountIdentity> {
@@ -335,6 +337,38 @@ impl StoredAccount {
             root_access_key_id: self.root_access_key_id.clone(),
             root_secret_access_key: String::from_utf8(secret.to_vec()).ok()?,
         })
+    }
+}
+
+/// `account.json` as written now (the secret sealed) or before (the secret in plaintext).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AccountFile {
+    Sealed(StoredAccount),
+    Plaintext(AccountIdentity),
+}
+
+/// The identity in a data directory's `account.json`, if there is one, and whether the file still
+/// keeps the secret in plaintext (to be rewritten sealed).
+fn read_account_file(path: &Path, sealer: &Sealer) -> Result<Option<(AccountIdentity, bool)>, StartupError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => Zeroizing::new(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StartupError::DataDir { path: path.to_path_buf(), source }),
+    };
+    let corrupt = |reason: String| StartupError::Corrupt { path: path.to_path_buf(), reason };
+    match serde_json::from_slice::<AccountFile>(&bytes).map_err(|e| corrupt(e.to_string()))? {
+        AccountFile::Sealed(stored) => {
+            let identity = stored.open(sealer).ok_or_else(|| {
+                StartupError::Config(format!(
+                    "the root secret in {} does not open with this master key (give the master key this \
+                     data directory was made with)",
+                    path.display()
+                ))
+            })?;
+            Ok(Some((identity, false)))
+        }
+        AccountFile::Plaintext(identity) => Ok(Some((identity, true))),
     }
 }
 
@@ -352,7 +386,12 @@ fn check_master_key(
                  --master-key-file or RAMPART_MASTER_KEY)"
             ))
         }),
-        None => Ok(tx.put(META_TABLE, META_KEY_CHECK, &sealer.seal(b"rampart", KEY_CHECK_AAD))?),
+        None => {
+            let check = sealer
+                .seal(b"rampart", KEY_CHECK_AAD)
+                .map_err(|e| StartupError::Config(format!("cannot seal the master key check: {e}")))?;
+            Ok(tx.put(META_TABLE, META_KEY_CHECK, &check)?)
+        }
     }
 }
 
@@ -371,7 +410,7 @@ fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, 
         };
         let (identity, generated, changed) = reconcile_identity(config, stored, "database")?;
         if changed {
-            tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer))?;
+            tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer)?)?;
         }
         Ok((identity, generated))
     })?;
@@ -415,10 +454,9 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<MigrateReport, Start
     }
     let master_key = load_master_key(&key_path, false)?;
     let sealer = Sealer::new(&master_key);
-    let bytes =
-        fs::read(&account_path).map_err(|source| StartupError::DataDir { path: account_path.clone(), source })?;
-    let identity: AccountIdentity = serde_json::from_slice(&bytes)
-        .map_err(|e| StartupError::Corrupt { path: account_path.clone(), reason: e.to_string() })?;
+    let (identity, _) = read_account_file(&account_path, &sealer)?.ok_or_else(|| {
+        StartupError::Config(format!("{} not found: --from must be a rampart data directory", account_path.display()))
+    })?;
     let source = SqliteStore::open(&db_path)?;
     let target = PgStore::open(to)?;
     if !target.is_empty()? {
@@ -429,7 +467,7 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<MigrateReport, Start
     let rows = transact(&target, |tx| -> Result<u64, StartupError> {
         let rows = source.export(&mut |t, k, v| tx.put(t, k, v))?;
         check_master_key(tx, &sealer, &key_path.display().to_string())?;
-        tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer))?;
+        tx.put_json(META_TABLE, META_ACCOUNT, &StoredAccount::seal(&identity, &sealer)?)?;
         Ok(rows)
     })?;
     Ok(MigrateReport { rows, account_id: identity.account_id, master_key: key_path })
@@ -526,13 +564,60 @@ mod tests {
         assert_eq!(mode, 0o600);
         let mode = fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        let first = a.identity.clone();
         drop(a);
         let b = bootstrap(&cfg(dir.path())).unwrap();
         assert!(!b.generated_credentials);
-        let first: AccountIdentity =
-            serde_json::from_slice(&fs::read(dir.path().join("account.json")).unwrap()).unwrap();
         assert_eq!(b.identity.account_id, first.account_id);
+        assert_eq!(b.identity.root_access_key_id, first.root_access_key_id);
         assert_eq!(b.identity.root_secret_access_key, first.root_secret_access_key);
+    }
+
+    /// The root secret is not on disk in plaintext: `account.json` keeps it sealed.
+    #[test]
+    fn account_file_does_not_hold_the_root_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = bootstrap(&cfg(dir.path())).unwrap();
+        let file = fs::read_to_string(dir.path().join("account.json")).unwrap();
+        assert!(!file.contains(&a.identity.root_secret_access_key), "{file}");
+        assert!(file.contains(&a.identity.account_id) && file.contains(&a.identity.root_access_key_id));
+        // Configured credentials too.
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path());
+        c.root_access_key_id = Some("AKIAEXAMPLE".into());
+        c.root_secret_access_key = Some("configured-secret-value".into());
+        bootstrap(&c).unwrap();
+        let file = fs::read_to_string(dir.path().join("account.json")).unwrap();
+        assert!(!file.contains("configured-secret-value"), "{file}");
+    }
+
+    /// A plaintext `account.json` from an older version is read, then rewritten sealed.
+    #[test]
+    fn plaintext_account_file_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"account_id":"123456789012","root_access_key_id":"AKIAOLDFILE","root_secret_access_key":"old-plaintext-secret"}"#;
+        fs::write(dir.path().join("account.json"), old).unwrap();
+        let a = bootstrap(&cfg(dir.path())).unwrap();
+        assert!(!a.generated_credentials);
+        assert_eq!(a.identity.account_id, "123456789012");
+        assert_eq!(a.identity.root_access_key_id, "AKIAOLDFILE");
+        assert_eq!(a.identity.root_secret_access_key, "old-plaintext-secret");
+        drop(a);
+        let file = fs::read_to_string(dir.path().join("account.json")).unwrap();
+        assert!(!file.contains("old-plaintext-secret"), "{file}");
+        let mode = fs::metadata(dir.path().join("account.json")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let b = bootstrap(&cfg(dir.path())).unwrap();
+        assert_eq!(b.identity.root_secret_access_key, "old-plaintext-secret");
+    }
+
+    /// A sealed `account.json` and another master key: refused, as a PostgreSQL node with another key is.
+    #[test]
+    fn account_file_under_another_master_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(bootstrap(&cfg(dir.path())).unwrap());
+        fs::write(dir.path().join("master.key"), [9u8; 32]).unwrap();
+        assert!(matches!(bootstrap(&cfg(dir.path())), Err(StartupError::Config(_))));
     }
 
     #[test]
@@ -576,12 +661,16 @@ mod tests {
         let c = ServerConfig { master_key: Some(k.clone()), ..cfg(dir.path()) };
         let a = bootstrap(&c).unwrap();
         assert!(!dir.path().join("master.key").exists(), "an inline key is not written to disk");
-        let sealed = a.sealer.seal(b"payload", b"aad");
+        let sealed = a.sealer.seal(b"payload", b"aad").unwrap();
         drop(a);
         // The same key opens what it sealed; a different one does not.
         let again = bootstrap(&c).unwrap();
         assert_eq!(again.sealer.open(&sealed, b"aad").unwrap().as_slice(), b"payload");
+        // Another key: not for this data directory (its root secret is sealed), nor for what it sealed.
         let other = ServerConfig { master_key: Some("11".repeat(32).parse().unwrap()), ..cfg(dir.path()) };
+        assert!(matches!(bootstrap(&other), Err(StartupError::Config(_))));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = ServerConfig { master_key: Some("11".repeat(32).parse().unwrap()), ..cfg(elsewhere.path()) };
         assert!(bootstrap(&other).unwrap().sealer.open(&sealed, b"aad").is_err());
         // Both an inline key and a file: refused.
         let both = ServerConfig { master_key_file: Some(dir.path().join("k")), ..c };

@@ -5,6 +5,8 @@
 //! resource policy, extra context keys), has the [`Authorizer`] decide every check, and only then
 //! runs [`Service::invoke`]. A service that loads state to plan (KMS: the key) overrides
 //! [`Service::call`] to run on exactly what was authorized. Handlers never check permissions by hand.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -284,8 +286,39 @@ pub trait Authorizer: Send + Sync {
     fn check(&self, ctx: &RequestContext, operation_service: &str, check: AuthzCheck) -> Result<(), AwsError>;
 }
 
-/// A credential found by access key ID.
-#[derive(Clone, Debug)]
+/// A secret held in memory: wiped when dropped, never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretString(zeroize::Zeroizing<String>);
+
+impl SecretString {
+    pub fn new(secret: String) -> Self {
+        SecretString(zeroize::Zeroizing::new(secret))
+    }
+
+    /// The secret itself (for signing or comparing; never for logs).
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(secret: String) -> Self {
+        SecretString::new(secret)
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A credential found by access key ID. `Debug` leaves the secret and the session token out.
+///
+/// The secret and token are plain `String`s here because the pipeline builds and reads this
+/// struct directly; credential stores keep them as [`SecretString`]s (zeroized on drop) and hand
+/// out a `Credential` per request.
+#[derive(Clone)]
 pub struct Credential {
     pub secret_access_key: String,
     /// Required for temporary credentials: must equal `X-Amz-Security-Token`.
@@ -296,9 +329,44 @@ pub struct Credential {
     pub caller: Caller,
 }
 
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field("expires_at", &self.expires_at)
+            .field("active", &self.active)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
 /// Resolves access key IDs (implemented by crates/iam).
 pub trait CredentialStore: Send + Sync {
     fn lookup(&self, access_key_id: &str) -> Result<Option<Credential>, AwsError>;
     /// Note that a key was used (GetAccessKeyLastUsed). Best effort.
     fn record_use(&self, _access_key_id: &str, _service: &str, _region: &str, _at: OffsetDateTime) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Credential {
+            secret_access_key: "wJalrXUtnFEMIsecretvalue".into(),
+            session_token: Some("FwoGZXIvYXdzEsessiontoken".into()),
+            expires_at: None,
+            active: true,
+            caller: Caller::root("111122223333", "AKIAEXAMPLE"),
+        };
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("wJalrXUtnFEMIsecretvalue"), "{shown}");
+        assert!(!shown.contains("FwoGZXIvYXdzEsessiontoken"), "{shown}");
+        assert!(shown.contains("AKIAEXAMPLE") && shown.contains("<redacted>"), "{shown}");
+        let s = SecretString::from("hunter2hunter2".to_string());
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(s.expose(), "hunter2hunter2");
+    }
 }

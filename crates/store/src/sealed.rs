@@ -19,6 +19,9 @@ pub enum SealError {
     Malformed,
     #[error("sealed value failed authentication")]
     Authentication,
+    /// The cipher refused to seal (AES-GCM: a plaintext beyond its length limit).
+    #[error("sealing failed")]
+    Encryption,
 }
 
 /// Seals and opens values under one 256-bit master key.
@@ -45,27 +48,30 @@ impl Sealer {
         k
     }
 
-    /// `version || nonce || ciphertext+tag`, bound to `aad`.
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    /// `version || nonce || ciphertext+tag`, bound to `aad`. An error when the cipher refuses: the
+    /// caller must fail rather than store something that will not open.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        // Encryption with a valid key and in-memory buffers cannot fail.
-        let ct = self.cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad }).unwrap_or_default();
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| SealError::Encryption)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
-        out
+        Ok(out)
     }
 
     /// Open a value sealed by [`Sealer::seal`] with the same `aad`.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
+        let Some((&VERSION, rest)) = sealed.split_first() else { return Err(SealError::Malformed) };
+        let Some((nonce, msg)) = rest.split_at_checked(NONCE_LEN).filter(|(_, msg)| msg.len() >= 16) else {
             return Err(SealError::Malformed);
-        }
-        let nonce = Nonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+        };
         self.cipher
-            .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad })
+            .decrypt(Nonce::from_slice(nonce), Payload { msg, aad })
             .map(Zeroizing::new)
             .map_err(|_| SealError::Authentication)
     }
@@ -78,7 +84,7 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let s = Sealer::new(&Sealer::generate_key());
-        let sealed = s.seal(b"wJalrXUtnFEMI", b"iam/accesskey/AKIA1");
+        let sealed = s.seal(b"wJalrXUtnFEMI", b"iam/accesskey/AKIA1").unwrap();
         assert!(!sealed.windows(5).any(|w| w == b"wJalr"));
         assert_eq!(&s.open(&sealed, b"iam/accesskey/AKIA1").unwrap()[..], b"wJalrXUtnFEMI");
         assert!(matches!(s.open(&sealed, b"iam/accesskey/AKIA2"), Err(SealError::Authentication)));
@@ -88,5 +94,21 @@ mod tests {
         assert!(matches!(s.open(&[1, 2], b""), Err(SealError::Malformed)));
         let other = Sealer::new(&Sealer::generate_key());
         assert!(other.open(&sealed, b"iam/accesskey/AKIA1").is_err());
+        assert!(matches!(s.open(&[VERSION; 1 + NONCE_LEN + 15], b""), Err(SealError::Malformed)));
+        assert!(matches!(s.open(&[], b""), Err(SealError::Malformed)));
+    }
+
+    /// Sealing reports failure as an error (it used to return an empty ciphertext, stored as if it
+    /// were a sealed value and lost for good): every outcome is a `Result` the caller must handle.
+    #[test]
+    fn seal_returns_a_result_and_never_an_empty_ciphertext() {
+        let s = Sealer::new(&Sealer::generate_key());
+        for len in [0usize, 1, 4096] {
+            let sealed: Result<Vec<u8>, SealError> = s.seal(&vec![7u8; len], b"aad");
+            let sealed = sealed.unwrap();
+            assert_eq!(sealed.len(), 1 + NONCE_LEN + len + 16);
+            assert_eq!(&s.open(&sealed, b"aad").unwrap()[..], &vec![7u8; len][..]);
+        }
+        assert_eq!(SealError::Encryption.to_string(), "sealing failed");
     }
 }

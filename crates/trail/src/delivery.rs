@@ -215,7 +215,8 @@ impl Delivery {
                 let key = SigningKey::generate().map_err(|e| DeliveryError::Key(e.to_string()))?;
                 let der = key.to_pkcs8_der().map_err(|e| DeliveryError::Key(e.to_string()))?;
                 let created = OffsetDateTime::now_utc().unix_timestamp();
-                let s = StoredKey { sealed_pkcs8: b64.encode(self.sealer.seal(&der, KEY_AAD)), created };
+                let sealed = self.sealer.seal(&der, KEY_AAD).map_err(|e| DeliveryError::Key(e.to_string()))?;
+                let s = StoredKey { sealed_pkcs8: b64.encode(sealed), created };
                 // Another process start may race; the first committed key wins.
                 let won = transact(self.store.as_ref(), |tx| -> Result<bool, StoreError> {
                     if tx.get(KEYS_TABLE, "current")?.is_some() {

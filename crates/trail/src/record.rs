@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::audit::StoredEvent;
 use crate::json::{may_need_escaping, needs_escape, write_escaped, write_str, ObjectWriter};
-use crate::redact::{is_redacted, redact, Part};
+use crate::redact::{allowed, redact, verdict, Part, Verdict};
 use rampart_protocol::error::echo_at_most;
 
 /// The record format version written by Rampart.
@@ -255,8 +255,10 @@ fn write_part(out: &mut Vec<u8>, f: &CallFacts<'_>, part: Part, body: Option<Bod
         return;
     };
     let start = out.len();
-    let dropped =
-        |name: &Name<'_>| is_redacted(f.event_source, f.event_name, part, name.len(), |m| name.eq_ignore_ascii_case(m));
+    let table = allowed(f.event_source, f.event_name, part);
+    let dropped = |name: &Name<'_>| {
+        verdict(table, f.event_source, f.event_name, part, name.len(), |m| name.eq_ignore_ascii_case(m))
+    };
     match v {
         Value::Object(m) => {
             if write_object(out, m, &dropped, res) == 0 {
@@ -347,7 +349,7 @@ impl Name<'_> {
 fn write_object(
     out: &mut Vec<u8>,
     m: &Map<String, Value>,
-    dropped: &dyn Fn(&Name<'_>) -> bool,
+    dropped: &dyn Fn(&Name<'_>) -> Verdict,
     res: Option<&mut Resources>,
 ) -> usize {
     fn ascii_name(k: &str) -> Option<(u8, &str)> {
@@ -366,7 +368,8 @@ fn write_object(
     out.push(b'{');
     let mut written = 0;
     let mut member = |out: &mut Vec<u8>, name: Name<'_>, v: &Value, res: &mut Option<&mut Resources>| {
-        if dropped(&name) {
+        let verdict = dropped(&name);
+        if verdict == Verdict::Drop {
             return;
         }
         if written > 0 {
@@ -374,7 +377,11 @@ fn write_object(
         }
         written += 1;
         name.write(out);
-        write_camel(out, v, dropped);
+        if verdict == Verdict::KeepWhole {
+            write_camel(out, v, &|_| Verdict::KeepWhole);
+        } else {
+            write_camel(out, v, dropped);
+        }
         if let Some(res) = res {
             res.offer(&name, v);
         }
@@ -398,7 +405,7 @@ fn write_object(
 
 /// A JSON value with lowerCamelCase member names and redacted members left out (nested empty
 /// objects stay `{}`), as serde_json writes `camel_keys(v)` after [`redact`].
-fn write_camel(out: &mut Vec<u8>, v: &Value, dropped: &dyn Fn(&Name<'_>) -> bool) {
+fn write_camel(out: &mut Vec<u8>, v: &Value, dropped: &dyn Fn(&Name<'_>) -> Verdict) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),

@@ -336,7 +336,7 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
     if value.chars().count() > 256 || !value.chars().all(tag_char) {
         return Err(invalid("INVALID_PATTERN", "You provided an invalid tag value."));
     }
-    if key.len() >= 4 && key[..4].eq_ignore_ascii_case("aws:") {
+    if crate::util::has_aws_prefix(key) {
         return Err(invalid("INVALID_SYSTEM_TAGS_PARAMETER", "You can't use the aws: prefix in tag keys."));
     }
     Ok(())
@@ -398,14 +398,14 @@ fn page<T: Clone>(items: &[T], i: &In<'_>) -> Result<(Vec<T>, Option<String>)> {
     };
     let end = (start + max).min(items.len());
     let next = (end < items.len()).then(|| format!("rampart-{end}"));
-    Ok((items[start..end].to_vec(), next))
+    Ok((items.get(start..end).unwrap_or_default().to_vec(), next))
 }
 
 fn paged(key: &str, items: Vec<Value>, i: &In<'_>) -> Result<Output> {
     let (items, next) = page(&items, i)?;
     let mut out = json!({ key: items });
     if let Some(n) = next {
-        out["NextToken"] = Value::String(n);
+        put(&mut out, "NextToken", Value::String(n));
     }
     Ok(Output::Json(out))
 }
@@ -458,13 +458,13 @@ fn status_json(s: &CreateStatusRec) -> Value {
         "RequestedTimestamp": s.requested,
     });
     if let Some(c) = s.completed {
-        v["CompletedTimestamp"] = json!(c);
+        put(&mut v, "CompletedTimestamp", json!(c));
     }
     if let Some(a) = &s.account_id {
-        v["AccountId"] = json!(a);
+        put(&mut v, "AccountId", json!(a));
     }
     if let Some(r) = &s.failure_reason {
-        v["FailureReason"] = json!(r);
+        put(&mut v, "FailureReason", json!(r));
     }
     v
 }
@@ -1418,7 +1418,7 @@ impl OrgService {
                         };
                         let a = doc.accounts.get(id)?;
                         let mut v = account_json(&doc, id, a);
-                        v["DelegationEnabledDate"] = json!(since);
+                        put(&mut v, "DelegationEnabledDate", json!(since));
                         Some(v)
                     })
                     .collect();
@@ -1464,7 +1464,7 @@ impl OrgService {
                 let (items, next) = page(&tags, &In(&json!({"NextToken": i.opt("NextToken")?})))?;
                 let mut out = json!({"Tags": tags_json(&items)});
                 if let Some(n) = next {
-                    out["NextToken"] = json!(n);
+                    put(&mut out, "NextToken", json!(n));
                 }
                 Ok(Output::Json(out))
             }
@@ -1644,6 +1644,13 @@ fn provision_account(tx: &mut Tx<'_>, account: &str, management: &str, role_name
     crate::service::index_attach(tx, account, &admin, EntityKind::Role, &role.name, &role.id, &role.path)?;
     let g = tx.get::<u64>(iam_tables::GENERATION, account)?.unwrap_or(0) + 1;
     tx.put(iam_tables::GENERATION, account, &g)
+}
+
+/// `v[key] = value` for an object `v` (what `IndexMut` does, without its panic on non-objects).
+fn put(v: &mut Value, key: &str, value: Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.insert(key.to_string(), value);
+    }
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ const LOWER_DIGITS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_chars(n: usize) -> String {
     let mut rng = rand::rng();
-    (0..n).map(|_| char::from(LOWER_DIGITS[rng.random_range(0..LOWER_DIGITS.len())])).collect()
+    (0..n).filter_map(|_| LOWER_DIGITS.get(rng.random_range(0..LOWER_DIGITS.len())).map(|&b| char::from(b))).collect()
 }
 
 pub fn new_org_id() -> String {

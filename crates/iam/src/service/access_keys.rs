@@ -129,7 +129,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
         "CreateAccessKey" => {
             let id = access_key_id();
             let secret = secret_access_key();
-            let sealed = core.creds.seal(&id, &secret);
+            let sealed = core.creds.seal(&id, &secret)?;
             let rec = core.db.write(acct, |tx| {
                 let keys = owner_keys(tx, acct, &who)?;
                 if keys.len() >= MAX_KEYS {

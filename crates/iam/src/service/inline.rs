@@ -144,7 +144,7 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
     let (kind, param, quota) = kind_of(op);
     let name = q.get(param).unwrap_or_default();
     let policy = q.get("PolicyName").unwrap_or_default();
-    match &op[..3] {
+    match op.get(..3).unwrap_or_default() {
         "Put" => {
             let doc = q.get("PolicyDocument").unwrap_or_default();
             read(core, acct, kind, name)?;

@@ -110,7 +110,7 @@ fn usage_map(core: &Core, acct: &str, table: &str) -> Result<HashMap<String, usi
     let mut m = HashMap::new();
     let prefix = format!("{acct}|");
     for (k, _) in core.db.scan::<AttachmentRec>(table, &prefix)? {
-        if let Some(arn) = k[prefix.len()..].split('|').next() {
+        if let Some(arn) = k.strip_prefix(&prefix).and_then(|rest| rest.split('|').next()) {
             *m.entry(arn.to_string()).or_insert(0) += 1;
         }
     }

@@ -514,11 +514,15 @@ fn create(core: &Core, acct: &str, q: &QueryParams) -> Result<Output> {
     let account_name = core.db.get::<AccountRec>(iam_tables::ACCOUNTS, acct)?.and_then(|a| a.alias);
     let uri = Zeroizing::new(totp::otpauth_uri(name, account_name.as_deref().unwrap_or(acct), &seed32));
     let png = Zeroizing::new(totp::qr_png(&uri).map_err(IamError::Internal)?);
+    let sealed_seed = core
+        .sealer
+        .seal(&seed, &seed_aad(&serial))
+        .map_err(|e| IamError::Internal(format!("sealing an MFA seed: {e}")))?;
     let rec = MfaDeviceRec {
         name: name.to_string(),
         path: path.to_string(),
         created: now(),
-        sealed_seed: to_hex(&core.sealer.seal(&seed, &seed_aad(&serial))),
+        sealed_seed: to_hex(&sealed_seed),
         user: None,
         enabled: None,
         tags,
@@ -576,7 +580,7 @@ mod tests {
             name: "dev".into(),
             path: "/".into(),
             created: 0,
-            sealed_seed: to_hex(&core.sealer.seal(&seed, &seed_aad(&serial))),
+            sealed_seed: to_hex(&core.sealer.seal(&seed, &seed_aad(&serial)).unwrap()),
             user: Some(user.into()),
             enabled: Some(0),
             tags: vec![],

@@ -221,10 +221,10 @@ pub(crate) fn paginate<T>(items: Vec<T>, key: impl Fn(&T) -> String, marker: Opt
 /// Tag rules beyond the model's patterns: no duplicates (case-insensitive), no `aws:` prefix.
 pub(crate) fn check_new_tags(tags: &[Tag]) -> Result<()> {
     for (i, t) in tags.iter().enumerate() {
-        if t.key.len() >= 4 && t.key[..4].eq_ignore_ascii_case("aws:") {
+        if crate::util::has_aws_prefix(&t.key) {
             return Err(IamError::InvalidInput("User-defined tag keys can't start with 'aws:'.".into()));
         }
-        if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+        if tags.iter().take(i).any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
             return Err(IamError::InvalidInput(
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
             ));

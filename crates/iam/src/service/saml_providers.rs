@@ -83,7 +83,8 @@ fn uuid() -> String {
     use rand::Rng;
     let b: [u8; 16] = rand::rng().random();
     let h = crate::util::to_hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    let part = |r: std::ops::Range<usize>| h.get(r).unwrap_or_default();
+    format!("{}-{}-{}-{}-{}", part(0..8), part(8..12), part(12..16), part(16..20), part(20..h.len()))
 }
 
 pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {

@@ -171,7 +171,11 @@ pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Resu
                 return Err(malformed("Unable to parse certificate chain. Please ensure it is in PEM format."));
             }
             let id = unique_id("ASCA");
-            let sealed = to_hex(&core.sealer.seal(private_key.trim().as_bytes(), &key_aad(acct, &id)));
+            let sealed = core
+                .sealer
+                .seal(private_key.trim().as_bytes(), &key_aad(acct, &id))
+                .map_err(|e| IamError::Internal(format!("sealing a server certificate's private key: {e}")))?;
+            let sealed = to_hex(&sealed);
             let rec = ServerCertRec {
                 name: name.to_string(),
                 id,

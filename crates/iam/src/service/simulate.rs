@@ -183,13 +183,13 @@ fn policy_variables(document: &str) -> Vec<String> {
     let mut keys = Vec::new();
     for t in texts {
         let mut rest = t;
-        while let Some(start) = rest.find("${") {
-            let Some(len) = rest[start..].find('}') else { break };
-            let inner = rest[start + 2..start + len].split(',').next().unwrap_or_default().trim();
+        while let Some((_, after)) = rest.split_once("${") {
+            let Some((inner, after_close)) = after.split_once('}') else { break };
+            let inner = inner.split(',').next().unwrap_or_default().trim();
             if !matches!(inner, "*" | "?" | "$" | "") {
                 keys.push(inner.to_string());
             }
-            rest = &rest[start + len + 1..];
+            rest = after_close;
         }
     }
     keys

@@ -336,7 +336,7 @@ fn account_in_key_id(key: &str) -> Option<String> {
     }
     let bytes = data_encoding::BASE32_NOPAD.decode(rest.as_bytes()).ok()?;
     let mut z: u64 = 0;
-    for b in &bytes[..6] {
+    for b in bytes.iter().take(6) {
         z = (z << 8) | u64::from(*b);
     }
     Some(format!("{:012}", (z & 0x7fff_ffff_ff80) >> 7))
@@ -346,10 +346,7 @@ fn account_in_key_id(key: &str) -> Option<String> {
 fn saml_source_identity(a: &saml::Assertion) -> Result<Option<String>> {
     match a.attribute(saml::ATTR_SOURCE_IDENTITY).as_slice() {
         [] => Ok(None),
-        [si] if (2..=64).contains(&si.len())
-            && session_name_chars(si)
-            && !(si.len() >= 4 && si[..4].eq_ignore_ascii_case("aws:")) =>
-        {
+        [si] if (2..=64).contains(&si.len()) && session_name_chars(si) && !crate::util::has_aws_prefix(si) => {
             Ok(Some(si.to_string()))
         }
         _ => Err(invalid_identity("The SAML assertion's SourceIdentity attribute is not valid")),
@@ -767,7 +764,7 @@ impl StsService {
         let code = a.opt_unshown("TokenCode", &TOKEN_CODE);
         let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY);
         a.finish()?;
-        if source_identity.is_some_and(|s| s.len() >= 4 && s[..4].eq_ignore_ascii_case("aws:")) {
+        if source_identity.is_some_and(crate::util::has_aws_prefix) {
             return Err(IamError::Aws(AwsError::validation(
                 "1 validation error detected: Value at 'sourceIdentity' failed to satisfy constraint: Member must not start with 'aws:'",
             )));
@@ -814,7 +811,9 @@ impl StsService {
             if !plan.transitive.is_empty() {
                 tag.context.push(("sts:TransitiveTagKeys".into(), ContextValue::List(plan.transitive.clone())));
             }
-            checks[0] = request_tags(checks[0].clone(), &plan.passed);
+            if let Some(first) = checks.first_mut() {
+                *first = request_tags(first.clone(), &plan.passed);
+            }
             checks.push(tag);
         }
         if source_identity.is_some() {

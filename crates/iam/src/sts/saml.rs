@@ -150,8 +150,8 @@ impl Assertion {
                         path.push(name);
                         text.clear();
                     } else if name == "AttributeValue" {
-                        if let Some(i) = current_attr {
-                            out.attributes[i].1.push(String::new());
+                        if let Some(attr) = current_attr.and_then(|i| out.attributes.get_mut(i)) {
+                            attr.1.push(String::new());
                         }
                     }
                 }
@@ -183,8 +183,8 @@ impl Assertion {
                         ("Subject", "NameID") if in_assertion => out.subject = value,
                         ("AudienceRestriction", "Audience") if in_assertion => out.audiences.push(value),
                         ("Attribute", "AttributeValue") if in_assertion => {
-                            if let Some(i) = current_attr {
-                                out.attributes[i].1.push(value);
+                            if let Some(attr) = current_attr.and_then(|i| out.attributes.get_mut(i)) {
+                                attr.1.push(value);
                             }
                         }
                         ("AttributeStatement", "Attribute") => current_attr = None,
@@ -259,9 +259,8 @@ impl Assertion {
     pub fn names_role(&self, role_arn: &str, provider_arn: &str) -> bool {
         self.attribute(ATTR_ROLE).iter().any(|v| {
             let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-            parts.len() == 2
-                && ((parts[0] == role_arn && parts[1] == provider_arn)
-                    || (parts[0] == provider_arn && parts[1] == role_arn))
+            matches!(parts.as_slice(), [a, b] if (*a == role_arn && *b == provider_arn)
+                || (*a == provider_arn && *b == role_arn))
         })
     }
 }

@@ -17,7 +17,7 @@ use crate::db::{Db, Lookup};
 use crate::error::{IamError, Result};
 use crate::model::{RoleRec, Tag, UserRec};
 use crate::resolve::managed_document;
-use crate::util::{from_hex, to_hex, unique_id};
+use crate::util::{from_hex, to_hex};
 
 /// Table: access key ID (`ASIA…`) → [`SessionRec`].
 pub const SESSIONS: &str = "sts_sessions";
@@ -97,7 +97,10 @@ fn session_token() -> String {
 fn seal(sealer: &rampart_store::Sealer, key_id: &str, secret: &str, token: &str) -> Result<String> {
     let plain = serde_json::to_vec(&[secret, token]).map_err(|e| IamError::Internal(e.to_string()))?;
     let plain = zeroize::Zeroizing::new(plain);
-    Ok(to_hex(&sealer.seal(&plain, key_id.as_bytes())))
+    let sealed = sealer
+        .seal(&plain, key_id.as_bytes())
+        .map_err(|e| IamError::Internal(format!("sealing session {key_id}: {e}")))?;
+    Ok(to_hex(&sealed))
 }
 
 fn open(sealer: &rampart_store::Sealer, key_id: &str, rec: &SessionRec) -> Result<(String, String)> {
@@ -111,7 +114,7 @@ fn open(sealer: &rampart_store::Sealer, key_id: &str, rec: &SessionRec) -> Resul
 
 /// Store a new session built from `rec` (its `sealed` field is filled here) and return the keys.
 pub fn issue(db: &Db, sealer: &rampart_store::Sealer, mut rec: SessionRec, now: i64) -> Result<Minted> {
-    let access_key_id = format!("ASIA{}", &unique_id("")[..16]);
+    let access_key_id = crate::util::random_id("ASIA", 20);
     let secret_access_key = crate::util::secret_access_key();
     let session_token = session_token();
     rec.sealed = seal(sealer, &access_key_id, &secret_access_key, &session_token)?;
