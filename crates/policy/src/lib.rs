@@ -264,7 +264,7 @@ impl Context {
     /// Lookup by an already lower-cased key.
     pub(crate) fn get_lower(&self, key: &str) -> Option<&ContextValue> {
         match &self.index {
-            Some(index) => index.get(key).map(|&i| &self.entries[i].1),
+            Some(index) => index.get(key).and_then(|&i| self.entries.get(i)).map(|e| &e.1),
             None => self.entries.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v),
         }
     }
