@@ -814,9 +814,14 @@ mod tests {
         let json_input = Input::Json(json!({"Description": big}));
         let output = Output::Json(json!({"KeyMetadata": {"Description": big}}));
         let caller = Caller::root("123456789012", "AKIAROOT");
-        for input in [&input, &json_input] {
-            let mut f = facts(Identity::Caller(&caller), Some(input), Some(&output));
-            f.event_name = "CreateKey";
+        let user = Output::Xml(Some(format!("<User><UserName>{big}</UserName></User>")));
+        // Members the allow-list keeps (IAM CreateUser's UserName, KMS CreateKey's Description).
+        for (source, name, input, output) in [
+            ("iam.amazonaws.com", "CreateUser", &input, &user),
+            ("kms.amazonaws.com", "CreateKey", &json_input, &output),
+        ] {
+            let mut f = facts(Identity::Caller(&caller), Some(input), Some(output));
+            (f.event_source, f.event_name) = (source, name);
             let r = build(&f);
             assert!(r.event.event.len() < 4096, "{}", r.event.event.len());
             assert_eq!(r.json()["requestParameters"], json!({"omitted": true}));
