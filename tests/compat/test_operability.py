@@ -13,6 +13,8 @@ import pytest
 import urllib3
 
 from support import (
+    random_key_id,
+    random_secret,
     TEST_STORE,
     clean_env,
     doc,
@@ -118,8 +120,12 @@ def test_config_file_sets_listen_data_dir_threads_and_json_logs(tmp_path):
         assert (data / "rampart.sqlite").exists() and (data / "account.json").exists()
         account = json.loads((data / "account.json").read_text())
         assert account["account_id"] == creds["account_id"]
-        sts = make_client("sts", f"http://127.0.0.1:{port}", account["root_access_key_id"],
-                          account["root_secret_access_key"])
+        # The generated root credentials are printed once at first start (account.json seals the secret).
+        printed = dict(line.strip().split("=", 1) for line in (tmp_path / "server-1.stdout").read_text().splitlines()
+                       if line.strip().startswith("AWS_"))
+        account["root_secret_access_key"] = printed["AWS_SECRET_ACCESS_KEY"]
+        sts = make_client("sts", f"http://127.0.0.1:{port}", printed["AWS_ACCESS_KEY_ID"],
+                          printed["AWS_SECRET_ACCESS_KEY"])
         assert sts.get_caller_identity()["Account"] == creds["account_id"]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -172,9 +178,9 @@ def test_json_logs_are_json_lines_without_secrets(spawn_server):
 
 def test_backup_while_serving_then_restore(spawn_server, tmp_path):
     # SQLite (the backup command's store) even when the suite runs on PostgreSQL.
-    srv = spawn_server(extra_env={"RAMPART_STORE": ""})
+    srv = spawn_server(extra_env={"RAMPART_STORE": ""}, access_key_id=random_key_id(), secret_access_key=random_secret())
+    root = (srv.access_key_id, srv.secret_access_key)
     account = json.loads((srv.data_dir / "account.json").read_text())
-    root = (account["root_access_key_id"], account["root_secret_access_key"])
     iam = make_client("iam", srv.endpoint, *root)
     prefix = unique("bk")
     acknowledged: list[str] = []
