@@ -102,6 +102,9 @@ pub struct Db {
 
 impl Db {
     pub fn new(store: Arc<dyn Store>) -> Self {
+        // Read on every call (caches check them): kept in memory where the store can.
+        store.cache_table(tables::GENERATION);
+        store.cache_table(crate::org::model::tables::GENERATION);
         Db { store }
     }
 

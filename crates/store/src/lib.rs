@@ -112,6 +112,11 @@ pub trait Store: Read + Send + Sync {
         None
     }
 
+    /// Keep `table` (small, read on every call: generation counters) in memory, so reads outside
+    /// transactions skip the backend. Only stores that see every write (one process over a
+    /// local file) do; others ignore it. Reads inside transactions always go to the backend.
+    fn cache_table(&self, _table: &'static str) {}
+
     /// Bytes the store takes on disk (or, in memory, about that much of RAM), for metrics.
     fn size_bytes(&self) -> Result<u64, StoreError> {
         Ok(0)

@@ -54,6 +54,35 @@ pub struct SqliteStore {
     durability: Option<Arc<Durability>>,
     syncer: Option<Syncer>,
     path: Option<PathBuf>,
+    /// Tables kept in memory ([`Store::cache_table`]): this process makes every write.
+    hot: HotTables,
+}
+
+/// The rows of a few small tables, kept in step with commits: a read takes a lock and a map
+/// lookup instead of a SQLite statement.
+#[derive(Default)]
+struct HotTables {
+    tables: std::sync::RwLock<Vec<&'static str>>,
+    rows: Mutex<HotRows>,
+}
+
+#[derive(Default)]
+struct HotRows {
+    /// `(table, key)` → value (`None`: known absent).
+    rows: std::collections::HashMap<(String, String), Option<Vec<u8>>>,
+    /// Bumped by every commit that writes a hot table: a value read from SQLite before such a
+    /// commit is not cached after it.
+    version: u64,
+}
+
+impl HotTables {
+    fn is_hot(&self, table: &str) -> bool {
+        self.tables.read().unwrap_or_else(|p| p.into_inner()).iter().any(|t| *t == table)
+    }
+
+    fn rows(&self) -> MutexGuard<'_, HotRows> {
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl SqliteStore {
@@ -90,6 +119,7 @@ impl SqliteStore {
             durability: Some(durability),
             syncer: Some(syncer),
             path: Some(path.to_path_buf()),
+            hot: HotTables::default(),
         })
     }
 
@@ -105,6 +135,7 @@ impl SqliteStore {
             durability: None,
             syncer: None,
             path: None,
+            hot: HotTables::default(),
         })
     }
 
@@ -182,7 +213,22 @@ fn scan(
 
 impl Read for SqliteStore {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        get(&self.reader(), table, key)
+        if !self.hot.is_hot(table) {
+            return get(&self.reader(), table, key);
+        }
+        let version = {
+            let rows = self.hot.rows();
+            if let Some(v) = rows.rows.get(&(table.to_string(), key.to_string())) {
+                return Ok(v.clone());
+            }
+            rows.version
+        };
+        let value = get(&self.reader(), table, key)?;
+        let mut rows = self.hot.rows();
+        if rows.version == version {
+            rows.rows.insert((table.to_string(), key.to_string()), value.clone());
+        }
+        Ok(value)
     }
 
     fn scan(&self, table: &str, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<Row>, StoreError> {
@@ -245,11 +291,24 @@ impl Store for SqliteStore {
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
         let conn = lock(&self.writer);
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(Box::new(SqliteTxn { conn, done: false, durability: self.durability.as_deref() }))
+        Ok(Box::new(SqliteTxn {
+            conn,
+            done: false,
+            durability: self.durability.as_deref(),
+            hot: &self.hot,
+            hot_writes: Vec::new(),
+        }))
     }
 
     fn durability(&self) -> Option<&Durability> {
         self.durability.as_deref()
+    }
+
+    fn cache_table(&self, table: &'static str) {
+        let mut tables = self.hot.tables.write().unwrap_or_else(|p| p.into_inner());
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
     }
 
     fn size_bytes(&self) -> Result<u64, StoreError> {
@@ -295,6 +354,9 @@ struct SqliteTxn<'a> {
     conn: MutexGuard<'a, Connection>,
     done: bool,
     durability: Option<&'a Durability>,
+    hot: &'a HotTables,
+    /// Writes to hot tables, applied to their cache once committed.
+    hot_writes: Vec<((String, String), Option<Vec<u8>>)>,
 }
 
 impl Read for SqliteTxn<'_> {
@@ -313,12 +375,19 @@ impl Transaction for SqliteTxn<'_> {
             "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
         )?;
         stmt.execute(params![table, key, value])?;
+        if self.hot.is_hot(table) {
+            self.hot_writes.push(((table.to_string(), key.to_string()), Some(value.to_vec())));
+        }
         Ok(())
     }
 
     fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError> {
         let mut stmt = self.conn.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND key = ?2")?;
-        Ok(stmt.execute(params![table, key])? > 0)
+        let existed = stmt.execute(params![table, key])? > 0;
+        if self.hot.is_hot(table) {
+            self.hot_writes.push(((table.to_string(), key.to_string()), None));
+        }
+        Ok(existed)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
@@ -333,6 +402,14 @@ impl Transaction for SqliteTxn<'_> {
     fn commit_deferred(mut self: Box<Self>) -> Result<u64, StoreError> {
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
+        if !self.hot_writes.is_empty() {
+            // Still under the writer lock: the cache moves in commit order.
+            let mut rows = self.hot.rows();
+            rows.version += 1;
+            for (k, v) in self.hot_writes.drain(..) {
+                rows.rows.insert(k, v);
+            }
+        }
         // Counted before the writer is released: positions follow commit order.
         Ok(self.durability.map_or(0, Durability::note_commit))
     }
@@ -411,6 +488,30 @@ mod tests {
         a.release_lease("job").unwrap();
         assert!(b.try_lease("job", std::time::Duration::ZERO).unwrap());
         assert!(a.try_lease("job", long).unwrap(), "an expired lease is taken over");
+    }
+
+    #[test]
+    fn hot_tables_read_from_memory_follow_every_commit_and_ignore_rollbacks() {
+        for (s, _dir) in stores() {
+            s.cache_table("gen");
+            assert_eq!(s.get("gen", "a").unwrap(), None);
+            transact(&s, |tx| tx.put("gen", "a", b"1")).unwrap();
+            assert_eq!(s.get("gen", "a").unwrap().as_deref(), Some(&b"1"[..]));
+            let r: Result<(), StoreError> = transact(&s, |tx| {
+                tx.put("gen", "a", b"2")?;
+                Err(StoreError::Backend("boom".into()))
+            });
+            assert!(r.is_err());
+            assert_eq!(s.get("gen", "a").unwrap().as_deref(), Some(&b"1"[..]), "rolled back");
+            transact(&s, |tx| tx.put("gen", "a", b"3")).unwrap();
+            assert_eq!(s.get("gen", "a").unwrap().as_deref(), Some(&b"3"[..]));
+            transact(&s, |tx| tx.delete("gen", "a").map(|_| ())).unwrap();
+            assert_eq!(s.get("gen", "a").unwrap(), None);
+            // Inside a transaction, reads see the transaction's own writes.
+            let mut tx = s.begin().unwrap();
+            tx.put("gen", "a", b"4").unwrap();
+            assert_eq!(tx.get("gen", "a").unwrap().as_deref(), Some(&b"4"[..]));
+        }
     }
 
     #[test]

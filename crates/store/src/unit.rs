@@ -209,6 +209,10 @@ impl Store for UnitStore {
     fn size_bytes(&self) -> Result<u64, StoreError> {
         self.inner.size_bytes()
     }
+
+    fn cache_table(&self, table: &'static str) {
+        self.inner.cache_table(table)
+    }
 }
 
 /// A transaction joined to the thread's unit: its writes stay in an overlay until it commits,
