@@ -259,50 +259,15 @@ async fn aws_call(
                 }
                 // Recorded like any call of the service the signature names, then answered;
                 // the connection is closed after it (what is left of the body cannot be trusted).
-                let raw = RawRequest {
-                    method: parts.method.as_str(),
-                    path: parts.uri.path(),
-                    query: parts.uri.query().unwrap_or(""),
-                    headers: &parts.headers,
-                    body: &[],
-                    remote,
-                    secure_transport: false,
-                };
-                let pending = pipeline.refused(&raw, e.to_aws_error());
+                let pending = pipeline.refused(&raw_request(&parts, &[], remote), e.to_aws_error());
                 let mut response = to_response(pending.finish().await);
                 response.headers_mut().insert("connection", HeaderValue::from_static("close"));
                 return response;
             }
         };
     let pipeline = state.pipeline();
-    let inline = state.inline && {
-        let path = parts.uri.path();
-        let query = parts.uri.query().unwrap_or("");
-        let peek = RawRequest {
-            method: parts.method.as_str(),
-            path,
-            query,
-            headers: &parts.headers,
-            body: &body,
-            remote,
-            secure_transport: false,
-        };
-        !pipeline.may_block(&peek)
-    };
-    let run = move || {
-        let path = parts.uri.path();
-        let query = parts.uri.query().unwrap_or("");
-        let raw = RawRequest {
-            method: parts.method.as_str(),
-            path,
-            query,
-            headers: &parts.headers,
-            body: &body,
-            remote,
-            secure_transport: false,
-        };
-        pipeline.handle_pending(&raw)
-    };
+    let inline = state.inline && !pipeline.may_block(&raw_request(&parts, &body, remote));
+    let run = move || pipeline.handle_pending(&raw_request(&parts, &body, remote));
     let result = if inline {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|_| "handler panicked".to_string())
     } else {
@@ -319,6 +284,19 @@ async fn aws_call(
             let (ct, body) = err.render(rampart_protocol::Protocol::AwsQuery, "", &rid);
             to_response(RawResponse { status: 500, content_type: ct, request_id: rid, body })
         }
+    }
+}
+
+/// The pipeline's view of a request's parts and body.
+fn raw_request<'a>(parts: &'a axum::http::request::Parts, body: &'a [u8], remote: SocketAddr) -> RawRequest<'a> {
+    RawRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body,
+        remote,
+        secure_transport: false,
     }
 }
 

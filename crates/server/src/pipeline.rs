@@ -43,6 +43,19 @@ pub struct RawRequest<'a> {
     pub secure_transport: bool,
 }
 
+impl RawRequest<'_> {
+    /// The request as SigV4 reads it.
+    fn signed(&self) -> SignedRequest<'_> {
+        SignedRequest {
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            headers: self.headers,
+            body: self.body,
+        }
+    }
+}
+
 /// What to send back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawResponse {
@@ -254,13 +267,7 @@ impl Pipeline {
     pub fn refused(&self, req: &RawRequest<'_>, err: AwsError) -> Pending {
         let request_id = new_request_id();
         let mut facts = Facts::default();
-        let signed = SignedRequest {
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-        };
+        let signed = req.signed();
         if let Ok(auth) = sigv4::parse(&signed) {
             if let Some(service) = self.services.get(auth.service()) {
                 facts.service = Some(service.as_ref());
@@ -442,13 +449,7 @@ impl Pipeline {
         now: OffsetDateTime,
         facts: &mut Facts<'s>,
     ) -> Result<(&'s dyn Service, String, Output), (Option<&'s dyn Service>, AwsError)> {
-        let signed = SignedRequest {
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-        };
+        let signed = req.signed();
         let hint = protocol_hint(req.headers);
         if is_unsigned(req) {
             if let Some(found) = self.unsigned(req, request_id, now, facts) {

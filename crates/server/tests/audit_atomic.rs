@@ -2,15 +2,13 @@
 //! be written, the change is rolled back and the caller gets an error (never a change without
 //! its record, nor a success that was not recorded).
 
-use std::net::SocketAddr;
+mod common;
+use common::{call_at as call, Keys};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use rampart_server::pipeline::{Pipeline, RawRequest, RawResponse};
+use rampart_server::pipeline::{Pipeline, RawResponse};
 use rampart_store::{Read, Row, Sealer, SqliteStore, Store, StoreError, Transaction, UnitStore};
 use time::OffsetDateTime;
 
@@ -85,60 +83,6 @@ impl Store for RefusingRecords {
     fn release_lease(&self, n: &str) -> Result<(), StoreError> {
         self.inner.release_lease(n)
     }
-}
-
-struct Keys<'a> {
-    id: &'a str,
-    secret: &'a str,
-    token: Option<&'a str>,
-}
-
-/// A SigV4-signed awsQuery POST, as an SDK sends it, signed at `at`; handled with the clock at `now`.
-fn call(
-    p: &Pipeline,
-    service: &str,
-    keys: &Keys<'_>,
-    body: &str,
-    at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> RawResponse {
-    let identity = Credentials::new(keys.id, keys.secret, keys.token.map(str::to_string), None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::from(at))
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("http://localhost:4566/")
-        .header("host", "localhost:4566")
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .body(body.to_string())
-        .unwrap();
-    let signable = SignableRequest::new(
-        "POST",
-        "http://localhost:4566/",
-        req.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut req);
-    let remote: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-    let raw = RawRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: req.headers(),
-        body: req.body().as_bytes(),
-        remote,
-        secure_transport: false,
-    };
-    p.handle_at(&raw, now)
 }
 
 fn create_user(p: &Pipeline, name: &str) -> RawResponse {

@@ -2,15 +2,13 @@
 //! authorization decisions (allow, explicit and implicit deny), refusals before authentication,
 //! audit commit timing.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
+mod common;
+use common::call;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
+use std::sync::Arc;
+
 use rampart_server::metrics::Metrics;
-use rampart_server::pipeline::{Pipeline, RawRequest, RawResponse};
+use rampart_server::pipeline::{Pipeline, RawResponse};
 use rampart_store::{Sealer, SqliteStore, Store};
 
 const ACCT: &str = "111122223333";
@@ -25,47 +23,6 @@ fn pipeline() -> Pipeline {
     Pipeline::new(vec![iam.iam_service(), iam.sts_service()], iam.authorizer(), iam.credentials())
         .with_audit(audit, ACCT)
         .with_metrics(Metrics::default())
-}
-
-/// A SigV4-signed awsQuery POST as an SDK sends it.
-fn call(p: &Pipeline, service: &str, key: (&str, &str), body: &str) -> RawResponse {
-    let identity = Credentials::new(key.0, key.1, None, None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("http://localhost:4566/")
-        .header("host", "localhost:4566")
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .body(body.to_string())
-        .unwrap();
-    let signable = SignableRequest::new(
-        "POST",
-        "http://localhost:4566/",
-        req.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut req);
-    let remote: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-    let raw = RawRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: req.headers(),
-        body: req.body().as_bytes(),
-        remote,
-        secure_transport: false,
-    };
-    p.handle(&raw)
 }
 
 fn between<'a>(s: &'a str, tag: &str) -> &'a str {

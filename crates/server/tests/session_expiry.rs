@@ -2,14 +2,12 @@
 //! ([`Pipeline::handle_at`]): a session works until the second before its Expiration and answers
 //! `ExpiredToken` from that second on; its token must be presented exactly.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
+mod common;
+use common::{call_at as call, Keys};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use rampart_server::pipeline::{Pipeline, RawRequest, RawResponse};
+use std::sync::Arc;
+
+use rampart_server::pipeline::{Pipeline, RawResponse};
 use rampart_store::{Sealer, SqliteStore, Store};
 use time::OffsetDateTime;
 
@@ -22,60 +20,6 @@ fn pipeline() -> Pipeline {
     let iam = rampart_iam::Iam::new(store, Arc::new(Sealer::new(&Sealer::generate_key())));
     iam.bootstrap_account(ACCT, ROOT_KEY, ROOT_SECRET).unwrap();
     Pipeline::new(vec![iam.iam_service(), iam.sts_service()], iam.authorizer(), iam.credentials())
-}
-
-struct Keys<'a> {
-    id: &'a str,
-    secret: &'a str,
-    token: Option<&'a str>,
-}
-
-/// A SigV4-signed awsQuery POST, as an SDK sends it, signed at `at`; handled with the clock at `now`.
-fn call(
-    p: &Pipeline,
-    service: &str,
-    keys: &Keys<'_>,
-    body: &str,
-    at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> RawResponse {
-    let identity = Credentials::new(keys.id, keys.secret, keys.token.map(str::to_string), None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::from(at))
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("http://localhost:4566/")
-        .header("host", "localhost:4566")
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .body(body.to_string())
-        .unwrap();
-    let signable = SignableRequest::new(
-        "POST",
-        "http://localhost:4566/",
-        req.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut req);
-    let remote: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-    let raw = RawRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: req.headers(),
-        body: req.body().as_bytes(),
-        remote,
-        secure_transport: false,
-    };
-    p.handle_at(&raw, now)
 }
 
 fn text(resp: &RawResponse) -> String {

@@ -66,8 +66,12 @@ impl Default for Durability {
     }
 }
 
-/// A background sync step: make every write completed so far durable.
-pub type SyncFn = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
+/// A background sync step: make every write completed so far durable. Returns the position it
+/// made durable when it committed itself (SQLite's group), `None` for "every commit counted
+/// before the step began".
+pub type SyncFn = Box<dyn FnMut() -> Result<Option<u64>, StoreError> + Send>;
+/// A maintenance step run after syncs (a WAL checkpoint).
+pub type IdleFn = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
 
 impl Durability {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -154,7 +158,7 @@ impl Durability {
         self: &Arc<Self>,
         name: &str,
         mut sync: SyncFn,
-        mut idle: Option<SyncFn>,
+        mut idle: Option<IdleFn>,
         idle_every: Duration,
     ) -> Result<Syncer, StoreError> {
         let me = self.clone();
@@ -179,7 +183,7 @@ impl Durability {
                     {
                         let mut st = me.lock();
                         match &result {
-                            Ok(()) => st.durable = st.durable.max(target),
+                            Ok(made) => st.durable = st.durable.max(made.unwrap_or(target)),
                             Err(e) => {
                                 tracing::error!(error = %e, "store sync failed: no further write is acknowledged");
                                 st.failed = true;
@@ -247,7 +251,7 @@ mod tests {
                 "test-syncer",
                 Box::new(move || {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    Ok(())
+                    Ok(None)
                 }),
                 None,
                 Duration::from_secs(60),

@@ -508,14 +508,14 @@ fn wal_flush(config: postgres::Config) -> crate::durable::SyncFn {
         let run = |c: &mut Client| c.batch_execute("SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT");
         if let Some(c) = client.as_mut().filter(|c| !c.is_closed()) {
             if run(c).is_ok() {
-                return Ok(());
+                return Ok(None);
             }
         }
         // (Re)connect once: a lost connection is not a lost flush.
         let mut c = config.connect(NoTls).map_err(pg_err)?;
         let r = run(&mut c).map_err(pg_err);
         client = Some(c);
-        r
+        r.map(|()| None)
     })
 }
 

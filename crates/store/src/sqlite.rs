@@ -1,10 +1,14 @@
 //! The embedded SQLite backend: WAL, one writer, a few readers, group commit.
 //!
-//! Durability: the writer commits with `synchronous=NORMAL` (a commit appends to the WAL and
-//! returns), and a syncer thread `fdatasync`s the WAL for every commit made so far whenever a
-//! caller waits for one ([`crate::Durability`]): concurrent calls share one sync. A commit is
-//! acknowledged only after that sync, which is what `synchronous=FULL` gave per commit. WAL
-//! checkpoints run on the syncer's own connection, never in a serving thread's commit.
+//! Group commit (file mode): write transactions from every thread share one SQLite transaction,
+//! a *group*, each inside its own savepoint: a transaction's commit releases its savepoint (its
+//! writes join the group; a rollback undoes only its own), and returns the position the group
+//! will have. When anyone waits for a position ([`crate::Durability`]), the syncer thread commits
+//! the group (`synchronous=NORMAL`: an append to the WAL) and `fdatasync`s the WAL: many calls'
+//! changes cost one transaction's pages and one sync, and each is acknowledged only once on disk,
+//! as `synchronous=FULL` gave per commit. Readers (their own connections) see a group's writes
+//! once it commits, before they are acknowledged to their writers, never before. WAL checkpoints
+//! run on the syncer's own connection, never in a serving thread.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -44,7 +48,9 @@ pub type ExportFn<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<(), StoreError> +
 
 /// SQLite-backed [`Store`]. `open` for a file, `in_memory` for `--ephemeral`.
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    /// The shared transaction open on the writer (file mode); locked after `writer`.
+    group: Arc<Mutex<Group>>,
     /// Read connections (file mode only; in-memory mode reads through the writer).
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -55,7 +61,45 @@ pub struct SqliteStore {
     syncer: Option<Syncer>,
     path: Option<PathBuf>,
     /// Tables kept in memory ([`Store::cache_table`]): this process makes every write.
-    hot: HotTables,
+    hot: Arc<HotTables>,
+}
+
+/// The group transaction (see the module docs).
+#[derive(Default)]
+struct Group {
+    open: bool,
+    /// Writes to hot tables made in the group, applied to their cache when it commits.
+    hot: Vec<HotWrite>,
+}
+
+type HotWrite = ((String, String), Option<Vec<u8>>);
+
+/// Commit the open group, if any, under the writer lock (`conn` is its guard).
+fn commit_group(conn: &Connection, group: &Mutex<Group>, hot: &HotTables, d: &Durability) -> Result<(), StoreError> {
+    let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
+    if !g.open {
+        return Ok(());
+    }
+    g.open = false;
+    let writes = std::mem::take(&mut g.hot);
+    if conn.is_autocommit() {
+        // SQLite rolled the whole transaction back (an I/O error, a full disk): writes that were
+        // promised to their callers are gone.
+        return Err(StoreError::Backend("the group transaction was rolled back by SQLite".into()));
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    if !writes.is_empty() {
+        let mut rows = hot.rows();
+        rows.version += 1;
+        for (k, v) in writes {
+            rows.rows.insert(k, v);
+        }
+    }
+    d.note_commit();
+    Ok(())
 }
 
 /// The rows of a few small tables, kept in step with commits: a read takes a lock and a map
@@ -77,7 +121,7 @@ struct HotRows {
 
 impl HotTables {
     fn is_hot(&self, table: &str) -> bool {
-        self.tables.read().unwrap_or_else(|p| p.into_inner()).iter().any(|t| *t == table)
+        self.tables.read().unwrap_or_else(|p| p.into_inner()).contains(&table)
     }
 
     fn rows(&self) -> MutexGuard<'_, HotRows> {
@@ -100,8 +144,23 @@ impl SqliteStore {
         writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
         sync_dir(path);
         let durability = Arc::new(Durability::default());
-        let syncer =
-            durability.start("rampart-sqlite-sync", wal_sync(path), Some(checkpointer(path)?), CHECKPOINT_EVERY)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let group = Arc::new(Mutex::new(Group::default()));
+        let hot = Arc::new(HotTables::default());
+        let commit = {
+            let (writer, group, hot, d) = (writer.clone(), group.clone(), hot.clone(), durability.clone());
+            move || -> Result<u64, StoreError> {
+                let conn = lock(&writer);
+                commit_group(&conn, &group, &hot, &d)?;
+                Ok(d.committed())
+            }
+        };
+        let syncer = durability.start(
+            "rampart-sqlite-sync",
+            wal_sync(path, Box::new(commit)),
+            Some(checkpointer(path)?),
+            CHECKPOINT_EVERY,
+        )?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -112,14 +171,15 @@ impl SqliteStore {
             readers.push(Mutex::new(r));
         }
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            writer,
+            group,
             readers,
             next_reader: AtomicUsize::new(0),
             node_id: crate::new_node_id(),
             durability: Some(durability),
             syncer: Some(syncer),
             path: Some(path.to_path_buf()),
-            hot: HotTables::default(),
+            hot,
         })
     }
 
@@ -128,14 +188,15 @@ impl SqliteStore {
         let writer = Connection::open_in_memory()?;
         migrate(&writer)?;
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            writer: Arc::new(Mutex::new(writer)),
+            group: Arc::new(Mutex::new(Group::default())),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
             node_id: crate::new_node_id(),
             durability: None,
             syncer: None,
             path: None,
-            hot: HotTables::default(),
+            hot: Arc::new(HotTables::default()),
         })
     }
 
@@ -240,16 +301,24 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Serve every pending durability wait, then stop the syncer, before the connections close.
         self.syncer.take();
+        if let Some(d) = &self.durability {
+            let conn = lock(&self.writer);
+            if let Err(e) = commit_group(&conn, &self.group, &self.hot, d) {
+                tracing::error!(error = %e, "could not commit the last group at close");
+            }
+        }
     }
 }
 
 /// Syncs the WAL file (or, when there is none, the database file): every commit appended
 /// before the call is then on disk. `fdatasync` on any descriptor of a file flushes all of it.
-fn wal_sync(db: &Path) -> crate::durable::SyncFn {
+fn wal_sync(db: &Path, mut commit: Box<dyn FnMut() -> Result<u64, StoreError> + Send>) -> crate::durable::SyncFn {
     let wal = PathBuf::from(format!("{}-wal", db.display()));
     let db = db.to_path_buf();
     let mut file: Option<File> = None;
     Box::new(move || {
+        // Commit the open group first: the sync then covers everything committed so far.
+        let committed = commit()?;
         if file.is_none() {
             file = File::open(&wal).ok();
         }
@@ -257,13 +326,14 @@ fn wal_sync(db: &Path) -> crate::durable::SyncFn {
             Some(f) => f.sync_data(),
             None => File::open(&db).and_then(|f| f.sync_data()),
         };
-        result.map_err(|e| StoreError::Backend(format!("fdatasync {}: {e}", wal.display())))
+        result.map_err(|e| StoreError::Backend(format!("fdatasync {}: {e}", wal.display())))?;
+        Ok(Some(committed))
     })
 }
 
 /// Checkpoints the WAL into the database when it has grown (on the syncer's own connection:
 /// a passive checkpoint never blocks the writer or readers).
-fn checkpointer(db: &Path) -> Result<crate::durable::SyncFn, StoreError> {
+fn checkpointer(db: &Path) -> Result<crate::durable::IdleFn, StoreError> {
     let conn = Connection::open(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -290,10 +360,23 @@ fn sync_dir(db: &Path) {
 impl Store for SqliteStore {
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
         let conn = lock(&self.writer);
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let grouped = self.durability.is_some();
+        if grouped {
+            let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            if !g.open {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                g.open = true;
+            }
+            drop(g);
+            conn.execute_batch("SAVEPOINT unit")?;
+        } else {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
         Ok(Box::new(SqliteTxn {
             conn,
             done: false,
+            grouped,
+            group: &self.group,
             durability: self.durability.as_deref(),
             hot: &self.hot,
             hot_writes: Vec::new(),
@@ -334,6 +417,10 @@ impl Store for SqliteStore {
         let now = crate::unix_millis();
         let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         let conn = lock(&self.writer);
+        // Leases are seen by other processes on the file at once: not inside a group.
+        if let Some(d) = &self.durability {
+            commit_group(&conn, &self.group, &self.hot, d)?;
+        }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
@@ -344,6 +431,10 @@ impl Store for SqliteStore {
 
     fn release_lease(&self, name: &str) -> Result<(), StoreError> {
         let conn = lock(&self.writer);
+        // Leases are seen by other processes on the file at once: not inside a group.
+        if let Some(d) = &self.durability {
+            commit_group(&conn, &self.group, &self.hot, d)?;
+        }
         let mut stmt = conn.prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")?;
         stmt.execute(params![name, self.node_id])?;
         Ok(())
@@ -353,10 +444,13 @@ impl Store for SqliteStore {
 struct SqliteTxn<'a> {
     conn: MutexGuard<'a, Connection>,
     done: bool,
+    /// A savepoint in the group transaction (file mode), not a transaction of its own.
+    grouped: bool,
+    group: &'a Mutex<Group>,
     durability: Option<&'a Durability>,
     hot: &'a HotTables,
     /// Writes to hot tables, applied to their cache once committed.
-    hot_writes: Vec<((String, String), Option<Vec<u8>>)>,
+    hot_writes: Vec<HotWrite>,
 }
 
 impl Read for SqliteTxn<'_> {
@@ -400,6 +494,14 @@ impl Transaction for SqliteTxn<'_> {
     }
 
     fn commit_deferred(mut self: Box<Self>) -> Result<u64, StoreError> {
+        if self.grouped {
+            self.conn.execute_batch("RELEASE unit")?;
+            self.done = true;
+            let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            g.hot.append(&mut self.hot_writes);
+            // The position the group gets when the syncer commits it.
+            return Ok(self.durability.map_or(0, |d| d.committed() + 1));
+        }
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
         if !self.hot_writes.is_empty() {
@@ -418,7 +520,9 @@ impl Transaction for SqliteTxn<'_> {
 impl Drop for SqliteTxn<'_> {
     fn drop(&mut self) {
         if !self.done {
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            let sql = if self.grouped { "ROLLBACK TO unit; RELEASE unit" } else { "ROLLBACK" };
+            if let Err(e) = self.conn.execute_batch(sql) {
+                // A group SQLite already rolled back is found and failed by its commit.
                 tracing::error!(error = %e, "rollback failed");
             }
         }
