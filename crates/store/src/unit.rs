@@ -79,7 +79,8 @@ struct Slot {
 /// Work that must see a call's changes: started once they are committed.
 pub type AfterCommit = Box<dyn FnOnce() + Send>;
 
-/// Run `f` once the current thread's unit of work has committed (at once when no unit is active):
+/// Run `f` once the current thread's unit of work has committed and its changes are durable (at
+/// once when no unit is active; on another thread when it has to wait):
 /// background work a call starts (a rotation, a delivery) must read what the call wrote. Dropped
 /// when the unit rolls back.
 pub fn after_commit(f: AfterCommit) {
@@ -328,8 +329,27 @@ impl CallUnit<'_> {
                 Some(outer.commit_deferred()?)
             }
         };
-        for f in slot.after {
-            f();
+        let store = self.store.inner.clone();
+        match (committed, slot.after.is_empty()) {
+            (_, true) => {}
+            // Deferred work must see the call's changes: start it once they are durable (and so
+            // visible to every connection), off this thread.
+            (Some(pos), false) if store.durability().is_some() => {
+                let after = slot.after;
+                let spawned =
+                    std::thread::Builder::new().name("rampart-after-commit".into()).spawn(move || {
+                        match store.durability().map(|d| d.wait_blocking(pos)) {
+                            Some(Err(e)) => {
+                                tracing::error!(error = %e, "deferred work dropped: its call's changes are not durable")
+                            }
+                            _ => after.into_iter().for_each(|f| f()),
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start deferred work");
+                }
+            }
+            (_, false) => slot.after.into_iter().for_each(|f| f()),
         }
         Ok(committed)
     }
@@ -422,7 +442,7 @@ mod tests {
         after_commit(bump(&started));
         assert_eq!(started.load(Ordering::SeqCst), 0, "not before the commit");
         unit.finish(|_| Ok(())).unwrap();
-        assert_eq!(started.load(Ordering::SeqCst), 1);
+        assert_eq!(started.load(Ordering::SeqCst), 1, "in memory: committed is final");
         let unit = store.enter().unwrap();
         after_commit(bump(&started));
         unit.finish(|_| Ok(())).unwrap();
