@@ -271,7 +271,7 @@ async fn aws_call(
     let result = if inline {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|_| "handler panicked".to_string())
     } else {
-        tokio::task::spawn_blocking(run).await.map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(|| rampart_store::blocking_section(run)).await.map_err(|e| e.to_string())
     };
     match result {
         // Released only once the call's audit record is committed.

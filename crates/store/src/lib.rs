@@ -186,6 +186,24 @@ where
     Ok(out)
 }
 
+thread_local! {
+    static BLOCKING_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` on a thread where blocking is known to be fine (a runtime's blocking pool): store
+/// calls inside it block this thread directly, instead of moving off what looks like an async
+/// worker (Tokio's blocking-pool threads see the runtime's handle too).
+pub fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
+    let before = BLOCKING_OK.with(|b| b.replace(true));
+    let out = f();
+    BLOCKING_OK.with(|b| b.set(before));
+    out
+}
+
+fn blocking_allowed() -> bool {
+    BLOCKING_OK.with(std::cell::Cell::get)
+}
+
 /// A fresh lease-holder name for one store instance: host-independent, unique enough.
 fn new_node_id() -> String {
     use rand::RngCore;

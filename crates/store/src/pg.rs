@@ -103,6 +103,9 @@ fn pg_err(e: postgres::Error) -> StoreError {
 /// Run `f` where blocking is allowed (see the module docs).
 fn off_async<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    if crate::blocking_allowed() {
+        return f();
+    }
     match Handle::try_current() {
         Err(_) => f(),
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
