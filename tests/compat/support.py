@@ -6,6 +6,8 @@ vars of DESIGN.md "Interfaces", the AWS wire protocols, `GET /_rampart/health`).
 
 from __future__ import annotations
 
+import threading
+
 import contextlib
 import datetime as dt
 import hashlib
@@ -498,3 +500,45 @@ def signed_query(server: RampartServer, params: dict, *, method: str = "POST", s
 
 def utcnow_naive() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class UserWriters:
+    """Threads creating users under `path` until stopped or their server dies (a kill test's load):
+    `acknowledged` holds every name whose CreateUser was answered with success."""
+
+    def __init__(self, server: "RampartServer", path: str, threads: int):
+        self.server, self.path = server, path
+        self.acknowledged: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._progress = threading.Semaphore(0)
+        self._threads = [threading.Thread(target=self._write, args=(w,)) for w in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _write(self, w: int) -> None:
+        client = self.server.client("iam")
+        i = 0
+        while not self._stop.is_set():
+            name = f"k{w}-{i}-{uuid.uuid4().hex[:6]}"
+            i += 1
+            try:
+                client.create_user(UserName=name, Path=self.path)
+            except Exception:  # the server died under us: unacknowledged, may or may not exist
+                return
+            with self._lock:
+                self.acknowledged.append(name)
+            self._progress.release()
+
+    def wait_for(self, writes: int) -> None:
+        """Block until `writes` more users were acknowledged."""
+        for _ in range(writes):
+            assert self._progress.acquire(timeout=30), "writes stalled"
+
+    def stop(self) -> set[str]:
+        """Stop (after the server died, or to end the load); the acknowledged names."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        with self._lock:
+            return set(self.acknowledged)

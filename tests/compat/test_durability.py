@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import signal
 import threading
-import uuid
 
-from support import random_key_id, random_secret, unique
+from support import UserWriters, random_key_id, random_secret, unique
 
 
 def lookup_all(ct, key: str, value: str) -> list[dict]:
@@ -29,49 +28,30 @@ def test_sigkill_under_concurrent_load_loses_no_acknowledged_write_or_record(spa
     path = f"/{unique('kill')}/"
     reader_name = unique("reader")
     srv.client("iam").create_user(UserName=reader_name)
-    created: list[str] = []
     reads = [0]
-    lock = threading.Lock()
     stop = threading.Event()
-    progress = threading.Semaphore(0)
-
-    def writer(w: int):
-        client = srv.client("iam")
-        i = 0
-        while not stop.is_set():
-            name = f"k{w}-{i}-{uuid.uuid4().hex[:6]}"
-            i += 1
-            try:
-                client.create_user(UserName=name, Path=path)
-            except Exception:  # the server died under us: unacknowledged, may or may not exist
-                return
-            with lock:
-                created.append(name)
-            progress.release()
 
     def reader():
         client = srv.client("iam")
         while not stop.is_set():
             try:
                 client.get_user(UserName=reader_name)
-            except Exception:
+            except Exception:  # the server died under us
                 return
-            with lock:
-                reads[0] += 1
+            reads[0] += 1  # one reader thread per counter slot: no lock needed
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
-    threads += [threading.Thread(target=reader) for _ in range(2)]
-    for t in threads:
+    readers = [threading.Thread(target=reader) for _ in range(1)]
+    for t in readers:
         t.start()
-    for _ in range(60):  # let writes flow before the kill
-        assert progress.acquire(timeout=30), "writes stalled"
+    writers = UserWriters(srv, path, threads=6)
+    writers.wait_for(60)  # let writes flow before the kill
     srv.proc.send_signal(signal.SIGKILL)
     srv.proc.wait(10)
+    acked = writers.stop()
     stop.set()
-    for t in threads:
+    for t in readers:
         t.join(30)
-    with lock:
-        acked, acked_reads = set(created), reads[0]
+    acked_reads = reads[0]
     assert len(acked) >= 60
 
     srv.proc = None

@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from support import (
+    UserWriters,
     TEST_STORE,
     RampartServer,
     allow,
@@ -187,37 +188,11 @@ def test_read_modify_write_is_serialized_across_nodes(cluster):
 def test_sigkill_mid_write_loses_no_acknowledged_write(cluster):
     a, b = cluster(2)
     path = f"/{unique('kill')}/"
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-    progress = threading.Semaphore(0)
-
-    def writer(w: int):
-        client = a.client("iam")
-        i = 0
-        while not stop.is_set():
-            name = f"k{w}-{i}-{uuid.uuid4().hex[:6]}"
-            i += 1
-            try:
-                client.create_user(UserName=name, Path=path)
-            except Exception:  # the node died under us: unacknowledged, may or may not exist
-                return
-            with lock:
-                acknowledged.append(name)
-            progress.release()
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for _ in range(40):  # let writes flow before the kill
-        assert progress.acquire(timeout=30), "writes stalled"
+    writers = UserWriters(a, path, threads=4)
+    writers.wait_for(40)  # let writes flow before the kill
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(30)
-    with lock:
-        acked = set(acknowledged)
+    acked = writers.stop()
     assert len(acked) >= 40
     # The surviving node has every acknowledged write, and keeps serving writes.
     listed = {u["UserName"] for page in b.client("iam").get_paginator("list_users").paginate(PathPrefix=path)
