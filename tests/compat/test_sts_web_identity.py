@@ -212,3 +212,79 @@ def test_cli_assume_role_with_web_identity(aws_cli, iam, idp, provider):
     bad = aws_cli("sts", "assume-role-with-web-identity", "--role-arn", role, "--role-session-name", "cli",
                   "--web-identity-token", idp.token(aud="nope"))
     assert bad.returncode != 0 and "InvalidIdentityToken" in bad.stderr
+
+
+class StalledIssuer:
+    """An issuer that accepts connections and never answers (a hung identity provider)."""
+
+    def __init__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.issuer = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = threading.Semaphore(0)
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            self.accepted.release()
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_calls_stuck_on_a_hung_issuer_do_not_delay_other_calls(spawn_server):
+    """Outbound fetches run off the serving threads: with four calls waiting on hung identity
+    providers (more than there are serving threads), health and signed calls are still answered."""
+    srv = spawn_server(extra_env={"RAMPART_OIDC_FETCH_TIMEOUT_MS": "60000"}, access_key_id="AKIA" + "H" * 16,
+                       secret_access_key="hung-issuer-test-secret", extra_args=["--threads", "2"])
+    iam = srv.client("iam")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    issuers = [StalledIssuer() for _ in range(4)]
+    results: list[str] = []
+    try:
+        calls = []
+        for i, hung in enumerate(issuers):
+            arn = iam.create_open_id_connect_provider(Url=hung.issuer, ClientIDList=["my-app"])["OpenIDConnectProviderArn"]
+            role = web_role(iam, arn, hung.issuer.removeprefix("http://"))
+            now = int(time.time())
+            header = b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k"}).encode())
+            payload = b64url(json.dumps({"iss": hung.issuer, "sub": "user-1", "aud": "my-app", "iat": now,
+                                         "exp": now + 600}).encode())
+            sig = key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            token = f"{header}.{payload}.{b64url(sig)}"
+
+            def call(role=role, token=token):
+                try:
+                    anonymous_sts(srv).assume_role_with_web_identity(
+                        RoleArn=role, RoleSessionName="stuck", WebIdentityToken=token)
+                    results.append("ok")
+                except Exception as e:  # the hung issuer is closed at the end: the call fails then
+                    results.append(type(e).__name__)
+
+            calls.append(threading.Thread(target=call))
+        for t in calls:
+            t.start()
+        for hung in issuers:  # every call is now waiting on its issuer
+            assert hung.accepted.acquire(timeout=30), f"the call never reached its issuer: {results}"
+        status, _ = srv.health()
+        assert status == 200
+        assert srv.client("sts").get_caller_identity()["Account"]
+        assert all(t.is_alive() for t in calls), "the slow calls were still waiting while others were answered"
+    finally:
+        for hung in issuers:
+            hung.close()
+    for t in calls:
+        t.join(60)
+    assert len(results) == 4 and "ok" not in results, results
