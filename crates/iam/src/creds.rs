@@ -39,20 +39,14 @@ struct Cached {
 impl Cached {
     fn new(c: Credential) -> Self {
         let Credential { secret_access_key, session_token, expires_at, active, caller } = c;
-        Cached {
-            secret_access_key: SecretString::new(secret_access_key),
-            session_token: session_token.map(SecretString::new),
-            expires_at,
-            active,
-            caller,
-        }
+        Cached { secret_access_key, session_token, expires_at, active, caller }
     }
 
     /// The credential the pipeline checks a request against.
     fn credential(&self) -> Credential {
         Credential {
-            secret_access_key: self.secret_access_key.expose().to_string(),
-            session_token: self.session_token.as_ref().map(|t| t.expose().to_string()),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
             expires_at: self.expires_at,
             active: self.active,
             caller: self.caller.clone(),
@@ -179,7 +173,7 @@ impl IamCredentials {
             }
         };
         let credential = Credential {
-            secret_access_key: self.open(access_key_id, &rec)?.expose().to_string(),
+            secret_access_key: self.open(access_key_id, &rec)?,
             session_token: None,
             expires_at: None,
             active: rec.active,

@@ -30,7 +30,7 @@ fn create_list_update_delete() {
 
     // The credential store authenticates with it.
     let cred = h.creds.lookup(&id).unwrap().unwrap();
-    assert_eq!(cred.secret_access_key, secret);
+    assert_eq!(cred.secret_access_key.expose(), secret);
     assert!(cred.active);
     assert_eq!(cred.caller.arn, format!("arn:aws:iam::{ACCT}:user/ann"));
     assert!(matches!(cred.caller.kind, CallerKind::IamUser { ref user_name, .. } if user_name == "ann"));
@@ -86,7 +86,7 @@ fn root_keys_and_bootstrap() {
     let h = H::new();
     let root = h.creds.lookup(ROOT_KEY).unwrap().unwrap();
     assert!(root.caller.is_root());
-    assert_eq!(root.secret_access_key, ROOT_SECRET);
+    assert_eq!(root.secret_access_key.expose(), ROOT_SECRET);
     assert_eq!(root.caller.arn, format!("arn:aws:iam::{ACCT}:root"));
     // Root manages its own keys when no UserName is given.
     let l = h.ok("ListAccessKeys", &[]);
@@ -98,7 +98,7 @@ fn root_keys_and_bootstrap() {
     // Idempotent; a changed secret is taken; a changed key replaces the old one.
     h.iam.bootstrap_account(ACCT, ROOT_KEY, ROOT_SECRET).unwrap();
     h.iam.bootstrap_account(ACCT, ROOT_KEY, "another-secret").unwrap();
-    assert_eq!(h.creds.lookup(ROOT_KEY).unwrap().unwrap().secret_access_key, "another-secret");
+    assert_eq!(h.creds.lookup(ROOT_KEY).unwrap().unwrap().secret_access_key.expose(), "another-secret");
     h.iam.bootstrap_account(ACCT, "AKIANEWROOTKEY000001", "s2").unwrap();
     assert!(h.creds.lookup(ROOT_KEY).unwrap().is_none());
     assert!(h.creds.lookup("AKIANEWROOTKEY000001").unwrap().unwrap().caller.is_root());

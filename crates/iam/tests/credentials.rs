@@ -153,7 +153,7 @@ fn credential_debug_hides_the_secret_and_token() {
     // Twice: the second lookup answers from the cache.
     for _ in 0..2 {
         let c = h.creds.lookup(ROOT_KEY).unwrap().unwrap();
-        assert_eq!(c.secret_access_key, ROOT_SECRET);
+        assert_eq!(c.secret_access_key.expose(), ROOT_SECRET);
         let shown = format!("{c:?}");
         assert!(!shown.contains(ROOT_SECRET), "{shown}");
     }
@@ -162,7 +162,10 @@ fn credential_debug_hides_the_secret_and_token() {
         (r.text("Credentials/AccessKeyId"), r.text("Credentials/SecretAccessKey"), r.text("Credentials/SessionToken"));
     for _ in 0..2 {
         let c = h.creds.lookup(&key).unwrap().unwrap();
-        assert_eq!((c.secret_access_key.as_str(), c.session_token.as_deref()), (secret.as_str(), Some(token.as_str())));
+        assert_eq!(
+            (c.secret_access_key.expose(), c.session_token.as_ref().map(|t| t.expose())),
+            (secret.as_str(), Some(token.as_str()))
+        );
         let shown = format!("{c:?}");
         assert!(!shown.contains(&secret) && !shown.contains(&token), "{shown}");
     }

@@ -486,7 +486,7 @@ impl Pipeline {
                 None => {
                     known_key = false;
                     Credential {
-                        secret_access_key: String::new(),
+                        secret_access_key: Default::default(),
                         session_token: None,
                         expires_at: None,
                         active: true,
@@ -502,11 +502,12 @@ impl Pipeline {
                 if !c.active {
                     return Err(AuthError::InvalidClientTokenId);
                 }
-                sigv4::verify_with(&signed, &auth, &c.secret_access_key, now, service.sigv4_options())?;
+                sigv4::verify_with(&signed, &auth, c.secret_access_key.expose(), now, service.sigv4_options())?;
                 // A session token must be exactly the one issued with these keys; long-term keys take none.
                 match (&c.session_token, &auth.session_token) {
                     (None, None) => {}
-                    (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {}
+                    (Some(expected), Some(given))
+                        if constant_time_eq(expected.expose().as_bytes(), given.as_bytes()) => {}
                     _ => return Err(AuthError::InvalidClientTokenId),
                 }
                 if c.expires_at.is_some_and(|exp| exp <= now) {

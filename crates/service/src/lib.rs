@@ -313,16 +313,13 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
-/// A credential found by access key ID. `Debug` leaves the secret and the session token out.
-///
-/// The secret and token are plain `String`s here because the pipeline builds and reads this
-/// struct directly; credential stores keep them as [`SecretString`]s (zeroized on drop) and hand
-/// out a `Credential` per request.
+/// A credential found by access key ID. The secret and the session token are wiped when it is
+/// dropped, and `Debug` leaves them out.
 #[derive(Clone)]
 pub struct Credential {
-    pub secret_access_key: String,
+    pub secret_access_key: SecretString,
     /// Required for temporary credentials: must equal `X-Amz-Security-Token`.
-    pub session_token: Option<String>,
+    pub session_token: Option<SecretString>,
     pub expires_at: Option<OffsetDateTime>,
     /// `false` for Inactive keys.
     pub active: bool,
@@ -355,8 +352,8 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let c = Credential {
-            secret_access_key: "wJalrXUtnFEMIsecretvalue".into(),
-            session_token: Some("FwoGZXIvYXdzEsessiontoken".into()),
+            secret_access_key: "wJalrXUtnFEMIsecretvalue".to_string().into(),
+            session_token: Some("FwoGZXIvYXdzEsessiontoken".to_string().into()),
             expires_at: None,
             active: true,
             caller: Caller::root("111122223333", "AKIAEXAMPLE"),

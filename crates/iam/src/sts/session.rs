@@ -224,8 +224,8 @@ pub fn credential(
         }),
     };
     Ok(Some(Credential {
-        secret_access_key: secret,
-        session_token: Some(token),
+        secret_access_key: secret.into(),
+        session_token: Some(token.into()),
         expires_at: at(rec.expires),
         active: true,
         caller,
@@ -269,8 +269,8 @@ mod tests {
         let raw = serde_json::to_string(&rec).unwrap();
         assert!(!raw.contains(&m.secret_access_key) && !raw.contains(&m.session_token));
         let c = credential(&db, &sealer, &m.access_key_id, &rec).unwrap().unwrap();
-        assert_eq!(c.secret_access_key, m.secret_access_key);
-        assert_eq!(c.session_token.as_deref(), Some(m.session_token.as_str()));
+        assert_eq!(c.secret_access_key.expose(), m.secret_access_key);
+        assert_eq!(c.session_token.as_ref().map(|t| t.expose()), Some(m.session_token.as_str()));
         // The pipeline refuses at `expires_at <= now`: exactly at Expiration.
         let exp = c.expires_at.unwrap();
         assert_eq!(exp.unix_timestamp(), 1_000);
