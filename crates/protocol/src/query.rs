@@ -51,6 +51,12 @@ impl QueryParams {
         }
     }
 
+    /// Every `Action` value in form-encoded `bytes`, decoded lazily: no map is built (a cheap look
+    /// at which operation a request names before it is decoded).
+    pub fn actions(bytes: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        form_urlencoded::parse(bytes).filter(|(k, _)| k == "Action").map(|(_, v)| v)
+    }
+
     /// The `Action` parameter.
     pub fn action(&self) -> Option<&str> {
         self.get("Action")
@@ -151,6 +157,13 @@ impl QueryParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_are_every_action_value_decoded() {
+        let found: Vec<_> = QueryParams::actions(b"Version=1&Action=Get%55ser&UserName=a&Action=CreateUser").collect();
+        assert_eq!(found, ["GetUser", "CreateUser"]);
+        assert_eq!(QueryParams::actions(b"Version=1").count(), 0);
+    }
 
     #[test]
     fn parses_scalars_and_lists() {

@@ -200,7 +200,6 @@ impl Pipeline {
     /// Judged from the operation name alone, before decoding: reads by name are the calls that
     /// only read the store (AWS's own read-only naming), plus KMS's cryptographic operations.
     pub fn may_block(&self, req: &RawRequest<'_>) -> bool {
-        let op = operation_hint(req);
         const NON_WRITING: &[&str] = &[
             "Get",
             "List",
@@ -219,8 +218,25 @@ impl Pipeline {
             "Verify",
             "Validate",
         ];
+        let writes = |op: &str| op.is_empty() || !NON_WRITING.iter().any(|p| op.starts_with(p));
         // An unsigned STS call (web identity) fetches the provider's keys over the network.
-        op.is_empty() || is_unsigned(req) || !NON_WRITING.iter().any(|p| op.starts_with(p))
+        if is_unsigned(req) {
+            return true;
+        }
+        if let Some(target) = header_str(req.headers, "x-amz-target") {
+            return writes(target.rsplit_once('.').map_or(target, |(_, op)| op));
+        }
+        // awsQuery: every `Action` the request carries (query string and body) must be a read;
+        // scanned without building the parameter map (decode() builds it once, later).
+        let body: &[u8] = if req.method.eq_ignore_ascii_case("POST") { req.body } else { &[] };
+        let mut named = false;
+        for action in QueryParams::actions(req.query.as_bytes()).chain(QueryParams::actions(body)) {
+            named = true;
+            if writes(&action) {
+                return true;
+            }
+        }
+        !named
     }
 
     /// Record every call in `audit`; calls by unknown keys are recorded under `default_account`.
