@@ -161,6 +161,6 @@ fn validation_happens_before_authorization() {
     let mut pairs = vec![("UserName".to_string(), "bad name".to_string())];
     pairs.push(("Action".into(), "GetUser".into()));
     let input = rampart_service::Input::Query(rampart_protocol::query::QueryParams::from_pairs(pairs));
-    let e = h.svc.authorize(&h.root(), "GetUser", &input).unwrap_err();
+    let e = h.svc.plan(&h.root(), "GetUser", &input).unwrap_err();
     assert_err(&e, "ValidationError", 400);
 }

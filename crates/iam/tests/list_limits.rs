@@ -91,7 +91,7 @@ fn forty_thousand_session_policy_arns_are_one_bounded_validation_error() {
 
 #[test]
 fn forty_thousand_organizations_tags_hit_the_tag_limit_before_authorization() {
-    use rampart_service::{AuthzPlan, Input};
+    use rampart_service::Input;
     use serde_json::json;
     let h = H::new();
     let mallory = h.user_with_key("mallory");
@@ -99,12 +99,13 @@ fn forty_thousand_organizations_tags_hit_the_tag_limit_before_authorization() {
     let call = |key: &str, op: &str, body: serde_json::Value| -> Result<(), rampart_protocol::AwsError> {
         let ctx = h.ctx_for(key);
         let input = Input::Json(body);
-        if let AuthzPlan::Checks(checks) = org.authorize(&ctx, op, &input)? {
+        let mut decide = |checks: Vec<rampart_service::AuthzCheck>| {
             for c in checks {
                 h.authz.check(&ctx, org.signing_name(), c)?;
             }
-        }
-        org.invoke(&ctx, op, &input).map(|_| ())
+            Ok(())
+        };
+        org.call(&ctx, op, &input, &mut decide).map(|_| ())
     };
     call(ROOT_KEY, "CreateOrganization", json!({"FeatureSet": "ALL"})).unwrap();
     // Every tag a duplicate of the first: the count is checked before the (per-tag) duplicate check.

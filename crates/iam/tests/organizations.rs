@@ -4,19 +4,20 @@
 mod common;
 use common::*;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzPlan, Caller, Input, Output, RequestContext};
+use rampart_service::{AuthzCheck, Caller, Input, Output, RequestContext};
 use serde_json::{json, Value};
 
 fn org_call(h: &H, ctx: &RequestContext, op: &str, body: Value) -> Result<Value, AwsError> {
     let svc = h.iam.organizations_service();
     assert!(svc.has_operation(op), "{op} not advertised");
     let input = Input::Json(body);
-    if let AuthzPlan::Checks(checks) = svc.authorize(ctx, op, &input)? {
+    let mut decide = |checks: Vec<AuthzCheck>| {
         for c in checks {
             h.authz.check(ctx, svc.signing_name(), c)?;
         }
-    }
-    match svc.invoke(ctx, op, &input)? {
+        Ok(())
+    };
+    match svc.call(ctx, op, &input, &mut decide)? {
         Output::Json(v) => Ok(v),
         text @ Output::JsonText(_) => Ok(text.json_value()),
         Output::Xml(_) => panic!("Organizations answers JSON"),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rampart_service::{AuthzCheck, AuthzPlan, AwsError, Input, Output, Protocol, RequestContext, Service};
+use rampart_service::{AuthzPlan, AwsError, Decide, Input, Output, Protocol, RequestContext, Service};
 
 use crate::core::Kms;
 use crate::ops::{Planned, OPERATIONS};
@@ -39,13 +39,9 @@ impl Service for KmsService {
         OPERATIONS.contains(&operation)
     }
 
-    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+    fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
         let checks = self.kms.plan(ctx, operation, input.json(), &mut Planned::default())?;
         Ok(if checks.is_empty() { AuthzPlan::AlwaysAllowed } else { AuthzPlan::Checks(checks) })
-    }
-
-    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        Ok(self.kms.exec(ctx, operation, input.json(), &Planned::default())?)
     }
 
     /// The keys the plan loaded are the keys the call uses (one read of each per call).
@@ -54,7 +50,7 @@ impl Service for KmsService {
         ctx: &RequestContext,
         operation: &str,
         input: &Input,
-        decide: &mut dyn FnMut(Vec<AuthzCheck>) -> Result<(), AwsError>,
+        decide: Decide<'_>,
     ) -> Result<Output, AwsError> {
         let mut planned = Planned::default();
         let checks = self.kms.plan(ctx, operation, input.json(), &mut planned)?;

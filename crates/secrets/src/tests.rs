@@ -209,8 +209,7 @@ impl Env {
         c.region = region.into();
         let input = Input::Json(body);
         assert!(self.svc.has_operation(op), "{op}");
-        self.svc.authorize(&c, op, &input)?;
-        match self.svc.invoke(&c, op, &input)? {
+        match self.svc.call(&c, op, &input, &mut |_| Ok(()))? {
             rampart_service::Output::Json(v) => Ok(v),
             o => panic!("unexpected output {o:?}"),
         }
@@ -563,7 +562,7 @@ fn authorization_plans_carry_condition_keys() {
     let c = ctx();
     let plan = e
         .svc
-        .authorize(&c, "GetSecretValue", &Input::Json(json!({"SecretId": "cond", "VersionStage": "AWSCURRENT"})))
+        .plan(&c, "GetSecretValue", &Input::Json(json!({"SecretId": "cond", "VersionStage": "AWSCURRENT"})))
         .unwrap();
     let AuthzPlan::Checks(checks) = plan else { panic!() };
     let check = &checks[0];
@@ -577,7 +576,7 @@ fn authorization_plans_carry_condition_keys() {
     assert!(has("secretsmanager:SecretId", &check.resource));
     let plan = e
         .svc
-        .authorize(
+        .plan(
             &c,
             "CreateSecret",
             &Input::Json(
@@ -793,7 +792,7 @@ fn huge_tag_and_replica_lists_are_refused_before_authorization() {
     let tags: Vec<Value> = (0..40_000).map(|i| json!({"Key": format!("k{i}"), "Value": "v"})).collect();
     let regions: Vec<Value> = (0..40_000).map(|i| json!({"Region": format!("xx-test-{i}")})).collect();
     let c = ctx();
-    let plan = |op: &str, body: Value| e.svc.authorize(&c, op, &Input::Json(body)).map(|_| ()).unwrap_err();
+    let plan = |op: &str, body: Value| e.svc.plan(&c, op, &Input::Json(body)).map(|_| ()).unwrap_err();
     let too_many_tags = "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50";
     for (op, body) in [
         ("CreateSecret", json!({"Name": "n", "SecretString": "x", "Tags": tags})),

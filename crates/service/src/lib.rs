@@ -1,10 +1,10 @@
 //! The contract between the request pipeline (crates/server) and the services.
 //!
-//! A service is a list of operations. For each call ([`Service::call`]) the pipeline asks the
-//! service what the operation needs authorized ([`Service::authorize`]: IAM action, resource ARN,
-//! resource policy, extra context keys), has the [`Authorizer`] decide every check, and only then
-//! runs [`Service::invoke`]. A service that loads state to plan (KMS: the key) overrides
-//! [`Service::call`] to run on exactly what was authorized. Handlers never check permissions by hand.
+//! A service is a table of operations ([`Operations`]), each one type ([`Operation`]). For each
+//! call ([`Service::call`]) the operation parses its input once into that typed request, says
+//! what it needs authorized (IAM action, resource ARN, resource policy, extra context keys), the
+//! pipeline has the [`Authorizer`] decide every check, and only then does the operation run, on
+//! the same request and on whatever it loaded to plan. Handlers never check permissions by hand.
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
@@ -17,6 +17,9 @@ use rampart_policy::{Policy, PolicyType};
 pub use rampart_protocol::query::QueryParams;
 pub use rampart_protocol::{AwsError, Protocol};
 use time::OffsetDateTime;
+
+mod operation;
+pub use operation::{op, Decide, Entry, Operation, Operations};
 
 /// The kind of authenticated principal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,31 +255,25 @@ pub trait Service: Send + Sync {
     }
     /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
     fn has_operation(&self, operation: &str) -> bool;
-    /// What `operation` needs authorized. Input validation errors may surface here.
-    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError>;
     /// For operations AWS accepts unsigned (STS `AssumeRoleWithWebIdentity`): authenticate the
     /// request from its input (e.g. a verified identity token) and return the caller.
     /// `None` (the default): the operation must be SigV4-signed.
     fn unsigned_caller(&self, _operation: &str, _input: &Input, _request_id: &str) -> Option<Result<Caller, AwsError>> {
         None
     }
-    /// Run the operation. Only called after every check of the plan was allowed.
-    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError>;
-    /// One call: plan ([`Service::authorize`]), have `decide` allow every check, then run
-    /// ([`Service::invoke`]). A service that loads state to plan (a KMS key) overrides this to
-    /// run on what it loaded and authorized, reading it once per call.
+    /// One call: read the input once into the operation's typed request, plan what it needs
+    /// authorized, have `decide` allow every check, then run on the same request. Services
+    /// implement it with their [`Operations`] table; handlers never check permissions by hand.
     fn call(
         &self,
         ctx: &RequestContext,
         operation: &str,
         input: &Input,
-        decide: &mut dyn FnMut(Vec<AuthzCheck>) -> Result<(), AwsError>,
-    ) -> Result<Output, AwsError> {
-        if let AuthzPlan::Checks(checks) = self.authorize(ctx, operation, input)? {
-            decide(checks)?;
-        }
-        self.invoke(ctx, operation, input)
-    }
+        decide: Decide<'_>,
+    ) -> Result<Output, AwsError>;
+    /// What `operation` would need authorized for `input` (parse and plan, nothing run): for
+    /// explanations and tests.
+    fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError>;
 }
 
 /// Decides authorization checks (implemented by crates/iam, which knows identities and their policies).

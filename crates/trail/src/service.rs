@@ -460,7 +460,27 @@ impl Service for Api {
         OPERATIONS.contains(&operation)
     }
 
-    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+    fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: &Input,
+        decide: rampart_service::Decide<'_>,
+    ) -> Result<Output, AwsError> {
+        // Families not yet moved to typed operations: plan, decide, run.
+        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
+            decide(checks)?;
+        }
+        self.legacy_invoke(ctx, operation, input)
+    }
+
+    fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+        self.legacy_authorize(ctx, operation, input)
+    }
+}
+
+impl Api {
+    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
         let body = input.json();
         let action = format!("cloudtrail:{operation}");
         let checks = match operation {
@@ -498,7 +518,7 @@ impl Service for Api {
         Ok(AuthzPlan::Checks(checks))
     }
 
-    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
+    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
         let body = input.json();
         let out = match operation {
             "LookupEvents" => {

@@ -537,11 +537,31 @@ impl Service for OrgService {
         OPERATIONS.contains(&operation)
     }
 
-    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+    fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: &Input,
+        decide: rampart_service::Decide<'_>,
+    ) -> Result<Output, AwsError> {
+        // Families not yet moved to typed operations: plan, decide, run.
+        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
+            decide(checks)?;
+        }
+        self.legacy_invoke(ctx, operation, input)
+    }
+
+    fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+        self.legacy_authorize(ctx, operation, input)
+    }
+}
+
+impl OrgService {
+    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
         self.plan(ctx, operation, &In(input.json())).map_err(AwsError::from)
     }
 
-    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
+    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
         self.run(ctx, operation, &In(input.json())).map_err(AwsError::from)
     }
 }

@@ -1,9 +1,8 @@
 //! Users: CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers, user tags, user boundaries.
 
 use rampart_policy::ContextValue;
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzCheck, AuthzPlan, CallerKind, Output, RequestContext};
+use rampart_service::{op, AuthzCheck, AuthzPlan, CallerKind, Entry, Input, Operation, Output, RequestContext};
 
 use super::index::{self, EntityRef};
 use super::{
@@ -12,22 +11,9 @@ use super::{
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::model::{tables, AccessKeyRec, EntityKind, GroupRec, UserRec};
+use crate::model::{tables, AccessKeyRec, EntityKind, GroupRec, Tag, UserRec};
 use crate::util::{iam_arn, iso8601, now, unique_id};
 use crate::validate::{self as v, Args};
-
-pub const OPS: &[&str] = &[
-    "CreateUser",
-    "GetUser",
-    "UpdateUser",
-    "DeleteUser",
-    "ListUsers",
-    "TagUser",
-    "UntagUser",
-    "ListUserTags",
-    "PutUserPermissionsBoundary",
-    "DeleteUserPermissionsBoundary",
-];
 
 /// AWS's quota on users per account.
 const MAX_USERS: usize = 5000;
@@ -76,223 +62,382 @@ fn caller_user_name(ctx: &RequestContext) -> Option<&str> {
     }
 }
 
-struct Create<'a> {
-    name: &'a str,
-    path: &'a str,
-    boundary: Option<&'a str>,
-    tags: Vec<crate::model::Tag>,
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, CreateUser>(),
+    op::<Core, GetUser>(),
+    op::<Core, UpdateUser>(),
+    op::<Core, DeleteUser>(),
+    op::<Core, ListUsers>(),
+    op::<Core, TagUser>(),
+    op::<Core, UntagUser>(),
+    op::<Core, ListUserTags>(),
+    op::<Core, PutUserPermissionsBoundary>(),
+    op::<Core, DeleteUserPermissionsBoundary>(),
+];
+
+pub struct CreateUser {
+    name: String,
+    path: String,
+    boundary: Option<String>,
+    tags: Vec<Tag>,
 }
 
-fn parse_create(q: &QueryParams) -> Result<Create<'_>> {
-    let mut a = Args::new(q);
-    let name = a.req("UserName", &v::USER_NAME);
-    let path = a.opt("Path", &v::PATH).unwrap_or("/");
-    let boundary = a.opt("PermissionsBoundary", &v::ARN);
-    let tags = a.tags("Tags");
-    a.finish()?;
-    Ok(Create { name, path, boundary, tags })
-}
+impl Operation<Core> for CreateUser {
+    const NAME: &'static str = "CreateUser";
+    type Error = IamError;
 
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let acct = account(ctx);
-    match op {
-        "CreateUser" => {
-            let c = parse_create(q)?;
-            let mut ch = request_tags(check(op, iam_arn(acct, "user", c.path, c.name)), &c.tags);
-            if let Some(b) = c.boundary {
-                ch = ch.with_context("iam:PermissionsBoundary", ContextValue::String(b.into()));
-            }
-            one(ch)
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::USER_NAME).to_string();
+        let path = a.opt("Path", &v::PATH).unwrap_or("/").to_string();
+        let boundary = a.opt("PermissionsBoundary", &v::ARN).map(str::to_string);
+        let tags = a.tags("Tags");
+        a.finish()?;
+        Ok(CreateUser { name, path, boundary, tags })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let arn = iam_arn(account(ctx), "user", &self.path, &self.name);
+        let mut ch = request_tags(check(Self::NAME, arn), &self.tags);
+        if let Some(b) = &self.boundary {
+            ch = ch.with_context("iam:PermissionsBoundary", ContextValue::String(b.clone()));
         }
-        "GetUser" => {
-            let mut a = Args::new(q);
-            let name = a.opt("UserName", &v::EXISTING_USER_NAME);
-            a.finish()?;
-            match name.or(caller_user_name(ctx)) {
-                Some(n) => one(user_check(core, ctx, op, n)?.0),
-                None => one(check(op, ctx.caller.arn.clone())),
-            }
-        }
-        "UpdateUser" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::EXISTING_USER_NAME);
-            a.opt("NewPath", &v::PATH);
-            a.opt("NewUserName", &v::USER_NAME);
-            a.finish()?;
-            one(user_check(core, ctx, op, name)?.0)
-        }
-        "DeleteUser" | "ListUserTags" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::EXISTING_USER_NAME);
-            if op == "ListUserTags" {
-                a.paging();
-            }
-            a.finish()?;
-            one(user_check(core, ctx, op, name)?.0)
-        }
-        "ListUsers" => {
-            let mut a = Args::new(q);
-            let prefix = a.opt("PathPrefix", &v::PATH_PREFIX);
-            a.paging();
-            a.finish()?;
-            one(check(op, format!("arn:aws:iam::{acct}:user{}", prefix.unwrap_or("/"))))
-        }
-        "TagUser" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::EXISTING_USER_NAME);
-            let tags = a.tags("Tags");
-            if !q.contains("Tags") {
-                a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-            }
-            a.finish()?;
-            one(request_tags(user_check(core, ctx, op, name)?.0, &tags))
-        }
-        "UntagUser" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::EXISTING_USER_NAME);
-            let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true);
-            a.finish()?;
-            let keys = keys.iter().map(|k| k.to_string()).collect();
-            one(user_check(core, ctx, op, name)?.0.with_context("aws:TagKeys", ContextValue::List(keys)))
-        }
-        "PutUserPermissionsBoundary" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::USER_NAME);
-            let arn = a.req("PermissionsBoundary", &v::ARN);
-            a.finish()?;
-            one(user_check(core, ctx, op, name)?
-                .0
-                .with_context("iam:PermissionsBoundary", ContextValue::String(arn.into())))
-        }
-        "DeleteUserPermissionsBoundary" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::USER_NAME);
-            a.finish()?;
-            let (mut c, user) = user_check(core, ctx, op, name)?;
-            if let Some(b) = user.and_then(|u| u.boundary) {
-                c = c.with_context("iam:PermissionsBoundary", ContextValue::String(b));
-            }
-            one(c)
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        one(ch)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        create(core, account(ctx), self)
     }
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    match op {
-        "CreateUser" => create(core, acct, parse_create(q)?),
-        "GetUser" => {
-            let name = q.get("UserName").or(caller_user_name(ctx));
-            let mut w = XmlWriter::new();
-            match name {
-                Some(n) => {
-                    let u = core.db.entity::<UserRec>(acct, n)?.ok_or_else(|| no_such_user(n))?;
-                    super::xml::user(&mut w, "User", acct, &u, true);
-                }
-                None if ctx.caller.is_root() => {
-                    let created = core
-                        .db
-                        .get::<crate::model::AccountRec>(tables::ACCOUNTS, acct)?
-                        .map(|a| a.created)
-                        .unwrap_or_else(now);
-                    w.start("User")
-                        .elem("UserId", acct)
-                        .elem("Arn", &ctx.caller.arn)
-                        .elem("CreateDate", &iso8601(created))
-                        .end();
-                }
-                None => {
-                    return Err(IamError::Aws(rampart_protocol::AwsError::validation(
-                        "Must specify userName when calling with non-User credentials",
-                    )))
-                }
+/// GetUser: the named user, or the caller (an IAM user, or the root user itself).
+pub struct GetUser {
+    name: Option<String>,
+    /// The user the plan read, which the answer shows.
+    user: Option<UserRec>,
+}
+
+impl Operation<Core> for GetUser {
+    const NAME: &'static str = "GetUser";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        a.finish()?;
+        Ok(GetUser { name, user: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        match self.name.as_deref().or(caller_user_name(ctx)) {
+            Some(n) => {
+                let (c, user) = user_check(core, ctx, Self::NAME, n)?;
+                self.user = user;
+                one(c)
             }
-            xml(w.finish())
+            None => one(check(Self::NAME, ctx.caller.arn.clone())),
         }
-        "UpdateUser" => {
-            let name = q.get("UserName").unwrap_or_default();
-            let new_path = q.get("NewPath");
-            let new_name = q.get("NewUserName");
-            update(core, acct, name, new_path, new_name)?;
-            empty()
-        }
-        "DeleteUser" => {
-            let name = q.get("UserName").unwrap_or_default();
-            delete(core, acct, name)?;
-            empty()
-        }
-        "ListUsers" => {
-            let mut a = Args::new(q);
-            let prefix = a.opt("PathPrefix", &v::PATH_PREFIX);
-            let (marker, max) = a.paging();
-            a.finish()?;
-            let users: Vec<UserRec> =
-                core.db.entities::<UserRec>(acct)?.into_iter().filter(|u| under(&u.path, prefix)).collect();
-            let page = paginate(users, |u| u.name.to_ascii_lowercase(), marker, max);
-            let mut w = XmlWriter::new();
-            w.start("Users");
-            for u in &page.items {
-                super::xml::user(&mut w, "member", acct, u, false);
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let mut w = XmlWriter::new();
+        match self.name.as_deref().or(caller_user_name(ctx)) {
+            Some(n) => {
+                let u = self.user.ok_or_else(|| no_such_user(n))?;
+                super::xml::user(&mut w, "User", acct, &u, true);
             }
-            w.end();
-            super::xml::truncation(&mut w, &page.next);
-            xml(w.finish())
+            None if ctx.caller.is_root() => {
+                let created = core
+                    .db
+                    .get::<crate::model::AccountRec>(tables::ACCOUNTS, acct)?
+                    .map(|a| a.created)
+                    .unwrap_or_else(now);
+                w.start("User")
+                    .elem("UserId", acct)
+                    .elem("Arn", &ctx.caller.arn)
+                    .elem("CreateDate", &iso8601(created))
+                    .end();
+            }
+            None => {
+                return Err(IamError::Aws(rampart_protocol::AwsError::validation(
+                    "Must specify userName when calling with non-User credentials",
+                )))
+            }
         }
-        "ListUserTags" => {
-            let mut a = Args::new(q);
-            let name = a.req("UserName", &v::EXISTING_USER_NAME);
-            let (marker, max) = a.paging();
-            a.finish()?;
-            let u = core.db.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
-            tag_page(u.tags, marker, max)
+        xml(w.finish())
+    }
+}
+
+pub struct UpdateUser {
+    name: String,
+    new_path: Option<String>,
+    new_name: Option<String>,
+}
+
+impl Operation<Core> for UpdateUser {
+    const NAME: &'static str = "UpdateUser";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+        let new_path = a.opt("NewPath", &v::PATH).map(str::to_string);
+        let new_name = a.opt("NewUserName", &v::USER_NAME).map(str::to_string);
+        a.finish()?;
+        Ok(UpdateUser { name, new_path, new_name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(user_check(core, ctx, Self::NAME, &self.name)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        update(core, account(ctx), &self.name, self.new_path.as_deref(), self.new_name.as_deref())?;
+        empty()
+    }
+}
+
+pub struct DeleteUser {
+    name: String,
+}
+
+impl Operation<Core> for DeleteUser {
+    const NAME: &'static str = "DeleteUser";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+        a.finish()?;
+        Ok(DeleteUser { name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(user_check(core, ctx, Self::NAME, &self.name)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        delete(core, account(ctx), &self.name)?;
+        empty()
+    }
+}
+
+pub struct ListUsers {
+    prefix: Option<String>,
+    marker: Option<String>,
+    max: usize,
+}
+
+impl Operation<Core> for ListUsers {
+    const NAME: &'static str = "ListUsers";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListUsers { prefix, marker, max })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let prefix = self.prefix.as_deref().unwrap_or("/");
+        one(check(Self::NAME, format!("arn:aws:iam::{}:user{prefix}", account(ctx))))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let prefix = self.prefix.as_deref();
+        let users: Vec<UserRec> =
+            core.db.entities::<UserRec>(acct)?.into_iter().filter(|u| under(&u.path, prefix)).collect();
+        let page = paginate(users, |u| u.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        w.start("Users");
+        for u in &page.items {
+            super::xml::user(&mut w, "member", acct, u, false);
         }
-        "TagUser" => {
-            let tags = Args::new(q).tags("Tags");
-            check_new_tags(&tags)?;
-            let name = q.get("UserName").unwrap_or_default();
-            core.db.write(acct, |tx| {
-                let mut u = require(tx, acct, name)?;
-                merge_tags(&mut u.tags, tags)?;
-                tx.put_entity(acct, &u.name.clone(), &u)
-            })?;
-            empty()
+        w.end();
+        super::xml::truncation(&mut w, &page.next);
+        xml(w.finish())
+    }
+}
+
+pub struct ListUserTags {
+    name: String,
+    marker: Option<String>,
+    max: usize,
+    /// The user the plan read.
+    user: Option<UserRec>,
+}
+
+impl Operation<Core> for ListUserTags {
+    const NAME: &'static str = "ListUserTags";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListUserTags { name, marker, max, user: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, user) = user_check(core, ctx, Self::NAME, &self.name)?;
+        self.user = user;
+        one(c)
+    }
+
+    fn run(self, _: &Core, _: &RequestContext) -> Result<Output> {
+        let u = self.user.ok_or_else(|| no_such_user(&self.name))?;
+        tag_page(u.tags, self.marker.as_deref(), self.max)
+    }
+}
+
+pub struct TagUser {
+    name: String,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for TagUser {
+    const NAME: &'static str = "TagUser";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let mut a = Args::new(q);
+        let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+        let tags = a.tags("Tags");
+        if !q.contains("Tags") {
+            a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
         }
-        "UntagUser" => {
-            let keys = q.list("TagKeys.member");
-            let name = q.get("UserName").unwrap_or_default();
-            core.db.write(acct, |tx| {
-                let mut u = require(tx, acct, name)?;
-                remove_tags(&mut u.tags, &keys);
-                tx.put_entity(acct, &u.name.clone(), &u)
-            })?;
-            empty()
+        a.finish()?;
+        Ok(TagUser { name, tags })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(request_tags(user_check(core, ctx, Self::NAME, &self.name)?.0, &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        check_new_tags(&self.tags)?;
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            let mut u = require(tx, acct, &self.name)?;
+            merge_tags(&mut u.tags, self.tags)?;
+            tx.put_entity(acct, &u.name.clone(), &u)
+        })?;
+        empty()
+    }
+}
+
+pub struct UntagUser {
+    name: String,
+    keys: Vec<String>,
+}
+
+impl Operation<Core> for UntagUser {
+    const NAME: &'static str = "UntagUser";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        a.finish()?;
+        Ok(UntagUser { name, keys })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let c = user_check(core, ctx, Self::NAME, &self.name)?.0;
+        one(c.with_context("aws:TagKeys", ContextValue::List(self.keys.clone())))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        core.db.write(acct, |tx| {
+            let mut u = require(tx, acct, &self.name)?;
+            remove_tags(&mut u.tags, &keys);
+            tx.put_entity(acct, &u.name.clone(), &u)
+        })?;
+        empty()
+    }
+}
+
+pub struct PutUserPermissionsBoundary {
+    name: String,
+    arn: String,
+}
+
+impl Operation<Core> for PutUserPermissionsBoundary {
+    const NAME: &'static str = "PutUserPermissionsBoundary";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::USER_NAME).to_string();
+        let arn = a.req("PermissionsBoundary", &v::ARN).to_string();
+        a.finish()?;
+        Ok(PutUserPermissionsBoundary { name, arn })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let c = user_check(core, ctx, Self::NAME, &self.name)?.0;
+        one(c.with_context("iam:PermissionsBoundary", ContextValue::String(self.arn.clone())))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        require_boundary(core, acct, &self.arn)?;
+        core.db.write(acct, |tx| {
+            let mut u = require(tx, acct, &self.name)?;
+            let old = u.boundary.replace(self.arn.clone());
+            let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };
+            index::set_boundary(tx, acct, old.as_deref(), Some(&self.arn), &e)?;
+            tx.put_entity(acct, &u.name.clone(), &u)
+        })?;
+        empty()
+    }
+}
+
+pub struct DeleteUserPermissionsBoundary {
+    name: String,
+}
+
+impl Operation<Core> for DeleteUserPermissionsBoundary {
+    const NAME: &'static str = "DeleteUserPermissionsBoundary";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("UserName", &v::USER_NAME).to_string();
+        a.finish()?;
+        Ok(DeleteUserPermissionsBoundary { name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (mut c, user) = user_check(core, ctx, Self::NAME, &self.name)?;
+        if let Some(b) = user.and_then(|u| u.boundary) {
+            c = c.with_context("iam:PermissionsBoundary", ContextValue::String(b));
         }
-        "PutUserPermissionsBoundary" => {
-            let name = q.get("UserName").unwrap_or_default();
-            let arn = q.get("PermissionsBoundary").unwrap_or_default();
-            require_boundary(core, acct, arn)?;
-            core.db.write(acct, |tx| {
-                let mut u = require(tx, acct, name)?;
-                let old = u.boundary.replace(arn.to_string());
-                let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };
-                index::set_boundary(tx, acct, old.as_deref(), Some(arn), &e)?;
-                tx.put_entity(acct, &u.name.clone(), &u)
-            })?;
-            empty()
-        }
-        "DeleteUserPermissionsBoundary" => {
-            let name = q.get("UserName").unwrap_or_default();
-            core.db.write(acct, |tx| {
-                let mut u = require(tx, acct, name)?;
-                let old = u.boundary.take();
-                let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };
-                index::set_boundary(tx, acct, old.as_deref(), None, &e)?;
-                tx.put_entity(acct, &u.name.clone(), &u)
-            })?;
-            empty()
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            let mut u = require(tx, acct, &self.name)?;
+            let old = u.boundary.take();
+            let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };
+            index::set_boundary(tx, acct, old.as_deref(), None, &e)?;
+            tx.put_entity(acct, &u.name.clone(), &u)
+        })?;
+        empty()
     }
 }
 
@@ -307,35 +452,35 @@ pub fn tag_page(tags: Vec<crate::model::Tag>, marker: Option<&str>, max: usize) 
     xml(w.finish())
 }
 
-fn create(core: &Core, acct: &str, c: Create<'_>) -> Result<Output> {
+fn create(core: &Core, acct: &str, c: CreateUser) -> Result<Output> {
     check_new_tags(&c.tags)?;
-    if let Some(b) = c.boundary {
+    if let Some(b) = &c.boundary {
         require_boundary(core, acct, b)?;
     }
     let user = core.db.write(acct, |tx| {
-        if tx.entity::<UserRec>(acct, c.name)?.is_some() {
+        if tx.entity::<UserRec>(acct, &c.name)?.is_some() {
             return Err(IamError::AlreadyExists(format!("User with name {} already exists.", c.name)));
         }
         if tx.count(tables::USERS, &format!("{acct}/"))? >= MAX_USERS {
             return Err(IamError::LimitExceeded(format!("Cannot exceed quota for UsersPerAccount: {MAX_USERS}")));
         }
         let user = UserRec {
-            name: c.name.to_string(),
+            name: c.name.clone(),
             id: unique_id("AIDA"),
-            path: c.path.to_string(),
+            path: c.path.clone(),
             created: now(),
-            tags: c.tags,
-            boundary: c.boundary.map(str::to_string),
+            tags: c.tags.clone(),
+            boundary: c.boundary.clone(),
             inline: Default::default(),
             attached: Vec::new(),
             groups: Vec::new(),
             keys: Vec::new(),
         };
-        if let Some(b) = c.boundary {
+        if let Some(b) = c.boundary.as_deref() {
             let e = EntityRef { kind: EntityKind::User, name: &user.name, id: &user.id, path: &user.path };
             index::set_boundary(tx, acct, None, Some(b), &e)?;
         }
-        tx.put_entity(acct, c.name, &user)?;
+        tx.put_entity(acct, &c.name, &user)?;
         Ok(user)
     })?;
     let mut w = XmlWriter::new();

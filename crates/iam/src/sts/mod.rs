@@ -296,12 +296,22 @@ impl Service for StsService {
         OPERATIONS.contains(&operation)
     }
 
-    fn authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        self.plan(ctx, operation, input.query()).map_err(AwsError::from)
+    fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: &Input,
+        decide: rampart_service::Decide<'_>,
+    ) -> Result<Output, AwsError> {
+        // Families not yet moved to typed operations: plan, decide, run.
+        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
+            decide(checks)?;
+        }
+        self.legacy_invoke(ctx, operation, input)
     }
 
-    fn invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        self.run(ctx, operation, input.query()).map_err(AwsError::from)
+    fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+        self.legacy_authorize(ctx, operation, input)
     }
 
     fn unsigned_caller(&self, operation: &str, input: &Input, request_id: &str) -> Option<Result<Caller, AwsError>> {
@@ -312,6 +322,16 @@ impl Service for StsService {
             "AssumeRoleWithSAML" => Some(self.saml_caller(input.query(), request_id).map_err(AwsError::from)),
             _ => None,
         }
+    }
+}
+
+impl StsService {
+    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
+        self.plan(ctx, operation, input.query()).map_err(AwsError::from)
+    }
+
+    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
+        self.run(ctx, operation, input.query()).map_err(AwsError::from)
     }
 }
 

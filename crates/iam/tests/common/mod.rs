@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rampart_iam::Iam;
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::AwsError;
-use rampart_service::{Authorizer, AuthzPlan, CredentialStore, Input, Output, RequestContext, Service};
+use rampart_service::{Authorizer, AuthzCheck, AuthzPlan, CredentialStore, Input, Output, RequestContext, Service};
 use rampart_store::{Sealer, SqliteStore, Store};
 use time::OffsetDateTime;
 
@@ -59,7 +59,7 @@ impl H {
         self.ctx_for(ROOT_KEY)
     }
 
-    /// authorize → checks → invoke, on any service.
+    /// parse → plan → checks → run, on any service.
     pub fn call_on(
         &self,
         svc: &dyn Service,
@@ -71,12 +71,13 @@ impl H {
         let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         pairs.push(("Action".into(), op.into()));
         let input = Input::Query(QueryParams::from_pairs(pairs));
-        if let AuthzPlan::Checks(checks) = svc.authorize(ctx, op, &input)? {
+        let mut decide = |checks: Vec<AuthzCheck>| {
             for c in checks {
                 self.authz.check(ctx, svc.signing_name(), c)?;
             }
-        }
-        match svc.invoke(ctx, op, &input)? {
+            Ok(())
+        };
+        match svc.call(ctx, op, &input, &mut decide)? {
             Output::Xml(Some(x)) => Ok(parse_xml(&format!("<{op}Result>{x}</{op}Result>"))),
             Output::Xml(None) => Ok(Node::default()),
             Output::Json(_) | Output::JsonText(_) => panic!("IAM answers XML"),
@@ -104,7 +105,7 @@ impl H {
     pub fn plan(&self, op: &str, params: &[(&str, &str)]) -> AuthzPlan {
         let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         pairs.push(("Action".into(), op.into()));
-        self.svc.authorize(&self.root(), op, &Input::Query(QueryParams::from_pairs(pairs))).unwrap()
+        self.svc.plan(&self.root(), op, &Input::Query(QueryParams::from_pairs(pairs))).unwrap()
     }
 
     /// A user with one access key; returns the key ID.
