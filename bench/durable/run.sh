@@ -7,8 +7,9 @@
 #
 # Modes: `rampart serve --ephemeral`, `rampart serve --data-dir DIR` (SQLite, the default),
 # `rampart serve` on PostgreSQL (when PG_URL answers), and moto's server. Ops: sts:GetCallerIdentity,
-# iam:GetUser, kms:Encrypt (reads: one audit record each) and iam:TagUser (a write transaction
-# plus its record per call). Per op: calls/s, server CPU per call (utime+stime from /proc), and for
+# iam:GetUser, kms:Encrypt, secretsmanager:GetSecretValue (reads: one audit record each),
+# iam:TagUser (a write transaction plus its record per call) and iam:CreateUser (a write that
+# adds a user per call; CREATE_COUNT calls, AWS's quota is 5,000 users). Per op: calls/s, server CPU per call (utime+stime from /proc), and for
 # the durable modes the bytes the store grew per audited call. Then, per durable mode, the cost
 # per call again after GROW more stored records (flat cost as the store grows).
 set -euo pipefail
@@ -28,7 +29,9 @@ PG_URL=${PG_URL:-postgres://127.0.0.1:5432/test}
 ACCOUNT_ID=123456789012
 ACCESS_KEY=AKIAIOSFODNN7EXAMPLE
 SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
-OPS=(sts-get-caller-identity iam-get-user kms-encrypt iam-tag-user)
+OPS=(sts-get-caller-identity iam-get-user kms-encrypt secrets-get-secret-value iam-tag-user iam-create-user)
+# CreateUser makes a user per call and AWS allows 5,000 per account: fewer calls, twice per mode.
+CREATE_COUNT=${CREATE_COUNT:-2000}
 SCHEMA=bench_durable_$$
 # shellcheck source=../lib.sh
 source bench/lib.sh
@@ -45,10 +48,14 @@ store_bytes() { # store_bytes MODE
 }
 
 run_op() { # run_op NAME MODE PID OP COUNT LABEL COMMON…
-  local name=$1 mode=$2 pid=$3 op=$4 count=$5 label=$6
+  local name=$1 mode=$2 pid=$3 op=$4 count=$5 label=$6 warmup=$WARMUP
   shift 6
   local before after bytes_before bytes_after out calls
-  "$LOADGEN" run "$@" --op "$op" --count "$WARMUP" > /dev/null
+  if [ "$op" = iam-create-user ]; then
+    count=$CREATE_COUNT
+    warmup=$((WARMUP < 200 ? WARMUP : 200))
+  fi
+  "$LOADGEN" run "$@" --op "$op" --count "$warmup" > /dev/null
   bytes_before=$(store_bytes "$mode")
   before=$(cpu_ticks "$pid")
   out=$("$LOADGEN" run "$@" --op "$op" --count "$count")
@@ -104,16 +111,16 @@ if [ -z "${SKIP_MOTO:-}" ]; then
   measure moto moto /moto-api/data.json "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$PORT"
 fi
 
-python3 - "$RESULTS" "$COUNT" "$CONNECTIONS" "$MOTO_VERSION" <<'PY'
+python3 - "$RESULTS" "$COUNT" "$CONNECTIONS" "$MOTO_VERSION" "$CREATE_COUNT" <<'PY'
 import json, sys
-path, count, conns, moto = sys.argv[1:5]
+path, count, conns, moto, create = sys.argv[1:6]
 rows = [json.loads(l) for l in open(path)]
 ops = {(r["server"], r["op"], r["label"]): r for r in rows if "op" in r}
 servers = [s for s in ["ephemeral", "sqlite", "postgres", "moto"] if any(k[0] == s for k in ops)]
-print(f"\n{count} signed calls per op, {conns} connections, loopback; moto {moto}\n")
+print(f"\n{count} signed calls per op ({create} for CreateUser), {conns} connections, loopback; moto {moto}\n")
 print("| op | server | calls/s | CPU/call | vs --ephemeral CPU | moto CPU / this | store bytes/call |")
 print("|---|---|---:|---:|---:|---:|---:|")
-for op in ["sts:GetCallerIdentity", "iam:GetUser", "kms:Encrypt", "iam:TagUser"]:
+for op in ["sts:GetCallerIdentity", "iam:GetUser", "kms:Encrypt", "secretsmanager:GetSecretValue", "iam:TagUser", "iam:CreateUser"]:
     eph = ops.get(("ephemeral", op, "first"))
     moto_r = ops.get(("moto", op, "first"))
     for s in servers:

@@ -2,7 +2,7 @@
 
 pub const USAGE: &str =
     "flags: --url URL[,URL…] --op iam-get-user|sts-get-caller-identity|sts-assume-role|iam-tag-user|\
-kms-encrypt|kms-decrypt|kms-generate-data-key|http-floor --connections N --count M --access-key AK --secret SK [--region R] \
+iam-create-user|kms-encrypt|kms-decrypt|kms-generate-data-key|secrets-get-secret-value|http-floor --connections N --count M --access-key AK --secret SK [--region R] \
 [--user-name NAME] [--key-id ID] [--ciphertext BASE64] [--timeout-s S]";
 
 /// The operations the benchmark measures.
@@ -16,6 +16,9 @@ pub enum Op {
     IamTagUser,
     /// Setup only: create the user `IamGetUser` reads.
     IamCreateUser,
+    /// A durable write that grows the store: CreateUser of a new user per call (names made
+    /// unique per run; AWS's quota is 5,000 users per account).
+    IamCreateUsers,
     /// Setup only: create `bench-role`.
     IamCreateRole,
     /// kms:Encrypt of 32 bytes under `--key-id`.
@@ -26,6 +29,10 @@ pub enum Op {
     KmsGenerateDataKey,
     /// Setup only: kms:CreateKey.
     KmsCreateKey,
+    /// secretsmanager:GetSecretValue of `bench-secret`.
+    SecretsGetSecretValue,
+    /// Setup only: secretsmanager:CreateSecret of `bench-secret`.
+    SecretsCreateSecret,
     /// `GET /_rampart/health` (unsigned, no pipeline): the HTTP server's own cost per call, the
     /// floor under every API call (Rampart only).
     HttpFloor,
@@ -38,12 +45,14 @@ impl Op {
             "sts-get-caller-identity" => Ok(Op::StsGetCallerIdentity),
             "sts-assume-role" => Ok(Op::StsAssumeRole),
             "iam-tag-user" => Ok(Op::IamTagUser),
+            "iam-create-user" => Ok(Op::IamCreateUsers),
+            "secrets-get-secret-value" => Ok(Op::SecretsGetSecretValue),
             "kms-encrypt" => Ok(Op::KmsEncrypt),
             "kms-decrypt" => Ok(Op::KmsDecrypt),
             "kms-generate-data-key" => Ok(Op::KmsGenerateDataKey),
             "http-floor" => Ok(Op::HttpFloor),
             _ => Err(format!(
-                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user | kms-encrypt | kms-decrypt | kms-generate-data-key | http-floor)"
+                "unknown --op {s:?} (iam-get-user | sts-get-caller-identity | sts-assume-role | iam-tag-user | iam-create-user | kms-encrypt | kms-decrypt | kms-generate-data-key | secrets-get-secret-value | http-floor)"
             )),
         }
     }
@@ -53,7 +62,9 @@ impl Op {
             Op::IamGetUser => "iam:GetUser",
             Op::StsGetCallerIdentity => "sts:GetCallerIdentity",
             Op::StsAssumeRole => "sts:AssumeRole",
-            Op::IamCreateUser => "iam:CreateUser",
+            Op::IamCreateUser | Op::IamCreateUsers => "iam:CreateUser",
+            Op::SecretsGetSecretValue => "secretsmanager:GetSecretValue",
+            Op::SecretsCreateSecret => "secretsmanager:CreateSecret",
             Op::IamCreateRole => "iam:CreateRole",
             Op::IamTagUser => "iam:TagUser",
             Op::KmsEncrypt => "kms:Encrypt",
@@ -67,7 +78,8 @@ impl Op {
     /// The SigV4 signing name.
     pub fn service(self) -> &'static str {
         match self {
-            Op::IamGetUser | Op::IamCreateUser | Op::IamCreateRole | Op::IamTagUser => "iam",
+            Op::IamGetUser | Op::IamCreateUser | Op::IamCreateUsers | Op::IamCreateRole | Op::IamTagUser => "iam",
+            Op::SecretsGetSecretValue | Op::SecretsCreateSecret => "secretsmanager",
             Op::StsGetCallerIdentity | Op::StsAssumeRole => "sts",
             Op::KmsEncrypt | Op::KmsDecrypt | Op::KmsGenerateDataKey | Op::KmsCreateKey => "kms",
             Op::HttpFloor => "",
@@ -81,6 +93,8 @@ impl Op {
             Op::KmsDecrypt => Some("TrentService.Decrypt"),
             Op::KmsGenerateDataKey => Some("TrentService.GenerateDataKey"),
             Op::KmsCreateKey => Some("TrentService.CreateKey"),
+            Op::SecretsGetSecretValue => Some("secretsmanager.GetSecretValue"),
+            Op::SecretsCreateSecret => Some("secretsmanager.CreateSecret"),
             _ => None,
         }
     }

@@ -48,8 +48,15 @@ pub fn setup(args: &Args) -> Result<String, String> {
         if role_status != 200 && !exists {
             return Err(format!("CreateRole answered {role_status}: {}", String::from_utf8_lossy(&body)));
         }
+        let mut sender = connect(&authority(args)?).await?;
+        let signed = request::signed(args, Op::SecretsCreateSecret, SystemTime::now())?;
+        let (secret_status, body) = send(&mut sender, &signed).await.map_err(|e| format!("CreateSecret: {e}"))?;
+        let exists = String::from_utf8_lossy(&body).contains("ResourceExistsException");
+        if secret_status != 200 && !exists {
+            return Err(format!("CreateSecret answered {secret_status}: {}", String::from_utf8_lossy(&body)));
+        }
         Ok(format!(
-            "{{\"setup\":\"iam:CreateUser+iam:CreateRole\",\"user_name\":{},\"status\":{status}}}",
+            "{{\"setup\":\"iam:CreateUser+iam:CreateRole+secretsmanager:CreateSecret\",\"user_name\":{},\"status\":{status}}}",
             json_str(&args.user_name)
         ))
     })
@@ -99,10 +106,21 @@ async fn run_load(args: &Args) -> Result<String, String> {
     // re-signing per call would only measure the generator.
     // Several URLs (several nodes of one cluster): connection i goes to URL i mod n, each with
     // requests signed for its host.
+    // CreateUser makes a new user per call: one signed request per call, each naming its own.
     let mut targets = Vec::new();
+    let run_id = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
     for url in args.url.split(',') {
         let one = Args { url: url.to_string(), ..args.clone() };
-        targets.push((authority(&one)?, Arc::new(request::signed(&one, args.op, SystemTime::now())?)));
+        let mut signed = Vec::new();
+        if args.op == Op::IamCreateUsers {
+            for i in 0..args.count {
+                let each = Args { user_name: format!("bench-{run_id}-{i}"), ..one.clone() };
+                signed.push(request::signed(&each, args.op, SystemTime::now())?);
+            }
+        } else {
+            signed.push(request::signed(&one, args.op, SystemTime::now())?);
+        }
+        targets.push((authority(&one)?, Arc::new(signed)));
     }
     let remaining = Arc::new(AtomicUsize::new(args.count));
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
@@ -162,12 +180,15 @@ async fn run_load(args: &Args) -> Result<String, String> {
 async fn worker(
     mut sender: Sender,
     addr: String,
-    signed: Arc<Signed>,
+    requests: Arc<Vec<Signed>>,
     remaining: Arc<AtomicUsize>,
     deadline: Instant,
 ) -> Result<Stats, String> {
     let mut stats = Stats::default();
-    while remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+    while let Ok(left) = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
+        let Some(signed) = requests.get(left % requests.len().max(1)) else {
+            return Err("no request to send".into());
+        };
         if Instant::now() > deadline {
             stats.errors += 1;
             stats.error_sample.get_or_insert_with(|| "deadline reached".to_string());
@@ -178,12 +199,12 @@ async fn worker(
             sender = connect(&addr).await?;
             stats.reconnects += 1;
         }
-        let mut result = send(&mut sender, &signed).await;
+        let mut result = send(&mut sender, signed).await;
         if result.is_err() {
             // The server closed the connection (HTTP/1.0-style servers do after every response).
             sender = connect(&addr).await?;
             stats.reconnects += 1;
-            result = send(&mut sender, &signed).await;
+            result = send(&mut sender, signed).await;
         }
         stats.latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
         match result {

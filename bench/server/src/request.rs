@@ -36,10 +36,19 @@ pub const BENCH_ROLE: &str = "bench-role";
 /// 32 bytes ("rampart-bench-plaintext-32-bytes"), base64: what kms-encrypt encrypts.
 pub const PLAINTEXT_B64: &str = "cmFtcGFydC1iZW5jaC1wbGFpbnRleHQtMzItYnl0ZXM=";
 
-/// The body of `op`: an awsQuery form, or an awsJson document for KMS.
+/// The secret `secrets-get-secret-value` reads (setup creates it).
+pub const BENCH_SECRET: &str = "bench-secret";
+
+/// The body of `op`: an awsQuery form, or an awsJson document for KMS and Secrets Manager.
 pub fn body(op: Op, args: &Args) -> String {
     let user_name = &args.user_name;
     match op {
+        // One call's body: `run` signs one per call with its own user name.
+        Op::IamCreateUsers => format!("Action=CreateUser&Version=2010-05-08&UserName={user_name}"),
+        Op::SecretsGetSecretValue => format!("{{\"SecretId\":\"{BENCH_SECRET}\"}}"),
+        Op::SecretsCreateSecret => {
+            format!("{{\"Name\":\"{BENCH_SECRET}\",\"SecretString\":\"bench-secret-value-32-bytes-long\"}}")
+        }
         Op::IamGetUser => format!("Action=GetUser&Version=2010-05-08&UserName={user_name}"),
         Op::IamCreateUser => format!("Action=CreateUser&Version=2010-05-08&UserName={user_name}"),
         Op::StsGetCallerIdentity => "Action=GetCallerIdentity&Version=2011-06-15".to_string(),
