@@ -1,8 +1,7 @@
 //! Account-level operations: GetAccountSummary and account aliases.
 
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
 use super::{account, check, empty, one, xml, Core};
 use crate::db::Lookup;
@@ -10,73 +9,140 @@ use crate::error::{IamError, Result};
 use crate::model::{tables, AccountRec, AttachmentRec};
 use crate::validate::{self as v, Args};
 
-pub const OPS: &[&str] = &["GetAccountSummary", "CreateAccountAlias", "DeleteAccountAlias", "ListAccountAliases"];
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, GetAccountSummary>(),
+    op::<Core, CreateAccountAlias>(),
+    op::<Core, DeleteAccountAlias>(),
+    op::<Core, ListAccountAliases>(),
+];
 
-pub fn plan(_core: &Core, _ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let mut a = Args::new(q);
-    match op {
-        "CreateAccountAlias" | "DeleteAccountAlias" => {
-            a.req("AccountAlias", &v::ACCOUNT_ALIAS);
-        }
-        "ListAccountAliases" => {
-            a.paging();
-        }
-        _ => {}
+pub struct GetAccountSummary;
+
+impl Operation<Core> for GetAccountSummary {
+    const NAME: &'static str = "GetAccountSummary";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Args::new(input.query()).finish()?;
+        Ok(GetAccountSummary)
     }
-    a.finish()?;
-    one(check(op, "*"))
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        summary(core, account(ctx))
+    }
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    match op {
-        "GetAccountSummary" => summary(core, acct),
-        "CreateAccountAlias" => {
-            let alias = q.get("AccountAlias").unwrap_or_default();
-            core.db.write(acct, |tx| {
-                if let Some(owner) = tx.get::<String>(tables::ALIASES, alias)? {
-                    if owner == acct {
-                        return Ok(());
-                    }
-                    return Err(IamError::AlreadyExists(format!("The account alias {alias} already exists.")));
+pub struct CreateAccountAlias {
+    alias: String,
+}
+
+impl Operation<Core> for CreateAccountAlias {
+    const NAME: &'static str = "CreateAccountAlias";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let alias = a.req("AccountAlias", &v::ACCOUNT_ALIAS).to_string();
+        a.finish()?;
+        Ok(CreateAccountAlias { alias })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let alias = self.alias.as_str();
+        core.db.write(acct, |tx| {
+            if let Some(owner) = tx.get::<String>(tables::ALIASES, alias)? {
+                if owner == acct {
+                    return Ok(());
                 }
-                let mut a = tx
-                    .get::<AccountRec>(tables::ACCOUNTS, acct)?
-                    .ok_or_else(|| IamError::Internal(format!("account {acct} is not bootstrapped")))?;
-                // An account has one alias: a new one replaces it.
-                if let Some(old) = a.alias.replace(alias.to_string()) {
-                    tx.delete(tables::ALIASES, &old)?;
-                }
-                tx.put(tables::ALIASES, alias, &acct.to_string())?;
-                tx.put(tables::ACCOUNTS, acct, &a)
-            })?;
-            empty()
-        }
-        "DeleteAccountAlias" => {
-            let alias = q.get("AccountAlias").unwrap_or_default();
-            core.db.write(acct, |tx| {
-                let mut a = tx.get::<AccountRec>(tables::ACCOUNTS, acct)?.filter(|a| a.alias.as_deref() == Some(alias));
-                let Some(a) = a.as_mut() else {
-                    return Err(IamError::NoSuchEntity(format!("The account alias {alias} cannot be found.")));
-                };
-                a.alias = None;
-                tx.delete(tables::ALIASES, alias)?;
-                tx.put(tables::ACCOUNTS, acct, a)
-            })?;
-            empty()
-        }
-        "ListAccountAliases" => {
-            let alias = core.db.get::<AccountRec>(tables::ACCOUNTS, acct)?.and_then(|a| a.alias);
-            let mut w = XmlWriter::new();
-            w.start("AccountAliases");
-            if let Some(a) = &alias {
-                w.elem("member", a);
+                return Err(IamError::AlreadyExists(format!("The account alias {alias} already exists.")));
             }
-            w.end();
-            w.bool("IsTruncated", false);
-            xml(w.finish())
+            let mut a = tx
+                .get::<AccountRec>(tables::ACCOUNTS, acct)?
+                .ok_or_else(|| IamError::Internal(format!("account {acct} is not bootstrapped")))?;
+            // An account has one alias: a new one replaces it.
+            if let Some(old) = a.alias.replace(alias.to_string()) {
+                tx.delete(tables::ALIASES, &old)?;
+            }
+            tx.put(tables::ALIASES, alias, &acct.to_string())?;
+            tx.put(tables::ACCOUNTS, acct, &a)
+        })?;
+        empty()
+    }
+}
+
+pub struct DeleteAccountAlias {
+    alias: String,
+}
+
+impl Operation<Core> for DeleteAccountAlias {
+    const NAME: &'static str = "DeleteAccountAlias";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let alias = a.req("AccountAlias", &v::ACCOUNT_ALIAS).to_string();
+        a.finish()?;
+        Ok(DeleteAccountAlias { alias })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let alias = self.alias.as_str();
+        core.db.write(acct, |tx| {
+            let mut a = tx.get::<AccountRec>(tables::ACCOUNTS, acct)?.filter(|a| a.alias.as_deref() == Some(alias));
+            let Some(a) = a.as_mut() else {
+                return Err(IamError::NoSuchEntity(format!("The account alias {alias} cannot be found.")));
+            };
+            a.alias = None;
+            tx.delete(tables::ALIASES, alias)?;
+            tx.put(tables::ACCOUNTS, acct, a)
+        })?;
+        empty()
+    }
+}
+
+/// ListAccountAliases: an account has at most one alias, so paging is validated but never needed.
+pub struct ListAccountAliases;
+
+impl Operation<Core> for ListAccountAliases {
+    const NAME: &'static str = "ListAccountAliases";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        a.paging();
+        a.finish()?;
+        Ok(ListAccountAliases)
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let alias = core.db.get::<AccountRec>(tables::ACCOUNTS, account(ctx))?.and_then(|a| a.alias);
+        let mut w = XmlWriter::new();
+        w.start("AccountAliases");
+        if let Some(a) = &alias {
+            w.elem("member", a);
         }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        w.end();
+        w.bool("IsTruncated", false);
+        xml(w.finish())
     }
 }
 

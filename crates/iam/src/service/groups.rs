@@ -1,9 +1,8 @@
 //! Groups and membership: CreateGroup, GetGroup, UpdateGroup, DeleteGroup, ListGroups,
 //! AddUserToGroup, RemoveUserFromGroup, ListGroupsForUser.
 
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzCheck, AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
 use super::index::{self, EntityRef};
 use super::users::{no_such_user, user_check};
@@ -14,15 +13,16 @@ use crate::model::{tables, EntityKind, GroupRec, UserRec};
 use crate::util::{iam_arn, now, unique_id};
 use crate::validate::{self as v, Args};
 
-pub const OPS: &[&str] = &[
-    "CreateGroup",
-    "GetGroup",
-    "UpdateGroup",
-    "DeleteGroup",
-    "ListGroups",
-    "AddUserToGroup",
-    "RemoveUserFromGroup",
-    "ListGroupsForUser",
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, CreateGroup>(),
+    op::<Core, GetGroup>(),
+    op::<Core, UpdateGroup>(),
+    op::<Core, DeleteGroup>(),
+    op::<Core, ListGroups>(),
+    op::<Core, AddUserToGroup>(),
+    op::<Core, RemoveUserFromGroup>(),
+    op::<Core, ListGroupsForUser>(),
 ];
 
 const MAX_GROUPS: usize = 300;
@@ -38,55 +38,18 @@ pub fn require(tx: &impl Lookup, account: &str, name: &str) -> Result<GroupRec> 
 
 /// `iam:{action}` on the named group (its real ARN when it exists).
 pub fn group_check(core: &Core, ctx: &RequestContext, action: &str, name: &str) -> Result<AuthzCheck> {
-    let acct = account(ctx);
-    Ok(match core.db.entity::<GroupRec>(acct, name)? {
-        Some(g) => check(action, g.arn(acct)),
-        None => check(action, iam_arn(acct, "group", "/", name)),
-    })
+    Ok(group_lookup(core, ctx, action, name)?.0)
 }
 
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
+/// [`group_check`], with the group it read.
+fn group_lookup(core: &Core, ctx: &RequestContext, action: &str, name: &str) -> Result<(AuthzCheck, Option<GroupRec>)> {
     let acct = account(ctx);
-    let mut a = Args::new(q);
-    match op {
-        "CreateGroup" => {
-            let name = a.req("GroupName", &v::GROUP_NAME);
-            let path = a.opt("Path", &v::PATH).unwrap_or("/");
-            a.finish()?;
-            one(check(op, iam_arn(acct, "group", path, name)))
-        }
-        "GetGroup" | "DeleteGroup" | "UpdateGroup" => {
-            let name = a.req("GroupName", &v::GROUP_NAME);
-            if op == "GetGroup" {
-                a.paging();
-            }
-            if op == "UpdateGroup" {
-                a.opt("NewPath", &v::PATH);
-                a.opt("NewGroupName", &v::GROUP_NAME);
-            }
-            a.finish()?;
-            one(group_check(core, ctx, op, name)?)
-        }
-        "ListGroups" => {
-            let prefix = a.opt("PathPrefix", &v::PATH_PREFIX);
-            a.paging();
-            a.finish()?;
-            one(check(op, format!("arn:aws:iam::{acct}:group{}", prefix.unwrap_or("/"))))
-        }
-        "AddUserToGroup" | "RemoveUserFromGroup" => {
-            let group = a.req("GroupName", &v::GROUP_NAME);
-            a.req("UserName", &v::EXISTING_USER_NAME);
-            a.finish()?;
-            one(group_check(core, ctx, op, group)?)
-        }
-        "ListGroupsForUser" => {
-            let user = a.req("UserName", &v::EXISTING_USER_NAME);
-            a.paging();
-            a.finish()?;
-            one(user_check(core, ctx, op, user)?.0)
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
-    }
+    let group = core.db.entity::<GroupRec>(acct, name)?;
+    let c = match &group {
+        Some(g) => check(action, g.arn(acct)),
+        None => check(action, iam_arn(acct, "group", "/", name)),
+    };
+    Ok((c, group))
 }
 
 fn group_list(w: &mut XmlWriter, acct: &str, groups: &[GroupRec], next: &Option<String>) {
@@ -98,143 +61,336 @@ fn group_list(w: &mut XmlWriter, acct: &str, groups: &[GroupRec], next: &Option<
     super::xml::truncation(w, next);
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    let mut a = Args::new(q);
-    let group_name = q.get("GroupName").unwrap_or_default();
-    let user_name = q.get("UserName").unwrap_or_default();
-    match op {
-        "CreateGroup" => {
-            let path = q.get("Path").unwrap_or("/");
-            let g = core.db.write(acct, |tx| {
-                if tx.entity::<GroupRec>(acct, group_name)?.is_some() {
-                    return Err(IamError::AlreadyExists(format!("Group with name {group_name} already exists.")));
-                }
-                if tx.count(tables::GROUPS, &format!("{acct}/"))? >= MAX_GROUPS {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for GroupsPerAccount: {MAX_GROUPS}"
-                    )));
-                }
-                let g = GroupRec {
-                    name: group_name.to_string(),
-                    id: unique_id("AGPA"),
-                    path: path.to_string(),
-                    created: now(),
-                    inline: Default::default(),
-                    attached: Vec::new(),
-                    members: Vec::new(),
-                };
-                tx.put_entity(acct, group_name, &g)?;
-                Ok(g)
-            })?;
-            let mut w = XmlWriter::new();
-            super::xml::group(&mut w, "Group", acct, &g);
-            xml(w.finish())
-        }
-        "GetGroup" => {
-            let (marker, max) = a.paging();
-            let g = require(&core.db, acct, group_name)?;
-            let mut users = Vec::with_capacity(g.members.len());
-            for m in &g.members {
-                if let Some(u) = core.db.entity::<UserRec>(acct, m)? {
-                    users.push(u);
-                }
+pub struct CreateGroup {
+    name: String,
+    path: String,
+}
+
+impl Operation<Core> for CreateGroup {
+    const NAME: &'static str = "CreateGroup";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("GroupName", &v::GROUP_NAME).to_string();
+        let path = a.opt("Path", &v::PATH).unwrap_or("/").to_string();
+        a.finish()?;
+        Ok(CreateGroup { name, path })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, iam_arn(account(ctx), "group", &self.path, &self.name)))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let CreateGroup { name, path } = self;
+        let g = core.db.write(acct, |tx| {
+            if tx.entity::<GroupRec>(acct, &name)?.is_some() {
+                return Err(IamError::AlreadyExists(format!("Group with name {name} already exists.")));
             }
-            users.sort_by_key(|u| u.name.to_ascii_lowercase());
-            let page = paginate(users, |u| u.name.to_ascii_lowercase(), marker, max);
-            let mut w = XmlWriter::new();
-            super::xml::group(&mut w, "Group", acct, &g);
-            w.start("Users");
-            for u in &page.items {
-                super::xml::user(&mut w, "member", acct, u, false);
+            if tx.count(tables::GROUPS, &format!("{acct}/"))? >= MAX_GROUPS {
+                return Err(IamError::LimitExceeded(format!("Cannot exceed quota for GroupsPerAccount: {MAX_GROUPS}")));
             }
-            w.end();
-            super::xml::truncation(&mut w, &page.next);
-            xml(w.finish())
-        }
-        "UpdateGroup" => {
-            update(core, acct, group_name, q.get("NewPath"), q.get("NewGroupName"))?;
-            empty()
-        }
-        "DeleteGroup" => {
-            core.db.write(acct, |tx| {
-                let g = require(tx, acct, group_name)?;
-                let conflict =
-                    |m: &str| Err(IamError::DeleteConflict(format!("Cannot delete entity, must {m} first.")));
-                if !g.members.is_empty() {
-                    return conflict("remove users from group");
-                }
-                if !g.inline.is_empty() {
-                    return conflict("delete policies");
-                }
-                if !g.attached.is_empty() {
-                    return conflict("detach all policies");
-                }
-                tx.delete_entity::<GroupRec>(acct, &g.name)?;
-                Ok(())
-            })?;
-            empty()
-        }
-        "ListGroups" => {
-            let prefix = a.opt("PathPrefix", &v::PATH_PREFIX);
-            let (marker, max) = a.paging();
-            let groups: Vec<GroupRec> =
-                core.db.entities::<GroupRec>(acct)?.into_iter().filter(|g| under(&g.path, prefix)).collect();
-            let page = paginate(groups, |g| g.name.to_ascii_lowercase(), marker, max);
-            let mut w = XmlWriter::new();
-            group_list(&mut w, acct, &page.items, &page.next);
-            xml(w.finish())
-        }
-        "AddUserToGroup" => {
-            core.db.write(acct, |tx| {
-                // IAM looks the user up first: with neither present, the user is reported missing.
-                let mut u = tx.entity::<UserRec>(acct, user_name)?.ok_or_else(|| no_such_user(user_name))?;
-                let mut g = require(tx, acct, group_name)?;
-                if u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g.name)) {
-                    return Ok(());
-                }
-                if u.groups.len() >= MAX_GROUPS_PER_USER {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
-                    )));
-                }
-                u.groups.push(g.name.clone());
-                g.members.push(u.name.clone());
-                tx.put_entity(acct, &u.name.clone(), &u)?;
-                tx.put_entity(acct, &g.name.clone(), &g)
-            })?;
-            empty()
-        }
-        "RemoveUserFromGroup" => {
-            core.db.write(acct, |tx| {
-                let mut g = require(tx, acct, group_name)?;
-                let mut u = tx.entity::<UserRec>(acct, user_name)?.ok_or_else(|| no_such_user(user_name))?;
-                if !u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g.name)) {
-                    return Err(no_such_user(user_name));
-                }
-                u.groups.retain(|x| !x.eq_ignore_ascii_case(&g.name));
-                g.members.retain(|x| !x.eq_ignore_ascii_case(&u.name));
-                tx.put_entity(acct, &u.name.clone(), &u)?;
-                tx.put_entity(acct, &g.name.clone(), &g)
-            })?;
-            empty()
-        }
-        "ListGroupsForUser" => {
-            let (marker, max) = a.paging();
-            let u = core.db.entity::<UserRec>(acct, user_name)?.ok_or_else(|| no_such_user(user_name))?;
-            let mut groups = Vec::with_capacity(u.groups.len());
-            for name in &u.groups {
-                if let Some(g) = core.db.entity::<GroupRec>(acct, name)? {
-                    groups.push(g);
-                }
+            let g = GroupRec {
+                name: name.clone(),
+                id: unique_id("AGPA"),
+                path: path.clone(),
+                created: now(),
+                inline: Default::default(),
+                attached: Vec::new(),
+                members: Vec::new(),
+            };
+            tx.put_entity(acct, &name, &g)?;
+            Ok(g)
+        })?;
+        let mut w = XmlWriter::new();
+        super::xml::group(&mut w, "Group", acct, &g);
+        xml(w.finish())
+    }
+}
+
+pub struct GetGroup {
+    name: String,
+    marker: Option<String>,
+    max: usize,
+    /// The group the plan read, which the answer shows.
+    group: Option<GroupRec>,
+}
+
+impl Operation<Core> for GetGroup {
+    const NAME: &'static str = "GetGroup";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("GroupName", &v::GROUP_NAME).to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(GetGroup { name, marker, max, group: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, group) = group_lookup(core, ctx, Self::NAME, &self.name)?;
+        self.group = group;
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let g = self.group.ok_or_else(|| no_such_group(&self.name))?;
+        let mut users = Vec::with_capacity(g.members.len());
+        for m in &g.members {
+            if let Some(u) = core.db.entity::<UserRec>(acct, m)? {
+                users.push(u);
             }
-            groups.sort_by_key(|g| g.name.to_ascii_lowercase());
-            let page = paginate(groups, |g| g.name.to_ascii_lowercase(), marker, max);
-            let mut w = XmlWriter::new();
-            group_list(&mut w, acct, &page.items, &page.next);
-            xml(w.finish())
         }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        users.sort_by_key(|u| u.name.to_ascii_lowercase());
+        let page = paginate(users, |u| u.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        super::xml::group(&mut w, "Group", acct, &g);
+        w.start("Users");
+        for u in &page.items {
+            super::xml::user(&mut w, "member", acct, u, false);
+        }
+        w.end();
+        super::xml::truncation(&mut w, &page.next);
+        xml(w.finish())
+    }
+}
+
+pub struct UpdateGroup {
+    name: String,
+    new_path: Option<String>,
+    new_name: Option<String>,
+}
+
+impl Operation<Core> for UpdateGroup {
+    const NAME: &'static str = "UpdateGroup";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("GroupName", &v::GROUP_NAME).to_string();
+        let new_path = a.opt("NewPath", &v::PATH).map(str::to_string);
+        let new_name = a.opt("NewGroupName", &v::GROUP_NAME).map(str::to_string);
+        a.finish()?;
+        Ok(UpdateGroup { name, new_path, new_name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(group_check(core, ctx, Self::NAME, &self.name)?)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        update(core, account(ctx), &self.name, self.new_path.as_deref(), self.new_name.as_deref())?;
+        empty()
+    }
+}
+
+pub struct DeleteGroup {
+    name: String,
+}
+
+impl Operation<Core> for DeleteGroup {
+    const NAME: &'static str = "DeleteGroup";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("GroupName", &v::GROUP_NAME).to_string();
+        a.finish()?;
+        Ok(DeleteGroup { name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(group_check(core, ctx, Self::NAME, &self.name)?)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            let g = require(tx, acct, &self.name)?;
+            let conflict = |m: &str| Err(IamError::DeleteConflict(format!("Cannot delete entity, must {m} first.")));
+            if !g.members.is_empty() {
+                return conflict("remove users from group");
+            }
+            if !g.inline.is_empty() {
+                return conflict("delete policies");
+            }
+            if !g.attached.is_empty() {
+                return conflict("detach all policies");
+            }
+            tx.delete_entity::<GroupRec>(acct, &g.name)?;
+            Ok(())
+        })?;
+        empty()
+    }
+}
+
+pub struct ListGroups {
+    prefix: Option<String>,
+    marker: Option<String>,
+    max: usize,
+}
+
+impl Operation<Core> for ListGroups {
+    const NAME: &'static str = "ListGroups";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListGroups { prefix, marker, max })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let prefix = self.prefix.as_deref().unwrap_or("/");
+        one(check(Self::NAME, format!("arn:aws:iam::{}:group{prefix}", account(ctx))))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let prefix = self.prefix.as_deref();
+        let groups: Vec<GroupRec> =
+            core.db.entities::<GroupRec>(acct)?.into_iter().filter(|g| under(&g.path, prefix)).collect();
+        let page = paginate(groups, |g| g.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        group_list(&mut w, acct, &page.items, &page.next);
+        xml(w.finish())
+    }
+}
+
+/// The members of AddUserToGroup and RemoveUserFromGroup.
+fn membership(input: &Input) -> Result<(String, String)> {
+    let mut a = Args::new(input.query());
+    let group = a.req("GroupName", &v::GROUP_NAME).to_string();
+    let user = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+    a.finish()?;
+    Ok((group, user))
+}
+
+pub struct AddUserToGroup {
+    group: String,
+    user: String,
+}
+
+impl Operation<Core> for AddUserToGroup {
+    const NAME: &'static str = "AddUserToGroup";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let (group, user) = membership(input)?;
+        Ok(AddUserToGroup { group, user })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(group_check(core, ctx, Self::NAME, &self.group)?)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            // IAM looks the user up first: with neither present, the user is reported missing.
+            let mut u = tx.entity::<UserRec>(acct, &self.user)?.ok_or_else(|| no_such_user(&self.user))?;
+            let mut g = require(tx, acct, &self.group)?;
+            if u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g.name)) {
+                return Ok(());
+            }
+            if u.groups.len() >= MAX_GROUPS_PER_USER {
+                return Err(IamError::LimitExceeded(format!(
+                    "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
+                )));
+            }
+            u.groups.push(g.name.clone());
+            g.members.push(u.name.clone());
+            tx.put_entity(acct, &u.name.clone(), &u)?;
+            tx.put_entity(acct, &g.name.clone(), &g)
+        })?;
+        empty()
+    }
+}
+
+pub struct RemoveUserFromGroup {
+    group: String,
+    user: String,
+}
+
+impl Operation<Core> for RemoveUserFromGroup {
+    const NAME: &'static str = "RemoveUserFromGroup";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let (group, user) = membership(input)?;
+        Ok(RemoveUserFromGroup { group, user })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(group_check(core, ctx, Self::NAME, &self.group)?)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            let mut g = require(tx, acct, &self.group)?;
+            let mut u = tx.entity::<UserRec>(acct, &self.user)?.ok_or_else(|| no_such_user(&self.user))?;
+            if !u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g.name)) {
+                return Err(no_such_user(&self.user));
+            }
+            u.groups.retain(|x| !x.eq_ignore_ascii_case(&g.name));
+            g.members.retain(|x| !x.eq_ignore_ascii_case(&u.name));
+            tx.put_entity(acct, &u.name.clone(), &u)?;
+            tx.put_entity(acct, &g.name.clone(), &g)
+        })?;
+        empty()
+    }
+}
+
+pub struct ListGroupsForUser {
+    user: String,
+    marker: Option<String>,
+    max: usize,
+    /// The user the plan read, whose groups the answer lists.
+    rec: Option<UserRec>,
+}
+
+impl Operation<Core> for ListGroupsForUser {
+    const NAME: &'static str = "ListGroupsForUser";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListGroupsForUser { user, marker, max, rec: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, rec) = user_check(core, ctx, Self::NAME, &self.user)?;
+        self.rec = rec;
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let u = self.rec.ok_or_else(|| no_such_user(&self.user))?;
+        let mut groups = Vec::with_capacity(u.groups.len());
+        for name in &u.groups {
+            if let Some(g) = core.db.entity::<GroupRec>(acct, name)? {
+                groups.push(g);
+            }
+        }
+        groups.sort_by_key(|g| g.name.to_ascii_lowercase());
+        let page = paginate(groups, |g| g.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        group_list(&mut w, acct, &page.items, &page.next);
+        xml(w.finish())
     }
 }
 

@@ -5,7 +5,7 @@
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzPlan, CallerKind, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, CallerKind, Entry, Input, Operation, Output, RequestContext, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::users::{no_such_user, user_check};
@@ -17,15 +17,16 @@ use crate::password::{self, PasswordPolicy};
 use crate::util::iso8601;
 use crate::validate::{self as v, Args};
 
-pub const OPS: &[&str] = &[
-    "CreateLoginProfile",
-    "GetLoginProfile",
-    "UpdateLoginProfile",
-    "DeleteLoginProfile",
-    "ChangePassword",
-    "UpdateAccountPasswordPolicy",
-    "GetAccountPasswordPolicy",
-    "DeleteAccountPasswordPolicy",
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, CreateLoginProfile>(),
+    op::<Core, GetLoginProfile>(),
+    op::<Core, UpdateLoginProfile>(),
+    op::<Core, DeleteLoginProfile>(),
+    op::<Core, ChangePassword>(),
+    op::<Core, UpdateAccountPasswordPolicy>(),
+    op::<Core, GetAccountPasswordPolicy>(),
+    op::<Core, DeleteAccountPasswordPolicy>(),
 ];
 
 /// `{account}/{lower-case user name}` → [`LoginProfileRec`].
@@ -85,17 +86,19 @@ pub fn rename_user(tx: &mut Tx<'_>, acct: &str, old: &str, new: &str) -> Result<
     Ok(())
 }
 
-/// A password member: validated like the model says, but never echoed in the message.
-fn password_arg(a: &mut Args<'_>, q: &QueryParams, key: &str, required: bool) {
+/// A password member: validated like the model says, but never echoed in the message. Kept as a
+/// secret (wiped when the request is dropped).
+fn password_arg(a: &mut Args<'_>, q: &QueryParams, key: &str, required: bool) -> Option<SecretString> {
     let field = {
         let mut c = key.chars();
         c.next().map(|f| f.to_lowercase().chain(c).collect::<String>()).unwrap_or_default()
     };
     match q.get(key) {
         None if required => {
-            a.error(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null"))
+            a.error(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null"));
+            None
         }
-        None => {}
+        None => None,
         Some(p) => {
             let len = p.chars().count();
             if len < 1 {
@@ -114,8 +117,14 @@ fn password_arg(a: &mut Args<'_>, q: &QueryParams, key: &str, required: bool) {
                      [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
                 ));
             }
+            Some(SecretString::new(p.to_string()))
         }
     }
+}
+
+/// A required password member (present once the request is validated).
+fn required_password(a: &mut Args<'_>, q: &QueryParams, key: &str) -> SecretString {
+    password_arg(a, q, key, true).unwrap_or_else(|| SecretString::new(String::new()))
 }
 
 /// The user a login-profile call is about: `UserName`, or the calling IAM user.
@@ -137,71 +146,6 @@ fn caller_user(ctx: &RequestContext) -> Result<&str> {
             "Only IAM users can change their own password with ChangePassword.",
             400,
         ))),
-    }
-}
-
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let acct = account(ctx);
-    let mut a = Args::new(q);
-    match op {
-        "CreateLoginProfile" | "UpdateLoginProfile" => {
-            let user = if op == "CreateLoginProfile" {
-                a.opt("UserName", &v::USER_NAME)
-            } else {
-                Some(a.req("UserName", &v::USER_NAME))
-            };
-            password_arg(&mut a, q, "Password", op == "CreateLoginProfile");
-            a.bool("PasswordResetRequired");
-            a.finish()?;
-            one(user_check(core, ctx, op, target(ctx, user)?)?.0)
-        }
-        "GetLoginProfile" | "DeleteLoginProfile" => {
-            let user = a.opt("UserName", &v::USER_NAME);
-            a.finish()?;
-            one(user_check(core, ctx, op, target(ctx, user)?)?.0)
-        }
-        "ChangePassword" => {
-            password_arg(&mut a, q, "OldPassword", true);
-            password_arg(&mut a, q, "NewPassword", true);
-            a.finish()?;
-            let user = caller_user(ctx)?;
-            // "Allow users to change their own password" grants this at the account level.
-            if policy(&core.db, acct)?.is_some_and(|p| p.allow_users_to_change) {
-                return Ok(AuthzPlan::AlwaysAllowed);
-            }
-            one(user_check(core, ctx, op, user)?.0)
-        }
-        "UpdateAccountPasswordPolicy" => {
-            a.int("MinimumPasswordLength", 6, 128);
-            for k in [
-                "RequireSymbols",
-                "RequireNumbers",
-                "RequireUppercaseCharacters",
-                "RequireLowercaseCharacters",
-                "AllowUsersToChangePassword",
-                "HardExpiry",
-            ] {
-                a.bool(k);
-            }
-            a.int("MaxPasswordAge", 1, 1095);
-            a.int("PasswordReusePrevention", 1, 24);
-            a.finish()?;
-            one(check(op, "*"))
-        }
-        "GetAccountPasswordPolicy" => {
-            a.finish()?;
-            // Users allowed to change their password may also read the policy.
-            let own = matches!(ctx.caller.kind, CallerKind::IamUser { .. });
-            if own && policy(&core.db, acct)?.is_some_and(|p| p.allow_users_to_change) {
-                return Ok(AuthzPlan::AlwaysAllowed);
-            }
-            one(check(op, "*"))
-        }
-        "DeleteAccountPasswordPolicy" => {
-            a.finish()?;
-            one(check(op, "*"))
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
     }
 }
 
@@ -254,146 +198,385 @@ fn store_if_unchanged(tx: &mut Tx<'_>, acct: &str, read_hash: &str, p: &LoginPro
     }
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    let at = ctx.time.unix_timestamp();
-    match op {
-        "CreateLoginProfile" => {
-            let name = target(ctx, q.get("UserName"))?;
-            let u = core.db.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
-            let exists = || IamError::AlreadyExists(format!("Login Profile for user {} already exists.", u.name));
-            if profile(&core.db, acct, &u.name)?.is_some() {
+/// The user a call names (`UserName`), validated; `None` when absent.
+fn named_user(a: &mut Args<'_>) -> Option<String> {
+    a.opt("UserName", &v::USER_NAME).map(str::to_string)
+}
+
+/// `iam:{op}` on the user a login-profile call is about, and that user as the check read it.
+fn target_check(
+    core: &Core,
+    ctx: &RequestContext,
+    op: &str,
+    name: Option<&str>,
+) -> Result<(AuthzPlan, Option<UserRec>)> {
+    let (c, user) = user_check(core, ctx, op, target(ctx, name)?)?;
+    Ok((one(c)?, user))
+}
+
+/// The user the plan read, or NoSuchEntity for the name the call is about.
+fn planned_user(ctx: &RequestContext, name: Option<&str>, user: Option<UserRec>) -> Result<UserRec> {
+    let name = target(ctx, name)?;
+    user.ok_or_else(|| no_such_user(name))
+}
+
+pub struct CreateLoginProfile {
+    name: Option<String>,
+    password: SecretString,
+    reset_required: bool,
+    /// The user the plan read.
+    user: Option<UserRec>,
+}
+
+impl Operation<Core> for CreateLoginProfile {
+    const NAME: &'static str = "CreateLoginProfile";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let mut a = Args::new(q);
+        let name = named_user(&mut a);
+        let password = required_password(&mut a, q, "Password");
+        let reset_required = a.bool("PasswordResetRequired").unwrap_or(false);
+        a.finish()?;
+        Ok(CreateLoginProfile { name, password, reset_required, user: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (plan, user) = target_check(core, ctx, Self::NAME, self.name.as_deref())?;
+        self.user = user;
+        Ok(plan)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let u = planned_user(ctx, self.name.as_deref(), self.user)?;
+        let exists = || IamError::AlreadyExists(format!("Login Profile for user {} already exists.", u.name));
+        if profile(&core.db, acct, &u.name)?.is_some() {
+            return Err(exists());
+        }
+        let hash = new_hash(policy(&core.db, acct)?.as_ref(), self.password.expose(), None)?;
+        let rec = LoginProfileRec {
+            user: u.name.clone(),
+            created: at,
+            hash,
+            changed: at,
+            reset_required: self.reset_required,
+            history: Vec::new(),
+            last_used: None,
+        };
+        core.db.write(acct, |tx| {
+            let u = tx.entity::<UserRec>(acct, &rec.user)?.ok_or_else(|| no_such_user(&rec.user))?;
+            if profile(tx, acct, &u.name)?.is_some() {
                 return Err(exists());
             }
-            let hash = new_hash(policy(&core.db, acct)?.as_ref(), q.get("Password").unwrap_or_default(), None)?;
-            let rec = LoginProfileRec {
-                user: u.name.clone(),
-                created: at,
-                hash,
-                changed: at,
-                reset_required: q.get_bool("PasswordResetRequired")?.unwrap_or(false),
-                history: Vec::new(),
-                last_used: None,
-            };
-            core.db.write(acct, |tx| {
-                let u = tx.entity::<UserRec>(acct, &rec.user)?.ok_or_else(|| no_such_user(&rec.user))?;
-                if profile(tx, acct, &u.name)?.is_some() {
-                    return Err(exists());
-                }
-                tx.put(PROFILES, &entity_key(acct, &u.name), &rec)
-            })?;
-            profile_xml(&rec)
+            tx.put(PROFILES, &entity_key(acct, &u.name), &rec)
+        })?;
+        profile_xml(&rec)
+    }
+}
+
+pub struct GetLoginProfile {
+    name: Option<String>,
+    /// The user the plan read.
+    user: Option<UserRec>,
+}
+
+impl Operation<Core> for GetLoginProfile {
+    const NAME: &'static str = "GetLoginProfile";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = named_user(&mut a);
+        a.finish()?;
+        Ok(GetLoginProfile { name, user: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (plan, user) = target_check(core, ctx, Self::NAME, self.name.as_deref())?;
+        self.user = user;
+        Ok(plan)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let u = planned_user(ctx, self.name.as_deref(), self.user)?;
+        profile_xml(&profile(&core.db, account(ctx), &u.name)?.ok_or_else(|| no_such_profile(&u.name))?)
+    }
+}
+
+pub struct UpdateLoginProfile {
+    name: String,
+    password: Option<SecretString>,
+    reset_required: Option<bool>,
+    /// The user the plan read.
+    user: Option<UserRec>,
+}
+
+impl Operation<Core> for UpdateLoginProfile {
+    const NAME: &'static str = "UpdateLoginProfile";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let mut a = Args::new(q);
+        let name = a.req("UserName", &v::USER_NAME).to_string();
+        let password = password_arg(&mut a, q, "Password", false);
+        let reset_required = a.bool("PasswordResetRequired");
+        a.finish()?;
+        Ok(UpdateLoginProfile { name, password, reset_required, user: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (plan, user) = target_check(core, ctx, Self::NAME, Some(&self.name))?;
+        self.user = user;
+        Ok(plan)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let u = self.user.ok_or_else(|| no_such_user(&self.name))?;
+        let mut p = profile(&core.db, acct, &u.name)?.ok_or_else(|| no_such_profile(&u.name))?;
+        let read_hash = p.hash.clone();
+        if let Some(new) = &self.password {
+            let hash = new_hash(policy(&core.db, acct)?.as_ref(), new.expose(), Some(&p))?;
+            set_password(&mut p, hash, at);
         }
-        "GetLoginProfile" => {
-            let name = target(ctx, q.get("UserName"))?;
-            let u = core.db.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
-            profile_xml(&profile(&core.db, acct, &u.name)?.ok_or_else(|| no_such_profile(&u.name))?)
+        if let Some(r) = self.reset_required {
+            p.reset_required = r;
         }
-        "UpdateLoginProfile" => {
-            let name = q.get("UserName").unwrap_or_default();
-            let u = core.db.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
-            let mut p = profile(&core.db, acct, &u.name)?.ok_or_else(|| no_such_profile(&u.name))?;
-            let read_hash = p.hash.clone();
-            if let Some(new) = q.get("Password") {
-                let hash = new_hash(policy(&core.db, acct)?.as_ref(), new, Some(&p))?;
-                set_password(&mut p, hash, at);
+        core.db.write(acct, |tx| store_if_unchanged(tx, acct, &read_hash, &p))?;
+        empty()
+    }
+}
+
+pub struct DeleteLoginProfile {
+    name: Option<String>,
+}
+
+impl Operation<Core> for DeleteLoginProfile {
+    const NAME: &'static str = "DeleteLoginProfile";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = named_user(&mut a);
+        a.finish()?;
+        Ok(DeleteLoginProfile { name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        Ok(target_check(core, ctx, Self::NAME, self.name.as_deref())?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let name = target(ctx, self.name.as_deref())?;
+        core.db.write(acct, |tx| {
+            let u = tx.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
+            if !tx.delete(PROFILES, &entity_key(acct, &u.name))? {
+                return Err(no_such_profile(&u.name));
             }
-            if let Some(r) = q.get_bool("PasswordResetRequired")? {
-                p.reset_required = r;
-            }
-            core.db.write(acct, |tx| store_if_unchanged(tx, acct, &read_hash, &p))?;
-            empty()
+            Ok(())
+        })?;
+        empty()
+    }
+}
+
+/// ChangePassword: the calling IAM user changes its own password.
+pub struct ChangePassword {
+    old: SecretString,
+    new: SecretString,
+    /// The caller's user record and the account's password policy, as the plan read them.
+    user: Option<UserRec>,
+    policy: Option<PasswordPolicy>,
+}
+
+impl Operation<Core> for ChangePassword {
+    const NAME: &'static str = "ChangePassword";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let mut a = Args::new(q);
+        let old = required_password(&mut a, q, "OldPassword");
+        let new = required_password(&mut a, q, "NewPassword");
+        a.finish()?;
+        Ok(ChangePassword { old, new, user: None, policy: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let acct = account(ctx);
+        let user = caller_user(ctx)?;
+        self.policy = policy(&core.db, acct)?;
+        // "Allow users to change their own password" grants this at the account level.
+        if self.policy.as_ref().is_some_and(|p| p.allow_users_to_change) {
+            self.user = core.db.entity::<UserRec>(acct, user)?;
+            return Ok(AuthzPlan::AlwaysAllowed);
         }
-        "DeleteLoginProfile" => {
-            let name = target(ctx, q.get("UserName"))?;
-            core.db.write(acct, |tx| {
-                let u = tx.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
-                if !tx.delete(PROFILES, &entity_key(acct, &u.name))? {
-                    return Err(no_such_profile(&u.name));
-                }
-                Ok(())
-            })?;
-            empty()
+        let (c, rec) = user_check(core, ctx, Self::NAME, user)?;
+        self.user = rec;
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let name = caller_user(ctx)?;
+        let u = self.user.ok_or_else(|| no_such_user(name))?;
+        let mut p = profile(&core.db, acct, &u.name)?.ok_or_else(|| no_such_profile(&u.name))?;
+        if !password::verify(self.old.expose(), &p.hash) {
+            return Err(IamError::Aws(AwsError::access_denied(
+                "The old password is incorrect. Failed to change the password.",
+            )));
         }
-        "ChangePassword" => {
-            let name = caller_user(ctx)?;
-            let old = q.get("OldPassword").unwrap_or_default();
-            let new = q.get("NewPassword").unwrap_or_default();
-            let u = core.db.entity::<UserRec>(acct, name)?.ok_or_else(|| no_such_user(name))?;
-            let mut p = profile(&core.db, acct, &u.name)?.ok_or_else(|| no_such_profile(&u.name))?;
-            if !password::verify(old, &p.hash) {
+        let pol = self.policy;
+        if let Some(pp) = pol.as_ref().filter(|pp| pp.hard_expiry) {
+            if expires(&p, Some(pp)).is_some_and(|e| e <= at) {
                 return Err(IamError::Aws(AwsError::access_denied(
-                    "The old password is incorrect. Failed to change the password.",
+                    "Your password has expired and the account password policy does not allow you to change it. \
+                     Ask an administrator to reset it.",
                 )));
             }
-            let pol = policy(&core.db, acct)?;
-            if let Some(pp) = pol.as_ref().filter(|pp| pp.hard_expiry) {
-                if expires(&p, Some(pp)).is_some_and(|e| e <= at) {
-                    return Err(IamError::Aws(AwsError::access_denied(
-                        "Your password has expired and the account password policy does not allow you to change it. \
-                         Ask an administrator to reset it.",
-                    )));
-                }
+        }
+        let read_hash = p.hash.clone();
+        let hash = new_hash(pol.as_ref(), self.new.expose(), Some(&p))?;
+        set_password(&mut p, hash, at);
+        p.reset_required = false;
+        core.db.write(acct, |tx| store_if_unchanged(tx, acct, &read_hash, &p))?;
+        empty()
+    }
+}
+
+pub struct UpdateAccountPasswordPolicy {
+    policy: PasswordPolicy,
+}
+
+impl Operation<Core> for UpdateAccountPasswordPolicy {
+    const NAME: &'static str = "UpdateAccountPasswordPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let minimum_length = a.int("MinimumPasswordLength", 6, 128);
+        let mut flags = [false; 6];
+        for (flag, k) in flags.iter_mut().zip([
+            "RequireSymbols",
+            "RequireNumbers",
+            "RequireUppercaseCharacters",
+            "RequireLowercaseCharacters",
+            "AllowUsersToChangePassword",
+            "HardExpiry",
+        ]) {
+            *flag = a.bool(k).unwrap_or(false);
+        }
+        let max_age = a.int("MaxPasswordAge", 1, 1095);
+        let reuse = a.int("PasswordReusePrevention", 1, 24);
+        a.finish()?;
+        let int = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+        let [require_symbols, require_numbers, require_uppercase, require_lowercase, allow_users_to_change, hard_expiry] =
+            flags;
+        let policy = PasswordPolicy {
+            minimum_length: int(minimum_length).unwrap_or(PasswordPolicy::default().minimum_length),
+            require_symbols,
+            require_numbers,
+            require_uppercase,
+            require_lowercase,
+            allow_users_to_change,
+            max_age_days: int(max_age),
+            reuse_prevention: int(reuse),
+            hard_expiry,
+        };
+        Ok(UpdateAccountPasswordPolicy { policy })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| tx.put(POLICIES, acct, &self.policy))?;
+        empty()
+    }
+}
+
+pub struct GetAccountPasswordPolicy {
+    /// The account's policy, as the plan read it.
+    policy: Option<PasswordPolicy>,
+}
+
+impl Operation<Core> for GetAccountPasswordPolicy {
+    const NAME: &'static str = "GetAccountPasswordPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Args::new(input.query()).finish()?;
+        Ok(GetAccountPasswordPolicy { policy: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        self.policy = policy(&core.db, account(ctx))?;
+        // Users allowed to change their password may also read the policy.
+        let own = matches!(ctx.caller.kind, CallerKind::IamUser { .. });
+        if own && self.policy.as_ref().is_some_and(|p| p.allow_users_to_change) {
+            return Ok(AuthzPlan::AlwaysAllowed);
+        }
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, _: &Core, ctx: &RequestContext) -> Result<Output> {
+        let p = self.policy.ok_or_else(|| no_policy(account(ctx)))?;
+        let mut w = XmlWriter::new();
+        w.start("PasswordPolicy")
+            .num("MinimumPasswordLength", p.minimum_length)
+            .bool("RequireSymbols", p.require_symbols)
+            .bool("RequireNumbers", p.require_numbers)
+            .bool("RequireUppercaseCharacters", p.require_uppercase)
+            .bool("RequireLowercaseCharacters", p.require_lowercase)
+            .bool("AllowUsersToChangePassword", p.allow_users_to_change)
+            .bool("ExpirePasswords", p.max_age_days.is_some());
+        if let Some(d) = p.max_age_days {
+            w.num("MaxPasswordAge", d);
+        }
+        if let Some(n) = p.reuse_prevention {
+            w.num("PasswordReusePrevention", n);
+        }
+        w.bool("HardExpiry", p.hard_expiry);
+        w.end();
+        xml(w.finish())
+    }
+}
+
+pub struct DeleteAccountPasswordPolicy;
+
+impl Operation<Core> for DeleteAccountPasswordPolicy {
+    const NAME: &'static str = "DeleteAccountPasswordPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Args::new(input.query()).finish()?;
+        Ok(DeleteAccountPasswordPolicy)
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            if !tx.delete(POLICIES, acct)? {
+                // Delete words it differently from Get.
+                return Err(IamError::NoSuchEntity(
+                    "The account policy with name PasswordPolicy cannot be found.".into(),
+                ));
             }
-            let read_hash = p.hash.clone();
-            let hash = new_hash(pol.as_ref(), new, Some(&p))?;
-            set_password(&mut p, hash, at);
-            p.reset_required = false;
-            core.db.write(acct, |tx| store_if_unchanged(tx, acct, &read_hash, &p))?;
-            empty()
-        }
-        "UpdateAccountPasswordPolicy" => {
-            let d = PasswordPolicy::default();
-            let b = |k: &str| q.get_bool(k).map(|v| v.unwrap_or(false));
-            let int = |k: &str| -> Result<Option<u32>> { Ok(q.get_i64(k)?.and_then(|n| u32::try_from(n).ok())) };
-            let p = PasswordPolicy {
-                minimum_length: int("MinimumPasswordLength")?.unwrap_or(d.minimum_length),
-                require_symbols: b("RequireSymbols")?,
-                require_numbers: b("RequireNumbers")?,
-                require_uppercase: b("RequireUppercaseCharacters")?,
-                require_lowercase: b("RequireLowercaseCharacters")?,
-                allow_users_to_change: b("AllowUsersToChangePassword")?,
-                max_age_days: int("MaxPasswordAge")?,
-                reuse_prevention: int("PasswordReusePrevention")?,
-                hard_expiry: b("HardExpiry")?,
-            };
-            core.db.write(acct, |tx| tx.put(POLICIES, acct, &p))?;
-            empty()
-        }
-        "GetAccountPasswordPolicy" => {
-            let p = policy(&core.db, acct)?.ok_or_else(|| no_policy(acct))?;
-            let mut w = XmlWriter::new();
-            w.start("PasswordPolicy")
-                .num("MinimumPasswordLength", p.minimum_length)
-                .bool("RequireSymbols", p.require_symbols)
-                .bool("RequireNumbers", p.require_numbers)
-                .bool("RequireUppercaseCharacters", p.require_uppercase)
-                .bool("RequireLowercaseCharacters", p.require_lowercase)
-                .bool("AllowUsersToChangePassword", p.allow_users_to_change)
-                .bool("ExpirePasswords", p.max_age_days.is_some());
-            if let Some(d) = p.max_age_days {
-                w.num("MaxPasswordAge", d);
-            }
-            if let Some(n) = p.reuse_prevention {
-                w.num("PasswordReusePrevention", n);
-            }
-            w.bool("HardExpiry", p.hard_expiry);
-            w.end();
-            xml(w.finish())
-        }
-        "DeleteAccountPasswordPolicy" => {
-            core.db.write(acct, |tx| {
-                if !tx.delete(POLICIES, acct)? {
-                    // Delete words it differently from Get.
-                    return Err(IamError::NoSuchEntity(
-                        "The account policy with name PasswordPolicy cannot be found.".into(),
-                    ));
-                }
-                Ok(())
-            })?;
-            empty()
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+            Ok(())
+        })?;
+        empty()
     }
 }
 

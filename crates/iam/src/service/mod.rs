@@ -57,28 +57,30 @@ type RunFn = fn(&Core, &RequestContext, &str, &QueryParams) -> Result<Output>;
 
 /// Each family of operations: its names, how it is authorized, how it runs.
 const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
-    (access_keys::OPS, access_keys::plan, access_keys::run),
-    (groups::OPS, groups::plan, groups::run),
-    (roles::OPS, roles::plan, roles::run),
     (managed_policies::OPS, managed_policies::plan, managed_policies::run),
     (inline::OPS, inline::plan, inline::run),
     (attachments::OPS, attachments::plan, attachments::run),
-    (profiles::OPS, profiles::plan, profiles::run),
-    (account::OPS, account::plan, account::run),
     (simulate::OPS, simulate::plan, simulate::run),
     (oidc_providers::OPS, oidc_providers::plan, oidc_providers::run),
     (mfa::OPS, mfa::plan, mfa::run),
-    (login::OPS, login::plan, login::run),
-    (report::OPS, report::plan, report::run),
     (saml_providers::OPS, saml_providers::plan, saml_providers::run),
-    (service_linked::OPS, service_linked::plan, service_linked::run),
     (ssh_keys::OPS, ssh_keys::plan, ssh_keys::run),
     (signing_certs::OPS, signing_certs::plan, signing_certs::run),
     (server_certs::OPS, server_certs::plan, server_certs::run),
 ];
 
 /// The operations moved to typed requests, each listed once by its family.
-static OPERATIONS: Operations<Core> = Operations::new(&[users::OPS]);
+static OPERATIONS: Operations<Core> = Operations::new(&[
+    users::OPS,
+    access_keys::OPS,
+    groups::OPS,
+    roles::OPS,
+    profiles::OPS,
+    account::OPS,
+    login::OPS,
+    report::OPS,
+    service_linked::OPS,
+]);
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
     FAMILIES.iter().find(|(ops, _, _)| ops.contains(&operation))

@@ -4,10 +4,9 @@
 //! report older than that is expired.
 
 use base64::Engine;
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 
 use super::{account, check, login, mfa, one, xml, Core};
@@ -17,7 +16,8 @@ use crate::model::{tables, AccessKeyRec, AccountRec, LastUsedRec, UserRec};
 use crate::util::iso8601;
 use crate::validate::Args;
 
-pub const OPS: &[&str] = &["GenerateCredentialReport", "GetCredentialReport"];
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[op::<Core, GenerateCredentialReport>(), op::<Core, GetCredentialReport>()];
 
 /// Account ID → [`ReportRec`].
 const REPORTS: &str = "iam_credential_reports";
@@ -169,51 +169,75 @@ fn build(core: &Core, acct: &str, at: i64) -> Result<String> {
     Ok(lines.join("\n"))
 }
 
-pub fn plan(_core: &Core, _ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    Args::new(q).finish()?;
-    one(check(op, "*"))
+pub struct GenerateCredentialReport;
+
+impl Operation<Core> for GenerateCredentialReport {
+    const NAME: &'static str = "GenerateCredentialReport";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Args::new(input.query()).finish()?;
+        Ok(GenerateCredentialReport)
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let existing = core.db.get::<ReportRec>(REPORTS, acct)?;
+        let mut w = XmlWriter::new();
+        if existing.is_some_and(|r| at - r.generated < REPORT_TTL) {
+            w.elem("State", "COMPLETE");
+        } else {
+            // Built synchronously: the report is ready as soon as this call returns.
+            let rec = ReportRec { generated: at, csv: build(core, acct, at)? };
+            core.db.write_untracked(|tx| tx.put(REPORTS, acct, &rec))?;
+            w.elem("State", "STARTED").elem("Description", "No report exists. Starting a new report generation task");
+        }
+        xml(w.finish())
+    }
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, _q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    let at = ctx.time.unix_timestamp();
-    let existing = core.db.get::<ReportRec>(REPORTS, acct)?;
-    match op {
-        "GenerateCredentialReport" => {
-            let mut w = XmlWriter::new();
-            if existing.is_some_and(|r| at - r.generated < REPORT_TTL) {
-                w.elem("State", "COMPLETE");
-            } else {
-                // Built synchronously: the report is ready as soon as this call returns.
-                let rec = ReportRec { generated: at, csv: build(core, acct, at)? };
-                core.db.write_untracked(|tx| tx.put(REPORTS, acct, &rec))?;
-                w.elem("State", "STARTED")
-                    .elem("Description", "No report exists. Starting a new report generation task");
-            }
-            xml(w.finish())
+pub struct GetCredentialReport;
+
+impl Operation<Core> for GetCredentialReport {
+    const NAME: &'static str = "GetCredentialReport";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Args::new(input.query()).finish()?;
+        Ok(GetCredentialReport)
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let r = core.db.get::<ReportRec>(REPORTS, acct)?.ok_or_else(|| {
+            IamError::Aws(AwsError::new(
+                "ReportNotPresent",
+                "Credential report does not exist. Use GenerateCredentialReport to generate a report.",
+                410,
+            ))
+        })?;
+        if at - r.generated >= REPORT_TTL {
+            return Err(IamError::Aws(AwsError::new(
+                "ReportExpired",
+                "Credential report has expired. Use GenerateCredentialReport to generate a new report.",
+                410,
+            )));
         }
-        "GetCredentialReport" => {
-            let r = existing.ok_or_else(|| {
-                IamError::Aws(AwsError::new(
-                    "ReportNotPresent",
-                    "Credential report does not exist. Use GenerateCredentialReport to generate a report.",
-                    410,
-                ))
-            })?;
-            if at - r.generated >= REPORT_TTL {
-                return Err(IamError::Aws(AwsError::new(
-                    "ReportExpired",
-                    "Credential report has expired. Use GenerateCredentialReport to generate a new report.",
-                    410,
-                )));
-            }
-            let mut w = XmlWriter::new();
-            w.elem("Content", &base64::engine::general_purpose::STANDARD.encode(r.csv.as_bytes()))
-                .elem("ReportFormat", "text/csv")
-                .elem("GeneratedTime", &iso8601(r.generated));
-            xml(w.finish())
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        let mut w = XmlWriter::new();
+        w.elem("Content", &base64::engine::general_purpose::STANDARD.encode(r.csv.as_bytes()))
+            .elem("ReportFormat", "text/csv")
+            .elem("GeneratedTime", &iso8601(r.generated));
+        xml(w.finish())
     }
 }
 

@@ -4,9 +4,8 @@
 //! synchronously; its task is kept so the status can be read back.
 
 use rampart_policy::ContextValue;
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 
 use super::roles::{require, role_check};
@@ -17,7 +16,12 @@ use crate::model::{tables, RoleRec};
 use crate::util::{iam_arn, now, unique_id};
 use crate::validate::{self as v, Args};
 
-pub const OPS: &[&str] = &["CreateServiceLinkedRole", "DeleteServiceLinkedRole", "GetServiceLinkedRoleDeletionStatus"];
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, CreateServiceLinkedRole>(),
+    op::<Core, DeleteServiceLinkedRole>(),
+    op::<Core, GetServiceLinkedRoleDeletionStatus>(),
+];
 
 /// `{account}/{deletion task id}` → [`DeletionRec`].
 pub const DELETIONS: &str = "iam_slr_deletions";
@@ -124,122 +128,158 @@ fn is_service_linked(r: &RoleRec) -> bool {
     r.path.starts_with("/aws-service-role/")
 }
 
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let acct = account(ctx);
-    let mut a = Args::new(q);
-    match op {
-        "CreateServiceLinkedRole" => {
-            let service = a.req("AWSServiceName", &v::SERVICE_NAME);
-            a.opt("Description", &v::ROLE_DESCRIPTION);
-            let custom = a.opt("CustomSuffix", &v::CUSTOM_SUFFIX);
-            a.finish()?;
-            let name = role_name(service, custom).ok_or_else(|| not_a_service(service))?;
-            let mut c = check(op, iam_arn(acct, "role", &role_path(service), &name));
-            c.context.push(("iam:AWSServiceName".into(), ContextValue::String(service.to_string())));
-            one(c)
-        }
-        "DeleteServiceLinkedRole" => {
-            let name = a.req("RoleName", &v::ROLE_NAME);
-            a.finish()?;
-            one(role_check(core, ctx, op, name)?.0)
-        }
-        _ => {
-            let task = a.req("DeletionTaskId", &v::DELETION_TASK_ID);
-            a.finish()?;
-            let arn = match task_role(task) {
-                Some((service, role)) => iam_arn(acct, "role", &role_path(service), role),
-                None => "*".to_string(),
+pub struct CreateServiceLinkedRole {
+    service: String,
+    description: Option<String>,
+    /// The role's name, derived from the service (and suffix) when the request is read.
+    name: String,
+}
+
+impl Operation<Core> for CreateServiceLinkedRole {
+    const NAME: &'static str = "CreateServiceLinkedRole";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let service = a.req("AWSServiceName", &v::SERVICE_NAME);
+        let description = a.opt("Description", &v::ROLE_DESCRIPTION).map(str::to_string);
+        let custom = a.opt("CustomSuffix", &v::CUSTOM_SUFFIX);
+        a.finish()?;
+        let name = role_name(service, custom).ok_or_else(|| not_a_service(service))?;
+        Ok(CreateServiceLinkedRole { service: service.to_string(), description, name })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let mut c = check(Self::NAME, iam_arn(account(ctx), "role", &role_path(&self.service), &self.name));
+        c.context.push(("iam:AWSServiceName".into(), ContextValue::String(self.service.clone())));
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let CreateServiceLinkedRole { service, description, name } = self;
+        let role = core.db.write(acct, |tx| {
+            if tx.entity::<RoleRec>(acct, &name)?.is_some() {
+                return Err(IamError::InvalidInput(format!(
+                    "Service role name {name} has been taken in this account, please try a different suffix."
+                )));
+            }
+            if tx.count(tables::ROLES, &format!("{acct}/"))? >= MAX_ROLES {
+                return Err(IamError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
+            }
+            let role = RoleRec {
+                name: name.clone(),
+                id: unique_id("AROA"),
+                path: role_path(&service),
+                created: now(),
+                trust: trust_policy(&service),
+                description: description.clone(),
+                max_session: 3600,
+                tags: Vec::new(),
+                boundary: None,
+                inline: Default::default(),
+                attached: Vec::new(),
+                instance_profiles: Vec::new(),
+                last_used: None,
             };
-            one(check(op, arn))
-        }
+            tx.put_entity(acct, &name, &role)?;
+            Ok(role)
+        })?;
+        let mut w = XmlWriter::new();
+        super::xml::role(&mut w, "Role", acct, &role, true);
+        xml(w.finish())
     }
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    match op {
-        "CreateServiceLinkedRole" => {
-            let service = q.get("AWSServiceName").unwrap_or_default();
-            let name = role_name(service, q.get("CustomSuffix")).ok_or_else(|| not_a_service(service))?;
-            let role = core.db.write(acct, |tx| {
-                if tx.entity::<RoleRec>(acct, &name)?.is_some() {
-                    return Err(IamError::InvalidInput(format!(
-                        "Service role name {name} has been taken in this account, please try a different suffix."
-                    )));
-                }
-                if tx.count(tables::ROLES, &format!("{acct}/"))? >= MAX_ROLES {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for RolesPerAccount: {MAX_ROLES}"
-                    )));
-                }
-                let role = RoleRec {
-                    name: name.clone(),
-                    id: unique_id("AROA"),
-                    path: role_path(service),
-                    created: now(),
-                    trust: trust_policy(service),
-                    description: q.get("Description").map(str::to_string),
-                    max_session: 3600,
-                    tags: Vec::new(),
-                    boundary: None,
-                    inline: Default::default(),
-                    attached: Vec::new(),
-                    instance_profiles: Vec::new(),
-                    last_used: None,
-                };
-                tx.put_entity(acct, &name, &role)?;
-                Ok(role)
-            })?;
-            let mut w = XmlWriter::new();
-            super::xml::role(&mut w, "Role", acct, &role, true);
-            xml(w.finish())
-        }
-        "DeleteServiceLinkedRole" => {
-            let name = q.get("RoleName").unwrap_or_default();
-            let task = core.db.write(acct, |tx| {
-                let r = require(tx, acct, name)?;
-                if !is_service_linked(&r) {
-                    return Err(IamError::InvalidInput(format!("Role {} is not a service-linked role.", r.name)));
-                }
-                let service = r.path.trim_start_matches("/aws-service-role/").trim_end_matches('/').to_string();
-                let uuid = crate::util::to_hex(&rand::random::<[u8; 16]>());
-                let task = format!("task/aws-service-role/{service}/{}/{uuid}", r.name);
-                let rec = if r.instance_profiles.is_empty() && r.inline.is_empty() && r.attached.is_empty() {
-                    tx.delete_entity::<RoleRec>(acct, &r.name)?;
-                    DeletionRec { role_arn: r.arn(acct), status: "SUCCEEDED".into(), reason: None }
-                } else {
-                    DeletionRec {
-                        role_arn: r.arn(acct),
-                        status: "FAILED".into(),
-                        reason: Some(
-                            "The role is in an instance profile or has policies that are not the service's.".into(),
-                        ),
-                    }
-                };
-                tx.put(DELETIONS, &format!("{acct}/{task}"), &rec)?;
-                Ok(task)
-            })?;
-            let mut w = XmlWriter::new();
-            w.elem("DeletionTaskId", &task);
-            xml(w.finish())
-        }
-        "GetServiceLinkedRoleDeletionStatus" => {
-            let task = q.get("DeletionTaskId").unwrap_or_default();
-            let rec = core.db.get::<DeletionRec>(DELETIONS, &format!("{acct}/{task}"))?.ok_or_else(|| {
-                if task_role(task).is_some() {
-                    IamError::NoSuchEntity(format!("Deletion task {task} not found."))
-                } else {
-                    IamError::InvalidInput(format!("Invalid deletion task id: {task}"))
-                }
-            })?;
-            let mut w = XmlWriter::new();
-            w.elem("Status", &rec.status);
-            if let Some(reason) = &rec.reason {
-                w.start("Reason").elem("Reason", reason).end();
+pub struct DeleteServiceLinkedRole {
+    name: String,
+}
+
+impl Operation<Core> for DeleteServiceLinkedRole {
+    const NAME: &'static str = "DeleteServiceLinkedRole";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("RoleName", &v::ROLE_NAME).to_string();
+        a.finish()?;
+        Ok(DeleteServiceLinkedRole { name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(role_check(core, ctx, Self::NAME, &self.name)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let task = core.db.write(acct, |tx| {
+            let r = require(tx, acct, &self.name)?;
+            if !is_service_linked(&r) {
+                return Err(IamError::InvalidInput(format!("Role {} is not a service-linked role.", r.name)));
             }
-            xml(w.finish())
+            let service = r.path.trim_start_matches("/aws-service-role/").trim_end_matches('/').to_string();
+            let uuid = crate::util::to_hex(&rand::random::<[u8; 16]>());
+            let task = format!("task/aws-service-role/{service}/{}/{uuid}", r.name);
+            let rec = if r.instance_profiles.is_empty() && r.inline.is_empty() && r.attached.is_empty() {
+                tx.delete_entity::<RoleRec>(acct, &r.name)?;
+                DeletionRec { role_arn: r.arn(acct), status: "SUCCEEDED".into(), reason: None }
+            } else {
+                DeletionRec {
+                    role_arn: r.arn(acct),
+                    status: "FAILED".into(),
+                    reason: Some(
+                        "The role is in an instance profile or has policies that are not the service's.".into(),
+                    ),
+                }
+            };
+            tx.put(DELETIONS, &format!("{acct}/{task}"), &rec)?;
+            Ok(task)
+        })?;
+        let mut w = XmlWriter::new();
+        w.elem("DeletionTaskId", &task);
+        xml(w.finish())
+    }
+}
+
+pub struct GetServiceLinkedRoleDeletionStatus {
+    task: String,
+}
+
+impl Operation<Core> for GetServiceLinkedRoleDeletionStatus {
+    const NAME: &'static str = "GetServiceLinkedRoleDeletionStatus";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let task = a.req("DeletionTaskId", &v::DELETION_TASK_ID).to_string();
+        a.finish()?;
+        Ok(GetServiceLinkedRoleDeletionStatus { task })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let arn = match task_role(&self.task) {
+            Some((service, role)) => iam_arn(account(ctx), "role", &role_path(service), role),
+            None => "*".to_string(),
+        };
+        one(check(Self::NAME, arn))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let task = self.task.as_str();
+        let rec = core.db.get::<DeletionRec>(DELETIONS, &format!("{acct}/{task}"))?.ok_or_else(|| {
+            if task_role(task).is_some() {
+                IamError::NoSuchEntity(format!("Deletion task {task} not found."))
+            } else {
+                IamError::InvalidInput(format!("Invalid deletion task id: {task}"))
+            }
+        })?;
+        let mut w = XmlWriter::new();
+        w.elem("Status", &rec.status);
+        if let Some(reason) = &rec.reason {
+            w.start("Reason").elem("Reason", reason).end();
         }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        xml(w.finish())
     }
 }
 
