@@ -5,8 +5,9 @@ use rampart_store::StoreError;
 
 use crate::crypto::CryptoError;
 
-/// Every way a KMS call fails. [`AwsError::from`] gives AWS's code and status.
-#[derive(Debug, thiserror::Error)]
+/// Every way a KMS call fails. [`AwsError::from`] gives AWS's code and status. `Clone`: an input
+/// error read at parse time and reported by planning is kept for the run too.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum KmsError {
     #[error("{0}")]
     NotFound(String),

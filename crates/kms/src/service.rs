@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rampart_service::{AuthzPlan, AwsError, Decide, Input, Output, Protocol, RequestContext, Service};
 
 use crate::core::Kms;
-use crate::ops::{Planned, OPERATIONS};
+use crate::ops::OPERATIONS;
 
 /// The pipeline service over a [`Kms`].
 pub struct KmsService {
@@ -36,12 +36,13 @@ impl Service for KmsService {
     }
 
     fn has_operation(&self, operation: &str) -> bool {
-        OPERATIONS.contains(&operation)
+        OPERATIONS.has(operation)
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        let checks = self.kms.plan(ctx, operation, input.json(), &mut Planned::default())?;
-        Ok(if checks.is_empty() { AuthzPlan::AlwaysAllowed } else { AuthzPlan::Checks(checks) })
+        OPERATIONS
+            .plan(&self.kms, ctx, operation, input)
+            .unwrap_or_else(|| Err(AwsError::unknown_operation(self.signing_name(), operation)))
     }
 
     /// The keys the plan loaded are the keys the call uses (one read of each per call).
@@ -52,11 +53,8 @@ impl Service for KmsService {
         input: &Input,
         decide: Decide<'_>,
     ) -> Result<Output, AwsError> {
-        let mut planned = Planned::default();
-        let checks = self.kms.plan(ctx, operation, input.json(), &mut planned)?;
-        if !checks.is_empty() {
-            decide(checks)?;
-        }
-        Ok(self.kms.exec(ctx, operation, input.json(), &planned)?)
+        OPERATIONS
+            .call(&self.kms, ctx, operation, input, decide)
+            .unwrap_or_else(|| Err(AwsError::unknown_operation(self.signing_name(), operation)))
     }
 }

@@ -651,3 +651,43 @@ fn tag_lists_over_the_limit_are_refused_before_authorization() {
     let (code, _) = err(&e, &root(), "CreateKey", json!({"Tags": [{"TagKey": "aws:x", "TagValue": "v"}]}));
     assert_eq!(code, "TagException");
 }
+
+/// Every operation is listed once in the one table, which is what the service advertises; an
+/// operation outside it answers UnknownOperationException (as the pipeline does), planned or called.
+#[test]
+fn operations_are_listed_once_and_others_are_unknown() {
+    let names = crate::OPERATIONS.names();
+    assert_eq!(names.len(), 43, "{names:?}");
+    let mut deduped = names.clone();
+    deduped.dedup();
+    assert_eq!(deduped, names);
+    let e = env();
+    let svc = e.kms.service();
+    for n in &names {
+        assert!(svc.has_operation(n), "{n}");
+    }
+    assert!(!svc.has_operation("ImportKeyMaterial"));
+    let input = rampart_service::Input::Json(json!({}));
+    let plan = svc.plan(&root(), "ImportKeyMaterial", &input).unwrap_err();
+    assert_eq!(plan.code, "UnknownOperationException");
+    let (code, _) = err(&e, &root(), "ImportKeyMaterial", json!({}));
+    assert_eq!(code, "UnknownOperationException");
+}
+
+/// RetireGrant is decided by the grant, not by policies: its plan has no checks.
+#[test]
+fn retire_grant_plan_needs_no_policy_check() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let grant = call(
+        &e,
+        &r,
+        "CreateGrant",
+        json!({"KeyId": key, "GranteePrincipal": format!("arn:aws:iam::{ACCOUNT}:user/bob"), "Operations": ["Decrypt"]}),
+    )
+    .unwrap();
+    let input = rampart_service::Input::Json(json!({"KeyId": key, "GrantId": grant["GrantId"]}));
+    let plan = e.kms.service().plan(&r, "RetireGrant", &input).unwrap();
+    assert_eq!(plan, rampart_service::AuthzPlan::AlwaysAllowed);
+}
