@@ -621,4 +621,19 @@ mod tests {
         assert_eq!(account_in_key_id("AIDAIOSFODNN7EXAMPLE"), None);
         assert_eq!(account_in_key_id("AKIAIOSFODNN7EXAMPLEE"), None);
     }
+
+    #[test]
+    fn every_operation_is_listed_once() {
+        let expected = vec![
+            "AssumeRole",
+            "AssumeRoleWithSAML",
+            "AssumeRoleWithWebIdentity",
+            "DecodeAuthorizationMessage",
+            "GetAccessKeyInfo",
+            "GetCallerIdentity",
+            "GetFederationToken",
+            "GetSessionToken",
+        ];
+        assert_eq!(OPERATIONS.names(), expected);
+    }
 }
