@@ -76,7 +76,7 @@ const MAX_PACKED: usize = 2048;
 
 /// The STS service.
 pub struct StsService {
-    pub(crate) core: Arc<Core>,
+    core: Arc<Core>,
     /// Request ID → the verified web identity of an AssumeRoleWithWebIdentity call, from
     /// authentication (`unsigned_caller`) to the call's plan.
     web_identities: Mutex<HashMap<String, WebIdentity>>,
