@@ -10,6 +10,7 @@
 //! - `GetCallerIdentity`, `GetAccessKeyInfo`, `DecodeAuthorizationMessage` (Rampart: the encoded
 //!   message is the request ID of a denied request of the caller's account; see docs/sts.md).
 
+mod ops;
 pub mod saml;
 pub mod session;
 
@@ -20,30 +21,16 @@ use rampart_policy::{ContextValue, PolicyType};
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::{AwsError, Protocol};
-use rampart_service::{
-    AuthzCheck, AuthzPlan, Caller, CallerKind, Input, Output, RequestContext, ResourcePolicy, Service,
-};
+use rampart_service::{AuthzPlan, Caller, CallerKind, Input, Operation, Operations, Output, RequestContext, Service};
 
 use crate::db::Lookup;
-use crate::denials;
 use crate::error::{IamError, Result};
-use crate::model::{tables, AccessKeyRec, RoleRec, Tag};
+use crate::model::{RoleRec, Tag};
 use crate::resolve::managed_document;
-use crate::service::{request_tags, Core};
+use crate::service::Core;
 use crate::util::{iso8601, policy_size};
 use crate::validate::{Args, Pattern, Spec};
 use session::{SessionKind, SessionRec};
-
-const OPERATIONS: &[&str] = &[
-    "GetCallerIdentity",
-    "AssumeRole",
-    "GetSessionToken",
-    "GetFederationToken",
-    "GetAccessKeyInfo",
-    "DecodeAuthorizationMessage",
-    "AssumeRoleWithWebIdentity",
-    "AssumeRoleWithSAML",
-];
 
 fn word_plus(s: &str, extra: &str) -> bool {
     s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(c))
@@ -90,16 +77,15 @@ const MAX_PACKED: usize = 2048;
 /// The STS service.
 pub struct StsService {
     core: Arc<Core>,
-    /// Request ID → when its MFA code was verified during authorization (consumed by invoke).
-    mfa_verified: Mutex<HashMap<String, i64>>,
-    /// Request ID → the verified web identity of an AssumeRoleWithWebIdentity call.
+    /// Request ID → the verified web identity of an AssumeRoleWithWebIdentity call, from
+    /// authentication (`unsigned_caller`) to the call's plan.
     web_identities: Mutex<HashMap<String, WebIdentity>>,
     jwks: crate::oidc::JwksCache,
-    /// Request ID → the decoded assertion of an AssumeRoleWithSAML call.
+    /// Request ID → the decoded assertion of an AssumeRoleWithSAML call, likewise.
     saml_identities: Mutex<HashMap<String, SamlIdentity>>,
 }
 
-/// A decoded SAML assertion and its provider, between authentication and invoke.
+/// A decoded SAML assertion and its provider, between authentication and the plan.
 #[derive(Clone, Debug)]
 struct SamlIdentity {
     provider_arn: String,
@@ -109,7 +95,7 @@ struct SamlIdentity {
     name_qualifier: String,
 }
 
-/// A verified web identity token, between authentication and invoke.
+/// A verified web identity token, between authentication and the plan.
 #[derive(Clone, Debug)]
 struct WebIdentity {
     provider_arn: String,
@@ -120,11 +106,13 @@ struct WebIdentity {
     amr: Vec<String>,
 }
 
+/// The operations, each listed once.
+static OPERATIONS: Operations<StsService> = Operations::new(&[ops::OPS]);
+
 impl StsService {
     pub(crate) fn new(core: Arc<Core>) -> Self {
         StsService {
             core,
-            mfa_verified: Mutex::new(HashMap::new()),
             web_identities: Mutex::new(HashMap::new()),
             jwks: crate::oidc::JwksCache::default(),
             saml_identities: Mutex::new(HashMap::new()),
@@ -136,47 +124,39 @@ impl StsService {
         &self.jwks
     }
 
-    fn remember_mfa(&self, request_id: &str, at: i64) {
-        let mut m = self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= 10_000 {
-            m.clear();
-        }
-        m.insert(request_id.to_string(), at);
+    /// The web identity `unsigned_caller` verified for this request, taken for its plan.
+    fn take_web_identity(&self, request_id: &str) -> Result<WebIdentity> {
+        self.web_identities.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id).ok_or_else(missing_token)
     }
 
-    fn take_mfa(&self, request_id: &str) -> Option<i64> {
-        self.mfa_verified.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id)
+    /// The SAML identity `unsigned_caller` verified for this request, taken for its plan.
+    fn take_saml_identity(&self, request_id: &str) -> Result<SamlIdentity> {
+        self.saml_identities.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id).ok_or_else(missing_token)
     }
 
-    fn web_identity(&self, request_id: &str, take: bool) -> Option<WebIdentity> {
-        let mut m = self.web_identities.lock().unwrap_or_else(|p| p.into_inner());
-        if take {
-            m.remove(request_id)
+    /// AssumeRoleWithWebIdentity and AssumeRoleWithSAML run only for a caller `unsigned_caller`
+    /// authenticated: a signed call of them is refused as unauthenticated before its input is read.
+    fn require_federated_caller(&self, operation: &str, request_id: &str) -> Result<()> {
+        let known = if operation == <ops::AssumeRoleWithWebIdentity as Operation<Self>>::NAME {
+            self.web_identities.lock().unwrap_or_else(|p| p.into_inner()).contains_key(request_id)
+        } else if operation == <ops::AssumeRoleWithSaml as Operation<Self>>::NAME {
+            self.saml_identities.lock().unwrap_or_else(|p| p.into_inner()).contains_key(request_id)
         } else {
-            m.get(request_id).cloned()
-        }
-    }
-
-    fn saml_identity(&self, request_id: &str, take: bool) -> Option<SamlIdentity> {
-        let mut m = self.saml_identities.lock().unwrap_or_else(|p| p.into_inner());
-        if take {
-            m.remove(request_id)
+            true
+        };
+        if known {
+            Ok(())
         } else {
-            m.get(request_id).cloned()
+            Err(missing_token())
         }
     }
 
     /// AssumeRoleWithSAML is unsigned: the caller is the assertion's subject at its SAML provider,
     /// once the Response's XML signature verifies with the provider's certificates.
-    fn saml_caller(&self, q: &QueryParams, request_id: &str) -> Result<Caller> {
-        let mut a = Args::new(q);
-        let role_arn = a.req("RoleArn", &ROLE_ARN);
-        let provider_arn = a.req("PrincipalArn", &ROLE_ARN);
-        let encoded = a.req_unshown("SAMLAssertion", &SAML_ASSERTION);
-        a.int("DurationSeconds", 900, 43_200);
-        session_policy_args(&mut a, q);
-        a.finish()?;
-        let (xml, assertion) = saml::Assertion::decode(encoded).map_err(saml_refusal)?;
+    fn saml_caller(&self, input: &Input, request_id: &str) -> Result<Caller> {
+        let req = ops::AssumeRoleWithSaml::parse(input)?;
+        let (role_arn, provider_arn) = (req.role_arn.as_str(), req.provider_arn.as_str());
+        let (xml, assertion) = saml::Assertion::decode(&req.assertion).map_err(saml_refusal)?;
         let (account, provider_name) = parse_saml_provider_arn(provider_arn).ok_or_else(|| {
             invalid_identity(format!("Invalid PrincipalArn {provider_arn}: not the ARN of a SAML provider"))
         })?;
@@ -214,25 +194,14 @@ impl StsService {
     }
 
     /// AssumeRoleWithWebIdentity is unsigned: the caller is the verified token's provider.
-    fn web_identity_caller(&self, q: &QueryParams, request_id: &str) -> Result<Caller> {
-        let mut a = Args::new(q);
-        let role_arn = a.req("RoleArn", &ROLE_ARN);
-        a.req("RoleSessionName", &ROLE_SESSION_NAME);
-        let token = a.req_unshown("WebIdentityToken", &WEB_IDENTITY_TOKEN);
-        a.opt("ProviderId", &PROVIDER_ID);
-        a.int("DurationSeconds", 900, 43_200);
-        session_policy_args(&mut a, q);
-        a.finish()?;
-        if q.get("ProviderId").is_some() {
-            return Err(invalid_parameter(
-                "OAuth 2.0 providers (ProviderId) are not supported; use an OpenID Connect provider.",
-            ));
-        }
-        let Some((account, _)) = parse_role_arn(role_arn) else {
+    fn web_identity_caller(&self, input: &Input, request_id: &str) -> Result<Caller> {
+        let req = ops::AssumeRoleWithWebIdentity::parse(input)?;
+        let Some((account, _)) = parse_role_arn(&req.role_arn) else {
             return Err(IamError::Aws(AwsError::access_denied(
                 "Not authorized to perform sts:AssumeRoleWithWebIdentity",
             )));
         };
+        let token = req.token.as_str();
         let issuer = crate::oidc::unverified_issuer(token)?;
         let provider = crate::service::oidc_providers::by_issuer(&self.core, account, &issuer)?.ok_or_else(|| {
             IamError::Aws(AwsError::new(
@@ -273,6 +242,21 @@ impl StsService {
             session: None,
         })
     }
+
+    /// Verify `SerialNumber` + `TokenCode` of an IAM user caller: whether a code was given (and
+    /// verified); a wrong or partial pair is refused.
+    fn check_mfa(&self, ctx: &RequestContext, serial: Option<&str>, code: Option<&str>) -> Result<bool> {
+        let (serial, code) = match (serial, code) {
+            (None, None) => return Ok(false),
+            (Some(s), Some(c)) => (s, c),
+            _ => return Err(mfa_failed()),
+        };
+        let CallerKind::IamUser { user_name, .. } = &ctx.caller.kind else { return Err(mfa_failed()) };
+        if !self.core.verify_mfa_code(&ctx.caller.account_id, user_name, serial, code)? {
+            return Err(mfa_failed());
+        }
+        Ok(true)
+    }
 }
 
 impl Service for StsService {
@@ -293,7 +277,7 @@ impl Service for StsService {
     }
 
     fn has_operation(&self, operation: &str) -> bool {
-        OPERATIONS.contains(&operation)
+        OPERATIONS.has(operation)
     }
 
     fn call(
@@ -303,35 +287,26 @@ impl Service for StsService {
         input: &Input,
         decide: rampart_service::Decide<'_>,
     ) -> Result<Output, AwsError> {
-        // Families not yet moved to typed operations: plan, decide, run.
-        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
-            decide(checks)?;
-        }
-        self.legacy_invoke(ctx, operation, input)
+        self.require_federated_caller(operation, &ctx.request_id)?;
+        OPERATIONS
+            .call(self, ctx, operation, input, decide)
+            .unwrap_or_else(|| Err(AwsError::invalid_action("sts", operation)))
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        self.legacy_authorize(ctx, operation, input)
+        self.require_federated_caller(operation, &ctx.request_id)?;
+        OPERATIONS.plan(self, ctx, operation, input).unwrap_or_else(|| Err(AwsError::invalid_action("sts", operation)))
     }
 
     fn unsigned_caller(&self, operation: &str, input: &Input, request_id: &str) -> Option<Result<Caller, AwsError>> {
-        match operation {
-            "AssumeRoleWithWebIdentity" => {
-                Some(self.web_identity_caller(input.query(), request_id).map_err(AwsError::from))
-            }
-            "AssumeRoleWithSAML" => Some(self.saml_caller(input.query(), request_id).map_err(AwsError::from)),
-            _ => None,
-        }
-    }
-}
-
-impl StsService {
-    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        self.plan(ctx, operation, input.query()).map_err(AwsError::from)
-    }
-
-    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        self.run(ctx, operation, input.query()).map_err(AwsError::from)
+        let caller = if operation == <ops::AssumeRoleWithWebIdentity as Operation<Self>>::NAME {
+            self.web_identity_caller(input, request_id)
+        } else if operation == <ops::AssumeRoleWithSaml as Operation<Self>>::NAME {
+            self.saml_caller(input, request_id)
+        } else {
+            return None;
+        };
+        Some(caller.map_err(AwsError::from))
     }
 }
 
@@ -421,6 +396,11 @@ fn remember<T>(stash: &Mutex<HashMap<String, T>>, request_id: &str, value: T) {
     m.insert(request_id.to_string(), value);
 }
 
+/// AWS's answer to a federated call that was not authenticated by its token or assertion.
+fn missing_token() -> IamError {
+    IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
+}
+
 fn mfa_failed() -> IamError {
     IamError::Aws(AwsError::access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code. "))
 }
@@ -428,14 +408,14 @@ fn mfa_failed() -> IamError {
 /// AWS's limit on `PolicyArns` (managed session policies) per request.
 const MAX_POLICY_ARNS: usize = 10;
 
-/// Session policy inputs shared by AssumeRole and GetFederationToken.
-struct SessionPolicies<'a> {
-    policy: Option<&'a str>,
+/// Session policy inputs shared by AssumeRole*, GetFederationToken.
+struct SessionPolicies {
+    policy: Option<String>,
     arns: Vec<String>,
 }
 
-fn session_policy_args<'a>(a: &mut Args<'a>, q: &'a QueryParams) -> SessionPolicies<'a> {
-    let policy = a.opt("Policy", &SESSION_POLICY);
+fn session_policy_args(a: &mut Args<'_>, q: &QueryParams) -> SessionPolicies {
+    let policy = a.opt("Policy", &SESSION_POLICY).map(str::to_string);
     let items = q.struct_list("PolicyArns.member");
     if items.len() > MAX_POLICY_ARNS {
         // Refused as a whole, before authorization: no per-ARN checks, and a long list is elided.
@@ -460,7 +440,7 @@ fn session_policy_args<'a>(a: &mut Args<'a>, q: &'a QueryParams) -> SessionPolic
     SessionPolicies { policy, arns }
 }
 
-impl SessionPolicies<'_> {
+impl SessionPolicies {
     fn passed(&self) -> bool {
         self.policy.is_some() || !self.arns.is_empty()
     }
@@ -487,7 +467,7 @@ impl SessionPolicies<'_> {
                 session_name: session_name.to_string(),
                 chained: false,
             },
-            policy: self.policy.map(str::to_string),
+            policy: self.policy.clone(),
             policy_arns: self.arns.clone(),
             has_session_policy: self.passed(),
             tags: Vec::new(),
@@ -499,7 +479,7 @@ impl SessionPolicies<'_> {
 
     /// Parse the inline policy and resolve the managed ones (in `account`, or AWS managed).
     fn check(&self, core: &Core, account: &str) -> Result<()> {
-        if let Some(p) = self.policy {
+        if let Some(p) = self.policy.as_deref() {
             core.resolver.policies.get(p, PolicyType::Identity).map_err(|e| malformed(e.message))?;
         }
         if self.arns.len() > 10 {
@@ -521,7 +501,8 @@ impl SessionPolicies<'_> {
         if !self.passed() && tags.is_empty() {
             return Ok(None);
         }
-        let plain = self.policy.map(policy_size).unwrap_or(0) + self.arns.iter().map(|a| a.len()).sum::<usize>();
+        let plain =
+            self.policy.as_deref().map(policy_size).unwrap_or(0) + self.arns.iter().map(|a| a.len()).sum::<usize>();
         if plain > MAX_PACKED {
             return Err(IamError::Aws(AwsError::new(
                 "PackedPolicyTooLarge",
@@ -567,12 +548,13 @@ fn not_authorized(ctx: &RequestContext, action: &str, resource: &str) -> IamErro
 struct TagPlan {
     tags: Vec<Tag>,
     transitive: Vec<String>,
-    passed: Vec<Tag>,
 }
 
-fn plan_tags(core: &Core, ctx: &RequestContext, passed: Vec<Tag>, transitive: Vec<&str>) -> Result<TagPlan> {
-    crate::service::check_new_tags(&passed)?;
-    for k in &transitive {
+/// Check the tags passed to a role session against the calling session (`parent`), whose
+/// transitive tags the new session inherits.
+fn plan_tags(parent: Option<&SessionRec>, passed: &[Tag], transitive: &[String]) -> Result<TagPlan> {
+    crate::service::check_new_tags(passed)?;
+    for k in transitive {
         if !passed.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
             return Err(invalid_parameter(format!(
                 "The specified transitive tag key must be included in the requested tags: {k}."
@@ -581,7 +563,7 @@ fn plan_tags(core: &Core, ctx: &RequestContext, passed: Vec<Tag>, transitive: Ve
     }
     let mut tags = Vec::new();
     let mut keys: Vec<String> = Vec::new();
-    if let Some(parent) = calling_session(core, ctx)? {
+    if let Some(parent) = parent {
         for t in parent.tags.iter().filter(|t| parent.transitive.iter().any(|k| k.eq_ignore_ascii_case(&t.key))) {
             if passed.iter().any(|p| p.key.eq_ignore_ascii_case(&t.key)) {
                 return Err(invalid_parameter(
@@ -593,11 +575,11 @@ fn plan_tags(core: &Core, ctx: &RequestContext, passed: Vec<Tag>, transitive: Ve
         }
     }
     tags.extend(passed.iter().cloned());
-    keys.extend(transitive.iter().map(|k| k.to_string()));
+    keys.extend(transitive.iter().cloned());
     if tags.len() > 50 {
         return Err(invalid_parameter("The number of session tags, including inherited ones, exceeds 50."));
     }
-    Ok(TagPlan { tags, transitive: keys, passed })
+    Ok(TagPlan { tags, transitive: keys })
 }
 
 /// The stored session the caller signs with, when it uses temporary credentials.
@@ -615,531 +597,6 @@ fn credentials_xml(w: &mut XmlWriter, m: &session::Minted) {
         .elem("SessionToken", &m.session_token)
         .elem("Expiration", &iso8601(m.expires))
         .end();
-}
-
-impl StsService {
-    fn plan(&self, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-        let core = &self.core;
-        match op {
-            // AWS always allows GetCallerIdentity, even under an explicit deny.
-            "GetCallerIdentity" => Ok(AuthzPlan::AlwaysAllowed),
-            "AssumeRole" => self.plan_assume_role(ctx, q),
-            "AssumeRoleWithWebIdentity" => {
-                let wi = self.web_identity(&ctx.request_id, false).ok_or_else(|| {
-                    IamError::Aws(AwsError::new(
-                        "MissingAuthenticationToken",
-                        "Request is missing Authentication Token",
-                        403,
-                    ))
-                })?;
-                let role_arn = q.get("RoleArn").unwrap_or_default();
-                let session_name = q.get("RoleSessionName").unwrap_or_default();
-                let mut a = Args::new(q);
-                let policies = session_policy_args(&mut a, q);
-                a.finish()?;
-                let Some((role_account, role)) = role_of(core, role_arn)? else {
-                    return Err(IamError::Aws(AwsError::access_denied(
-                        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
-                    )));
-                };
-                policies.check(core, &role_account)?;
-                policies.packed_percent(&[])?;
-                let arn = role.arn(&role_account);
-                let mut c = AuthzCheck::new("sts:AssumeRoleWithWebIdentity", arn.clone());
-                c.resource_policy = Some(ResourcePolicy::new(format!("{arn}/trust-policy"), role.trust.as_str(), true));
-                let k = &wi.provider_key;
-                c.context.push(("sts:RoleSessionName".into(), s(session_name)));
-                c.context.push((format!("{k}:aud").into(), s(wi.aud.as_str())));
-                c.context.push((format!("{k}:sub").into(), s(wi.sub.as_str())));
-                if !wi.amr.is_empty() {
-                    c.context.push((format!("{k}:amr").into(), ContextValue::List(wi.amr.clone())));
-                }
-                c.context.push(("aws:FederatedProvider".into(), s(wi.provider_arn.as_str())));
-                Ok(AuthzPlan::Checks(vec![c]))
-            }
-            "AssumeRoleWithSAML" => self.plan_saml(ctx, q),
-            "GetSessionToken" => {
-                let mut a = Args::new(q);
-                a.int("DurationSeconds", 900, 129_600);
-                let serial = a.opt("SerialNumber", &SERIAL);
-                let code = a.opt_unshown("TokenCode", &TOKEN_CODE);
-                a.finish()?;
-                if ctx.caller.session.is_some() {
-                    return Err(IamError::Aws(AwsError::access_denied(
-                        "Cannot call GetSessionToken with session credentials",
-                    )));
-                }
-                self.check_mfa(ctx, serial, code)?;
-                // No permission is needed: GetSessionToken cannot be controlled by policies.
-                Ok(AuthzPlan::AlwaysAllowed)
-            }
-            "GetFederationToken" => {
-                let mut a = Args::new(q);
-                let name = a.req("Name", &FEDERATED_NAME);
-                a.int("DurationSeconds", 900, 129_600);
-                let policies = session_policy_args(&mut a, q);
-                let tags = a.tags("Tags");
-                a.finish()?;
-                crate::service::check_new_tags(&tags)?;
-                if ctx.caller.session.is_some() {
-                    return Err(IamError::Aws(AwsError::access_denied(
-                        "Cannot call GetFederationToken with session credentials",
-                    )));
-                }
-                policies.check(core, &ctx.caller.account_id)?;
-                policies.packed_percent(&tags)?;
-                let arn = format!("arn:aws:sts::{}:federated-user/{name}", ctx.caller.account_id);
-                let mut checks = vec![request_tags(AuthzCheck::new("sts:GetFederationToken", arn.clone()), &tags)];
-                if !tags.is_empty() {
-                    checks.push(request_tags(AuthzCheck::new("sts:TagSession", arn), &tags));
-                }
-                Ok(AuthzPlan::Checks(checks))
-            }
-            "GetAccessKeyInfo" => {
-                let mut a = Args::new(q);
-                a.req("AccessKeyId", &ACCESS_KEY);
-                a.finish()?;
-                Ok(AuthzPlan::Checks(vec![AuthzCheck::new("sts:GetAccessKeyInfo", "*")]))
-            }
-            "DecodeAuthorizationMessage" => {
-                let mut a = Args::new(q);
-                a.req("EncodedMessage", &ENCODED_MESSAGE);
-                a.finish()?;
-                Ok(AuthzPlan::Checks(vec![AuthzCheck::new("sts:DecodeAuthorizationMessage", "*")]))
-            }
-            other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
-        }
-    }
-
-    fn plan_saml(&self, ctx: &RequestContext, q: &QueryParams) -> Result<AuthzPlan> {
-        let core = &self.core;
-        let id = self.saml_identity(&ctx.request_id, false).ok_or_else(|| {
-            IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
-        })?;
-        id.assertion.check(ctx.time.unix_timestamp()).map_err(saml_refusal)?;
-        let role_arn = q.get("RoleArn").unwrap_or_default();
-        let mut a = Args::new(q);
-        let policies = session_policy_args(&mut a, q);
-        a.finish()?;
-        let source_identity = saml_source_identity(&id.assertion)?;
-        let denied = || IamError::Aws(AwsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML"));
-        let Some((role_account, role)) = role_of(core, role_arn)? else { return Err(denied()) };
-        if role_account != id.account {
-            return Err(denied());
-        }
-        policies.check(core, &role_account)?;
-        policies.packed_percent(&[])?;
-        let arn = role.arn(&role_account);
-        let mut c = AuthzCheck::new("sts:AssumeRoleWithSAML", arn.clone());
-        c.resource_policy = Some(ResourcePolicy::new(format!("{arn}/trust-policy"), role.trust.as_str(), true));
-        let as_ = &id.assertion;
-        let provider_name = id.provider_arn.rsplit('/').next().unwrap_or_default();
-        c.context.push(("sts:RoleSessionName".into(), s(id.session_name.as_str())));
-        if let Some(r) = &as_.recipient {
-            c.context.push(("SAML:aud".into(), s(r.as_str())));
-        }
-        c.context.push(("SAML:iss".into(), s(as_.issuer.as_str())));
-        c.context.push(("SAML:sub".into(), s(as_.subject.as_str())));
-        c.context.push(("SAML:sub_type".into(), s(as_.subject_type())));
-        c.context.push(("SAML:namequalifier".into(), s(id.name_qualifier.as_str())));
-        c.context.push(("SAML:doc".into(), s(format!("{}/{provider_name}", id.account))));
-        c.context.push(("aws:FederatedProvider".into(), s(id.provider_arn.as_str())));
-        if let Some(si) = &source_identity {
-            c.context.push(("sts:SourceIdentity".into(), s(si.as_str())));
-        }
-        let mut checks = vec![c.clone()];
-        if source_identity.is_some() {
-            c.action = "sts:SetSourceIdentity".into();
-            checks.push(c);
-        }
-        Ok(AuthzPlan::Checks(checks))
-    }
-
-    /// Verify `SerialNumber` + `TokenCode` of an IAM user caller; remember success for invoke.
-    fn check_mfa(&self, ctx: &RequestContext, serial: Option<&str>, code: Option<&str>) -> Result<bool> {
-        let (serial, code) = match (serial, code) {
-            (None, None) => return Ok(false),
-            (Some(s), Some(c)) => (s, c),
-            _ => return Err(mfa_failed()),
-        };
-        let CallerKind::IamUser { user_name, .. } = &ctx.caller.kind else { return Err(mfa_failed()) };
-        if !self.core.verify_mfa_code(&ctx.caller.account_id, user_name, serial, code)? {
-            return Err(mfa_failed());
-        }
-        self.remember_mfa(&ctx.request_id, ctx.time.unix_timestamp());
-        Ok(true)
-    }
-
-    fn plan_assume_role(&self, ctx: &RequestContext, q: &QueryParams) -> Result<AuthzPlan> {
-        let core = &self.core;
-        let mut a = Args::new(q);
-        let role_arn = a.req("RoleArn", &ROLE_ARN);
-        let session_name = a.req("RoleSessionName", &ROLE_SESSION_NAME);
-        a.int("DurationSeconds", 900, 43_200);
-        let policies = session_policy_args(&mut a, q);
-        let tags = a.tags("Tags");
-        let transitive = a.list("TransitiveTagKeys", &crate::validate::TAG_KEY, Some(50), false);
-        let external_id = a.opt("ExternalId", &EXTERNAL_ID);
-        let serial = a.opt("SerialNumber", &SERIAL);
-        let code = a.opt_unshown("TokenCode", &TOKEN_CODE);
-        let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY);
-        a.finish()?;
-        if source_identity.is_some_and(crate::util::has_aws_prefix) {
-            return Err(IamError::Aws(AwsError::validation(
-                "1 validation error detected: Value at 'sourceIdentity' failed to satisfy constraint: Member must not start with 'aws:'",
-            )));
-        }
-        let Some((role_account, role)) = role_of(core, role_arn)? else {
-            return Err(not_authorized(ctx, "sts:AssumeRole", role_arn));
-        };
-        policies.check(core, &role_account)?;
-        let plan = plan_tags(core, ctx, tags, transitive)?;
-        policies.packed_percent(&plan.tags)?;
-        let parent = calling_session(core, ctx)?;
-        if let (Some(p), Some(si)) = (parent.as_ref().and_then(|p| p.source_identity.as_deref()), source_identity) {
-            if p != si {
-                return Err(invalid_parameter("The source identity of the calling session cannot be changed."));
-            }
-        }
-        let mfa = self.check_mfa(ctx, serial, code)?;
-
-        let arn = role.arn(&role_account);
-        let resource_account = (role_account != ctx.caller.account_id).then(|| role_account.clone());
-        let trust = ResourcePolicy::new(format!("{arn}/trust-policy"), role.trust.as_str(), true);
-        let mut base = AuthzCheck::new("sts:AssumeRole", arn.clone());
-        base.resource_account = resource_account;
-        base.resource_policy = Some(trust);
-        base.context.push(("sts:RoleSessionName".into(), s(session_name)));
-        if let Some(e) = external_id {
-            base.context.push(("sts:ExternalId".into(), s(e)));
-        }
-        if let Some(si) = source_identity {
-            base.context.push(("sts:SourceIdentity".into(), s(si)));
-        }
-        if mfa {
-            base.context.push(("aws:MultiFactorAuthPresent".into(), s("true")));
-            base.context.push(("aws:MultiFactorAuthAge".into(), s("0")));
-        }
-        for t in &role.tags {
-            base.context.push((format!("aws:ResourceTag/{}", t.key).into(), s(t.value.as_str())));
-            base.context.push((format!("iam:ResourceTag/{}", t.key).into(), s(t.value.as_str())));
-        }
-        let mut checks = vec![base.clone()];
-        if !plan.passed.is_empty() {
-            let mut tag = request_tags(base.clone(), &plan.passed);
-            tag.action = "sts:TagSession".into();
-            if !plan.transitive.is_empty() {
-                tag.context.push(("sts:TransitiveTagKeys".into(), ContextValue::List(plan.transitive.clone())));
-            }
-            if let Some(first) = checks.first_mut() {
-                *first = request_tags(first.clone(), &plan.passed);
-            }
-            checks.push(tag);
-        }
-        if source_identity.is_some() {
-            let mut si = base;
-            si.action = "sts:SetSourceIdentity".into();
-            checks.push(si);
-        }
-        Ok(AuthzPlan::Checks(checks))
-    }
-
-    fn run(&self, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-        let core = &self.core;
-        let now = ctx.time.unix_timestamp();
-        match op {
-            "GetCallerIdentity" => {
-                let c = &ctx.caller;
-                let mut w = XmlWriter::new();
-                w.elem("UserId", &c.principal_id).elem("Account", &c.account_id).elem("Arn", &c.arn);
-                Ok(Output::Xml(Some(w.finish())))
-            }
-            "AssumeRole" => self.assume_role(ctx, q, now),
-            "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(ctx, q, now),
-            "AssumeRoleWithSAML" => self.assume_role_with_saml(ctx, q, now),
-            "GetSessionToken" => {
-                let requested = q.get("DurationSeconds").and_then(|d| d.parse::<i64>().ok());
-                let (kind, duration) = match &ctx.caller.kind {
-                    CallerKind::Root => (SessionKind::Root, requested.unwrap_or(3600).min(3600)),
-                    CallerKind::IamUser { user_name, user_id } => (
-                        SessionKind::User { user_name: user_name.clone(), user_id: user_id.clone() },
-                        requested.unwrap_or(43_200),
-                    ),
-                    _ => {
-                        return Err(IamError::Aws(AwsError::access_denied(
-                            "Cannot call GetSessionToken with session credentials",
-                        )))
-                    }
-                };
-                let rec = SessionRec {
-                    account: ctx.caller.account_id.clone(),
-                    sealed: String::new(),
-                    issued: now,
-                    expires: now + duration,
-                    kind,
-                    policy: None,
-                    policy_arns: Vec::new(),
-                    has_session_policy: false,
-                    tags: Vec::new(),
-                    transitive: Vec::new(),
-                    source_identity: None,
-                    mfa_time: self.take_mfa(&ctx.request_id),
-                };
-                let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
-                let mut w = XmlWriter::new();
-                credentials_xml(&mut w, &m);
-                Ok(Output::Xml(Some(w.finish())))
-            }
-            "GetFederationToken" => {
-                let mut a = Args::new(q);
-                let name = a.req("Name", &FEDERATED_NAME).to_string();
-                let requested = a.int("DurationSeconds", 900, 129_600);
-                let policies = session_policy_args(&mut a, q);
-                let tags = a.tags("Tags");
-                a.finish()?;
-                let account = ctx.caller.account_id.clone();
-                let (user_name, user_id, duration) = match &ctx.caller.kind {
-                    CallerKind::Root => (None, None, requested.unwrap_or(3600).min(3600)),
-                    CallerKind::IamUser { user_name, user_id } => {
-                        (Some(user_name.clone()), Some(user_id.clone()), requested.unwrap_or(43_200))
-                    }
-                    _ => {
-                        return Err(IamError::Aws(AwsError::access_denied(
-                            "Cannot call GetFederationToken with session credentials",
-                        )))
-                    }
-                };
-                let packed = policies.packed_percent(&tags)?;
-                let rec = SessionRec {
-                    account: account.clone(),
-                    sealed: String::new(),
-                    issued: now,
-                    expires: now + duration,
-                    kind: SessionKind::Federated { name: name.clone(), user_name, user_id },
-                    policy: policies.policy.map(str::to_string),
-                    policy_arns: policies.arns.clone(),
-                    // A federated user has no permissions without a session policy.
-                    has_session_policy: true,
-                    tags,
-                    transitive: Vec::new(),
-                    source_identity: None,
-                    mfa_time: None,
-                };
-                let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
-                let mut w = XmlWriter::new();
-                credentials_xml(&mut w, &m);
-                w.start("FederatedUser")
-                    .elem("FederatedUserId", &format!("{account}:{name}"))
-                    .elem("Arn", &format!("arn:aws:sts::{account}:federated-user/{name}"))
-                    .end();
-                if let Some(p) = packed {
-                    w.elem("PackedPolicySize", &p.to_string());
-                }
-                Ok(Output::Xml(Some(w.finish())))
-            }
-            "GetAccessKeyInfo" => {
-                let key = q.get("AccessKeyId").unwrap_or_default();
-                let account = match core.db.get::<AccessKeyRec>(tables::ACCESS_KEYS, key)? {
-                    Some(k) => Some(k.account),
-                    None => session::get(&core.db, key)?.map(|s| s.account),
-                };
-                // AWS answers for any well-formed key ID, known or not: the account is encoded in it.
-                let account = account
-                    .or_else(|| account_in_key_id(key))
-                    .ok_or_else(|| invalid_parameter("The access key ID is not valid."))?;
-                let mut w = XmlWriter::new();
-                w.elem("Account", &account);
-                Ok(Output::Xml(Some(w.finish())))
-            }
-            "DecodeAuthorizationMessage" => {
-                let encoded = q.get("EncodedMessage").unwrap_or_default();
-                let decoded =
-                    denials::decoded_message(&core.db, &ctx.caller.account_id, encoded.trim())?.ok_or_else(|| {
-                        IamError::Aws(AwsError::new(
-                            "InvalidAuthorizationMessageException",
-                            "The encoded authorization message is invalid or has expired.",
-                            400,
-                        ))
-                    })?;
-                let mut w = XmlWriter::new();
-                w.elem("DecodedMessage", &decoded);
-                Ok(Output::Xml(Some(w.finish())))
-            }
-            other => Err(IamError::Aws(AwsError::invalid_action("sts", other))),
-        }
-    }
-
-    fn assume_role_with_saml(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
-        let core = &self.core;
-        let id = self.saml_identity(&ctx.request_id, true).ok_or_else(|| {
-            IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
-        })?;
-        let mut a = Args::new(q);
-        let role_arn = a.req("RoleArn", &ROLE_ARN);
-        let requested = a.int("DurationSeconds", 900, 43_200);
-        let policies = session_policy_args(&mut a, q);
-        a.finish()?;
-        let Some((role_account, role)) = role_of(core, role_arn)? else {
-            return Err(IamError::Aws(AwsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML")));
-        };
-        // DurationSeconds (default one hour), never past the assertion's SessionNotOnOrAfter. The
-        // SessionDuration attribute is for console sessions and does not apply to the API.
-        let duration = requested.unwrap_or(3600);
-        if duration > role.max_session {
-            return Err(IamError::Aws(AwsError::validation(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )));
-        }
-        let mut expires = now + duration;
-        if let Some(end) = id.assertion.session_not_on_or_after {
-            expires = expires.min(end.max(now + 1));
-        }
-        let source_identity = saml_source_identity(&id.assertion)?;
-        let packed = policies.packed_percent(&[])?;
-        let session_name = id.session_name.clone();
-        let rec =
-            policies.federated_session(&role, &role_account, &session_name, now, expires, source_identity.clone());
-        let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
-        let as_ = &id.assertion;
-        let mut w = XmlWriter::new();
-        credentials_xml(&mut w, &m);
-        w.start("AssumedRoleUser")
-            .elem("AssumedRoleId", &format!("{}:{session_name}", role.id))
-            .elem("Arn", &format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
-            .end();
-        if let Some(p) = packed {
-            w.elem("PackedPolicySize", &p.to_string());
-        }
-        w.elem("Subject", &as_.subject);
-        w.elem("SubjectType", &as_.subject_type());
-        w.elem("Issuer", &as_.issuer);
-        if let Some(r) = &as_.recipient {
-            w.elem("Audience", r);
-        }
-        w.elem("NameQualifier", &id.name_qualifier);
-        if let Some(si) = &source_identity {
-            w.elem("SourceIdentity", si);
-        }
-        Ok(Output::Xml(Some(w.finish())))
-    }
-
-    fn assume_role_with_web_identity(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
-        let core = &self.core;
-        let wi = self.web_identity(&ctx.request_id, true).ok_or_else(|| {
-            IamError::Aws(AwsError::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403))
-        })?;
-        let mut a = Args::new(q);
-        let role_arn = a.req("RoleArn", &ROLE_ARN);
-        let session_name = a.req("RoleSessionName", &ROLE_SESSION_NAME).to_string();
-        let requested = a.int("DurationSeconds", 900, 43_200);
-        let policies = session_policy_args(&mut a, q);
-        a.finish()?;
-        let Some((role_account, role)) = role_of(core, role_arn)? else {
-            return Err(IamError::Aws(AwsError::access_denied(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
-            )));
-        };
-        let duration = requested.unwrap_or(3600);
-        if duration > role.max_session {
-            return Err(IamError::Aws(AwsError::validation(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )));
-        }
-        let packed = policies.packed_percent(&[])?;
-        let rec = policies.federated_session(&role, &role_account, &session_name, now, now + duration, None);
-        let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
-        let mut w = XmlWriter::new();
-        credentials_xml(&mut w, &m);
-        w.elem("SubjectFromWebIdentityToken", &wi.sub);
-        w.start("AssumedRoleUser")
-            .elem("AssumedRoleId", &format!("{}:{session_name}", role.id))
-            .elem("Arn", &format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
-            .end();
-        if let Some(p) = packed {
-            w.elem("PackedPolicySize", &p.to_string());
-        }
-        w.elem("Provider", &wi.issuer);
-        w.elem("Audience", &wi.aud);
-        Ok(Output::Xml(Some(w.finish())))
-    }
-
-    fn assume_role(&self, ctx: &RequestContext, q: &QueryParams, now: i64) -> Result<Output> {
-        let core = &self.core;
-        let mut a = Args::new(q);
-        let role_arn = a.req("RoleArn", &ROLE_ARN);
-        let session_name = a.req("RoleSessionName", &ROLE_SESSION_NAME).to_string();
-        let requested = a.int("DurationSeconds", 900, 43_200);
-        let policies = session_policy_args(&mut a, q);
-        let tags = a.tags("Tags");
-        let transitive = a.list("TransitiveTagKeys", &crate::validate::TAG_KEY, Some(50), false);
-        let source_identity = a.opt("SourceIdentity", &SOURCE_IDENTITY).map(str::to_string);
-        a.finish()?;
-        let mfa_time = self.take_mfa(&ctx.request_id);
-        let Some((role_account, role)) = role_of(core, role_arn)? else {
-            return Err(not_authorized(ctx, "sts:AssumeRole", role_arn));
-        };
-        let chained = matches!(ctx.caller.kind, CallerKind::AssumedRole { .. });
-        let duration = requested.unwrap_or(3600);
-        if chained && duration > 3600 {
-            return Err(IamError::Aws(AwsError::validation(
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
-            )));
-        }
-        if duration > role.max_session {
-            return Err(IamError::Aws(AwsError::validation(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )));
-        }
-        let plan = plan_tags(core, ctx, tags, transitive)?;
-        let packed = policies.packed_percent(&plan.tags)?;
-        let parent = calling_session(core, ctx)?;
-        let source_identity = source_identity.or_else(|| parent.as_ref().and_then(|p| p.source_identity.clone()));
-        // A session assumed with MFA-authenticated credentials stays MFA-authenticated.
-        let mfa_time = mfa_time.or_else(|| parent.as_ref().and_then(|p| p.mfa_time));
-        let arn = role.arn(&role_account);
-        let rec = SessionRec {
-            account: role_account.clone(),
-            sealed: String::new(),
-            issued: now,
-            expires: now + duration,
-            kind: SessionKind::Role {
-                role_name: role.name.clone(),
-                role_id: role.id.clone(),
-                role_arn: arn,
-                session_name: session_name.clone(),
-                chained,
-            },
-            policy: policies.policy.map(str::to_string),
-            policy_arns: policies.arns.clone(),
-            has_session_policy: policies.passed(),
-            tags: plan.tags,
-            transitive: plan.transitive,
-            source_identity: source_identity.clone(),
-            mfa_time,
-        };
-        let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
-        // RoleLastUsed (not authorization state: no generation bump).
-        core.db.write_untracked(|tx| {
-            if let Some(mut r) = tx.entity::<RoleRec>(&role_account, &role.name)? {
-                r.last_used = Some((now, ctx.region.clone()));
-                tx.put_entity(&role_account, &role.name, &r)?;
-            }
-            Ok(())
-        })?;
-        let mut w = XmlWriter::new();
-        credentials_xml(&mut w, &m);
-        w.start("AssumedRoleUser")
-            .elem("AssumedRoleId", &format!("{}:{session_name}", role.id))
-            .elem("Arn", &format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
-            .end();
-        if let Some(p) = packed {
-            w.elem("PackedPolicySize", &p.to_string());
-        }
-        if let Some(si) = &source_identity {
-            w.elem("SourceIdentity", si);
-        }
-        Ok(Output::Xml(Some(w.finish())))
-    }
 }
 
 #[cfg(test)]
@@ -1163,5 +620,20 @@ mod tests {
         assert_eq!(account_in_key_id("AKIAIOSFODNN7EXAMPL1"), None);
         assert_eq!(account_in_key_id("AIDAIOSFODNN7EXAMPLE"), None);
         assert_eq!(account_in_key_id("AKIAIOSFODNN7EXAMPLEE"), None);
+    }
+
+    #[test]
+    fn every_operation_is_listed_once() {
+        let expected = vec![
+            "AssumeRole",
+            "AssumeRoleWithSAML",
+            "AssumeRoleWithWebIdentity",
+            "DecodeAuthorizationMessage",
+            "GetAccessKeyInfo",
+            "GetCallerIdentity",
+            "GetFederationToken",
+            "GetSessionToken",
+        ];
+        assert_eq!(OPERATIONS.names(), expected);
     }
 }
