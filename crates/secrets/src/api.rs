@@ -184,9 +184,9 @@ pub(crate) fn live(rec: Option<SecretRec>) -> Result<SecretRec> {
 }
 
 /// The operations on one secret whose plan is the secret check alone and whose run needs only
-/// the secret (live, through its primary unless `$read`).
+/// the secret: as found (`found`), or refused on a replica (`primary`).
 macro_rules! on_secret {
-    ($(#[$doc:meta])* $name:ident, $lookup:ident, |$sm:ident, $ctx:ident, $rec:ident| $run:expr) => {
+    ($(#[$doc:meta])* $name:ident, $lookup:ident, |$sm:ident, $rec:ident| $run:expr) => {
         $(#[$doc])*
         pub struct $name {
             target: Target,
@@ -204,9 +204,10 @@ macro_rules! on_secret {
                 one(self.target.check(sm, ctx, Self::NAME)?)
             }
 
-            fn run(self, $sm: &Sm, $ctx: &RequestContext) -> Result<Output> {
-                let $rec = self.target.$lookup($sm, $ctx)?;
-                json($run?)
+            fn run(self, $sm: &Sm, ctx: &RequestContext) -> Result<Output> {
+                let $rec = self.target.$lookup($sm, ctx)?;
+                let out: Result<serde_json::Value> = $run;
+                json(out?)
             }
         }
     };
@@ -214,12 +215,15 @@ macro_rules! on_secret {
 
 on_secret!(
     /// DescribeSecret: also for secrets scheduled for deletion, and replicas.
-    DescribeSecret, found, |sm, _ctx, rec| rec.ok_or_else(SmError::not_found).map(|r| sm.describe(&r))
+    DescribeSecret, found, |sm, rec| rec.ok_or_else(SmError::not_found).map(|r| sm.describe(&r))
 );
-on_secret!(RestoreSecret, primary, |sm, _ctx, rec| sm.restore_secret(rec.ok_or_else(SmError::not_found)?));
-on_secret!(CancelRotateSecret, primary, |sm, _ctx, rec| sm.cancel_rotate_secret(live(rec)?));
-on_secret!(GetResourcePolicy, primary, |sm, _ctx, rec| Ok::<_, SmError>(sm.get_resource_policy(&live(rec)?)));
-on_secret!(DeleteResourcePolicy, primary, |sm, _ctx, rec| sm.delete_resource_policy(live(rec)?));
+on_secret!(
+    /// RestoreSecret: of a secret scheduled for deletion (or not).
+    RestoreSecret, primary, |sm, rec| sm.restore_secret(rec.ok_or_else(SmError::not_found)?)
+);
+on_secret!(CancelRotateSecret, primary, |sm, rec| sm.cancel_rotate_secret(live(rec)?));
+on_secret!(GetResourcePolicy, primary, |sm, rec| live(rec).map(|r| sm.get_resource_policy(&r)));
+on_secret!(DeleteResourcePolicy, primary, |sm, rec| sm.delete_resource_policy(live(rec)?));
 
 pub struct ListSecrets {
     pub(crate) filters: Vec<(String, Vec<String>)>,
