@@ -8,11 +8,13 @@
 //! * Rotation runs the four Lambda steps through a rotator configured on the server
 //!   ([`rotation::Rotators`]).
 //!
-//! Authorization is declared per operation ([`Service::authorize`]): the action, the secret ARN,
-//! the secret's resource policy and the `secretsmanager:*` / `aws:*` condition keys.
+//! Each operation is one type (module `api`), listed once: its input is read once, its plan
+//! declares what to authorize (the action, the secret ARN, the secret's resource policy and the
+//! `secretsmanager:*` / `aws:*` condition keys), and it runs on the secret the plan looked up.
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::string_slice, clippy::indexing_slicing))]
 
+mod api;
 pub mod error;
 mod input;
 pub mod keys;
@@ -28,15 +30,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rampart_protocol::{AwsError, Protocol};
-use rampart_service::{
-    Authorizer, AuthzCheck, AuthzPlan, Caller, ContextValue, Input, Output, RequestContext, ResourcePolicy, Service,
-};
+use rampart_service::{Authorizer, AuthzPlan, Caller, Input, Output, RequestContext, Service};
 use rampart_store::{transact, ReadExt, Store};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::error::{Result, SmError};
-use crate::input::In;
+use crate::error::Result;
 use crate::keys::EnvelopeKeys;
 use crate::model::{secret_key, SecretRec, SECRETS, VALUES};
 use crate::rotation::Rotators;
@@ -54,33 +53,6 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
-
-/// The operations Rampart implements (replication between the Regions of one server; not
-/// StopReplicationToReplica).
-pub const OPERATIONS: &[&str] = &[
-    "BatchGetSecretValue",
-    "RemoveRegionsFromReplication",
-    "ReplicateSecretToRegions",
-    "CancelRotateSecret",
-    "CreateSecret",
-    "DeleteResourcePolicy",
-    "DeleteSecret",
-    "DescribeSecret",
-    "GetRandomPassword",
-    "GetResourcePolicy",
-    "GetSecretValue",
-    "ListSecretVersionIds",
-    "ListSecrets",
-    "PutResourcePolicy",
-    "PutSecretValue",
-    "RestoreSecret",
-    "RotateSecret",
-    "TagResource",
-    "UntagResource",
-    "UpdateSecret",
-    "UpdateSecretVersionStage",
-    "ValidateResourcePolicy",
-];
 
 /// The store lease that makes one node of a cluster the sweeper.
 const SWEEPER_LEASE: &str = "secretsmanager/sweeper";
@@ -308,160 +280,6 @@ struct SecretsService {
     sm: Arc<SecretsManager>,
 }
 
-fn s(v: impl Into<String>) -> ContextValue {
-    ContextValue::String(v.into())
-}
-
-impl SecretsService {
-    /// The check for an operation on one (existing or not) secret.
-    fn secret_check(&self, ctx: &RequestContext, action: &str, id: &str) -> Result<AuthzCheck> {
-        let action = format!("secretsmanager:{action}");
-        let Some(rec) = self.sm.find(ctx, id)? else {
-            // AWS authorizes against what was asked for; the handler then reports it missing.
-            let mut c = AuthzCheck::new(action, id);
-            c.context.push(("secretsmanager:SecretId".into(), s(id)));
-            return Ok(c);
-        };
-        let mut c = AuthzCheck::new(action, rec.arn.clone());
-        if rec.account != ctx.caller.account_id {
-            c.resource_account = Some(rec.account.clone());
-        }
-        if let Some(p) = &rec.policy {
-            c.resource_policy = Some(ResourcePolicy::new(rec.arn.as_str(), p.as_str(), false));
-        }
-        c.context.push(("secretsmanager:SecretId".into(), s(rec.arn.clone())));
-        for (k, v) in &rec.tags {
-            c.context.push((format!("aws:ResourceTag/{k}").into(), s(v.clone())));
-            c.context.push((format!("secretsmanager:ResourceTag/{k}").into(), s(v.clone())));
-        }
-        if let Some(l) = &rec.rotation.lambda_arn {
-            c.context.push(("secretsmanager:resource/AllowRotationLambdaArn".into(), s(l.clone())));
-        }
-        Ok(c)
-    }
-
-    fn plan(&self, ctx: &RequestContext, op: &str, body: In<'_>) -> Result<AuthzPlan> {
-        let request_tags = |c: &mut AuthzCheck, tags: &[(String, String)]| {
-            for (k, v) in tags {
-                c.context.push((format!("aws:RequestTag/{k}").into(), s(v.clone())));
-            }
-            c.context.push(("aws:TagKeys".into(), ContextValue::List(tags.iter().map(|(k, _)| k.clone()).collect())));
-        };
-        let kms_arn = |key: Option<&str>| -> Option<String> {
-            key.map(|k| self.sm.keys.key_arn(ctx, Some(k)).unwrap_or_else(|_| k.to_string()))
-        };
-        let checks = match op {
-            "ListSecrets" | "GetRandomPassword" | "BatchGetSecretValue" => {
-                vec![AuthzCheck::new(format!("secretsmanager:{op}"), "*")]
-            }
-            "ValidateResourcePolicy" => match body.str("SecretId")? {
-                Some(id) => vec![self.secret_check(ctx, op, id)?],
-                None => vec![AuthzCheck::new("secretsmanager:ValidateResourcePolicy", "*")],
-            },
-            "CreateSecret" => {
-                let name = body.req_str("Name")?;
-                let arn = new_secret_arn(ctx, name);
-                let mut c = AuthzCheck::new("secretsmanager:CreateSecret", arn.clone());
-                c.context.push(("secretsmanager:Name".into(), s(name)));
-                if let Some(d) = body.str("Description")? {
-                    c.context.push(("secretsmanager:Description".into(), s(d)));
-                }
-                if let Some(k) = kms_arn(body.str("KmsKeyId")?) {
-                    c.context.push(("secretsmanager:KmsKeyArn".into(), s(k)));
-                }
-                let tags = body.tags("Tags")?.unwrap_or_default();
-                let mut checks = Vec::new();
-                if !tags.is_empty() {
-                    request_tags(&mut c, &tags);
-                    let mut t = AuthzCheck::new("secretsmanager:TagResource", arn.clone());
-                    request_tags(&mut t, &tags);
-                    checks.push(c);
-                    checks.push(t);
-                } else {
-                    checks.push(c);
-                }
-                // Replicating on creation also needs permission to replicate (as AWS requires).
-                if !replication::replica_regions(body)?.is_empty() {
-                    checks.push(AuthzCheck::new("secretsmanager:ReplicateSecretToRegions", arn));
-                }
-                checks
-            }
-            _ => {
-                let id = body.req_str("SecretId")?;
-                if op == "ReplicateSecretToRegions" {
-                    // The list's bound before the secret is read and the call authorized.
-                    replication::replica_regions(body)?;
-                }
-                let mut c = self.secret_check(ctx, op, id)?;
-                match op {
-                    "GetSecretValue" => {
-                        if let Some(v) = body.str("VersionId")? {
-                            c.context.push(("secretsmanager:VersionId".into(), s(v)));
-                        }
-                        if let Some(v) = body.str("VersionStage")? {
-                            c.context.push(("secretsmanager:VersionStage".into(), s(v)));
-                        }
-                    }
-                    "UpdateSecret" => {
-                        if let Some(d) = body.str("Description")? {
-                            c.context.push(("secretsmanager:Description".into(), s(d)));
-                        }
-                        if let Some(k) = kms_arn(body.str("KmsKeyId")?) {
-                            c.context.push(("secretsmanager:KmsKeyArn".into(), s(k)));
-                        }
-                    }
-                    "UpdateSecretVersionStage" => {
-                        if let Some(v) = body.str("VersionStage")? {
-                            c.context.push(("secretsmanager:VersionStage".into(), s(v)));
-                        }
-                    }
-                    "RotateSecret" => {
-                        if let Some(l) = body.str("RotationLambdaARN")? {
-                            c.context.push(("secretsmanager:RotationLambdaARN".into(), s(l)));
-                        }
-                        c.context.push((
-                            "secretsmanager:RotateImmediately".into(),
-                            s(body.bool("RotateImmediately")?.unwrap_or(true).to_string()),
-                        ));
-                        c.context.push((
-                            "secretsmanager:ModifyRotationRules".into(),
-                            s(body.get("RotationRules").is_some().to_string()),
-                        ));
-                    }
-                    "DeleteSecret" => {
-                        if let Some(d) = body.int("RecoveryWindowInDays")? {
-                            c.context.push(("secretsmanager:RecoveryWindowInDays".into(), s(d.to_string())));
-                        }
-                        if let Some(f) = body.bool("ForceDeleteWithoutRecovery")? {
-                            c.context.push(("secretsmanager:ForceDeleteWithoutRecovery".into(), s(f.to_string())));
-                        }
-                    }
-                    "PutResourcePolicy" => {
-                        c.context.push((
-                            "secretsmanager:BlockPublicPolicy".into(),
-                            s(body.bool("BlockPublicPolicy")?.unwrap_or(true).to_string()),
-                        ));
-                    }
-                    "TagResource" => {
-                        let tags = body.tags("Tags")?.unwrap_or_default();
-                        request_tags(&mut c, &tags);
-                    }
-                    "UntagResource" => {
-                        let keys = body.str_list("TagKeys")?.unwrap_or_default();
-                        c.context.push((
-                            "aws:TagKeys".into(),
-                            ContextValue::List(keys.iter().map(|k| k.to_string()).collect()),
-                        ));
-                    }
-                    _ => {}
-                }
-                vec![c]
-            }
-        };
-        Ok(AuthzPlan::Checks(checks))
-    }
-}
-
 impl Service for SecretsService {
     fn signing_name(&self) -> &'static str {
         "secretsmanager"
@@ -480,7 +298,7 @@ impl Service for SecretsService {
     }
 
     fn has_operation(&self, operation: &str) -> bool {
-        OPERATIONS.contains(&operation)
+        api::OPERATIONS.has(operation)
     }
 
     fn call(
@@ -490,56 +308,15 @@ impl Service for SecretsService {
         input: &Input,
         decide: rampart_service::Decide<'_>,
     ) -> Result<Output, AwsError> {
-        // Families not yet moved to typed operations: plan, decide, run.
-        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
-            decide(checks)?;
-        }
-        self.legacy_invoke(ctx, operation, input)
+        api::OPERATIONS
+            .call(&self.sm, ctx, operation, input, decide)
+            .unwrap_or_else(|| Err(AwsError::unknown_operation("secretsmanager", operation)))
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        self.legacy_authorize(ctx, operation, input)
-    }
-}
-
-impl SecretsService {
-    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        self.plan(ctx, operation, In(input.json())).map_err(AwsError::from)
-    }
-
-    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        self.sm.invoke(ctx, operation, In(input.json())).map(Output::Json).map_err(AwsError::from)
-    }
-}
-
-impl SecretsManager {
-    fn invoke(self: &Arc<Self>, ctx: &RequestContext, op: &str, body: In<'_>) -> Result<serde_json::Value> {
-        self.refuse_on_replica(ctx, op, body)?;
-        match op {
-            "CreateSecret" => self.create_secret(ctx, body),
-            "DescribeSecret" => self.describe_secret(ctx, body),
-            "ListSecrets" => self.list_secrets(ctx, body),
-            "GetSecretValue" => self.get_secret_value(ctx, body),
-            "BatchGetSecretValue" => self.batch_get_secret_value(ctx, body),
-            "PutSecretValue" => self.put_secret_value(ctx, body),
-            "UpdateSecret" => self.update_secret(ctx, body),
-            "UpdateSecretVersionStage" => self.update_secret_version_stage(ctx, body),
-            "ListSecretVersionIds" => self.list_secret_version_ids(ctx, body),
-            "DeleteSecret" => self.delete_secret(ctx, body),
-            "RestoreSecret" => self.restore_secret(ctx, body),
-            "RotateSecret" => self.rotate_secret(ctx, body),
-            "CancelRotateSecret" => self.cancel_rotate_secret(ctx, body),
-            "GetRandomPassword" => self.get_random_password(body),
-            "PutResourcePolicy" => self.put_resource_policy(ctx, body),
-            "GetResourcePolicy" => self.get_resource_policy(ctx, body),
-            "DeleteResourcePolicy" => self.delete_resource_policy(ctx, body),
-            "ValidateResourcePolicy" => self.validate_resource_policy(ctx, body),
-            "TagResource" => self.tag_resource(ctx, body),
-            "UntagResource" => self.untag_resource(ctx, body),
-            "ReplicateSecretToRegions" => self.replicate_secret_to_regions(ctx, body),
-            "RemoveRegionsFromReplication" => self.remove_regions_from_replication(ctx, body),
-            _ => Err(SmError::Aws(AwsError::unknown_operation("secretsmanager", op))),
-        }
+        api::OPERATIONS
+            .plan(&self.sm, ctx, operation, input)
+            .unwrap_or_else(|| Err(AwsError::unknown_operation("secretsmanager", operation)))
     }
 }
 

@@ -1,4 +1,6 @@
-//! The operation handlers. Each runs only after the pipeline authorized its plan.
+//! The operation handlers, and the input readers the operations' `parse` uses. A handler runs
+//! only after the pipeline authorized its plan, on the typed request and the secret the plan
+//! looked up (module `api`); handlers never read the input.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -9,11 +11,11 @@ use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::api::{require_key, BatchTargets, CreateSecret, ListSecrets};
 use crate::error::{Result, SmError};
 use crate::input::{check_len, In};
 use crate::keys::{decrypt_value, encrypt_value, via_service};
 use crate::model::*;
-use crate::password::{generate, PasswordSpec};
 use crate::replication::{primary_region, replication_status};
 use crate::{new_secret_arn, SecretsManager};
 
@@ -39,7 +41,7 @@ fn ts(ms: i64) -> Value {
 
 pub(crate) use rampart_protocol::new_uuid;
 
-fn valid_name(name: &str) -> Result<()> {
+pub(crate) fn valid_name(name: &str) -> Result<()> {
     check_len("Name", name, 1, 512)?;
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b)) {
         return Err(SmError::Validation(
@@ -50,7 +52,7 @@ fn valid_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn token(body: In<'_>) -> Result<Option<String>> {
+pub(crate) fn token(body: In<'_>) -> Result<Option<String>> {
     match body.str("ClientRequestToken")? {
         None => Ok(None),
         Some(t) => {
@@ -60,7 +62,7 @@ fn token(body: In<'_>) -> Result<Option<String>> {
     }
 }
 
-fn valid_tags(tags: &[(String, String)]) -> Result<()> {
+pub(crate) fn valid_tags(tags: &[(String, String)]) -> Result<()> {
     if tags.len() > MAX_TAGS {
         return Err(SmError::Validation(
             "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50".into(),
@@ -101,7 +103,7 @@ fn tags_json(tags: &[(String, String)]) -> Value {
 }
 
 /// The SecretString / SecretBinary of a request.
-fn read_value(body: In<'_>) -> Result<Option<SecretValue>> {
+pub(crate) fn read_value(body: In<'_>) -> Result<Option<SecretValue>> {
     let s = body.str("SecretString")?;
     let b = body.str("SecretBinary")?;
     match (s, b) {
@@ -150,15 +152,6 @@ fn encryption_context(arn: &str, version_id: &str) -> Vec<(String, String)> {
 }
 
 impl SecretsManager {
-    /// A secret that exists and is not scheduled for deletion.
-    pub(crate) fn live(&self, ctx: &RequestContext, id: &str) -> Result<SecretRec> {
-        let rec = self.find(ctx, id)?.ok_or_else(SmError::not_found)?;
-        if rec.is_deleted() {
-            return Err(SmError::deleted());
-        }
-        Ok(rec)
-    }
-
     /// Read-modify-write of one secret in a transaction; fails if it was purged or replaced meanwhile.
     pub(crate) fn update<T>(
         &self,
@@ -272,25 +265,20 @@ impl SecretsManager {
         Ok((rec, stages))
     }
 
-    pub(crate) fn create_secret(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let name = body.req_str("Name")?;
-        valid_name(name)?;
-        let description = body.str("Description")?;
-        if let Some(d) = description {
-            check_len("Description", d, 0, 2048)?;
-        }
-        let kms_key_id = body.str("KmsKeyId")?;
-        if let Some(k) = kms_key_id {
-            check_len("KmsKeyId", k, 0, 2048)?;
-        }
-        let tags = body.tags("Tags")?.unwrap_or_default();
-        valid_tags(&tags)?;
-        let replica_regions = SecretsManager::create_replica_regions(body, &ctx.region)?;
-        let force_overwrite = body.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
-        let value = read_value(body)?;
-        let given_token = token(body)?;
+    pub(crate) fn create_secret(&self, ctx: &RequestContext, req: CreateSecret) -> Result<Value> {
+        let CreateSecret {
+            name,
+            description,
+            kms_key_id,
+            tags,
+            replica_regions,
+            force_overwrite,
+            value,
+            token: given_token,
+            key_arn,
+        } = req;
         let token = given_token.clone().unwrap_or_else(new_uuid);
-        if let Some(existing) = self.find(ctx, name)? {
+        if let Some(existing) = self.find(ctx, &name)? {
             // A retry with the same token and value is idempotent; another value can't reuse it.
             if let (Some(t), Some(v), false) = (&given_token, &value, existing.is_deleted()) {
                 if existing.version(t).is_some_and(|ver| ver.has_value()) {
@@ -309,17 +297,15 @@ impl SecretsManager {
             return Err(SmError::Exists(format!("The operation failed because the secret {name} already exists.")));
         }
         // KMS must know the key before the secret exists (AWS fails CreateSecret on a bad key).
-        if let Some(k) = kms_key_id {
-            self.keys.key_arn(ctx, Some(k))?;
-        }
+        require_key(self, ctx, kms_key_id.as_deref(), key_arn)?;
         let now = self.creation_ms();
         let mut rec = SecretRec {
-            arn: new_secret_arn(ctx, name),
-            name: name.to_string(),
+            arn: new_secret_arn(ctx, &name),
+            name: name.clone(),
             account: ctx.caller.account_id.clone(),
             region: ctx.region.clone(),
-            description: description.map(str::to_string),
-            kms_key_id: kms_key_id.map(str::to_string),
+            description,
+            kms_key_id,
             created: now,
             last_changed: now,
             tags,
@@ -432,12 +418,6 @@ impl SecretsManager {
         out
     }
 
-    pub(crate) fn describe_secret(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let rec = self.find(ctx, id)?.ok_or_else(SmError::not_found)?;
-        Ok(self.describe(&rec))
-    }
-
     fn filter_matches(rec: &SecretRec, key: &str, value: &str) -> bool {
         match key {
             "name" => rec.name.starts_with(value),
@@ -458,7 +438,7 @@ impl SecretsManager {
     }
 
     /// ListSecrets' filters: values of one filter are OR'ed, filters AND'ed, `!` negates.
-    fn parse_filters(body: In<'_>) -> Result<Vec<(String, Vec<String>)>> {
+    pub(crate) fn parse_filters(body: In<'_>) -> Result<Vec<(String, Vec<String>)>> {
         let mut out = Vec::new();
         for f in body.list("Filters")?.map(|v| v.as_slice()).unwrap_or_default() {
             let f = In(f);
@@ -561,7 +541,7 @@ impl SecretsManager {
         Ok((page, token))
     }
 
-    fn max_results(body: In<'_>, max: i64) -> Result<usize> {
+    pub(crate) fn max_results(body: In<'_>, max: i64) -> Result<usize> {
         match body.int("MaxResults")? {
             None => Ok(max as usize),
             Some(n) if (1..=max).contains(&n) => Ok(n as usize),
@@ -572,21 +552,9 @@ impl SecretsManager {
         }
     }
 
-    pub(crate) fn list_secrets(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let filters = Self::parse_filters(body)?;
-        let include_deleted = body.bool("IncludePlannedDeletion")?.unwrap_or(false);
-        let descending = match body.str("SortOrder")? {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(o) => {
-                return Err(SmError::Validation(format!(
-                    "1 validation error detected: Value '{}' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [asc, desc]",
-                    rampart_protocol::echo(o)
-                )))
-            }
-        };
-        let max = Self::max_results(body, 100)?;
-        let (page, next) = self.page(ctx, &filters, include_deleted, descending, max, body.str("NextToken")?)?;
+    pub(crate) fn list_secrets(&self, ctx: &RequestContext, req: ListSecrets) -> Result<Value> {
+        let ListSecrets { filters, include_deleted, descending, max, next_token } = req;
+        let (page, next) = self.page(ctx, &filters, include_deleted, descending, max, next_token.as_deref())?;
         let list: Vec<Value> = page
             .iter()
             .map(|rec| {
@@ -679,45 +647,32 @@ impl SecretsManager {
         }
     }
 
-    pub(crate) fn get_secret_value(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let version_id = body.str("VersionId")?;
-        let stage = body.str("VersionStage")?;
-        let rec = self.live(ctx, id)?;
-        let v = Self::pick_version(&rec, version_id, stage)?;
-        let out = self.value_json(ctx, &rec, v)?;
-        self.touch(&rec, &v.id.clone());
+    pub(crate) fn get_secret_value(
+        &self,
+        ctx: &RequestContext,
+        rec: &SecretRec,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Value> {
+        let v = Self::pick_version(rec, version_id, stage)?;
+        let out = self.value_json(ctx, rec, v)?;
+        self.touch(rec, &v.id.clone());
         Ok(out)
     }
 
-    pub(crate) fn batch_get_secret_value(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let ids = body.str_list("SecretIdList")?;
-        let filters = Self::parse_filters(body)?;
-        let has_filters = body.get("Filters").is_some();
+    pub(crate) fn batch_get_secret_value(&self, ctx: &RequestContext, targets: BatchTargets) -> Result<Value> {
         let mut next = None;
-        let targets: Vec<(String, Option<SecretRec>)> = match (ids, has_filters) {
-            (Some(_), true) | (None, false) => {
-                return Err(SmError::InvalidParameter(
-                    "Either 'SecretIdList' or 'Filters' must be provided, but not both.".into(),
-                ))
-            }
-            (Some(ids), false) => {
-                if ids.is_empty() || ids.len() > 20 {
-                    return Err(SmError::Validation(
-                        "1 validation error detected: Value at 'secretIdList' failed to satisfy constraint: Member must have length between 1 and 20".into(),
-                    ));
+        let targets: Vec<(String, Option<SecretRec>)> = match targets {
+            BatchTargets::Ids(ids) => {
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let rec = self.find(ctx, &id)?;
+                    found.push((id, rec));
                 }
-                if body.get("MaxResults").is_some() {
-                    return Err(SmError::InvalidParameter(
-                        "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided."
-                            .into(),
-                    ));
-                }
-                ids.into_iter().map(|id| Ok((id.to_string(), self.find(ctx, id)?))).collect::<Result<_>>()?
+                found
             }
-            (None, true) => {
-                let max = Self::max_results(body, 20)?;
-                let (page, token) = self.page(ctx, &filters, false, false, max, body.str("NextToken")?)?;
+            BatchTargets::Filters { filters, max, next_token } => {
+                let (page, token) = self.page(ctx, &filters, false, false, max, next_token.as_deref())?;
                 next = token;
                 page.into_iter().map(|r| (r.arn.clone(), Some(r))).collect()
             }
@@ -776,66 +731,68 @@ impl SecretsManager {
         }
         Ok(out)
     }
+}
 
-    fn stages_arg(body: In<'_>) -> Result<Option<Vec<String>>> {
-        match body.str_list("VersionStages")? {
-            None => Ok(None),
-            Some(list) => {
-                if list.len() > MAX_LABELS_PER_VERSION {
-                    return Err(SmError::Validation(
-                        "1 validation error detected: Value at 'versionStages' failed to satisfy constraint: Member must have length less than or equal to 20".into(),
-                    ));
-                }
-                for s in &list {
-                    check_len("VersionStages.member", s, 1, 256)?;
-                }
-                let mut out: Vec<String> = Vec::new();
-                for s in list {
-                    if !out.iter().any(|o| o == s) {
-                        out.push(s.to_string());
-                    }
-                }
-                Ok(Some(out))
+/// `VersionStages`: at most 20 labels, each 1–256 characters; repeats count once.
+pub(crate) fn stages_arg(body: In<'_>) -> Result<Option<Vec<String>>> {
+    match body.str_list("VersionStages")? {
+        None => Ok(None),
+        Some(list) => {
+            if list.len() > MAX_LABELS_PER_VERSION {
+                return Err(SmError::Validation(
+                    "1 validation error detected: Value at 'versionStages' failed to satisfy constraint: Member must have length less than or equal to 20".into(),
+                ));
             }
+            for s in &list {
+                check_len("VersionStages.member", s, 1, 256)?;
+            }
+            let mut out: Vec<String> = Vec::new();
+            for s in list {
+                if !out.iter().any(|o| o == s) {
+                    out.push(s.to_string());
+                }
+            }
+            Ok(Some(out))
         }
     }
+}
 
-    pub(crate) fn put_secret_value(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let value = read_value(body)?
-            .ok_or_else(|| SmError::InvalidRequest("You must provide either SecretString or SecretBinary.".into()))?;
-        let token = token(body)?.unwrap_or_else(new_uuid);
-        let mut stages = Self::stages_arg(body)?.unwrap_or_else(|| vec![AWSCURRENT.to_string()]);
-        let rec = self.live(ctx, id)?;
+impl SecretsManager {
+    pub(crate) fn put_secret_value(
+        &self,
+        ctx: &RequestContext,
+        rec: SecretRec,
+        value: &SecretValue,
+        token: Option<String>,
+        mut stages: Vec<String>,
+    ) -> Result<Value> {
+        let token = token.unwrap_or_else(new_uuid);
         // "If this operation creates the first version for the secret, then Secrets Manager
         // automatically attaches the staging label AWSCURRENT to the new version." (AWS docs)
         if !rec.versions.iter().any(|v| v.has_value()) && !stages.iter().any(|s| s == AWSCURRENT) {
             stages.push(AWSCURRENT.to_string());
         }
-        let (rec, labels) = self.put_version(ctx, &rec, &token, &value, &stages)?;
+        let (rec, labels) = self.put_version(ctx, &rec, &token, value, &stages)?;
         Ok(json!({"ARN": rec.arn, "Name": rec.name, "VersionId": token, "VersionStages": labels}))
     }
 
-    pub(crate) fn update_secret(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let description = body.str("Description")?;
-        if let Some(d) = description {
-            check_len("Description", d, 0, 2048)?;
-        }
-        let kms_key_id = body.str("KmsKeyId")?;
-        let value = read_value(body)?;
-        let token = token(body)?;
-        let rec = self.live(ctx, id)?;
-        if let Some(k) = kms_key_id {
-            self.keys.key_arn(ctx, Some(k))?;
-        }
+    /// UpdateSecret on `rec` (live, its KMS key known).
+    pub(crate) fn update_secret(
+        &self,
+        ctx: &RequestContext,
+        rec: SecretRec,
+        description: Option<String>,
+        kms_key_id: Option<String>,
+        value: Option<SecretValue>,
+        token: Option<String>,
+    ) -> Result<Value> {
         let now = self.now_ms();
         let (rec, _) = self.update(&rec, |cur, _| {
             if let Some(d) = description {
-                cur.description = Some(d.to_string());
+                cur.description = Some(d);
             }
             if let Some(k) = kms_key_id {
-                cur.kms_key_id = Some(k.to_string());
+                cur.kms_key_id = Some(k);
             }
             cur.last_changed = now;
             Ok(())
@@ -849,13 +806,13 @@ impl SecretsManager {
         Ok(out)
     }
 
-    pub(crate) fn update_secret_version_stage(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let stage = body.req_str("VersionStage")?;
-        check_len("VersionStage", stage, 1, 256)?;
-        let remove_from = body.str("RemoveFromVersionId")?;
-        let move_to = body.str("MoveToVersionId")?;
-        let rec = self.live(ctx, id)?;
+    pub(crate) fn update_secret_version_stage(
+        &self,
+        rec: SecretRec,
+        stage: &str,
+        remove_from: Option<&str>,
+        move_to: Option<&str>,
+    ) -> Result<Value> {
         if remove_from.is_none() && move_to.is_none() {
             return Err(SmError::InvalidParameter(
                 "You must specify either RemoveFromVersionId or MoveToVersionId.".into(),
@@ -912,15 +869,17 @@ impl SecretsManager {
         Ok(json!({"ARN": rec.arn, "Name": rec.name}))
     }
 
-    pub(crate) fn list_secret_version_ids(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let include_deprecated = body.bool("IncludeDeprecated")?.unwrap_or(false);
-        let max = Self::max_results(body, 100)?;
-        let rec = self.live(ctx, id)?;
+    /// ListSecretVersionIds of `rec` (live).
+    pub(crate) fn list_secret_version_ids(
+        rec: &SecretRec,
+        include_deprecated: bool,
+        max: usize,
+        next_token: Option<&str>,
+    ) -> Result<Value> {
         // Newest first, as AWS lists them.
         let versions: Vec<&VersionMeta> =
             rec.versions.iter().rev().filter(|v| include_deprecated || !v.stages.is_empty()).collect();
-        let start = match body.str("NextToken")? {
+        let start = match next_token {
             None => 0,
             Some(t) => {
                 let id = B64
@@ -958,24 +917,17 @@ impl SecretsManager {
         Ok(out)
     }
 
-    pub(crate) fn delete_secret(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let window = body.int("RecoveryWindowInDays")?;
-        let force = body.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
-        if let Some(w) = window {
-            if !(7..=30).contains(&w) {
-                return Err(SmError::InvalidParameter(
-                    "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".into(),
-                ));
-            }
-        }
-        if force && window.is_some() {
-            return Err(SmError::InvalidParameter(
-                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
-            ));
-        }
+    /// DeleteSecret of `id`, found as `rec` (the window and `force` already checked).
+    pub(crate) fn delete_secret(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        rec: Option<SecretRec>,
+        window: Option<i64>,
+        force: bool,
+    ) -> Result<Value> {
         let now = self.now_ms();
-        let rec = match self.find(ctx, id)? {
+        let rec = match rec {
             Some(rec) => rec,
             // AWS answers a forced deletion of a secret that does not exist with success (it is
             // idempotent): there is nothing left to delete.
@@ -1014,9 +966,7 @@ impl SecretsManager {
         Ok(json!({"ARN": rec.arn, "Name": rec.name, "DeletionDate": ts(rec.deletion_date.unwrap_or(now))}))
     }
 
-    pub(crate) fn restore_secret(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let rec = self.find(ctx, id)?.ok_or_else(SmError::not_found)?;
+    pub(crate) fn restore_secret(&self, rec: SecretRec) -> Result<Value> {
         let (rec, _) = self.update(&rec, |cur, _| {
             cur.deleted = None;
             cur.deletion_date = None;
@@ -1025,56 +975,33 @@ impl SecretsManager {
         Ok(json!({"ARN": rec.arn, "Name": rec.name}))
     }
 
-    pub(crate) fn get_random_password(&self, body: In<'_>) -> Result<Value> {
-        let spec = PasswordSpec {
-            length: body.int("PasswordLength")?,
-            exclude_characters: body.str("ExcludeCharacters")?.unwrap_or("").to_string(),
-            exclude_numbers: body.bool("ExcludeNumbers")?.unwrap_or(false),
-            exclude_punctuation: body.bool("ExcludePunctuation")?.unwrap_or(false),
-            exclude_uppercase: body.bool("ExcludeUppercase")?.unwrap_or(false),
-            exclude_lowercase: body.bool("ExcludeLowercase")?.unwrap_or(false),
-            include_space: body.bool("IncludeSpace")?.unwrap_or(false),
-            require_each_included_type: body.bool("RequireEachIncludedType")?,
-        };
-        check_len("ExcludeCharacters", &spec.exclude_characters, 0, 4096)?;
-        let p = generate(&spec)?;
-        Ok(json!({"RandomPassword": p.as_str()}))
-    }
-
-    pub(crate) fn put_resource_policy(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let doc = body.req_str("ResourcePolicy")?;
-        check_len("ResourcePolicy", doc, 1, 20_480)?;
-        let block_public = body.bool("BlockPublicPolicy")?.unwrap_or(true);
-        let rec = self.live(ctx, id)?;
-        Policy::parse(doc, PolicyType::Resource).map_err(|e| {
+    /// PutResourcePolicy on `rec` (live): the document must compile and, unless `block_public`
+    /// is off, must not grant public access.
+    pub(crate) fn put_resource_policy(&self, rec: SecretRec, doc: String, block_public: bool) -> Result<Value> {
+        Policy::parse(&doc, PolicyType::Resource).map_err(|e| {
             SmError::MalformedPolicy(format!("This resource policy contains a syntax error: {}", e.message))
         })?;
-        if block_public && grants_public_access(doc) {
+        if block_public && grants_public_access(&doc) {
             return Err(SmError::PublicPolicy("This resource policy grants public access to the secret. Remove the public statements or set BlockPublicPolicy to false.".into()));
         }
         let now = self.now_ms();
         let (rec, _) = self.update(&rec, |cur, _| {
-            cur.policy = Some(doc.to_string());
+            cur.policy = Some(doc);
             cur.last_changed = now;
             Ok(())
         })?;
         Ok(json!({"ARN": rec.arn, "Name": rec.name}))
     }
 
-    pub(crate) fn get_resource_policy(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let rec = self.live(ctx, id)?;
+    pub(crate) fn get_resource_policy(&self, rec: &SecretRec) -> Value {
         let mut out = json!({"ARN": rec.arn, "Name": rec.name});
         if let Some(p) = &rec.policy {
             put(&mut out, "ResourcePolicy", json!(p));
         }
-        Ok(out)
+        out
     }
 
-    pub(crate) fn delete_resource_policy(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let rec = self.live(ctx, id)?;
+    pub(crate) fn delete_resource_policy(&self, rec: SecretRec) -> Result<Value> {
         let now = self.now_ms();
         let (rec, _) = self.update(&rec, |cur, _| {
             cur.policy = None;
@@ -1084,11 +1011,8 @@ impl SecretsManager {
         Ok(json!({"ARN": rec.arn, "Name": rec.name}))
     }
 
-    pub(crate) fn validate_resource_policy(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let doc = body.req_str("ResourcePolicy")?;
-        if let Some(id) = body.str("SecretId")? {
-            self.live(ctx, id)?;
-        }
+    /// ValidateResourcePolicy's findings on `doc`.
+    pub(crate) fn validate_resource_policy(doc: &str) -> Value {
         let mut errors = Vec::new();
         match Policy::parse(doc, PolicyType::Resource) {
             Err(e) => errors.push(json!({"CheckName": "SYNTAX_CHECK", "ErrorMessage": e.message})),
@@ -1101,19 +1025,13 @@ impl SecretsManager {
                 }
             }
         }
-        Ok(json!({"PolicyValidationPassed": errors.is_empty(), "ValidationErrors": errors}))
+        json!({"PolicyValidationPassed": errors.is_empty(), "ValidationErrors": errors})
     }
 
-    pub(crate) fn tag_resource(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let tags = body.tags("Tags")?.ok_or_else(|| {
-            SmError::Validation("1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null".into())
-        })?;
-        valid_tags(&tags)?;
-        let rec = self.live(ctx, id)?;
+    pub(crate) fn tag_resource(&self, rec: SecretRec, tags: &[(String, String)]) -> Result<Value> {
         let now = self.now_ms();
         self.update(&rec, |cur, _| {
-            merge_tags(&mut cur.tags, &tags)?;
+            merge_tags(&mut cur.tags, tags)?;
             cur.tagged = true;
             cur.last_changed = now;
             Ok(())
@@ -1121,15 +1039,10 @@ impl SecretsManager {
         Ok(json!({}))
     }
 
-    pub(crate) fn untag_resource(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let keys = body.str_list("TagKeys")?.ok_or_else(|| {
-            SmError::Validation("1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null".into())
-        })?;
-        let rec = self.live(ctx, id)?;
+    pub(crate) fn untag_resource(&self, rec: SecretRec, keys: &[String]) -> Result<Value> {
         let now = self.now_ms();
         self.update(&rec, |cur, _| {
-            cur.tags.retain(|(k, _)| !keys.contains(&k.as_str()));
+            cur.tags.retain(|(k, _)| !keys.contains(k));
             cur.tagged = true;
             cur.last_changed = now;
             Ok(())

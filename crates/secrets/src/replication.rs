@@ -5,7 +5,6 @@
 //! versions, description, tags and policy, under the replica's ARN. Replicas are read-only: every
 //! change goes through the primary (AWS refuses it in the replica's Region).
 
-use rampart_service::RequestContext;
 use rampart_store::{transact, ReadExt, TransactionExt};
 use serde_json::{json, Value};
 
@@ -14,24 +13,6 @@ use crate::input::{check_len, In};
 use crate::model::put;
 use crate::model::{secret_key, Replica, SecretRec, SECRETS};
 use crate::SecretsManager;
-
-/// Operations AWS refuses on a replica ("call must be made in primary secret's region").
-const PRIMARY_ONLY: &[&str] = &[
-    "UpdateSecret",
-    "PutSecretValue",
-    "UpdateSecretVersionStage",
-    "TagResource",
-    "UntagResource",
-    "PutResourcePolicy",
-    "GetResourcePolicy",
-    "DeleteResourcePolicy",
-    "DeleteSecret",
-    "RestoreSecret",
-    "RotateSecret",
-    "CancelRotateSecret",
-    "ReplicateSecretToRegions",
-    "RemoveRegionsFromReplication",
-];
 
 /// The ARN of `primary_arn`'s replica in `region` (same name and suffix).
 pub(crate) fn replica_arn(primary_arn: &str, region: &str) -> String {
@@ -123,18 +104,6 @@ impl SecretsManager {
         }))
     }
 
-    /// Changes (and GetResourcePolicy) must be made through the primary.
-    pub(crate) fn refuse_on_replica(&self, ctx: &RequestContext, op: &str, body: In<'_>) -> Result<()> {
-        if !PRIMARY_ONLY.contains(&op) {
-            return Ok(());
-        }
-        let Some(id) = body.str("SecretId")? else { return Ok(()) };
-        match self.find(ctx, id)? {
-            Some(rec) if rec.is_replica() => Err(SmError::replica()),
-            _ => Ok(()),
-        }
-    }
-
     /// Replicate `primary` to `regions`: a Region holding a secret of the same name fails unless
     /// `force` (which deletes that secret). Returns the primary as stored.
     pub(crate) fn add_replicas(
@@ -211,37 +180,25 @@ impl SecretsManager {
         })
     }
 
-    pub(crate) fn replicate_secret_to_regions(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let regions = replica_regions(body)?;
-        if regions.is_empty() {
-            return Err(SmError::Validation(
-                "1 validation error detected: Value null at 'addReplicaRegions' failed to satisfy constraint: Member must not be null".into(),
-            ));
-        }
-        let force = body.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
-        let rec = self.live(ctx, id)?;
-        let rec = self.add_replicas(&rec, &regions, force)?;
+    /// ReplicateSecretToRegions of `rec` (a live primary).
+    pub(crate) fn replicate_secret_to_regions(
+        &self,
+        rec: &SecretRec,
+        regions: &[(String, Option<String>)],
+        force: bool,
+    ) -> Result<Value> {
+        let rec = self.add_replicas(rec, regions, force)?;
         Ok(json!({"ARN": rec.arn, "ReplicationStatus": replication_status(&rec)}))
     }
 
-    pub(crate) fn remove_regions_from_replication(&self, ctx: &RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let regions: Vec<String> = body
-            .str_list("RemoveReplicaRegions")?
-            .ok_or_else(|| {
-                SmError::Validation("1 validation error detected: Value null at 'removeReplicaRegions' failed to satisfy constraint: Member must not be null".into())
-            })?
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        let rec = self.live(ctx, id)?;
+    /// RemoveRegionsFromReplication of `rec` (a live primary).
+    pub(crate) fn remove_regions_from_replication(&self, rec: &SecretRec, regions: &[String]) -> Result<Value> {
         let rec = transact(self.store.as_ref(), |tx| -> Result<SecretRec> {
             let mut cur = tx
                 .get_json::<SecretRec>(SECRETS, &rec.key())?
                 .filter(|c| c.arn == rec.arn)
                 .ok_or_else(SmError::not_found)?;
-            for region in &regions {
+            for region in regions {
                 let key = secret_key(&cur.account, region, &cur.name);
                 if let Some(stub) = tx.get_json::<SecretRec>(SECRETS, &key)? {
                     if stub.primary_region.as_deref() == Some(cur.region.as_str()) {
@@ -254,14 +211,5 @@ impl SecretsManager {
             Ok(cur)
         })?;
         Ok(json!({"ARN": rec.arn, "ReplicationStatus": replication_status(&rec)}))
-    }
-
-    /// CreateSecret's `AddReplicaRegions`, checked before the secret is created.
-    pub(crate) fn create_replica_regions(body: In<'_>, region: &str) -> Result<Vec<(String, Option<String>)>> {
-        let regions = replica_regions(body)?;
-        if regions.iter().any(|(r, _)| r == region) {
-            return Err(SmError::InvalidParameter("Invalid replica region.".into()));
-        }
-        Ok(regions)
     }
 }

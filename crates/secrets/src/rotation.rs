@@ -403,8 +403,11 @@ impl Rotator for PostgresRotator {
     }
 }
 
+/// Validated RotationRules: `AutomaticallyAfterDays`, `ScheduleExpression`, `Duration`.
+pub(crate) type RotationRules = (Option<i64>, Option<String>, Option<String>);
+
 /// Parse and validate RotationRules.
-pub(crate) fn parse_rules(rules: In<'_>) -> Result<(Option<i64>, Option<String>, Option<String>)> {
+pub(crate) fn parse_rules(rules: In<'_>) -> Result<RotationRules> {
     let days = rules.int("AutomaticallyAfterDays")?;
     let expr = rules.str("ScheduleExpression")?;
     let window = rules.str("Duration")?;
@@ -464,32 +467,16 @@ impl SecretsManager {
         rec.versions.iter().find(|v| v.has(AWSPENDING) && !v.has(AWSCURRENT))
     }
 
+    /// RotateSecret of `rec` (a live primary): configure rotation, and start it when `immediately`.
     pub(crate) fn rotate_secret(
         self: &Arc<Self>,
-        ctx: &rampart_service::RequestContext,
-        body: In<'_>,
+        rec: SecretRec,
+        token: Option<String>,
+        lambda: Option<String>,
+        rules: Option<RotationRules>,
+        immediately: bool,
     ) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let token = match body.str("ClientRequestToken")? {
-            Some(t) => {
-                if !(32..=64).contains(&t.chars().count()) {
-                    return Err(SmError::InvalidParameter("ClientRequestToken must be 32-64 characters long.".into()));
-                }
-                Some(t.to_string())
-            }
-            None => None,
-        };
-        let lambda = body.str("RotationLambdaARN")?;
-        if let Some(l) = lambda {
-            crate::input::check_len("RotationLambdaARN", l, 0, 2048)?;
-        }
-        let rules = match body.obj("RotationRules")? {
-            Some(r) => Some(parse_rules(r)?),
-            None => None,
-        };
-        let immediately = body.bool("RotateImmediately")?.unwrap_or(true);
-        let rec = self.live(ctx, id)?;
-        let lambda_arn = lambda.map(str::to_string).or_else(|| rec.rotation.lambda_arn.clone()).ok_or_else(|| {
+        let lambda_arn = lambda.or_else(|| rec.rotation.lambda_arn.clone()).ok_or_else(|| {
             SmError::InvalidRequest("No Lambda rotation function ARN is associated with this secret.".into())
         })?;
         self.rotator_for(&lambda_arn)?;
@@ -547,9 +534,7 @@ impl SecretsManager {
         Ok(out)
     }
 
-    pub(crate) fn cancel_rotate_secret(&self, ctx: &rampart_service::RequestContext, body: In<'_>) -> Result<Value> {
-        let id = body.req_str("SecretId")?;
-        let rec = self.live(ctx, id)?;
+    pub(crate) fn cancel_rotate_secret(&self, rec: SecretRec) -> Result<Value> {
         if rec.rotation.lambda_arn.is_none() {
             // AWS's documented answer for a secret that never had rotation configured.
             return Err(SmError::InvalidRequest(

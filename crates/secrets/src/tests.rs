@@ -145,6 +145,15 @@ fn ctx() -> RequestContext {
     }
 }
 
+/// One call as a rotation Lambda makes it: through the operations table (parse, plan, run), with
+/// every check allowed (the rotator acts as the service).
+fn invoke(sm: &Arc<SecretsManager>, c: &RequestContext, op: &str, body: Value) -> Result<Value, AwsError> {
+    match crate::api::OPERATIONS.call(sm, c, op, &Input::Json(body), &mut |_| Ok(())).expect(op)? {
+        rampart_service::Output::Json(v) => Ok(v),
+        o => panic!("unexpected output {o:?}"),
+    }
+}
+
 /// A Lambda-like rotator: stores a new value in createSecret, moves AWSCURRENT in finishSecret;
 /// fails at `fail_step` when set.
 fn lambda(fail: Arc<Mutex<Option<&'static str>>>) -> Arc<dyn Rotator> {
@@ -155,16 +164,17 @@ fn lambda(fail: Arc<Mutex<Option<&'static str>>>) -> Arc<dyn Rotator> {
         let c = ctx();
         match e.step {
             "createSecret" => {
-                let r = sm.invoke(
+                let r = invoke(
+                    sm,
                     &c,
                     "PutSecretValue",
-                    crate::input::In(&json!({"SecretId": e.secret_arn, "ClientRequestToken": e.token,
-                        "SecretString": format!("rotated-{}", e.token), "VersionStages": ["AWSPENDING"]})),
+                    json!({"SecretId": e.secret_arn, "ClientRequestToken": e.token,
+                        "SecretString": format!("rotated-{}", e.token), "VersionStages": ["AWSPENDING"]}),
                 );
-                r.map(|_| ()).map_err(|e| AwsError::from(e).message)
+                r.map(|_| ()).map_err(|e| e.message)
             }
             "finishSecret" => {
-                let d = sm.invoke(&c, "DescribeSecret", crate::input::In(&json!({"SecretId": e.secret_arn}))).unwrap();
+                let d = invoke(sm, &c, "DescribeSecret", json!({"SecretId": e.secret_arn})).unwrap();
                 let current = d["VersionIdsToStages"]
                     .as_object()
                     .unwrap()
@@ -172,14 +182,15 @@ fn lambda(fail: Arc<Mutex<Option<&'static str>>>) -> Arc<dyn Rotator> {
                     .find(|(_, s)| s.as_array().unwrap().iter().any(|x| x == "AWSCURRENT"))
                     .map(|(k, _)| k.clone())
                     .unwrap();
-                sm.invoke(
+                invoke(
+                    sm,
                     &c,
                     "UpdateSecretVersionStage",
-                    crate::input::In(&json!({"SecretId": e.secret_arn, "VersionStage": "AWSCURRENT",
-                        "MoveToVersionId": e.token, "RemoveFromVersionId": current})),
+                    json!({"SecretId": e.secret_arn, "VersionStage": "AWSCURRENT",
+                        "MoveToVersionId": e.token, "RemoveFromVersionId": current}),
                 )
                 .map(|_| ())
-                .map_err(|e| AwsError::from(e).message)
+                .map_err(|e| e.message)
             }
             _ => Ok(()),
         }
@@ -816,4 +827,96 @@ fn huge_tag_and_replica_lists_are_refused_before_authorization() {
         json!({"SecretId": "lim", "AddReplicaRegions": [{"Region": west}, {"Region": west}, {"Region": west}]}),
     );
     assert_eq!(r["ReplicationStatus"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn every_operation_is_listed_once() {
+    let names = crate::api::OPERATIONS.names();
+    assert_eq!(
+        names,
+        vec![
+            "BatchGetSecretValue",
+            "CancelRotateSecret",
+            "CreateSecret",
+            "DeleteResourcePolicy",
+            "DeleteSecret",
+            "DescribeSecret",
+            "GetRandomPassword",
+            "GetResourcePolicy",
+            "GetSecretValue",
+            "ListSecretVersionIds",
+            "ListSecrets",
+            "PutResourcePolicy",
+            "PutSecretValue",
+            "RemoveRegionsFromReplication",
+            "ReplicateSecretToRegions",
+            "RestoreSecret",
+            "RotateSecret",
+            "TagResource",
+            "UntagResource",
+            "UpdateSecret",
+            "UpdateSecretVersionStage",
+            "ValidateResourcePolicy",
+        ]
+    );
+    let e = env();
+    assert!(names.iter().all(|n| e.svc.has_operation(n)));
+    let err = e.svc.plan(&ctx(), "StopReplicationToReplica", &Input::Json(json!({}))).unwrap_err();
+    assert_eq!(err.code, "UnknownOperationException");
+}
+
+/// Input is read and validated once, before anything is authorized.
+#[test]
+fn bad_input_is_refused_before_the_decision() {
+    let e = env();
+    e.ok("CreateSecret", json!({"Name": "valid", "SecretString": "x"}));
+    for (op, body, code) in [
+        ("CreateSecret", json!({"Name": "bad name!"}), "ValidationException"),
+        ("PutSecretValue", json!({"SecretId": "valid"}), "InvalidRequestException"),
+        ("DeleteSecret", json!({"SecretId": "valid", "RecoveryWindowInDays": 3}), "InvalidParameterException"),
+        ("TagResource", json!({"SecretId": "valid"}), "ValidationException"),
+        ("RotateSecret", json!({"SecretId": "valid", "ClientRequestToken": "short"}), "InvalidParameterException"),
+        ("GetSecretValue", json!({"SecretId": "valid", "VersionStage": 5}), "SerializationException"),
+    ] {
+        let mut decided = false;
+        let err = e
+            .svc
+            .call(&ctx(), op, &Input::Json(body), &mut |_| {
+                decided = true;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.code, code, "{op}");
+        assert!(!decided, "{op}: refused before authorization");
+    }
+}
+
+/// The run answers with the secret the plan found and authorized: it is read once per call.
+#[test]
+fn the_run_uses_the_secret_the_plan_authorized() {
+    use rampart_store::{ReadExt, TransactionExt};
+    let e = env();
+    e.ok("CreateSecret", json!({"Name": "once", "SecretString": "v1", "Description": "planned"}));
+    let key = crate::model::secret_key(ACCOUNT, REGION, "once");
+    // A change landing between the decision and the run is not read again.
+    let change_behind_the_plan = |_: Vec<AuthzCheck>| {
+        let mut rec: crate::model::SecretRec = e.store.get_json(crate::model::SECRETS, &key).unwrap().unwrap();
+        rec.description = Some("changed".into());
+        rampart_store::transact(e.store.as_ref(), |tx| tx.put_json(crate::model::SECRETS, &key, &rec)).unwrap();
+        Ok(())
+    };
+    let mut decide = change_behind_the_plan;
+    let out = e.svc.call(&ctx(), "DescribeSecret", &Input::Json(json!({"SecretId": "once"})), &mut decide).unwrap();
+    assert_eq!(out.json_value()["Description"], "planned");
+    assert_eq!(e.ok("DescribeSecret", json!({"SecretId": "once"}))["Description"], "changed");
+    // GetSecretValue too: labels moved behind the plan do not change which version it answers.
+    let mut unlabel = |_: Vec<AuthzCheck>| {
+        let mut rec: crate::model::SecretRec = e.store.get_json(crate::model::SECRETS, &key).unwrap().unwrap();
+        rec.versions.iter_mut().for_each(|v| v.stages.clear());
+        rampart_store::transact(e.store.as_ref(), |tx| tx.put_json(crate::model::SECRETS, &key, &rec)).unwrap();
+        Ok(())
+    };
+    let out = e.svc.call(&ctx(), "GetSecretValue", &Input::Json(json!({"SecretId": "once"})), &mut unlabel).unwrap();
+    assert_eq!(out.json_value()["SecretString"], "v1");
+    assert_eq!(e.err("GetSecretValue", json!({"SecretId": "once"})).code, "ResourceNotFoundException");
 }

@@ -5,7 +5,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rampart_service::{AuthzCheck, AuthzPlan, AwsError, Input, Output, Protocol, RequestContext, Service};
+use rampart_service::{
+    op, AuthzCheck, AuthzPlan, AwsError, Entry, Input, Operation, Operations, Output, Protocol, RequestContext, Service,
+};
 use rampart_store::{transact, ReadExt, Sealer, Store, StoreError, TransactionExt};
 use serde_json::{json, Value};
 
@@ -17,25 +19,6 @@ use crate::lookup;
 const MAX_TRAILS: usize = 5;
 /// Tags per trail.
 const MAX_TAGS: usize = 50;
-
-const OPERATIONS: &[&str] = &[
-    "LookupEvents",
-    "CreateTrail",
-    "GetTrail",
-    "DescribeTrails",
-    "ListTrails",
-    "UpdateTrail",
-    "DeleteTrail",
-    "StartLogging",
-    "StopLogging",
-    "GetTrailStatus",
-    "PutEventSelectors",
-    "GetEventSelectors",
-    "AddTags",
-    "RemoveTags",
-    "ListTags",
-    "ListPublicKeys",
-];
 
 /// Server-side settings of CloudTrail.
 #[derive(Clone, Debug)]
@@ -231,24 +214,6 @@ impl Api {
         self.0.store.as_ref()
     }
 
-    /// A trail name or ARN → (account, name).
-    fn resolve(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<(String, String), AwsError> {
-        let account = ctx.caller.account_id.clone();
-        if let Some(rest) = name_or_arn.strip_prefix("arn:") {
-            let parts: Vec<&str> = rest.splitn(5, ':').collect();
-            let ok =
-                parts.len() == 5 && parts[1] == "cloudtrail" && parts[3].len() == 12 && parts[4].starts_with("trail/");
-            if !ok {
-                return Err(e400("CloudTrailARNInvalidException", format!("Invalid trail ARN: {name_or_arn}")));
-            }
-            let name = &parts[4]["trail/".len()..];
-            valid_trail_name(name)?;
-            return Ok((parts[3].to_string(), name.to_string()));
-        }
-        valid_trail_name(name_or_arn)?;
-        Ok((account, name_or_arn.to_string()))
-    }
-
     fn not_found(ctx: &RequestContext, account: &str, name: &str) -> AwsError {
         e400(
             "TrailNotFoundException",
@@ -257,33 +222,6 @@ impl Api {
                 ctx.region, ctx.caller.account_id
             ),
         )
-    }
-
-    /// A trail visible from the caller's region (its home region, or any region if multi-region).
-    fn load(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<(String, TrailDoc), AwsError> {
-        let (account, name) = self.resolve(ctx, name_or_arn)?;
-        let key = format!("{account}/{name}");
-        let t: Option<TrailDoc> = if account == ctx.caller.account_id {
-            self.store().get_json(TRAILS_TABLE, &key).map_err(store_err)?
-        } else {
-            None
-        };
-        match t {
-            Some(t) if t.multi_region || t.home_region == ctx.region => Ok((key, t)),
-            _ => Err(Self::not_found(ctx, &account, &name)),
-        }
-    }
-
-    /// The ARN a trail call is authorized on.
-    fn trail_arn(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<String, AwsError> {
-        let (account, name) = self.resolve(ctx, name_or_arn)?;
-        let key = format!("{account}/{name}");
-        let home = self
-            .store()
-            .get_json::<TrailDoc>(TRAILS_TABLE, &key)
-            .map_err(store_err)?
-            .map_or_else(|| ctx.region.clone(), |t| t.home_region);
-        Ok(format!("arn:aws:cloudtrail:{home}:{account}:trail/{name}"))
     }
 
     fn update(&self, key: &str, f: impl FnOnce(&mut TrailDoc) -> Result<(), AwsError>) -> Result<TrailDoc, AwsError> {
@@ -457,7 +395,7 @@ impl Service for Api {
     }
 
     fn has_operation(&self, operation: &str) -> bool {
-        OPERATIONS.contains(&operation)
+        OPERATIONS.has(operation)
     }
 
     fn call(
@@ -467,223 +405,118 @@ impl Service for Api {
         input: &Input,
         decide: rampart_service::Decide<'_>,
     ) -> Result<Output, AwsError> {
-        // Families not yet moved to typed operations: plan, decide, run.
-        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
-            decide(checks)?;
-        }
-        self.legacy_invoke(ctx, operation, input)
+        OPERATIONS
+            .call(self, ctx, operation, input, decide)
+            .unwrap_or_else(|| Err(AwsError::unknown_operation("cloudtrail", operation)))
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        self.legacy_authorize(ctx, operation, input)
+        OPERATIONS
+            .plan(self, ctx, operation, input)
+            .unwrap_or_else(|| Err(AwsError::unknown_operation("cloudtrail", operation)))
     }
 }
 
-impl Api {
-    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        let body = input.json();
-        let action = format!("cloudtrail:{operation}");
-        let checks = match operation {
-            "LookupEvents" | "DescribeTrails" | "ListTrails" | "ListPublicKeys" => vec![AuthzCheck::new(action, "*")],
-            "CreateTrail" | "GetTrail" | "UpdateTrail" | "DeleteTrail" | "StartLogging" | "StopLogging"
-            | "GetTrailStatus" => {
-                let name = required(body, "Name")?;
-                vec![AuthzCheck::new(action, self.trail_arn(ctx, name)?)]
-            }
-            "PutEventSelectors" | "GetEventSelectors" => {
-                let name = required(body, "TrailName")?;
-                vec![AuthzCheck::new(action, self.trail_arn(ctx, name)?)]
-            }
-            "AddTags" | "RemoveTags" => {
-                let id = required(body, "ResourceId")?;
-                vec![AuthzCheck::new(action, self.trail_arn(ctx, id)?)]
-            }
-            "ListTags" => {
-                let ids = body
-                    .get("ResourceIdList")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| e400("InvalidParameterException", "ResourceIdList is required"))?;
-                let mut checks = Vec::new();
-                for id in ids {
-                    let id = id.as_str().unwrap_or_default();
-                    checks.push(AuthzCheck::new(action.clone(), self.trail_arn(ctx, id)?));
-                }
-                if checks.is_empty() {
-                    checks.push(AuthzCheck::new(action, "*"));
-                }
-                checks
-            }
-            _ => return Err(AwsError::unknown_operation("cloudtrail", operation)),
-        };
-        Ok(AuthzPlan::Checks(checks))
-    }
-
-    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        let body = input.json();
-        let out = match operation {
-            "LookupEvents" => {
-                let q = lookup::Query::parse(body)?;
-                lookup::lookup(self.store(), &ctx.caller.account_id, &q, ctx.time)?
-            }
-            "CreateTrail" => self.create_trail(ctx, body)?,
-            "GetTrail" => {
-                let name = required(body, "Name")?;
-                // GetTrail names the trail as the caller did (other operations name its ARN).
-                let (_, t) = self.load(ctx, name).map_err(|mut e| {
-                    if e.code == "TrailNotFoundException" {
-                        e.message = format!("Unknown trail: {name} for the user: {}", ctx.caller.account_id);
-                    }
-                    e
-                })?;
-                json!({"Trail": trail_json(&t)})
-            }
-            "DescribeTrails" => self.describe_trails(ctx, body)?,
-            "ListTrails" => {
-                let trails = self.visible_trails(ctx)?;
-                json!({"Trails": trails.iter().map(|t| json!({"TrailARN": t.arn(), "Name": t.name,
-                    "HomeRegion": t.home_region})).collect::<Vec<_>>()})
-            }
-            "UpdateTrail" => self.update_trail(ctx, body)?,
-            "DeleteTrail" => {
-                let (key, t) = self.load(ctx, required(body, "Name")?)?;
-                if t.home_region != ctx.region {
-                    return Err(e400(
-                        "InvalidHomeRegionException",
-                        format!("This operation must be called from the trail's home region, {}.", t.home_region),
-                    ));
-                }
-                // Deliver what the trail has pending before it goes.
-                if t.logging {
-                    let _ = self.0.delivery.deliver(&key);
-                }
-                transact(self.store(), |tx| tx.delete(TRAILS_TABLE, &key).map(|_| ())).map_err(store_err)?;
-                json!({})
-            }
-            "StartLogging" => {
-                let (key, t) = self.load(ctx, required(body, "Name")?)?;
-                if !t.logging {
-                    let now = ctx.time.unix_timestamp();
-                    let seq: u64 = self.store().get_json(META_TABLE, "seq").map_err(store_err)?.unwrap_or(0);
-                    self.update(&key, |t| {
-                        t.logging = true;
-                        t.start_logging = Some(now);
-                        // Only calls from now on are delivered (AWS: events after logging starts).
-                        t.delivered_seq = t.delivered_seq.max(seq);
-                        Ok(())
-                    })?;
-                }
-                json!({})
-            }
-            "StopLogging" => {
-                let (key, t) = self.load(ctx, required(body, "Name")?)?;
-                if t.logging {
-                    // Deliver everything so far: StopLogging is also the deterministic flush.
-                    let _ = self.0.delivery.deliver(&key);
-                    let now = ctx.time.unix_timestamp();
-                    self.update(&key, |t| {
-                        t.logging = false;
-                        t.stop_logging = Some(now);
-                        Ok(())
-                    })?;
-                }
-                json!({})
-            }
-            "GetTrailStatus" => {
-                let (_, t) = self.load(ctx, required(body, "Name")?)?;
-                strip_nulls(json!({
-                    "IsLogging": t.logging,
-                    "LatestDeliveryTime": epoch(t.latest_delivery),
-                    "LatestDeliveryError": t.latest_delivery_error,
-                    "LatestDigestDeliveryTime": epoch(t.latest_digest_delivery),
-                    "LatestDigestDeliveryError": t.latest_digest_error,
-                    "StartLoggingTime": epoch(t.start_logging),
-                    "StopLoggingTime": epoch(t.stop_logging),
-                    "TimeLoggingStarted": timestring(t.start_logging),
-                    "TimeLoggingStopped": timestring(t.stop_logging),
-                    "LatestDeliveryAttemptTime": timestring(t.latest_delivery),
-                    "LatestDeliveryAttemptSucceeded": timestring(t.latest_delivery),
-                }))
-            }
-            "PutEventSelectors" => {
-                let (key, _) = self.load(ctx, required(body, "TrailName")?)?;
-                let (sel, adv) = validate_selectors(body)?;
-                let t = self.update(&key, |t| {
-                    t.event_selectors = sel;
-                    t.advanced_event_selectors = adv;
-                    Ok(())
-                })?;
-                selectors_json(&t)
-            }
-            "GetEventSelectors" => {
-                let (_, t) = self.load(ctx, required(body, "TrailName")?)?;
-                selectors_json(&t)
-            }
-            "AddTags" => {
-                let (key, _) = self.load_tag_target(ctx, required(body, "ResourceId")?)?;
-                let tags = tags_of(body)?;
-                self.update(&key, |t| {
-                    for (k, v) in tags {
-                        let v = v.unwrap_or_default();
-                        match t.tags.iter_mut().find(|(tk, _)| *tk == k) {
-                            Some(existing) => existing.1 = v,
-                            None => t.tags.push((k, v)),
-                        }
-                    }
-                    if t.tags.len() > MAX_TAGS {
-                        return Err(e400(
-                            "TagsLimitExceededException",
-                            format!("The number of tags on a trail cannot exceed {MAX_TAGS}."),
-                        ));
-                    }
-                    Ok(())
-                })?;
-                json!({})
-            }
-            "RemoveTags" => {
-                let (key, _) = self.load_tag_target(ctx, required(body, "ResourceId")?)?;
-                let tags = tags_of(body)?;
-                self.update(&key, |t| {
-                    t.tags
-                        .retain(|(k, v)| !tags.iter().any(|(rk, rv)| rk == k && rv.as_ref().is_none_or(|rv| rv == v)));
-                    Ok(())
-                })?;
-                json!({})
-            }
-            "ListTags" => {
-                let ids = body.get("ResourceIdList").and_then(Value::as_array).cloned().unwrap_or_default();
-                let mut list = Vec::new();
-                for id in ids {
-                    let id = id.as_str().unwrap_or_default();
-                    let (_, t) = self.load_tag_target(ctx, id)?;
-                    list.push(json!({"ResourceId": t.arn(),
-                        "TagsList": t.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}));
-                }
-                json!({"ResourceTagList": list})
-            }
-            "ListPublicKeys" => {
-                let (key, created) = self.0.delivery.signing_key().map_err(|e| AwsError::internal(e.to_string()))?;
-                use base64::Engine as _;
-                json!({"PublicKeyList": [{
-                    "Value": base64::engine::general_purpose::STANDARD.encode(key.public_der()),
-                    "ValidityStartTime": created,
-                    "ValidityEndTime": created + 10 * 365 * 86_400,
-                    "Fingerprint": key.fingerprint(),
-                }]})
-            }
-            _ => return Err(AwsError::unknown_operation("cloudtrail", operation)),
-        };
-        Ok(Output::Json(out))
-    }
+/// A trail as a call names it (its name, or its ARN), checked as AWS checks either.
+struct TrailRef {
+    /// As given.
+    given: String,
+    /// The account an ARN names; a bare name is the caller's.
+    account: Option<String>,
+    name: String,
 }
 
-impl Api {
-    /// Tag operations take a trail ARN (AWS rejects bare names there).
-    fn load_tag_target(&self, ctx: &RequestContext, id: &str) -> Result<(String, TrailDoc), AwsError> {
-        if !id.starts_with("arn:") {
-            return Err(e400("CloudTrailARNInvalidException", format!("Invalid trail ARN: {id}")));
+impl TrailRef {
+    fn parse(name_or_arn: &str) -> Result<Self, AwsError> {
+        let given = name_or_arn.to_string();
+        if let Some(rest) = name_or_arn.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let ok =
+                parts.len() == 5 && parts[1] == "cloudtrail" && parts[3].len() == 12 && parts[4].starts_with("trail/");
+            if !ok {
+                return Err(e400("CloudTrailARNInvalidException", format!("Invalid trail ARN: {name_or_arn}")));
+            }
+            let name = &parts[4]["trail/".len()..];
+            valid_trail_name(name)?;
+            return Ok(TrailRef { given, account: Some(parts[3].to_string()), name: name.to_string() });
         }
-        let (account, name) = self.resolve(ctx, id)?;
-        self.load(ctx, id).map_err(|e| {
+        valid_trail_name(name_or_arn)?;
+        Ok(TrailRef { given, account: None, name: name_or_arn.to_string() })
+    }
+
+    fn account<'a>(&'a self, ctx: &'a RequestContext) -> &'a str {
+        self.account.as_deref().unwrap_or(&ctx.caller.account_id)
+    }
+
+    /// The trail's key in [`TRAILS_TABLE`].
+    fn key(&self, ctx: &RequestContext) -> String {
+        format!("{}/{}", self.account(ctx), self.name)
+    }
+
+    /// Tag operations take a trail ARN (AWS rejects bare names there).
+    fn require_arn(&self) -> Result<(), AwsError> {
+        if self.given.starts_with("arn:") {
+            Ok(())
+        } else {
+            Err(e400("CloudTrailARNInvalidException", format!("Invalid trail ARN: {}", self.given)))
+        }
+    }
+}
+
+/// The trail a call is about and, once planning read it, its record: the run works on the
+/// record the plan authorized (read once per call).
+struct Trail {
+    r: TrailRef,
+    /// `Some` once read: the record under the trail's key, if any.
+    doc: Option<Option<TrailDoc>>,
+}
+
+impl Trail {
+    fn new(r: TrailRef) -> Self {
+        Trail { r, doc: None }
+    }
+
+    /// The trail named by the required member `member`.
+    fn parse(body: &Value, member: &str) -> Result<Self, AwsError> {
+        Ok(Trail::new(TrailRef::parse(required(body, member)?)?))
+    }
+
+    /// The record under the trail's key (read on first use).
+    fn read(&mut self, api: &Api, ctx: &RequestContext) -> Result<Option<&TrailDoc>, AwsError> {
+        if self.doc.is_none() {
+            self.doc = Some(api.store().get_json(TRAILS_TABLE, &self.r.key(ctx)).map_err(store_err)?);
+        }
+        Ok(self.doc.as_ref().and_then(Option::as_ref))
+    }
+
+    /// `cloudtrail:{action}` on the trail's ARN, in its home Region (the caller's Region for a
+    /// trail that does not exist).
+    fn check(&mut self, api: &Api, ctx: &RequestContext, action: &str) -> Result<AuthzCheck, AwsError> {
+        let home = self.read(api, ctx)?.map_or_else(|| ctx.region.clone(), |t| t.home_region.clone());
+        let arn = format!("arn:aws:cloudtrail:{home}:{}:trail/{}", self.r.account(ctx), self.r.name);
+        Ok(AuthzCheck::new(format!("cloudtrail:{action}"), arn))
+    }
+
+    /// The trail, if visible from the caller's Region (its home Region, or any Region if
+    /// multi-Region): its key and record.
+    fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+        let key = self.r.key(ctx);
+        let t = if self.r.account(ctx) == ctx.caller.account_id {
+            self.read(api, ctx)?;
+            self.doc.take().flatten()
+        } else {
+            None
+        };
+        match t {
+            Some(t) if t.multi_region || t.home_region == ctx.region => Ok((key, t)),
+            _ => Err(Api::not_found(ctx, self.r.account(ctx), &self.r.name)),
+        }
+    }
+
+    /// [`Trail::load`] for tag operations, which report a missing trail as a missing resource.
+    fn load_tagged(self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+        let (account, name) = (self.r.account(ctx).to_string(), self.r.name.clone());
+        self.load(api, ctx).map_err(|e| {
             if e.code == "TrailNotFoundException" {
                 e400(
                     "ResourceNotFoundException",
@@ -694,19 +527,283 @@ impl Api {
             }
         })
     }
+}
 
-    fn visible_trails(&self, ctx: &RequestContext) -> Result<Vec<TrailDoc>, AwsError> {
-        let all: Vec<(String, TrailDoc)> =
-            self.store().scan_json(TRAILS_TABLE, &format!("{}/", ctx.caller.account_id)).map_err(store_err)?;
-        Ok(all.into_iter().map(|(_, t)| t).filter(|t| t.multi_region || t.home_region == ctx.region).collect())
+/// Every CloudTrail operation Rampart implements, each listed once.
+static OPERATIONS: Operations<Api> = Operations::new(&[OPS]);
+
+const OPS: &[Entry<Api>] = &[
+    op::<Api, LookupEvents>(),
+    op::<Api, CreateTrail>(),
+    op::<Api, GetTrail>(),
+    op::<Api, DescribeTrails>(),
+    op::<Api, ListTrails>(),
+    op::<Api, UpdateTrail>(),
+    op::<Api, DeleteTrail>(),
+    op::<Api, StartLogging>(),
+    op::<Api, StopLogging>(),
+    op::<Api, GetTrailStatus>(),
+    op::<Api, PutEventSelectors>(),
+    op::<Api, GetEventSelectors>(),
+    op::<Api, AddTags>(),
+    op::<Api, RemoveTags>(),
+    op::<Api, ListTags>(),
+    op::<Api, ListPublicKeys>(),
+];
+
+fn one(c: AuthzCheck) -> Result<AuthzPlan, AwsError> {
+    Ok(AuthzPlan::Checks(vec![c]))
+}
+
+/// `cloudtrail:{action}` without a resource.
+fn any(action: &str) -> Result<AuthzPlan, AwsError> {
+    one(AuthzCheck::new(format!("cloudtrail:{action}"), "*"))
+}
+
+/// The trail operations named by one required member (`Name` or `TrailName`), planned on the
+/// trail's ARN; the run gets the trail as planning read it.
+macro_rules! on_trail {
+    ($(#[$doc:meta])* $op:ident, $member:literal, |$api:ident, $ctx:ident, $trail:ident| $run:expr) => {
+        $(#[$doc])*
+        struct $op {
+            trail: Trail,
+        }
+
+        impl Operation<Api> for $op {
+            const NAME: &'static str = stringify!($op);
+            type Error = AwsError;
+
+            fn parse(input: &Input) -> Result<Self, AwsError> {
+                Ok($op { trail: Trail::parse(input.json(), $member)? })
+            }
+
+            fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+                one(self.trail.check(api, ctx, Self::NAME)?)
+            }
+
+            fn run(self, $api: &Api, $ctx: &RequestContext) -> Result<Output, AwsError> {
+                let $trail = self.trail;
+                Ok(Output::Json($run))
+            }
+        }
+    };
+}
+
+/// The home Region check of changes that only the home Region may make.
+fn in_home_region(ctx: &RequestContext, t: &TrailDoc) -> Result<(), AwsError> {
+    if t.home_region == ctx.region {
+        Ok(())
+    } else {
+        Err(e400(
+            "InvalidHomeRegionException",
+            format!("This operation must be called from the trail's home region, {}.", t.home_region),
+        ))
+    }
+}
+
+on_trail!(
+    /// GetTrail names the trail as the caller did (other operations name its ARN).
+    GetTrail,
+    "Name",
+    |api, ctx, trail| {
+        let given = trail.r.given.clone();
+        let (_, t) = trail.load(api, ctx).map_err(|mut e| {
+            if e.code == "TrailNotFoundException" {
+                e.message = format!("Unknown trail: {given} for the user: {}", ctx.caller.account_id);
+            }
+            e
+        })?;
+        json!({"Trail": trail_json(&t)})
+    }
+);
+
+on_trail!(DeleteTrail, "Name", |api, ctx, trail| {
+    let (key, t) = trail.load(api, ctx)?;
+    in_home_region(ctx, &t)?;
+    // Deliver what the trail has pending before it goes.
+    if t.logging {
+        let _ = api.0.delivery.deliver(&key);
+    }
+    transact(api.store(), |tx| tx.delete(TRAILS_TABLE, &key).map(|_| ())).map_err(store_err)?;
+    json!({})
+});
+
+on_trail!(StartLogging, "Name", |api, ctx, trail| {
+    let (key, t) = trail.load(api, ctx)?;
+    if !t.logging {
+        let now = ctx.time.unix_timestamp();
+        let seq: u64 = api.store().get_json(META_TABLE, "seq").map_err(store_err)?.unwrap_or(0);
+        api.update(&key, |t| {
+            t.logging = true;
+            t.start_logging = Some(now);
+            // Only calls from now on are delivered (AWS: events after logging starts).
+            t.delivered_seq = t.delivered_seq.max(seq);
+            Ok(())
+        })?;
+    }
+    json!({})
+});
+
+on_trail!(StopLogging, "Name", |api, ctx, trail| {
+    let (key, t) = trail.load(api, ctx)?;
+    if t.logging {
+        // Deliver everything so far: StopLogging is also the deterministic flush.
+        let _ = api.0.delivery.deliver(&key);
+        let now = ctx.time.unix_timestamp();
+        api.update(&key, |t| {
+            t.logging = false;
+            t.stop_logging = Some(now);
+            Ok(())
+        })?;
+    }
+    json!({})
+});
+
+on_trail!(GetTrailStatus, "Name", |api, ctx, trail| {
+    let (_, t) = trail.load(api, ctx)?;
+    strip_nulls(json!({
+        "IsLogging": t.logging,
+        "LatestDeliveryTime": epoch(t.latest_delivery),
+        "LatestDeliveryError": t.latest_delivery_error,
+        "LatestDigestDeliveryTime": epoch(t.latest_digest_delivery),
+        "LatestDigestDeliveryError": t.latest_digest_error,
+        "StartLoggingTime": epoch(t.start_logging),
+        "StopLoggingTime": epoch(t.stop_logging),
+        "TimeLoggingStarted": timestring(t.start_logging),
+        "TimeLoggingStopped": timestring(t.stop_logging),
+        "LatestDeliveryAttemptTime": timestring(t.latest_delivery),
+        "LatestDeliveryAttemptSucceeded": timestring(t.latest_delivery),
+    }))
+});
+
+on_trail!(GetEventSelectors, "TrailName", |api, ctx, trail| selectors_json(&trail.load(api, ctx)?.1));
+
+struct LookupEvents(lookup::Query);
+
+impl Operation<Api> for LookupEvents {
+    const NAME: &'static str = "LookupEvents";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        Ok(LookupEvents(lookup::Query::parse(input.json())?))
     }
 
-    fn create_trail(&self, ctx: &RequestContext, body: &Value) -> Result<Value, AwsError> {
-        let name = required(body, "Name")?;
-        if name.starts_with("arn:") {
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        lookup::lookup(api.store(), &ctx.caller.account_id, &self.0, ctx.time).map(Output::Json)
+    }
+}
+
+struct ListTrails;
+
+impl Operation<Api> for ListTrails {
+    const NAME: &'static str = "ListTrails";
+    type Error = AwsError;
+
+    fn parse(_: &Input) -> Result<Self, AwsError> {
+        Ok(ListTrails)
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let trails = api.visible_trails(ctx)?;
+        Ok(Output::Json(json!({"Trails": trails.iter().map(|t| json!({"TrailARN": t.arn(), "Name": t.name,
+            "HomeRegion": t.home_region})).collect::<Vec<_>>()})))
+    }
+}
+
+struct ListPublicKeys;
+
+impl Operation<Api> for ListPublicKeys {
+    const NAME: &'static str = "ListPublicKeys";
+    type Error = AwsError;
+
+    fn parse(_: &Input) -> Result<Self, AwsError> {
+        Ok(ListPublicKeys)
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, _: &RequestContext) -> Result<Output, AwsError> {
+        let (key, created) = api.0.delivery.signing_key().map_err(|e| AwsError::internal(e.to_string()))?;
+        use base64::Engine as _;
+        Ok(Output::Json(json!({"PublicKeyList": [{
+            "Value": base64::engine::general_purpose::STANDARD.encode(key.public_der()),
+            "ValidityStartTime": created,
+            "ValidityEndTime": created + 10 * 365 * 86_400,
+            "Fingerprint": key.fingerprint(),
+        }]})))
+    }
+}
+
+struct DescribeTrails {
+    include_shadow: bool,
+    /// `trailNameList`, when it names any trail.
+    wanted: Option<Vec<TrailRef>>,
+}
+
+impl Operation<Api> for DescribeTrails {
+    const NAME: &'static str = "DescribeTrails";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let include_shadow = b(body, "includeShadowTrails").unwrap_or(true);
+        let wanted = match body.get("trailNameList").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+            Some(names) => {
+                Some(names.iter().map(|n| TrailRef::parse(n.as_str().unwrap_or_default())).collect::<Result<_, _>>()?)
+            }
+            None => None,
+        };
+        Ok(DescribeTrails { include_shadow, wanted })
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let mut trails: Vec<TrailDoc> = api
+            .visible_trails(ctx)?
+            .into_iter()
+            .filter(|t| self.include_shadow || t.home_region == ctx.region)
+            .collect();
+        if let Some(wanted) = &self.wanted {
+            trails.retain(|t| wanted.iter().any(|w| w.account(ctx) == t.account && w.name == t.name));
+        }
+        Ok(Output::Json(json!({"trailList": trails.iter().map(trail_json).collect::<Vec<_>>()})))
+    }
+}
+
+struct CreateTrail {
+    /// Planned on its ARN (a name only: an ARN is refused).
+    trail: Trail,
+    bucket: String,
+    prefix: Option<String>,
+    tags: Vec<(String, Option<String>)>,
+    include_global: bool,
+    multi_region: bool,
+    validation: bool,
+}
+
+impl Operation<Api> for CreateTrail {
+    const NAME: &'static str = "CreateTrail";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let trail = Trail::parse(body, "Name")?;
+        if trail.r.given.starts_with("arn:") {
             return Err(e400("InvalidTrailNameException", "Trail name cannot be an ARN when creating a trail."));
         }
-        valid_trail_name(name)?;
         let bucket = required(body, "S3BucketName")?;
         valid_bucket(bucket)?;
         let prefix = s(body, "S3KeyPrefix").filter(|p| !p.is_empty());
@@ -729,16 +826,247 @@ impl Api {
                 "Multi-Region trail must include global service events.",
             ));
         }
-        let account = ctx.caller.account_id.clone();
-        let t = TrailDoc {
-            name: name.to_string(),
-            account: account.clone(),
-            home_region: ctx.region.clone(),
+        Ok(CreateTrail {
+            trail,
             bucket: bucket.to_string(),
             prefix: prefix.map(str::to_string),
+            tags,
             include_global,
             multi_region,
             validation: b(body, "EnableLogFileValidation").unwrap_or(false),
+        })
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        one(self.trail.check(api, ctx, Self::NAME)?)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        api.create_trail(ctx, self).map(Output::Json)
+    }
+}
+
+struct UpdateTrail {
+    trail: Trail,
+    bucket: Option<String>,
+    prefix: Option<String>,
+    include_global: Option<bool>,
+    multi_region: Option<bool>,
+    validation: Option<bool>,
+    /// What is wrong with the new settings (bucket, prefix, unsupported options), reported once
+    /// the trail is found in its home Region, as always.
+    invalid: Option<AwsError>,
+}
+
+impl Operation<Api> for UpdateTrail {
+    const NAME: &'static str = "UpdateTrail";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let trail = Trail::parse(body, "Name")?;
+        let bucket = s(body, "S3BucketName").map(str::to_string);
+        let prefix = s(body, "S3KeyPrefix").map(str::to_string);
+        let invalid = bucket
+            .as_deref()
+            .map_or(Ok(()), valid_bucket)
+            .and_then(|()| prefix.as_deref().filter(|p| !p.is_empty()).map_or(Ok(()), valid_prefix))
+            .and_then(|()| unsupported_options(body))
+            .err();
+        Ok(UpdateTrail {
+            trail,
+            bucket,
+            prefix,
+            include_global: b(body, "IncludeGlobalServiceEvents"),
+            multi_region: b(body, "IsMultiRegionTrail"),
+            validation: b(body, "EnableLogFileValidation"),
+            invalid,
+        })
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        one(self.trail.check(api, ctx, Self::NAME)?)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        api.update_trail(ctx, self).map(Output::Json)
+    }
+}
+
+struct PutEventSelectors {
+    trail: Trail,
+    /// The selectors, or what is wrong with them (reported once the trail is found).
+    selectors: Result<(Vec<Value>, Option<Vec<Value>>), AwsError>,
+}
+
+impl Operation<Api> for PutEventSelectors {
+    const NAME: &'static str = "PutEventSelectors";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        Ok(PutEventSelectors { trail: Trail::parse(body, "TrailName")?, selectors: validate_selectors(body) })
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        one(self.trail.check(api, ctx, Self::NAME)?)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let (key, _) = self.trail.load(api, ctx)?;
+        let (sel, adv) = self.selectors?;
+        let t = api.update(&key, |t| {
+            t.event_selectors = sel;
+            t.advanced_event_selectors = adv;
+            Ok(())
+        })?;
+        Ok(Output::Json(selectors_json(&t)))
+    }
+}
+
+/// AddTags and RemoveTags: a trail ARN and `TagsList`.
+struct TagChange {
+    trail: Trail,
+    /// The tags, or what is wrong with them (reported once the trail is found).
+    tags: Result<Vec<(String, Option<String>)>, AwsError>,
+}
+
+impl TagChange {
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let trail = Trail::parse(body, "ResourceId")?;
+        trail.r.require_arn()?;
+        Ok(TagChange { trail, tags: tags_of(body) })
+    }
+}
+
+struct AddTags(TagChange);
+
+impl Operation<Api> for AddTags {
+    const NAME: &'static str = "AddTags";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        TagChange::parse(input).map(AddTags)
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        one(self.0.trail.check(api, ctx, Self::NAME)?)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let (key, _) = self.0.trail.load_tagged(api, ctx)?;
+        let tags = self.0.tags?;
+        api.update(&key, |t| {
+            for (k, v) in tags {
+                let v = v.unwrap_or_default();
+                match t.tags.iter_mut().find(|(tk, _)| *tk == k) {
+                    Some(existing) => existing.1 = v,
+                    None => t.tags.push((k, v)),
+                }
+            }
+            if t.tags.len() > MAX_TAGS {
+                return Err(e400(
+                    "TagsLimitExceededException",
+                    format!("The number of tags on a trail cannot exceed {MAX_TAGS}."),
+                ));
+            }
+            Ok(())
+        })?;
+        Ok(Output::Json(json!({})))
+    }
+}
+
+struct RemoveTags(TagChange);
+
+impl Operation<Api> for RemoveTags {
+    const NAME: &'static str = "RemoveTags";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        TagChange::parse(input).map(RemoveTags)
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        one(self.0.trail.check(api, ctx, Self::NAME)?)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let (key, _) = self.0.trail.load_tagged(api, ctx)?;
+        let tags = self.0.tags?;
+        api.update(&key, |t| {
+            t.tags.retain(|(k, v)| !tags.iter().any(|(rk, rv)| rk == k && rv.as_ref().is_none_or(|rv| rv == v)));
+            Ok(())
+        })?;
+        Ok(Output::Json(json!({})))
+    }
+}
+
+struct ListTags {
+    trails: Vec<Trail>,
+}
+
+impl Operation<Api> for ListTags {
+    const NAME: &'static str = "ListTags";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let ids = input
+            .json()
+            .get("ResourceIdList")
+            .and_then(Value::as_array)
+            .ok_or_else(|| e400("InvalidParameterException", "ResourceIdList is required"))?;
+        let trails = ids
+            .iter()
+            .map(|id| TrailRef::parse(id.as_str().unwrap_or_default()).map(Trail::new))
+            .collect::<Result<_, _>>()?;
+        Ok(ListTags { trails })
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        let mut checks = Vec::with_capacity(self.trails.len());
+        for t in &mut self.trails {
+            checks.push(t.check(api, ctx, Self::NAME)?);
+        }
+        if checks.is_empty() {
+            checks.push(AuthzCheck::new(format!("cloudtrail:{}", Self::NAME), "*"));
+        }
+        Ok(AuthzPlan::Checks(checks))
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let mut list = Vec::with_capacity(self.trails.len());
+        for trail in self.trails {
+            // Each in turn, as AWS answers: a bare name after a missing trail reports the latter.
+            trail.r.require_arn()?;
+            let (_, t) = trail.load_tagged(api, ctx)?;
+            list.push(json!({"ResourceId": t.arn(),
+                "TagsList": t.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}));
+        }
+        Ok(Output::Json(json!({"ResourceTagList": list})))
+    }
+}
+
+impl Api {
+    fn visible_trails(&self, ctx: &RequestContext) -> Result<Vec<TrailDoc>, AwsError> {
+        let all: Vec<(String, TrailDoc)> =
+            self.store().scan_json(TRAILS_TABLE, &format!("{}/", ctx.caller.account_id)).map_err(store_err)?;
+        Ok(all.into_iter().map(|(_, t)| t).filter(|t| t.multi_region || t.home_region == ctx.region).collect())
+    }
+
+    fn create_trail(&self, ctx: &RequestContext, req: CreateTrail) -> Result<Value, AwsError> {
+        let CreateTrail { trail, bucket, prefix, tags, include_global, multi_region, validation } = req;
+        let name = trail.r.name;
+        let account = ctx.caller.account_id.clone();
+        let t = TrailDoc {
+            name: name.clone(),
+            account: account.clone(),
+            home_region: ctx.region.clone(),
+            bucket,
+            prefix,
+            include_global,
+            multi_region,
+            validation,
             tags: tags.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
             ..Default::default()
         };
@@ -767,37 +1095,29 @@ impl Api {
         Ok(create_update_json(&t))
     }
 
-    fn update_trail(&self, ctx: &RequestContext, body: &Value) -> Result<Value, AwsError> {
-        let (key, t) = self.load(ctx, required(body, "Name")?)?;
-        if t.home_region != ctx.region {
-            return Err(e400(
-                "InvalidHomeRegionException",
-                format!("This operation must be called from the trail's home region, {}.", t.home_region),
-            ));
+    fn update_trail(&self, ctx: &RequestContext, req: UpdateTrail) -> Result<Value, AwsError> {
+        let UpdateTrail { trail, bucket, prefix, include_global, multi_region, validation, invalid } = req;
+        let (key, t) = trail.load(self, ctx)?;
+        in_home_region(ctx, &t)?;
+        if let Some(e) = invalid {
+            return Err(e);
         }
-        if let Some(bucket) = s(body, "S3BucketName") {
-            valid_bucket(bucket)?;
-        }
-        if let Some(p) = s(body, "S3KeyPrefix").filter(|p| !p.is_empty()) {
-            valid_prefix(p)?;
-        }
-        unsupported_options(body)?;
         let t = self.update(&key, |t| {
-            let changes_destination = s(body, "S3BucketName").is_some_and(|b| b != t.bucket)
-                || s(body, "S3KeyPrefix").is_some_and(|p| Some(p) != t.prefix.as_deref());
-            if let Some(bucket) = s(body, "S3BucketName") {
-                t.bucket = bucket.to_string();
+            let changes_destination = bucket.as_deref().is_some_and(|b| b != t.bucket)
+                || prefix.as_deref().is_some_and(|p| Some(p) != t.prefix.as_deref());
+            if let Some(bucket) = bucket {
+                t.bucket = bucket;
             }
-            if let Some(p) = s(body, "S3KeyPrefix") {
-                t.prefix = (!p.is_empty()).then(|| p.to_string());
+            if let Some(p) = prefix {
+                t.prefix = (!p.is_empty()).then_some(p);
             }
-            if let Some(v) = b(body, "IncludeGlobalServiceEvents") {
+            if let Some(v) = include_global {
                 t.include_global = v;
             }
-            if let Some(v) = b(body, "IsMultiRegionTrail") {
+            if let Some(v) = multi_region {
                 t.multi_region = v;
             }
-            if let Some(v) = b(body, "EnableLogFileValidation") {
+            if let Some(v) = validation {
                 if v && !t.validation {
                     // A new chain starts when validation is turned (back) on.
                     t.chains.clear();
@@ -816,21 +1136,6 @@ impl Api {
             Ok(())
         })?;
         Ok(create_update_json(&t))
-    }
-
-    fn describe_trails(&self, ctx: &RequestContext, body: &Value) -> Result<Value, AwsError> {
-        let include_shadow = b(body, "includeShadowTrails").unwrap_or(true);
-        let mut trails: Vec<TrailDoc> =
-            self.visible_trails(ctx)?.into_iter().filter(|t| include_shadow || t.home_region == ctx.region).collect();
-        if let Some(names) = body.get("trailNameList").and_then(Value::as_array).filter(|l| !l.is_empty()) {
-            let mut wanted = Vec::new();
-            for n in names {
-                let n = n.as_str().unwrap_or_default();
-                wanted.push(self.resolve(ctx, n)?);
-            }
-            trails.retain(|t| wanted.iter().any(|(a, n)| *a == t.account && *n == t.name));
-        }
-        Ok(json!({"trailList": trails.iter().map(trail_json).collect::<Vec<_>>()}))
     }
 }
 
@@ -851,6 +1156,91 @@ mod tests {
         assert!(msg("-trail").contains("Trail name must starts with a letter or number."));
         assert!(msg("my#trail").contains("can only contain"));
         assert!(valid_trail_name("my-trail.1").is_ok());
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: "r".into(),
+            caller: rampart_service::Caller::root("111122223333", "AKIA"),
+            region: "us-east-1".into(),
+            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            user_agent: String::new(),
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            secure_transport: false,
+        }
+    }
+
+    fn service() -> (Arc<CloudTrail>, Arc<dyn Service>) {
+        let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
+        let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
+        let ct = CloudTrail::start(store, sealer, TrailConfig { root: None, interval: Duration::from_secs(3600) });
+        let svc = ct.service();
+        (ct, svc)
+    }
+
+    #[test]
+    fn every_operation_is_listed_once() {
+        assert_eq!(
+            OPERATIONS.names(),
+            vec![
+                "AddTags",
+                "CreateTrail",
+                "DeleteTrail",
+                "DescribeTrails",
+                "GetEventSelectors",
+                "GetTrail",
+                "GetTrailStatus",
+                "ListPublicKeys",
+                "ListTags",
+                "ListTrails",
+                "LookupEvents",
+                "PutEventSelectors",
+                "RemoveTags",
+                "StartLogging",
+                "StopLogging",
+                "UpdateTrail",
+            ]
+        );
+        let (_ct, svc) = service();
+        assert!(svc.has_operation("GetTrail") && !svc.has_operation("ListEventDataStores"));
+        let err = svc.plan(&ctx(), "ListEventDataStores", &Input::Json(json!({}))).unwrap_err();
+        assert_eq!(err.code, "UnknownOperationException");
+    }
+
+    /// Input is read once, before anything is authorized; the run works on the trail the plan read.
+    #[test]
+    fn bad_input_is_refused_before_the_decision_and_the_run_uses_the_planned_trail() {
+        let (ct, svc) = service();
+        let c = ctx();
+        let allow = &mut |_: Vec<AuthzCheck>| Ok(());
+        let create = json!({"Name": "audit", "S3BucketName": "audit-bucket"});
+        svc.call(&c, "CreateTrail", &Input::Json(create), allow).unwrap();
+        for (op, body, code) in [
+            ("CreateTrail", json!({"Name": "ok-name", "S3BucketName": "Bad_Bucket"}), "InvalidS3BucketNameException"),
+            ("GetTrail", json!({"Name": "a"}), "InvalidTrailNameException"),
+            ("AddTags", json!({"ResourceId": "audit", "TagsList": []}), "CloudTrailARNInvalidException"),
+            ("LookupEvents", json!({"MaxResults": 51}), "InvalidMaxResultsException"),
+        ] {
+            let mut decided = false;
+            let err = svc
+                .call(&c, op, &Input::Json(body), &mut |_| {
+                    decided = true;
+                    Ok(())
+                })
+                .unwrap_err();
+            assert_eq!(err.code, code, "{op}");
+            assert!(!decided, "{op}: refused before authorization");
+        }
+        // A trail deleted between the decision and the run: the run answers with what was planned.
+        let mut delete_behind = |checks: Vec<AuthzCheck>| {
+            assert_eq!(checks[0].resource, "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit");
+            transact(ct.store.as_ref(), |tx| tx.delete(TRAILS_TABLE, "111122223333/audit").map(|_| ())).unwrap();
+            Ok(())
+        };
+        let out = svc.call(&c, "GetTrail", &Input::Json(json!({"Name": "audit"})), &mut delete_behind).unwrap();
+        assert_eq!(out.json_value()["Trail"]["S3BucketName"], "audit-bucket");
+        let gone = svc.call(&c, "GetTrail", &Input::Json(json!({"Name": "audit"})), allow).unwrap_err();
+        assert_eq!(gone.code, "TrailNotFoundException");
     }
 
     #[test]
