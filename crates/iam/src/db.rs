@@ -105,6 +105,9 @@ impl Db {
         // Read on every call (caches check them): kept in memory where the store can.
         store.cache_table(tables::GENERATION);
         store.cache_table(crate::org::model::tables::GENERATION);
+        // Read by most calls (GetUser, AssumeRole's role, the caller's own user).
+        store.cache_table(tables::USERS);
+        store.cache_table(tables::ROLES);
         Db { store }
     }
 

@@ -95,6 +95,9 @@ pub struct Kms {
 
 impl Kms {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, authorizer: Arc<dyn Authorizer>) -> Arc<Kms> {
+        // Every cryptographic call reads its key record: kept in memory where the store can
+        // (the rows hold sealed material only).
+        store.cache_table(KEYS);
         Arc::new(Kms {
             store,
             sealer,

@@ -86,6 +86,10 @@ impl SecretsManager {
         clock: Arc<dyn Clock>,
         background_rotation: bool,
     ) -> Arc<Self> {
+        // GetSecretValue reads the secret and its version on every call: kept in memory where
+        // the store can (values are stored encrypted).
+        store.cache_table(model::SECRETS);
+        store.cache_table(model::VALUES);
         Arc::new(SecretsManager {
             store,
             keys,

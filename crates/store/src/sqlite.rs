@@ -95,6 +95,7 @@ fn commit_group(conn: &Connection, group: &Mutex<Group>, hot: &HotTables, d: &Du
         let mut rows = hot.rows();
         rows.version += 1;
         for (k, v) in writes {
+            rows.bound();
             rows.rows.insert(k, v);
         }
     }
@@ -110,6 +111,10 @@ struct HotTables {
     rows: Mutex<HotRows>,
 }
 
+/// Rows (present or known absent) the hot cache keeps before it starts over: reads of names
+/// that do not exist must not grow it without bound.
+const MAX_HOT_ROWS: usize = 100_000;
+
 #[derive(Default)]
 struct HotRows {
     /// `(table, key)` → value (`None`: known absent).
@@ -117,6 +122,15 @@ struct HotRows {
     /// Bumped by every commit that writes a hot table: a value read from SQLite before such a
     /// commit is not cached after it.
     version: u64,
+}
+
+impl HotRows {
+    /// Make room for a row: a cache, so forgetting everything is always correct.
+    fn bound(&mut self) {
+        if self.rows.len() >= MAX_HOT_ROWS {
+            self.rows.clear();
+        }
+    }
 }
 
 impl HotTables {
@@ -287,6 +301,7 @@ impl Read for SqliteStore {
         let value = get(&self.reader(), table, key)?;
         let mut rows = self.hot.rows();
         if rows.version == version {
+            rows.bound();
             rows.rows.insert((table.to_string(), key.to_string()), value.clone());
         }
         Ok(value)
@@ -509,6 +524,7 @@ impl Transaction for SqliteTxn<'_> {
             let mut rows = self.hot.rows();
             rows.version += 1;
             for (k, v) in self.hot_writes.drain(..) {
+                rows.bound();
                 rows.rows.insert(k, v);
             }
         }
@@ -616,6 +632,18 @@ mod tests {
             tx.put("gen", "a", b"4").unwrap();
             assert_eq!(tx.get("gen", "a").unwrap().as_deref(), Some(&b"4"[..]));
         }
+    }
+
+    #[test]
+    fn hot_tables_stay_bounded_under_reads_of_absent_names() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.cache_table("users");
+        transact(&s, |tx| tx.put("users", "alice", b"1")).unwrap();
+        for i in 0..MAX_HOT_ROWS + 10 {
+            assert_eq!(s.get("users", &format!("nobody-{i}")).unwrap(), None);
+        }
+        assert!(s.hot.rows().rows.len() <= MAX_HOT_ROWS, "the cache starts over instead of growing");
+        assert_eq!(s.get("users", "alice").unwrap().as_deref(), Some(&b"1"[..]), "and still reads right");
     }
 
     #[test]
