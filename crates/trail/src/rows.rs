@@ -117,23 +117,3 @@ mod tests {
         }
     }
 }
-
-#[cfg(test)]
-mod level_probe {
-    #[test]
-    #[ignore]
-    fn probe_levels() {
-        let rec = br#"{"seq":9,"id":"7f8a9c2e-5b1d-4e6f-9a7b-0c1d2e3f4a51","t":1796662799,"name":"GetUser","source":"iam.amazonaws.com","region":"us-east-1","ro":true,"user":"bob","key":"AKIAIOSFODNN7EXAMPLE","res":[["AWS::IAM::User","arn:aws:iam::123456789012:user/bench-user"]],"event":{"awsRegion":"us-east-1","eventCategory":"Management","eventID":"7f8a9c2e-5b1d-4e6f-9a7b-0c1d2e3f4a51","eventName":"GetUser","eventSource":"iam.amazonaws.com","eventTime":"2026-12-07T17:59:59Z","eventType":"AwsApiCall","eventVersion":"1.09","managementEvent":true,"readOnly":true,"recipientAccountId":"123456789012","requestID":"1b2c7d4e-1a3f-4b5c-8d6e-7f8091a2b3c9","requestParameters":{"userName":"bench-user"},"responseElements":null,"sourceIPAddress":"127.0.0.1","userAgent":"rampart-loadgen","userIdentity":{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","accountId":"123456789012","arn":"arn:aws:iam::123456789012:root","principalId":"123456789012","type":"Root"}}}"#;
-        for level in [-5, -1, 1, 2, 3] {
-            let d = zstd::dict::EncoderDictionary::copy(super::DICT_V1_TEXT, level);
-            let mut c = zstd::bulk::Compressor::with_prepared_dictionary(&d).unwrap();
-            let n = 20000;
-            let t = std::time::Instant::now();
-            let mut len = 0;
-            for _ in 0..n {
-                len = c.compress(rec).unwrap().len();
-            }
-            eprintln!("level {level}: {len} bytes, {:.2} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
-        }
-    }
-}
