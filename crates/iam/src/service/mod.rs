@@ -70,15 +70,12 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (mfa::OPS, mfa::plan, mfa::run),
     (login::OPS, login::plan, login::run),
     (report::OPS, report::plan, report::run),
-    (saml_providers::OPS, saml_providers::plan, saml_providers::run),
     (service_linked::OPS, service_linked::plan, service_linked::run),
-    (ssh_keys::OPS, ssh_keys::plan, ssh_keys::run),
-    (signing_certs::OPS, signing_certs::plan, signing_certs::run),
-    (server_certs::OPS, server_certs::plan, server_certs::run),
 ];
 
 /// The operations moved to typed requests, each listed once by its family.
-static OPERATIONS: Operations<Core> = Operations::new(&[users::OPS]);
+static OPERATIONS: Operations<Core> =
+    Operations::new(&[users::OPS, ssh_keys::OPS, signing_certs::OPS, server_certs::OPS, saml_providers::OPS]);
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
     FAMILIES.iter().find(|(ops, _, _)| ops.contains(&operation))
