@@ -66,16 +66,21 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (profiles::OPS, profiles::plan, profiles::run),
     (account::OPS, account::plan, account::run),
     (simulate::OPS, simulate::plan, simulate::run),
-    (oidc_providers::OPS, oidc_providers::plan, oidc_providers::run),
-    (mfa::OPS, mfa::plan, mfa::run),
     (login::OPS, login::plan, login::run),
     (report::OPS, report::plan, report::run),
     (service_linked::OPS, service_linked::plan, service_linked::run),
 ];
 
 /// The operations moved to typed requests, each listed once by its family.
-static OPERATIONS: Operations<Core> =
-    Operations::new(&[users::OPS, ssh_keys::OPS, signing_certs::OPS, server_certs::OPS, saml_providers::OPS]);
+static OPERATIONS: Operations<Core> = Operations::new(&[
+    users::OPS,
+    ssh_keys::OPS,
+    signing_certs::OPS,
+    server_certs::OPS,
+    saml_providers::OPS,
+    oidc_providers::OPS,
+    mfa::OPS,
+]);
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
     FAMILIES.iter().find(|(ops, _, _)| ops.contains(&operation))
