@@ -59,7 +59,7 @@ pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Res
         a.paging();
         a.finish()?;
         check_policy_arn(arn)?;
-        return one(policy_check(core, ctx, op, arn)?);
+        return one(policy_check(core, ctx, op, arn)?.0);
     }
     let (kind, param) = kind_of(op);
     let name = a.req(param, name_spec(kind));

@@ -60,7 +60,6 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (access_keys::OPS, access_keys::plan, access_keys::run),
     (groups::OPS, groups::plan, groups::run),
     (roles::OPS, roles::plan, roles::run),
-    (managed_policies::OPS, managed_policies::plan, managed_policies::run),
     (inline::OPS, inline::plan, inline::run),
     (attachments::OPS, attachments::plan, attachments::run),
     (profiles::OPS, profiles::plan, profiles::run),
@@ -80,6 +79,7 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     saml_providers::OPS,
     oidc_providers::OPS,
     mfa::OPS,
+    managed_policies::OPS,
 ]);
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
