@@ -60,8 +60,6 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (access_keys::OPS, access_keys::plan, access_keys::run),
     (groups::OPS, groups::plan, groups::run),
     (roles::OPS, roles::plan, roles::run),
-    (inline::OPS, inline::plan, inline::run),
-    (attachments::OPS, attachments::plan, attachments::run),
     (profiles::OPS, profiles::plan, profiles::run),
     (account::OPS, account::plan, account::run),
     (simulate::OPS, simulate::plan, simulate::run),
@@ -80,6 +78,8 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     oidc_providers::OPS,
     mfa::OPS,
     managed_policies::OPS,
+    inline::OPS,
+    attachments::OPS,
 ]);
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
