@@ -62,7 +62,6 @@ const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
     (roles::OPS, roles::plan, roles::run),
     (profiles::OPS, profiles::plan, profiles::run),
     (account::OPS, account::plan, account::run),
-    (simulate::OPS, simulate::plan, simulate::run),
     (login::OPS, login::plan, login::run),
     (report::OPS, report::plan, report::run),
     (service_linked::OPS, service_linked::plan, service_linked::run),
@@ -80,6 +79,7 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     managed_policies::OPS,
     inline::OPS,
     attachments::OPS,
+    simulate::OPS,
 ]);
 
 fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
