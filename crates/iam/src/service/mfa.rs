@@ -8,10 +8,9 @@
 
 use base64::Engine;
 use rampart_policy::ContextValue;
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzCheck, AuthzPlan, CallerKind, Output, RequestContext};
+use rampart_service::{op, AuthzCheck, AuthzPlan, CallerKind, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -26,20 +25,6 @@ use crate::model::{entity_key, tables as iam_tables, AccountRec, Tag, UserRec};
 use crate::totp;
 use crate::util::{from_hex, iam_arn, iso8601, now, to_hex};
 use crate::validate::{self as v, Args, Spec};
-
-pub const OPS: &[&str] = &[
-    "CreateVirtualMFADevice",
-    "EnableMFADevice",
-    "DeactivateMFADevice",
-    "DeleteVirtualMFADevice",
-    "ResyncMFADevice",
-    "GetMFADevice",
-    "ListMFADevices",
-    "ListVirtualMFADevices",
-    "TagMFADevice",
-    "UntagMFADevice",
-    "ListMFADeviceTags",
-];
 
 /// Account ID → virtual MFA devices, keyed `{account}/{lower-case device name}`.
 pub const DEVICES: &str = "iam_mfa_devices";
@@ -218,14 +203,12 @@ impl Core {
 
 /// Accept two consecutive codes within `window` steps of now (+ drift), newer than the last
 /// accepted step; record the second code's step and the drift it shows.
-fn accept_pair(core: &Core, acct: &str, d: &mut MfaDeviceRec, q: &QueryParams, window: i64, at: i64) -> Result<()> {
-    let code1 = q.get("AuthenticationCode1").unwrap_or_default();
-    let code2 = q.get("AuthenticationCode2").unwrap_or_default();
+fn accept_pair(core: &Core, acct: &str, d: &mut MfaDeviceRec, codes: &Codes, window: i64, at: i64) -> Result<()> {
     let seed = core.open_seed(acct, d)?;
     let now_step = totp::step_of(at);
     let center = now_step + d.drift;
     let lo = (center - window).max(d.last_step.map_or(0, |s| s + 1));
-    let s = totp::find_consecutive(&seed, code1, code2, lo, center + window).ok_or_else(invalid_code)?;
+    let s = totp::find_consecutive(&seed, &codes.code1, &codes.code2, lo, center + window).ok_or_else(invalid_code)?;
     d.last_step = Some(s + 1);
     d.drift = s + 1 - now_step;
     Ok(())
@@ -248,87 +231,34 @@ fn subject<'a>(ctx: &'a RequestContext, name: Option<&'a str>) -> Result<Subject
     }
 }
 
-fn subject_check(core: &Core, ctx: &RequestContext, op: &str, s: &Subject<'_>) -> Result<AuthzCheck> {
+/// The subject's check (the user, with its tags; or the root user itself), and the user it read.
+fn subject_check(
+    core: &Core,
+    ctx: &RequestContext,
+    action: &str,
+    s: &Subject<'_>,
+) -> Result<(AuthzCheck, Option<UserRec>)> {
     match s {
-        Subject::User(n) => Ok(user_check(core, ctx, op, n)?.0),
-        Subject::Root => Ok(check(op, ctx.caller.arn.clone())),
+        Subject::User(n) => user_check(core, ctx, action, n),
+        Subject::Root => Ok((check(action, ctx.caller.arn.clone()), None)),
     }
 }
 
-/// `iam:{op}` on the device (its serial-number ARN), with its tags.
-fn device_check(core: &Core, ctx: &RequestContext, op: &str, serial: &str) -> Result<AuthzCheck> {
+/// `iam:{action}` on the device (its serial-number ARN), with its tags; and the device.
+fn device_check(
+    core: &Core,
+    ctx: &RequestContext,
+    action: &str,
+    serial: &str,
+) -> Result<(AuthzCheck, Option<MfaDeviceRec>)> {
     let acct = account(ctx);
-    Ok(match find_device(&core.db, acct, serial)? {
-        Some(d) => resource_tags(check(op, d.serial(acct)), &d.tags, false),
-        None if serial.starts_with("arn:") => check(op, serial.to_string()),
-        None => check(op, format!("arn:aws:iam::{acct}:mfa/{serial}")),
-    })
-}
-
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let acct = account(ctx);
-    let mut a = Args::new(q);
-    match op {
-        "CreateVirtualMFADevice" => {
-            let path = a.opt("Path", &v::PATH).unwrap_or("/");
-            let name = a.req("VirtualMFADeviceName", &DEVICE_NAME);
-            let tags = a.tags("Tags");
-            a.finish()?;
-            one(request_tags(check(op, iam_arn(acct, "mfa", path, name)), &tags))
-        }
-        "EnableMFADevice" | "ResyncMFADevice" => {
-            let user = a.req("UserName", &v::EXISTING_USER_NAME);
-            a.req("SerialNumber", &SERIAL);
-            a.req_unshown("AuthenticationCode1", &AUTH_CODE);
-            a.req_unshown("AuthenticationCode2", &AUTH_CODE);
-            a.finish()?;
-            one(user_check(core, ctx, op, user)?.0)
-        }
-        "DeactivateMFADevice" | "GetMFADevice" => {
-            let spec = if op == "GetMFADevice" { &v::USER_NAME } else { &v::EXISTING_USER_NAME };
-            let user = a.opt("UserName", spec);
-            a.req("SerialNumber", &SERIAL);
-            a.finish()?;
-            one(subject_check(core, ctx, op, &subject(ctx, user)?)?)
-        }
-        "ListMFADevices" => {
-            let user = a.opt("UserName", &v::EXISTING_USER_NAME);
-            a.paging();
-            a.finish()?;
-            one(subject_check(core, ctx, op, &subject(ctx, user)?)?)
-        }
-        "ListVirtualMFADevices" => {
-            a.enumeration("AssignmentStatus", &["Assigned", "Unassigned", "Any"]);
-            a.paging();
-            a.finish()?;
-            one(check(op, "*"))
-        }
-        "DeleteVirtualMFADevice" | "ListMFADeviceTags" => {
-            let serial = a.req("SerialNumber", &SERIAL);
-            if op == "ListMFADeviceTags" {
-                a.paging();
-            }
-            a.finish()?;
-            one(device_check(core, ctx, op, serial)?)
-        }
-        "TagMFADevice" => {
-            let serial = a.req("SerialNumber", &SERIAL);
-            let tags = a.tags("Tags");
-            if !q.contains("Tags") {
-                a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-            }
-            a.finish()?;
-            one(request_tags(device_check(core, ctx, op, serial)?, &tags))
-        }
-        "UntagMFADevice" => {
-            let serial = a.req("SerialNumber", &SERIAL);
-            let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true);
-            a.finish()?;
-            let keys = keys.iter().map(|k| k.to_string()).collect();
-            one(device_check(core, ctx, op, serial)?.with_context("aws:TagKeys", ContextValue::List(keys)))
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
-    }
+    let d = find_device(&core.db, acct, serial)?;
+    let c = match &d {
+        Some(d) => resource_tags(check(action, d.serial(acct)), &d.tags, false),
+        None if serial.starts_with("arn:") => check(action, serial.to_string()),
+        None => check(action, format!("arn:aws:iam::{acct}:mfa/{serial}")),
+    };
+    Ok((c, d))
 }
 
 /// `<User>` inside a virtual MFA device (as ListUsers shows users).
@@ -346,181 +276,485 @@ fn device_xml(w: &mut XmlWriter, tag: &'static str, acct: &str, d: &MfaDeviceRec
     w.end();
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    let at = ctx.time.unix_timestamp();
-    let serial = q.get("SerialNumber").unwrap_or_default();
-    match op {
-        "CreateVirtualMFADevice" => create(core, acct, q),
-        "EnableMFADevice" => {
-            let user = q.get("UserName").unwrap_or_default();
-            core.db.write(acct, |tx| {
-                let u = tx.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
-                let mut d = require_device(tx, acct, serial)?;
-                if d.user.is_some() {
-                    return Err(IamError::AlreadyExists("MFA Device is already in use.".into()));
-                }
-                if user_devices(tx, acct, &u.name)?.len() >= MAX_DEVICES_PER_USER {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for MfaDevicesPerUser: {MAX_DEVICES_PER_USER}"
-                    )));
-                }
-                accept_pair(core, acct, &mut d, q, ENABLE_WINDOW, at)?;
-                d.user = Some(u.name.clone());
-                d.enabled = Some(at);
-                put_device(tx, acct, &d)
-            })?;
-            empty()
-        }
-        "ResyncMFADevice" => {
-            let user = q.get("UserName").unwrap_or_default();
-            core.db.write_untracked(|tx| {
-                tx.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
-                let mut d = find_device(tx, acct, serial)?
-                    .filter(|d| d.assigned_to(user))
-                    .ok_or_else(|| not_assigned(serial))?;
-                accept_pair(core, acct, &mut d, q, RESYNC_WINDOW, at)?;
-                put_device(tx, acct, &d)
-            })?;
-            empty()
-        }
-        "DeactivateMFADevice" => {
-            let who = subject(ctx, q.get("UserName"))?;
-            core.db.write(acct, |tx| {
-                let Subject::User(user) = who else { return Err(not_assigned(serial)) };
-                tx.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
-                let mut d = find_device(tx, acct, serial)?
-                    .filter(|d| d.assigned_to(user))
-                    .ok_or_else(|| not_assigned(serial))?;
-                d.user = None;
-                d.enabled = None;
-                d.drift = 0;
-                put_device(tx, acct, &d)
-            })?;
-            empty()
-        }
-        "DeleteVirtualMFADevice" => {
-            core.db.write(acct, |tx| {
-                let d = require_device(tx, acct, serial)?;
-                if d.user.is_some() {
-                    return Err(IamError::DeleteConflict("MFA Device is still in use".into()));
-                }
-                tx.delete(DEVICES, &entity_key(acct, &d.name))?;
-                Ok(())
-            })?;
-            empty()
-        }
-        "GetMFADevice" => {
-            let Subject::User(user) = subject(ctx, q.get("UserName"))? else { return Err(not_assigned(serial)) };
-            let u = core.db.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
-            let d = find_device(&core.db, acct, serial)?
-                .filter(|d| d.assigned_to(&u.name))
-                .ok_or_else(|| not_assigned(serial))?;
-            let mut w = XmlWriter::new();
-            w.elem("UserName", &u.name).elem("SerialNumber", &d.serial(acct));
-            if let Some(e) = d.enabled {
-                w.elem("EnableDate", &iso8601(e));
-            }
-            xml(w.finish())
-        }
-        "ListMFADevices" => {
-            let (marker, max) = Args::new(q).paging();
-            let mut list: Vec<(String, String, i64)> = Vec::new();
-            if let Subject::User(user) = subject(ctx, q.get("UserName"))? {
-                let u = core.db.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
-                for d in devices(core, acct)? {
-                    if let (true, Some(e)) = (d.assigned_to(&u.name), d.enabled) {
-                        list.push((u.name.clone(), d.serial(acct), e));
-                    }
-                }
-            }
-            list.sort_by(|a, b| a.1.cmp(&b.1));
-            let page = paginate(list, |(_, s, _)| s.clone(), marker, max);
-            let mut w = XmlWriter::new();
-            w.start("MFADevices");
-            for (user, serial, enabled) in &page.items {
-                w.start("member")
-                    .elem("UserName", user)
-                    .elem("SerialNumber", serial)
-                    .elem("EnableDate", &iso8601(*enabled))
-                    .end();
-            }
-            w.end();
-            super::xml::truncation(&mut w, &page.next);
-            xml(w.finish())
-        }
-        "ListVirtualMFADevices" => {
-            let (marker, max) = Args::new(q).paging();
-            let status = q.get("AssignmentStatus").unwrap_or("Any");
-            let list: Vec<MfaDeviceRec> = devices(core, acct)?
-                .into_iter()
-                .filter(|d| match status {
-                    "Assigned" => d.user.is_some(),
-                    "Unassigned" => d.user.is_none(),
-                    _ => true,
-                })
-                .collect();
-            let page = paginate(list, |d| d.name.to_ascii_lowercase(), marker, max);
-            let mut w = XmlWriter::new();
-            w.start("VirtualMFADevices");
-            for d in &page.items {
-                let user = match &d.user {
-                    Some(n) => core.db.entity::<UserRec>(acct, n)?,
-                    None => None,
-                };
-                device_xml(&mut w, "member", acct, d, user.as_ref());
-            }
-            w.end();
-            super::xml::truncation(&mut w, &page.next);
-            xml(w.finish())
-        }
-        "ListMFADeviceTags" => {
-            let (marker, max) = Args::new(q).paging();
-            let d = require_device(&core.db, acct, serial)?;
-            tag_page(d.tags, marker, max)
-        }
-        "TagMFADevice" => {
-            let tags = Args::new(q).tags("Tags");
-            check_new_tags(&tags)?;
-            core.db.write(acct, |tx| {
-                let mut d = require_device(tx, acct, serial)?;
-                merge_tags(&mut d.tags, tags)?;
-                put_device(tx, acct, &d)
-            })?;
-            empty()
-        }
-        "UntagMFADevice" => {
-            let keys = q.list("TagKeys.member");
-            core.db.write(acct, |tx| {
-                let mut d = require_device(tx, acct, serial)?;
-                remove_tags(&mut d.tags, &keys);
-                put_device(tx, acct, &d)
-            })?;
-            empty()
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, CreateVirtualMFADevice>(),
+    op::<Core, EnableMFADevice>(),
+    op::<Core, DeactivateMFADevice>(),
+    op::<Core, DeleteVirtualMFADevice>(),
+    op::<Core, ResyncMFADevice>(),
+    op::<Core, GetMFADevice>(),
+    op::<Core, ListMFADevices>(),
+    op::<Core, ListVirtualMFADevices>(),
+    op::<Core, TagMFADevice>(),
+    op::<Core, UntagMFADevice>(),
+    op::<Core, ListMFADeviceTags>(),
+];
+
+pub struct CreateVirtualMFADevice {
+    path: String,
+    name: String,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for CreateVirtualMFADevice {
+    const NAME: &'static str = "CreateVirtualMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let path = a.opt("Path", &v::PATH).unwrap_or("/").to_string();
+        let name = a.req("VirtualMFADeviceName", &DEVICE_NAME).to_string();
+        let tags = a.tags("Tags");
+        a.finish()?;
+        Ok(CreateVirtualMFADevice { path, name, tags })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(request_tags(check(Self::NAME, iam_arn(account(ctx), "mfa", &self.path, &self.name)), &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        create(core, account(ctx), self)
     }
 }
 
-fn create(core: &Core, acct: &str, q: &QueryParams) -> Result<Output> {
-    let name = q.get("VirtualMFADeviceName").unwrap_or_default();
-    let path = q.get("Path").unwrap_or("/");
-    let tags = Args::new(q).tags("Tags");
+/// The two consecutive codes of EnableMFADevice and ResyncMFADevice (wiped when dropped).
+struct Codes {
+    code1: Zeroizing<String>,
+    code2: Zeroizing<String>,
+}
+
+/// UserName, SerialNumber and the two codes, as EnableMFADevice and ResyncMFADevice take them.
+fn parse_pair(input: &Input) -> Result<(String, String, Codes)> {
+    let mut a = Args::new(input.query());
+    let user = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
+    let serial = a.req("SerialNumber", &SERIAL).to_string();
+    let code1 = Zeroizing::new(a.req_unshown("AuthenticationCode1", &AUTH_CODE).to_string());
+    let code2 = Zeroizing::new(a.req_unshown("AuthenticationCode2", &AUTH_CODE).to_string());
+    a.finish()?;
+    Ok((user, serial, Codes { code1, code2 }))
+}
+
+pub struct EnableMFADevice {
+    user: String,
+    serial: String,
+    codes: Codes,
+}
+
+impl Operation<Core> for EnableMFADevice {
+    const NAME: &'static str = "EnableMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let (user, serial, codes) = parse_pair(input)?;
+        Ok(EnableMFADevice { user, serial, codes })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(user_check(core, ctx, Self::NAME, &self.user)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let (user, serial) = (&self.user, &self.serial);
+        core.db.write(acct, |tx| {
+            let u = tx.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
+            let mut d = require_device(tx, acct, serial)?;
+            if d.user.is_some() {
+                return Err(IamError::AlreadyExists("MFA Device is already in use.".into()));
+            }
+            if user_devices(tx, acct, &u.name)?.len() >= MAX_DEVICES_PER_USER {
+                return Err(IamError::LimitExceeded(format!(
+                    "Cannot exceed quota for MfaDevicesPerUser: {MAX_DEVICES_PER_USER}"
+                )));
+            }
+            accept_pair(core, acct, &mut d, &self.codes, ENABLE_WINDOW, at)?;
+            d.user = Some(u.name.clone());
+            d.enabled = Some(at);
+            put_device(tx, acct, &d)
+        })?;
+        empty()
+    }
+}
+
+pub struct ResyncMFADevice {
+    user: String,
+    serial: String,
+    codes: Codes,
+}
+
+impl Operation<Core> for ResyncMFADevice {
+    const NAME: &'static str = "ResyncMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let (user, serial, codes) = parse_pair(input)?;
+        Ok(ResyncMFADevice { user, serial, codes })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(user_check(core, ctx, Self::NAME, &self.user)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let at = ctx.time.unix_timestamp();
+        let (user, serial) = (&self.user, &self.serial);
+        core.db.write_untracked(|tx| {
+            tx.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
+            let mut d =
+                find_device(tx, acct, serial)?.filter(|d| d.assigned_to(user)).ok_or_else(|| not_assigned(serial))?;
+            accept_pair(core, acct, &mut d, &self.codes, RESYNC_WINDOW, at)?;
+            put_device(tx, acct, &d)
+        })?;
+        empty()
+    }
+}
+
+pub struct DeactivateMFADevice {
+    user: Option<String>,
+    serial: String,
+}
+
+impl Operation<Core> for DeactivateMFADevice {
+    const NAME: &'static str = "DeactivateMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        let serial = a.req("SerialNumber", &SERIAL).to_string();
+        a.finish()?;
+        Ok(DeactivateMFADevice { user, serial })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(subject_check(core, ctx, Self::NAME, &subject(ctx, self.user.as_deref())?)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let serial = &self.serial;
+        let who = subject(ctx, self.user.as_deref())?;
+        core.db.write(acct, |tx| {
+            let Subject::User(user) = who else { return Err(not_assigned(serial)) };
+            tx.entity::<UserRec>(acct, user)?.ok_or_else(|| no_such_user(user))?;
+            let mut d =
+                find_device(tx, acct, serial)?.filter(|d| d.assigned_to(user)).ok_or_else(|| not_assigned(serial))?;
+            d.user = None;
+            d.enabled = None;
+            d.drift = 0;
+            put_device(tx, acct, &d)
+        })?;
+        empty()
+    }
+}
+
+pub struct DeleteVirtualMFADevice {
+    serial: String,
+}
+
+impl Operation<Core> for DeleteVirtualMFADevice {
+    const NAME: &'static str = "DeleteVirtualMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let serial = a.req("SerialNumber", &SERIAL).to_string();
+        a.finish()?;
+        Ok(DeleteVirtualMFADevice { serial })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(device_check(core, ctx, Self::NAME, &self.serial)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            let d = require_device(tx, acct, &self.serial)?;
+            if d.user.is_some() {
+                return Err(IamError::DeleteConflict("MFA Device is still in use".into()));
+            }
+            tx.delete(DEVICES, &entity_key(acct, &d.name))?;
+            Ok(())
+        })?;
+        empty()
+    }
+}
+
+pub struct GetMFADevice {
+    user: Option<String>,
+    serial: String,
+    /// The user the plan read.
+    found: Option<UserRec>,
+}
+
+impl Operation<Core> for GetMFADevice {
+    const NAME: &'static str = "GetMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::USER_NAME).map(str::to_string);
+        let serial = a.req("SerialNumber", &SERIAL).to_string();
+        a.finish()?;
+        Ok(GetMFADevice { user, serial, found: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, found) = subject_check(core, ctx, Self::NAME, &subject(ctx, self.user.as_deref())?)?;
+        self.found = found;
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let serial = &self.serial;
+        let Subject::User(user) = subject(ctx, self.user.as_deref())? else { return Err(not_assigned(serial)) };
+        let u = self.found.ok_or_else(|| no_such_user(user))?;
+        let d = find_device(&core.db, acct, serial)?
+            .filter(|d| d.assigned_to(&u.name))
+            .ok_or_else(|| not_assigned(serial))?;
+        let mut w = XmlWriter::new();
+        w.elem("UserName", &u.name).elem("SerialNumber", &d.serial(acct));
+        if let Some(e) = d.enabled {
+            w.elem("EnableDate", &iso8601(e));
+        }
+        xml(w.finish())
+    }
+}
+
+/// ListMFADevices: the named user's enabled devices, or the calling IAM user's (none for root).
+pub struct ListMFADevices {
+    user: Option<String>,
+    marker: Option<String>,
+    max: usize,
+    /// The user the plan read.
+    found: Option<UserRec>,
+}
+
+impl Operation<Core> for ListMFADevices {
+    const NAME: &'static str = "ListMFADevices";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListMFADevices { user, marker, max, found: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, found) = subject_check(core, ctx, Self::NAME, &subject(ctx, self.user.as_deref())?)?;
+        self.found = found;
+        one(c)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let mut list: Vec<(String, String, i64)> = Vec::new();
+        if let Subject::User(user) = subject(ctx, self.user.as_deref())? {
+            let u = self.found.ok_or_else(|| no_such_user(user))?;
+            for d in devices(core, acct)? {
+                if let (true, Some(e)) = (d.assigned_to(&u.name), d.enabled) {
+                    list.push((u.name.clone(), d.serial(acct), e));
+                }
+            }
+        }
+        list.sort_by(|a, b| a.1.cmp(&b.1));
+        let page = paginate(list, |(_, s, _)| s.clone(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        w.start("MFADevices");
+        for (user, serial, enabled) in &page.items {
+            w.start("member")
+                .elem("UserName", user)
+                .elem("SerialNumber", serial)
+                .elem("EnableDate", &iso8601(*enabled))
+                .end();
+        }
+        w.end();
+        super::xml::truncation(&mut w, &page.next);
+        xml(w.finish())
+    }
+}
+
+pub struct ListVirtualMFADevices {
+    /// `Assigned`, `Unassigned` or `Any` (the default).
+    status: String,
+    marker: Option<String>,
+    max: usize,
+}
+
+impl Operation<Core> for ListVirtualMFADevices {
+    const NAME: &'static str = "ListVirtualMFADevices";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let status = a.enumeration("AssignmentStatus", &["Assigned", "Unassigned", "Any"]).unwrap_or("Any").to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListVirtualMFADevices { status, marker, max })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let list: Vec<MfaDeviceRec> = devices(core, acct)?
+            .into_iter()
+            .filter(|d| match self.status.as_str() {
+                "Assigned" => d.user.is_some(),
+                "Unassigned" => d.user.is_none(),
+                _ => true,
+            })
+            .collect();
+        let page = paginate(list, |d| d.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        w.start("VirtualMFADevices");
+        for d in &page.items {
+            let user = match &d.user {
+                Some(n) => core.db.entity::<UserRec>(acct, n)?,
+                None => None,
+            };
+            device_xml(&mut w, "member", acct, d, user.as_ref());
+        }
+        w.end();
+        super::xml::truncation(&mut w, &page.next);
+        xml(w.finish())
+    }
+}
+
+pub struct ListMFADeviceTags {
+    serial: String,
+    marker: Option<String>,
+    max: usize,
+    /// The device the plan read.
+    device: Option<MfaDeviceRec>,
+}
+
+impl Operation<Core> for ListMFADeviceTags {
+    const NAME: &'static str = "ListMFADeviceTags";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let serial = a.req("SerialNumber", &SERIAL).to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListMFADeviceTags { serial, marker, max, device: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, d) = device_check(core, ctx, Self::NAME, &self.serial)?;
+        self.device = d;
+        one(c)
+    }
+
+    fn run(self, _: &Core, _: &RequestContext) -> Result<Output> {
+        let d = self.device.ok_or_else(|| no_such_device(&self.serial))?;
+        tag_page(d.tags, self.marker.as_deref(), self.max)
+    }
+}
+
+pub struct TagMFADevice {
+    serial: String,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for TagMFADevice {
+    const NAME: &'static str = "TagMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let mut a = Args::new(q);
+        let serial = a.req("SerialNumber", &SERIAL).to_string();
+        let tags = a.tags("Tags");
+        if !q.contains("Tags") {
+            a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
+        }
+        a.finish()?;
+        Ok(TagMFADevice { serial, tags })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(request_tags(device_check(core, ctx, Self::NAME, &self.serial)?.0, &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        check_new_tags(&self.tags)?;
+        core.db.write(acct, |tx| {
+            let mut d = require_device(tx, acct, &self.serial)?;
+            merge_tags(&mut d.tags, self.tags)?;
+            put_device(tx, acct, &d)
+        })?;
+        empty()
+    }
+}
+
+pub struct UntagMFADevice {
+    serial: String,
+    keys: Vec<String>,
+}
+
+impl Operation<Core> for UntagMFADevice {
+    const NAME: &'static str = "UntagMFADevice";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let serial = a.req("SerialNumber", &SERIAL).to_string();
+        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        a.finish()?;
+        Ok(UntagMFADevice { serial, keys })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let c = device_check(core, ctx, Self::NAME, &self.serial)?.0;
+        one(c.with_context("aws:TagKeys", ContextValue::List(self.keys.clone())))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        core.db.write(acct, |tx| {
+            let mut d = require_device(tx, acct, &self.serial)?;
+            remove_tags(&mut d.tags, &keys);
+            put_device(tx, acct, &d)
+        })?;
+        empty()
+    }
+}
+
+fn create(core: &Core, acct: &str, c: CreateVirtualMFADevice) -> Result<Output> {
+    let CreateVirtualMFADevice { path, name, tags } = c;
     check_new_tags(&tags)?;
     let seed = totp::new_seed();
-    let serial = iam_arn(acct, "mfa", path, name);
+    let serial = iam_arn(acct, "mfa", &path, &name);
     let seed32 = Zeroizing::new(totp::base32(&seed));
     // The QR code names the account by its alias when it has one.
     let account_name = core.db.get::<AccountRec>(iam_tables::ACCOUNTS, acct)?.and_then(|a| a.alias);
-    let uri = Zeroizing::new(totp::otpauth_uri(name, account_name.as_deref().unwrap_or(acct), &seed32));
+    let uri = Zeroizing::new(totp::otpauth_uri(&name, account_name.as_deref().unwrap_or(acct), &seed32));
     let png = Zeroizing::new(totp::qr_png(&uri).map_err(IamError::Internal)?);
     let sealed_seed = core
         .sealer
         .seal(&seed, &seed_aad(&serial))
         .map_err(|e| IamError::Internal(format!("sealing an MFA seed: {e}")))?;
+    let key = entity_key(acct, &name);
     let rec = MfaDeviceRec {
-        name: name.to_string(),
-        path: path.to_string(),
+        name,
+        path,
         created: now(),
         sealed_seed: to_hex(&sealed_seed),
         user: None,
@@ -530,7 +764,7 @@ fn create(core: &Core, acct: &str, q: &QueryParams) -> Result<Output> {
         drift: 0,
     };
     core.db.write(acct, |tx| {
-        if tx.get::<MfaDeviceRec>(DEVICES, &entity_key(acct, name))?.is_some() {
+        if tx.get::<MfaDeviceRec>(DEVICES, &key)?.is_some() {
             return Err(IamError::AlreadyExists("MFADevice entity at the same path and name already exists.".into()));
         }
         put_device(tx, acct, &rec)

@@ -25,7 +25,6 @@ pub(crate) mod xml;
 use std::sync::Arc;
 
 use rampart_policy::{ContextValue, PolicyType};
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::{AwsError, Protocol};
 use rampart_service::{AuthzCheck, AuthzPlan, Input, Operations, Output, RequestContext, Service};
 
@@ -52,24 +51,7 @@ impl Core {
     }
 }
 
-type PlanFn = fn(&Core, &RequestContext, &str, &QueryParams) -> Result<AuthzPlan>;
-type RunFn = fn(&Core, &RequestContext, &str, &QueryParams) -> Result<Output>;
-
-/// Each family of operations: its names, how it is authorized, how it runs.
-const FAMILIES: &[(&[&str], PlanFn, RunFn)] = &[
-    (managed_policies::OPS, managed_policies::plan, managed_policies::run),
-    (inline::OPS, inline::plan, inline::run),
-    (attachments::OPS, attachments::plan, attachments::run),
-    (simulate::OPS, simulate::plan, simulate::run),
-    (oidc_providers::OPS, oidc_providers::plan, oidc_providers::run),
-    (mfa::OPS, mfa::plan, mfa::run),
-    (saml_providers::OPS, saml_providers::plan, saml_providers::run),
-    (ssh_keys::OPS, ssh_keys::plan, ssh_keys::run),
-    (signing_certs::OPS, signing_certs::plan, signing_certs::run),
-    (server_certs::OPS, server_certs::plan, server_certs::run),
-];
-
-/// The operations moved to typed requests, each listed once by its family.
+/// Every IAM operation, each listed once by its family.
 static OPERATIONS: Operations<Core> = Operations::new(&[
     users::OPS,
     access_keys::OPS,
@@ -80,18 +62,21 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     login::OPS,
     report::OPS,
     service_linked::OPS,
+    ssh_keys::OPS,
+    signing_certs::OPS,
+    server_certs::OPS,
+    saml_providers::OPS,
+    oidc_providers::OPS,
+    mfa::OPS,
+    managed_policies::OPS,
+    inline::OPS,
+    attachments::OPS,
+    simulate::OPS,
 ]);
-
-fn family(operation: &str) -> Option<&'static (&'static [&'static str], PlanFn, RunFn)> {
-    FAMILIES.iter().find(|(ops, _, _)| ops.contains(&operation))
-}
 
 /// Every operation this service implements.
 pub fn operations() -> Vec<&'static str> {
-    let mut v: Vec<&str> = FAMILIES.iter().flat_map(|(ops, _, _)| ops.iter().copied()).collect();
-    v.extend(OPERATIONS.names());
-    v.sort_unstable();
-    v
+    OPERATIONS.names()
 }
 
 /// IAM (awsQuery, API version 2010-05-08).
@@ -123,7 +108,7 @@ impl Service for IamService {
     }
 
     fn has_operation(&self, operation: &str) -> bool {
-        OPERATIONS.has(operation) || family(operation).is_some()
+        OPERATIONS.has(operation)
     }
 
     fn call(
@@ -133,33 +118,15 @@ impl Service for IamService {
         input: &Input,
         decide: rampart_service::Decide<'_>,
     ) -> Result<Output, AwsError> {
-        if let Some(r) = OPERATIONS.call(&self.core, ctx, operation, input, &mut *decide) {
-            return r;
-        }
-        // Families not yet moved to typed operations: plan, decide, run.
-        if let AuthzPlan::Checks(checks) = self.legacy_authorize(ctx, operation, input)? {
-            decide(checks)?;
-        }
-        self.legacy_invoke(ctx, operation, input)
+        OPERATIONS
+            .call(&self.core, ctx, operation, input, decide)
+            .unwrap_or_else(|| Err(AwsError::invalid_action("iam", operation)))
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        if let Some(r) = OPERATIONS.plan(&self.core, ctx, operation, input) {
-            return r;
-        }
-        self.legacy_authorize(ctx, operation, input)
-    }
-}
-
-impl IamService {
-    fn legacy_authorize(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        let (_, plan, _) = family(operation).ok_or_else(|| AwsError::invalid_action("iam", operation))?;
-        plan(&self.core, ctx, operation, input.query()).map_err(AwsError::from)
-    }
-
-    fn legacy_invoke(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Output, AwsError> {
-        let (_, _, run) = family(operation).ok_or_else(|| AwsError::invalid_action("iam", operation))?;
-        run(&self.core, ctx, operation, input.query()).map_err(AwsError::from)
+        OPERATIONS
+            .plan(&self.core, ctx, operation, input)
+            .unwrap_or_else(|| Err(AwsError::invalid_action("iam", operation)))
     }
 }
 

@@ -2,8 +2,7 @@
 
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_protocol::AwsError;
-use rampart_service::{AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
 use super::users::tag_page;
 use super::{
@@ -11,22 +10,10 @@ use super::{
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::oidc::{normalize_url, ProviderRec, INVALID_URL, PROVIDERS};
+use crate::model::Tag;
+use crate::oidc::{normalize_url, ProviderRec, PROVIDERS};
 use crate::util::{iso8601, now};
 use crate::validate::{self as v, Args, Spec};
-
-pub const OPS: &[&str] = &[
-    "CreateOpenIDConnectProvider",
-    "GetOpenIDConnectProvider",
-    "ListOpenIDConnectProviders",
-    "DeleteOpenIDConnectProvider",
-    "UpdateOpenIDConnectProviderThumbprint",
-    "AddClientIDToOpenIDConnectProvider",
-    "RemoveClientIDFromOpenIDConnectProvider",
-    "TagOpenIDConnectProvider",
-    "UntagOpenIDConnectProvider",
-    "ListOpenIDConnectProviderTags",
-];
 
 const URL: Spec = Spec { min: 1, max: 255, pattern: None };
 const CLIENT_ID: Spec = Spec { min: 1, max: 255, pattern: None };
@@ -105,59 +92,23 @@ fn check_thumbprints(list: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let acct = account(ctx);
-    let mut a = Args::new(q);
-    if op == "ListOpenIDConnectProviders" {
-        a.finish()?;
-        return one(check(op, "*"));
-    }
-    if op == "CreateOpenIDConnectProvider" {
-        client_id_list(q)?;
-        let url = a.req("Url", &URL);
-        a.list("ClientIDList", &CLIENT_ID, None, false);
-        thumbprints(&mut a, false);
-        let tags = a.tags("Tags");
-        a.finish()?;
-        let url = normalize_url(url).map_err(IamError::InvalidInput)?;
-        let arn = format!("arn:aws:iam::{acct}:oidc-provider/{}", crate::oidc::provider_key(&url));
-        return one(request_tags(check(op, arn), &tags));
-    }
-    let arn = a.req("OpenIDConnectProviderArn", &v::ARN);
-    let mut tags = Vec::new();
-    match op {
-        "UpdateOpenIDConnectProviderThumbprint" => {
-            thumbprints(&mut a, true);
-        }
-        "AddClientIDToOpenIDConnectProvider" | "RemoveClientIDFromOpenIDConnectProvider" => {
-            a.req("ClientID", &CLIENT_ID);
-        }
-        "TagOpenIDConnectProvider" => tags = a.tags("Tags"),
-        "UntagOpenIDConnectProvider" => {
-            a.list("TagKeys", &v::TAG_KEY, Some(50), true);
-        }
-        "ListOpenIDConnectProviderTags" => {
-            a.paging();
-        }
-        _ => {}
-    }
-    a.finish()?;
-    let c = match get(core, acct, arn)? {
-        Some(p) => resource_tags(check(op, arn), &p.tags, false),
-        None => check(op, arn),
+/// `iam:{action}` on the provider (with its tags when it exists), and the provider.
+fn provider_check(
+    core: &Core,
+    ctx: &RequestContext,
+    action: &str,
+    arn: &str,
+) -> Result<(AuthzCheck, Option<ProviderRec>)> {
+    let p = get(core, account(ctx), arn)?;
+    let c = match &p {
+        Some(p) => resource_tags(check(action, arn), &p.tags, false),
+        None => check(action, arn),
     };
-    one(request_tags(c, &tags))
-}
-
-fn provider_of(core: &Core, acct: &str, q: &QueryParams) -> Result<(String, ProviderRec)> {
-    let arn = q.get("OpenIDConnectProviderArn").unwrap_or_default();
-    let p = get(core, acct, arn)?.ok_or_else(|| no_such(arn))?;
-    Ok((arn.to_string(), p))
+    Ok((c, p))
 }
 
 /// Read-modify-write of one provider.
-fn update(core: &Core, acct: &str, q: &QueryParams, f: impl FnOnce(&mut ProviderRec) -> Result<()>) -> Result<Output> {
-    let arn = q.get("OpenIDConnectProviderArn").unwrap_or_default();
+fn update(core: &Core, acct: &str, arn: &str, f: impl FnOnce(&mut ProviderRec) -> Result<()>) -> Result<Output> {
     let key = key_of_arn(acct, arn).ok_or_else(|| no_such(arn))?;
     let skey = store_key(acct, key);
     core.db.write(acct, |tx| {
@@ -168,127 +119,363 @@ fn update(core: &Core, acct: &str, q: &QueryParams, f: impl FnOnce(&mut Provider
     empty()
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    match op {
-        "CreateOpenIDConnectProvider" => {
-            let mut a = Args::new(q);
-            let url = normalize_url(a.req("Url", &URL)).map_err(|m| match m.as_str() {
-                INVALID_URL => IamError::Aws(AwsError::validation(m)),
-                _ => IamError::InvalidInput(m),
-            })?;
-            let client_ids: Vec<String> = client_id_list(q)?.into_iter().map(str::to_string).collect();
-            a.list("ClientIDList", &CLIENT_ID, None, false);
-            let thumbs = thumbprints(&mut a, false);
-            let tags = a.tags("Tags");
-            a.finish()?;
-            check_thumbprints(&thumbs)?;
-            check_new_tags(&tags)?;
-            let rec = ProviderRec { url, created: now(), client_ids, thumbprints: thumbs, tags };
-            let skey = store_key(acct, rec.key());
-            core.db.write(acct, |tx| {
-                if tx.get::<ProviderRec>(PROVIDERS, &skey)?.is_some() {
-                    return Err(IamError::AlreadyExists(format!("Provider with url {} already exists.", rec.url)));
-                }
-                if tx.count(PROVIDERS, &format!("{acct}/"))? >= MAX_PROVIDERS {
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, CreateOpenIDConnectProvider>(),
+    op::<Core, GetOpenIDConnectProvider>(),
+    op::<Core, ListOpenIDConnectProviders>(),
+    op::<Core, DeleteOpenIDConnectProvider>(),
+    op::<Core, UpdateOpenIDConnectProviderThumbprint>(),
+    op::<Core, AddClientIDToOpenIDConnectProvider>(),
+    op::<Core, RemoveClientIDFromOpenIDConnectProvider>(),
+    op::<Core, TagOpenIDConnectProvider>(),
+    op::<Core, UntagOpenIDConnectProvider>(),
+    op::<Core, ListOpenIDConnectProviderTags>(),
+];
+
+pub struct CreateOpenIDConnectProvider {
+    /// Normalised (`https://host/path`).
+    url: String,
+    client_ids: Vec<String>,
+    thumbprints: Vec<String>,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for CreateOpenIDConnectProvider {
+    const NAME: &'static str = "CreateOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let client_ids = client_id_list(q)?.into_iter().map(str::to_string).collect();
+        let mut a = Args::new(q);
+        let url = a.req("Url", &URL);
+        a.list("ClientIDList", &CLIENT_ID, None, false);
+        let thumbprints = thumbprints(&mut a, false);
+        let tags = a.tags("Tags");
+        a.finish()?;
+        let url = normalize_url(url).map_err(IamError::InvalidInput)?;
+        Ok(CreateOpenIDConnectProvider { url, client_ids, thumbprints, tags })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let arn = format!("arn:aws:iam::{}:oidc-provider/{}", account(ctx), crate::oidc::provider_key(&self.url));
+        one(request_tags(check(Self::NAME, arn), &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        check_thumbprints(&self.thumbprints)?;
+        check_new_tags(&self.tags)?;
+        let rec = ProviderRec {
+            url: self.url,
+            created: now(),
+            client_ids: self.client_ids,
+            thumbprints: self.thumbprints,
+            tags: self.tags,
+        };
+        let skey = store_key(acct, rec.key());
+        core.db.write(acct, |tx| {
+            if tx.get::<ProviderRec>(PROVIDERS, &skey)?.is_some() {
+                return Err(IamError::AlreadyExists(format!("Provider with url {} already exists.", rec.url)));
+            }
+            if tx.count(PROVIDERS, &format!("{acct}/"))? >= MAX_PROVIDERS {
+                return Err(IamError::LimitExceeded(format!(
+                    "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {MAX_PROVIDERS}"
+                )));
+            }
+            tx.put(PROVIDERS, &skey, &rec)
+        })?;
+        let mut w = XmlWriter::new();
+        w.elem("OpenIDConnectProviderArn", &rec.arn(acct));
+        super::xml::tags(&mut w, &rec.tags);
+        xml(w.finish())
+    }
+}
+
+pub struct GetOpenIDConnectProvider {
+    arn: String,
+    /// The provider the plan read.
+    provider: Option<ProviderRec>,
+}
+
+impl Operation<Core> for GetOpenIDConnectProvider {
+    const NAME: &'static str = "GetOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        a.finish()?;
+        Ok(GetOpenIDConnectProvider { arn, provider: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, p) = provider_check(core, ctx, Self::NAME, &self.arn)?;
+        self.provider = p;
+        one(c)
+    }
+
+    fn run(self, _: &Core, _: &RequestContext) -> Result<Output> {
+        let p = self.provider.ok_or_else(|| no_such(&self.arn))?;
+        let mut w = XmlWriter::new();
+        w.elem("Url", p.key());
+        w.start("ClientIDList");
+        for c in &p.client_ids {
+            w.elem("member", c);
+        }
+        w.end();
+        w.start("ThumbprintList");
+        for t in &p.thumbprints {
+            w.elem("member", t);
+        }
+        w.end();
+        w.elem("CreateDate", &iso8601(p.created));
+        super::xml::tags(&mut w, &p.tags);
+        xml(w.finish())
+    }
+}
+
+pub struct ListOpenIDConnectProviders;
+
+impl Operation<Core> for ListOpenIDConnectProviders {
+    const NAME: &'static str = "ListOpenIDConnectProviders";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Args::new(input.query()).finish()?;
+        Ok(ListOpenIDConnectProviders)
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let list = core.db.scan::<ProviderRec>(PROVIDERS, &format!("{acct}/"))?;
+        let mut w = XmlWriter::new();
+        w.start("OpenIDConnectProviderList");
+        for (_, p) in &list {
+            w.start("member").elem("Arn", &p.arn(acct)).end();
+        }
+        w.end();
+        xml(w.finish())
+    }
+}
+
+pub struct DeleteOpenIDConnectProvider {
+    arn: String,
+}
+
+impl Operation<Core> for DeleteOpenIDConnectProvider {
+    const NAME: &'static str = "DeleteOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        a.finish()?;
+        Ok(DeleteOpenIDConnectProvider { arn })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(provider_check(core, ctx, Self::NAME, &self.arn)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        // Deleting a provider that does not exist succeeds silently, as in AWS.
+        if let Some(key) = key_of_arn(acct, &self.arn) {
+            let skey = store_key(acct, key);
+            core.db.write(acct, |tx| tx.delete(PROVIDERS, &skey).map(|_| ()))?;
+        }
+        empty()
+    }
+}
+
+pub struct UpdateOpenIDConnectProviderThumbprint {
+    arn: String,
+    thumbprints: Vec<String>,
+}
+
+impl Operation<Core> for UpdateOpenIDConnectProviderThumbprint {
+    const NAME: &'static str = "UpdateOpenIDConnectProviderThumbprint";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        let thumbprints = thumbprints(&mut a, true);
+        a.finish()?;
+        Ok(UpdateOpenIDConnectProviderThumbprint { arn, thumbprints })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(provider_check(core, ctx, Self::NAME, &self.arn)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        check_thumbprints(&self.thumbprints)?;
+        update(core, account(ctx), &self.arn, |p| {
+            p.thumbprints = self.thumbprints;
+            Ok(())
+        })
+    }
+}
+
+pub struct AddClientIDToOpenIDConnectProvider {
+    arn: String,
+    client_id: String,
+}
+
+impl Operation<Core> for AddClientIDToOpenIDConnectProvider {
+    const NAME: &'static str = "AddClientIDToOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        let client_id = a.req("ClientID", &CLIENT_ID).to_string();
+        a.finish()?;
+        Ok(AddClientIDToOpenIDConnectProvider { arn, client_id })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(provider_check(core, ctx, Self::NAME, &self.arn)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let id = self.client_id;
+        update(core, account(ctx), &self.arn, |p| {
+            if !p.client_ids.contains(&id) {
+                if p.client_ids.len() >= MAX_CLIENT_IDS {
                     return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {MAX_PROVIDERS}"
+                        "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
                     )));
                 }
-                tx.put(PROVIDERS, &skey, &rec)
-            })?;
-            let mut w = XmlWriter::new();
-            w.elem("OpenIDConnectProviderArn", &rec.arn(acct));
-            super::xml::tags(&mut w, &rec.tags);
-            xml(w.finish())
-        }
-        "GetOpenIDConnectProvider" => {
-            let (_, p) = provider_of(core, acct, q)?;
-            let mut w = XmlWriter::new();
-            w.elem("Url", p.key());
-            w.start("ClientIDList");
-            for c in &p.client_ids {
-                w.elem("member", c);
+                p.client_ids.push(id);
             }
-            w.end();
-            w.start("ThumbprintList");
-            for t in &p.thumbprints {
-                w.elem("member", t);
-            }
-            w.end();
-            w.elem("CreateDate", &iso8601(p.created));
-            super::xml::tags(&mut w, &p.tags);
-            xml(w.finish())
-        }
-        "ListOpenIDConnectProviders" => {
-            let list = core.db.scan::<ProviderRec>(PROVIDERS, &format!("{acct}/"))?;
-            let mut w = XmlWriter::new();
-            w.start("OpenIDConnectProviderList");
-            for (_, p) in &list {
-                w.start("member").elem("Arn", &p.arn(acct)).end();
-            }
-            w.end();
-            xml(w.finish())
-        }
-        "DeleteOpenIDConnectProvider" => {
-            let arn = q.get("OpenIDConnectProviderArn").unwrap_or_default();
-            // Deleting a provider that does not exist succeeds silently, as in AWS.
-            if let Some(key) = key_of_arn(acct, arn) {
-                let skey = store_key(acct, key);
-                core.db.write(acct, |tx| tx.delete(PROVIDERS, &skey).map(|_| ()))?;
-            }
-            empty()
-        }
-        "UpdateOpenIDConnectProviderThumbprint" => {
-            let mut a = Args::new(q);
-            let thumbs = thumbprints(&mut a, true);
-            a.finish()?;
-            check_thumbprints(&thumbs)?;
-            update(core, acct, q, |p| {
-                p.thumbprints = thumbs;
-                Ok(())
-            })
-        }
-        "AddClientIDToOpenIDConnectProvider" => {
-            let id = q.get("ClientID").unwrap_or_default().to_string();
-            update(core, acct, q, |p| {
-                if !p.client_ids.contains(&id) {
-                    if p.client_ids.len() >= MAX_CLIENT_IDS {
-                        return Err(IamError::LimitExceeded(format!(
-                            "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
-                        )));
-                    }
-                    p.client_ids.push(id);
-                }
-                Ok(())
-            })
-        }
-        "RemoveClientIDFromOpenIDConnectProvider" => {
-            let id = q.get("ClientID").unwrap_or_default().to_string();
-            update(core, acct, q, |p| {
-                p.client_ids.retain(|c| *c != id);
-                Ok(())
-            })
-        }
-        "TagOpenIDConnectProvider" => {
-            let mut a = Args::new(q);
-            let tags = a.tags("Tags");
-            a.finish()?;
-            check_new_tags(&tags)?;
-            update(core, acct, q, |p| merge_tags(&mut p.tags, tags))
-        }
-        "UntagOpenIDConnectProvider" => {
-            let keys = q.list("TagKeys.member");
-            update(core, acct, q, |p| {
-                remove_tags(&mut p.tags, &keys);
-                Ok(())
-            })
-        }
-        "ListOpenIDConnectProviderTags" => {
-            let (_, p) = provider_of(core, acct, q)?;
-            let (marker, max) = Args::new(q).paging();
-            tag_page(p.tags, marker, max)
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+            Ok(())
+        })
+    }
+}
+
+pub struct RemoveClientIDFromOpenIDConnectProvider {
+    arn: String,
+    client_id: String,
+}
+
+impl Operation<Core> for RemoveClientIDFromOpenIDConnectProvider {
+    const NAME: &'static str = "RemoveClientIDFromOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        let client_id = a.req("ClientID", &CLIENT_ID).to_string();
+        a.finish()?;
+        Ok(RemoveClientIDFromOpenIDConnectProvider { arn, client_id })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(provider_check(core, ctx, Self::NAME, &self.arn)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        update(core, account(ctx), &self.arn, |p| {
+            p.client_ids.retain(|c| *c != self.client_id);
+            Ok(())
+        })
+    }
+}
+
+pub struct TagOpenIDConnectProvider {
+    arn: String,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for TagOpenIDConnectProvider {
+    const NAME: &'static str = "TagOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        let tags = a.tags("Tags");
+        a.finish()?;
+        Ok(TagOpenIDConnectProvider { arn, tags })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(request_tags(provider_check(core, ctx, Self::NAME, &self.arn)?.0, &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        check_new_tags(&self.tags)?;
+        update(core, account(ctx), &self.arn, |p| merge_tags(&mut p.tags, self.tags))
+    }
+}
+
+pub struct UntagOpenIDConnectProvider {
+    arn: String,
+    keys: Vec<String>,
+}
+
+impl Operation<Core> for UntagOpenIDConnectProvider {
+    const NAME: &'static str = "UntagOpenIDConnectProvider";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        a.finish()?;
+        Ok(UntagOpenIDConnectProvider { arn, keys })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(provider_check(core, ctx, Self::NAME, &self.arn)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        update(core, account(ctx), &self.arn, |p| {
+            remove_tags(&mut p.tags, &keys);
+            Ok(())
+        })
+    }
+}
+
+pub struct ListOpenIDConnectProviderTags {
+    arn: String,
+    marker: Option<String>,
+    max: usize,
+    /// The provider the plan read.
+    provider: Option<ProviderRec>,
+}
+
+impl Operation<Core> for ListOpenIDConnectProviderTags {
+    const NAME: &'static str = "ListOpenIDConnectProviderTags";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListOpenIDConnectProviderTags { arn, marker, max, provider: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, p) = provider_check(core, ctx, Self::NAME, &self.arn)?;
+        self.provider = p;
+        one(c)
+    }
+
+    fn run(self, _: &Core, _: &RequestContext) -> Result<Output> {
+        let p = self.provider.ok_or_else(|| no_such(&self.arn))?;
+        tag_page(p.tags, self.marker.as_deref(), self.max)
     }
 }

@@ -2,11 +2,11 @@
 //! UpdateServerCertificate, DeleteServerCertificate, and their tags. The private key is sealed at
 //! rest (AAD = `iam-server-cert-key:{account}:{certificate id}`) and is never returned.
 
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::users::tag_page;
 use super::{
@@ -19,17 +19,6 @@ use crate::error::{IamError, Result};
 use crate::model::{entity_key, Tag};
 use crate::util::{iam_arn, iso8601, now, to_hex, unique_id};
 use crate::validate::{self as v, Args};
-
-pub const OPS: &[&str] = &[
-    "UploadServerCertificate",
-    "GetServerCertificate",
-    "ListServerCertificates",
-    "UpdateServerCertificate",
-    "DeleteServerCertificate",
-    "TagServerCertificate",
-    "UntagServerCertificate",
-    "ListServerCertificateTags",
-];
 
 /// `{account}/{lower name}` → [`ServerCertRec`].
 pub const TABLE: &str = "iam_server_certificates";
@@ -70,61 +59,375 @@ fn malformed(m: &str) -> IamError {
     IamError::Aws(AwsError::new("MalformedCertificate", m, 400))
 }
 
-fn cert_check(core: &Core, acct: &str, op: &str, name: &str) -> Result<rampart_service::AuthzCheck> {
-    Ok(match core.db.get::<ServerCertRec>(TABLE, &entity_key(acct, name))? {
-        Some(c) => resource_tags(check(op, c.arn(acct)), &c.tags, false),
-        None => check(op, iam_arn(acct, "server-certificate", "/", name)),
-    })
+/// `iam:{action}` on the certificate (its real ARN when it exists, with its tags), and the
+/// certificate.
+fn cert_check(
+    core: &Core,
+    acct: &str,
+    action: &str,
+    name: &str,
+) -> Result<(rampart_service::AuthzCheck, Option<ServerCertRec>)> {
+    let cert = core.db.get::<ServerCertRec>(TABLE, &entity_key(acct, name))?;
+    let c = match &cert {
+        Some(c) => resource_tags(check(action, c.arn(acct)), &c.tags, false),
+        None => check(action, iam_arn(acct, "server-certificate", "/", name)),
+    };
+    Ok((c, cert))
 }
 
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let acct = account(ctx);
-    let mut a = Args::new(q);
-    match op {
-        "ListServerCertificates" => {
-            a.opt("PathPrefix", &v::PATH_PREFIX);
-            a.paging();
-            a.finish()?;
-            one(check(op, "*"))
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, UploadServerCertificate>(),
+    op::<Core, GetServerCertificate>(),
+    op::<Core, ListServerCertificates>(),
+    op::<Core, UpdateServerCertificate>(),
+    op::<Core, DeleteServerCertificate>(),
+    op::<Core, TagServerCertificate>(),
+    op::<Core, UntagServerCertificate>(),
+    op::<Core, ListServerCertificateTags>(),
+];
+
+pub struct UploadServerCertificate {
+    path: String,
+    name: String,
+    body: String,
+    /// Wiped when the request is dropped; stored only sealed.
+    private_key: Zeroizing<String>,
+    chain: Option<String>,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for UploadServerCertificate {
+    const NAME: &'static str = "UploadServerCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let q = input.query();
+        let mut a = Args::new(q);
+        let path = a.opt("Path", &v::PATH).unwrap_or("/").to_string();
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        let body = a.req("CertificateBody", &v::CERTIFICATE_BODY).to_string();
+        let private_key = q.get("PrivateKey");
+        v::check_secret(&mut a, "privateKey", private_key, 16384);
+        let chain = a.opt("CertificateChain", &v::CERTIFICATE_CHAIN).map(str::to_string);
+        let tags = a.tags("Tags");
+        a.finish()?;
+        let private_key = Zeroizing::new(private_key.unwrap_or_default().to_string());
+        Ok(UploadServerCertificate { path, name, body, private_key, chain, tags })
+    }
+
+    fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let arn = iam_arn(account(ctx), "server-certificate", &self.path, &self.name);
+        one(request_tags(check(Self::NAME, arn), &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        check_new_tags(&self.tags)?;
+        let info = parse_cert(&self.body)
+            .ok_or_else(|| malformed("Unable to parse certificate. Please ensure the certificate is in PEM format."))?;
+        if !valid_private_key(&self.private_key) {
+            return Err(malformed("Unable to parse private key."));
         }
-        "UploadServerCertificate" => {
-            let path = a.opt("Path", &v::PATH).unwrap_or("/");
-            let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME);
-            a.req("CertificateBody", &v::CERTIFICATE_BODY);
-            v::check_secret(&mut a, "privateKey", q.get("PrivateKey"), 16384);
-            a.opt("CertificateChain", &v::CERTIFICATE_CHAIN);
-            let tags = a.tags("Tags");
-            a.finish()?;
-            one(request_tags(check(op, iam_arn(acct, "server-certificate", path, name)), &tags))
+        if self.chain.as_deref().is_some_and(|c| !valid_chain(c)) {
+            return Err(malformed("Unable to parse certificate chain. Please ensure it is in PEM format."));
         }
-        "UpdateServerCertificate" => {
-            let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME);
-            let new_path = a.opt("NewPath", &v::PATH);
-            let new_name = a.opt("NewServerCertificateName", &v::SERVER_CERT_NAME);
-            a.finish()?;
-            // Like AWS: permission is needed on both the certificate and what it becomes.
-            let old = cert_check(core, acct, op, name)?;
-            let current = core.db.get::<ServerCertRec>(TABLE, &entity_key(acct, name))?;
-            let path = new_path.or(current.as_ref().map(|c| c.path.as_str())).unwrap_or("/");
-            let target = check(op, iam_arn(acct, "server-certificate", path, new_name.unwrap_or(name)));
-            Ok(AuthzPlan::Checks(vec![old, target]))
-        }
-        _ => {
-            let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME);
-            let mut tags = Vec::new();
-            match op {
-                "TagServerCertificate" => tags = a.tags("Tags"),
-                "UntagServerCertificate" => {
-                    a.list("TagKeys", &v::TAG_KEY, Some(50), true);
-                }
-                "ListServerCertificateTags" => {
-                    a.paging();
-                }
-                _ => {}
+        let id = unique_id("ASCA");
+        let sealed = core
+            .sealer
+            .seal(self.private_key.trim().as_bytes(), &key_aad(acct, &id))
+            .map_err(|e| IamError::Internal(format!("sealing a server certificate's private key: {e}")))?;
+        let sealed = to_hex(&sealed);
+        let name = self.name;
+        let rec = ServerCertRec {
+            name: name.clone(),
+            id,
+            path: self.path,
+            uploaded: now(),
+            expiration: info.not_after,
+            body: self.body,
+            chain: self.chain,
+            sealed_key: sealed,
+            tags: self.tags,
+        };
+        core.db.write(acct, |tx| {
+            let key = entity_key(acct, &name);
+            if tx.get::<ServerCertRec>(TABLE, &key)?.is_some() {
+                return Err(IamError::AlreadyExists(format!(
+                    "The Server Certificate with name {name} already exists."
+                )));
             }
-            a.finish()?;
-            one(request_tags(cert_check(core, acct, op, name)?, &tags))
+            if tx.count(TABLE, &format!("{acct}/"))? >= MAX_PER_ACCOUNT {
+                return Err(IamError::LimitExceeded(format!(
+                    "Cannot exceed quota for ServerCertificatesPerAccount: {MAX_PER_ACCOUNT}"
+                )));
+            }
+            tx.put(TABLE, &key, &rec)
+        })?;
+        let mut w = XmlWriter::new();
+        metadata(&mut w, "ServerCertificateMetadata", acct, &rec);
+        super::xml::tags(&mut w, &rec.tags);
+        xml(w.finish())
+    }
+}
+
+pub struct GetServerCertificate {
+    name: String,
+    /// The certificate the plan read.
+    cert: Option<ServerCertRec>,
+}
+
+impl Operation<Core> for GetServerCertificate {
+    const NAME: &'static str = "GetServerCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        a.finish()?;
+        Ok(GetServerCertificate { name, cert: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, cert) = cert_check(core, account(ctx), Self::NAME, &self.name)?;
+        self.cert = cert;
+        one(c)
+    }
+
+    fn run(self, _: &Core, ctx: &RequestContext) -> Result<Output> {
+        let c = self.cert.ok_or_else(|| no_such(&self.name))?;
+        let mut w = XmlWriter::new();
+        w.start("ServerCertificate");
+        metadata(&mut w, "ServerCertificateMetadata", account(ctx), &c);
+        w.elem("CertificateBody", &c.body);
+        w.opt("CertificateChain", c.chain.as_deref());
+        super::xml::tags(&mut w, &c.tags);
+        w.end();
+        xml(w.finish())
+    }
+}
+
+pub struct ListServerCertificates {
+    prefix: Option<String>,
+    marker: Option<String>,
+    max: usize,
+}
+
+impl Operation<Core> for ListServerCertificates {
+    const NAME: &'static str = "ListServerCertificates";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListServerCertificates { prefix, marker, max })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let prefix = self.prefix.as_deref();
+        let certs: Vec<ServerCertRec> = core
+            .db
+            .scan::<ServerCertRec>(TABLE, &format!("{acct}/"))?
+            .into_iter()
+            .map(|(_, c)| c)
+            .filter(|c| under(&c.path, prefix))
+            .collect();
+        let page = paginate(certs, |c| c.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        w.start("ServerCertificateMetadataList");
+        for c in &page.items {
+            metadata(&mut w, "member", acct, c);
         }
+        w.end();
+        super::xml::truncation(&mut w, &page.next);
+        xml(w.finish())
+    }
+}
+
+pub struct UpdateServerCertificate {
+    name: String,
+    new_path: Option<String>,
+    new_name: Option<String>,
+}
+
+impl Operation<Core> for UpdateServerCertificate {
+    const NAME: &'static str = "UpdateServerCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        let new_path = a.opt("NewPath", &v::PATH).map(str::to_string);
+        let new_name = a.opt("NewServerCertificateName", &v::SERVER_CERT_NAME).map(str::to_string);
+        a.finish()?;
+        Ok(UpdateServerCertificate { name, new_path, new_name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let acct = account(ctx);
+        // Like AWS: permission is needed on both the certificate and what it becomes.
+        let (old, current) = cert_check(core, acct, Self::NAME, &self.name)?;
+        let path = self.new_path.as_deref().or(current.as_ref().map(|c| c.path.as_str())).unwrap_or("/");
+        let name = self.new_name.as_deref().unwrap_or(&self.name);
+        let target = check(Self::NAME, iam_arn(acct, "server-certificate", path, name));
+        Ok(AuthzPlan::Checks(vec![old, target]))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let name = &self.name;
+        core.db.write(acct, |tx| {
+            let old_key = entity_key(acct, name);
+            let mut c = tx.get::<ServerCertRec>(TABLE, &old_key)?.ok_or_else(|| no_such(name))?;
+            if let Some(p) = &self.new_path {
+                c.path = p.clone();
+            }
+            if let Some(n) = &self.new_name {
+                let new_key = entity_key(acct, n);
+                if new_key != old_key && tx.get::<ServerCertRec>(TABLE, &new_key)?.is_some() {
+                    return Err(IamError::AlreadyExists(format!(
+                        "The Server Certificate with name {n} already exists."
+                    )));
+                }
+                c.name = n.clone();
+                tx.delete(TABLE, &old_key)?;
+                return tx.put(TABLE, &new_key, &c);
+            }
+            tx.put(TABLE, &old_key, &c)
+        })?;
+        empty()
+    }
+}
+
+pub struct DeleteServerCertificate {
+    name: String,
+}
+
+impl Operation<Core> for DeleteServerCertificate {
+    const NAME: &'static str = "DeleteServerCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        a.finish()?;
+        Ok(DeleteServerCertificate { name })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(cert_check(core, account(ctx), Self::NAME, &self.name)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| {
+            if tx.delete(TABLE, &entity_key(acct, &self.name))? {
+                Ok(())
+            } else {
+                Err(no_such(&self.name))
+            }
+        })?;
+        empty()
+    }
+}
+
+pub struct TagServerCertificate {
+    name: String,
+    tags: Vec<Tag>,
+}
+
+impl Operation<Core> for TagServerCertificate {
+    const NAME: &'static str = "TagServerCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        let tags = a.tags("Tags");
+        a.finish()?;
+        Ok(TagServerCertificate { name, tags })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(request_tags(cert_check(core, account(ctx), Self::NAME, &self.name)?.0, &self.tags))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        check_new_tags(&self.tags)?;
+        modify(core, account(ctx), &self.name, |c| merge_tags(&mut c.tags, self.tags))?;
+        empty()
+    }
+}
+
+pub struct UntagServerCertificate {
+    name: String,
+    keys: Vec<String>,
+}
+
+impl Operation<Core> for UntagServerCertificate {
+    const NAME: &'static str = "UntagServerCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        a.finish()?;
+        Ok(UntagServerCertificate { name, keys })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(cert_check(core, account(ctx), Self::NAME, &self.name)?.0)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        modify(core, account(ctx), &self.name, |c| {
+            remove_tags(&mut c.tags, &keys);
+            Ok(())
+        })?;
+        empty()
+    }
+}
+
+pub struct ListServerCertificateTags {
+    name: String,
+    marker: Option<String>,
+    max: usize,
+    /// The certificate the plan read.
+    cert: Option<ServerCertRec>,
+}
+
+impl Operation<Core> for ListServerCertificateTags {
+    const NAME: &'static str = "ListServerCertificateTags";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListServerCertificateTags { name, marker, max, cert: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        let (c, cert) = cert_check(core, account(ctx), Self::NAME, &self.name)?;
+        self.cert = cert;
+        one(c)
+    }
+
+    fn run(self, _: &Core, _: &RequestContext) -> Result<Output> {
+        let c = self.cert.ok_or_else(|| no_such(&self.name))?;
+        tag_page(c.tags, self.marker.as_deref(), self.max)
     }
 }
 
@@ -146,151 +449,4 @@ fn modify(core: &Core, acct: &str, name: &str, f: impl FnOnce(&mut ServerCertRec
         f(&mut c)?;
         tx.put(TABLE, &key, &c)
     })
-}
-
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    let name = q.get("ServerCertificateName").unwrap_or_default();
-    match op {
-        "UploadServerCertificate" => {
-            let mut a = Args::new(q);
-            let path = a.opt("Path", &v::PATH).unwrap_or("/").to_string();
-            let tags = a.tags("Tags");
-            a.finish()?;
-            check_new_tags(&tags)?;
-            let body = q.get("CertificateBody").unwrap_or_default();
-            let info = parse_cert(body).ok_or_else(|| {
-                malformed("Unable to parse certificate. Please ensure the certificate is in PEM format.")
-            })?;
-            let private_key = q.get("PrivateKey").unwrap_or_default();
-            if !valid_private_key(private_key) {
-                return Err(malformed("Unable to parse private key."));
-            }
-            let chain = q.get("CertificateChain");
-            if chain.is_some_and(|c| !valid_chain(c)) {
-                return Err(malformed("Unable to parse certificate chain. Please ensure it is in PEM format."));
-            }
-            let id = unique_id("ASCA");
-            let sealed = core
-                .sealer
-                .seal(private_key.trim().as_bytes(), &key_aad(acct, &id))
-                .map_err(|e| IamError::Internal(format!("sealing a server certificate's private key: {e}")))?;
-            let sealed = to_hex(&sealed);
-            let rec = ServerCertRec {
-                name: name.to_string(),
-                id,
-                path,
-                uploaded: now(),
-                expiration: info.not_after,
-                body: body.to_string(),
-                chain: chain.map(str::to_string),
-                sealed_key: sealed,
-                tags,
-            };
-            core.db.write(acct, |tx| {
-                let key = entity_key(acct, name);
-                if tx.get::<ServerCertRec>(TABLE, &key)?.is_some() {
-                    return Err(IamError::AlreadyExists(format!(
-                        "The Server Certificate with name {name} already exists."
-                    )));
-                }
-                if tx.count(TABLE, &format!("{acct}/"))? >= MAX_PER_ACCOUNT {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for ServerCertificatesPerAccount: {MAX_PER_ACCOUNT}"
-                    )));
-                }
-                tx.put(TABLE, &key, &rec)
-            })?;
-            let mut w = XmlWriter::new();
-            metadata(&mut w, "ServerCertificateMetadata", acct, &rec);
-            super::xml::tags(&mut w, &rec.tags);
-            xml(w.finish())
-        }
-        "GetServerCertificate" => {
-            let c = core.db.get::<ServerCertRec>(TABLE, &entity_key(acct, name))?.ok_or_else(|| no_such(name))?;
-            let mut w = XmlWriter::new();
-            w.start("ServerCertificate");
-            metadata(&mut w, "ServerCertificateMetadata", acct, &c);
-            w.elem("CertificateBody", &c.body);
-            w.opt("CertificateChain", c.chain.as_deref());
-            super::xml::tags(&mut w, &c.tags);
-            w.end();
-            xml(w.finish())
-        }
-        "ListServerCertificates" => {
-            let mut a = Args::new(q);
-            let prefix = a.opt("PathPrefix", &v::PATH_PREFIX);
-            let (marker, max) = a.paging();
-            let certs: Vec<ServerCertRec> = core
-                .db
-                .scan::<ServerCertRec>(TABLE, &format!("{acct}/"))?
-                .into_iter()
-                .map(|(_, c)| c)
-                .filter(|c| under(&c.path, prefix))
-                .collect();
-            let page = paginate(certs, |c| c.name.to_ascii_lowercase(), marker, max);
-            let mut w = XmlWriter::new();
-            w.start("ServerCertificateMetadataList");
-            for c in &page.items {
-                metadata(&mut w, "member", acct, c);
-            }
-            w.end();
-            super::xml::truncation(&mut w, &page.next);
-            xml(w.finish())
-        }
-        "UpdateServerCertificate" => {
-            let new_path = q.get("NewPath");
-            let new_name = q.get("NewServerCertificateName");
-            core.db.write(acct, |tx| {
-                let old_key = entity_key(acct, name);
-                let mut c = tx.get::<ServerCertRec>(TABLE, &old_key)?.ok_or_else(|| no_such(name))?;
-                if let Some(p) = new_path {
-                    c.path = p.to_string();
-                }
-                if let Some(n) = new_name {
-                    let new_key = entity_key(acct, n);
-                    if new_key != old_key && tx.get::<ServerCertRec>(TABLE, &new_key)?.is_some() {
-                        return Err(IamError::AlreadyExists(format!(
-                            "The Server Certificate with name {n} already exists."
-                        )));
-                    }
-                    c.name = n.to_string();
-                    tx.delete(TABLE, &old_key)?;
-                    return tx.put(TABLE, &new_key, &c);
-                }
-                tx.put(TABLE, &old_key, &c)
-            })?;
-            empty()
-        }
-        "DeleteServerCertificate" => {
-            core.db.write(acct, |tx| {
-                if tx.delete(TABLE, &entity_key(acct, name))? {
-                    Ok(())
-                } else {
-                    Err(no_such(name))
-                }
-            })?;
-            empty()
-        }
-        "TagServerCertificate" => {
-            let tags = Args::new(q).tags("Tags");
-            check_new_tags(&tags)?;
-            modify(core, acct, name, |c| merge_tags(&mut c.tags, tags))?;
-            empty()
-        }
-        "UntagServerCertificate" => {
-            let keys = q.list("TagKeys.member");
-            modify(core, acct, name, |c| {
-                remove_tags(&mut c.tags, &keys);
-                Ok(())
-            })?;
-            empty()
-        }
-        "ListServerCertificateTags" => {
-            let (marker, max) = Args::new(q).paging();
-            let c = core.db.get::<ServerCertRec>(TABLE, &entity_key(acct, name))?.ok_or_else(|| no_such(name))?;
-            tag_page(c.tags, marker, max)
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
-    }
 }

@@ -1,23 +1,20 @@
 //! X.509 signing certificates: UploadSigningCertificate, ListSigningCertificates,
 //! UpdateSigningCertificate, DeleteSigningCertificate. At most two per user (or for the root user).
 
-use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
 use rampart_protocol::AwsError;
-use rampart_service::{AuthzPlan, CallerKind, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, CallerKind, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 
 use super::ssh_keys::{HasOwner, Scan};
-use super::users::{require, user_check};
+use super::users::{no_such_user, require, user_check};
 use super::{account, check, empty, one, paginate, xml, Core};
 use crate::certs::parse_cert;
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
+use crate::model::UserRec;
 use crate::util::{iso8601, now, random_id};
 use crate::validate::{self as v, Args};
-
-pub const OPS: &[&str] =
-    &["UploadSigningCertificate", "ListSigningCertificates", "UpdateSigningCertificate", "DeleteSigningCertificate"];
 
 /// `{account}/{lower user}/{certificate id}` → [`SigningCertRec`]; the root user's are under
 /// `{account}/:root/` (`:` never appears in user names).
@@ -76,31 +73,6 @@ fn owner<'a>(ctx: &'a RequestContext, name: Option<&'a str>) -> Result<Option<&'
     }
 }
 
-pub fn plan(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let mut a = Args::new(q);
-    let name = a.opt("UserName", &v::EXISTING_USER_NAME);
-    match op {
-        "UploadSigningCertificate" => {
-            a.req("CertificateBody", &v::CERTIFICATE_BODY);
-        }
-        "UpdateSigningCertificate" => {
-            a.req("CertificateId", &v::CERTIFICATE_ID);
-            a.req_enum("Status", &["Active", "Inactive"]);
-        }
-        "DeleteSigningCertificate" => {
-            a.req("CertificateId", &v::CERTIFICATE_ID);
-        }
-        _ => {
-            a.paging();
-        }
-    }
-    a.finish()?;
-    match owner(ctx, name)? {
-        Some(n) => one(user_check(core, ctx, op, n)?.0),
-        None => one(check(op, ctx.caller.arn.clone())),
-    }
-}
-
 /// The owner's name as stored (NoSuchEntity for a user that is not there).
 fn owner_name(tx: &impl Lookup, acct: &str, owner: Option<&str>) -> Result<Option<String>> {
     owner.map(|n| require(tx, acct, n).map(|u| u.name)).transpose()
@@ -122,90 +94,228 @@ fn coded(code: &'static str, message: &str, status: u16) -> IamError {
     IamError::Aws(AwsError::new(code, message, status))
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    let who = owner(ctx, q.get("UserName"))?;
-    let id = q.get("CertificateId").unwrap_or_default();
-    match op {
-        "UploadSigningCertificate" => {
-            let body = q.get("CertificateBody").unwrap_or_default();
-            let info = parse_cert(body).ok_or_else(|| {
-                coded(
-                    "MalformedCertificate",
-                    "Unable to parse certificate. Please ensure the certificate is in PEM format.",
-                    400,
-                )
-            })?;
-            // A user that does not exist is reported before the certificate's validity.
-            owner_name(&core.db, acct, who)?;
-            let t = now();
-            if info.not_after < t || info.not_before > t {
-                return Err(coded("InvalidCertificate", "The certificate is not valid at this time.", 400));
-            }
-            let der_hex = crate::util::to_hex(&info.der);
-            let rec = core.db.write(acct, |tx| {
-                let name = owner_name(tx, acct, who)?;
-                let existing = owner_certs(tx, acct, name.as_deref())?;
-                if existing.iter().any(|c| c.der_hex == der_hex) {
-                    return Err(coded(
-                        "DuplicateCertificate",
-                        "The certificate you are trying to upload is already associated with this user.",
-                        409,
-                    ));
-                }
-                if existing.len() >= MAX_PER_USER {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for CertificatesPerUser: {MAX_PER_USER}"
-                    )));
-                }
-                let rec = SigningCertRec {
-                    id: random_id("", 32),
-                    user: name.clone(),
-                    body: body.to_string(),
-                    der_hex,
-                    active: true,
-                    uploaded: t,
-                    seq: crate::util::now_nanos(),
-                };
-                tx.put(TABLE, &format!("{}{}", prefix(acct, name.as_deref()), rec.id), &rec)?;
-                Ok(rec)
-            })?;
-            let mut w = XmlWriter::new();
-            cert_xml(&mut w, "Certificate", &rec);
-            xml(w.finish())
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, UploadSigningCertificate>(),
+    op::<Core, ListSigningCertificates>(),
+    op::<Core, UpdateSigningCertificate>(),
+    op::<Core, DeleteSigningCertificate>(),
+];
+
+/// `iam:{action}` on the owner (the user, or the root user itself); keeps the user the check read.
+fn owner_check(
+    core: &Core,
+    ctx: &RequestContext,
+    action: &str,
+    name: Option<&str>,
+    found: &mut Option<UserRec>,
+) -> Result<AuthzPlan> {
+    match owner(ctx, name)? {
+        Some(n) => {
+            let (c, user) = user_check(core, ctx, action, n)?;
+            *found = user;
+            one(c)
         }
-        "ListSigningCertificates" => {
-            let (marker, max) = Args::new(q).paging();
-            let name = owner_name(&core.db, acct, who)?;
-            let certs = owner_certs(&core.db, acct, name.as_deref())?;
-            let indexed: Vec<(usize, SigningCertRec)> = certs.into_iter().enumerate().collect();
-            let page = paginate(indexed, |(i, _)| format!("{i:05}"), marker, max);
-            let mut w = XmlWriter::new();
-            w.start("Certificates");
-            for (_, c) in &page.items {
-                cert_xml(&mut w, "member", c);
-            }
-            w.end();
-            super::xml::truncation(&mut w, &page.next);
-            xml(w.finish())
-        }
-        "UpdateSigningCertificate" | "DeleteSigningCertificate" => {
-            let active = q.get("Status") == Some("Active");
-            core.db.write(acct, |tx| {
-                let name = owner_name(tx, acct, who)?;
-                let key = format!("{}{id}", prefix(acct, name.as_deref()));
-                let mut rec = tx.get::<SigningCertRec>(TABLE, &key)?.ok_or_else(|| no_such_cert(id))?;
-                if op == "DeleteSigningCertificate" {
-                    tx.delete(TABLE, &key).map(|_| ())
-                } else {
-                    rec.active = active;
-                    tx.put(TABLE, &key, &rec)
-                }
-            })?;
-            empty()
-        }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        None => one(check(action, ctx.caller.arn.clone())),
     }
+}
+
+/// The owner's name as the plan read it (NoSuchEntity for a user that is not there).
+fn found_name(who: Option<&str>, found: Option<UserRec>) -> Result<Option<String>> {
+    match who {
+        Some(n) => found.map(|u| Some(u.name)).ok_or_else(|| no_such_user(n)),
+        None => Ok(None),
+    }
+}
+
+pub struct UploadSigningCertificate {
+    user: Option<String>,
+    body: String,
+    /// The user the plan read.
+    found: Option<UserRec>,
+}
+
+impl Operation<Core> for UploadSigningCertificate {
+    const NAME: &'static str = "UploadSigningCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        let body = a.req("CertificateBody", &v::CERTIFICATE_BODY).to_string();
+        a.finish()?;
+        Ok(UploadSigningCertificate { user, body, found: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        owner_check(core, ctx, Self::NAME, self.user.as_deref(), &mut self.found)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let who = owner(ctx, self.user.as_deref())?;
+        let info = parse_cert(&self.body).ok_or_else(|| {
+            coded(
+                "MalformedCertificate",
+                "Unable to parse certificate. Please ensure the certificate is in PEM format.",
+                400,
+            )
+        })?;
+        // A user that does not exist is reported before the certificate's validity.
+        found_name(who, self.found)?;
+        let t = now();
+        if info.not_after < t || info.not_before > t {
+            return Err(coded("InvalidCertificate", "The certificate is not valid at this time.", 400));
+        }
+        let der_hex = crate::util::to_hex(&info.der);
+        let rec = core.db.write(acct, |tx| {
+            let name = owner_name(tx, acct, who)?;
+            let existing = owner_certs(tx, acct, name.as_deref())?;
+            if existing.iter().any(|c| c.der_hex == der_hex) {
+                return Err(coded(
+                    "DuplicateCertificate",
+                    "The certificate you are trying to upload is already associated with this user.",
+                    409,
+                ));
+            }
+            if existing.len() >= MAX_PER_USER {
+                return Err(IamError::LimitExceeded(format!(
+                    "Cannot exceed quota for CertificatesPerUser: {MAX_PER_USER}"
+                )));
+            }
+            let rec = SigningCertRec {
+                id: random_id("", 32),
+                user: name.clone(),
+                body: self.body.clone(),
+                der_hex,
+                active: true,
+                uploaded: t,
+                seq: crate::util::now_nanos(),
+            };
+            tx.put(TABLE, &format!("{}{}", prefix(acct, name.as_deref()), rec.id), &rec)?;
+            Ok(rec)
+        })?;
+        let mut w = XmlWriter::new();
+        cert_xml(&mut w, "Certificate", &rec);
+        xml(w.finish())
+    }
+}
+
+pub struct ListSigningCertificates {
+    user: Option<String>,
+    marker: Option<String>,
+    max: usize,
+    /// The user the plan read.
+    found: Option<UserRec>,
+}
+
+impl Operation<Core> for ListSigningCertificates {
+    const NAME: &'static str = "ListSigningCertificates";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(ListSigningCertificates { user, marker, max, found: None })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        owner_check(core, ctx, Self::NAME, self.user.as_deref(), &mut self.found)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let name = found_name(owner(ctx, self.user.as_deref())?, self.found)?;
+        let certs = owner_certs(&core.db, acct, name.as_deref())?;
+        let indexed: Vec<(usize, SigningCertRec)> = certs.into_iter().enumerate().collect();
+        let page = paginate(indexed, |(i, _)| format!("{i:05}"), self.marker.as_deref(), self.max);
+        let mut w = XmlWriter::new();
+        w.start("Certificates");
+        for (_, c) in &page.items {
+            cert_xml(&mut w, "member", c);
+        }
+        w.end();
+        super::xml::truncation(&mut w, &page.next);
+        xml(w.finish())
+    }
+}
+
+pub struct UpdateSigningCertificate {
+    user: Option<String>,
+    id: String,
+    active: bool,
+}
+
+impl Operation<Core> for UpdateSigningCertificate {
+    const NAME: &'static str = "UpdateSigningCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        let id = a.req("CertificateId", &v::CERTIFICATE_ID).to_string();
+        let active = a.req_enum("Status", &["Active", "Inactive"]) == "Active";
+        a.finish()?;
+        Ok(UpdateSigningCertificate { user, id, active })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        owner_check(core, ctx, Self::NAME, self.user.as_deref(), &mut None)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let who = owner(ctx, self.user.as_deref())?;
+        core.db.write(acct, |tx| {
+            let (key, mut rec) = owned(tx, acct, who, &self.id)?;
+            rec.active = self.active;
+            tx.put(TABLE, &key, &rec)
+        })?;
+        empty()
+    }
+}
+
+pub struct DeleteSigningCertificate {
+    user: Option<String>,
+    id: String,
+}
+
+impl Operation<Core> for DeleteSigningCertificate {
+    const NAME: &'static str = "DeleteSigningCertificate";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let user = a.opt("UserName", &v::EXISTING_USER_NAME).map(str::to_string);
+        let id = a.req("CertificateId", &v::CERTIFICATE_ID).to_string();
+        a.finish()?;
+        Ok(DeleteSigningCertificate { user, id })
+    }
+
+    fn authorize(&mut self, core: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
+        owner_check(core, ctx, Self::NAME, self.user.as_deref(), &mut None)
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let who = owner(ctx, self.user.as_deref())?;
+        core.db.write(acct, |tx| {
+            let (key, _) = owned(tx, acct, who, &self.id)?;
+            tx.delete(TABLE, &key).map(|_| ())
+        })?;
+        empty()
+    }
+}
+
+/// The owner's certificate `id` (in a transaction); NoSuchEntity for the user first, then it.
+fn owned(tx: &impl Lookup, acct: &str, who: Option<&str>, id: &str) -> Result<(String, SigningCertRec)> {
+    let name = owner_name(tx, acct, who)?;
+    let key = format!("{}{id}", prefix(acct, name.as_deref()));
+    let rec = tx.get::<SigningCertRec>(TABLE, &key)?.ok_or_else(|| no_such_cert(id))?;
+    Ok((key, rec))
 }
 
 /// Keep a renamed user's certificates (UpdateUser).

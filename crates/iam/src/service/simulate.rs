@@ -9,7 +9,7 @@ use rampart_policy::{
 };
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::xml::XmlWriter;
-use rampart_service::{AuthzPlan, Output, RequestContext};
+use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
 use super::{account, check, one, paginate, xml, Core};
 use crate::db::Lookup;
@@ -17,13 +17,6 @@ use crate::error::{IamError, Result};
 use crate::model::{GroupRec, RoleRec, UserRec};
 use crate::resolve::{Resolved, Source, SourcedPolicy};
 use crate::validate::{self as v, Args};
-
-pub const OPS: &[&str] = &[
-    "SimulateCustomPolicy",
-    "SimulatePrincipalPolicy",
-    "GetContextKeysForCustomPolicy",
-    "GetContextKeysForPrincipalPolicy",
-];
 
 const CONTEXT_TYPES: &[&str] = &[
     "string",
@@ -82,47 +75,9 @@ fn resolve_source(core: &Core, acct: &str, e: &SourceEntity) -> Result<Resolved>
     }
 }
 
-pub fn plan(_core: &Core, _ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<AuthzPlan> {
-    let mut a = Args::new(q);
-    let custom = op.ends_with("CustomPolicy");
-    let source = if custom { None } else { Some(a.req("PolicySourceArn", &v::ARN)) };
-    a.list("PolicyInputList", &v::DOCUMENT, None, custom);
-    if op.starts_with("Simulate") {
-        a.list("PermissionsBoundaryPolicyInputList", &v::DOCUMENT, None, false);
-        a.list("ActionNames", &v::ACTION_NAME, None, true);
-        a.list("ResourceArns", &v::RESOURCE_NAME, None, false);
-        a.opt("ResourcePolicy", &v::DOCUMENT);
-        a.opt("ResourceOwner", &v::RESOURCE_NAME);
-        a.opt("CallerArn", &v::RESOURCE_NAME);
-        a.opt("ResourceHandlingOption", &v::RESOURCE_HANDLING);
-        a.paging();
-        for (i, entry) in q.struct_list("ContextEntries.member").iter().enumerate() {
-            let field = format!("contextEntries.{}.member", i + 1);
-            if let Some(name) = entry.get("ContextKeyName") {
-                a.check_value(&format!("{field}.contextKeyName"), name, &v::CONTEXT_KEY_NAME);
-            }
-            if let Some(t) = entry.get("ContextKeyType") {
-                if !CONTEXT_TYPES.contains(&t) {
-                    a.error(format!(
-                        "Value '{}' at '{field}.contextKeyType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                        rampart_protocol::echo(t),
-                        CONTEXT_TYPES.join(", ")
-                    ));
-                }
-            }
-        }
-    }
-    a.finish()?;
-    match source {
-        Some(arn) => one(check(op, arn)),
-        None => one(check(op, "*")),
-    }
-}
-
 /// Parse the documents of an input list; malformed ones are InvalidInput, as the simulator reports them.
-fn input_policies(core: &Core, q: &QueryParams, list: &str, kind: &'static str) -> Result<Vec<SourcedPolicy>> {
-    q.list(&format!("{list}.member"))
-        .into_iter()
+fn input_policies(core: &Core, docs: &[String], list: &str, kind: &'static str) -> Result<Vec<SourcedPolicy>> {
+    docs.iter()
         .enumerate()
         .map(|(i, doc)| {
             let policy = core
@@ -136,9 +91,9 @@ fn input_policies(core: &Core, q: &QueryParams, list: &str, kind: &'static str) 
         .collect()
 }
 
-fn context_entries(q: &QueryParams) -> Context {
+fn context_entries(entries: &[QueryParams]) -> Context {
     let mut c = Context::new();
-    for entry in q.struct_list("ContextEntries.member") {
+    for entry in entries {
         let Some(name) = entry.get("ContextKeyName") else { continue };
         let values: Vec<String> = entry.list("ContextKeyValues.member").into_iter().map(str::to_string).collect();
         let is_list = entry.get("ContextKeyType").is_some_and(|t| t.ends_with("List"));
@@ -277,13 +232,13 @@ struct Sim<'a> {
     context: Context,
     /// The SCP levels of the principal's account (SimulatePrincipalPolicy in a member account).
     scp: Option<Vec<crate::org::enforce::Level>>,
-    q: &'a QueryParams,
+    /// The actions, resources and page asked for.
+    input: &'a SimInput,
 }
 
 fn simulate(sim: Sim<'_>) -> Result<Output> {
-    let q = sim.q;
-    let actions = q.list("ActionNames.member");
-    let mut resources = q.list("ResourceArns.member");
+    let actions = &sim.input.actions;
+    let mut resources: Vec<&str> = sim.input.resources.iter().map(String::as_str).collect();
     if resources.is_empty() {
         resources.push("*");
     }
@@ -307,7 +262,7 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
     }
 
     let mut results = Vec::new();
-    for action in &actions {
+    for action in actions {
         for resource in &resources {
             let request = Request {
                 principal: &sim.principal,
@@ -342,7 +297,7 @@ fn simulate(sim: Sim<'_>) -> Result<Output> {
         }
     }
 
-    let (marker, max) = Args::new(q).paging();
+    let (marker, max) = (sim.input.marker.as_deref(), sim.input.max);
     let indexed: Vec<(usize, _)> = results.into_iter().enumerate().collect();
     let page = paginate(indexed, |(i, _)| format!("{i:06}"), marker, max);
     let mut w = XmlWriter::new();
@@ -411,8 +366,8 @@ fn statements(w: &mut XmlWriter, matched: &[Matched<'_>]) {
     w.end();
 }
 
-fn caller_principal(q: &QueryParams) -> Result<Option<Principal>> {
-    let Some(arn) = q.get("CallerArn") else { return Ok(None) };
+fn caller_principal(arn: Option<&str>) -> Result<Option<Principal>> {
+    let Some(arn) = arn else { return Ok(None) };
     let account = arn.strip_prefix("arn:aws:iam::").and_then(|r| r.split(':').next()).unwrap_or_default();
     if !arn.contains(":user/") || account.is_empty() {
         return Err(IamError::InvalidInput(format!(
@@ -422,8 +377,8 @@ fn caller_principal(q: &QueryParams) -> Result<Option<Principal>> {
     Ok(Some(Principal::iam_user(arn, account)))
 }
 
-fn resource_policy(core: &Core, q: &QueryParams) -> Result<Option<(Source, Arc<Policy>)>> {
-    let Some(doc) = q.get("ResourcePolicy") else { return Ok(None) };
+fn resource_policy(core: &Core, doc: Option<&str>) -> Result<Option<(Source, Arc<Policy>)>> {
+    let Some(doc) = doc else { return Ok(None) };
     let p = core
         .resolver
         .policies
@@ -433,93 +388,252 @@ fn resource_policy(core: &Core, q: &QueryParams) -> Result<Option<(Source, Arc<P
     Ok(Some((Source { name: id.clone(), id, kind: "resource", document: doc.to_string() }, p)))
 }
 
-pub fn run(core: &Core, ctx: &RequestContext, op: &str, q: &QueryParams) -> Result<Output> {
-    let acct = account(ctx);
-    match op {
-        "SimulateCustomPolicy" => {
-            let caller = caller_principal(q)?;
-            let resource_policy = resource_policy(core, q)?;
-            if resource_policy.is_some() && caller.is_none() {
-                return Err(IamError::InvalidInput("CallerArn is required when ResourcePolicy is specified.".into()));
-            }
-            let boundary = input_policies(core, q, "PermissionsBoundaryPolicyInputList", "none")?;
-            simulate(Sim {
-                principal: caller.unwrap_or_else(|| Principal::iam_user(&format!("arn:aws:iam::{acct}:user/"), acct)),
-                identity: input_policies(core, q, "PolicyInputList", "none")?,
-                boundary: (!boundary.is_empty()).then_some(boundary),
-                resource_policy,
-                resource_account: q.get("ResourceOwner").map(owner_account),
-                context: context_entries(q),
-                scp: None,
-                q,
-            })
+/// The operations of this family, each listed once.
+pub const OPS: &[Entry<Core>] = &[
+    op::<Core, SimulateCustomPolicy>(),
+    op::<Core, SimulatePrincipalPolicy>(),
+    op::<Core, GetContextKeysForCustomPolicy>(),
+    op::<Core, GetContextKeysForPrincipalPolicy>(),
+];
+
+/// What both simulations take besides `PolicySourceArn`.
+struct SimInput {
+    policies: Vec<String>,
+    boundaries: Vec<String>,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    resource_policy: Option<String>,
+    resource_owner: Option<String>,
+    caller_arn: Option<String>,
+    context: Context,
+    marker: Option<String>,
+    max: usize,
+}
+
+fn strings(v: Vec<&str>) -> Vec<String> {
+    v.into_iter().map(str::to_string).collect()
+}
+
+/// `PolicySourceArn` (SimulatePrincipalPolicy) and the members of both simulations, in AWS's
+/// order of validation.
+fn parse_sim(input: &Input, custom: bool) -> Result<(String, SimInput)> {
+    let q = input.query();
+    let mut a = Args::new(q);
+    let source = if custom { String::new() } else { a.req("PolicySourceArn", &v::ARN).to_string() };
+    let policies = strings(a.list("PolicyInputList", &v::DOCUMENT, None, custom));
+    let boundaries = strings(a.list("PermissionsBoundaryPolicyInputList", &v::DOCUMENT, None, false));
+    let actions = strings(a.list("ActionNames", &v::ACTION_NAME, None, true));
+    let resources = strings(a.list("ResourceArns", &v::RESOURCE_NAME, None, false));
+    let resource_policy = a.opt("ResourcePolicy", &v::DOCUMENT).map(str::to_string);
+    let resource_owner = a.opt("ResourceOwner", &v::RESOURCE_NAME).map(str::to_string);
+    let caller_arn = a.opt("CallerArn", &v::RESOURCE_NAME).map(str::to_string);
+    a.opt("ResourceHandlingOption", &v::RESOURCE_HANDLING);
+    let (marker, max) = a.paging();
+    let marker = marker.map(str::to_string);
+    let entries = q.struct_list("ContextEntries.member");
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("contextEntries.{}.member", i + 1);
+        if let Some(name) = entry.get("ContextKeyName") {
+            a.check_value(&format!("{field}.contextKeyName"), name, &v::CONTEXT_KEY_NAME);
         }
-        "SimulatePrincipalPolicy" => {
-            let source_arn = q.get("PolicySourceArn").unwrap_or_default();
-            let entity = source_entity(core, acct, source_arn)?;
-            let resolved = resolve_source(core, acct, &entity)?;
-            let mut identity = resolved.identity;
-            identity.extend(input_policies(core, q, "PolicyInputList", "none")?);
-            let input_boundary = input_policies(core, q, "PermissionsBoundaryPolicyInputList", "none")?;
-            let boundary =
-                if input_boundary.is_empty() { resolved.boundary.map(|b| vec![b]) } else { Some(input_boundary) };
-            let resource_policy = resource_policy(core, q)?;
-            let principal = match (caller_principal(q)?, &entity) {
-                (Some(p), _) => p,
-                (None, SourceEntity::User(u)) => Principal::iam_user(&u.arn(acct), acct),
-                (None, SourceEntity::Role(r)) => Principal {
-                    arn: r.arn(acct),
-                    account: acct.to_string(),
-                    kind: PrincipalKind::AssumedRole { role_arn: r.arn(acct) },
-                },
-                (None, SourceEntity::Group(_)) if resource_policy.is_some() => {
-                    return Err(IamError::InvalidInput(
-                        "CallerArn is required when ResourcePolicy is specified and PolicySourceArn is not a user."
-                            .into(),
-                    ))
-                }
-                (None, SourceEntity::Group(g)) => Principal::iam_user(&g.arn(acct), acct),
-            };
-            // SCPs of the principal's account bind the simulation as they bind its requests.
-            let scp = crate::org::enforce::OrgEnforcer::new(core.db.clone(), core.resolver.policies.clone())
-                .view(acct)?
-                .and_then(|v| v.scp.clone());
-            simulate(Sim {
-                principal,
-                identity,
-                boundary,
-                resource_policy,
-                resource_account: q.get("ResourceOwner").map(owner_account),
-                context: context_entries(q),
-                scp,
-                q,
-            })
+        if let Some(t) = entry.get("ContextKeyType") {
+            if !CONTEXT_TYPES.contains(&t) {
+                a.error(format!(
+                    "Value '{}' at '{field}.contextKeyType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    rampart_protocol::echo(t),
+                    CONTEXT_TYPES.join(", ")
+                ));
+            }
         }
-        "GetContextKeysForCustomPolicy" | "GetContextKeysForPrincipalPolicy" => {
-            let mut policies = input_policies(core, q, "PolicyInputList", "none")?;
-            if op == "GetContextKeysForPrincipalPolicy" {
-                let entity = source_entity(core, acct, q.get("PolicySourceArn").unwrap_or_default())?;
-                let resolved = resolve_source(core, acct, &entity)?;
-                policies.extend(resolved.identity);
-                policies.extend(resolved.boundary);
-            }
-            let mut keys: Vec<String> = Vec::new();
-            for p in &policies {
-                for k in p.policy.condition_keys().into_iter().chain(policy_variables(&p.source.document)) {
-                    if !keys.iter().any(|x| x.eq_ignore_ascii_case(&k)) {
-                        keys.push(k);
-                    }
-                }
-            }
-            let mut w = XmlWriter::new();
-            w.start("ContextKeyNames");
-            for k in &keys {
-                w.elem("member", k);
-            }
-            w.end();
-            xml(w.finish())
+    }
+    a.finish()?;
+    let context = context_entries(&entries);
+    let sim = SimInput {
+        policies,
+        boundaries,
+        actions,
+        resources,
+        resource_policy,
+        resource_owner,
+        caller_arn,
+        context,
+        marker,
+        max,
+    };
+    Ok((source, sim))
+}
+
+pub struct SimulateCustomPolicy {
+    input: SimInput,
+}
+
+impl Operation<Core> for SimulateCustomPolicy {
+    const NAME: &'static str = "SimulateCustomPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Ok(SimulateCustomPolicy { input: parse_sim(input, true)?.1 })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let i = &self.input;
+        let caller = caller_principal(i.caller_arn.as_deref())?;
+        let resource_policy = resource_policy(core, i.resource_policy.as_deref())?;
+        if resource_policy.is_some() && caller.is_none() {
+            return Err(IamError::InvalidInput("CallerArn is required when ResourcePolicy is specified.".into()));
         }
-        _ => Err(IamError::Internal(format!("unrouted operation {op}"))),
+        let boundary = input_policies(core, &i.boundaries, "PermissionsBoundaryPolicyInputList", "none")?;
+        simulate(Sim {
+            principal: caller.unwrap_or_else(|| Principal::iam_user(&format!("arn:aws:iam::{acct}:user/"), acct)),
+            identity: input_policies(core, &i.policies, "PolicyInputList", "none")?,
+            boundary: (!boundary.is_empty()).then_some(boundary),
+            resource_policy,
+            resource_account: i.resource_owner.as_deref().map(owner_account),
+            context: i.context.clone(),
+            scp: None,
+            input: i,
+        })
+    }
+}
+
+pub struct SimulatePrincipalPolicy {
+    source: String,
+    input: SimInput,
+}
+
+impl Operation<Core> for SimulatePrincipalPolicy {
+    const NAME: &'static str = "SimulatePrincipalPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let (source, input) = parse_sim(input, false)?;
+        Ok(SimulatePrincipalPolicy { source, input })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, self.source.clone()))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let i = &self.input;
+        let entity = source_entity(core, acct, &self.source)?;
+        let resolved = resolve_source(core, acct, &entity)?;
+        let mut identity = resolved.identity;
+        identity.extend(input_policies(core, &i.policies, "PolicyInputList", "none")?);
+        let input_boundary = input_policies(core, &i.boundaries, "PermissionsBoundaryPolicyInputList", "none")?;
+        let boundary =
+            if input_boundary.is_empty() { resolved.boundary.map(|b| vec![b]) } else { Some(input_boundary) };
+        let resource_policy = resource_policy(core, i.resource_policy.as_deref())?;
+        let principal = match (caller_principal(i.caller_arn.as_deref())?, &entity) {
+            (Some(p), _) => p,
+            (None, SourceEntity::User(u)) => Principal::iam_user(&u.arn(acct), acct),
+            (None, SourceEntity::Role(r)) => Principal {
+                arn: r.arn(acct),
+                account: acct.to_string(),
+                kind: PrincipalKind::AssumedRole { role_arn: r.arn(acct) },
+            },
+            (None, SourceEntity::Group(_)) if resource_policy.is_some() => {
+                return Err(IamError::InvalidInput(
+                    "CallerArn is required when ResourcePolicy is specified and PolicySourceArn is not a user.".into(),
+                ))
+            }
+            (None, SourceEntity::Group(g)) => Principal::iam_user(&g.arn(acct), acct),
+        };
+        // SCPs of the principal's account bind the simulation as they bind its requests.
+        let scp = crate::org::enforce::OrgEnforcer::new(core.db.clone(), core.resolver.policies.clone())
+            .view(acct)?
+            .and_then(|v| v.scp.clone());
+        simulate(Sim {
+            principal,
+            identity,
+            boundary,
+            resource_policy,
+            resource_account: i.resource_owner.as_deref().map(owner_account),
+            context: i.context.clone(),
+            scp,
+            input: i,
+        })
+    }
+}
+
+/// The context keys `policies` use, each once (case-insensitively), as GetContextKeys* list them.
+fn context_keys(policies: &[SourcedPolicy]) -> Result<Output> {
+    let mut keys: Vec<String> = Vec::new();
+    for p in policies {
+        for k in p.policy.condition_keys().into_iter().chain(policy_variables(&p.source.document)) {
+            if !keys.iter().any(|x| x.eq_ignore_ascii_case(&k)) {
+                keys.push(k);
+            }
+        }
+    }
+    let mut w = XmlWriter::new();
+    w.start("ContextKeyNames");
+    for k in &keys {
+        w.elem("member", k);
+    }
+    w.end();
+    xml(w.finish())
+}
+
+pub struct GetContextKeysForCustomPolicy {
+    policies: Vec<String>,
+}
+
+impl Operation<Core> for GetContextKeysForCustomPolicy {
+    const NAME: &'static str = "GetContextKeysForCustomPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let policies = strings(a.list("PolicyInputList", &v::DOCUMENT, None, true));
+        a.finish()?;
+        Ok(GetContextKeysForCustomPolicy { policies })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, _: &RequestContext) -> Result<Output> {
+        context_keys(&input_policies(core, &self.policies, "PolicyInputList", "none")?)
+    }
+}
+
+pub struct GetContextKeysForPrincipalPolicy {
+    source: String,
+    policies: Vec<String>,
+}
+
+impl Operation<Core> for GetContextKeysForPrincipalPolicy {
+    const NAME: &'static str = "GetContextKeysForPrincipalPolicy";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let source = a.req("PolicySourceArn", &v::ARN).to_string();
+        let policies = strings(a.list("PolicyInputList", &v::DOCUMENT, None, false));
+        a.finish()?;
+        Ok(GetContextKeysForPrincipalPolicy { source, policies })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, self.source.clone()))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        let mut policies = input_policies(core, &self.policies, "PolicyInputList", "none")?;
+        let entity = source_entity(core, acct, &self.source)?;
+        let resolved = resolve_source(core, acct, &entity)?;
+        policies.extend(resolved.identity);
+        policies.extend(resolved.boundary);
+        context_keys(&policies)
     }
 }
 
