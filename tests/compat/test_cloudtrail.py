@@ -512,3 +512,23 @@ def test_record_survives_a_crash(spawn_server):
     events = lookup(srv.client("cloudtrail"), "ResourceName", name)
     assert [e["EventName"] for e in events] == ["CreateUser"]
     assert record(events[0])["recipientAccountId"] == "210987654321"
+
+
+@pytest.mark.parametrize("prefix", ["com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101", "CloudTrail_20131101"])
+def test_smithy_sdks_target_prefix_is_accepted(server, prefix):
+    """botocore sends the long X-Amz-Target prefix; the Smithy SDKs (JavaScript v3, Rust, Go v2)
+    send the service shape's name. AWS accepts both."""
+    from botocore.awsrequest import AWSRequest
+    from support import sign, send_request
+
+    req = AWSRequest(method="POST", url=f"{server.endpoint}/", data=b'{"MaxResults": 1}', headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"{prefix}.LookupEvents"})
+    sign(req, server.access_key_id, server.secret_access_key, service="cloudtrail")
+    resp = send_request(req)
+    assert resp.status == 200, resp.body
+    assert "Events" in json.loads(resp.body)
+    bad = AWSRequest(method="POST", url=f"{server.endpoint}/", data=b"{}", headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "v20131101.CloudTrail_20131101.LookupEvents"})
+    sign(bad, server.access_key_id, server.secret_access_key, service="cloudtrail")
+    resp = send_request(bad)
+    assert resp.status == 400 and b"UnknownOperationException" in resp.body

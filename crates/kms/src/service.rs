@@ -31,10 +31,6 @@ impl Service for KmsService {
         Protocol::AwsJson1_1
     }
 
-    fn json_target_prefix(&self) -> &'static str {
-        "TrentService"
-    }
-
     fn has_operation(&self, operation: &str) -> bool {
         OPERATIONS.has(operation)
     }

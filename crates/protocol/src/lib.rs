@@ -10,12 +10,26 @@
 pub mod arn;
 pub mod error;
 pub mod id;
+mod json_targets;
 pub mod query;
 pub mod sigv4;
 pub mod xml;
 
 pub use error::{echo, AwsError};
 pub use id::new_uuid;
+
+/// The `X-Amz-Target` prefix botocore sends for the awsJson service `model` (botocore's model
+/// name: `kms`, `cloudtrail`), from the generated table of every JSON-protocol service.
+pub fn json_target_prefix(model: &str) -> Option<&'static str> {
+    json_targets::JSON_TARGETS.iter().find(|(m, _, _)| *m == model).map(|(_, p, _)| *p)
+}
+
+/// Whether `prefix` (the part of an `X-Amz-Target` before the operation) names the service whose
+/// botocore prefix is `model_prefix`: botocore's own, or the Smithy service shape name the
+/// Smithy-generated SDKs send (its last dot-separated segment), as AWS accepts both.
+pub fn json_target_matches(model_prefix: &str, prefix: &str) -> bool {
+    prefix == model_prefix || model_prefix.rsplit('.').next() == Some(prefix)
+}
 
 /// The wire protocol a service speaks (the botocore `metadata.protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,5 +53,25 @@ impl Protocol {
             Protocol::AwsJson1_1 => "application/x-amz-json-1.1",
             Protocol::RestJson1 => "application/json",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_targets_accept_botocore_and_smithy_prefixes() {
+        let ct = json_target_prefix("cloudtrail").unwrap();
+        assert_eq!(ct, "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101");
+        assert!(json_target_matches(ct, ct));
+        assert!(json_target_matches(ct, "CloudTrail_20131101"));
+        assert!(!json_target_matches(ct, "v20131101.CloudTrail_20131101"));
+        assert!(!json_target_matches(ct, "TrentService"));
+        assert_eq!(json_target_prefix("kms"), Some("TrentService"));
+        assert!(json_target_matches("TrentService", "TrentService"));
+        assert_eq!(json_target_prefix("organizations"), Some("AWSOrganizationsV20161128"));
+        assert_eq!(json_target_prefix("secretsmanager"), Some("secretsmanager"));
+        assert_eq!(json_target_prefix("iam"), None, "awsQuery services have none");
     }
 }

@@ -297,10 +297,6 @@ impl Service for SecretsService {
         Protocol::AwsJson1_1
     }
 
-    fn json_target_prefix(&self) -> &'static str {
-        "secretsmanager"
-    }
-
     fn has_operation(&self, operation: &str) -> bool {
         api::OPERATIONS.has(operation)
     }

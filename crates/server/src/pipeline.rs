@@ -743,7 +743,9 @@ fn decode(service: &dyn Service, req: &RawRequest<'_>) -> Result<(String, Input)
             let target = header_str(req.headers, "x-amz-target")
                 .ok_or_else(|| AwsError::new("MissingAction", "Missing X-Amz-Target header", 400))?;
             let op = match target.rsplit_once('.') {
-                Some((prefix, op)) if prefix == service.json_target_prefix() => op.to_string(),
+                Some((prefix, op)) if rampart_protocol::json_target_matches(service.json_target_prefix(), prefix) => {
+                    op.to_string()
+                }
                 _ => return Err(AwsError::unknown_operation(service.signing_name(), target)),
             };
             let body = if req.body.iter().all(u8::is_ascii_whitespace) {

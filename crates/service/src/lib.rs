@@ -243,9 +243,16 @@ pub trait Service: Send + Sync {
     fn xml_namespace(&self) -> &'static str {
         ""
     }
-    /// awsJson `X-Amz-Target` prefix, e.g. `TrentService`.
+    /// The service's botocore model name (`kms`, `cloudtrail`): what its wire details are looked
+    /// up by. Default: the signing name, which it is for every service so far.
+    fn model_name(&self) -> &'static str {
+        self.signing_name()
+    }
+    /// awsJson `X-Amz-Target` prefix as botocore sends it (`TrentService`), from the table generated
+    /// from botocore's models (the Smithy SDKs' shorter form is accepted as well; see
+    /// [`rampart_protocol::json_target_matches`]).
     fn json_target_prefix(&self) -> &'static str {
-        ""
+        rampart_protocol::json_target_prefix(self.model_name()).unwrap_or("")
     }
     /// The SigV4 rules this service applies beyond those of every AWS service: S3 signs the
     /// claimed payload hash (`UNSIGNED-PAYLOAD`) and ends presigned URLs at `X-Amz-Expires`.

@@ -390,10 +390,6 @@ impl Service for Api {
         Protocol::AwsJson1_1
     }
 
-    fn json_target_prefix(&self) -> &'static str {
-        "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"
-    }
-
     fn has_operation(&self, operation: &str) -> bool {
         OPERATIONS.has(operation)
     }

@@ -523,10 +523,6 @@ impl Service for OrgService {
         Protocol::AwsJson1_1
     }
 
-    fn json_target_prefix(&self) -> &'static str {
-        "AWSOrganizationsV20161128"
-    }
-
     fn has_operation(&self, operation: &str) -> bool {
         OPERATIONS.has(operation)
     }

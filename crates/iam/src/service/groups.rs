@@ -42,7 +42,12 @@ pub fn group_check(core: &Core, ctx: &RequestContext, action: &str, name: &str) 
 }
 
 /// [`group_check`], with the group it read.
-fn group_lookup(core: &Core, ctx: &RequestContext, action: &str, name: &str) -> Result<(AuthzCheck, Option<GroupRec>)> {
+pub(super) fn group_lookup(
+    core: &Core,
+    ctx: &RequestContext,
+    action: &str,
+    name: &str,
+) -> Result<(AuthzCheck, Option<GroupRec>)> {
     let acct = account(ctx);
     let group = core.db.entity::<GroupRec>(acct, name)?;
     let c = match &group {

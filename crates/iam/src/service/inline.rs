@@ -10,11 +10,11 @@ use rampart_policy::PolicyType;
 use rampart_protocol::xml::XmlWriter;
 use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
-use super::{account, check, empty, one, paginate, xml, Core};
+use super::{account, empty, one, paginate, xml, Core};
 use crate::db::{Lookup, Tx};
 use crate::error::{IamError, Result};
-use crate::model::{EntityKind, GroupRec};
-use crate::util::{encode_document, iam_arn, policy_size};
+use crate::model::EntityKind;
+use crate::util::{encode_document, policy_size};
 use crate::validate::{self as v, Args};
 
 /// Users, as the inline and attachment operations name them.
@@ -111,13 +111,7 @@ pub fn entity_check(
             Ok((c, user.map(|u| Entity { name: u.name, inline: u.inline, attached: u.attached })))
         }
         EntityKind::Group => {
-            // As groups::group_check builds it (groups have no tags), from the one read.
-            let acct = account(ctx);
-            let group = core.db.entity::<GroupRec>(acct, name)?;
-            let c = match &group {
-                Some(g) => check(action, g.arn(acct)),
-                None => check(action, iam_arn(acct, "group", "/", name)),
-            };
+            let (c, group) = super::groups::group_lookup(core, ctx, action, name)?;
             Ok((c, group.map(|g| Entity { name: g.name, inline: g.inline, attached: g.attached })))
         }
         EntityKind::Role => {
