@@ -11,7 +11,7 @@ use rampart_protocol::xml::XmlWriter;
 use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
 use super::{account, empty, one, paginate, xml, Core};
-use crate::db::{Lookup, Tx};
+use crate::db::Tx;
 use crate::error::{IamError, Result};
 use crate::model::EntityKind;
 use crate::util::{encode_document, policy_size};
