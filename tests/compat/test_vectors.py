@@ -1,0 +1,125 @@
+"""Whole-response comparisons, as data: each file under tests/compat/vectors/<service>/ is one call
+and the response AWS documents for it (see vectors/README.md). The whole parsed response is
+compared (every member, nothing extra), not a few fields.
+
+Adding a case is adding one file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from support import make_client, unique
+
+VECTORS = Path(__file__).parent / "vectors"
+FILES = sorted(VECTORS.glob("*/*.json"))
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def substitute(value, names: dict, account: str, region: str):
+    """`{{name:X}}` → a unique name (the same one for X throughout the file), `{{account}}`,
+    `{{region}}`."""
+    if isinstance(value, str):
+        def one(m):
+            kind, _, arg = m.group(1).partition(":")
+            if kind == "name":
+                return names.setdefault(arg, unique(arg[:8] or "v"))
+            if kind == "account":
+                return account
+            if kind == "region":
+                return region
+            raise ValueError(f"unknown placeholder {m.group(0)}")
+        return re.sub(r"\{\{([^}]+)\}\}", one, value)
+    if isinstance(value, list):
+        return [substitute(v, names, account, region) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, names, account, region) for k, v in value.items()}
+    return value
+
+
+def matches(expected, actual, path: str = "$") -> list[str]:
+    """Differences between an expected response (with markers) and the parsed actual one.
+
+    Markers: `<<any>>` any value; `<<uuid>>`; `<<timestamp>>` a parsed time; `<<id:PREFIX>>` an
+    AWS unique ID (PREFIX + 17 upper-case letters/digits); `<<regex:…>>`; `<<b64>>` bytes."""
+    if isinstance(expected, str) and expected.startswith("<<") and expected.endswith(">>"):
+        marker = expected[2:-2]
+        ok = {
+            "any": lambda a: True,
+            "uuid": lambda a: isinstance(a, str) and bool(UUID.match(a)),
+            "timestamp": lambda a: isinstance(a, dt.datetime),
+            "b64": lambda a: isinstance(a, (bytes, bytearray)),
+        }.get(marker)
+        if ok is None and marker.startswith("id:"):
+            prefix = marker[3:]
+            ok = lambda a: isinstance(a, str) and bool(re.fullmatch(re.escape(prefix) + r"[A-Z0-9]{17}", a))  # noqa: E731
+        if ok is None and marker.startswith("regex:"):
+            ok = lambda a: isinstance(a, str) and bool(re.fullmatch(marker[6:], a))  # noqa: E731
+        if ok is None:
+            return [f"{path}: unknown marker {expected}"]
+        return [] if ok(actual) else [f"{path}: {actual!r} is not {expected}"]
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {actual!r}"]
+        diffs = []
+        for k in expected.keys() - actual.keys():
+            diffs.append(f"{path}.{k}: missing")
+        for k in actual.keys() - expected.keys():
+            diffs.append(f"{path}.{k}: not in AWS's response ({actual[k]!r})")
+        for k in expected.keys() & actual.keys():
+            diffs += matches(expected[k], actual[k], f"{path}.{k}")
+        return diffs
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path}: expected {len(expected)} items, got {actual!r}"]
+        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in matches(e, a, f"{path}[{i}]")]
+    return [] if expected == actual else [f"{path}: expected {expected!r}, got {actual!r}"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
+def test_response_matches_aws(server, account_id, path):
+    case = json.loads(path.read_text())
+    names: dict = {}
+    sub = lambda v: substitute(v, names, account_id, "us-east-1")  # noqa: E731
+    client = make_client(case["service"], server.endpoint, server.access_key_id, server.secret_access_key)
+    for step in case.get("setup", []):
+        c = make_client(step.get("service", case["service"]), server.endpoint, server.access_key_id,
+                        server.secret_access_key)
+        getattr(c, _snake(step["operation"]))(**sub(step.get("params", {})))
+    call = getattr(client, _snake(case["operation"]))
+    if "error" in case:
+        with pytest.raises(ClientError) as e:
+            call(**sub(case.get("params", {})))
+        err = e.value.response
+        actual = {"Code": err["Error"]["Code"], "Message": err["Error"].get("Message"),
+                  "HTTPStatusCode": err["ResponseMetadata"]["HTTPStatusCode"]}
+        diffs = matches(sub(case["error"]), actual)
+    else:
+        resp = call(**sub(case.get("params", {})))
+        resp.pop("ResponseMetadata", None)
+        diffs = matches(sub(case["expect"]), resp)
+    assert not diffs, f"{path.name} ({case.get('source', 'no source')}):\n  " + "\n  ".join(diffs)
+
+
+def _snake(op: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", op).lower()
+
+
+def test_markers_and_placeholders():
+    """The comparison itself: extra members fail, markers match what they say."""
+    assert matches({"a": 1}, {"a": 1, "b": 2}) == ["$.b: not in AWS's response (2)"]
+    assert matches({"a": "<<uuid>>"}, {"a": "3f8a9c2e-5b1d-4e6f-9a7b-0c1d2e3f4a5b"}) == []
+    assert matches({"a": "<<id:AIDA>>"}, {"a": "AIDAZ2ABCDEFGHIJKLMNO"}) == []
+    assert matches({"a": "<<id:AIDA>>"}, {"a": "AROAZ2ABCDEFGHIJKLMNO"}) != []
+    assert matches({"t": "<<timestamp>>"}, {"t": dt.datetime.now()}) == []
+    assert matches([1, 2], [1]) != []
+    names: dict = {}
+    out = substitute({"u": "{{name:u}}", "arn": "arn:aws:iam::{{account}}:user/{{name:u}}"}, names, "123", "r")
+    assert out["arn"] == f"arn:aws:iam::123:user/{out['u']}"
