@@ -141,17 +141,25 @@ export class RampartServer {
     throw new Error(`rampart serve not healthy after ${START_TIMEOUT_MS} ms (${last})\n${this.logs()}`);
   }
 
-  /** SIGTERM, wait for the exit, fail when it was not clean; then remove the temp dir. */
-  async stop() {
+  /** SIGTERM, wait for the exit, fail when it was not clean; then remove the temp dir (unless `keep`). */
+  async stop({ keep = false } = {}) {
     if (!this.proc) return;
     if (!this.exit) this.proc.kill("SIGTERM");
     const timer = setTimeout(() => this.proc.kill("SIGKILL"), STOP_TIMEOUT_MS);
     const { code, signal } = await this.exited;
     clearTimeout(timer);
+    this.proc = null;
     if (code !== 0) {
       throw new Error(`rampart serve exited with ${code ?? signal} after SIGTERM\n${this.logs()}`);
     }
-    rmSync(this.workdir, { recursive: true, force: true });
+    if (!keep) rmSync(this.workdir, { recursive: true, force: true });
+  }
+
+  /** Stop cleanly and start again on the same data directory (a new port: make new clients). */
+  async restart() {
+    await this.stop({ keep: true });
+    this.exit = null;
+    return this.start();
   }
 
   logs() {

@@ -140,6 +140,32 @@ test("paginateLookupEvents follows NextToken across pages", async () => {
   assert.deepEqual(times, times.toSorted((a, b) => b - a), "newest first");
 });
 
+test("LookupEvents with a time range (timestamps the SDK sends as epoch seconds)", async () => {
+  const user = await makeUser();
+  const sts = srv.client(STSClient, user.credentials);
+  await sts.send(new GetCallerIdentityCommand({}));
+  const byUser = [{ AttributeKey: "Username", AttributeValue: user.UserName }];
+  const now = Date.now();
+  const inRange = await ct.send(
+    new LookupEventsCommand({
+      LookupAttributes: byUser,
+      StartTime: new Date(now - 60_000),
+      EndTime: new Date(now + 60_000),
+    }),
+  );
+  assert.equal(inRange.Events.length, 1);
+  const t = inRange.Events[0].EventTime.getTime();
+  // An EndTime before the event, and a StartTime after it, leave it out.
+  const before = await ct.send(
+    new LookupEventsCommand({ LookupAttributes: byUser, StartTime: new Date(t - 60_000), EndTime: new Date(t - 1000) }),
+  );
+  assert.deepEqual(before.Events, []);
+  const later = await ct.send(
+    new LookupEventsCommand({ LookupAttributes: byUser, StartTime: new Date(t + 1000), EndTime: new Date(t + 60_000) }),
+  );
+  assert.deepEqual(later.Events, []);
+});
+
 test("trails: CreateTrail, GetTrail, StartLogging, status, tags, StopLogging, DeleteTrail", async () => {
   const name = unique("trail");
   const bucket = `audit-${name.toLowerCase()}`;

@@ -32,7 +32,9 @@ import {
   TagUserCommand,
   UntagUserCommand,
   UpdateAccessKeyCommand,
+  ListRoleTagsCommand,
   paginateListPolicies,
+  paginateListRoles,
   paginateListUsers,
 } from "@aws-sdk/client-iam";
 import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
@@ -269,6 +271,35 @@ test("paginateListPolicies pages through the AWS managed policies", async () => 
   assert.equal(pages.length, Math.ceil(all.length / 5));
   assert.ok(pages.length > 1);
   assert.deepEqual(pages.flat(), all, "the pages are the unpaged list, in order, without overlap");
+});
+
+test("paginateListRoles across pages; role tags round-trip non-ASCII text", async () => {
+  const path = uniquePath();
+  const trust = policy({ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" });
+  const names = [];
+  for (let i = 0; i < 5; i++) {
+    const name = `${unique("role")}-${i}`;
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        Path: path,
+        AssumeRolePolicyDocument: trust,
+        Tags: [{ Key: "名前", Value: `${TAG_TEXT} ${i}` }],
+      }),
+    );
+    names.push(name);
+  }
+  const pages = [];
+  for await (const page of paginateListRoles({ client: iam, pageSize: 2 }, { PathPrefix: path })) {
+    pages.push(page.Roles.map((r) => r.RoleName));
+  }
+  assert.deepEqual(
+    pages.map((p) => p.length),
+    [2, 2, 1],
+  );
+  assert.deepEqual(pages.flat().sort(), names.toSorted());
+  const tags = (await iam.send(new ListRoleTagsCommand({ RoleName: names[3] }))).Tags;
+  assert.deepEqual(tags, [{ Key: "名前", Value: `${TAG_TEXT} 3` }]);
 });
 
 test("a user without policies gets AccessDenied with AWS's message", async () => {

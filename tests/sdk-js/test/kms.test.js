@@ -1,7 +1,7 @@
 // KMS through @aws-sdk/client-kms (awsJson1_1; blobs travel base64-encoded, the SDK hands out Uint8Array).
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { createPublicKey, createVerify, randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
@@ -17,6 +17,12 @@ import {
   EncryptCommand,
   GenerateDataKeyCommand,
   GenerateDataKeyWithoutPlaintextCommand,
+  GenerateRandomCommand,
+  GetPublicKeyCommand,
+  KMSInvalidSignatureException,
+  ReEncryptCommand,
+  SignCommand,
+  VerifyCommand,
   InvalidCiphertextException,
   KMSClient,
   KMSServiceException,
@@ -120,6 +126,55 @@ test("GenerateDataKey: the plaintext key decrypts from its ciphertext blob", asy
   const noPlain = await kms.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: key.KeyId, KeySpec: "AES_128" }));
   assert.equal(noPlain.Plaintext, undefined);
   assert.equal((await kms.send(new DecryptCommand({ CiphertextBlob: noPlain.CiphertextBlob }))).Plaintext.length, 16);
+});
+
+test("ReEncrypt moves a ciphertext to another key; GenerateRandom returns bytes", async () => {
+  const k1 = await createKey();
+  const k2 = await createKey();
+  const enc = await kms.send(new EncryptCommand({ KeyId: k1.KeyId, Plaintext: ALL_BYTES }));
+  const re = await kms.send(new ReEncryptCommand({ CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: k2.KeyId }));
+  assert.equal(re.SourceKeyId, k1.Arn);
+  assert.equal(re.KeyId, k2.Arn);
+  const dec = await kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob }));
+  assert.equal(dec.KeyId, k2.Arn);
+  assert.deepEqual(Buffer.from(dec.Plaintext), Buffer.from(ALL_BYTES));
+
+  const random = (await kms.send(new GenerateRandomCommand({ NumberOfBytes: 64 }))).Plaintext;
+  assert.ok(random instanceof Uint8Array);
+  assert.equal(random.length, 64);
+});
+
+test("Sign and Verify with an asymmetric key; the public key verifies outside KMS", async () => {
+  const key = await createKey({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" });
+  const message = new TextEncoder().encode(`signed ${UNICODE}`);
+  const signed = await kms.send(
+    new SignCommand({ KeyId: key.KeyId, Message: message, MessageType: "RAW", SigningAlgorithm: "ECDSA_SHA_256" }),
+  );
+  assert.ok(signed.Signature instanceof Uint8Array);
+  assert.equal(signed.SigningAlgorithm, "ECDSA_SHA_256");
+  const verified = await kms.send(
+    new VerifyCommand({
+      KeyId: key.KeyId,
+      Message: message,
+      Signature: signed.Signature,
+      SigningAlgorithm: "ECDSA_SHA_256",
+    }),
+  );
+  assert.equal(verified.SignatureValid, true);
+
+  const pub = await kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId }));
+  assert.ok(pub.PublicKey instanceof Uint8Array);
+  assert.deepEqual(pub.SigningAlgorithms, ["ECDSA_SHA_256"]);
+  const publicKey = createPublicKey({ key: Buffer.from(pub.PublicKey), format: "der", type: "spki" });
+  assert.ok(createVerify("SHA256").update(message).verify(publicKey, Buffer.from(signed.Signature)));
+
+  const other = new TextEncoder().encode("another message");
+  await assert.rejects(
+    kms.send(
+      new VerifyCommand({ KeyId: key.KeyId, Message: other, Signature: signed.Signature, SigningAlgorithm: "ECDSA_SHA_256" }),
+    ),
+    (e) => e instanceof KMSInvalidSignatureException,
+  );
 });
 
 test("aliases: create, use, list, retarget, delete", async () => {

@@ -30,6 +30,7 @@ import {
   PolicyNotFoundException,
   TagResourceCommand,
   paginateListAccounts,
+  paginateListOrganizationalUnitsForParent,
   paginateListPolicies,
 } from "@aws-sdk/client-organizations";
 
@@ -178,6 +179,28 @@ test("CreatePolicy (SCP), attach to an account and an OU, list, detach, delete",
     assert.equal(e.message, "We can't find a policy with the PolicyId that you specified.");
     return true;
   });
+});
+
+test("paginateListOrganizationalUnitsForParent across pages", async () => {
+  const parent = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: rootId, Name: unique("parent") })))
+    .OrganizationalUnit.Id;
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const ou = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: parent, Name: `ou ${i} ✓ 日本` })))
+      .OrganizationalUnit;
+    assert.equal(ou.Name, `ou ${i} ✓ 日本`);
+    ids.push(ou.Id);
+  }
+  const pages = [];
+  for await (const page of paginateListOrganizationalUnitsForParent({ client: org, pageSize: 2 }, { ParentId: parent })) {
+    pages.push(page.OrganizationalUnits);
+  }
+  assert.deepEqual(
+    pages.map((p) => p.length),
+    [2, 2, 1],
+  );
+  assert.deepEqual(pages.flat().map((o) => o.Id).toSorted(), ids.toSorted());
+  assert.deepEqual(pages.flat().map((o) => o.Name).toSorted(), [0, 1, 2, 3, 4].map((i) => `ou ${i} ✓ 日本`));
 });
 
 test("an account outside the organization is AccountNotFoundException", async () => {

@@ -5,9 +5,11 @@ import { after, before, test } from "node:test";
 
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import {
+  BatchGetSecretValueCommand,
   CreateSecretCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
+  GetRandomPasswordCommand,
   GetSecretValueCommand,
   InvalidRequestException,
   ListSecretsCommand,
@@ -191,4 +193,30 @@ test("a user without policies gets AccessDeniedException with AWS's message", as
     assert.equal(e.message, implicitDeny(User.Arn, "secretsmanager:ListSecrets", "*"));
     return true;
   });
+});
+
+test("BatchGetSecretValue and GetRandomPassword", async () => {
+  const a = unique("batch");
+  const b = unique("batch");
+  await sm.send(new CreateSecretCommand({ Name: a, SecretString: UNICODE }));
+  await sm.send(new CreateSecretCommand({ Name: b, SecretBinary: ALL_BYTES }));
+  const out = await sm.send(new BatchGetSecretValueCommand({ SecretIdList: [a, b] }));
+  assert.deepEqual(out.Errors, []);
+  const byName = Object.fromEntries(out.SecretValues.map((v) => [v.Name, v]));
+  assert.equal(byName[a].SecretString, UNICODE);
+  assert.deepEqual(Buffer.from(byName[b].SecretBinary), Buffer.from(ALL_BYTES));
+
+  const pw = (await sm.send(new GetRandomPasswordCommand({ PasswordLength: 40, ExcludePunctuation: true })))
+    .RandomPassword;
+  assert.match(pw, /^[A-Za-z0-9]{40}$/);
+});
+
+test("secrets survive a restart of the durable server", async () => {
+  const name = unique("durable");
+  await sm.send(new CreateSecretCommand({ Name: name, SecretBinary: ALL_BYTES, Description: UNICODE }));
+  await srv.restart();
+  sm = srv.client(SecretsManagerClient);
+  const got = await sm.send(new GetSecretValueCommand({ SecretId: name }));
+  assert.deepEqual(Buffer.from(got.SecretBinary), Buffer.from(ALL_BYTES));
+  assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: name }))).Description, UNICODE);
 });
