@@ -80,6 +80,7 @@ function serverEnv(extra) {
 
 export class RampartServer {
   constructor() {
+    this.bin = rampartBin();
     this.workdir = mkdtempSync(join(tmpdir(), "rampart-sdk-js-"));
     this.dataDir = join(this.workdir, "data");
     this.accountId = randomAccountId();
@@ -97,7 +98,7 @@ export class RampartServer {
     const out = openSync(join(this.workdir, "server.stdout"), "w");
     const err = openSync(join(this.workdir, "server.stderr"), "w");
     this.proc = spawn(
-      rampartBin(),
+      this.bin,
       ["serve", "--listen", `127.0.0.1:${this.port}`, "--data-dir", this.dataDir],
       {
         cwd: this.workdir,
