@@ -1,0 +1,256 @@
+// CloudTrail through @aws-sdk/client-cloudtrail (awsJson1_1 with the Smithy SDKs' target prefix
+// `CloudTrail_20131101.*`): LookupEvents finds the calls this SDK just made; trails.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import {
+  AddTagsCommand,
+  CloudTrailClient,
+  CloudTrailServiceException,
+  CreateTrailCommand,
+  DeleteTrailCommand,
+  DescribeTrailsCommand,
+  GetTrailCommand,
+  GetTrailStatusCommand,
+  InvalidLookupAttributesException,
+  ListTagsCommand,
+  LookupEventsCommand,
+  StartLoggingCommand,
+  StopLoggingCommand,
+  TrailAlreadyExistsException,
+  TrailNotFoundException,
+  paginateLookupEvents,
+} from "@aws-sdk/client-cloudtrail";
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
+import { CreateKeyCommand, EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+
+import { UNICODE, implicitDeny, startServer, unique } from "../harness.js";
+
+let srv, ct, iam;
+before(async () => {
+  srv = await startServer();
+  ct = srv.client(CloudTrailClient);
+  iam = srv.client(IAMClient);
+});
+after(async () => {
+  await srv?.stop();
+});
+
+async function makeUser() {
+  const name = unique("user");
+  const { User } = await iam.send(new CreateUserCommand({ UserName: name }));
+  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: name }));
+  return { ...User, credentials: { accessKeyId: AccessKey.AccessKeyId, secretAccessKey: AccessKey.SecretAccessKey } };
+}
+
+test("LookupEvents finds a CreateUser call just made, with its full record", async () => {
+  const name = unique("user");
+  const created = await iam.send(
+    new CreateUserCommand({ UserName: name, Tags: [{ Key: "team", Value: "naïve 日本語" }] }),
+  );
+  const { Events } = await ct.send(
+    new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: name }] }),
+  );
+  assert.equal(Events.length, 1);
+  const event = Events[0];
+  assert.equal(event.EventName, "CreateUser");
+  assert.equal(event.EventSource, "iam.amazonaws.com");
+  assert.equal(event.Username, "root");
+  assert.equal(event.AccessKeyId, srv.credentials.accessKeyId);
+  assert.equal(event.ReadOnly, "false");
+  assert.ok(event.EventTime instanceof Date);
+  assert.ok(Math.abs(Date.now() - event.EventTime.getTime()) < 300_000);
+  assert.deepEqual(event.Resources, [{ ResourceType: "AWS::IAM::User", ResourceName: name }]);
+
+  const record = JSON.parse(event.CloudTrailEvent);
+  assert.equal(record.eventID, event.EventId);
+  assert.equal(record.eventName, "CreateUser");
+  assert.equal(record.requestID, created.$metadata.requestId);
+  assert.match(record.userAgent, /aws-sdk-js/);
+  assert.deepEqual(record.userIdentity, {
+    type: "Root",
+    principalId: srv.accountId,
+    arn: `arn:aws:iam::${srv.accountId}:root`,
+    accountId: srv.accountId,
+    accessKeyId: srv.credentials.accessKeyId,
+  });
+  // Non-ASCII request parameters are recorded exactly.
+  assert.deepEqual(record.requestParameters, { userName: name, tags: [{ key: "team", value: "naïve 日本語" }] });
+  assert.equal(record.responseElements.user.arn, created.User.Arn);
+});
+
+test("LookupEvents by EventName and by AccessKeyId: KMS, STS, and a denied call", async () => {
+  const user = await makeUser();
+  const kms = srv.client(KMSClient);
+  const key = (await kms.send(new CreateKeyCommand({ Description: UNICODE }))).KeyMetadata;
+  await kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Uint8Array.of(1, 2, 3) }));
+  await srv.client(STSClient, user.credentials).send(new GetCallerIdentityCommand({}));
+  await assert.rejects(srv.client(KMSClient, user.credentials).send(new CreateKeyCommand({})));
+
+  const byName = (
+    await ct.send(
+      new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: "EventName", AttributeValue: "CreateKey" }] }),
+    )
+  ).Events.map((e) => JSON.parse(e.CloudTrailEvent));
+  const mine = byName.find((r) => r.responseElements?.keyMetadata?.keyId === key.KeyId);
+  assert.ok(mine, "the CreateKey call is recorded");
+  assert.equal(mine.eventSource, "kms.amazonaws.com");
+  assert.equal(mine.requestParameters.description, UNICODE);
+
+  const byKey = (
+    await ct.send(
+      new LookupEventsCommand({
+        LookupAttributes: [{ AttributeKey: "AccessKeyId", AttributeValue: user.credentials.accessKeyId }],
+      }),
+    )
+  ).Events;
+  // Newest first.
+  assert.deepEqual(
+    byKey.map((e) => e.EventName),
+    ["CreateKey", "GetCallerIdentity"],
+  );
+  const denied = JSON.parse(byKey[0].CloudTrailEvent);
+  assert.equal(denied.errorCode, "AccessDeniedException");
+  assert.equal(denied.errorMessage, implicitDeny(user.Arn, "kms:CreateKey", "*"));
+  assert.equal(denied.userIdentity.type, "IAMUser");
+  assert.equal(denied.userIdentity.userName, user.UserName);
+});
+
+test("paginateLookupEvents follows NextToken across pages", async () => {
+  const user = await makeUser();
+  const sts = srv.client(STSClient, user.credentials);
+  for (let i = 0; i < 7; i++) await sts.send(new GetCallerIdentityCommand({}));
+  const pages = [];
+  for await (const page of paginateLookupEvents(
+    { client: ct, pageSize: 3 },
+    { LookupAttributes: [{ AttributeKey: "Username", AttributeValue: user.UserName }] },
+  )) {
+    pages.push(page.Events);
+  }
+  assert.deepEqual(
+    pages.map((p) => p.length),
+    [3, 3, 1],
+  );
+  const events = pages.flat();
+  assert.ok(events.every((e) => e.EventName === "GetCallerIdentity" && e.Username === user.UserName));
+  assert.equal(new Set(events.map((e) => e.EventId)).size, 7, "no event on two pages");
+  const times = events.map((e) => e.EventTime.getTime());
+  assert.deepEqual(times, times.toSorted((a, b) => b - a), "newest first");
+});
+
+test("LookupEvents with a time range (timestamps the SDK sends as epoch seconds)", async () => {
+  const user = await makeUser();
+  const sts = srv.client(STSClient, user.credentials);
+  await sts.send(new GetCallerIdentityCommand({}));
+  const byUser = [{ AttributeKey: "Username", AttributeValue: user.UserName }];
+  const now = Date.now();
+  const inRange = await ct.send(
+    new LookupEventsCommand({
+      LookupAttributes: byUser,
+      StartTime: new Date(now - 60_000),
+      EndTime: new Date(now + 60_000),
+    }),
+  );
+  assert.equal(inRange.Events.length, 1);
+  const t = inRange.Events[0].EventTime.getTime();
+  // An EndTime before the event, and a StartTime after it, leave it out.
+  const before = await ct.send(
+    new LookupEventsCommand({ LookupAttributes: byUser, StartTime: new Date(t - 60_000), EndTime: new Date(t - 1000) }),
+  );
+  assert.deepEqual(before.Events, []);
+  const later = await ct.send(
+    new LookupEventsCommand({ LookupAttributes: byUser, StartTime: new Date(t + 1000), EndTime: new Date(t + 60_000) }),
+  );
+  assert.deepEqual(later.Events, []);
+});
+
+test("trails: CreateTrail, GetTrail, StartLogging, status, tags, StopLogging, DeleteTrail", async () => {
+  const name = unique("trail");
+  const bucket = `audit-${name.toLowerCase()}`;
+  const arn = `arn:aws:cloudtrail:us-east-1:${srv.accountId}:trail/${name}`;
+  const created = await ct.send(
+    new CreateTrailCommand({
+      Name: name,
+      S3BucketName: bucket,
+      EnableLogFileValidation: true,
+      TagsList: [{ Key: "owner", Value: UNICODE }],
+    }),
+  );
+  assert.equal(created.Name, name);
+  assert.equal(created.TrailARN, arn);
+  assert.equal(created.S3BucketName, bucket);
+  assert.equal(created.LogFileValidationEnabled, true);
+
+  const trail = (await ct.send(new GetTrailCommand({ Name: name }))).Trail;
+  assert.equal(trail.TrailARN, arn);
+  assert.equal(trail.HomeRegion, "us-east-1");
+  assert.equal(trail.IsMultiRegionTrail, false);
+  assert.deepEqual(
+    (await ct.send(new DescribeTrailsCommand({ trailNameList: [name] }))).trailList.map((t) => t.Name),
+    [name],
+  );
+
+  assert.equal((await ct.send(new GetTrailStatusCommand({ Name: name }))).IsLogging, false);
+  await ct.send(new StartLoggingCommand({ Name: name }));
+  const status = await ct.send(new GetTrailStatusCommand({ Name: arn }));
+  assert.equal(status.IsLogging, true);
+  assert.ok(status.StartLoggingTime instanceof Date);
+
+  await ct.send(new AddTagsCommand({ ResourceId: arn, TagsList: [{ Key: "ключ", Value: "値 ✓" }] }));
+  const tags = (await ct.send(new ListTagsCommand({ ResourceIdList: [arn] }))).ResourceTagList[0];
+  assert.equal(tags.ResourceId, arn);
+  assert.deepEqual(
+    tags.TagsList.toSorted((a, b) => (a.Key < b.Key ? -1 : 1)),
+    [
+      { Key: "owner", Value: UNICODE },
+      { Key: "ключ", Value: "値 ✓" },
+    ],
+  );
+
+  await assert.rejects(ct.send(new CreateTrailCommand({ Name: name, S3BucketName: bucket })), (e) => {
+    assert.ok(e instanceof TrailAlreadyExistsException, `${e.name}: ${e.message}`);
+    return true;
+  });
+
+  await ct.send(new StopLoggingCommand({ Name: name }));
+  const stopped = await ct.send(new GetTrailStatusCommand({ Name: name }));
+  assert.equal(stopped.IsLogging, false);
+  assert.ok(stopped.StopLoggingTime instanceof Date);
+
+  await ct.send(new DeleteTrailCommand({ Name: name }));
+  await assert.rejects(ct.send(new GetTrailCommand({ Name: name })), (e) => {
+    assert.ok(e instanceof TrailNotFoundException, `${e.name}: ${e.message}`);
+    assert.ok(e instanceof CloudTrailServiceException);
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    // GetTrail names the trail as given; the other operations name its ARN (as AWS does).
+    assert.equal(e.message, `Unknown trail: ${name} for the user: ${srv.accountId}`);
+    return true;
+  });
+  await assert.rejects(ct.send(new GetTrailStatusCommand({ Name: name })), (e) => {
+    assert.ok(e instanceof TrailNotFoundException, `${e.name}: ${e.message}`);
+    assert.equal(e.message, `Unknown trail: ${arn} for the user: ${srv.accountId}`);
+    return true;
+  });
+});
+
+test("an unknown lookup attribute is InvalidLookupAttributesException", async () => {
+  await assert.rejects(
+    ct.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: "Bogus", AttributeValue: "x" }] })),
+    (e) => {
+      assert.ok(e instanceof InvalidLookupAttributesException, `${e.name}: ${e.message}`);
+      return true;
+    },
+  );
+});
+
+test("a user without policies gets AccessDeniedException", async () => {
+  const user = await makeUser();
+  await assert.rejects(srv.client(CloudTrailClient, user.credentials).send(new LookupEventsCommand({})), (e) => {
+    assert.ok(e instanceof CloudTrailServiceException, `${e.constructor.name}: ${e.message}`);
+    assert.equal(e.name, "AccessDeniedException");
+    assert.equal(e.message, implicitDeny(user.Arn, "cloudtrail:LookupEvents", "*"));
+    return true;
+  });
+});

@@ -1,0 +1,229 @@
+// AWS Organizations through @aws-sdk/client-organizations (awsJson1_1). The tests build one
+// organization on this file's server and run in order (an account is in at most one organization).
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
+import {
+  AWSOrganizationsNotInUseException,
+  AccessDeniedException,
+  AccountNotFoundException,
+  AlreadyInOrganizationException,
+  AttachPolicyCommand,
+  CreateAccountCommand,
+  CreateOrganizationCommand,
+  CreateOrganizationalUnitCommand,
+  CreatePolicyCommand,
+  DeletePolicyCommand,
+  DescribeAccountCommand,
+  DescribeOrganizationCommand,
+  DescribePolicyCommand,
+  DetachPolicyCommand,
+  DuplicatePolicyAttachmentException,
+  ListAccountsCommand,
+  ListPoliciesForTargetCommand,
+  ListRootsCommand,
+  ListTagsForResourceCommand,
+  ListTargetsForPolicyCommand,
+  OrganizationsClient,
+  PolicyNotFoundException,
+  TagResourceCommand,
+  paginateListAccounts,
+  paginateListOrganizationalUnitsForParent,
+  paginateListPolicies,
+} from "@aws-sdk/client-organizations";
+
+import { ADMIN_ARN, UNICODE, implicitDeny, startServer, unique } from "../harness.js";
+
+const SCP = "SERVICE_CONTROL_POLICY";
+
+let srv, iam, org, admin;
+before(async () => {
+  srv = await startServer();
+  iam = srv.client(IAMClient);
+  // Organizations is managed by an administrator of the management account, as AWS recommends.
+  const name = unique("admin");
+  const user = (await iam.send(new CreateUserCommand({ UserName: name }))).User;
+  await iam.send(new AttachUserPolicyCommand({ UserName: name, PolicyArn: ADMIN_ARN }));
+  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: name }));
+  admin = { ...user, credentials: { accessKeyId: AccessKey.AccessKeyId, secretAccessKey: AccessKey.SecretAccessKey } };
+  org = srv.client(OrganizationsClient, admin.credentials);
+});
+after(async () => {
+  await srv?.stop();
+});
+
+let organization, rootId;
+const accounts = [];
+
+test("before CreateOrganization: AWSOrganizationsNotInUseException", async () => {
+  await assert.rejects(org.send(new DescribeOrganizationCommand({})), (e) => {
+    assert.ok(e instanceof AWSOrganizationsNotInUseException, `${e.name}: ${e.message}`);
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    assert.equal(e.message, "Your account is not a member of an organization.");
+    return true;
+  });
+});
+
+test("CreateOrganization, DescribeOrganization, ListRoots", async () => {
+  organization = (await org.send(new CreateOrganizationCommand({ FeatureSet: "ALL" }))).Organization;
+  assert.match(organization.Id, /^o-[a-z0-9]{10,32}$/);
+  assert.equal(organization.MasterAccountId, srv.accountId);
+  assert.equal(organization.FeatureSet, "ALL");
+  assert.equal(
+    organization.Arn,
+    `arn:aws:organizations::${srv.accountId}:organization/${organization.Id}`,
+  );
+  const described = (await org.send(new DescribeOrganizationCommand({}))).Organization;
+  assert.equal(described.Id, organization.Id);
+  assert.equal(described.MasterAccountArn, `arn:aws:organizations::${srv.accountId}:account/${organization.Id}/${srv.accountId}`);
+
+  const roots = (await org.send(new ListRootsCommand({}))).Roots;
+  assert.equal(roots.length, 1);
+  rootId = roots[0].Id;
+  assert.match(rootId, /^r-[0-9a-z]{4,32}$/);
+  assert.deepEqual(roots[0].PolicyTypes, [{ Type: SCP, Status: "ENABLED" }]);
+
+  await assert.rejects(org.send(new CreateOrganizationCommand({})), AlreadyInOrganizationException);
+});
+
+test("CreateAccount, DescribeAccount, ListAccounts and paginateListAccounts", async () => {
+  for (let i = 0; i < 4; i++) {
+    const name = `${unique("acct")} ${i}`;
+    const st = (
+      await org.send(new CreateAccountCommand({ Email: `acct${i}-${Date.now()}@example.com`, AccountName: name }))
+    ).CreateAccountStatus;
+    assert.equal(st.State, "SUCCEEDED");
+    assert.match(st.AccountId, /^\d{12}$/);
+    accounts.push({ id: st.AccountId, name });
+  }
+  const acct = (await org.send(new DescribeAccountCommand({ AccountId: accounts[0].id }))).Account;
+  assert.equal(acct.Name, accounts[0].name);
+  assert.equal(acct.Status, "ACTIVE");
+  assert.ok(acct.JoinedTimestamp instanceof Date);
+
+  const all = (await org.send(new ListAccountsCommand({}))).Accounts.map((a) => a.Id);
+  assert.deepEqual(all.toSorted(), [srv.accountId, ...accounts.map((a) => a.id)].toSorted());
+
+  const pages = [];
+  for await (const page of paginateListAccounts({ client: org, pageSize: 2 }, {})) {
+    pages.push(page.Accounts.map((a) => a.Id));
+  }
+  assert.deepEqual(
+    pages.map((p) => p.length),
+    [2, 2, 1],
+  );
+  assert.deepEqual(pages.flat().toSorted(), all.toSorted());
+});
+
+test("CreatePolicy (SCP), attach to an account and an OU, list, detach, delete", async () => {
+  const content = JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Deny", Action: "iam:CreateUser", Resource: "*" }],
+  });
+  const summary = (
+    await org.send(
+      new CreatePolicyCommand({
+        Name: unique("deny-users"),
+        Type: SCP,
+        Description: `no new users — ${UNICODE}`,
+        Content: content,
+        Tags: [{ Key: "team", Value: "naïve 日本語" }],
+      }),
+    )
+  ).Policy.PolicySummary;
+  const pid = summary.Id;
+  assert.match(pid, /^p-[0-9a-z]{8}$/);
+  assert.equal(summary.Arn, `arn:aws:organizations::${srv.accountId}:policy/${organization.Id}/service_control_policy/${pid}`);
+  assert.equal(summary.AwsManaged, false);
+
+  const described = (await org.send(new DescribePolicyCommand({ PolicyId: pid }))).Policy;
+  assert.equal(described.PolicySummary.Description, `no new users — ${UNICODE}`);
+  assert.equal(described.Content, content);
+  const tags = (await org.send(new ListTagsForResourceCommand({ ResourceId: pid }))).Tags;
+  assert.deepEqual(tags, [{ Key: "team", Value: "naïve 日本語" }]);
+  await org.send(new TagResourceCommand({ ResourceId: pid, Tags: [{ Key: "ключ", Value: "значение" }] }));
+  assert.equal((await org.send(new ListTagsForResourceCommand({ ResourceId: pid }))).Tags.length, 2);
+
+  const target = accounts[0].id;
+  await org.send(new AttachPolicyCommand({ PolicyId: pid, TargetId: target }));
+  await assert.rejects(org.send(new AttachPolicyCommand({ PolicyId: pid, TargetId: target })), (e) => {
+    assert.ok(e instanceof DuplicatePolicyAttachmentException, `${e.name}: ${e.message}`);
+    return true;
+  });
+  const ou = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: rootId, Name: unique("ou") })))
+    .OrganizationalUnit;
+  await org.send(new AttachPolicyCommand({ PolicyId: pid, TargetId: ou.Id }));
+
+  const forTarget = (await org.send(new ListPoliciesForTargetCommand({ TargetId: target, Filter: SCP }))).Policies;
+  assert.deepEqual(forTarget.map((p) => p.Id).toSorted(), ["p-FullAWSAccess", pid].toSorted());
+  const targets = (await org.send(new ListTargetsForPolicyCommand({ PolicyId: pid }))).Targets;
+  assert.deepEqual(targets.map((t) => [t.TargetId, t.Type]).toSorted(), [
+    [ou.Id, "ORGANIZATIONAL_UNIT"],
+    [target, "ACCOUNT"],
+  ].toSorted());
+
+  const policyPages = [];
+  for await (const page of paginateListPolicies({ client: org, pageSize: 1 }, { Filter: SCP })) {
+    policyPages.push(page.Policies.map((p) => p.Id));
+  }
+  assert.deepEqual(policyPages.flat().toSorted(), ["p-FullAWSAccess", pid].toSorted());
+  assert.equal(policyPages.length, 2);
+
+  await org.send(new DetachPolicyCommand({ PolicyId: pid, TargetId: target }));
+  await org.send(new DetachPolicyCommand({ PolicyId: pid, TargetId: ou.Id }));
+  await org.send(new DeletePolicyCommand({ PolicyId: pid }));
+  await assert.rejects(org.send(new DescribePolicyCommand({ PolicyId: pid })), (e) => {
+    assert.ok(e instanceof PolicyNotFoundException, `${e.name}: ${e.message}`);
+    assert.equal(e.message, "We can't find a policy with the PolicyId that you specified.");
+    return true;
+  });
+});
+
+test("paginateListOrganizationalUnitsForParent across pages", async () => {
+  const parent = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: rootId, Name: unique("parent") })))
+    .OrganizationalUnit.Id;
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const ou = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: parent, Name: `ou ${i} ✓ 日本` })))
+      .OrganizationalUnit;
+    assert.equal(ou.Name, `ou ${i} ✓ 日本`);
+    ids.push(ou.Id);
+  }
+  const pages = [];
+  for await (const page of paginateListOrganizationalUnitsForParent({ client: org, pageSize: 2 }, { ParentId: parent })) {
+    pages.push(page.OrganizationalUnits);
+  }
+  assert.deepEqual(
+    pages.map((p) => p.length),
+    [2, 2, 1],
+  );
+  assert.deepEqual(pages.flat().map((o) => o.Id).toSorted(), ids.toSorted());
+  assert.deepEqual(pages.flat().map((o) => o.Name).toSorted(), [0, 1, 2, 3, 4].map((i) => `ou ${i} ✓ 日本`));
+});
+
+test("an account outside the organization is AccountNotFoundException", async () => {
+  await assert.rejects(org.send(new DescribeAccountCommand({ AccountId: "000000000001" })), (e) => {
+    assert.ok(e instanceof AccountNotFoundException, `${e.name}: ${e.message}`);
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    assert.equal(e.message, "You specified an account that doesn't exist.");
+    return true;
+  });
+});
+
+test("a user without policies gets AccessDeniedException", async () => {
+  const name = unique("nobody");
+  const { User } = await iam.send(new CreateUserCommand({ UserName: name }));
+  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: name }));
+  const asUser = srv.client(OrganizationsClient, {
+    accessKeyId: AccessKey.AccessKeyId,
+    secretAccessKey: AccessKey.SecretAccessKey,
+  });
+  await assert.rejects(asUser.send(new ListAccountsCommand({})), (e) => {
+    assert.ok(e instanceof AccessDeniedException, `${e.name}: ${e.message}`);
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    assert.equal(e.message, implicitDeny(User.Arn, "organizations:ListAccounts", "*"));
+    return true;
+  });
+});
