@@ -21,10 +21,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::durable::Syncer;
 use crate::{Durability, Read, Row, Store, StoreError, Transaction};
 
-/// Checkpoint the WAL into the database once it is larger than this.
-const CHECKPOINT_WAL_BYTES: u64 = 8 * 1024 * 1024;
-/// How often the syncer considers a checkpoint.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// When the WAL is checkpointed and restarted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WalLimits {
+    /// Checkpoint the WAL into the database (passively: readers and the writer go on) once it
+    /// is larger than this.
+    pub passive: u64,
+    /// Restart the WAL from its beginning (truncated) once it is larger than this. Under steady
+    /// load readers always hold a snapshot, so SQLite never restarts the WAL by itself and the
+    /// file would grow without bound; the syncer then commits the open group and runs a
+    /// TRUNCATE checkpoint on the writer, which waits for the readers' current statements (the
+    /// passive checkpoints have already copied nearly everything).
+    pub truncate: u64,
+    /// How often the syncer considers a checkpoint.
+    pub every: Duration,
+}
+
+const WAL_LIMITS: WalLimits =
+    WalLimits { passive: 8 * 1024 * 1024, truncate: 64 * 1024 * 1024, every: Duration::from_millis(200) };
 
 /// Schema migrations, applied in order; the index is the schema version they lead to - 1.
 const MIGRATIONS: &[&str] = &[
@@ -146,6 +160,10 @@ impl HotTables {
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` and migrate it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, WAL_LIMITS)
+    }
+
+    pub(crate) fn open_with(path: &Path, limits: WalLimits) -> Result<Self, StoreError> {
         let writer = Connection::open(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // Commits append to the WAL; the syncer makes them durable (see the module docs).
@@ -169,11 +187,30 @@ impl SqliteStore {
                 Ok(d.committed())
             }
         };
+        let restart = {
+            let (writer, group, hot, d) = (writer.clone(), group.clone(), hot.clone(), durability.clone());
+            move || -> Result<(), StoreError> {
+                let conn = lock(&writer);
+                // The writer's open group would keep the checkpoint from finishing: commit it (the
+                // next sync makes it durable, as for any group).
+                commit_group(&conn, &group, &hot, &d)?;
+                // Readers move to the database file as soon as their statement ends: retry often
+                // rather than with SQLite's default back-off (up to 100 ms per wait).
+                conn.busy_handler(Some(|tries| {
+                    std::thread::sleep(Duration::from_micros(200));
+                    tries < 25_000
+                }))?;
+                let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                conn.busy_timeout(Duration::from_secs(10))?;
+                result?;
+                Ok(())
+            }
+        };
         let syncer = durability.start(
             "rampart-sqlite-sync",
             wal_sync(path, Box::new(commit)),
-            Some(checkpointer(path)?),
-            CHECKPOINT_EVERY,
+            Some(checkpointer(path, limits, Box::new(restart))?),
+            limits.every,
         )?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -347,16 +384,24 @@ fn wal_sync(db: &Path, mut commit: Box<dyn FnMut() -> Result<u64, StoreError> + 
 }
 
 /// Checkpoints the WAL into the database when it has grown (on the syncer's own connection:
-/// a passive checkpoint never blocks the writer or readers).
-fn checkpointer(db: &Path) -> Result<crate::durable::IdleFn, StoreError> {
+/// a passive checkpoint never blocks the writer or readers), and has `restart` truncate it once
+/// it is larger than `limits.truncate` (see [`WalLimits`]).
+fn checkpointer(
+    db: &Path,
+    limits: WalLimits,
+    mut restart: Box<dyn FnMut() -> Result<(), StoreError> + Send>,
+) -> Result<crate::durable::IdleFn, StoreError> {
     let conn = Connection::open(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let wal = PathBuf::from(format!("{}-wal", db.display()));
     Ok(Box::new(move || {
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if size >= CHECKPOINT_WAL_BYTES {
+        if size >= limits.passive {
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        if size >= limits.truncate {
+            restart()?;
         }
         Ok(())
     }))
@@ -632,6 +677,41 @@ mod tests {
             tx.put("gen", "a", b"4").unwrap();
             assert_eq!(tx.get("gen", "a").unwrap().as_deref(), Some(&b"4"[..]));
         }
+    }
+
+    #[test]
+    fn the_wal_stays_bounded_while_readers_always_hold_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let limits = WalLimits { passive: 64 * 1024, truncate: 256 * 1024, every: Duration::ZERO };
+        let s = Arc::new(SqliteStore::open_with(&path, limits).unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Readers that never pause: SQLite alone would never restart the WAL.
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (s, stop) = (s.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        s.scan("t", "", None, 10).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let wal = dir.path().join("db.sqlite-wal");
+        let mut largest = 0;
+        let value = vec![7u8; 16 * 1024];
+        for i in 0..400 {
+            transact(s.as_ref(), |tx| tx.put("t", &format!("k{i:05}"), &value)).unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        // 400 commits of a 16 KiB row each write over 6 MB of WAL frames; restarts keep the file
+        // within a few times the limit.
+        assert!(largest < 2 * 1024 * 1024, "the WAL grew to {largest} bytes");
+        assert_eq!(s.scan("t", "", None, 0).unwrap().len(), 400, "nothing lost");
     }
 
     #[test]
