@@ -218,6 +218,13 @@ impl Env {
     fn call_in(&self, region: &str, op: &str, body: Value) -> Result<Value, AwsError> {
         let mut c = ctx();
         c.region = region.into();
+        // As the SDKs and the CLI do: a ClientRequestToken when the caller gave none.
+        let mut body = body;
+        if matches!(op, "CreateSecret" | "PutSecretValue" | "UpdateSecret" | "RotateSecret") {
+            if let Some(m) = body.as_object_mut() {
+                m.entry("ClientRequestToken").or_insert_with(|| json!(rampart_protocol::new_uuid()));
+            }
+        }
         let input = Input::Json(body);
         assert!(self.svc.has_operation(op), "{op}");
         match self.svc.call(&c, op, &input, &mut |_| Ok(()))? {
