@@ -772,7 +772,9 @@ impl Operation<Sm> for RotateSecret {
 
 pub struct PutResourcePolicy {
     target: Target,
-    block_public: bool,
+    /// As given: "By default, public policies aren't blocked." (API reference); the condition key
+    /// is set only when the request names it.
+    block_public: Option<bool>,
     doc: String,
 }
 
@@ -783,7 +785,7 @@ impl Operation<Sm> for PutResourcePolicy {
     fn parse(input: &Input) -> Result<Self> {
         let body = body(input);
         let target = Target::parse(body)?;
-        let block_public = body.bool("BlockPublicPolicy")?.unwrap_or(true);
+        let block_public = body.bool("BlockPublicPolicy")?;
         let doc = body.req_str("ResourcePolicy")?.to_string();
         check_len("ResourcePolicy", &doc, 1, 20_480)?;
         Ok(PutResourcePolicy { target, block_public, doc })
@@ -791,13 +793,15 @@ impl Operation<Sm> for PutResourcePolicy {
 
     fn authorize(&mut self, sm: &Sm, ctx: &RequestContext) -> Result<AuthzPlan> {
         let mut c = self.target.check(sm, ctx, Self::NAME)?;
-        c.context.push(("secretsmanager:BlockPublicPolicy".into(), s(self.block_public.to_string())));
+        if let Some(b) = self.block_public {
+            c.context.push(("secretsmanager:BlockPublicPolicy".into(), s(b.to_string())));
+        }
         one(c)
     }
 
     fn run(self, sm: &Sm, ctx: &RequestContext) -> Result<Output> {
         let rec = live(self.target.primary(sm, ctx)?)?;
-        json(sm.put_resource_policy(rec, self.doc, self.block_public)?)
+        json(sm.put_resource_policy(rec, self.doc, self.block_public.unwrap_or(false))?)
     }
 }
 

@@ -619,10 +619,13 @@ fn resource_policies_and_tags() {
     let e = env();
     e.ok("CreateSecret", json!({"Name": "pol", "SecretString": "x"}));
     let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    // "By default, public policies aren't blocked." (API reference, BlockPublicPolicy)
     assert_eq!(
-        e.err("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public})).code,
+        e.err("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public, "BlockPublicPolicy": true}))
+            .code,
         "PublicPolicyException"
     );
+    e.ok("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public}));
     e.ok("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public, "BlockPublicPolicy": false}));
     assert_eq!(e.ok("GetResourcePolicy", json!({"SecretId": "pol"}))["ResourcePolicy"], public);
     assert_eq!(
