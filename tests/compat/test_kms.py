@@ -166,15 +166,17 @@ def test_aliases(kms, account_id, sym_key):
     with aws_error("NotFoundException", 400):
         kms.update_alias(AliasName=name, TargetKeyId=other["KeyId"])
     # AWS's answers: a reserved prefix is NotAuthorizedException (no message), a name without
-    # alias/ "Invalid identifier", an alias as target "Aliases must refer to keys. Not aliases".
+    # alias/ AWS's prefix message (as recorded from AWS), an alias as target "Aliases must refer to
+    # keys. Not aliases".
     with aws_error("NotAuthorizedException", 400):
         kms.create_alias(AliasName="alias/aws/mine", TargetKeyId=other["KeyId"])
-    with aws_error("ValidationException", 400, "Invalid identifier"):
+    with aws_error("ValidationException", 400, 'Alias must start with the prefix "alias/". Please see '
+                   "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"):
         kms.create_alias(AliasName="noprefix", TargetKeyId=other["KeyId"])
     with aws_error("ValidationException", 400, "Aliases must refer to keys. Not aliases"):
         kms.create_alias(AliasName=f"alias/{unique('c')}", TargetKeyId=alias_arn)
     # Operations that take a key ID or key ARN only answer AWS's "Invalid keyId" for an alias.
-    with aws_error("NotFoundException", 400, f"Invalid keyId {alias_arn}"):
+    with aws_error("NotFoundException", 400, f"Invalid keyId '{alias_arn}'"):
         kms.get_key_policy(KeyId=alias_arn, PolicyName="default")
     with aws_error("NotFoundException", 400):
         kms.create_alias(AliasName=f"alias/{unique('b')}", TargetKeyId="11111111-2222-3333-4444-555555555555")
@@ -426,7 +428,7 @@ def test_unknown_operation(server):
 
 
 def test_dry_run(kms, sym_key):
-    with aws_error("DryRunOperationException", 412):
+    with aws_error("DryRunOperationException", 400):
         kms.encrypt(KeyId=sym_key["KeyId"], Plaintext=b"x", DryRun=True)
 
 

@@ -225,5 +225,5 @@ def test_huge_tag_list_is_refused_by_its_count_before_authorization(make_user):
     # body under the 1 MiB awsJson bound, which refuses larger bodies before they are read.)
     ukms = make_user().client("kms")
     tags = [{"TagKey": f"k{i}", "TagValue": "v"} for i in range(20_000)]
-    with aws_error("TagException", 400, message="A KMS key can have at most 50 tags."):
+    with aws_error("TagException", 400, message="Too many tags"):
         ukms.create_key(Tags=tags)

@@ -425,7 +425,7 @@ impl Kms {
         } else if valid_key_id(&rest) {
             return Ok((account, region, rest));
         }
-        Err(KmsError::NotFound(format!("Invalid keyId {key_id}")))
+        Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")))
     }
 
     pub(crate) fn alias(&self, account: &str, region: &str, alias: &str) -> Result<Option<AliasRec>> {

@@ -99,7 +99,7 @@ impl From<KmsError> for AwsError {
             KmsError::InvalidGrantId(_) => ("InvalidGrantIdException", 400),
             KmsError::LimitExceeded(_) => ("LimitExceededException", 400),
             KmsError::Tag(_) => ("TagException", 400),
-            KmsError::DryRun(_) => ("DryRunOperationException", 412),
+            KmsError::DryRun(_) => ("DryRunOperationException", 400),
             KmsError::AccessDenied(_) => ("AccessDeniedException", 400),
             KmsError::Serialization(_) => ("SerializationException", 400),
             KmsError::Aws(a) => return a.clone(),

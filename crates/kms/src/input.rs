@@ -140,11 +140,20 @@ impl<'a> In<'a> {
     pub fn int_range(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
         let v = self.int(name)?;
         if let Some(n) = v {
+            // AWS prints the number: "Value '0' at 'numberOfBytes' failed to satisfy …".
             if n < min {
-                return Err(invalid(name, &format!("Member must have value greater than or equal to {min}")));
+                return Err(invalid_value(
+                    name,
+                    &n.to_string(),
+                    &format!("Member must have value greater than or equal to {min}"),
+                ));
             }
             if n > max {
-                return Err(invalid(name, &format!("Member must have value less than or equal to {max}")));
+                return Err(invalid_value(
+                    name,
+                    &n.to_string(),
+                    &format!("Member must have value less than or equal to {max}"),
+                ));
             }
         }
         Ok(v)

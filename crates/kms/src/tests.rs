@@ -299,8 +299,9 @@ fn alias_names_are_checked_in_aws_order() {
             "1 validation error detected: Value 'alias/my-alias!' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$".into()
         )
     );
-    // Then the service's rules.
-    assert_eq!(create("wrongprefix/my-alias"), ("ValidationException".into(), "Invalid identifier".into()));
+    // Then the service's rules (the prefix message as recorded from AWS).
+    const PREFIX: &str = "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
+    assert_eq!(create("wrongprefix/my-alias"), ("ValidationException".into(), PREFIX.into()));
     assert_eq!(create("alias/aws/ebs"), ("NotAuthorizedException".into(), String::new()));
     assert_eq!(
         create("alias/my:alias"),
@@ -313,7 +314,7 @@ fn alias_names_are_checked_in_aws_order() {
     );
     assert_eq!(
         err(&e, &r, "DeleteAlias", json!({"AliasName": "wrongprefix/my-alias"})),
-        ("ValidationException".into(), "Invalid identifier".into())
+        ("ValidationException".into(), PREFIX.into())
     );
     assert_eq!(err(&e, &r, "DeleteAlias", json!({"AliasName": "alias/missing"})).0, "NotFoundException");
 }
@@ -337,16 +338,17 @@ fn key_only_operations_refuse_aliases() {
         for id in ["alias/mine", alias_arn.as_str()] {
             let mut input = extra.clone();
             input["KeyId"] = json!(id);
-            assert_eq!(err(&e, &r, op, input), ("NotFoundException".into(), format!("Invalid keyId {id}")), "{op}");
+            assert_eq!(err(&e, &r, op, input), ("NotFoundException".into(), format!("Invalid keyId '{id}'")), "{op}");
         }
     }
     // Operations documented to take aliases still do.
     assert_eq!(call(&e, &r, "DescribeKey", json!({"KeyId": "alias/mine"})).unwrap()["KeyMetadata"]["KeyId"], key);
     call(&e, &r, "Encrypt", json!({"KeyId": alias_arn, "Plaintext": b64(b"x")})).unwrap();
-    // Not a key ID at all: AWS's wording, the value unquoted.
+    // Not a key ID at all: AWS's wording, the value quoted (as recorded from AWS: "Invalid keyId
+    // 'fake-key-id'").
     assert_eq!(
         err(&e, &r, "ListResourceTags", json!({"KeyId": "unknown"})),
-        ("NotFoundException".into(), "Invalid keyId unknown".into())
+        ("NotFoundException".into(), "Invalid keyId 'unknown'".into())
     );
 }
 
@@ -619,7 +621,7 @@ fn plaintext_too_long_for_an_rsa_destination_is_a_validation_error() {
     let input = json!({"CiphertextBlob": blob, "DestinationKeyId": rsa, "DestinationEncryptionAlgorithm": "RSAES_OAEP_SHA_256"});
     let (code, msg) = err(&e, &c, "ReEncrypt", input);
     assert_eq!(code, "ValidationException", "{msg}");
-    assert!(msg.contains("Plaintext is too long"), "{msg}");
+    assert!(msg.contains("cannot encrypt data larger than 190 bytes"), "{msg}");
     // At the limit both work.
     let ok = b64(&[7u8; 190]);
     call(&e, &c, "Encrypt", json!({"KeyId": rsa, "Plaintext": ok, "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}))
@@ -637,7 +639,7 @@ fn tag_lists_over_the_limit_are_refused_before_authorization() {
     };
     let huge = tags(40_000);
     let (code, msg) = err(&e, &alice, "CreateKey", json!({"Tags": huge}));
-    assert_eq!((code.as_str(), msg.as_str()), ("TagException", "A KMS key can have at most 50 tags."));
+    assert_eq!((code.as_str(), msg.as_str()), ("TagException", "Too many tags"));
     let key = call(&e, &root(), "CreateKey", json!({"Tags": tags(50)})).unwrap();
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
     let (code, _) = err(&e, &alice, "TagResource", json!({"KeyId": key_id, "Tags": huge}));

@@ -105,8 +105,13 @@ impl AwsError {
                 ("text/xml", body.into_bytes())
             }
             Protocol::AwsJson1_0 | Protocol::AwsJson1_1 | Protocol::RestJson1 => {
-                let mut body =
-                    serde_json::json!({ "__type": self.code, "message": self.message, "Message": self.message });
+                // A message-less error (KMSInvalidSignatureException, InvalidCiphertextException)
+                // has no message member at all, as AWS sends it.
+                let mut body = if self.message.is_empty() {
+                    serde_json::json!({ "__type": self.code })
+                } else {
+                    serde_json::json!({ "__type": self.code, "message": self.message, "Message": self.message })
+                };
                 for (k, v) in &self.fields {
                     body[*k] = serde_json::Value::String(v.clone());
                 }
@@ -211,5 +216,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["__type"], "NotFoundException");
         assert_eq!(v["message"], "nope");
+        let (_, body) = AwsError::new("InvalidCiphertextException", "", 400).render(Protocol::AwsJson1_1, "", "r");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({"__type": "InvalidCiphertextException"}));
     }
 }

@@ -14,7 +14,7 @@ use rampart_service::{
 use crate::error::{Result, SmError};
 use crate::input::{check_len, In};
 use crate::model::{SecretRec, AWSCURRENT};
-use crate::ops::{read_value, stages_arg, token, valid_name, valid_tags, SecretValue};
+use crate::ops::{no_token, read_value, stages_arg, token, valid_name, valid_tags, SecretValue};
 use crate::password::PasswordSpec;
 use crate::replication::replica_regions;
 use crate::rotation::{parse_rules, RotationRules};
@@ -145,7 +145,9 @@ pub(crate) struct Target {
 
 impl Target {
     fn parse(body: In<'_>) -> Result<Self> {
-        Ok(Target { id: body.req_str("SecretId")?.to_string(), found: None })
+        let id = body.req_str("SecretId")?;
+        crate::ops::valid_secret_id(id)?;
+        Ok(Target { id: id.to_string(), found: None })
     }
 
     /// `secretsmanager:{action}` on the secret, keeping what was found for the run.
@@ -370,7 +372,13 @@ impl Operation<Sm> for ValidateResourcePolicy {
 
     fn parse(input: &Input) -> Result<Self> {
         let body = body(input);
-        let target = body.str("SecretId")?.map(|id| Target { id: id.to_string(), found: None });
+        let target = match body.str("SecretId")? {
+            Some(id) => {
+                crate::ops::valid_secret_id(id)?;
+                Some(Target { id: id.to_string(), found: None })
+            }
+            None => None,
+        };
         let doc = body.req_str("ResourcePolicy")?.to_string();
         Ok(ValidateResourcePolicy { target, doc })
     }
@@ -425,6 +433,9 @@ impl Operation<Sm> for CreateSecret {
         let force_overwrite = body.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
         let value = read_value(body)?;
         let token = token(body)?;
+        if value.is_some() && token.is_none() {
+            return Err(no_token(false));
+        }
         Ok(CreateSecret {
             name: name.to_string(),
             description: description.map(str::to_string),
@@ -525,6 +536,9 @@ impl Operation<Sm> for PutSecretValue {
         let value = read_value(body)?
             .ok_or_else(|| SmError::InvalidRequest("You must provide either SecretString or SecretBinary.".into()))?;
         let token = token(body)?;
+        if token.is_none() {
+            return Err(no_token(false));
+        }
         let stages = stages_arg(body)?.unwrap_or_else(|| vec![AWSCURRENT.to_string()]);
         Ok(PutSecretValue { target, value, token, stages })
     }
@@ -564,6 +578,9 @@ impl Operation<Sm> for UpdateSecret {
         }
         let value = read_value(body)?;
         let token = token(body)?;
+        if value.is_some() && token.is_none() {
+            return Err(no_token(false));
+        }
         Ok(UpdateSecret { target, description, kms_key_id, value, token, key_arn: None })
     }
 
@@ -724,7 +741,7 @@ impl Operation<Sm> for RotateSecret {
                 }
                 Some(t.to_string())
             }
-            None => None,
+            None => return Err(no_token(true)),
         };
         if let Some(l) = lambda {
             check_len("RotationLambdaARN", l, 0, 2048)?;
@@ -755,7 +772,9 @@ impl Operation<Sm> for RotateSecret {
 
 pub struct PutResourcePolicy {
     target: Target,
-    block_public: bool,
+    /// As given: "By default, public policies aren't blocked." (API reference); the condition key
+    /// is set only when the request names it.
+    block_public: Option<bool>,
     doc: String,
 }
 
@@ -766,7 +785,7 @@ impl Operation<Sm> for PutResourcePolicy {
     fn parse(input: &Input) -> Result<Self> {
         let body = body(input);
         let target = Target::parse(body)?;
-        let block_public = body.bool("BlockPublicPolicy")?.unwrap_or(true);
+        let block_public = body.bool("BlockPublicPolicy")?;
         let doc = body.req_str("ResourcePolicy")?.to_string();
         check_len("ResourcePolicy", &doc, 1, 20_480)?;
         Ok(PutResourcePolicy { target, block_public, doc })
@@ -774,13 +793,15 @@ impl Operation<Sm> for PutResourcePolicy {
 
     fn authorize(&mut self, sm: &Sm, ctx: &RequestContext) -> Result<AuthzPlan> {
         let mut c = self.target.check(sm, ctx, Self::NAME)?;
-        c.context.push(("secretsmanager:BlockPublicPolicy".into(), s(self.block_public.to_string())));
+        if let Some(b) = self.block_public {
+            c.context.push(("secretsmanager:BlockPublicPolicy".into(), s(b.to_string())));
+        }
         one(c)
     }
 
     fn run(self, sm: &Sm, ctx: &RequestContext) -> Result<Output> {
         let rec = live(self.target.primary(sm, ctx)?)?;
-        json(sm.put_resource_policy(rec, self.doc, self.block_public)?)
+        json(sm.put_resource_policy(rec, self.doc, self.block_public.unwrap_or(false))?)
     }
 }
 

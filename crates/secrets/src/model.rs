@@ -183,6 +183,9 @@ impl SecretRec {
         }
         if let Some(prev) = previous_current {
             self.move_stage(AWSPREVIOUS, &prev);
+            // The version AWSCURRENT left loses AWSPENDING too (recorded AWS responses: a version
+            // labelled AWSCURRENT and AWSPENDING becomes AWSPREVIOUS alone once a new value is put).
+            self.remove_stage(AWSPENDING, &prev);
         }
     }
 

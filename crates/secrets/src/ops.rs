@@ -43,13 +43,45 @@ pub(crate) use rampart_protocol::new_uuid;
 
 pub(crate) fn valid_name(name: &str) -> Result<()> {
     check_len("Name", name, 1, 512)?;
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b)) {
+    if !name_chars_ok(name) {
         return Err(SmError::Validation(
             "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"
                 .into(),
         ));
     }
     Ok(())
+}
+
+/// AWS's name rule as its error states it: "alphanumeric characters, or any of the following:
+/// -/_+=.@!" (spaces, `*`, `?` refused; recorded AWS responses).
+fn name_chars_ok(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-/_+=.@!".contains(&b))
+}
+
+/// A `SecretId` that is a name (not an ARN) follows the name rule: AWS refuses it with the same
+/// ValidationException before looking anything up (recorded AWS responses for Describe, Get,
+/// Put, Delete, Tag, Untag, Update, ListSecretVersionIds, ValidateResourcePolicy).
+pub(crate) fn valid_secret_id(id: &str) -> Result<()> {
+    if !id.starts_with("arn:") && !name_chars_ok(id) {
+        return Err(SmError::Validation(
+            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// AWS's answer to a call from a raw client that left out `ClientRequestToken` (the SDKs and the
+/// CLI always fill it in): "If you generate a raw HTTP request to the Secrets Manager service
+/// endpoint, then you must generate a ClientRequestToken yourself" (API reference); the wording
+/// and code as recorded from AWS (InvalidParameterException for RotateSecret).
+pub(crate) fn no_token(rotate: bool) -> SmError {
+    let m = "You must provide a ClientRequestToken value. We recommend a UUID-type value.".to_string();
+    if rotate {
+        SmError::InvalidParameter(m)
+    } else {
+        SmError::InvalidRequest(m)
+    }
 }
 
 pub(crate) fn token(body: In<'_>) -> Result<Option<String>> {
@@ -356,7 +388,8 @@ impl SecretsManager {
         if rec.versions.iter().any(|v| !v.stages.is_empty()) {
             put(&mut out, "VersionIdsToStages", version_stages_json(rec));
         }
-        if let Some(d) = &rec.description {
+        // An empty description is not shown (AWS: CreateSecret(Description="") then DescribeSecret).
+        if let Some(d) = rec.description.as_ref().filter(|d| !d.is_empty()) {
             put(&mut out, "Description", json!(d));
         }
         if let Some(k) = &rec.kms_key_id {
@@ -586,9 +619,9 @@ impl SecretsManager {
                 })?;
                 if let Some(s) = stage {
                     if !v.has(s) {
-                        return Err(SmError::InvalidRequest(format!(
-                            "You provided a VersionStage that is not associated to the provided VersionId. VersionStage: {s}, VersionId: {id}"
-                        )));
+                        return Err(SmError::InvalidRequest(
+                            "You provided a VersionStage that is not associated to the provided VersionId.".into(),
+                        ));
                     }
                 }
                 v
@@ -898,11 +931,17 @@ impl SecretsManager {
         let list: Vec<Value> = page
             .iter()
             .map(|v| {
-                let mut o = json!({"VersionId": v.id, "VersionStages": v.stages, "CreatedDate": ts(v.created)});
+                // A version without labels has no VersionStages member (recorded AWS responses).
+                let mut o = json!({"VersionId": v.id, "CreatedDate": ts(v.created)});
+                if !v.stages.is_empty() {
+                    put(&mut o, "VersionStages", json!(v.stages));
+                }
                 if let Some(t) = v.last_accessed {
                     put(&mut o, "LastAccessedDate", ts(t));
                 }
+                // Under the AWS managed key AWS names it "DefaultEncryptionKey".
                 if let Some(k) = &v.key_arn {
+                    let k = if rec.kms_key_id.is_none() { "DefaultEncryptionKey" } else { k.as_str() };
                     put(&mut o, "KmsKeyIds", json!([k]));
                 }
                 o

@@ -218,6 +218,13 @@ impl Env {
     fn call_in(&self, region: &str, op: &str, body: Value) -> Result<Value, AwsError> {
         let mut c = ctx();
         c.region = region.into();
+        // As the SDKs and the CLI do: a ClientRequestToken when the caller gave none.
+        let mut body = body;
+        if matches!(op, "CreateSecret" | "PutSecretValue" | "UpdateSecret" | "RotateSecret") {
+            if let Some(m) = body.as_object_mut() {
+                m.entry("ClientRequestToken").or_insert_with(|| json!(rampart_protocol::new_uuid()));
+            }
+        }
         let input = Input::Json(body);
         assert!(self.svc.has_operation(op), "{op}");
         match self.svc.call(&c, op, &input, &mut |_| Ok(()))? {
@@ -612,10 +619,13 @@ fn resource_policies_and_tags() {
     let e = env();
     e.ok("CreateSecret", json!({"Name": "pol", "SecretString": "x"}));
     let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    // "By default, public policies aren't blocked." (API reference, BlockPublicPolicy)
     assert_eq!(
-        e.err("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public})).code,
+        e.err("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public, "BlockPublicPolicy": true}))
+            .code,
         "PublicPolicyException"
     );
+    e.ok("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public}));
     e.ok("PutResourcePolicy", json!({"SecretId": "pol", "ResourcePolicy": public, "BlockPublicPolicy": false}));
     assert_eq!(e.ok("GetResourcePolicy", json!({"SecretId": "pol"}))["ResourcePolicy"], public);
     assert_eq!(

@@ -27,7 +27,13 @@ fn alias_name(i: &In<'_>) -> Result<String> {
             "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
         ));
     }
-    if !name.starts_with("alias/") || name.len() == "alias/".len() {
+    // Without the prefix, AWS's recorded wording; `alias/` alone stays "Invalid identifier".
+    if !name.starts_with("alias/") {
+        return Err(KmsError::Validation(
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+        ));
+    }
+    if name.len() == "alias/".len() {
         return Err(KmsError::Validation("Invalid identifier".into()));
     }
     if name.starts_with("alias/aws/") {

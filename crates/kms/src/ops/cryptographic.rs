@@ -16,7 +16,7 @@ use super::{
 use crate::core::{context_keys, s, Kms, Loaded};
 use crate::crypto::{self, KeySpec, KeyUsage};
 use crate::error::{KmsError, Result};
-use crate::input::{invalid_value, missing, In};
+use crate::input::{invalid_value, In};
 use crate::model::put;
 
 /// The operations of this family, each listed once.
@@ -412,7 +412,10 @@ impl Operation<Kms> for GenerateRandom {
     fn parse(input: &Input) -> Result<Self> {
         let i = In(input.json());
         let len = later(|| {
-            let n = i.int_range("NumberOfBytes", 1, 1024)?.ok_or_else(|| missing("NumberOfBytes"))?;
+            // AWS's own wording for a GenerateRandom without NumberOfBytes (recorded response).
+            let n = i
+                .int_range("NumberOfBytes", 1, 1024)?
+                .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
             if i.has("CustomKeyStoreId") {
                 return Err(KmsError::Unsupported("Custom key stores are not supported.".into()));
             }
@@ -576,6 +579,16 @@ impl<const VERIFY: bool> Operation<Kms> for MacOp<VERIFY> {
     fn parse(input: &Input) -> Result<Self> {
         let i = In(input.json());
         let algorithm_given = i.str("MacAlgorithm")?.map(str::to_string);
+        // An algorithm outside the enum is the framework's validation error, before any key.
+        if let Some(a) = algorithm_given.as_deref() {
+            if !matches!(a, "HMAC_SHA_224" | "HMAC_SHA_256" | "HMAC_SHA_384" | "HMAC_SHA_512") {
+                return Err(invalid_value(
+                    "MacAlgorithm",
+                    a,
+                    "Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]",
+                ));
+            }
+        }
         let key = KeyRef::parse(&i, "KeyId")?;
         let mac = later(|| {
             let message = i.req_blob("Message", 1, MAX_PLAINTEXT)?;

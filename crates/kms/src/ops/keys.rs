@@ -86,18 +86,24 @@ impl Operation<Kms> for CreateKey {
                 (None, None) => "SYMMETRIC_DEFAULT",
             };
             let spec = KeySpec::parse(spec_name).ok_or_else(|| {
-                invalid_value("KeySpec", spec_name, "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512]")
+                invalid_value("KeySpec", spec_name, "Member must satisfy enum value set: [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512]")
             })?;
             let usage = match usage_given {
-                None => {
-                    *spec.usages().first().ok_or_else(|| KmsError::Internal(format!("{spec_name} has no key usage")))?
+                // "This parameter is optional when you are creating a symmetric encryption KMS key;
+                // otherwise, it is required." (CreateKey's API reference.)
+                None if spec != KeySpec::SYMMETRIC_DEFAULT => {
+                    return Err(KmsError::Validation(
+                        "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+                            .into(),
+                    ))
                 }
+                None => KeyUsage::ENCRYPT_DECRYPT,
                 Some(u) => {
                     let usage = KeyUsage::parse(u).ok_or_else(|| {
                         invalid_value(
                             "KeyUsage",
                             u,
-                            "Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC]",
+                            "Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC]",
                         )
                     })?;
                     if !spec.usages().contains(&usage) {
@@ -569,9 +575,10 @@ impl Operation<Kms> for GetKeyRotationStatus {
 
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
         let k = self.key.planned(kms, ctx)?;
-        // AWS's key-state table: GetKeyRotationStatus works on a key pending deletion.
+        // AWS's key-state table: GetKeyRotationStatus works on a key pending deletion. `KeyId` is
+        // the key ID, not its ARN (recorded AWS responses).
         kms.require_rotatable_spec(&k)?;
-        let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.arn});
+        let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.rec.key_id});
         if k.rec.rotation_enabled {
             put(&mut out, "RotationPeriodInDays", json!(k.rec.rotation_period_days.unwrap_or(365)));
             if let Some(n) = k.rec.next_rotation {

@@ -114,21 +114,44 @@ fn tags_input(i: &In<'_>) -> Result<Vec<Tag>> {
         return Err(too_many_tags());
     }
     let mut out: Vec<Tag> = Vec::with_capacity(arr.len());
-    for t in arr {
+    for (n, t) in arr.iter().enumerate() {
         let ti = In(t);
-        let key = ti.req_str_len("TagKey", 1, 128)?.to_string();
-        let value = ti.str_len("TagValue", 0, 256)?.ok_or_else(|| missing("TagValue"))?.to_string();
+        // AWS names the member by its place in the list, with the value (recorded AWS responses).
+        let at = |m: &str| format!("tags.{}.member.{m}", n + 1);
+        let key = ti.str("TagKey")?.ok_or_else(|| missing(&at("tagKey")))?.to_string();
+        check_tag_len(&at("tagKey"), &key, 1, 128)?;
+        let value = ti.str("TagValue")?.ok_or_else(|| missing(&at("tagValue")))?.to_string();
+        check_tag_len(&at("tagValue"), &value, 0, 256)?;
         if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved.".into()));
+            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
         }
-        out.retain(|x| x.key != key);
+        if out.iter().any(|x| x.key == key) {
+            return Err(KmsError::Tag("Duplicate tag keys".into()));
+        }
         out.push(Tag { key, value });
     }
     Ok(out)
 }
 
+/// A tag key's or value's length, refused with the value whole as AWS prints it (bounded: a value
+/// a little over the limit comes back entire, a huge one cut).
+fn check_tag_len(at: &str, v: &str, min: usize, max: usize) -> Result<()> {
+    let n = v.chars().count();
+    let bound = if n < min {
+        format!("greater than or equal to {min}")
+    } else if n > max {
+        format!("less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(KmsError::Validation(format!(
+        "1 validation error detected: Value '{}' at '{at}' failed to satisfy constraint: Member must have length {bound}",
+        rampart_protocol::error::echo_at_most(v, 1024)
+    )))
+}
+
 fn too_many_tags() -> KmsError {
-    KmsError::Tag(format!("A KMS key can have at most {MAX_TAGS} tags."))
+    KmsError::Tag("Too many tags".into())
 }
 
 fn tag_context(tags: &[Tag]) -> Vec<(ContextKey, ContextValue)> {
@@ -150,7 +173,7 @@ fn names_alias(key_id: &str) -> bool {
 fn key_id_or_arn_only(i: &In<'_>) -> Result<()> {
     if let Some(id) = i.str("KeyId")? {
         if names_alias(id) {
-            return Err(KmsError::NotFound(format!("Invalid keyId {id}")));
+            return Err(KmsError::NotFound(format!("Invalid keyId '{id}'")));
         }
     }
     Ok(())
@@ -341,6 +364,15 @@ impl Kms {
         algorithm: Option<&str>,
     ) -> Result<Opened> {
         k.require_enabled()?;
+        // A symmetric ciphertext of another key: AWS answers IncorrectKeyException whatever the
+        // named key is (recorded AWS response: Decrypt with an HMAC key's ID).
+        if let Ok((h, _)) = crypto::parse_blob(blob) {
+            if h.account != k.rec.account || h.key_id != k.rec.key_id {
+                return Err(KmsError::IncorrectKey(
+                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                ));
+            }
+        }
         if k.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
             return Err(wrong_usage(k, "Decrypt"));
         }
@@ -369,8 +401,9 @@ impl Kms {
         }
         if plaintext.len() > crypto::rsa_max_plaintext(k.rec.spec, algorithm) {
             return Err(KmsError::Validation(format!(
-                "Plaintext is too long for the {algorithm} encryption algorithm with a {} key.",
-                k.rec.spec.as_str()
+                "Algorithm {algorithm} and key spec {} cannot encrypt data larger than {} bytes.",
+                k.rec.spec.as_str(),
+                crypto::rsa_max_plaintext(k.rec.spec, algorithm)
             )));
         }
         Ok(crypto::rsa_encrypt(&k.public_key()?, algorithm, plaintext)?)

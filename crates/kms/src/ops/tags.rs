@@ -50,9 +50,12 @@ impl Operation<Kms> for TagResource {
         k.require_not_pending()?;
         let tags = self.tags;
         kms.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
+            // A re-tagged key keeps its place; new keys go last (AWS keeps the original order).
             for t in tags {
-                r.tags.retain(|x| x.key != t.key);
-                r.tags.push(t);
+                match r.tags.iter_mut().find(|x| x.key == t.key) {
+                    Some(x) => x.value = t.value,
+                    None => r.tags.push(t),
+                }
             }
             if r.tags.len() > MAX_TAGS {
                 return Err(too_many_tags());
