@@ -2,6 +2,7 @@
 service-linked roles (AWS's names and paths, the service trust policy, deletion tasks)."""
 
 import json
+import re
 import urllib.parse
 
 from support import aws_error, unique
@@ -74,16 +75,21 @@ def test_service_linked_role(iam, account_id):
     trust = role["AssumeRolePolicyDocument"]
     if isinstance(trust, str):
         trust = json.loads(urllib.parse.unquote(trust))
+    # As AWS writes it: Action and Principal.Service as strings (a recorded GetRole of a
+    # service-linked role; the Lex developer guide's get-role example).
     assert trust["Statement"] == [
-        {"Effect": "Allow", "Principal": {"Service": ["elasticbeanstalk.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "elasticbeanstalk.amazonaws.com"}}
     ]
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]] == [
+        "arn:aws:iam::aws:policy/aws-service-role/AWSElasticBeanstalkServiceRolePolicy"]
     with aws_error("InvalidInput", 400, match="has been taken in this account"):
         iam.create_service_linked_role(AWSServiceName="elasticbeanstalk.amazonaws.com")
     with aws_error("UnmodifiableEntity", 400, match="protected role"):
         iam.delete_role(RoleName=role["RoleName"])
 
     task = iam.delete_service_linked_role(RoleName=role["RoleName"])["DeletionTaskId"]
-    assert task.startswith("task/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk/")
+    assert re.fullmatch(r"task/aws-service-role/elasticbeanstalk\.amazonaws\.com/AWSServiceRoleForElasticBeanstalk/"
+                        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", task)
     assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
     with aws_error("NoSuchEntity", 404):
         iam.get_role(RoleName=role["RoleName"])
@@ -106,3 +112,22 @@ def test_service_linked_role_suffix_and_errors(iam):
         iam.delete_service_linked_role(RoleName=unique("role"))
     with aws_error("InvalidInput", 400):
         iam.get_service_linked_role_deletion_status(DeletionTaskId="bogus")
+
+
+def test_service_linked_role_names_policy_and_suffix_as_aws(iam, account_id):
+    """AWS's name, path and managed policy for acm.amazonaws.com, and its refusal of CustomSuffix
+    (AWS responses recorded by LocalStack's IAM suite; see crates/iam/data/service-linked-roles.json)."""
+    with aws_error("InvalidInput", 400, match="^Custom suffix is not allowed for acm.amazonaws.com$"):
+        iam.create_service_linked_role(AWSServiceName="acm.amazonaws.com", CustomSuffix="x")
+    role = iam.create_service_linked_role(AWSServiceName="acm.amazonaws.com")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForCertificateManager"
+    assert role["Arn"] == (f"arn:aws:iam::{account_id}:role/aws-service-role/acm.amazonaws.com/"
+                           "AWSServiceRoleForCertificateManager")
+    policy = "arn:aws:iam::aws:policy/aws-service-role/CertificateManagerServiceRolePolicy"
+    assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == [
+        {"PolicyName": "CertificateManagerServiceRolePolicy", "PolicyArn": policy}]
+    assert iam.get_policy(PolicyArn=policy)["Policy"]["AttachmentCount"] == 1
+    assert iam.list_entities_for_policy(PolicyArn=policy)["PolicyRoles"][0]["RoleName"] == role["RoleName"]
+    task = iam.delete_service_linked_role(RoleName=role["RoleName"])["DeletionTaskId"]
+    assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
+    assert iam.get_policy(PolicyArn=policy)["Policy"]["AttachmentCount"] == 0

@@ -35,11 +35,26 @@ fn slot_of<T>(slots: &[T; 5], ty: PolicyType) -> &T {
 impl PolicyCache {
     /// The compiled form of `doc` as a policy of type `ty`.
     pub fn get(&self, doc: &str, ty: PolicyType) -> Result<Arc<Policy>, PolicyError> {
+        self.get_with(doc, ty, Policy::parse)
+    }
+
+    /// The compiled form of a document AWS stores itself (an AWS managed policy): see
+    /// [`Policy::parse_stored`].
+    pub fn get_stored(&self, doc: &str, ty: PolicyType) -> Result<Arc<Policy>, PolicyError> {
+        self.get_with(doc, ty, Policy::parse_stored)
+    }
+
+    fn get_with(
+        &self,
+        doc: &str,
+        ty: PolicyType,
+        parse: fn(&str, PolicyType) -> Result<Policy, PolicyError>,
+    ) -> Result<Arc<Policy>, PolicyError> {
         let slot = slot_of(&self.by_type, ty);
         if let Some(p) = slot.read().unwrap_or_else(|p| p.into_inner()).get(doc) {
             return Ok(p.clone());
         }
-        let parsed = Arc::new(Policy::parse(doc, ty)?);
+        let parsed = Arc::new(parse(doc, ty)?);
         let mut map = slot.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CACHED {
             map.clear();
@@ -112,7 +127,12 @@ pub struct Resolver {
 
 impl Resolver {
     fn compile(&self, source: Source) -> Result<SourcedPolicy> {
-        let policy = self.policies.get(&source.document, PolicyType::Identity).map_err(|e| {
+        let policy = if source.kind == "aws-managed" {
+            self.policies.get_stored(&source.document, PolicyType::Identity)
+        } else {
+            self.policies.get(&source.document, PolicyType::Identity)
+        };
+        let policy = policy.map_err(|e| {
             IamError::Internal(format!("stored policy {} no longer parses: {}", source.name, e.message))
         })?;
         Ok(SourcedPolicy { source, policy })

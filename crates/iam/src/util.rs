@@ -38,20 +38,6 @@ pub fn random_id(prefix: &str, len: usize) -> String {
     s
 }
 
-/// A deterministic ID for built-in objects (AWS managed policies): stable across restarts.
-pub fn stable_id(prefix: &str, seed: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(seed.as_bytes());
-    let mut s = String::from(prefix);
-    for b in digest.iter() {
-        if s.len() >= 21 {
-            break;
-        }
-        s.push(pick(ID_ALPHABET, usize::from(b & 31)));
-    }
-    s
-}
-
 /// A 40-character secret access key.
 pub fn secret_access_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -177,9 +163,6 @@ mod tests {
         assert_eq!(k.len(), 20);
         assert!(k.starts_with("AKIA"));
         assert_eq!(secret_access_key().len(), 40);
-        assert_eq!(stable_id("ANPA", "x"), stable_id("ANPA", "x"));
-        assert_eq!(stable_id("ANPA", "x").len(), 21);
-        assert_ne!(stable_id("ANPA", "x"), stable_id("ANPA", "y"));
     }
 
     #[test]

@@ -118,6 +118,14 @@ impl Policy {
         Ok(Policy::from_document(document, ty))
     }
 
+    /// Parse a document AWS itself stores and serves (AWS managed policies): its syntax only, not
+    /// the rules AWS applies to policies customers write (AWS's root-task policies name
+    /// `arn:aws:iam::*:root`, which a customer's policy may not).
+    pub fn parse_stored(json: &str, ty: PolicyType) -> Result<Policy, PolicyError> {
+        let document = parse_document(json, ty).map_err(PolicyError::new)?;
+        Ok(Policy::from_document(document, ty))
+    }
+
     /// Compile an already-validated document.
     fn from_document(document: ast::Document, ty: PolicyType) -> Policy {
         let compiled = compile::CompiledPolicy::new(&document);

@@ -98,7 +98,7 @@ fn version_xml(w: &mut XmlWriter, tag: &'static str, v: &VersionRec, default: &s
 
 /// AWS managed policies have one version, their current one.
 fn aws_version(p: &AwsPolicy) -> VersionRec {
-    VersionRec { id: p.version.to_string(), document: p.document.to_string(), created: p.updated }
+    VersionRec { id: p.version.to_string(), document: p.document.to_string(), created: p.version_created }
 }
 
 /// The caller's account's own policy, or the right error (AWS policies cannot be changed).
@@ -693,30 +693,16 @@ fn version_number(id: &str) -> u32 {
 fn list(core: &Core, acct: &str, l: &ListPolicies) -> Result<Output> {
     let (scope, only_attached, prefix) = (l.scope.as_str(), l.only_attached, l.prefix.as_deref());
     let usage_filter = l.usage_filter.as_deref();
+    let marker = l.marker.as_deref();
     let attachments = usage_map(core, acct, tables::ATTACHMENTS)?;
     let boundaries = usage_map(core, acct, tables::BOUNDARY_USES)?;
-    let mut items: Vec<(String, Managed)> = Vec::new();
-    if scope != "AWS" {
-        for p in core.db.entities::<PolicyRec>(acct)? {
-            items.push((format!("{}|{}", p.name.to_ascii_lowercase(), p.arn(acct)), Managed::Local(p)));
-        }
-    }
-    if scope != "Local" {
-        for p in managed::all() {
-            items.push((format!("{}|{}", p.name.to_ascii_lowercase(), p.arn), Managed::Aws(p)));
-        }
-    }
     let arn_of = |m: &Managed| match m {
         Managed::Local(p) => p.arn(acct),
         Managed::Aws(p) => p.arn.clone(),
     };
-    items.retain(|(_, m)| {
-        let (path, arn) = match m {
-            Managed::Local(p) => (p.path.as_str(), p.arn(acct)),
-            Managed::Aws(p) => (p.path, p.arn.clone()),
-        };
-        let n_att = attachments.get(&arn).copied().unwrap_or(0);
-        let n_bnd = boundaries.get(&arn).copied().unwrap_or(0);
+    let wanted = |path: &str, arn: &str| {
+        let n_att = attachments.get(arn).copied().unwrap_or(0);
+        let n_bnd = boundaries.get(arn).copied().unwrap_or(0);
         let attached_ok = !only_attached || n_att + n_bnd > 0;
         // The usage filter lists the policies in that use: attached as permissions, or set as a boundary.
         let usage_ok = match usage_filter {
@@ -725,9 +711,46 @@ fn list(core: &Core, acct: &str, l: &ListPolicies) -> Result<Output> {
             _ => true,
         };
         under(path, prefix) && attached_ok && usage_ok
-    });
-    items.sort_by(|x, y| x.0.cmp(&y.0));
-    let page = paginate(items, |(k, _)| k.clone(), l.marker.as_deref(), l.max);
+    };
+    // The account's own policies (few): all of them after the marker, in order.
+    let mut local: Vec<(String, Managed)> = Vec::new();
+    if scope != "AWS" {
+        for p in core.db.entities::<PolicyRec>(acct)? {
+            let key = format!("{}|{}", p.name.to_ascii_lowercase(), p.arn(acct));
+            if marker.is_none_or(|m| key.as_str() > m) && wanted(&p.path, &p.arn(acct)) {
+                local.push((key, Managed::Local(p)));
+            }
+        }
+        local.sort_by(|x, y| x.0.cmp(&y.0));
+    }
+    // AWS's (the whole catalogue, kept in this same order): the page starts at the marker by binary
+    // search and stops once full; when only policies in use are wanted, they come from the usage
+    // maps rather than from a walk of the catalogue.
+    let by_usage = only_attached || usage_filter.is_some();
+    let mut in_use: Vec<&'static AwsPolicy> = Vec::new();
+    if scope != "Local" && by_usage {
+        in_use = attachments.keys().chain(boundaries.keys()).filter_map(|a| managed::by_arn(a)).collect();
+        in_use.sort_by(|a, b| a.key.cmp(&b.key));
+        in_use.dedup_by(|a, b| a.key == b.key);
+        in_use.retain(|p| marker.is_none_or(|m| p.key.as_str() > m));
+    }
+    let catalogue: &'static [AwsPolicy] = if scope == "Local" || by_usage { &[] } else { managed::after(marker) };
+    let mut aws_iter = in_use.iter().copied().chain(catalogue.iter()).filter(|p| wanted(p.path, &p.arn)).peekable();
+    let mut local_iter = local.into_iter().peekable();
+    // One more than a page, so paging knows whether more follow.
+    let mut items: Vec<(String, Managed)> = Vec::new();
+    while items.len() <= l.max {
+        let take_local = match (local_iter.peek(), aws_iter.peek()) {
+            (Some(a), Some(b)) => a.0 < b.key,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next =
+            if take_local { local_iter.next() } else { aws_iter.next().map(|p| (p.key.clone(), Managed::Aws(p))) };
+        items.extend(next);
+    }
+    let page = paginate(items, |(k, _)| k.clone(), None, l.max);
     let mut w = XmlWriter::new();
     w.start("Policies");
     for (_, m) in &page.items {

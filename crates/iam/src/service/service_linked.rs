@@ -3,17 +3,21 @@
 //! `AWSServiceRoleFor{Suffix}` as AWS names it, and trusts the service principal. Deletion runs
 //! synchronously; its task is kept so the status can be read back.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use rampart_policy::ContextValue;
 use rampart_protocol::xml::XmlWriter;
 use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 
+use super::index::{self, EntityRef};
 use super::roles::{require, role_check};
 use super::{account, check, one, xml, Core};
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::model::{tables, RoleRec};
-use crate::util::{iam_arn, now, unique_id};
+use crate::model::{tables, EntityKind, RoleRec};
+use crate::util::{encode_document, iam_arn, iso8601, now, unique_id};
 use crate::validate::{self as v, Args};
 
 /// The operations of this family, each listed once.
@@ -36,80 +40,69 @@ pub struct DeletionRec {
     pub reason: Option<String>,
 }
 
-/// The role name suffix AWS uses for common services; others use the service's first label.
-const SUFFIXES: &[(&str, &str)] = &[
-    ("autoscaling", "AutoScaling"),
-    ("autoscaling-plans", "AutoScalingPlans_EC2AutoScaling"),
-    ("custom-resource.application-autoscaling", "ApplicationAutoScaling_CustomResource"),
-    ("dynamodb.application-autoscaling", "ApplicationAutoScaling_DynamoDBTable"),
-    ("ecs.application-autoscaling", "ApplicationAutoScaling_ECSService"),
-    ("ec2.application-autoscaling", "ApplicationAutoScaling_EC2SpotFleetRequest"),
-    ("rds.application-autoscaling", "ApplicationAutoScaling_RDSCluster"),
-    ("lambda.application-autoscaling", "ApplicationAutoScaling_LambdaConcurrency"),
-    ("sagemaker.application-autoscaling", "ApplicationAutoScaling_SageMakerEndpoint"),
-    ("access-analyzer", "AccessAnalyzer"),
-    ("backup", "Backup"),
-    ("cloudtrail", "CloudTrail"),
-    ("compute-optimizer", "ComputeOptimizer"),
-    ("config", "Config"),
-    ("dax", "DAX"),
-    ("ecs", "ECS"),
-    ("eks", "AmazonEKS"),
-    ("eks-nodegroup", "AmazonEKSNodegroup"),
-    ("elasticache", "ElastiCache"),
-    ("elasticbeanstalk", "ElasticBeanstalk"),
-    ("elasticfilesystem", "AmazonElasticFileSystem"),
-    ("elasticloadbalancing", "ElasticLoadBalancing"),
-    ("elasticmapreduce", "EMRCleanup"),
-    ("es", "AmazonElasticsearchService"),
-    ("opensearchservice", "AmazonOpenSearchService"),
-    ("fsx", "AmazonFSx"),
-    ("globalaccelerator", "GlobalAccelerator"),
-    ("guardduty", "AmazonGuardDuty"),
-    ("inspector2", "AmazonInspector2"),
-    ("kafka", "Kafka"),
-    ("organizations", "Organizations"),
-    ("rds", "RDS"),
-    ("redshift", "Redshift"),
-    ("replicator.lambda", "LambdaReplicator"),
-    ("securityhub", "SecurityHub"),
-    ("spot", "EC2Spot"),
-    ("spotfleet", "EC2SpotFleet"),
-    ("sso", "SSO"),
-    ("ssm", "AmazonSSM"),
-    ("support", "Support"),
-    ("transitgateway", "VPCTransitGateway"),
-    ("trustedadvisor", "TrustedAdvisor"),
-];
+/// One service's service-linked role, as `scripts/service-linked-roles.py` wrote it from its
+/// sources (each row names its own: a recorded AWS response, or an AWS managed policy).
+#[derive(Debug, Deserialize)]
+pub struct SlrRow {
+    pub service: String,
+    /// `AWSServiceRoleFor…`
+    pub role: String,
+    /// The AWS managed policies AWS attaches (`None` where the source does not say).
+    pub policies: Option<Vec<String>>,
+    /// `allowed`, `refused` (AWS answers InvalidInput) or `unknown` (accepted, as before).
+    pub suffix: String,
+    // Each row's `source` stays in the file (the tests check every row has one).
+}
 
-/// `AWSServiceRoleFor{Suffix}[_{custom}]` for `service` (`x.amazonaws.com`).
-pub fn role_name(service: &str, custom: Option<&str>) -> Option<String> {
-    let prefix = service.strip_suffix(".amazonaws.com").filter(|p| !p.is_empty())?;
-    let suffix = SUFFIXES
-        .iter()
-        .find(|(s, _)| *s == prefix)
-        .map(|(_, n)| (*n).to_string())
-        .unwrap_or_else(|| prefix.split('.').next().unwrap_or(prefix).to_string());
-    Some(match custom {
-        Some(c) => format!("AWSServiceRoleFor{suffix}_{c}"),
-        None => format!("AWSServiceRoleFor{suffix}"),
+static TABLE: &str = include_str!("../../data/service-linked-roles.json");
+
+/// The table by service principal, read at first use.
+pub fn table() -> &'static HashMap<String, SlrRow> {
+    static ROWS: OnceLock<HashMap<String, SlrRow>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        // Part of the build, and read whole by the tests.
+        let rows: Vec<SlrRow> = serde_json::from_str(TABLE).unwrap_or_default();
+        rows.into_iter().map(|r| (r.service.clone(), r)).collect()
     })
+}
+
+/// `AWSServiceRoleFor…[_{custom}]` for `service` (`x.amazonaws.com`): the table's name; for a
+/// principal it lacks, `AWSServiceRoleFor{first label}`. `CustomSuffix` is refused where AWS
+/// refuses it.
+pub fn role_name(service: &str, custom: Option<&str>) -> Result<String> {
+    let prefix =
+        service.strip_suffix(".amazonaws.com").filter(|p| !p.is_empty()).ok_or_else(|| not_a_service(service))?;
+    let base = match table().get(service) {
+        Some(row) => {
+            if custom.is_some() && row.suffix == "refused" {
+                return Err(IamError::InvalidInput(format!("Custom suffix is not allowed for {service}")));
+            }
+            row.role.clone()
+        }
+        None => format!("AWSServiceRoleFor{}", prefix.split('.').next().unwrap_or(prefix)),
+    };
+    Ok(match custom {
+        Some(c) => format!("{base}_{c}"),
+        None => base,
+    })
+}
+
+/// The managed policies AWS attaches to `service`'s role.
+fn service_policies(service: &str) -> &'static [String] {
+    table().get(service).and_then(|r| r.policies.as_deref()).unwrap_or_default()
 }
 
 fn role_path(service: &str) -> String {
     format!("/aws-service-role/{service}/")
 }
 
+/// The trust policy as AWS writes it: `Action` and `Principal.Service` as strings (a recorded
+/// GetRole of a service-linked role, and the Lex developer guide's GetRole example).
 fn trust_policy(service: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": [service]},
-            "Action": ["sts:AssumeRole"],
-        }],
-    })
-    .to_string()
+    let service = serde_json::Value::String(service.to_string());
+    format!(
+        "{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Action\":\"sts:AssumeRole\",\"Effect\":\"Allow\",\"Principal\":{{\"Service\":{service}}}}}]}}"
+    )
 }
 
 fn not_a_service(service: &str) -> IamError {
@@ -145,7 +138,7 @@ impl Operation<Core> for CreateServiceLinkedRole {
         let description = a.opt("Description", &v::ROLE_DESCRIPTION).map(str::to_string);
         let custom = a.opt("CustomSuffix", &v::CUSTOM_SUFFIX);
         a.finish()?;
-        let name = role_name(service, custom).ok_or_else(|| not_a_service(service))?;
+        let name = role_name(service, custom)?;
         Ok(CreateServiceLinkedRole { service: service.to_string(), description, name })
     }
 
@@ -167,7 +160,7 @@ impl Operation<Core> for CreateServiceLinkedRole {
             if tx.count(tables::ROLES, &format!("{acct}/"))? >= MAX_ROLES {
                 return Err(IamError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
             }
-            let role = RoleRec {
+            let mut role = RoleRec {
                 name: name.clone(),
                 id: unique_id("AROA"),
                 path: role_path(&service),
@@ -182,11 +175,29 @@ impl Operation<Core> for CreateServiceLinkedRole {
                 instance_profiles: Vec::new(),
                 last_used: None,
             };
+            // The service's own managed policy, attached as AWS attaches it.
+            for arn in service_policies(&service) {
+                let e = EntityRef { kind: EntityKind::Role, name: &role.name, id: &role.id, path: &role.path };
+                index::attach(tx, acct, arn, &e)?;
+                role.attached.push(arn.clone());
+            }
             tx.put_entity(acct, &name, &role)?;
             Ok(role)
         })?;
+        // The members AWS's CreateServiceLinkedRole example shows (no MaxSessionDuration or
+        // RoleLastUsed): https://docs.aws.amazon.com/cli/latest/reference/iam/create-service-linked-role.html
         let mut w = XmlWriter::new();
-        super::xml::role(&mut w, "Role", acct, &role, true);
+        w.start("Role")
+            .elem("Path", &role.path)
+            .elem("RoleName", &role.name)
+            .elem("RoleId", &role.id)
+            .elem("Arn", &role.arn(acct))
+            .elem("CreateDate", &iso8601(role.created))
+            .elem("AssumeRolePolicyDocument", &encode_document(&role.trust));
+        if let Some(d) = &role.description {
+            w.elem("Description", d);
+        }
+        w.end();
         xml(w.finish())
     }
 }
@@ -218,9 +229,15 @@ impl Operation<Core> for DeleteServiceLinkedRole {
                 return Err(IamError::InvalidInput(format!("Role {} is not a service-linked role.", r.name)));
             }
             let service = r.path.trim_start_matches("/aws-service-role/").trim_end_matches('/').to_string();
-            let uuid = crate::util::to_hex(&rand::random::<[u8; 16]>());
-            let task = format!("task/aws-service-role/{service}/{}/{uuid}", r.name);
-            let rec = if r.instance_profiles.is_empty() && r.inline.is_empty() && r.attached.is_empty() {
+            // AWS's form: task/aws-service-role/{service}/{role}/{uuid}, the UUID hyphenated
+            // (the DeleteServiceLinkedRole example in the AWS CLI reference).
+            let task = format!("task/aws-service-role/{service}/{}/{}", r.name, rampart_protocol::new_uuid());
+            let own = service_policies(&service);
+            let only_own = r.attached.iter().all(|a| own.contains(a));
+            let rec = if r.instance_profiles.is_empty() && r.inline.is_empty() && only_own {
+                for arn in &r.attached {
+                    index::detach(tx, acct, arn, EntityKind::Role, &r.name)?;
+                }
                 tx.delete_entity::<RoleRec>(acct, &r.name)?;
                 DeletionRec { role_arn: r.arn(acct), status: "SUCCEEDED".into(), reason: None }
             } else {
@@ -299,21 +316,47 @@ mod tests {
 
     #[test]
     fn names_follow_aws() {
+        assert_eq!(role_name("acm.amazonaws.com", None).unwrap(), "AWSServiceRoleForCertificateManager");
         assert_eq!(role_name("autoscaling.amazonaws.com", None).unwrap(), "AWSServiceRoleForAutoScaling");
+        assert_eq!(role_name("autoscaling.amazonaws.com", Some("x")).unwrap(), "AWSServiceRoleForAutoScaling_x");
         assert_eq!(
             role_name("custom-resource.application-autoscaling.amazonaws.com", None).unwrap(),
             "AWSServiceRoleForApplicationAutoScaling_CustomResource"
         );
-        assert_eq!(
-            role_name("elasticbeanstalk.amazonaws.com", Some("x")).unwrap(),
-            "AWSServiceRoleForElasticBeanstalk_x"
-        );
+        match role_name("acm.amazonaws.com", Some("x")) {
+            Err(IamError::InvalidInput(m)) => assert_eq!(m, "Custom suffix is not allowed for acm.amazonaws.com"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(role_name("other.amazonaws.com", None).unwrap(), "AWSServiceRoleForother");
-        assert!(role_name("notaservice", None).is_none());
+        assert!(role_name("notaservice", None).is_err());
+        assert_eq!(
+            service_policies("acm.amazonaws.com"),
+            ["arn:aws:iam::aws:policy/aws-service-role/CertificateManagerServiceRolePolicy".to_string()]
+        );
         assert_eq!(
             task_role("task/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling/ab"),
             Some(("autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling"))
         );
         assert_eq!(task_role("nope"), None);
+        assert_eq!(trust_policy("acm.amazonaws.com"), "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Action\":\"sts:AssumeRole\",\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"acm.amazonaws.com\"}}]}");
+    }
+
+    #[test]
+    fn every_row_is_sourced_and_unique() {
+        let rows = table();
+        assert!(rows.len() >= 140, "{}", rows.len());
+        let raw: Vec<serde_json::Value> = serde_json::from_str(TABLE).unwrap();
+        assert_eq!(raw.len(), rows.len(), "one row per service");
+        assert!(raw.iter().all(|r| r["source"].as_str().is_some_and(|s| !s.is_empty())), "every row names its source");
+        let mut names = std::collections::HashSet::new();
+        for (service, r) in rows {
+            assert_eq!(&r.service, service);
+            assert!(r.role.starts_with("AWSServiceRoleFor"), "{}", r.role);
+            assert!(names.insert(r.role.as_str()), "{} twice", r.role);
+            assert!(["allowed", "refused", "unknown"].contains(&r.suffix.as_str()), "{}", r.suffix);
+            for arn in r.policies.iter().flatten() {
+                assert!(arn.starts_with("arn:aws:iam::aws:policy/"), "{arn}");
+            }
+        }
     }
 }

@@ -127,7 +127,7 @@ pub fn aws_policy(w: &mut XmlWriter, tag: &'static str, p: &AwsPolicy, usage: &U
         .num("AttachmentCount", usage.attachments)
         .num("PermissionsBoundaryUsageCount", usage.boundaries)
         .bool("IsAttachable", true);
-    if full {
+    if full && !p.description.is_empty() {
         w.elem("Description", p.description);
     }
     w.elem("CreateDate", &iso8601(p.created)).elem("UpdateDate", &iso8601(p.updated)).end();
