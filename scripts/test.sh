@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit/integration/property tests, then the end-to-end compat suite
-# (pytest + boto3 + aws CLI against a real `rampart serve`). Installs what the tests need.
+# (pytest + boto3 + aws CLI against a real `rampart serve`), then the AWS SDK for Rust suite
+# (tests/sdk-rust, scripts/sdk-rust.sh). Installs what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ fi
 echo "== compat tests (boto3 / aws CLI)"
 export RAMPART_BIN="$PWD/target/debug/rampart"
 .venv/bin/python -m pytest tests/ -q "$@"
+
+# The same binary through the AWS SDK for Rust (SQLite store; its own Cargo workspace and target dir).
+scripts/sdk-rust.sh
 
 # The same suite again with every data-directory server on PostgreSQL (each in its own schema).
 # PostgreSQL missing is a failure (CI starts it; .ci/run); RAMPART_TEST_NO_PG=1 skips this run.
