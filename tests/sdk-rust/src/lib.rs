@@ -14,6 +14,7 @@ use std::fs::{self, File};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,6 +135,15 @@ impl Server {
         cmd.env("RAMPART_ACCOUNT_ID", &account_id)
             .env("RAMPART_ROOT_ACCESS_KEY_ID", &access_key_id)
             .env("RAMPART_ROOT_SECRET_ACCESS_KEY", &secret_access_key);
+        // If this test's thread dies without stopping it (the test process was killed), so does the
+        // server: no orphaned servers holding ports.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let mut srv = Server {
             endpoint: format!("http://127.0.0.1:{port}"),
