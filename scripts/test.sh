@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit/integration/property tests, then the end-to-end compat suite
 # (pytest + boto3 + aws CLI against a real `rampart serve`), then the AWS SDK for JavaScript suite
-# (tests/sdk-js, needs Node.js >= 20 and npm). Installs what the tests need.
+# (tests/sdk-js, needs Node.js >= 20 and npm) and the AWS SDK for Rust suite (tests/sdk-rust,
+# scripts/sdk-rust.sh). Installs what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ export RAMPART_BIN="$PWD/target/debug/rampart"
 
 echo "== JavaScript SDK tests (@aws-sdk v3, node --test)"
 scripts/sdk-js.sh
+
+echo "== Rust SDK tests (aws-sdk-*; its own Cargo workspace and target dir)"
+scripts/sdk-rust.sh
 
 # The same suite again with every data-directory server on PostgreSQL (each in its own schema).
 # PostgreSQL missing is a failure (CI starts it; .ci/run); RAMPART_TEST_NO_PG=1 skips this run.

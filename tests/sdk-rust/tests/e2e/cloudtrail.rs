@@ -1,0 +1,166 @@
+//! CloudTrail (awsJson1.1, the Smithy SDKs' short X-Amz-Target prefix): LookupEvents finds the
+//! calls the SDK just made; trails.
+
+use aws_sdk_cloudtrail::operation::get_trail::GetTrailError;
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey, Tag};
+use aws_sdk_cloudtrail::Client;
+use rampart_sdk_rust_tests::{allow, code_message, status, Server, NON_ASCII};
+
+fn attr(key: LookupAttributeKey, value: &str) -> LookupAttribute {
+    LookupAttribute::builder().attribute_key(key).attribute_value(value).build().unwrap()
+}
+
+#[tokio::test]
+async fn lookup_events_finds_the_calls_just_made() {
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let ct = Client::new(&root);
+    let iam = aws_sdk_iam::Client::new(&root);
+    let created = iam.create_user().user_name("traced").send().await.unwrap();
+    let request_id = {
+        use aws_sdk_iam::operation::RequestId;
+        created.request_id().unwrap().to_string()
+    };
+    let key = aws_sdk_kms::Client::new(&root).create_key().description(NON_ASCII).send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+
+    let events =
+        ct.lookup_events().lookup_attributes(attr(LookupAttributeKey::ResourceName, "traced")).send().await.unwrap();
+    let events: Vec<_> = events.events().iter().filter(|e| e.event_name() == Some("CreateUser")).collect();
+    assert_eq!(events.len(), 1);
+    let e = events[0];
+    assert_eq!(e.event_source(), Some("iam.amazonaws.com"));
+    assert_eq!(e.username(), Some("root"));
+    assert_eq!(e.access_key_id(), Some(srv.access_key_id.as_str()));
+    assert_eq!(e.read_only(), Some("false"));
+    let resources: Vec<_> = e.resources().iter().map(|r| (r.resource_type(), r.resource_name())).collect();
+    assert!(resources.contains(&(Some("AWS::IAM::User"), Some("traced"))), "{resources:?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now - e.event_time().unwrap().secs()).abs() < 60);
+    // The record (a JSON document): the SDK's user agent and the request ID the SDK saw.
+    let record = e.cloud_trail_event().unwrap();
+    assert!(record.contains("\"eventName\":\"CreateUser\""), "{record}");
+    assert!(record.contains("aws-sdk-rust"), "{record}");
+    assert!(record.contains(&format!("\"requestID\":\"{request_id}\"")), "{record}");
+    assert!(record.contains(&format!("\"recipientAccountId\":\"{}\"", srv.account_id)), "{record}");
+
+    // The KMS call, by event name; its non-ASCII description is in the record's requestParameters.
+    let events =
+        ct.lookup_events().lookup_attributes(attr(LookupAttributeKey::EventName, "CreateKey")).send().await.unwrap();
+    assert_eq!(events.events().len(), 1);
+    let e = &events.events()[0];
+    assert_eq!(e.event_source(), Some("kms.amazonaws.com"));
+    let record = e.cloud_trail_event().unwrap();
+    assert!(record.contains(&key_id), "{record}");
+    assert!(record.contains(NON_ASCII) || record.contains("na\\u00efve"), "{record}");
+    srv.stop();
+}
+
+#[tokio::test]
+async fn lookup_events_paginator() {
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let user = srv.make_user(&aws_sdk_iam::Client::new(&root), &[&allow(&["iam:GetUser"], "*")]).await;
+    let as_user = aws_sdk_iam::Client::new(&srv.user_config(&user).await);
+    for _ in 0..5 {
+        as_user.get_user().user_name(&user.name).send().await.unwrap();
+    }
+    let ct = Client::new(&root);
+    let mut pages = ct
+        .lookup_events()
+        .lookup_attributes(attr(LookupAttributeKey::AccessKeyId, &user.access_key_id))
+        .max_results(2)
+        .into_paginator()
+        .send();
+    let mut sizes = Vec::new();
+    let mut ids = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        sizes.push(page.events().len());
+        ids.extend(page.events().iter().map(|e| e.event_id().unwrap().to_string()));
+        assert!(page.events().iter().all(|e| e.event_name() == Some("GetUser") && e.username() == Some(&user.name)));
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5);
+    srv.stop();
+}
+
+#[tokio::test]
+async fn trails() {
+    let srv = Server::start();
+    let ct = Client::new(&srv.root_config().await);
+    let arn = format!("arn:aws:cloudtrail:us-east-1:{}:trail/audit", srv.account_id);
+    let tag = Tag::builder().key("owner").value(NON_ASCII).build().unwrap();
+    let created = ct
+        .create_trail()
+        .name("audit")
+        .s3_bucket_name("audit-bucket")
+        .enable_log_file_validation(true)
+        .tags_list(tag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.trail_arn(), Some(arn.as_str()));
+    assert_eq!(created.log_file_validation_enabled(), Some(true));
+
+    let trail = ct.get_trail().name("audit").send().await.unwrap();
+    let trail = trail.trail().unwrap();
+    assert_eq!(trail.name(), Some("audit"));
+    assert_eq!(trail.s3_bucket_name(), Some("audit-bucket"));
+    assert_eq!(trail.home_region(), Some("us-east-1"));
+    assert_eq!(trail.is_multi_region_trail(), Some(false));
+    assert_eq!(trail.include_global_service_events(), Some(true));
+    assert_eq!(ct.get_trail().name(&arn).send().await.unwrap().trail().unwrap().name(), Some("audit"));
+    let listed = ct.list_trails().send().await.unwrap();
+    assert!(listed.trails().iter().any(|t| t.trail_arn() == Some(arn.as_str())));
+    let described = ct.describe_trails().trail_name_list("audit").send().await.unwrap();
+    assert_eq!(described.trail_list().len(), 1);
+
+    assert_eq!(ct.get_trail_status().name("audit").send().await.unwrap().is_logging(), Some(false));
+    ct.start_logging().name("audit").send().await.unwrap();
+    let st = ct.get_trail_status().name("audit").send().await.unwrap();
+    assert_eq!(st.is_logging(), Some(true));
+    assert!(st.start_logging_time().is_some());
+    ct.stop_logging().name("audit").send().await.unwrap();
+    assert_eq!(ct.get_trail_status().name("audit").send().await.unwrap().is_logging(), Some(false));
+
+    let tags = ct.list_tags().resource_id_list(&arn).send().await.unwrap();
+    let tags = tags.resource_tag_list();
+    assert_eq!(tags.len(), 1);
+    assert_eq!(tags[0].resource_id(), Some(arn.as_str()));
+    assert_eq!(tags[0].tags_list(), [tag]);
+
+    ct.delete_trail().name("audit").send().await.unwrap();
+    let err = ct.get_trail().name("audit").send().await.unwrap_err();
+    assert_eq!(status(&err), 400);
+    match err.into_service_error() {
+        GetTrailError::TrailNotFoundException(e) => assert!(e.message().unwrap_or_default().contains("audit")),
+        other => panic!("expected TrailNotFoundException, got {other:?}"),
+    }
+    srv.stop();
+}
+
+#[tokio::test]
+async fn user_without_policies_is_denied() {
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let user = srv.make_user(&aws_sdk_iam::Client::new(&root), &[]).await;
+    let ct = Client::new(&srv.user_config(&user).await);
+    let err = ct.lookup_events().send().await.unwrap_err();
+    let (code, message) = code_message(&err);
+    assert_eq!(code, "AccessDeniedException", "{message}");
+    assert_eq!(
+        message,
+        format!(
+            "User: {} is not authorized to perform: cloudtrail:LookupEvents on resource: * because no identity-based \
+             policy allows the cloudtrail:LookupEvents action",
+            user.arn
+        )
+    );
+    let err = ct.create_trail().name("denied-trail").s3_bucket_name("denied-bucket").send().await.unwrap_err();
+    assert_eq!(code_message(&err).0, "AccessDeniedException");
+    srv.stop();
+}
