@@ -186,13 +186,44 @@ impl Tx<'_> {
         Ok(self.inner.scan(table, prefix, None, limit)?.into_iter().map(|(k, _)| k).collect())
     }
 
-    /// Store an entity under its name.
+    /// Store an entity under its name (a new one is counted: [`Tx::count_entities`]).
     pub fn put_entity<T: Entity>(&mut self, account: &str, name: &str, value: &T) -> Result<()> {
-        self.put(T::TABLE, &entity_key(account, name), value)
+        let key = entity_key(account, name);
+        if self.inner.get(T::TABLE, &key)?.is_some() {
+            return self.put(T::TABLE, &key, value);
+        }
+        let n = self.count_entities::<T>(account)?;
+        self.put(T::TABLE, &key, value)?;
+        self.set_count::<T>(account, n + 1)
     }
 
     pub fn delete_entity<T: Entity>(&mut self, account: &str, name: &str) -> Result<bool> {
-        self.delete(T::TABLE, &entity_key(account, name))
+        let n = self.count_entities::<T>(account)?;
+        let existed = self.delete(T::TABLE, &entity_key(account, name))?;
+        if existed {
+            self.set_count::<T>(account, n.saturating_sub(1))?;
+        }
+        Ok(existed)
+    }
+
+    /// How many `T`s the account has: one row kept with every [`Tx::put_entity`] and
+    /// [`Tx::delete_entity`], so a quota check does not read every entity of the account. State
+    /// from before the counts existed is counted once, here.
+    pub fn count_entities<T: Entity>(&mut self, account: &str) -> Result<usize> {
+        let key = format!("{}/{account}", T::TABLE);
+        if let Some(raw) = self.inner.get(tables::ENTITY_COUNTS, &key)? {
+            if let Some(n) = std::str::from_utf8(&raw).ok().and_then(|t| t.parse().ok()) {
+                return Ok(n);
+            }
+        }
+        let n = self.inner.scan(T::TABLE, &format!("{account}/"), None, 0)?.len();
+        self.set_count::<T>(account, n)?;
+        Ok(n)
+    }
+
+    fn set_count<T: Entity>(&mut self, account: &str, n: usize) -> Result<()> {
+        let key = format!("{}/{account}", T::TABLE);
+        Ok(self.inner.put(tables::ENTITY_COUNTS, &key, n.to_string().as_bytes())?)
     }
 
     pub fn entities<T: Entity>(&self, account: &str) -> Result<Vec<T>> {
@@ -240,5 +271,35 @@ mod tests {
         assert_eq!(db.entity::<UserRec>("1", "ann").unwrap(), None);
         db.write_untracked(|tx| tx.put(tables::USERS, &entity_key("1", "bad"), &"not a user")).unwrap();
         assert!(db.entity::<UserRec>("1", "bad").is_err());
+    }
+
+    /// The per-account counts follow creates, renames (delete + put) and deletes, count state
+    /// written before they existed once, and ignore other accounts.
+    #[test]
+    fn entity_counts_follow_every_change() {
+        let db = Db::new(Arc::new(MemStore::new()));
+        // Rows from before counts were kept (no count row).
+        db.write_untracked(|tx| {
+            tx.put(tables::USERS, &entity_key("1", "old1"), &user("old1", "x"))?;
+            tx.put(tables::USERS, &entity_key("1", "old2"), &user("old2", "x"))
+        })
+        .unwrap();
+        let count = |acct: &str| db.write(acct, |tx| tx.count_entities::<UserRec>(acct)).unwrap();
+        assert_eq!(count("1"), 2);
+        db.write("1", |tx| tx.put_entity("1", "ann", &user("ann", "a"))).unwrap();
+        db.write("1", |tx| tx.put_entity("1", "ann", &user("ann", "b"))).unwrap();
+        assert_eq!(count("1"), 3, "an update is not a new entity");
+        db.write("1", |tx| {
+            tx.delete_entity::<UserRec>("1", "ann")?;
+            tx.put_entity("1", "anne", &user("anne", "b"))
+        })
+        .unwrap();
+        assert_eq!(count("1"), 3, "a rename keeps the count");
+        assert!(!db.write("1", |tx| tx.delete_entity::<UserRec>("1", "nobody")).unwrap());
+        db.write("1", |tx| tx.delete_entity::<UserRec>("1", "old1").map(|_| ())).unwrap();
+        assert_eq!(count("1"), 2);
+        assert_eq!(count("2"), 0);
+        assert_eq!(db.write("1", |tx| tx.count_entities::<GroupRec>("1")).unwrap(), 0);
+        assert_eq!(db.count(tables::USERS, "1/").unwrap(), 2, "the count is the rows' count");
     }
 }

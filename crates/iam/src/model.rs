@@ -236,6 +236,8 @@ pub mod tables {
     pub const BOUNDARY_USES: &str = "iam_policy_boundary_uses";
     /// Account ID → generation, bumped by every IAM write (cache validation).
     pub const GENERATION: &str = "iam_generation";
+    /// `{entity table}/{account}` → how many entities of that kind the account has (quotas).
+    pub const ENTITY_COUNTS: &str = "iam_entity_counts";
 }
 
 /// `{account}/{lower-case name}`.

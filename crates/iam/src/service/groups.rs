@@ -9,7 +9,7 @@ use super::users::{no_such_user, user_check};
 use super::{account, check, empty, one, paginate, under, xml, Core};
 use crate::db::{Lookup, Tx};
 use crate::error::{IamError, Result};
-use crate::model::{tables, EntityKind, GroupRec, UserRec};
+use crate::model::{EntityKind, GroupRec, UserRec};
 use crate::util::{iam_arn, now, unique_id};
 use crate::validate::{self as v, Args};
 
@@ -94,7 +94,7 @@ impl Operation<Core> for CreateGroup {
             if tx.entity::<GroupRec>(acct, &name)?.is_some() {
                 return Err(IamError::AlreadyExists(format!("Group with name {name} already exists.")));
             }
-            if tx.count(tables::GROUPS, &format!("{acct}/"))? >= MAX_GROUPS {
+            if tx.count_entities::<GroupRec>(acct)? >= MAX_GROUPS {
                 return Err(IamError::LimitExceeded(format!("Cannot exceed quota for GroupsPerAccount: {MAX_GROUPS}")));
             }
             let g = GroupRec {

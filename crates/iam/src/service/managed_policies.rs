@@ -210,7 +210,7 @@ impl Operation<Core> for CreatePolicy {
                     self.name
                 )));
             }
-            if tx.count(tables::POLICIES, &format!("{acct}/"))? >= MAX_POLICIES {
+            if tx.count_entities::<PolicyRec>(acct)? >= MAX_POLICIES {
                 return Err(IamError::LimitExceeded(format!(
                     "Cannot exceed quota for PoliciesPerAccount: {MAX_POLICIES}"
                 )));

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::model::{tables, ProfileRec, RoleRec, Tag};
+use crate::model::{ProfileRec, RoleRec, Tag};
 use crate::util::{iam_arn, now, unique_id};
 use crate::validate::{self as v, Args};
 
@@ -98,7 +98,7 @@ impl Operation<Core> for CreateInstanceProfile {
             if tx.entity::<ProfileRec>(acct, &name)?.is_some() {
                 return Err(IamError::AlreadyExists(format!("Instance Profile {name} already exists.")));
             }
-            if tx.count(tables::PROFILES, &format!("{acct}/"))? >= MAX_PROFILES {
+            if tx.count_entities::<ProfileRec>(acct)? >= MAX_PROFILES {
                 return Err(IamError::LimitExceeded(format!(
                     "Cannot exceed quota for InstanceProfilesPerAccount: {MAX_PROFILES}"
                 )));

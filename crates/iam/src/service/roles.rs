@@ -13,7 +13,7 @@ use super::{
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::model::{tables, EntityKind, RoleRec, Tag};
+use crate::model::{EntityKind, RoleRec, Tag};
 use crate::util::{iam_arn, now, policy_size, unique_id};
 use crate::validate::{self as v, Args};
 
@@ -125,7 +125,7 @@ impl Operation<Core> for CreateRole {
             if tx.entity::<RoleRec>(acct, &c.name)?.is_some() {
                 return Err(IamError::AlreadyExists(format!("Role with name {} already exists.", c.name)));
             }
-            if tx.count(tables::ROLES, &format!("{acct}/"))? >= MAX_ROLES {
+            if tx.count_entities::<RoleRec>(acct)? >= MAX_ROLES {
                 return Err(IamError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
             }
             let role = RoleRec {

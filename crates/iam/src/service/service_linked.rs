@@ -16,7 +16,7 @@ use super::roles::{require, role_check};
 use super::{account, check, one, xml, Core};
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
-use crate::model::{tables, EntityKind, RoleRec};
+use crate::model::{EntityKind, RoleRec};
 use crate::util::{encode_document, iam_arn, iso8601, now, unique_id};
 use crate::validate::{self as v, Args};
 
@@ -157,7 +157,7 @@ impl Operation<Core> for CreateServiceLinkedRole {
                     "Service role name {name} has been taken in this account, please try a different suffix."
                 )));
             }
-            if tx.count(tables::ROLES, &format!("{acct}/"))? >= MAX_ROLES {
+            if tx.count_entities::<RoleRec>(acct)? >= MAX_ROLES {
                 return Err(IamError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
             }
             let mut role = RoleRec {

@@ -461,7 +461,7 @@ fn create(core: &Core, acct: &str, c: CreateUser) -> Result<Output> {
         if tx.entity::<UserRec>(acct, &c.name)?.is_some() {
             return Err(IamError::AlreadyExists(format!("User with name {} already exists.", c.name)));
         }
-        if tx.count(tables::USERS, &format!("{acct}/"))? >= MAX_USERS {
+        if tx.count_entities::<UserRec>(acct)? >= MAX_USERS {
             return Err(IamError::LimitExceeded(format!("Cannot exceed quota for UsersPerAccount: {MAX_USERS}")));
         }
         let user = UserRec {
