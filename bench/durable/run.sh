@@ -41,7 +41,9 @@ DATA=$(mktemp -d)
 
 store_bytes() { # store_bytes MODE
   case $1 in
-    sqlite) du -sb "$DATA/sqlite" | awk '{print $1}' ;;
+    # The database file: the WAL beside it is bounded (truncated past 64 MB) and reused, so its
+    # size says when the last checkpoint ran, not what a call costs; it is reported separately.
+    sqlite) stat -c %s "$DATA/sqlite/rampart.sqlite" ;;
     postgres) psql "$PG_URL" -qtAc "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)),0) FROM pg_class c JOIN pg_namespace n ON n.oid=c.relnamespace WHERE n.nspname='$SCHEMA' AND c.relkind IN ('r','t','i')" ;;
     *) echo 0 ;;
   esac
@@ -96,6 +98,9 @@ measure() { # measure NAME MODE HEALTH CMD…
     for op in "${OPS[@]}"; do run_op "$name" "$mode" "$pid" "$op" "$COUNT" grown "${common[@]}"; done
   fi
   echo "{\"server\":\"$name\",\"rss_after_load_kib\":$(rss_kib "$pid")}" >> "$RESULTS"
+  if [ "$mode" = sqlite ]; then
+    echo "{\"server\":\"$name\",\"wal_bytes\":$(stat -c %s "$DATA/sqlite/rampart.sqlite-wal" 2>/dev/null || echo 0)}" >> "$RESULTS"
+  fi
   stop_server "$pid"
 }
 
@@ -136,6 +141,8 @@ for op in ["sts:GetCallerIdentity", "iam:GetUser", "kms:Encrypt", "secretsmanage
 for r in rows:
     if "rss_after_load_kib" in r:
         print(f"\n{r['server']}: RSS after load {r['rss_after_load_kib'] / 1024:.1f} MiB", end="")
+    if "wal_bytes" in r:
+        print(f"\n{r['server']}: WAL file after load {r['wal_bytes'] / 2**20:.1f} MiB (bounded: truncated past 64 MiB)", end="")
 print()
 PY
 rm -rf "$DATA"

@@ -47,7 +47,11 @@ pub fn body(op: Op, args: &Args) -> String {
         Op::IamCreateUsers => format!("Action=CreateUser&Version=2010-05-08&UserName={user_name}"),
         Op::SecretsGetSecretValue => format!("{{\"SecretId\":\"{BENCH_SECRET}\"}}"),
         Op::SecretsCreateSecret => {
-            format!("{{\"Name\":\"{BENCH_SECRET}\",\"SecretString\":\"bench-secret-value-32-bytes-long\"}}")
+            // A raw client supplies the idempotency token the SDKs fill in (AWS requires it).
+            format!(
+                "{{\"Name\":\"{BENCH_SECRET}\",\"SecretString\":\"bench-secret-value-32-bytes-long\",\
+                 \"ClientRequestToken\":\"6b0a3b3e-2f1c-4a9e-8d7f-5c4b3a2f1e0d\"}}"
+            )
         }
         Op::IamGetUser => format!("Action=GetUser&Version=2010-05-08&UserName={user_name}"),
         Op::IamCreateUser => format!("Action=CreateUser&Version=2010-05-08&UserName={user_name}"),
