@@ -41,6 +41,51 @@ def test_dev_mode_uses_localstack_account_and_keys(spawn_server):
         any_client(srv, "sts").get_caller_identity()
 
 
+def test_dev_mode_account_number_keys_are_account_roots(spawn_server):
+    """LocalStack's convention under --dev: an access key ID that is a 12-digit account number is
+    the root of that account (secret `test`), so tests reach a second account without
+    Organizations (https://docs.localstack.cloud/aws/capabilities/config/credentials)."""
+    srv = spawn_server(data_dir=None, extra_args=["--dev"])
+    other = "111111111111"
+    ident = make_client("sts", srv.endpoint, other, "test").get_caller_identity()
+    assert ident == {**ident, "Account": other, "UserId": other, "Arn": f"arn:aws:iam::{other}:root"}
+    # Authenticated all the same: the secret is `test`.
+    with aws_error("SignatureDoesNotMatch", 403):
+        make_client("sts", srv.endpoint, other, "not-test").get_caller_identity()
+
+    # The second account's root creates a role that trusts the first account (000000000000).
+    iam_b = make_client("iam", srv.endpoint, other, "test")
+    trusting = unique("cross")
+    trust_a = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                       "Principal": {"AWS": "arn:aws:iam::000000000000:root"}}]}
+    role = iam_b.create_role(RoleName=trusting, AssumeRolePolicyDocument=json.dumps(trust_a))["Role"]
+    assert role["Arn"] == f"arn:aws:iam::{other}:role/{trusting}"
+    # Each account sees its own roles only.
+    with aws_error("NoSuchEntity", 404):
+        make_client("iam", srv.endpoint, "test", "test").get_role(RoleName=trusting)
+
+    # Cross-account AssumeRole from the first account's root: allowed by the role's trust policy.
+    sts_a = make_client("sts", srv.endpoint, "test", "test")
+    got = sts_a.assume_role(RoleArn=role["Arn"], RoleSessionName="s1")["AssumedRoleUser"]
+    assert got["Arn"] == f"arn:aws:sts::{other}:assumed-role/{trusting}/s1"
+
+    # A role that trusts another account only: AccessDenied, as AWS answers.
+    trust_c = {**trust_a, "Statement": [{**trust_a["Statement"][0], "Principal": {"AWS": "arn:aws:iam::222222222222:root"}}]}
+    closed = iam_b.create_role(RoleName=unique("closed"), AssumeRolePolicyDocument=json.dumps(trust_c))["Role"]
+    with aws_error("AccessDenied", 403):
+        sts_a.assume_role(RoleArn=closed["Arn"], RoleSessionName="s1")
+    # ... which the third account's root may assume.
+    third = make_client("sts", srv.endpoint, "222222222222", "test")
+    assert third.assume_role(RoleArn=closed["Arn"], RoleSessionName="s1")["AssumedRoleUser"]["Arn"].startswith(
+        f"arn:aws:sts::{other}:assumed-role/")
+
+
+def test_account_number_keys_only_under_dev(server):
+    """Outside --dev an account number is just an unknown access key."""
+    with aws_error("InvalidClientTokenId", 403):
+        make_client("sts", server.endpoint, "111111111111", "test").get_caller_identity()
+
+
 def test_dev_mode_is_in_memory_by_default(spawn_server, tmp_path):
     srv = spawn_server(data_dir=None, extra_args=["--dev"])
     make_client("iam", srv.endpoint, "test", "test").create_user(UserName="dev-user")

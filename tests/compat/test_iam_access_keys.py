@@ -154,3 +154,24 @@ def test_access_key_last_used(server, iam):
     assert recent(last["LastUsedDate"])
     assert last["ServiceName"] == "sts"
     assert last["Region"] == "us-east-1"
+
+
+def test_get_access_key_last_used_from_a_role_session(server, iam, sts, account_id):
+    """GetAccessKeyLastUsed takes AccessKeyId alone (botocore's GetAccessKeyLastUsedRequest): an
+    assumed-role caller is answered, not told to name a user."""
+    import json
+
+    user = unique("klu")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    role = unique("klu-role")
+    trust_doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}}]}
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust_doc))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="p",
+                        PolicyDocument=json.dumps(policy(allow("iam:GetAccessKeyLastUsed"))))
+    c = sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+    as_role = make_client("iam", server.endpoint, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    got = as_role.get_access_key_last_used(AccessKeyId=key)
+    got.pop("ResponseMetadata")
+    assert got == {"UserName": user, "AccessKeyLastUsed": {"ServiceName": "N/A", "Region": "N/A"}}

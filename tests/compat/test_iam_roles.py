@@ -184,7 +184,7 @@ def test_role_permissions_boundary(iam, make_policy):
     arn = make_policy()
     name = make_role(iam, PermissionsBoundary=arn)["RoleName"]
     pb = iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]
-    assert pb == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
+    assert pb == {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
     iam.delete_role_permissions_boundary(RoleName=name)
     assert "PermissionsBoundary" not in iam.get_role(RoleName=name)["Role"]
     iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=arn)
@@ -255,3 +255,14 @@ def test_role_policy_on_missing_role(iam):
         iam.list_role_policies(RoleName=unique("norole"))
     with aws_error("NoSuchEntity", 404):
         iam.list_attached_role_policies(RoleName=unique("norole"))
+
+
+def test_attach_policy_arn_that_is_a_name(iam, iam_unvalidated):
+    """A policy name given as PolicyArn, even one under the model's 20 characters, is 'not valid'
+    (ValidationError), not a length error: recorded AWS responses, localstack
+    tests/aws/services/iam/test_iam_roles.snapshot.json, test_role_managed_policy_errors
+    (existing-policy-name-provided)."""
+    name = make_role(iam)["RoleName"]
+    for op in (iam_unvalidated.attach_role_policy, iam_unvalidated.detach_role_policy):
+        with aws_error("ValidationError", 400, message="ARN policy-1a2b3c4d is not valid."):
+            op(RoleName=name, PolicyArn="policy-1a2b3c4d")

@@ -222,7 +222,7 @@ def test_user_permissions_boundary(iam, make_policy):
     iam.create_user(UserName=name)
     iam.put_user_permissions_boundary(UserName=name, PermissionsBoundary=arn)
     pb = iam.get_user(UserName=name)["User"]["PermissionsBoundary"]
-    assert pb == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
+    assert pb == {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
     iam.delete_user_permissions_boundary(UserName=name)
     assert "PermissionsBoundary" not in iam.get_user(UserName=name)["User"]
 

@@ -332,6 +332,8 @@ fn serve_config(args: ServeArgs) -> Result<rampart_server::ServerConfig, String>
         trail_delivery_interval_secs: Some(args.trail_delivery_interval),
         threads: args.threads.map(usize::from),
         connections: Default::default(),
+        // LocalStack's account-number keys: `--dev` only (not moto's mode, not the default).
+        dev_account_keys: args.dev && compat.is_none(),
     })
 }
 

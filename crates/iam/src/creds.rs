@@ -1,6 +1,7 @@
 //! The credential store: access key ID → secret and principal, for SigV4 authentication.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rampart_protocol::AwsError;
@@ -24,7 +25,13 @@ pub struct IamCredentials {
     cache: RwLock<HashMap<String, (String, u64, Cached)>>,
     /// key ID → (minute, service, region) last written, so `record_use` writes at most once a minute.
     last_used: Mutex<HashMap<String, (i64, String, String)>>,
+    /// `--dev` (LocalStack's convention): an unknown access key ID of 12 digits is the root of
+    /// that account, with the secret `test`. Off unless [`IamCredentials::enable_account_keys`].
+    account_keys: AtomicBool,
 }
+
+/// The secret of an account-number access key under `--dev` (LocalStack's value).
+pub const DEV_ACCOUNT_SECRET: &str = "test";
 
 /// A cached credential: the secret and session token zeroized when evicted or replaced.
 #[derive(Clone, Debug)]
@@ -56,7 +63,48 @@ impl Cached {
 
 impl IamCredentials {
     pub fn new(db: Db, sealer: Arc<Sealer>) -> Self {
-        IamCredentials { db, sealer, cache: RwLock::new(HashMap::new()), last_used: Mutex::new(HashMap::new()) }
+        IamCredentials {
+            db,
+            sealer,
+            cache: RwLock::new(HashMap::new()),
+            last_used: Mutex::new(HashMap::new()),
+            account_keys: AtomicBool::new(false),
+        }
+    }
+
+    /// `--dev`: let an access key ID that is a 12-digit account number act as that account's
+    /// root (secret [`DEV_ACCOUNT_SECRET`]), so tests reach several accounts without
+    /// Organizations. Never on in the default mode.
+    pub fn enable_account_keys(&self) {
+        self.account_keys.store(true, Ordering::Relaxed);
+    }
+
+    /// The root credential of the account an account-number key names (`--dev` only), the
+    /// account registered on first use.
+    fn account_key(&self, access_key_id: &str) -> Result<Option<Credential>> {
+        if !self.account_keys.load(Ordering::Relaxed)
+            || access_key_id.len() != 12
+            || !access_key_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Ok(None);
+        }
+        if self.db.get::<AccountRec>(tables::ACCOUNTS, access_key_id)?.is_none() {
+            self.db.write(access_key_id, |tx| {
+                if tx.get::<AccountRec>(tables::ACCOUNTS, access_key_id)?.is_none() {
+                    let rec =
+                        AccountRec { created: now(), bootstrap_key: String::new(), root_keys: Vec::new(), alias: None };
+                    tx.put(tables::ACCOUNTS, access_key_id, &rec)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(Some(Credential {
+            secret_access_key: SecretString::new(DEV_ACCOUNT_SECRET.to_string()),
+            session_token: None,
+            expires_at: None,
+            active: true,
+            caller: Caller::root(access_key_id, access_key_id),
+        }))
     }
 
     /// Register the account and its configured root access key (idempotent). A changed root key
@@ -208,7 +256,8 @@ impl IamCredentials {
             }
             None => {
                 cache.remove(access_key_id);
-                Ok(None)
+                drop(cache);
+                self.account_key(access_key_id)
             }
         }
     }

@@ -90,6 +90,12 @@ impl Iam {
         self.credentials.bootstrap_account(account_id, root_access_key_id, root_secret)
     }
 
+    /// `--dev` (LocalStack's convention): an access key ID that is a 12-digit account number
+    /// acts as the root of that account, with the secret `test`.
+    pub fn enable_account_keys(&self) {
+        self.credentials.enable_account_keys();
+    }
+
     pub fn iam_service(&self) -> Arc<dyn Service> {
         self.iam.clone()
     }

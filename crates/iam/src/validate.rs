@@ -366,13 +366,50 @@ impl<'a> Args<'a> {
         items
     }
 
-    /// `Tags.member.N.Key/Value` (max 50 per request), or `None` when absent.
+    /// IAM's `Tags.member.N.Key/Value` (max 50 per request). IAM names the member without its
+    /// value: "Value at 'tags.1.member.key' failed to satisfy constraint: …", "Value at 'tags'
+    /// failed to satisfy constraint: Member must have length less than or equal to 50" (recorded
+    /// AWS responses, localstack tests/aws/services/iam/test_iam_roles.snapshot.json).
     pub fn tags(&mut self, key: &str) -> Vec<Tag> {
-        let items = self.q.struct_list(&format!("{key}.member"));
+        self.tag_list(key, false)
+    }
+
+    /// STS's session `Tags`, whose messages quote the value.
+    pub fn session_tags(&mut self, key: &str) -> Vec<Tag> {
+        self.tag_list(key, true)
+    }
+
+    /// IAM's `TagKeys` of an Untag* call: AWS reports the list as a whole ("Value at 'tagKeys'
+    /// failed to satisfy constraint: Member must satisfy constraint: [...]", recorded AWS
+    /// responses, localstack tests/aws/services/iam/test_iam_roles.snapshot.json).
+    pub fn tag_keys(&mut self, key: &str) -> Vec<&'a str> {
+        let items = self.q.list(&format!("{key}.member"));
+        if items.is_empty() && !self.q.contains(key) {
+            self.null(key);
+        }
         let field = member_name(key);
         if items.len() > 50 {
             self.errors.push(format!(
-                "Value '[...]' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 50"
+                "Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to 50"
+            ));
+        } else if items.iter().any(|k| k.is_empty() || k.chars().count() > TAG_KEY.max || !tag_key_chars(k)) {
+            self.errors.push(format!(
+                "Value at '{field}' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to {}, Member must have length greater than or equal to {}, Member must satisfy regular expression pattern: {}, Member must not be null]",
+                TAG_KEY.max,
+                TAG_KEY.min,
+                TAG_KEY.pattern.map_or("", |p| p.0)
+            ));
+        }
+        items
+    }
+
+    fn tag_list(&mut self, key: &str, shown: bool) -> Vec<Tag> {
+        let items = self.q.struct_list(&format!("{key}.member"));
+        let field = member_name(key);
+        if items.len() > 50 {
+            let subject = if shown { format!("Value '[...]' at '{field}'") } else { format!("Value at '{field}'") };
+            self.errors.push(format!(
+                "{subject} failed to satisfy constraint: Member must have length less than or equal to 50"
             ));
             // Refused as a whole: no per-tag checks (whose errors would echo every tag).
             return Vec::new();
@@ -382,7 +419,7 @@ impl<'a> Args<'a> {
             let base = format!("{field}.{}.member", i + 1);
             let k = match item.get("Key") {
                 Some(k) => {
-                    self.check(&format!("{base}.key"), k, &TAG_KEY);
+                    self.check_shown(&format!("{base}.key"), k, &TAG_KEY, shown);
                     k
                 }
                 None => {
@@ -394,7 +431,7 @@ impl<'a> Args<'a> {
             };
             let v = match item.get("Value") {
                 Some(v) => {
-                    self.check(&format!("{base}.value"), v, &TAG_VALUE);
+                    self.check_shown(&format!("{base}.value"), v, &TAG_VALUE, shown);
                     v
                 }
                 None => {

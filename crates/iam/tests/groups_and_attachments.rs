@@ -102,9 +102,11 @@ fn attach_aws_managed_policies() {
     let e = h.err("AttachUserPolicy", &[("UserName", "u"), ("PolicyArn", "arn:aws:iam::aws:policy/NoSuchPolicy")]);
     assert_err(&e, "NoSuchEntity", 404);
     assert_eq!(e.message, "Policy arn:aws:iam::aws:policy/NoSuchPolicy does not exist or is not attachable.");
+    // ValidationError for Attach*/Detach* (recorded AWS responses, localstack
+    // tests/aws/services/iam/test_iam_roles.snapshot.json, test_role_managed_policy_errors).
     assert_err(
         &h.err("AttachUserPolicy", &[("UserName", "u"), ("PolicyArn", "not-an-arn-at-all-xx")]),
-        "InvalidInput",
+        "ValidationError",
         400,
     );
     assert_err(&h.err("AttachUserPolicy", &[("UserName", "ghost"), ("PolicyArn", RO)]), "NoSuchEntity", 404);

@@ -54,7 +54,7 @@ fn forty_thousand_tags_are_one_bounded_validation_error() {
     assert_err(&e, "ValidationError", 400);
     assert_eq!(
         e.message,
-        "1 validation error detected: Value '[...]' at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50"
+        "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50"
     );
     h.ok("CreateUser", &[("UserName", "victim")]);
     let mut params = numbered("TagKeys.member", 40_000, |i| format!("key-{i}"));
@@ -63,11 +63,15 @@ fn forty_thousand_tags_are_one_bounded_validation_error() {
     assert_err(&e, "ValidationError", 400);
     assert!(e.message.len() < 300, "the error repeats the list: {} bytes", e.message.len());
     assert!(e.message.contains("Member must have length less than or equal to 50"), "{}", e.message);
-    // A short list over the limit is still echoed as AWS does.
+    // A short list over the limit is named, not echoed, as AWS answers (recorded AWS responses,
+    // localstack tests/aws/services/iam/test_iam_roles.snapshot.json, untag-role-too-many-keys).
     let mut params = numbered("TagKeys.member", 51, |i| format!("k{i}"));
     params.push(("UserName".into(), "victim".into()));
     let e = call_as(&h, ROOT_KEY, "UntagUser", &params).unwrap_err();
-    assert!(e.message.starts_with("1 validation error detected: Value '[k1, k2, "), "{}", e.message);
+    assert_eq!(
+        e.message,
+        "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 50"
+    );
 }
 
 #[test]

@@ -181,7 +181,7 @@ fn permissions_boundary() {
     let arn = "arn:aws:iam::aws:policy/PowerUserAccess";
     let u = h.ok("CreateUser", &[("UserName", "b"), ("PermissionsBoundary", arn)]);
     assert_eq!(u.text("User/PermissionsBoundary/PermissionsBoundaryArn"), arn);
-    assert_eq!(u.text("User/PermissionsBoundary/PermissionsBoundaryType"), "PermissionsBoundaryPolicy");
+    assert_eq!(u.text("User/PermissionsBoundary/PermissionsBoundaryType"), "Policy");
     let p = h.ok("GetPolicy", &[("PolicyArn", arn)]);
     assert_eq!(p.text("Policy/PermissionsBoundaryUsageCount"), "1");
     let e = h.ok("ListEntitiesForPolicy", &[("PolicyArn", arn), ("PolicyUsageFilter", "PermissionsBoundary")]);

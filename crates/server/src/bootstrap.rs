@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub threads: Option<usize>,
     /// Connection timeouts and the connection cap (defaults: [`crate::conn::ConnectionLimits`]).
     pub connections: crate::conn::ConnectionLimits,
+    /// `--dev`: LocalStack's account-number access keys (a 12-digit key ID is the root of that
+    /// account, secret `test`). Never on in the default mode.
+    pub dev_account_keys: bool,
 }
 
 /// Why the server could not start.
@@ -99,6 +102,8 @@ pub struct Bootstrapped {
     /// Where trails deliver, if anywhere.
     pub trail_dir: Option<PathBuf>,
     pub trail_delivery_interval: std::time::Duration,
+    /// `--dev`: account-number access keys act as those accounts' roots.
+    pub dev_account_keys: bool,
 }
 
 /// The identity to run with, given the one `place` holds: the configured account must match it.
@@ -162,6 +167,7 @@ pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
         (_, true) => {
             let (identity, generated) = resolve_identity(config, None);
             Ok(Bootstrapped {
+                dev_account_keys: config.dev_account_keys,
                 store: Arc::new(rampart_store::MemStore::new()),
                 sealer: Arc::new(Sealer::new(&Sealer::generate_key())),
                 identity,
@@ -203,6 +209,7 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
 
     let store = SqliteStore::open(&dir.join("rampart.sqlite"))?;
     Ok(Bootstrapped {
+        dev_account_keys: config.dev_account_keys,
         store: Arc::new(store),
         sealer: Arc::new(sealer),
         identity,
@@ -415,6 +422,7 @@ fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, 
         Ok((identity, generated))
     })?;
     Ok(Bootstrapped {
+        dev_account_keys: config.dev_account_keys,
         store: Arc::new(store),
         sealer: Arc::new(sealer),
         identity,

@@ -46,6 +46,9 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
         &boot.identity.root_secret_access_key,
     )
     .map_err(|e| StartupError::Config(format!("cannot bootstrap the account: {e}")))?;
+    if boot.dev_account_keys {
+        iam.enable_account_keys();
+    }
     let kms = rampart_kms::Kms::new(store.clone(), boot.sealer.clone(), iam.authorizer());
     let secrets = secrets_service(boot, &store, &iam, &kms)?;
     let audit = rampart_trail::AuditLog::start_with(boot.store.clone(), trail_retention(boot)?)

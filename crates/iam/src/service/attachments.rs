@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use rampart_policy::ContextValue;
 use rampart_protocol::xml::XmlWriter;
+use rampart_protocol::AwsError;
 use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 
 use super::index::{self, EntityRef};
@@ -124,9 +125,21 @@ pub const OPS: &[Entry<Core>] = &[
 fn entity_and_arn(input: &Input, param: &str, spec: &v::Spec) -> Result<(String, String)> {
     let mut a = Args::new(input.query());
     let name = a.req(param, spec).to_string();
+    // Attach*/Detach* answer ValidationError "ARN x is not valid." for a value that is not a
+    // policy ARN, even one shorter than the model's 20 characters, where the boundary calls
+    // answer InvalidInput (recorded AWS responses, localstack
+    // tests/aws/services/iam/test_iam_roles.snapshot.json, test_role_managed_policy_errors).
+    if let Some(raw) = input.query().get("PolicyArn") {
+        if check_policy_arn(raw).is_err() {
+            a.finish()?;
+            return Err(IamError::Aws(AwsError::validation(format!(
+                "ARN {} is not valid.",
+                rampart_protocol::echo(raw)
+            ))));
+        }
+    }
     let arn = a.req("PolicyArn", &v::ARN).to_string();
     a.finish()?;
-    check_policy_arn(&arn)?;
     Ok((name, arn))
 }
 

@@ -663,9 +663,7 @@ impl Operation<Core> for UntagPolicy {
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let (arn, keys) = parse_arn(input, |a| {
-            a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect()
-        })?;
+        let (arn, keys) = parse_arn(input, |a| a.tag_keys("TagKeys").into_iter().map(str::to_string).collect())?;
         Ok(UntagPolicy { arn, keys, found: None })
     }
 

@@ -715,7 +715,7 @@ impl Operation<Core> for UntagMFADevice {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let serial = a.req("SerialNumber", &SERIAL).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagMFADevice { serial, keys })
     }

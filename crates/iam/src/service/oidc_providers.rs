@@ -429,7 +429,7 @@ impl Operation<Core> for UntagOpenIDConnectProvider {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let arn = a.req("OpenIDConnectProviderArn", &v::ARN).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagOpenIDConnectProvider { arn, keys })
     }

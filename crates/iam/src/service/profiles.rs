@@ -7,6 +7,7 @@ use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output
 
 use super::roles::{no_such_role, role_check};
 use super::users::tag_page;
+use super::xml::ProfileView;
 use super::{
     account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
     xml, Core,
@@ -115,7 +116,7 @@ impl Operation<Core> for CreateInstanceProfile {
             Ok(p)
         })?;
         let mut w = XmlWriter::new();
-        super::xml::profile(&mut w, "InstanceProfile", acct, &p, &[], true);
+        super::xml::profile(&mut w, "InstanceProfile", acct, &p, &[], ProfileView::Create);
         xml(w.finish())
     }
 }
@@ -144,7 +145,7 @@ impl Operation<Core> for GetInstanceProfile {
         let acct = account(ctx);
         let p = self.profile.ok_or_else(|| no_such_profile(&self.name))?;
         let mut w = XmlWriter::new();
-        super::xml::profile(&mut w, "InstanceProfile", acct, &p, &roles_of(core, acct, &p)?, true);
+        super::xml::profile(&mut w, "InstanceProfile", acct, &p, &roles_of(core, acct, &p)?, ProfileView::Get);
         xml(w.finish())
     }
 }
@@ -420,7 +421,7 @@ impl Operation<Core> for UntagInstanceProfile {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let name = a.req("InstanceProfileName", &v::PROFILE_NAME).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagInstanceProfile { name, keys })
     }
@@ -461,7 +462,7 @@ fn profile_list(
     let mut w = XmlWriter::new();
     w.start("InstanceProfiles");
     for p in &page.items {
-        super::xml::profile(&mut w, "member", acct, p, &roles_of(core, acct, p)?, false);
+        super::xml::profile(&mut w, "member", acct, p, &roles_of(core, acct, p)?, ProfileView::List);
     }
     w.end();
     super::xml::truncation(&mut w, &page.next);

@@ -7,6 +7,7 @@ use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output
 
 use super::index::{self, EntityRef};
 use super::users::{require_boundary, tag_page};
+use super::xml::RoleView;
 use super::{
     account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
     xml, Core,
@@ -150,7 +151,7 @@ impl Operation<Core> for CreateRole {
             tx.put_entity(acct, &c.name, &role)?;
             Ok(role)
         })?;
-        role_xml(acct, "Role", &role)
+        role_xml(acct, "Role", &role, RoleView::Create)
     }
 }
 
@@ -184,7 +185,7 @@ impl Operation<Core> for GetRole {
 
     fn run(self, _: &Core, ctx: &RequestContext) -> Result<Output> {
         let r = self.role.ok_or_else(|| no_such_role(&self.name))?;
-        role_xml(account(ctx), "Role", &r)
+        role_xml(account(ctx), "Role", &r, RoleView::Get)
     }
 }
 
@@ -254,7 +255,7 @@ impl Operation<Core> for UpdateRoleDescription {
             r.description = Some(description);
             Ok(())
         })?;
-        role_xml(acct, "Role", &r)
+        role_xml(acct, "Role", &r, RoleView::UpdateDescription)
     }
 }
 
@@ -460,7 +461,7 @@ impl Operation<Core> for UntagRole {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let name = a.req("RoleName", &v::ROLE_NAME).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagRole { name, keys })
     }
@@ -533,9 +534,9 @@ impl Operation<Core> for DeleteRolePermissionsBoundary {
     }
 }
 
-fn role_xml(acct: &str, tag: &'static str, r: &RoleRec) -> Result<Output> {
+fn role_xml(acct: &str, tag: &'static str, r: &RoleRec, view: RoleView) -> Result<Output> {
     let mut w = XmlWriter::new();
-    super::xml::role(&mut w, tag, acct, r, true);
+    super::xml::role_view(&mut w, tag, acct, r, view);
     xml(w.finish())
 }
 

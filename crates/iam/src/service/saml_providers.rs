@@ -356,7 +356,7 @@ impl Operation<Core> for UntagSAMLProvider {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let arn = a.req("SAMLProviderArn", &v::ARN).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagSAMLProvider { arn, keys })
     }

@@ -379,7 +379,7 @@ impl Operation<Core> for UntagServerCertificate {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let name = a.req("ServerCertificateName", &v::SERVER_CERT_NAME).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagServerCertificate { name, keys })
     }

@@ -50,7 +50,9 @@ pub fn require_boundary(core: &Core, acct: &str, arn: &str) -> Result<()> {
     }
     match crate::resolve::managed_document(&core.db, acct, arn)? {
         Some(_) => Ok(()),
-        None => Err(super::policy_not_attachable(arn)),
+        // "Scope ARN: …" (recorded AWS responses, localstack
+        // tests/aws/services/iam/test_iam_roles.snapshot.json, test_role_permissions_boundary_errors).
+        None => Err(IamError::NoSuchEntity(format!("Scope ARN: {arn} does not exist or is not attachable."))),
     }
 }
 
@@ -347,7 +349,7 @@ impl Operation<Core> for UntagUser {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
-        let keys = a.list("TagKeys", &v::TAG_KEY, Some(50), true).into_iter().map(str::to_string).collect();
+        let keys = a.tag_keys("TagKeys").into_iter().map(str::to_string).collect();
         a.finish()?;
         Ok(UntagUser { name, keys })
     }

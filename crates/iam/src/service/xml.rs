@@ -17,7 +17,8 @@ pub fn tags(w: &mut XmlWriter, tags: &[Tag]) {
 fn boundary(w: &mut XmlWriter, arn: Option<&String>) {
     if let Some(arn) = arn {
         w.start("PermissionsBoundary")
-            .elem("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
+            // "can only have a value of Policy" (API_AttachedPermissionsBoundary), as AWS answers.
+            .elem("PermissionsBoundaryType", "Policy")
             .elem("PermissionsBoundaryArn", arn)
             .end();
     }
@@ -50,8 +51,32 @@ pub fn group(w: &mut XmlWriter, tag: &'static str, account: &str, g: &GroupRec) 
         .end();
 }
 
-/// A role; `full` adds boundary, tags and last use (GetRole/CreateRole, not ListRoles).
+/// Which call a role is shown by: AWS returns different members for each.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RoleView {
+    /// CreateRole: neither `Description`, `MaxSessionDuration` nor `RoleLastUsed`; the boundary
+    /// and tags when set.
+    Create,
+    /// UpdateRoleDescription: as CreateRole, with `Description`.
+    UpdateDescription,
+    /// GetRole: every member, `RoleLastUsed` always (possibly empty).
+    Get,
+    /// ListRoles: `Description` and `MaxSessionDuration`, no boundary, tags or last use.
+    List,
+    /// A role inside an instance profile: the six identifying members only.
+    InProfile,
+}
+
+/// A role; `full` is GetRole's view, otherwise ListRoles' (see [`role_view`]).
 pub fn role(w: &mut XmlWriter, tag: &'static str, account: &str, r: &RoleRec, full: bool) {
+    role_view(w, tag, account, r, if full { RoleView::Get } else { RoleView::List });
+}
+
+/// A role with the members `view` returns, in AWS's order. Recorded AWS responses:
+/// localstack tests/aws/services/iam/test_iam_roles.snapshot.json (CreateRole with Description
+/// and PermissionsBoundary returns neither Description nor MaxSessionDuration;
+/// UpdateRoleDescription returns Description without MaxSessionDuration and RoleLastUsed).
+pub fn role_view(w: &mut XmlWriter, tag: &'static str, account: &str, r: &RoleRec, view: RoleView) {
     w.start(tag)
         .elem("Path", &r.path)
         .elem("RoleName", &r.name)
@@ -59,15 +84,25 @@ pub fn role(w: &mut XmlWriter, tag: &'static str, account: &str, r: &RoleRec, fu
         .elem("Arn", &r.arn(account))
         .elem("CreateDate", &iso8601(r.created))
         .elem("AssumeRolePolicyDocument", &encode_document(&r.trust));
-    if let Some(d) = &r.description {
-        w.elem("Description", d);
+    if view == RoleView::InProfile {
+        w.end();
+        return;
     }
-    w.num("MaxSessionDuration", r.max_session);
-    if full {
+    if view != RoleView::Create {
+        if let Some(d) = &r.description {
+            w.elem("Description", d);
+        }
+    }
+    if matches!(view, RoleView::Get | RoleView::List) {
+        w.num("MaxSessionDuration", r.max_session);
+    }
+    if matches!(view, RoleView::Create | RoleView::UpdateDescription | RoleView::Get) {
         boundary(w, r.boundary.as_ref());
         if !r.tags.is_empty() {
             tags(w, &r.tags);
         }
+    }
+    if view == RoleView::Get {
         w.start("RoleLastUsed");
         if let Some((at, region)) = &r.last_used {
             w.elem("LastUsedDate", &iso8601(*at)).elem("Region", region);
@@ -133,8 +168,29 @@ pub fn aws_policy(w: &mut XmlWriter, tag: &'static str, p: &AwsPolicy, usage: &U
     w.elem("CreateDate", &iso8601(p.created)).elem("UpdateDate", &iso8601(p.updated)).end();
 }
 
-/// An instance profile with its roles (roles as ListRoles shows them, plus tags like AWS).
-pub fn profile(w: &mut XmlWriter, tag: &'static str, account: &str, p: &ProfileRec, roles: &[RoleRec], full: bool) {
+/// Which call an instance profile is shown by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ProfileView {
+    /// CreateInstanceProfile: `Tags` only when the profile has some.
+    Create,
+    /// GetInstanceProfile: `Tags` always (possibly empty).
+    Get,
+    /// ListInstanceProfiles(ForRole): no `Tags`.
+    List,
+}
+
+/// An instance profile with its roles. Recorded AWS responses (localstack
+/// tests/aws/services/iam/test_iam_instance_profiles.snapshot.json): a profile's roles carry
+/// only Path, RoleName, RoleId, Arn, CreateDate and AssumeRolePolicyDocument; GetInstanceProfile
+/// returns `Tags: []`, Create and List return no `Tags` member.
+pub fn profile(
+    w: &mut XmlWriter,
+    tag: &'static str,
+    account: &str,
+    p: &ProfileRec,
+    roles: &[RoleRec],
+    view: ProfileView,
+) {
     w.start(tag)
         .elem("Path", &p.path)
         .elem("InstanceProfileName", &p.name)
@@ -143,10 +199,10 @@ pub fn profile(w: &mut XmlWriter, tag: &'static str, account: &str, p: &ProfileR
         .elem("CreateDate", &iso8601(p.created));
     w.start("Roles");
     for r in roles {
-        role(w, "member", account, r, false);
+        role_view(w, "member", account, r, RoleView::InProfile);
     }
     w.end();
-    if full && !p.tags.is_empty() {
+    if view == ProfileView::Get || (view == ProfileView::Create && !p.tags.is_empty()) {
         tags(w, &p.tags);
     }
     w.end();

@@ -552,13 +552,20 @@ struct TagPlan {
 
 /// Check the tags passed to a role session against the calling session (`parent`), whose
 /// transitive tags the new session inherits.
+///
+/// AWS's codes and words here are from recorded AWS responses (localstack
+/// tests/aws/services/sts/test_sts.snapshot.json, TestSTSAssumeRoleTagging): STS answers
+/// `InvalidParameterValue` where IAM answers `InvalidInput` for duplicate keys.
 fn plan_tags(parent: Option<&SessionRec>, passed: &[Tag], transitive: &[String]) -> Result<TagPlan> {
+    for (i, t) in passed.iter().enumerate() {
+        if passed.iter().take(i).any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(invalid_parameter("Duplicate tag keys found. Please note that Tag keys are case insensitive."));
+        }
+    }
     crate::service::check_new_tags(passed)?;
     for k in transitive {
         if !passed.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
-            return Err(invalid_parameter(format!(
-                "The specified transitive tag key must be included in the requested tags: {k}."
-            )));
+            return Err(invalid_parameter("The specified transitive tag key must be included in the requested tags."));
         }
     }
     let mut tags = Vec::new();
@@ -567,7 +574,7 @@ fn plan_tags(parent: Option<&SessionRec>, passed: &[Tag], transitive: &[String])
         for t in parent.tags.iter().filter(|t| parent.transitive.iter().any(|k| k.eq_ignore_ascii_case(&t.key))) {
             if passed.iter().any(|p| p.key.eq_ignore_ascii_case(&t.key)) {
                 return Err(invalid_parameter(
-                    "One or more of the specified session tags conflict with transitive session tags of the calling session.",
+                    "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session.",
                 ));
             }
             tags.push(t.clone());
