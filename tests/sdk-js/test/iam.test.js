@@ -24,7 +24,6 @@ import {
   IAMServiceException,
   ListAccessKeysCommand,
   ListAttachedRolePoliciesCommand,
-  ListPoliciesCommand,
   ListUsersCommand,
   ListUserTagsCommand,
   MalformedPolicyDocumentException,
@@ -261,14 +260,19 @@ test("paginateListUsers follows Marker across pages", async () => {
 });
 
 test("paginateListPolicies pages through the AWS managed policies", async () => {
-  const all = (await iam.send(new ListPoliciesCommand({ Scope: "AWS" }))).Policies.map((p) => p.Arn);
+  // The whole catalogue (over a thousand policies) in pages of the largest size, then in pages of 100.
+  const all = [];
+  for await (const page of paginateListPolicies({ client: iam, pageSize: 1000 }, { Scope: "AWS" })) {
+    all.push(...page.Policies.map((p) => p.Arn));
+  }
   assert.ok(all.includes("arn:aws:iam::aws:policy/AdministratorAccess"));
+  assert.ok(all.length > 1000, `${all.length} AWS managed policies`);
   const pages = [];
-  for await (const page of paginateListPolicies({ client: iam, pageSize: 5 }, { Scope: "AWS" })) {
-    assert.ok(page.Policies.length <= 5);
+  for await (const page of paginateListPolicies({ client: iam, pageSize: 100 }, { Scope: "AWS" })) {
+    assert.ok(page.Policies.length <= 100);
     pages.push(page.Policies.map((p) => p.Arn));
   }
-  assert.equal(pages.length, Math.ceil(all.length / 5));
+  assert.equal(pages.length, Math.ceil(all.length / 100));
   assert.ok(pages.length > 1);
   assert.deepEqual(pages.flat(), all, "the pages are the unpaged list, in order, without overlap");
 });
