@@ -374,6 +374,15 @@ impl<'a> Args<'a> {
         self.tag_list(key, false)
     }
 
+    /// A required `Tags` list (Tag{User,Role,InstanceProfile,MFADevice,…}): present, maybe empty.
+    pub fn required_tags(&mut self, key: &str) -> Vec<Tag> {
+        let tags = self.tags(key);
+        if !self.q.contains(key) {
+            self.null(key);
+        }
+        tags
+    }
+
     /// STS's session `Tags`, whose messages quote the value.
     pub fn session_tags(&mut self, key: &str) -> Vec<Tag> {
         self.tag_list(key, true)

@@ -6,7 +6,7 @@ use rampart_service::{op, AuthzCheck, AuthzPlan, Entry, Input, Operation, Output
 
 use super::index::{self, EntityRef};
 use super::users::{no_such_user, user_check};
-use super::{account, check, empty, one, paginate, under, xml, Core};
+use super::{account, check, empty, one, paginate, xml, Core, PathPage};
 use crate::db::{Lookup, Tx};
 use crate::error::{IamError, Result};
 use crate::model::{EntityKind, GroupRec, UserRec};
@@ -234,36 +234,23 @@ impl Operation<Core> for DeleteGroup {
     }
 }
 
-pub struct ListGroups {
-    prefix: Option<String>,
-    marker: Option<String>,
-    max: usize,
-}
+pub struct ListGroups(PathPage);
 
 impl Operation<Core> for ListGroups {
     const NAME: &'static str = "ListGroups";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let mut a = Args::new(input.query());
-        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
-        let (marker, max) = a.paging();
-        let marker = marker.map(str::to_string);
-        a.finish()?;
-        Ok(ListGroups { prefix, marker, max })
+        PathPage::parse(input).map(ListGroups)
     }
 
     fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let prefix = self.prefix.as_deref().unwrap_or("/");
-        one(check(Self::NAME, format!("arn:aws:iam::{}:group{prefix}", account(ctx))))
+        one(check(Self::NAME, self.0.resource(ctx, "group")))
     }
 
     fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
         let acct = account(ctx);
-        let prefix = self.prefix.as_deref();
-        let groups: Vec<GroupRec> =
-            core.db.entities::<GroupRec>(acct)?.into_iter().filter(|g| under(&g.path, prefix)).collect();
-        let page = paginate(groups, |g| g.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let page = self.0.page(core.db.entities::<GroupRec>(acct)?, |g| &g.path, |g| &g.name);
         let mut w = XmlWriter::new();
         group_list(&mut w, acct, &page.items, &page.next);
         xml(w.finish())

@@ -626,14 +626,7 @@ impl Operation<Core> for TagPolicy {
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let q = input.query();
-        let (arn, tags) = parse_arn(input, |a| {
-            let tags = a.tags("Tags");
-            if !q.contains("Tags") {
-                a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-            }
-            tags
-        })?;
+        let (arn, tags) = parse_arn(input, |a| a.required_tags("Tags"))?;
         Ok(TagPolicy { arn, tags, found: None })
     }
 

@@ -676,13 +676,9 @@ impl Operation<Core> for TagMFADevice {
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let q = input.query();
-        let mut a = Args::new(q);
+        let mut a = Args::new(input.query());
         let serial = a.req("SerialNumber", &SERIAL).to_string();
-        let tags = a.tags("Tags");
-        if !q.contains("Tags") {
-            a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-        }
+        let tags = a.required_tags("Tags");
         a.finish()?;
         Ok(TagMFADevice { serial, tags })
     }

@@ -260,6 +260,36 @@ pub(crate) fn under(path: &str, prefix: Option<&str>) -> bool {
     prefix.is_none_or(|p| path.starts_with(p))
 }
 
+/// The input of the calls that list an account's entities by path (ListUsers, ListRoles,
+/// ListGroups, ListInstanceProfiles, ListServerCertificates): `PathPrefix` and paging.
+pub(crate) struct PathPage {
+    pub prefix: Option<String>,
+    pub marker: Option<String>,
+    pub max: usize,
+}
+
+impl PathPage {
+    pub fn parse(input: &Input) -> Result<Self> {
+        let mut a = crate::validate::Args::new(input.query());
+        let prefix = a.opt("PathPrefix", &crate::validate::PATH_PREFIX).map(str::to_string);
+        let (marker, max) = a.paging();
+        let marker = marker.map(str::to_string);
+        a.finish()?;
+        Ok(PathPage { prefix, marker, max })
+    }
+
+    /// What the listing is authorized on: `arn:aws:iam::ACCOUNT:{kind}{prefix}`.
+    pub fn resource(&self, ctx: &RequestContext, kind: &str) -> String {
+        format!("arn:aws:iam::{}:{kind}{}", account(ctx), self.prefix.as_deref().unwrap_or("/"))
+    }
+
+    /// The page of `items` (ordered by lower-case name) whose path is under the prefix.
+    pub fn page<T>(&self, items: Vec<T>, path: impl Fn(&T) -> &str, name: impl Fn(&T) -> &str) -> Page<T> {
+        let items = items.into_iter().filter(|i| under(path(i), self.prefix.as_deref())).collect();
+        paginate(items, |i| name(i).to_ascii_lowercase(), self.marker.as_deref(), self.max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

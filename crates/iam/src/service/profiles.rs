@@ -10,7 +10,7 @@ use super::users::tag_page;
 use super::xml::ProfileView;
 use super::{
     account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
-    xml, Core,
+    xml, Core, PathPage,
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
@@ -182,36 +182,29 @@ impl Operation<Core> for DeleteInstanceProfile {
     }
 }
 
-pub struct ListInstanceProfiles {
-    prefix: Option<String>,
-    marker: Option<String>,
-    max: usize,
-}
+pub struct ListInstanceProfiles(PathPage);
 
 impl Operation<Core> for ListInstanceProfiles {
     const NAME: &'static str = "ListInstanceProfiles";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let mut a = Args::new(input.query());
-        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
-        let (marker, max) = a.paging();
-        let marker = marker.map(str::to_string);
-        a.finish()?;
-        Ok(ListInstanceProfiles { prefix, marker, max })
+        PathPage::parse(input).map(ListInstanceProfiles)
     }
 
     fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let prefix = self.prefix.as_deref().unwrap_or("/");
-        one(check(Self::NAME, format!("arn:aws:iam::{}:instance-profile{prefix}", account(ctx))))
+        one(check(Self::NAME, self.0.resource(ctx, "instance-profile")))
     }
 
     fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
         let acct = account(ctx);
-        let prefix = self.prefix.as_deref();
-        let profiles: Vec<ProfileRec> =
-            core.db.entities::<ProfileRec>(acct)?.into_iter().filter(|p| under(&p.path, prefix)).collect();
-        profile_list(core, acct, profiles, self.marker.as_deref(), self.max)
+        let profiles: Vec<ProfileRec> = core
+            .db
+            .entities::<ProfileRec>(acct)?
+            .into_iter()
+            .filter(|p| under(&p.path, self.0.prefix.as_deref()))
+            .collect();
+        profile_list(core, acct, profiles, self.0.marker.as_deref(), self.0.max)
     }
 }
 
@@ -384,13 +377,9 @@ impl Operation<Core> for TagInstanceProfile {
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let q = input.query();
-        let mut a = Args::new(q);
+        let mut a = Args::new(input.query());
         let name = a.req("InstanceProfileName", &v::PROFILE_NAME).to_string();
-        let tags = a.tags("Tags");
-        if !q.contains("Tags") {
-            a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-        }
+        let tags = a.required_tags("Tags");
         a.finish()?;
         Ok(TagInstanceProfile { name, tags })
     }

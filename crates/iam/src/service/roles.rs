@@ -9,8 +9,8 @@ use super::index::{self, EntityRef};
 use super::users::{require_boundary, tag_page};
 use super::xml::RoleView;
 use super::{
-    account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
-    xml, Core,
+    account, check, check_new_tags, empty, merge_tags, one, remove_tags, request_tags, resource_tags, xml, Core,
+    PathPage,
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
@@ -340,36 +340,23 @@ impl Operation<Core> for DeleteRole {
     }
 }
 
-pub struct ListRoles {
-    prefix: Option<String>,
-    marker: Option<String>,
-    max: usize,
-}
+pub struct ListRoles(PathPage);
 
 impl Operation<Core> for ListRoles {
     const NAME: &'static str = "ListRoles";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let mut a = Args::new(input.query());
-        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
-        let (marker, max) = a.paging();
-        let marker = marker.map(str::to_string);
-        a.finish()?;
-        Ok(ListRoles { prefix, marker, max })
+        PathPage::parse(input).map(ListRoles)
     }
 
     fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let prefix = self.prefix.as_deref().unwrap_or("/");
-        one(check(Self::NAME, format!("arn:aws:iam::{}:role{prefix}", account(ctx))))
+        one(check(Self::NAME, self.0.resource(ctx, "role")))
     }
 
     fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
         let acct = account(ctx);
-        let prefix = self.prefix.as_deref();
-        let roles: Vec<RoleRec> =
-            core.db.entities::<RoleRec>(acct)?.into_iter().filter(|r| under(&r.path, prefix)).collect();
-        let page = paginate(roles, |r| r.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let page = self.0.page(core.db.entities::<RoleRec>(acct)?, |r| &r.path, |r| &r.name);
         let mut w = XmlWriter::new();
         w.start("Roles");
         for r in &page.items {
@@ -424,13 +411,9 @@ impl Operation<Core> for TagRole {
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let q = input.query();
-        let mut a = Args::new(q);
+        let mut a = Args::new(input.query());
         let name = a.req("RoleName", &v::ROLE_NAME).to_string();
-        let tags = a.tags("Tags");
-        if !q.contains("Tags") {
-            a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-        }
+        let tags = a.required_tags("Tags");
         a.finish()?;
         Ok(TagRole { name, tags })
     }

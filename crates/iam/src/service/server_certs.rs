@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::users::tag_page;
 use super::{
-    account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
-    xml, Core,
+    account, check, check_new_tags, empty, merge_tags, one, remove_tags, request_tags, resource_tags, xml, Core,
+    PathPage,
 };
 use crate::certs::{parse_cert, valid_chain, valid_private_key};
 use crate::db::Lookup;
@@ -207,23 +207,14 @@ impl Operation<Core> for GetServerCertificate {
     }
 }
 
-pub struct ListServerCertificates {
-    prefix: Option<String>,
-    marker: Option<String>,
-    max: usize,
-}
+pub struct ListServerCertificates(PathPage);
 
 impl Operation<Core> for ListServerCertificates {
     const NAME: &'static str = "ListServerCertificates";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let mut a = Args::new(input.query());
-        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
-        let (marker, max) = a.paging();
-        let marker = marker.map(str::to_string);
-        a.finish()?;
-        Ok(ListServerCertificates { prefix, marker, max })
+        PathPage::parse(input).map(ListServerCertificates)
     }
 
     fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
@@ -232,15 +223,9 @@ impl Operation<Core> for ListServerCertificates {
 
     fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
         let acct = account(ctx);
-        let prefix = self.prefix.as_deref();
-        let certs: Vec<ServerCertRec> = core
-            .db
-            .scan::<ServerCertRec>(TABLE, &format!("{acct}/"))?
-            .into_iter()
-            .map(|(_, c)| c)
-            .filter(|c| under(&c.path, prefix))
-            .collect();
-        let page = paginate(certs, |c| c.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let certs: Vec<ServerCertRec> =
+            core.db.scan::<ServerCertRec>(TABLE, &format!("{acct}/"))?.into_iter().map(|(_, c)| c).collect();
+        let page = self.0.page(certs, |c| &c.path, |c| &c.name);
         let mut w = XmlWriter::new();
         w.start("ServerCertificateMetadataList");
         for c in &page.items {

@@ -6,8 +6,8 @@ use rampart_service::{op, AuthzCheck, AuthzPlan, CallerKind, Entry, Input, Opera
 
 use super::index::{self, EntityRef};
 use super::{
-    account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, under,
-    xml, Core,
+    account, check, check_new_tags, empty, merge_tags, one, paginate, remove_tags, request_tags, resource_tags, xml,
+    Core, PathPage,
 };
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
@@ -226,36 +226,23 @@ impl Operation<Core> for DeleteUser {
     }
 }
 
-pub struct ListUsers {
-    prefix: Option<String>,
-    marker: Option<String>,
-    max: usize,
-}
+pub struct ListUsers(PathPage);
 
 impl Operation<Core> for ListUsers {
     const NAME: &'static str = "ListUsers";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let mut a = Args::new(input.query());
-        let prefix = a.opt("PathPrefix", &v::PATH_PREFIX).map(str::to_string);
-        let (marker, max) = a.paging();
-        let marker = marker.map(str::to_string);
-        a.finish()?;
-        Ok(ListUsers { prefix, marker, max })
+        PathPage::parse(input).map(ListUsers)
     }
 
     fn authorize(&mut self, _: &Core, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let prefix = self.prefix.as_deref().unwrap_or("/");
-        one(check(Self::NAME, format!("arn:aws:iam::{}:user{prefix}", account(ctx))))
+        one(check(Self::NAME, self.0.resource(ctx, "user")))
     }
 
     fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
         let acct = account(ctx);
-        let prefix = self.prefix.as_deref();
-        let users: Vec<UserRec> =
-            core.db.entities::<UserRec>(acct)?.into_iter().filter(|u| under(&u.path, prefix)).collect();
-        let page = paginate(users, |u| u.name.to_ascii_lowercase(), self.marker.as_deref(), self.max);
+        let page = self.0.page(core.db.entities::<UserRec>(acct)?, |u| &u.path, |u| &u.name);
         let mut w = XmlWriter::new();
         w.start("Users");
         for u in &page.items {
@@ -310,13 +297,9 @@ impl Operation<Core> for TagUser {
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        let q = input.query();
-        let mut a = Args::new(q);
+        let mut a = Args::new(input.query());
         let name = a.req("UserName", &v::EXISTING_USER_NAME).to_string();
-        let tags = a.tags("Tags");
-        if !q.contains("Tags") {
-            a.error("Value null at 'tags' failed to satisfy constraint: Member must not be null".into());
-        }
+        let tags = a.required_tags("Tags");
         a.finish()?;
         Ok(TagUser { name, tags })
     }
