@@ -141,9 +141,15 @@ pub const SERVER_CERT_NAME: Spec = spec(1, 128, NAME);
 pub const SAML_NAME: Spec = spec(1, 128, Some(("[\\w._-]+", saml_name_chars)));
 pub const SAML_METADATA: Spec = spec(1000, 10000000, None);
 /// `AWSServiceName` (IAM models it as a group name).
+/// A service namespace (`s3`): serviceNamespaceType, 1–64 of `[\w-]*`.
+pub const SERVICE_NAMESPACE: Spec = spec(1, 64, Some(("[\\w-]*", namespace_chars)));
 pub const SERVICE_NAME: Spec = spec(1, 128, NAME);
 pub const CUSTOM_SUFFIX: Spec = spec(1, 64, NAME);
 pub const DELETION_TASK_ID: Spec = spec(1, 1000, None);
+
+fn namespace_chars(s: &str) -> bool {
+    s.chars().all(|c| is_word(c) || c == '-')
+}
 
 fn saml_name_chars(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| is_word(c) || c == '.' || c == '-')

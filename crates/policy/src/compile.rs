@@ -130,6 +130,29 @@ impl CompiledStatement {
         self.actions.iter().any(|p| p.matches(service, name, action)) != self.actions_negated
     }
 
+    /// Whether this statement's `Action` (or `NotAction`) covers some action of `service`,
+    /// whatever its resources and conditions: any pattern that can match `service:…`; for
+    /// `NotAction`, unless a pattern excludes every action of the service (`service:*`, `*`, a
+    /// prefix such as `s3*` or `s*`).
+    pub fn covers_service(&self, service: &str) -> bool {
+        let head = format!("{service}:");
+        if self.actions_negated {
+            let excludes_all = self.actions.iter().any(|p| match (&p.service, &p.full) {
+                (Some(s), _) => s.eq_ignore_ascii_case(service) && p.name == Glob::Any,
+                (None, Glob::Any) => true,
+                (None, Glob::Prefix(q)) => {
+                    head.len() >= q.len() && head.as_bytes().get(..q.len()).is_some_and(|h| h.eq_ignore_ascii_case(q))
+                }
+                (None, _) => false,
+            });
+            return !excludes_all;
+        }
+        self.actions.iter().any(|p| match &p.service {
+            Some(s) => s.eq_ignore_ascii_case(service),
+            None => p.full.can_match_after_ci(&head),
+        })
+    }
+
     #[inline]
     pub fn resource_matches(&self, resource: &str, ctx: &Context) -> bool {
         self.resources.as_ref().is_none_or(|r| r.matches(resource, ctx))
@@ -181,6 +204,11 @@ impl CompiledPolicy {
                     .is_some_and(|r| r.patterns.iter().any(|p| matches!(p, ResourcePattern::Dynamic(_))))
         });
         CompiledPolicy { statements, by_service, always, reads_context }
+    }
+
+    /// Whether an `Allow` statement covers some action of `service` (ListPoliciesGrantingServiceAccess).
+    pub fn allows_some_action_of(&self, service: &str) -> bool {
+        self.statements.iter().any(|s| s.effect == Effect::Allow && s.covers_service(service))
     }
 
     /// The statements that can match an action of `service`, in document order.

@@ -161,6 +161,12 @@ impl Policy {
         &self.inner.document
     }
 
+    /// Whether an `Allow` statement of this policy names some action of the service with this
+    /// namespace (`s3`), by its `Action` patterns (or a `NotAction` that leaves some of them).
+    pub fn allows_some_action_of(&self, service: &str) -> bool {
+        self.inner.compiled.allows_some_action_of(service)
+    }
+
     pub(crate) fn compiled(&self) -> &compile::CompiledPolicy {
         &self.inner.compiled
     }

@@ -71,6 +71,24 @@ impl Glob {
         self.matches_with(text.as_bytes(), true)
     }
 
+    /// Whether some text that starts with `prefix` and goes on past it matches (ASCII
+    /// case-insensitively; the pattern must have been compiled with `lower`). `s3*:Get*` can
+    /// match a text starting `s3:`; `ec2:*` cannot.
+    pub fn can_match_after_ci(&self, prefix: &str) -> bool {
+        let prefix = prefix.as_bytes();
+        match self {
+            Glob::Any => true,
+            Glob::Exact(e) => {
+                e.len() > prefix.len() && e.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+            }
+            Glob::Prefix(p) => {
+                let n = p.len().min(prefix.len());
+                p.get(..n).zip(prefix.get(..n)).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+            }
+            Glob::General(a) => glob_can_continue(a, prefix),
+        }
+    }
+
     fn matches_with(&self, text: &[u8], ci: bool) -> bool {
         match self {
             Glob::Any => true,
@@ -97,6 +115,46 @@ fn char_len(b: u8) -> usize {
         0xC0..=0xDF => 2,
         _ => 1,
     }
+}
+
+/// Whether the atoms can match some text that begins with `prefix` and has more after it: the
+/// pattern's positions reachable after reading `prefix` (a set of states, as an NFA runs), one of
+/// them not at the pattern's end. Any rest of a pattern is matched by some text, so that suffices.
+fn glob_can_continue(pat: &[Atom], prefix: &[u8]) -> bool {
+    let mut states = vec![false; pat.len() + 1];
+    let close = |states: &mut Vec<bool>| {
+        for p in 0..pat.len() {
+            if states.get(p) == Some(&true) && pat.get(p) == Some(&STAR) {
+                if let Some(s) = states.get_mut(p + 1) {
+                    *s = true;
+                }
+            }
+        }
+    };
+    if let Some(s) = states.first_mut() {
+        *s = true;
+    }
+    close(&mut states);
+    for &byte in prefix {
+        let mut next = vec![false; pat.len() + 1];
+        for (p, &on) in states.iter().enumerate() {
+            if !on {
+                continue;
+            }
+            let to = match pat.get(p) {
+                Some(&STAR) => Some(p),
+                Some(&ONE) => Some(p + 1),
+                Some(&lit) if lit as u8 == byte.to_ascii_lowercase() => Some(p + 1),
+                _ => None,
+            };
+            if let Some(s) = to.and_then(|t| next.get_mut(t)) {
+                *s = true;
+            }
+        }
+        states = next;
+        close(&mut states);
+    }
+    states.iter().enumerate().any(|(p, &on)| on && (p < pat.len() || pat.last() == Some(&STAR)))
 }
 
 /// Match atoms against text. `ci`: compare ASCII letters case-insensitively (atoms already lower-cased).
@@ -202,5 +260,23 @@ mod tests {
         assert!(m("arn:aws:sns:*:*:topic:sub", "arn:aws:sns:us-east-1:1:topic:sub"));
         assert!(!m("arn:aws:*", "arn:aws:iam::1:role/x"));
         assert!(!m("arn:aws:iam::1:role/x", "not-an-arn"));
+    }
+}
+
+#[cfg(test)]
+mod continue_tests {
+    use super::Glob;
+
+    #[test]
+    fn patterns_that_can_name_an_action_of_a_service() {
+        let yes = ["*", "s3*", "s*:Get*", "*:*", "?3:*", "s3:GetObject", "*Object", "s3?*"];
+        let no = ["ec2:*", "s3", "s4*", "?4:*", "s3:", "iam*:x"];
+        for p in yes {
+            assert!(Glob::new(p, true).can_match_after_ci("s3:"), "{p}");
+        }
+        for p in no {
+            assert!(!Glob::new(p, true).can_match_after_ci("s3:"), "{p}");
+        }
+        assert!(Glob::new("S3:*", true).can_match_after_ci("s3:"));
     }
 }

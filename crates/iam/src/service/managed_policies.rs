@@ -69,7 +69,7 @@ pub fn usage(core: &Core, acct: &str, arn: &str) -> Result<Usage> {
 }
 
 /// Counts per policy ARN for the whole account (ListPolicies).
-fn usage_map(core: &Core, acct: &str, table: &str) -> Result<HashMap<String, usize>> {
+pub fn usage_map(core: &Core, acct: &str, table: &str) -> Result<HashMap<String, usize>> {
     let mut m = HashMap::new();
     let prefix = format!("{acct}|");
     for (k, _) in core.db.scan::<AttachmentRec>(table, &prefix)? {
@@ -88,7 +88,7 @@ fn check_document(core: &Core, doc: &str) -> Result<()> {
     Ok(())
 }
 
-fn version_xml(w: &mut XmlWriter, tag: &'static str, v: &VersionRec, default: &str, with_doc: bool) {
+pub fn version_xml(w: &mut XmlWriter, tag: &'static str, v: &VersionRec, default: &str, with_doc: bool) {
     w.start(tag);
     if with_doc {
         w.elem("Document", &encode_document(&v.document));
@@ -97,7 +97,7 @@ fn version_xml(w: &mut XmlWriter, tag: &'static str, v: &VersionRec, default: &s
 }
 
 /// AWS managed policies have one version, their current one.
-fn aws_version(p: &AwsPolicy) -> VersionRec {
+pub fn aws_version(p: &AwsPolicy) -> VersionRec {
     VersionRec { id: p.version.to_string(), document: p.document.to_string(), created: p.version_created }
 }
 
@@ -677,7 +677,7 @@ impl Operation<Core> for UntagPolicy {
     }
 }
 
-fn version_number(id: &str) -> u32 {
+pub fn version_number(id: &str) -> u32 {
     id.trim_start_matches('v').split('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 

@@ -1,8 +1,10 @@
 //! The IAM service on the pipeline: operation table, shared helpers.
 
+mod access;
 mod access_keys;
 mod account;
 mod attachments;
+mod details;
 mod groups;
 mod index;
 mod inline;
@@ -72,6 +74,8 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     inline::OPS,
     attachments::OPS,
     simulate::OPS,
+    details::OPS,
+    access::OPS,
 ]);
 
 /// Every operation this service implements.

@@ -14,7 +14,7 @@ pub fn tags(w: &mut XmlWriter, tags: &[Tag]) {
     w.end();
 }
 
-fn boundary(w: &mut XmlWriter, arn: Option<&String>) {
+pub fn boundary(w: &mut XmlWriter, arn: Option<&String>) {
     if let Some(arn) = arn {
         w.start("PermissionsBoundary")
             // "can only have a value of Policy" (API_AttachedPermissionsBoundary), as AWS answers.
