@@ -35,6 +35,10 @@ impl Service for KmsService {
         OPERATIONS.has(operation)
     }
 
+    fn operation_names(&self) -> Vec<&'static str> {
+        OPERATIONS.names()
+    }
+
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
         OPERATIONS
             .plan(&self.kms, ctx, operation, input)

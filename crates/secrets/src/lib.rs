@@ -301,6 +301,10 @@ impl Service for SecretsService {
         api::OPERATIONS.has(operation)
     }
 
+    fn operation_names(&self) -> Vec<&'static str> {
+        api::OPERATIONS.names()
+    }
+
     fn call(
         &self,
         ctx: &RequestContext,

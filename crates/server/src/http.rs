@@ -146,8 +146,10 @@ fn router(pipeline: Pipeline, config: ServerConfig, no_auth: Option<Arc<NoAuthBu
         inline,
         started: Instant::now(),
     });
-    let mut app =
-        Router::new().route("/_rampart/health", get(health)).route("/_localstack/health", get(localstack_health));
+    let mut app = Router::new()
+        .route("/_rampart/health", get(health))
+        .route("/_rampart/operations", get(operations))
+        .route("/_localstack/health", get(localstack_health));
     app = app.route("/metrics", get(metrics)); // metrics
     if moto {
         app = app.route("/moto-api/reset", post(moto_reset)).route("/moto-api/reset-auth", post(moto_reset_auth));
@@ -171,13 +173,40 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let pipeline = state.pipeline();
+    // Per service: how many of its botocore model's operations it answers (docs/coverage.md).
+    let coverage: serde_json::Map<String, serde_json::Value> = pipeline
+        .coverage()
+        .into_iter()
+        .map(|c| {
+            let model = c.implemented.len() + c.missing.len();
+            (c.service.to_string(), serde_json::json!({"implemented": c.implemented.len(), "inModel": model}))
+        })
+        .collect();
     let body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": state.pipeline().service_names(),
+        "services": pipeline.service_names(),
+        "coverage": coverage,
+        "botocore": rampart_service::BOTOCORE_VERSION,
         "uptimeSeconds": state.started.elapsed().as_secs(),
     });
     json_response(StatusCode::OK, body)
+}
+
+/// Every service's implemented and missing operations, against the botocore models Rampart is
+/// built with.
+async fn operations(State(state): State<Arc<AppState>>) -> Response {
+    let services: serde_json::Map<String, serde_json::Value> = state
+        .pipeline()
+        .coverage()
+        .into_iter()
+        .map(|c| (c.service.to_string(), serde_json::json!({"implemented": c.implemented, "missing": c.missing})))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({"botocore": rampart_service::BOTOCORE_VERSION, "services": services}),
+    )
 }
 
 /// LocalStack's health answer, so tools that wait on it (awslocal, testcontainers) work unchanged.

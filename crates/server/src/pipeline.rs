@@ -260,6 +260,25 @@ impl Pipeline {
         v
     }
 
+    /// What each service implements of the operations in its botocore model, by signing name.
+    pub fn coverage(&self) -> Vec<Coverage> {
+        let mut v: Vec<Coverage> = self
+            .services
+            .iter()
+            .map(|(name, svc)| {
+                let implemented = svc.operation_names();
+                let missing = rampart_service::model_operations(svc.model_name())
+                    .iter()
+                    .copied()
+                    .filter(|op| !svc.has_operation(op))
+                    .collect();
+                Coverage { service: name, implemented, missing }
+            })
+            .collect();
+        v.sort_unstable_by_key(|c| c.service);
+        v
+    }
+
     /// Handle one request end to end, waiting for its audit record (blocking this thread).
     pub fn handle(&self, req: &RawRequest<'_>) -> RawResponse {
         self.handle_pending(req).wait()
@@ -791,6 +810,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A request ID in AWS's UUID form.
+/// One service's coverage of its botocore model ([`Pipeline::coverage`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    pub service: &'static str,
+    /// Every operation the service answers, sorted.
+    pub implemented: Vec<&'static str>,
+    /// The model's operations it does not (they answer AWS's unknown-operation error).
+    pub missing: Vec<&'static str>,
+}
+
 pub fn new_request_id() -> String {
     rampart_protocol::new_uuid()
 }

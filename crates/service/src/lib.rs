@@ -18,8 +18,16 @@ pub use rampart_protocol::query::QueryParams;
 pub use rampart_protocol::{AwsError, Protocol};
 use time::OffsetDateTime;
 
+mod model_operations;
 mod operation;
+pub use model_operations::{BOTOCORE_VERSION, MODEL_OPERATIONS};
 pub use operation::{op, Decide, Entry, Operation, Operations};
+
+/// The operations of `model` (a botocore model name) in the botocore models Rampart is built
+/// against; empty for a model not in the table.
+pub fn model_operations(model: &str) -> &'static [&'static str] {
+    MODEL_OPERATIONS.iter().find(|(m, _)| *m == model).map_or(&[], |(_, ops)| ops)
+}
 
 /// The kind of authenticated principal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,6 +270,8 @@ pub trait Service: Send + Sync {
     }
     /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
     fn has_operation(&self, operation: &str) -> bool;
+    /// Every implemented operation, sorted (the service's [`Operations`] table).
+    fn operation_names(&self) -> Vec<&'static str>;
     /// For operations AWS accepts unsigned (STS `AssumeRoleWithWebIdentity`): authenticate the
     /// request from its input (e.g. a verified identity token) and return the caller.
     /// `None` (the default): the operation must be SigV4-signed.

@@ -394,6 +394,10 @@ impl Service for Api {
         OPERATIONS.has(operation)
     }
 
+    fn operation_names(&self) -> Vec<&'static str> {
+        OPERATIONS.names()
+    }
+
     fn call(
         &self,
         ctx: &RequestContext,

@@ -527,6 +527,10 @@ impl Service for OrgService {
         OPERATIONS.has(operation)
     }
 
+    fn operation_names(&self) -> Vec<&'static str> {
+        OPERATIONS.names()
+    }
+
     fn call(
         &self,
         ctx: &RequestContext,

@@ -115,6 +115,10 @@ impl Service for IamService {
         OPERATIONS.has(operation)
     }
 
+    fn operation_names(&self) -> Vec<&'static str> {
+        OPERATIONS.names()
+    }
+
     fn call(
         &self,
         ctx: &RequestContext,

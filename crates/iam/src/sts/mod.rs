@@ -280,6 +280,10 @@ impl Service for StsService {
         OPERATIONS.has(operation)
     }
 
+    fn operation_names(&self) -> Vec<&'static str> {
+        OPERATIONS.names()
+    }
+
     fn call(
         &self,
         ctx: &RequestContext,
