@@ -41,6 +41,13 @@ pub enum IamError {
     Internal(String),
 }
 
+impl IamError {
+    /// `LimitExceeded` for an account or entity quota, in IAM's words.
+    pub fn quota(name: &str, max: usize) -> Self {
+        IamError::LimitExceeded(format!("Cannot exceed quota for {name}: {max}"))
+    }
+}
+
 impl From<IamError> for AwsError {
     fn from(e: IamError) -> Self {
         match e {

@@ -90,7 +90,7 @@ impl Operation<Core> for CreateAccessKey {
         let rec = core.db.write(acct, |tx| {
             let keys = owner_keys(tx, acct, &who)?;
             if keys.len() >= MAX_KEYS {
-                return Err(IamError::LimitExceeded(format!("Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS}")));
+                return Err(IamError::quota("AccessKeysPerUser", MAX_KEYS));
             }
             let user_name = match &who {
                 Owner::User(n) => {

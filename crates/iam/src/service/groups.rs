@@ -95,7 +95,7 @@ impl Operation<Core> for CreateGroup {
                 return Err(IamError::AlreadyExists(format!("Group with name {name} already exists.")));
             }
             if tx.count_entities::<GroupRec>(acct)? >= MAX_GROUPS {
-                return Err(IamError::LimitExceeded(format!("Cannot exceed quota for GroupsPerAccount: {MAX_GROUPS}")));
+                return Err(IamError::quota("GroupsPerAccount", MAX_GROUPS));
             }
             let g = GroupRec {
                 name: name.clone(),
@@ -294,9 +294,7 @@ impl Operation<Core> for AddUserToGroup {
                 return Ok(());
             }
             if u.groups.len() >= MAX_GROUPS_PER_USER {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
-                )));
+                return Err(IamError::quota("GroupsPerUser", MAX_GROUPS_PER_USER));
             }
             u.groups.push(g.name.clone());
             g.members.push(u.name.clone());

@@ -83,7 +83,7 @@ pub fn usage_map(core: &Core, acct: &str, table: &str) -> Result<HashMap<String,
 fn check_document(core: &Core, doc: &str) -> Result<()> {
     core.validate_policy(doc, PolicyType::Identity)?;
     if policy_size(doc) > MAX_POLICY_SIZE {
-        return Err(IamError::LimitExceeded(format!("Cannot exceed quota for PolicySize: {MAX_POLICY_SIZE}")));
+        return Err(IamError::quota("PolicySize", MAX_POLICY_SIZE));
     }
     Ok(())
 }
@@ -211,9 +211,7 @@ impl Operation<Core> for CreatePolicy {
                 )));
             }
             if tx.count_entities::<PolicyRec>(acct)? >= MAX_POLICIES {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for PoliciesPerAccount: {MAX_POLICIES}"
-                )));
+                return Err(IamError::quota("PoliciesPerAccount", MAX_POLICIES));
             }
             let t = now();
             let p = PolicyRec {

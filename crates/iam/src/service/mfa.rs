@@ -366,9 +366,7 @@ impl Operation<Core> for EnableMFADevice {
                 return Err(IamError::AlreadyExists("MFA Device is already in use.".into()));
             }
             if user_devices(tx, acct, &u.name)?.len() >= MAX_DEVICES_PER_USER {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for MfaDevicesPerUser: {MAX_DEVICES_PER_USER}"
-                )));
+                return Err(IamError::quota("MfaDevicesPerUser", MAX_DEVICES_PER_USER));
             }
             accept_pair(core, acct, &mut d, &self.codes, ENABLE_WINDOW, at)?;
             d.user = Some(u.name.clone());

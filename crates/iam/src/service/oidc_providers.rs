@@ -69,9 +69,7 @@ fn client_id_list(q: &QueryParams) -> Result<Vec<&str>> {
     for c in items {
         if seen.insert(c) {
             if out.len() == MAX_CLIENT_IDS {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
-                )));
+                return Err(IamError::quota("ClientIdsPerOpenIdConnectProvider", MAX_CLIENT_IDS));
             }
             out.push(c);
         }
@@ -180,9 +178,7 @@ impl Operation<Core> for CreateOpenIDConnectProvider {
                 return Err(IamError::AlreadyExists(format!("Provider with url {} already exists.", rec.url)));
             }
             if tx.count(PROVIDERS, &format!("{acct}/"))? >= MAX_PROVIDERS {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {MAX_PROVIDERS}"
-                )));
+                return Err(IamError::quota("OpenIdConnectProvidersPerAccount", MAX_PROVIDERS));
             }
             tx.put(PROVIDERS, &skey, &rec)
         })?;
@@ -350,9 +346,7 @@ impl Operation<Core> for AddClientIDToOpenIDConnectProvider {
         update(core, account(ctx), &self.arn, |p| {
             if !p.client_ids.contains(&id) {
                 if p.client_ids.len() >= MAX_CLIENT_IDS {
-                    return Err(IamError::LimitExceeded(format!(
-                        "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
-                    )));
+                    return Err(IamError::quota("ClientIdsPerOpenIdConnectProvider", MAX_CLIENT_IDS));
                 }
                 p.client_ids.push(id);
             }

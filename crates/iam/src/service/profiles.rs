@@ -100,9 +100,7 @@ impl Operation<Core> for CreateInstanceProfile {
                 return Err(IamError::AlreadyExists(format!("Instance Profile {name} already exists.")));
             }
             if tx.count_entities::<ProfileRec>(acct)? >= MAX_PROFILES {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for InstanceProfilesPerAccount: {MAX_PROFILES}"
-                )));
+                return Err(IamError::quota("InstanceProfilesPerAccount", MAX_PROFILES));
             }
             let p = ProfileRec {
                 name: name.clone(),

@@ -73,7 +73,7 @@ pub fn with_boundary(c: AuthzCheck, role: Option<&RoleRec>) -> AuthzCheck {
 fn check_trust(core: &Core, doc: &str) -> Result<()> {
     core.validate_policy(doc, PolicyType::Trust)?;
     if policy_size(doc) > MAX_TRUST_SIZE {
-        return Err(IamError::LimitExceeded(format!("Cannot exceed quota for ACLSizePerRole: {MAX_TRUST_SIZE}")));
+        return Err(IamError::quota("ACLSizePerRole", MAX_TRUST_SIZE));
     }
     Ok(())
 }
@@ -127,7 +127,7 @@ impl Operation<Core> for CreateRole {
                 return Err(IamError::AlreadyExists(format!("Role with name {} already exists.", c.name)));
             }
             if tx.count_entities::<RoleRec>(acct)? >= MAX_ROLES {
-                return Err(IamError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
+                return Err(IamError::quota("RolesPerAccount", MAX_ROLES));
             }
             let role = RoleRec {
                 name: c.name.clone(),

@@ -156,9 +156,7 @@ impl Operation<Core> for CreateSAMLProvider {
                 return Err(IamError::AlreadyExists(format!("SAMLProvider {name} already exists")));
             }
             if tx.count(TABLE, &format!("{acct}/"))? >= MAX_PER_ACCOUNT {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for SamlProvidersPerAccount: {MAX_PER_ACCOUNT}"
-                )));
+                return Err(IamError::quota("SamlProvidersPerAccount", MAX_PER_ACCOUNT));
             }
             tx.put(TABLE, &key, &rec)
         })?;

@@ -158,9 +158,7 @@ impl Operation<Core> for UploadServerCertificate {
                 )));
             }
             if tx.count(TABLE, &format!("{acct}/"))? >= MAX_PER_ACCOUNT {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for ServerCertificatesPerAccount: {MAX_PER_ACCOUNT}"
-                )));
+                return Err(IamError::quota("ServerCertificatesPerAccount", MAX_PER_ACCOUNT));
             }
             tx.put(TABLE, &key, &rec)
         })?;

@@ -158,7 +158,7 @@ impl Operation<Core> for CreateServiceLinkedRole {
                 )));
             }
             if tx.count_entities::<RoleRec>(acct)? >= MAX_ROLES {
-                return Err(IamError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
+                return Err(IamError::quota("RolesPerAccount", MAX_ROLES));
             }
             let mut role = RoleRec {
                 name: name.clone(),

@@ -179,9 +179,7 @@ impl Operation<Core> for UploadSigningCertificate {
                 ));
             }
             if existing.len() >= MAX_PER_USER {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for CertificatesPerUser: {MAX_PER_USER}"
-                )));
+                return Err(IamError::quota("CertificatesPerUser", MAX_PER_USER));
             }
             let rec = SigningCertRec {
                 id: random_id("", 32),

@@ -159,9 +159,7 @@ impl Operation<Core> for UploadSSHPublicKey {
                 ));
             }
             if existing.len() >= MAX_PER_USER {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for SSHPublicKeysPerUser: {MAX_PER_USER}"
-                )));
+                return Err(IamError::quota("SSHPublicKeysPerUser", MAX_PER_USER));
             }
             let rec = SshKeyRec {
                 id: random_id("APKA", 20),

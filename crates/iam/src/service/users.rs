@@ -447,7 +447,7 @@ fn create(core: &Core, acct: &str, c: CreateUser) -> Result<Output> {
             return Err(IamError::AlreadyExists(format!("User with name {} already exists.", c.name)));
         }
         if tx.count_entities::<UserRec>(acct)? >= MAX_USERS {
-            return Err(IamError::LimitExceeded(format!("Cannot exceed quota for UsersPerAccount: {MAX_USERS}")));
+            return Err(IamError::quota("UsersPerAccount", MAX_USERS));
         }
         let user = UserRec {
             name: c.name.clone(),
