@@ -186,6 +186,26 @@ impl Tx<'_> {
         Ok(self.inner.scan(table, prefix, None, limit)?.into_iter().map(|(k, _)| k).collect())
     }
 
+    /// Store a new row of a per-account table (providers, server certificates): `exists()` when
+    /// `key` is taken, AWS's quota error when the account already has `max` rows named `quota`.
+    pub fn insert_new<T: Serialize>(
+        &mut self,
+        table: &str,
+        account: &str,
+        key: &str,
+        value: &T,
+        exists: impl FnOnce() -> crate::error::IamError,
+        (quota, max): (&str, usize),
+    ) -> Result<()> {
+        if self.inner.get(table, key)?.is_some() {
+            return Err(exists());
+        }
+        if self.count(table, &format!("{account}/"))? >= max {
+            return Err(crate::error::IamError::quota(quota, max));
+        }
+        self.put(table, key, value)
+    }
+
     /// Store an entity under its name (a new one is counted: [`Tx::count_entities`]).
     pub fn put_entity<T: Entity>(&mut self, account: &str, name: &str, value: &T) -> Result<()> {
         let key = entity_key(account, name);

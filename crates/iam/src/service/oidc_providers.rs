@@ -174,13 +174,8 @@ impl Operation<Core> for CreateOpenIDConnectProvider {
         };
         let skey = store_key(acct, rec.key());
         core.db.write(acct, |tx| {
-            if tx.get::<ProviderRec>(PROVIDERS, &skey)?.is_some() {
-                return Err(IamError::AlreadyExists(format!("Provider with url {} already exists.", rec.url)));
-            }
-            if tx.count(PROVIDERS, &format!("{acct}/"))? >= MAX_PROVIDERS {
-                return Err(IamError::quota("OpenIdConnectProvidersPerAccount", MAX_PROVIDERS));
-            }
-            tx.put(PROVIDERS, &skey, &rec)
+            let exists = || IamError::AlreadyExists(format!("Provider with url {} already exists.", rec.url));
+            tx.insert_new(PROVIDERS, acct, &skey, &rec, exists, ("OpenIdConnectProvidersPerAccount", MAX_PROVIDERS))
         })?;
         let mut w = XmlWriter::new();
         w.elem("OpenIDConnectProviderArn", &rec.arn(acct));

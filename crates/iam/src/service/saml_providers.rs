@@ -152,13 +152,8 @@ impl Operation<Core> for CreateSAMLProvider {
         };
         core.db.write(acct, |tx| {
             let key = store_key(acct, &name);
-            if tx.get::<SamlProviderRec>(TABLE, &key)?.is_some() {
-                return Err(IamError::AlreadyExists(format!("SAMLProvider {name} already exists")));
-            }
-            if tx.count(TABLE, &format!("{acct}/"))? >= MAX_PER_ACCOUNT {
-                return Err(IamError::quota("SamlProvidersPerAccount", MAX_PER_ACCOUNT));
-            }
-            tx.put(TABLE, &key, &rec)
+            let exists = || IamError::AlreadyExists(format!("SAMLProvider {name} already exists"));
+            tx.insert_new(TABLE, acct, &key, &rec, exists, ("SamlProvidersPerAccount", MAX_PER_ACCOUNT))
         })?;
         let mut w = XmlWriter::new();
         w.elem("SAMLProviderArn", &rec.arn(acct));

@@ -152,15 +152,8 @@ impl Operation<Core> for UploadServerCertificate {
         };
         core.db.write(acct, |tx| {
             let key = entity_key(acct, &name);
-            if tx.get::<ServerCertRec>(TABLE, &key)?.is_some() {
-                return Err(IamError::AlreadyExists(format!(
-                    "The Server Certificate with name {name} already exists."
-                )));
-            }
-            if tx.count(TABLE, &format!("{acct}/"))? >= MAX_PER_ACCOUNT {
-                return Err(IamError::quota("ServerCertificatesPerAccount", MAX_PER_ACCOUNT));
-            }
-            tx.put(TABLE, &key, &rec)
+            let exists = || IamError::AlreadyExists(format!("The Server Certificate with name {name} already exists."));
+            tx.insert_new(TABLE, acct, &key, &rec, exists, ("ServerCertificatesPerAccount", MAX_PER_ACCOUNT))
         })?;
         let mut w = XmlWriter::new();
         metadata(&mut w, "ServerCertificateMetadata", acct, &rec);
