@@ -262,6 +262,11 @@ pub trait Service: Send + Sync {
     fn json_target_prefix(&self) -> &'static str {
         rampart_protocol::json_target_prefix(self.model_name()).unwrap_or("")
     }
+    /// The member a JSON error body carries its message in (`message` for KMS, `Message` for
+    /// Secrets Manager), from the generated table of botocore's models.
+    fn json_error_message(&self) -> rampart_protocol::JsonMessage {
+        rampart_protocol::JsonMessage::of_model(self.model_name())
+    }
     /// The SigV4 rules this service applies beyond those of every AWS service: S3 signs the
     /// claimed payload hash (`UNSIGNED-PAYLOAD`) and ends presigned URLs at `X-Amz-Expires`.
     /// Default: neither (the body's own hash is always the one signed).
