@@ -125,9 +125,10 @@ impl IamAuthorizer {
         let task = match task_policy {
             Some((name, doc)) => Some((
                 name.as_str(),
-                self.resolver.policies.get_stored(doc, PolicyType::Identity).map_err(|e| {
-                    IamError::Internal(format!("task policy {name} does not parse: {}", e.message))
-                })?,
+                self.resolver
+                    .policies
+                    .get_stored(doc, PolicyType::Identity)
+                    .map_err(|e| IamError::Internal(format!("task policy {name} does not parse: {}", e.message)))?,
             )),
             None => None,
         };

@@ -64,7 +64,10 @@ impl Iam {
         let db = Db::new(store);
         let resolver = Arc::new(Resolver { db: db.clone(), policies: Arc::new(PolicyCache::default()) });
         let credentials = Arc::new(IamCredentials::new(db.clone(), sealer.clone()));
-        let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone(),
+        let core = Arc::new(Core {
+            db,
+            resolver: resolver.clone(),
+            creds: credentials.clone(),
             sealer,
             public_url: std::sync::RwLock::new(DEFAULT_PUBLIC_URL.to_string()),
         });

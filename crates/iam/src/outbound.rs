@@ -195,7 +195,6 @@ pub fn normalize_base(base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::signature::Verifier;
 
     fn unb64url(s: &str) -> Vec<u8> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()

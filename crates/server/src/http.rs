@@ -218,12 +218,10 @@ async fn oidc_document(State(state): State<Arc<AppState>>, uri: axum::http::Uri)
     let path = uri.path().to_string();
     let found = tokio::task::spawn_blocking(move || pipeline.public_document(&path)).await;
     match found {
-        Ok(Some(Ok(doc))) => (
-            StatusCode::OK,
-            [("content-type", "application/json"), ("cache-control", "max-age=300")],
-            doc.to_string(),
-        )
-            .into_response(),
+        Ok(Some(Ok(doc))) => {
+            (StatusCode::OK, [("content-type", "application/json"), ("cache-control", "max-age=300")], doc.to_string())
+                .into_response()
+        }
         Ok(Some(Err(e))) if e.status == 404 => {
             json_response(StatusCode::NOT_FOUND, serde_json::json!({"error": "not found"}))
         }

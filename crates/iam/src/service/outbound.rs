@@ -30,7 +30,11 @@ fn feature_enabled() -> IamError {
 
 /// `FeatureDisabled` (404).
 fn feature_disabled() -> IamError {
-    IamError::Aws(AwsError::new("FeatureDisabled", "Outbound identity federation is disabled for your AWS account.", 404))
+    IamError::Aws(AwsError::new(
+        "FeatureDisabled",
+        "Outbound identity federation is disabled for your AWS account.",
+        404,
+    ))
 }
 
 fn no_input(input: &Input) -> Result<()> {

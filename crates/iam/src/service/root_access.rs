@@ -46,7 +46,10 @@ fn error(code: &'static str, message: &str) -> IamError {
 fn organization(core: &Core, ctx: &RequestContext, manage_only: bool) -> Result<OrgDoc> {
     let acct = account(ctx);
     let org = crate::org::enforce::org_of(&core.db, acct)?.ok_or_else(|| {
-        error("OrganizationNotFoundException", "The request was rejected because no organization is associated with your account.")
+        error(
+            "OrganizationNotFoundException",
+            "The request was rejected because no organization is associated with your account.",
+        )
     })?;
     let delegated = org.delegated_admins.get(acct).is_some_and(|s| s.contains_key(IAM_PRINCIPAL));
     if org.management != acct && !delegated {
@@ -123,8 +126,18 @@ macro_rules! feature_op {
     };
 }
 
-feature_op!(EnableOrganizationsRootCredentialsManagement, "EnableOrganizationsRootCredentialsManagement", ROOT_CREDENTIALS, true);
-feature_op!(DisableOrganizationsRootCredentialsManagement, "DisableOrganizationsRootCredentialsManagement", ROOT_CREDENTIALS, false);
+feature_op!(
+    EnableOrganizationsRootCredentialsManagement,
+    "EnableOrganizationsRootCredentialsManagement",
+    ROOT_CREDENTIALS,
+    true
+);
+feature_op!(
+    DisableOrganizationsRootCredentialsManagement,
+    "DisableOrganizationsRootCredentialsManagement",
+    ROOT_CREDENTIALS,
+    false
+);
 feature_op!(EnableOrganizationsRootSessions, "EnableOrganizationsRootSessions", ROOT_SESSIONS, true);
 feature_op!(DisableOrganizationsRootSessions, "DisableOrganizationsRootSessions", ROOT_SESSIONS, false);
 

@@ -177,5 +177,9 @@ fn uuid() -> String {
         *x = (*x & 0x3f) | 0x80;
     }
     let h = crate::util::to_hex(&b);
-    [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)].iter().filter_map(|(a, z)| h.get(*a..*z)).collect::<Vec<_>>().join("-")
+    [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)]
+        .iter()
+        .filter_map(|(a, z)| h.get(*a..*z))
+        .collect::<Vec<_>>()
+        .join("-")
 }
