@@ -577,6 +577,18 @@ pub fn generate_secret() -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_public_url_follows_the_listen_address() {
+        if std::env::var("RAMPART_PUBLIC_URL").is_ok() {
+            return; // set by whoever runs the tests: it wins, as documented
+        }
+        assert_eq!(public_url("127.0.0.1:4566"), "http://127.0.0.1:4566");
+        assert_eq!(public_url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(public_url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(public_url("[::1]:9"), "http://[::1]:9");
+        assert_eq!(public_url("localhost:4566"), "http://localhost:4566");
+    }
+
     fn cfg(dir: &Path) -> ServerConfig {
         ServerConfig { data_dir: Some(dir.to_path_buf()), ..Default::default() }
     }

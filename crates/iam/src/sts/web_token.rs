@@ -183,3 +183,50 @@ fn uuid() -> String {
         .collect::<Vec<_>>()
         .join("-")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_protocol::query::QueryParams;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<GetWebIdentityToken> {
+        let body: String = pairs.iter().map(|(k, v)| format!("{k}={v}&")).collect();
+        GetWebIdentityToken::parse(&Input::Query(QueryParams::parse(body.as_bytes())))
+    }
+
+    fn message(r: Result<GetWebIdentityToken>) -> String {
+        match r {
+            Err(IamError::Aws(e)) => format!("{} {}", e.code, e.message),
+            Err(e) => e.to_string(),
+            Ok(_) => "ok".into(),
+        }
+    }
+
+    #[test]
+    fn input_limits() {
+        let ok = parse(&[("Audience.member.1", "a"), ("SigningAlgorithm", "RS256")]).unwrap();
+        assert_eq!((ok.duration, ok.audience.as_slice()), (300, ["a".to_string()].as_slice()));
+        assert!(message(parse(&[("SigningAlgorithm", "RS256")])).contains("Value null at 'audience'"));
+        assert!(message(parse(&[("Audience.member.1", "a"), ("SigningAlgorithm", "HS256")]))
+            .contains("enum value set: [RS256, ES384]"));
+        assert!(message(parse(&[("Audience.member.1", "a"), ("SigningAlgorithm", "RS2566")]))
+            .contains("length less than or equal to 5"));
+        let m =
+            message(parse(&[("Audience.member.1", "a"), ("SigningAlgorithm", "ES384"), ("DurationSeconds", "3601")]));
+        assert!(m.contains("less than or equal to 3600"), "{m}");
+        let eleven: Vec<(String, String)> = (1..=11).map(|i| (format!("Audience.member.{i}"), "x".into())).collect();
+        let mut pairs: Vec<(&str, &str)> = eleven.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.push(("SigningAlgorithm", "ES384"));
+        assert!(message(parse(&pairs)).contains("length less than or equal to 10"));
+        let m = message(parse(&[
+            ("Audience.member.1", "a"),
+            ("SigningAlgorithm", "ES384"),
+            ("Tags.member.1.Key", "k"),
+            ("Tags.member.1.Value", "1"),
+            ("Tags.member.2.Key", "K"),
+            ("Tags.member.2.Value", "2"),
+        ]));
+        assert!(m.starts_with("InvalidParameterValue Duplicate tag keys"), "{m}");
+        assert_eq!(uuid().len(), 36);
+    }
+}
