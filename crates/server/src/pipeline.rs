@@ -272,6 +272,12 @@ impl Pipeline {
         self
     }
 
+    /// The public document a service publishes at `path` (unauthenticated GETs: OpenID Connect
+    /// discovery documents and key sets of outbound federation issuers).
+    pub fn public_document(&self, path: &str) -> Option<Result<serde_json::Value, AwsError>> {
+        self.services.values().find_map(|s| s.public_document(path))
+    }
+
     /// The signing names of the services on this pipeline, sorted.
     pub fn service_names(&self) -> Vec<&'static str> {
         let mut v: Vec<_> = self.services.keys().copied().collect();
