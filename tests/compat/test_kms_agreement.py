@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from support import allow, aws_error, policy
+from support import allow, aws_error, policy, random_key_id, random_secret
 
 CURVES = {"ECC_NIST_P256": ec.SECP256R1(), "ECC_NIST_P384": ec.SECP384R1(), "ECC_NIST_P521": ec.SECP521R1()}
 
@@ -219,7 +219,7 @@ def test_get_key_last_usage(kms, server):
 
 
 def test_get_key_last_usage_survives_restart(spawn_server):
-    srv = spawn_server()
+    srv = spawn_server(access_key_id=random_key_id(), secret_access_key=random_secret())
     kms = srv.client("kms")
     key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     rid = kms.generate_mac(KeyId=key, Message=b"m", MacAlgorithm="HMAC_SHA_256")["ResponseMetadata"]["RequestId"]

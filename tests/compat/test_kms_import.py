@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from support import allow, aws_error, policy
+from support import allow, aws_error, policy, random_key_id, random_secret
 
 
 @pytest.fixture(scope="session")
@@ -302,7 +302,7 @@ def test_import_condition_keys(kms, make_user):
 
 
 def test_import_survives_restart_sealed(spawn_server):
-    srv = spawn_server()
+    srv = spawn_server(access_key_id=random_key_id(), secret_access_key=random_secret())
     kms = srv.client("kms")
     key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     material = os.urandom(32)

@@ -659,7 +659,7 @@ fn tag_lists_over_the_limit_are_refused_before_authorization() {
 #[test]
 fn operations_are_listed_once_and_others_are_unknown() {
     let names = crate::OPERATIONS.names();
-    assert_eq!(names.len(), 43, "{names:?}");
+    assert_eq!(names.len(), 50, "{names:?}");
     let mut deduped = names.clone();
     deduped.dedup();
     assert_eq!(deduped, names);
@@ -668,11 +668,11 @@ fn operations_are_listed_once_and_others_are_unknown() {
     for n in &names {
         assert!(svc.has_operation(n), "{n}");
     }
-    assert!(!svc.has_operation("ImportKeyMaterial"));
+    assert!(!svc.has_operation("CreateCustomKeyStore"));
     let input = rampart_service::Input::Json(json!({}));
-    let plan = svc.plan(&root(), "ImportKeyMaterial", &input).unwrap_err();
+    let plan = svc.plan(&root(), "CreateCustomKeyStore", &input).unwrap_err();
     assert_eq!(plan.code, "UnknownOperationException");
-    let (code, _) = err(&e, &root(), "ImportKeyMaterial", json!({}));
+    let (code, _) = err(&e, &root(), "CreateCustomKeyStore", json!({}));
     assert_eq!(code, "UnknownOperationException");
 }
 

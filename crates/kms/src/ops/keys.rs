@@ -105,7 +105,7 @@ impl Operation<Kms> for CreateKey {
                         invalid_value(
                             "KeyUsage",
                             u,
-                            "Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]",
+                            "Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC]",
                         )
                     })?;
                     if !spec.usages().contains(&usage) {
