@@ -315,3 +315,22 @@ def test_import_survives_restart_sealed(spawn_server):
         for f in files:
             with open(os.path.join(root, f), "rb") as fh:
                 assert material not in fh.read()
+
+
+def test_multi_region_import(kms, server):
+    west = server.client("kms", region="us-west-2")
+    md = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]
+    key = md["KeyId"]
+    assert key.startswith("mrk-") and md["KeyState"] == "PendingImport"
+    material = os.urandom(32)
+    material_id = import_material(kms, key, material)["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"both regions")["CiphertextBlob"]
+    # The replica does not get the material: it waits for the same material to be imported.
+    replica = kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")["ReplicaKeyMetadata"]
+    assert replica["KeyState"] == "PendingImport" and replica["Origin"] == "EXTERNAL"
+    with aws_error("KMSInvalidStateException", 400):
+        west.decrypt(CiphertextBlob=blob)
+    with aws_error("IncorrectKeyMaterialException", 400):
+        import_material(west, key, os.urandom(32), ImportType="EXISTING_KEY_MATERIAL")
+    assert import_material(west, key, material, ImportType="EXISTING_KEY_MATERIAL")["KeyMaterialId"] == material_id
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"both regions"
