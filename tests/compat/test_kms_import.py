@@ -231,17 +231,19 @@ def test_import_errors(kms, kms_raw):
     wrapped = wrap(params["PublicKey"], "RSAES_OAEP_SHA_1", material)
     base = dict(KeyId=ext["KeyId"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
     # ExpirationModel and ValidTo go together; ValidTo is at most 365 days ahead.
-    with aws_error("ValidationException", 400):
+    expires_needs_date = "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"
+    with aws_error("ValidationException", 400, message=expires_needs_date):
         kms.import_key_material(**base, ExpirationModel="KEY_MATERIAL_EXPIRES")
-    with aws_error("ValidationException", 400):
+    with aws_error("ValidationException", 400, message=expires_needs_date):
         kms.import_key_material(**base)
     future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=10)
-    with aws_error("ValidationException", 400):
+    with aws_error("ValidationException", 400, message="The parameter ValidTo cannot be specified for a key with an "
+                                                        "expiration model of KEY_MATERIAL_DOES_NOT_EXPIRE"):
         kms.import_key_material(**base, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ValidTo=future)
     with aws_error("ValidationException", 400):
         kms.import_key_material(**base, ExpirationModel="KEY_MATERIAL_EXPIRES",
                                 ValidTo=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400))
-    with aws_error("ValidationException", 400):
+    with aws_error("ValidationException", 400, message="ValidTo must be in the future"):
         kms.import_key_material(**base, ExpirationModel="KEY_MATERIAL_EXPIRES",
                                 ValidTo=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
     # The token is bound to its key and to its wrapping key.
@@ -334,3 +336,20 @@ def test_multi_region_import(kms, server):
         import_material(west, key, os.urandom(32), ImportType="EXISTING_KEY_MATERIAL")
     assert import_material(west, key, material, ImportType="EXISTING_KEY_MATERIAL")["KeyMaterialId"] == material_id
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"both regions"
+
+
+def test_valid_to_condition_key(kms, make_user):
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    limit = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    user = make_user(inline={"p": policy(
+        allow("kms:GetParametersForImport", key["Arn"]),
+        allow("kms:ImportKeyMaterial", key["Arn"], Condition={"DateLessThan": {"kms:ValidTo": limit}}),
+    )})
+    ukms = user.client("kms")
+    material = os.urandom(32)
+    with aws_error("AccessDeniedException", 400, match="kms:ImportKeyMaterial"):
+        import_material(ukms, key["KeyId"], material, ExpirationModel="KEY_MATERIAL_EXPIRES",
+                        ValidTo=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=60))
+    import_material(ukms, key["KeyId"], material, ExpirationModel="KEY_MATERIAL_EXPIRES",
+                    ValidTo=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=10))
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"

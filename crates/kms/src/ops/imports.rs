@@ -232,12 +232,12 @@ impl Operation<Kms> for ImportKeyMaterial {
             match (expiration_model.as_str(), valid_to_given) {
                 ("KEY_MATERIAL_EXPIRES", None) => {
                     return Err(KmsError::Validation(
-                        "A ValidTo date is required when ExpirationModel is KEY_MATERIAL_EXPIRES.".into(),
+                        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
                     ))
                 }
                 ("KEY_MATERIAL_DOES_NOT_EXPIRE", Some(_)) => {
                     return Err(KmsError::Validation(
-                        "ValidTo must not be specified when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.".into(),
+                        "The parameter ValidTo cannot be specified for a key with an expiration model of KEY_MATERIAL_DOES_NOT_EXPIRE".into(),
                     ))
                 }
                 _ => {}
@@ -277,10 +277,11 @@ impl Operation<Kms> for ImportKeyMaterial {
         k.require_not_pending()?;
         let now = kms.now_ms();
         if let Some(t) = imp.valid_to {
-            if t <= now || t > now + MAX_VALID_TO_MS {
-                return Err(KmsError::Validation(
-                    "ValidTo must be a future date no more than 365 days from the request date.".into(),
-                ));
+            if t <= now {
+                return Err(KmsError::Validation("ValidTo must be in the future".into()));
+            }
+            if t > now + MAX_VALID_TO_MS {
+                return Err(KmsError::Validation("ValidTo must be no more than 365 days from the request date".into()));
             }
         }
         // The token: ours, for this key, unexpired.

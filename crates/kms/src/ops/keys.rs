@@ -553,7 +553,7 @@ impl<const ENABLE: bool> Operation<Kms> for SetKeyRotation<ENABLE> {
         kms.require_rotatable(&k)?;
         if k.rec.is_external() {
             return Err(KmsError::Unsupported(format!(
-                "{} has imported key material, which KMS does not rotate automatically; use RotateKeyOnDemand after importing new key material.",
+                "{} origin is EXTERNAL which is not valid for this operation.",
                 k.arn
             )));
         }
