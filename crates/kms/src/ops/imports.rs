@@ -296,7 +296,7 @@ impl Operation<Kms> for ImportKeyMaterial {
         }
         let der = Zeroizing::new(B64.decode(&token.der).map_err(|_| invalid_token())?);
         let material = crypto::unwrap_key_material(&der, &token.algorithm, &imp.wrapped)
-            .map_err(|_| KmsError::InvalidCiphertext("The wrapped key material could not be decrypted.".into()))?;
+            .map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
         let (material, public) = crypto::check_imported(k.rec.spec, &material).map_err(|e| match e {
             crypto::CryptoError::Invalid(m) => KmsError::IncorrectKeyMaterial(m),
             other => KmsError::from(other),
