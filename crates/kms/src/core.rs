@@ -585,6 +585,9 @@ impl Kms {
         multi_region: bool,
         external: bool,
     ) -> Result<KeyRec> {
+        // Use tracking starts no later than the first key this deployment creates, so a key made
+        // since then reads as "not used" rather than "maybe used before tracking began".
+        self.tracking_start()?;
         let key_id = if multi_region { new_mrk_id() } else { new_uuid() };
         let arn = key_arn(region, account, &key_id);
         let now = self.now_ms();

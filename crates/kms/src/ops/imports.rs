@@ -346,6 +346,11 @@ impl Operation<Kms> for ImportKeyMaterial {
                     r.versions.push(kms.seal_version(&arn, &material, &id, None, now)?);
                     0
                 }
+                (_, None) if r.multi_region_primary == Some(false) => {
+                    return Err(KmsError::Unsupported(format!(
+                        "{arn} is a multi-Region replica key. Import new key material into its primary key, then the same material into each replica with ImportType EXISTING_KEY_MATERIAL."
+                    )))
+                }
                 (_, None) => {
                     // New material for on-demand rotation: symmetric keys only, one at a time.
                     if !symmetric {
