@@ -21,6 +21,7 @@ use crate::model::*;
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 const MAX_CACHED_KEYS: usize = 100_000;
+const USAGE_SHARDS: usize = 16;
 
 /// GetKeyLastUsage: a key's last use is kept in memory on every successful cryptographic call
 /// and written to the store at most once per this interval per key, so a restart (or another
@@ -115,7 +116,8 @@ pub struct Kms {
     clock: RwLock<Clock>,
     cache: RwLock<HashMap<String, Arc<Loaded>>>,
     /// GetKeyLastUsage: each key's last successful cryptographic use (by store key).
-    usage: Mutex<HashMap<String, LastUse>>,
+    /// Sharded by key so concurrent calls on different keys rarely share a lock; keyed by ARN.
+    usage: [Mutex<HashMap<String, LastUse>>; USAGE_SHARDS],
     /// When this deployment began tracking key use (stored once, first use).
     tracking_start: OnceLock<i64>,
 }
@@ -131,7 +133,7 @@ impl Kms {
             authorizer,
             clock: RwLock::new(Arc::new(OffsetDateTime::now_utc)),
             cache: RwLock::new(HashMap::new()),
-            usage: Mutex::new(HashMap::new()),
+            usage: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             tracking_start: OnceLock::new(),
         })
     }
@@ -721,18 +723,16 @@ impl Kms {
     /// the call's: the call has succeeded.
     pub(crate) fn record_use(&self, key: &Loaded, operation: &str, request_id: &str) {
         let now = self.now_ms();
-        let sk = key.rec.store_key();
         let persist = {
-            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-            if usage.len() >= MAX_CACHED_KEYS && !usage.contains_key(&sk) {
-                usage.clear();
+            let mut usage = self.usage_shard(key).lock().unwrap_or_else(|p| p.into_inner());
+            if !usage.contains_key(&key.arn) {
+                if usage.len() >= MAX_CACHED_KEYS / USAGE_SHARDS {
+                    usage.clear();
+                }
+                let fresh = LastUse { operation: String::new(), at: 0, request_id: String::new(), persisted_at: 0 };
+                usage.insert(key.arn.clone(), fresh);
             }
-            let entry = usage.entry(sk.clone()).or_insert_with(|| LastUse {
-                operation: String::new(),
-                at: 0,
-                request_id: String::new(),
-                persisted_at: 0,
-            });
+            let Some(entry) = usage.get_mut(&key.arn) else { return };
             let due = entry.persisted_at + USAGE_PERSIST_INTERVAL_MS <= now;
             entry.operation.clear();
             entry.operation.push_str(operation);
@@ -750,6 +750,7 @@ impl Kms {
             if self.tracking_start().is_err() {
                 return;
             }
+            let sk = key.rec.store_key();
             let written = transact(self.store.as_ref(), |tx| -> Result<()> {
                 tx.put_json(USAGE, &sk, &u)?;
                 Ok(())
@@ -760,10 +761,16 @@ impl Kms {
         }
     }
 
+    fn usage_shard(&self, key: &Loaded) -> &Mutex<HashMap<String, LastUse>> {
+        let b = key.rec.key_id.as_bytes().last().copied().unwrap_or(0) as usize;
+        // `usage` has USAGE_SHARDS entries and the index is reduced modulo that.
+        &self.usage[b % USAGE_SHARDS]
+    }
+
     /// A key's last recorded use: this node's memory, else the store.
     pub(crate) fn last_use(&self, key: &Loaded) -> Result<Option<LastUse>> {
         let sk = key.rec.store_key();
-        let mem = self.usage.lock().unwrap_or_else(|p| p.into_inner()).get(&sk).cloned();
+        let mem = self.usage_shard(key).lock().unwrap_or_else(|p| p.into_inner()).get(&key.arn).cloned();
         let stored: Option<LastUse> = self.store.get_json(USAGE, &sk)?;
         Ok(match (mem, stored) {
             (Some(m), Some(s)) if s.at > m.at => Some(s),
