@@ -353,3 +353,31 @@ def test_valid_to_condition_key(kms, make_user):
     import_material(ukms, key["KeyId"], material, ExpirationModel="KEY_MATERIAL_EXPIRES",
                     ValidTo=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=10))
     assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_byok_with_the_aws_cli_and_openssl(aws_cli, kms, tmp_path):
+    """docs/kms.md's walk-through, as AWS's guide does it: aws CLI for the calls, OpenSSL to wrap."""
+    import base64
+    import subprocess
+
+    key = aws_cli("kms", "create-key", "--origin", "EXTERNAL", check=True).json()["KeyMetadata"]["KeyId"]
+    params = aws_cli("kms", "get-parameters-for-import", "--key-id", key, "--wrapping-algorithm",
+                     "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048", check=True).json()
+    (tmp_path / "wrapping.der").write_bytes(base64.b64decode(params["PublicKey"]))
+    (tmp_path / "token.bin").write_bytes(base64.b64decode(params["ImportToken"]))
+    subprocess.run(["openssl", "rand", "-out", str(tmp_path / "material.bin"), "32"], check=True)
+    subprocess.run(["openssl", "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER",
+                    "-inkey", str(tmp_path / "wrapping.der"), "-in", str(tmp_path / "material.bin"),
+                    "-out", str(tmp_path / "wrapped.bin"), "-pkeyopt", "rsa_padding_mode:oaep",
+                    "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"], check=True)
+    out = aws_cli("kms", "import-key-material", "--key-id", key,
+                  "--import-token", f"fileb://{tmp_path / 'token.bin'}",
+                  "--encrypted-key-material", f"fileb://{tmp_path / 'wrapped.bin'}",
+                  "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE", check=True).json()
+    assert len(out["KeyMaterialId"]) == 64
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    material = (tmp_path / "material.bin").read_bytes()
+    other = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    assert import_material(kms, other, material)["KeyMaterialId"] != out["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"cli")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"cli"
