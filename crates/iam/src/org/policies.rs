@@ -246,7 +246,7 @@ impl Operation<OrgService> for ListPolicies {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(with_type(check(Self::NAME, "*"), self.ty))
     }
 
@@ -382,7 +382,7 @@ impl Operation<OrgService> for ListPoliciesForTarget {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let doc = svc.managed_org(ctx)?;
+        let doc = svc.readable_org(ctx, Self::NAME)?;
         let c = with_type(check(Self::NAME, target_resource(&doc, &self.target)?), self.ty);
         self.doc = Some(doc);
         one(c)
@@ -453,6 +453,12 @@ impl Operation<OrgService> for EnablePolicyType {
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let ty = self.ty;
         let root = svc.update(ctx, |_, doc| {
+            if doc.feature_set != "ALL" {
+                return Err(err(
+                    "PolicyTypeNotAvailableForOrganizationException",
+                    "You can't use a policy type that isn't available for your organization. Enable all features first.",
+                ));
+            }
             if doc.type_enabled(ty) {
                 return Err(err("PolicyTypeAlreadyEnabledException", "The specified policy type is already enabled."));
             }

@@ -48,25 +48,22 @@ fn parent_id(i: &In<'_>, name: &str) -> Result<String> {
     Ok(i.id(name, |s| is_root_id(s) || is_ou_id(s))?.to_string())
 }
 
-pub struct CreateOrganization;
+pub struct CreateOrganization {
+    /// `ALL` (the default) or `CONSOLIDATED_BILLING`.
+    feature_set: &'static str,
+}
 
 impl Operation<OrgService> for CreateOrganization {
     const NAME: &'static str = "CreateOrganization";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        if let Some(fs) = In::new(input).opt("FeatureSet")? {
-            if fs == "CONSOLIDATED_BILLING" {
-                return Err(invalid(
-                    "INVALID_ENUM",
-                    "Rampart supports only organizations with all features (FeatureSet ALL).",
-                ));
-            }
-            if fs != "ALL" {
-                return Err(invalid("INVALID_ENUM", "You specified an invalid value."));
-            }
-        }
-        Ok(CreateOrganization)
+        let feature_set = match In::new(input).opt("FeatureSet")? {
+            None | Some("ALL") => "ALL",
+            Some("CONSOLIDATED_BILLING") => "CONSOLIDATED_BILLING",
+            Some(_) => return Err(invalid("INVALID_ENUM", "You specified an invalid value.")),
+        };
+        Ok(CreateOrganization { feature_set })
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
@@ -79,6 +76,7 @@ impl Operation<OrgService> for CreateOrganization {
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let now = ctx.time.unix_timestamp();
         let account = ctx.caller.account_id.clone();
+        let all = self.feature_set == "ALL";
         let doc = svc.core.db.write_untracked(|tx| {
             if org_of(&*tx, &account)?.is_some() {
                 return Err(already_in_organization());
@@ -89,8 +87,9 @@ impl Operation<OrgService> for CreateOrganization {
                 root_id: new_root_id(),
                 root_tags: Vec::new(),
                 // AWS: an organization with all features is created "with service control
-                // policies automatically enabled in the root" (FullAWSAccess attached).
-                enabled_types: vec![SCP.to_string()],
+                // policies automatically enabled in the root" (FullAWSAccess attached); one with
+                // consolidated billing only has no policy types.
+                enabled_types: if all { vec![SCP.to_string()] } else { Vec::new() },
                 ous: Default::default(),
                 accounts: Default::default(),
                 policies: Default::default(),
@@ -98,8 +97,10 @@ impl Operation<OrgService> for CreateOrganization {
                 create_requests: Vec::new(),
                 service_access: Default::default(),
                 delegated_admins: Default::default(),
+                feature_set: self.feature_set.to_string(),
+                resource_policy: None,
             };
-            let email = format!("management@{account}.rampart.invalid");
+            let email = known_email(&*tx, &account)?.unwrap_or_else(|| format!("management@{account}.rampart.invalid"));
             doc.accounts.insert(
                 account.clone(),
                 MemberRec {
@@ -112,8 +113,10 @@ impl Operation<OrgService> for CreateOrganization {
                     tags: Vec::new(),
                 },
             );
-            for t in [doc.root_id.clone(), account.clone()] {
-                doc.attachments.entry(t).or_default().push(FULL_AWS_ACCESS.to_string());
+            if all {
+                for t in [doc.root_id.clone(), account.clone()] {
+                    doc.attachments.entry(t).or_default().push(FULL_AWS_ACCESS.to_string());
+                }
             }
             tx.put(tables::ORGS, &doc.id, &doc)?;
             tx.put(tables::MEMBERS, &account, &doc.id)?;
@@ -201,7 +204,7 @@ impl Operation<OrgService> for ListRoots {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -497,6 +500,7 @@ impl Operation<OrgService> for CreateAccount {
                 );
                 attach_defaults(doc, &account);
                 tx.put(tables::MEMBERS, &account, &doc.id)?;
+                tx.put(tables::ACCOUNT_EMAILS, &account, &email.to_ascii_lowercase())?;
                 status.account_id = Some(account);
             }
             tx.put(tables::CREATE_REQUESTS, &status.id, &doc.id)?;
@@ -526,7 +530,7 @@ impl Operation<OrgService> for DescribeCreateAccountStatus {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -568,7 +572,7 @@ impl Operation<OrgService> for ListCreateAccountStatus {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -624,7 +628,7 @@ impl Operation<OrgService> for ListAccounts {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -693,7 +697,7 @@ impl Operation<OrgService> for ListChildren {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let doc = svc.managed_org(ctx)?;
+        let doc = svc.readable_org(ctx, Self::NAME)?;
         if !doc.target_exists(&self.parent) {
             return Err(parent_not_found());
         }
@@ -735,7 +739,7 @@ impl Operation<OrgService> for ListParents {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let doc = svc.managed_org(ctx)?;
+        let doc = svc.readable_org(ctx, Self::NAME)?;
         if !doc.ous.contains_key(&self.child) && !doc.accounts.contains_key(&self.child) {
             return Err(child_not_found());
         }
