@@ -388,3 +388,67 @@ def test_resource_policy_delegates_read_operations(dev):
     org.delete_resource_policy()
     with aws_error("AccessDeniedException", message="You don't have permissions to access this resource."):
         b.list_accounts()
+
+
+# ---- effective management policies -------------------------------------------------------------
+
+
+def test_describe_effective_policy(dev):
+    org = dev(MGMT)
+    org.create_organization()
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name="eng")["OrganizationalUnit"]["Id"]
+    b = dev(B)
+    b.accept_handshake(HandshakeId=_invite(org, B)["Id"])
+    org.move_account(AccountId=B, SourceParentId=root, DestinationParentId=ou)
+    with aws_error("EffectivePolicyNotFoundException", 400):
+        org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=B)
+    org.enable_policy_type(RootId=root, PolicyType="TAG_POLICY")
+    with aws_error("EffectivePolicyNotFoundException"):
+        org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=B)
+
+    def tag_policy(name, content):
+        return org.create_policy(Name=name, Description="", Type="TAG_POLICY",
+                                 Content=json.dumps(content))["Policy"]["PolicySummary"]["Id"]
+
+    # AWS's inheritance example: the root assigns, the OU appends, the account removes; the root
+    # locks the key's spelling for every level below.
+    p_root = tag_policy("root", {"tags": {"costcenter": {
+        "tag_key": {"@@assign": "CostCenter", "@@operators_allowed_for_child_policies": ["@@none"]},
+        "tag_value": {"@@assign": ["100", "200"]}}}})
+    p_ou = tag_policy("ou", {"tags": {"costcenter": {"tag_key": {"@@assign": "costcenter"},
+                                                     "tag_value": {"@@append": ["300"]}}}})
+    p_acct = tag_policy("acct", {"tags": {"costcenter": {"tag_value": {"@@remove": ["100"]}},
+                                          "project": {"tag_key": {"@@assign": "Project"}}}})
+    org.attach_policy(PolicyId=p_root, TargetId=root)
+    org.attach_policy(PolicyId=p_ou, TargetId=ou)
+    org.attach_policy(PolicyId=p_acct, TargetId=B)
+    eff = org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=B)["EffectivePolicy"]
+    assert eff["TargetId"] == B and eff["PolicyType"] == "TAG_POLICY"
+    assert isinstance(eff["LastUpdatedTimestamp"], dt.datetime)
+    assert json.loads(eff["PolicyContent"]) == {"tags": {
+        "costcenter": {"tag_key": "CostCenter", "tag_value": ["200", "300"]},
+        "project": {"tag_key": "Project"}}}
+    # The member reads its own effective policy (no TargetId: the caller's account).
+    assert json.loads(b.describe_effective_policy(PolicyType="TAG_POLICY")["EffectivePolicy"]["PolicyContent"]) == \
+        json.loads(eff["PolicyContent"])
+    # ... but not another account's.
+    with aws_error("AccessDeniedException"):
+        b.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=MGMT)
+    # The management account inherits the root's policy only.
+    mine = json.loads(org.describe_effective_policy(PolicyType="TAG_POLICY")["EffectivePolicy"]["PolicyContent"])
+    assert mine == {"tags": {"costcenter": {"tag_key": "CostCenter", "tag_value": ["100", "200"]}}}
+    # Roots and OUs are not supported targets; SCPs have no effective policy here.
+    with aws_error("InvalidInputException") as e:
+        org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=ou)
+    assert e.value.response["Reason"] == "TARGET_NOT_SUPPORTED"
+    with aws_error("InvalidInputException") as e:
+        make_client("organizations", dev.srv.endpoint, MGMT, "test", parameter_validation=False) \
+            .describe_effective_policy(PolicyType="SERVICE_CONTROL_POLICY")
+    assert e.value.response["Reason"] == "INVALID_ENUM_POLICY_TYPE"
+    with aws_error("TargetNotFoundException"):
+        org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId="999999999999")
+    # Changes apply on the next call.
+    org.detach_policy(PolicyId=p_acct, TargetId=B)
+    got = json.loads(org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=B)["EffectivePolicy"]["PolicyContent"])
+    assert got == {"tags": {"costcenter": {"tag_key": "CostCenter", "tag_value": ["100", "200", "300"]}}}

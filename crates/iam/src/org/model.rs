@@ -104,6 +104,9 @@ pub struct OrgPolicyRec {
     /// Creation order (lists are in creation order; 0 for records older than this field).
     #[serde(default)]
     pub seq: u64,
+    /// When the content was last set (Unix seconds).
+    #[serde(default)]
+    pub updated: i64,
 }
 
 /// A CreateAccount request.
@@ -153,6 +156,10 @@ pub struct OrgDoc {
     /// The organization's resource policy (delegation of Organizations to member accounts).
     #[serde(default)]
     pub resource_policy: Option<ResourcePolicyRec>,
+    /// Policy type → when its attachments (or the tree they apply through) last changed, for
+    /// the effective policy's LastUpdatedTimestamp.
+    #[serde(default)]
+    pub policy_changes: BTreeMap<String, i64>,
 }
 
 fn all_features() -> String {
@@ -417,6 +424,7 @@ mod tests {
             delegated_admins: Default::default(),
             feature_set: "ALL".into(),
             resource_policy: None,
+            policy_changes: Default::default(),
         };
         d.ous.insert(
             "ou-ab12-aaaaaaaa".into(),

@@ -187,7 +187,7 @@ mod tests {
         let ok = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["organizations:Describe*","organizations:List*"],"Resource":"*"}]}"#;
         assert!(validate(ok).is_ok());
         let reason = |doc: &str| match validate(doc) {
-            Err(IamError::Aws(e)) => e.fields.iter().find(|(k, _)| k == "Reason").map(|(_, v)| v.to_string()),
+            Err(IamError::Aws(e)) => e.fields.iter().find(|(k, _)| *k == "Reason").map(|(_, v)| v.to_string()),
             _ => None,
         };
         assert_eq!(reason("{not json").as_deref(), Some("INVALID_RESOURCE_POLICY_JSON"));

@@ -99,6 +99,7 @@ impl Operation<OrgService> for CreateOrganization {
                 delegated_admins: Default::default(),
                 feature_set: self.feature_set.to_string(),
                 resource_policy: None,
+                policy_changes: Default::default(),
             };
             let email = known_email(&*tx, &account)?.unwrap_or_else(|| format!("management@{account}.rampart.invalid"));
             doc.accounts.insert(
@@ -780,7 +781,11 @@ impl Operation<OrgService> for MoveAccount {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let MoveAccount { account, source, dest } = self;
+        let now = ctx.time.unix_timestamp();
         svc.update(ctx, |_, doc| {
+            for ty in doc.enabled_types.clone() {
+                doc.policy_changes.insert(ty, now);
+            }
             let exists = |p: &str| p == doc.root_id || doc.ous.contains_key(p);
             if !exists(&source) {
                 return Err(err(
