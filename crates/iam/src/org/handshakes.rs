@@ -149,7 +149,7 @@ fn indexed(db: &impl Index, prefix: &str, now: i64) -> Result<Vec<HandshakeRec>>
             }
         }
     }
-    out.sort_by(|a, b| a.requested.cmp(&b.requested).then_with(|| a.id.cmp(&b.id)));
+    out.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
 }
 
@@ -183,7 +183,23 @@ fn new_handshake(
         expires: now + HANDSHAKE_LIFETIME,
         changed: now,
         parent: None,
+        order: micros(),
         tags: Vec::new(),
+    }
+}
+
+/// Now in microseconds, strictly increasing within this process (the creation order of
+/// handshakes made in the same microsecond).
+fn micros() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let prev = LAST.fetch_max(now, Ordering::Relaxed);
+    if prev >= now {
+        LAST.fetch_add(1, Ordering::Relaxed) + 1
+    } else {
+        now
     }
 }
 
@@ -749,7 +765,7 @@ impl Operation<OrgService> for ListHandshakesForAccount {
         let mut list = indexed(db, &format!("{account}/"), now)?;
         if let Some(email) = caller_email(db, account)? {
             list.extend(indexed(db, &format!("email:{email}/"), now)?);
-            list.sort_by(|a, b| a.requested.cmp(&b.requested).then_with(|| a.id.cmp(&b.id)));
+            list.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.id.cmp(&b.id)));
         }
         let items = list.iter().filter(|h| self.filter.keeps(h)).map(|h| handshake_json(h, now)).collect();
         paged("Handshakes", items, &self.page)
@@ -899,6 +915,7 @@ mod tests {
             expires: 1000 + HANDSHAKE_LIFETIME,
             changed: 1000,
             parent: None,
+            order: 0,
             tags: vec![],
         }
     }

@@ -199,6 +199,9 @@ pub struct HandshakeRec {
     /// The ENABLE_ALL_FEATURES request this handshake belongs to.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Creation order: the request time in microseconds (lists are oldest first).
+    #[serde(default)]
+    pub order: i64,
     #[serde(default)]
     pub tags: Vec<Tag>,
 }
