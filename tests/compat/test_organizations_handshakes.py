@@ -452,3 +452,24 @@ def test_describe_effective_policy(dev):
     org.detach_policy(PolicyId=p_acct, TargetId=B)
     got = json.loads(org.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=B)["EffectivePolicy"]["PolicyContent"])
     assert got == {"tags": {"costcenter": {"tag_key": "CostCenter", "tag_value": ["100", "200", "300"]}}}
+
+
+def test_create_gov_cloud_account_outside_a_govcloud_enabled_organization(dev):
+    org = dev(MGMT)
+    with aws_error("AWSOrganizationsNotInUseException"):
+        org.create_gov_cloud_account(Email="gov@example.com", AccountName="gov")
+    org.create_organization()
+    # Input is validated first, as for CreateAccount.
+    with aws_error("InvalidInputException") as e:
+        make_client("organizations", dev.srv.endpoint, MGMT, "test", parameter_validation=False) \
+            .create_gov_cloud_account(Email="not-an-email", AccountName="gov")
+    assert e.value.response["Reason"] == "INVALID_PATTERN"
+    # No Rampart management account has an associated AWS GovCloud (US) account.
+    with aws_error("ConstraintViolationException", 400) as e:
+        org.create_gov_cloud_account(Email="gov@example.com", AccountName="gov")
+    assert e.value.response["Reason"] == "MASTER_ACCOUNT_NOT_GOVCLOUD_ENABLED"
+    assert [a["Id"] for a in org.list_accounts()["Accounts"]] == [MGMT]
+    b = dev(B)
+    b.accept_handshake(HandshakeId=_invite(org, B)["Id"])
+    with aws_error("AccessDeniedException"):
+        b.create_gov_cloud_account(Email="gov@example.com", AccountName="gov")

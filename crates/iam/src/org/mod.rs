@@ -864,6 +864,7 @@ mod tests {
             "CancelHandshake",
             "CloseAccount",
             "CreateAccount",
+            "CreateGovCloudAccount",
             "CreateOrganization",
             "CreateOrganizationalUnit",
             "CreatePolicy",

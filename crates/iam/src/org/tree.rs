@@ -26,6 +26,7 @@ pub const OPS: &[Entry<OrgService>] = &[
     op::<OrgService, MoveAccount>(),
     op::<OrgService, RemoveAccountFromOrganization>(),
     op::<OrgService, CloseAccount>(),
+    op::<OrgService, CreateGovCloudAccount>(),
 ];
 
 fn already_in_organization() -> IamError {
@@ -446,18 +447,29 @@ impl Operation<OrgService> for CreateAccount {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        svc.managed_org(ctx)?;
-        let mut c = check(Self::NAME, "*");
-        for t in &self.tags {
-            c = c.with_context(format!("aws:RequestTag/{}", t.key), ContextValue::String(t.value.clone()));
-        }
-        if !self.tags.is_empty() {
-            c = c.with_context("aws:TagKeys", ContextValue::List(self.tags.iter().map(|t| t.key.clone()).collect()));
-        }
-        one(c)
+        create_account_check(svc, ctx, Self::NAME, &self.tags)
     }
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
+        self.create(svc, ctx)
+    }
+}
+
+/// The check of CreateAccount / CreateGovCloudAccount, with the request's tags.
+fn create_account_check(svc: &OrgService, ctx: &RequestContext, op: &str, tags: &[Tag]) -> Result<AuthzPlan> {
+    svc.managed_org(ctx)?;
+    let mut c = check(op, "*");
+    for t in tags {
+        c = c.with_context(format!("aws:RequestTag/{}", t.key), ContextValue::String(t.value.clone()));
+    }
+    if !tags.is_empty() {
+        c = c.with_context("aws:TagKeys", ContextValue::List(tags.iter().map(|t| t.key.clone()).collect()));
+    }
+    one(c)
+}
+
+impl CreateAccount {
+    fn create(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let now = ctx.time.unix_timestamp();
         let CreateAccount { email, name, role_name, tags } = self;
         let status = svc.update(ctx, |tx, doc| {
@@ -509,6 +521,31 @@ impl Operation<OrgService> for CreateAccount {
             Ok(status)
         })?;
         Ok(Output::Json(json!({"CreateAccountStatus": status_json(&status)})))
+    }
+}
+
+/// CreateGovCloudAccount: the same request as CreateAccount. Rampart has no AWS GovCloud (US)
+/// partition to pair accounts with, so every organization is one whose management account has no
+/// associated GovCloud account, and AWS's answer to it is MASTER_ACCOUNT_NOT_GOVCLOUD_ENABLED.
+pub struct CreateGovCloudAccount(CreateAccount);
+
+impl Operation<OrgService> for CreateGovCloudAccount {
+    const NAME: &'static str = "CreateGovCloudAccount";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        CreateAccount::parse(input).map(CreateGovCloudAccount)
+    }
+
+    fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
+        create_account_check(svc, ctx, Self::NAME, &self.0.tags)
+    }
+
+    fn run(self, _: &OrgService, _: &RequestContext) -> Result<Output> {
+        Err(constraint(
+            "MASTER_ACCOUNT_NOT_GOVCLOUD_ENABLED",
+            "To complete this operation, the management account must have an associated account in the AWS GovCloud (US-West) Region.",
+        ))
     }
 }
 
