@@ -473,3 +473,14 @@ def test_create_gov_cloud_account_outside_a_govcloud_enabled_organization(dev):
     b.accept_handshake(HandshakeId=_invite(org, B)["Id"])
     with aws_error("AccessDeniedException"):
         b.create_gov_cloud_account(Email="gov@example.com", AccountName="gov")
+
+
+def test_deleting_the_organization_cancels_its_invitations(dev):
+    org = dev(MGMT)
+    org.create_organization()
+    h = _invite(org, B)
+    org.delete_organization()
+    b = dev(B)
+    assert [x["State"] for x in b.list_handshakes_for_account()["Handshakes"]] == ["CANCELED"]
+    with aws_error("InvalidHandshakeTransitionException"):
+        b.accept_handshake(HandshakeId=h["Id"])

@@ -552,6 +552,18 @@ fn open_approval(tx: &mut Tx<'_>, doc: &OrgDoc, parent: &mut HandshakeRec, now: 
     store(tx, parent)
 }
 
+/// The organization's open handshakes end CANCELED (DeleteOrganization).
+pub(super) fn cancel_open(tx: &mut Tx<'_>, org_id: &str, now: i64) -> Result<()> {
+    for mut h in indexed(&*tx, &format!("{org_id}/"), now)? {
+        if matches!(h.state_at(now), "REQUESTED" | "OPEN") {
+            h.state = "CANCELED".into();
+            h.changed = now;
+            store(tx, &h)?;
+        }
+    }
+    Ok(())
+}
+
 /// The organization has all features.
 fn finalize(tx: &mut Tx<'_>, org_id: &str, _now: i64) -> Result<()> {
     let mut doc = tx.get::<OrgDoc>(tables::ORGS, org_id)?.ok_or_else(handshake_not_found)?;

@@ -170,6 +170,7 @@ impl Operation<OrgService> for DeleteOrganization {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let account = ctx.caller.account_id.clone();
+        let now = ctx.time.unix_timestamp();
         svc.core.db.write_untracked(|tx| {
             let doc = org_of(&*tx, &account)?.ok_or_else(not_in_use)?;
             if doc.management != account {
@@ -186,6 +187,8 @@ impl Operation<OrgService> for DeleteOrganization {
             }
             tx.delete(tables::ORGS, &doc.id)?;
             tx.delete(tables::MEMBERS, &account)?;
+            // Its open invitations can no longer be answered.
+            super::handshakes::cancel_open(tx, &doc.id, now)?;
             bump(tx)
         })?;
         Ok(Output::Json(json!({})))
