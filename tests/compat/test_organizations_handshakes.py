@@ -484,3 +484,106 @@ def test_deleting_the_organization_cancels_its_invitations(dev):
     assert [x["State"] for x in b.list_handshakes_for_account()["Handshakes"]] == ["CANCELED"]
     with aws_error("InvalidHandshakeTransitionException"):
         b.accept_handshake(HandshakeId=h["Id"])
+
+
+# ---- responsibility (billing) transfers ----------------------------------------------------------
+
+
+def _next_month() -> dt.datetime:
+    now = dt.datetime.now(dt.timezone.utc)
+    return dt.datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=dt.timezone.utc)
+
+
+def test_billing_transfer_invite_accept_update_terminate(dev):
+    payer, source = dev(MGMT), dev(C)
+    payer_org = payer.create_organization()["Organization"]["Id"]
+    source_org = source.create_organization()["Organization"]["Id"]
+    start = _next_month()
+    bad = start + dt.timedelta(days=1)
+    with aws_error("InvalidInputException") as e:
+        payer.invite_organization_to_transfer_responsibility(
+            Type="BILLING", Target={"Id": C, "Type": "ACCOUNT"}, StartTimestamp=bad, SourceName="acme")
+    assert e.value.response["Reason"] == "START_DATE_NOT_BEGINNING_OF_MONTH"
+    with aws_error("InvalidInputException") as e:
+        payer.invite_organization_to_transfer_responsibility(
+            Type="BILLING", Target={"Id": C, "Type": "ACCOUNT"},
+            StartTimestamp=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc), SourceName="acme")
+    assert e.value.response["Reason"] == "START_DATE_TOO_EARLY"
+
+    h = payer.invite_organization_to_transfer_responsibility(
+        Type="BILLING", Target={"Id": C, "Type": "ACCOUNT"}, StartTimestamp=start, SourceName="acme",
+        Notes="billing by us")["Handshake"]
+    assert h["Action"] == "TRANSFER_RESPONSIBILITY" and h["State"] == "OPEN"
+    assert h["Arn"] == f"arn:aws:organizations::{MGMT}:handshake/{payer_org}/transfer_responsibility/{h['Id']}"
+    rt = h["Resources"][0]
+    assert rt["Type"] == "RESPONSIBILITY_TRANSFER" and rt["Value"].startswith("rt-")
+    tid = rt["Value"]
+    with aws_error("HandshakeConstraintViolationException") as e:
+        payer.invite_organization_to_transfer_responsibility(
+            Type="BILLING", Target={"Id": C, "Type": "ACCOUNT"}, StartTimestamp=start, SourceName="again")
+    assert e.value.response["Reason"] == "RESPONSIBILITY_TRANSFER_ALREADY_EXISTS"
+
+    inbound = payer.list_inbound_responsibility_transfers(Type="BILLING")["ResponsibilityTransfers"]
+    assert [(t["Id"], t["Status"], t["ActiveHandshakeId"]) for t in inbound] == [(tid, "REQUESTED", h["Id"])]
+    assert inbound[0]["Arn"] == f"arn:aws:organizations::{MGMT}:transfer/{payer_org}/billing/inbound/{tid}"
+    assert inbound[0]["StartTimestamp"] == start
+    assert payer.list_outbound_responsibility_transfers(Type="BILLING")["ResponsibilityTransfers"] == []
+    # A member account of the source organization cannot accept; its management account does.
+    assert [x["Id"] for x in source.list_handshakes_for_account()["Handshakes"]] == [h["Id"]]
+    source.accept_handshake(HandshakeId=h["Id"])
+    out = source.list_outbound_responsibility_transfers(Type="BILLING")["ResponsibilityTransfers"]
+    assert [(t["Id"], t["Status"]) for t in out] == [(tid, "ACCEPTED")]
+    assert out[0]["Arn"] == f"arn:aws:organizations::{C}:transfer/{source_org}/billing/outbound/{tid}"
+    assert out[0]["Source"]["ManagementAccountId"] == C and out[0]["Target"]["ManagementAccountId"] == MGMT
+
+    upd = payer.update_responsibility_transfer(Id=tid, Name="acme billing")["ResponsibilityTransfer"]
+    assert upd["Name"] == "acme billing"
+    assert source.describe_responsibility_transfer(Id=tid)["ResponsibilityTransfer"]["Name"] == "acme billing"
+    # The management account of a third organization is no party to it.
+    third = dev(B)
+    third.create_organization()
+    with aws_error("ResponsibilityTransferNotFoundException", 400):
+        third.describe_responsibility_transfer(Id=tid)
+    with aws_error("ResponsibilityTransferNotFoundException"):
+        payer.list_inbound_responsibility_transfers(Type="BILLING", Id="rt-0000000000")
+
+    # Either side withdraws; the transfer ends at the end of a month.
+    ended = source.terminate_responsibility_transfer(Id=tid, EndTimestamp=start + dt.timedelta(days=3))
+    t = ended["ResponsibilityTransfer"]
+    assert t["Status"] == "WITHDRAWN"
+    last = (start.replace(month=start.month % 12 + 1, year=start.year + (start.month == 12))
+            - dt.timedelta(seconds=1))
+    assert t["EndTimestamp"] == last
+    with aws_error("ResponsibilityTransferAlreadyInStatusException"):
+        payer.terminate_responsibility_transfer(Id=tid)
+    with aws_error("ConstraintViolationException") as e:
+        payer.update_responsibility_transfer(Id=tid, Name="x")
+    assert e.value.response["Reason"] == "TRANSFER_RESPONSIBILITY_UPDATE_NOT_ALLOWED"
+
+
+def test_billing_transfer_declined_and_canceled(dev):
+    payer, source = dev(MGMT), dev(C)
+    payer.create_organization()
+    source.create_organization()
+    start = _next_month()
+
+    def invite():
+        return payer.invite_organization_to_transfer_responsibility(
+            Type="BILLING", Target={"Id": C, "Type": "ACCOUNT"}, StartTimestamp=start, SourceName="acme")["Handshake"]
+
+    h1 = invite()
+    source.decline_handshake(HandshakeId=h1["Id"])
+    h2 = invite()
+    payer.cancel_handshake(HandshakeId=h2["Id"])
+    states = [t["Status"] for t in payer.list_inbound_responsibility_transfers(Type="BILLING")["ResponsibilityTransfers"]]
+    assert states == ["DECLINED", "CANCELED"]
+    tid = h2["Resources"][0]["Value"]
+    with aws_error("InvalidResponsibilityTransferTransitionException"):
+        payer.terminate_responsibility_transfer(Id=tid)
+    # Only management accounts take part; a standalone account is not in an organization.
+    with aws_error("AWSOrganizationsNotInUseException"):
+        dev(B).list_inbound_responsibility_transfers(Type="BILLING")
+    with aws_error("HandshakeConstraintViolationException") as e:
+        payer.invite_organization_to_transfer_responsibility(
+            Type="BILLING", Target={"Id": MGMT, "Type": "ACCOUNT"}, StartTimestamp=start, SourceName="self")
+    assert e.value.response["Reason"] == "SOURCE_AND_TARGET_CANNOT_MATCH"

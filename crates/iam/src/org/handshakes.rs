@@ -25,6 +25,7 @@ pub const OPS: &[Entry<OrgService>] = &[
 pub(super) const INVITE: &str = "INVITE";
 pub(super) const ENABLE_ALL: &str = "ENABLE_ALL_FEATURES";
 pub(super) const APPROVE_ALL: &str = "APPROVE_ALL_FEATURES";
+pub(super) const TRANSFER: &str = "TRANSFER_RESPONSIBILITY";
 
 /// AWS: a created account can leave its organization four days after it was created.
 const LEAVE_WAIT: i64 = 4 * 86_400;
@@ -111,6 +112,22 @@ fn load(db: &impl Lookup, id: &str, now: i64) -> Result<HandshakeRec> {
 }
 
 /// Store a handshake and its indexes.
+pub(super) fn store_handshake(tx: &mut Tx<'_>, h: &HandshakeRec) -> Result<()> {
+    store(tx, h)
+}
+
+/// A new handshake of `doc`'s organization.
+pub(super) fn new_for(
+    doc: &OrgDoc,
+    action: &str,
+    parties: Vec<(String, String)>,
+    recipient: Option<String>,
+    resources: Value,
+    now: i64,
+) -> HandshakeRec {
+    new_handshake(doc, action, parties, recipient, resources, now)
+}
+
 fn store(tx: &mut Tx<'_>, h: &HandshakeRec) -> Result<()> {
     tx.put(tables::HANDSHAKES, &h.id, h)?;
     tx.put(tables::HANDSHAKE_PARTIES, &format!("{}/{}", h.org_id, h.id), &h.id)?;
@@ -262,7 +279,7 @@ pub struct InviteAccountToOrganization {
     tags: Vec<Tag>,
 }
 
-fn valid_email(email: &str) -> bool {
+pub(super) fn valid_email(email: &str) -> bool {
     email
         .split_once('@')
         .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
@@ -627,6 +644,7 @@ impl Operation<OrgService> for AcceptHandshake {
                         after_member_approval(tx, &p, now)?;
                     }
                 }
+                TRANSFER => super::transfers::on_handshake(tx, &h, &account, "ACCEPTED")?,
                 APPROVE_ALL => {
                     finalize(tx, &h.org_id, now)?;
                     if let Some(p) = &h.parent {
@@ -674,6 +692,9 @@ impl Operation<OrgService> for DeclineHandshake {
             }
             transition(&mut h, "DECLINED", now)?;
             store(tx, &h)?;
+            if h.action == TRANSFER {
+                super::transfers::on_handshake(tx, &h, &account, "DECLINED")?;
+            }
             // The management account declining the final approval ends the request.
             if h.action == APPROVE_ALL {
                 if let Some(mut parent) =
@@ -716,6 +737,9 @@ impl Operation<OrgService> for CancelHandshake {
             }
             transition(&mut h, "CANCELED", now)?;
             store(tx, &h)?;
+            if h.action == TRANSFER {
+                super::transfers::on_handshake(tx, &h, &account, "CANCELED")?;
+            }
             // Canceling the ENABLE_ALL_FEATURES request cancels what it sent.
             if h.action == ENABLE_ALL && h.parent.is_none() {
                 end_request(tx, &h, "CANCELED", now)?;

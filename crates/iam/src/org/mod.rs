@@ -10,6 +10,7 @@ mod handshakes;
 pub mod model;
 mod policies;
 mod resource_policy;
+mod transfers;
 mod tree;
 
 use std::sync::Arc;
@@ -511,8 +512,15 @@ impl OrgService {
 }
 
 /// The operations, each listed once by its family.
-static OPERATIONS: Operations<OrgService> =
-    Operations::new(&[tree::OPS, policies::OPS, admin::OPS, handshakes::OPS, resource_policy::OPS, effective::OPS]);
+static OPERATIONS: Operations<OrgService> = Operations::new(&[
+    tree::OPS,
+    policies::OPS,
+    admin::OPS,
+    handshakes::OPS,
+    resource_policy::OPS,
+    effective::OPS,
+    transfers::OPS,
+]);
 
 /// The read operations a member account may call when the organization's resource policy
 /// (PutResourcePolicy) allows it: AWS's "delegated administrator for AWS Organizations".
@@ -882,6 +890,7 @@ mod tests {
             "DescribeOrganizationalUnit",
             "DescribePolicy",
             "DescribeResourcePolicy",
+            "DescribeResponsibilityTransfer",
             "DetachPolicy",
             "DisableAWSServiceAccess",
             "DisablePolicyType",
@@ -889,6 +898,7 @@ mod tests {
             "EnableAllFeatures",
             "EnablePolicyType",
             "InviteAccountToOrganization",
+            "InviteOrganizationToTransferResponsibility",
             "LeaveOrganization",
             "ListAWSServiceAccessForOrganization",
             "ListAccounts",
@@ -899,7 +909,9 @@ mod tests {
             "ListDelegatedServicesForAccount",
             "ListHandshakesForAccount",
             "ListHandshakesForOrganization",
+            "ListInboundResponsibilityTransfers",
             "ListOrganizationalUnitsForParent",
+            "ListOutboundResponsibilityTransfers",
             "ListParents",
             "ListPolicies",
             "ListPoliciesForTarget",
@@ -911,9 +923,11 @@ mod tests {
             "RegisterDelegatedAdministrator",
             "RemoveAccountFromOrganization",
             "TagResource",
+            "TerminateResponsibilityTransfer",
             "UntagResource",
             "UpdateOrganizationalUnit",
             "UpdatePolicy",
+            "UpdateResponsibilityTransfer",
         ];
         assert_eq!(OPERATIONS.names(), expected);
     }
