@@ -435,6 +435,14 @@ def test_describe_effective_policy(dev):
     # ... but not another account's.
     with aws_error("AccessDeniedException"):
         b.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=MGMT)
+    # A delegation policy that does not grant DescribeEffectivePolicy leaves reading its own alone,
+    # and one that does lets the member read other accounts'.
+    org.put_resource_policy(Content=_delegation(B, "organizations:ListRoots"))
+    assert b.describe_effective_policy(PolicyType="TAG_POLICY")["EffectivePolicy"]["TargetId"] == B
+    with aws_error("AccessDeniedException", match="organizations:DescribeEffectivePolicy"):
+        b.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=MGMT)
+    org.put_resource_policy(Content=_delegation(B, "organizations:DescribeEffectivePolicy"))
+    assert b.describe_effective_policy(PolicyType="TAG_POLICY", TargetId=MGMT)["EffectivePolicy"]["TargetId"] == MGMT
     # The management account inherits the root's policy only.
     mine = json.loads(org.describe_effective_policy(PolicyType="TAG_POLICY")["EffectivePolicy"]["PolicyContent"])
     assert mine == {"tags": {"costcenter": {"tag_key": "CostCenter", "tag_value": ["100", "200"]}}}

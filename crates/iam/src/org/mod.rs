@@ -578,7 +578,7 @@ impl Service for OrgService {
         input: &Input,
         decide: rampart_service::Decide<'_>,
     ) -> Result<Output, AwsError> {
-        let delegation = self.delegation(ctx, operation)?;
+        let delegation = self.delegation(ctx, operation, input)?;
         let mut delegated = |checks: Vec<AuthzCheck>| decide(delegate(checks, delegation.as_ref()));
         OPERATIONS
             .call(self, ctx, operation, input, &mut delegated)
@@ -586,7 +586,7 @@ impl Service for OrgService {
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        let delegation = self.delegation(ctx, operation)?;
+        let delegation = self.delegation(ctx, operation, input)?;
         match OPERATIONS.plan(self, ctx, operation, input) {
             Some(Ok(AuthzPlan::Checks(checks))) => Ok(AuthzPlan::Checks(delegate(checks, delegation.as_ref()))),
             Some(other) => other,
@@ -640,9 +640,16 @@ impl OrgService {
     }
 
     /// The delegation a member account's call of a delegable operation is checked with.
-    fn delegation(&self, ctx: &RequestContext, operation: &str) -> Result<Option<Delegation>, AwsError> {
+    fn delegation(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Option<Delegation>, AwsError> {
         if !DELEGABLE.contains(&operation) {
             return Ok(None);
+        }
+        // Every account reads its own effective policy without delegation.
+        if operation == "DescribeEffectivePolicy" {
+            let target = input.json().get("TargetId").and_then(Value::as_str);
+            if target.is_none_or(|t| t == ctx.caller.account_id) {
+                return Ok(None);
+            }
         }
         let Some(doc) = org_of(&self.core.db, &ctx.caller.account_id).map_err(AwsError::from)? else {
             return Ok(None);
