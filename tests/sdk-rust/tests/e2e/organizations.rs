@@ -276,3 +276,89 @@ async fn effective_tag_policy() {
     assert_eq!(eff.policy_content(), Some(r#"{"tags":{"team":{"tag_key":"Team","tag_value":["a"]}}}"#));
     srv.stop();
 }
+
+/// 00:00:00 UTC on the first day of next month, in Unix seconds (civil-from-days arithmetic).
+fn next_month_start() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let days = now.div_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    // days_from_civil for (y, m, 1).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * 86_400
+}
+
+#[tokio::test]
+async fn billing_transfer_between_organizations() {
+    use aws_sdk_organizations::primitives::DateTime;
+    use aws_sdk_organizations::types::{ResponsibilityTransferStatus, ResponsibilityTransferType};
+
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let admin = srv.make_user(&aws_sdk_iam::Client::new(&root), &[&rampart_sdk_rust_tests::allow(&["*"], "*")]).await;
+    let admin_cfg = srv.user_config(&admin).await;
+    let payer = Client::new(&admin_cfg);
+    payer.create_organization().send().await.unwrap();
+    // The other organization: an account this one created and let go, now a management account.
+    let (other, source) = standalone(&srv, &payer, &aws_sdk_sts::Client::new(&admin_cfg), "billing-src").await;
+    source.create_organization().send().await.unwrap();
+
+    let start = DateTime::from_secs(next_month_start());
+    let target = HandshakeParty::builder().id(&other).r#type(HandshakePartyType::Account).build().unwrap();
+    let sent = payer
+        .invite_organization_to_transfer_responsibility()
+        .r#type(ResponsibilityTransferType::Billing)
+        .target(target)
+        .start_timestamp(start)
+        .source_name("acme")
+        .send()
+        .await
+        .unwrap();
+    let h = sent.handshake().unwrap();
+    assert_eq!(h.action(), Some(&ActionType::TransferResponsibility));
+    let tid = h.resources()[0].value().unwrap().to_string();
+    assert!(tid.starts_with("rt-"), "{tid}");
+
+    let inbound = payer.list_inbound_responsibility_transfers().r#type(ResponsibilityTransferType::Billing).send();
+    let inbound = inbound.await.unwrap();
+    let t = &inbound.responsibility_transfers()[0];
+    assert_eq!((t.id(), t.status()), (Some(tid.as_str()), Some(&ResponsibilityTransferStatus::Requested)));
+    assert_eq!(t.start_timestamp(), Some(&start));
+
+    source.accept_handshake().handshake_id(h.id().unwrap()).send().await.unwrap();
+    let out = source.list_outbound_responsibility_transfers().r#type(ResponsibilityTransferType::Billing).send();
+    let out = out.await.unwrap();
+    let t = &out.responsibility_transfers()[0];
+    assert_eq!(t.status(), Some(&ResponsibilityTransferStatus::Accepted));
+    assert_eq!(t.source().unwrap().management_account_id(), Some(other.as_str()));
+    assert_eq!(t.target().unwrap().management_account_id(), Some(srv.account_id.as_str()));
+
+    let renamed = payer.update_responsibility_transfer().id(&tid).name(NON_ASCII_WORDS).send().await;
+    // Names are printable ASCII: a non-ASCII name is refused.
+    assert!(renamed.is_err());
+    let renamed = payer.update_responsibility_transfer().id(&tid).name("acme billing").send().await.unwrap();
+    assert_eq!(renamed.responsibility_transfer().unwrap().name(), Some("acme billing"));
+    let ended = source.terminate_responsibility_transfer().id(&tid).send().await;
+    // Withdrawn before it started: the end (this month) would precede the start.
+    assert_eq!(code_message(&ended.unwrap_err()).0, "InvalidInputException");
+    let ended = source.terminate_responsibility_transfer().id(&tid).end_timestamp(start).send().await.unwrap();
+    let ended = ended.responsibility_transfer().unwrap();
+    assert_eq!(ended.status(), Some(&ResponsibilityTransferStatus::Withdrawn));
+    assert!(ended.end_timestamp().unwrap().secs() > start.secs());
+    let described = payer.describe_responsibility_transfer().id(&tid).send().await.unwrap();
+    assert_eq!(described.responsibility_transfer().unwrap().status(), Some(&ResponsibilityTransferStatus::Withdrawn));
+    srv.stop();
+}
