@@ -8,6 +8,13 @@ import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreateUserCommand, IAM
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import {
   AcceptHandshakeCommand,
+  CreateOrganizationCommand as CreateOrgCommand,
+  DescribeResponsibilityTransferCommand,
+  InviteOrganizationToTransferResponsibilityCommand,
+  ListInboundResponsibilityTransfersCommand,
+  ListOutboundResponsibilityTransfersCommand,
+  ResponsibilityTransferNotFoundException,
+  TerminateResponsibilityTransferCommand,
   CancelHandshakeCommand,
   DeclineHandshakeCommand,
   DescribeEffectivePolicyCommand,
@@ -359,4 +366,49 @@ test("PutResourcePolicy, DescribeResourcePolicy; DescribeEffectivePolicy", async
   const eff = (await org.send(new DescribeEffectivePolicyCommand({ PolicyType: "TAG_POLICY" }))).EffectivePolicy;
   assert.equal(eff.TargetId, srv.accountId);
   assert.deepEqual(JSON.parse(eff.PolicyContent), { tags: { team: { tag_key: "Team", tag_value: ["a", "b"] } } });
+});
+
+test("billing transfer: InviteOrganizationToTransferResponsibility, accept, list, terminate", async () => {
+  // The other organization: an account this one created and let go, now managing its own.
+  const name = unique("billsrc");
+  const other = (await org.send(new CreateAccountCommand({ Email: `${name}@example.com`, AccountName: name })))
+    .CreateAccountStatus.AccountId;
+  await org.send(new RemoveAccountFromOrganizationCommand({ AccountId: other }));
+  const source = await sessionIn(other);
+  await source.send(new CreateOrgCommand({}));
+
+  const now = new Date();
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  const h = (
+    await org.send(
+      new InviteOrganizationToTransferResponsibilityCommand({
+        Type: "BILLING",
+        Target: { Id: other, Type: "ACCOUNT" },
+        StartTimestamp: start,
+        SourceName: "acme",
+      }),
+    )
+  ).Handshake;
+  assert.equal(h.Action, "TRANSFER_RESPONSIBILITY");
+  const tid = h.Resources[0].Value;
+  assert.match(tid, /^rt-[0-9a-z]{8,32}$/);
+  const inbound = (await org.send(new ListInboundResponsibilityTransfersCommand({ Type: "BILLING" })))
+    .ResponsibilityTransfers;
+  assert.deepEqual(inbound.map((t) => [t.Id, t.Status]), [[tid, "REQUESTED"]]);
+  assert.equal(inbound[0].StartTimestamp.getTime(), start.getTime());
+
+  await source.send(new AcceptHandshakeCommand({ HandshakeId: h.Id }));
+  const out = (await source.send(new ListOutboundResponsibilityTransfersCommand({ Type: "BILLING" })))
+    .ResponsibilityTransfers;
+  assert.deepEqual(out.map((t) => [t.Id, t.Status]), [[tid, "ACCEPTED"]]);
+  assert.match(out[0].Arn, new RegExp(`^arn:aws:organizations::${other}:transfer/o-[a-z0-9]+/billing/outbound/${tid}$`));
+
+  const ended = (await org.send(new TerminateResponsibilityTransferCommand({ Id: tid, EndTimestamp: start })))
+    .ResponsibilityTransfer;
+  assert.equal(ended.Status, "WITHDRAWN");
+  assert.equal(ended.EndTimestamp.getTime(), Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1) - 1000);
+  await assert.rejects(org.send(new DescribeResponsibilityTransferCommand({ Id: "rt-0123456789" })), (e) => {
+    assert.ok(e instanceof ResponsibilityTransferNotFoundException, `${e.name}: ${e.message}`);
+    return true;
+  });
 });
