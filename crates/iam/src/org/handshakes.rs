@@ -696,10 +696,8 @@ impl Operation<OrgService> for DeclineHandshake {
                 super::transfers::on_handshake(tx, &h, &account, "DECLINED")?;
             }
             // The management account declining the final approval ends the request.
-            if h.action == APPROVE_ALL {
-                if let Some(mut parent) =
-                    h.parent.as_ref().and_then(|p| tx.get::<HandshakeRec>(tables::HANDSHAKES, p).ok().flatten())
-                {
+            if let (APPROVE_ALL, Some(p)) = (h.action.as_str(), &h.parent) {
+                if let Some(mut parent) = tx.get::<HandshakeRec>(tables::HANDSHAKES, p)? {
                     parent.state = "DECLINED".into();
                     parent.changed = now;
                     store(tx, &parent)?;

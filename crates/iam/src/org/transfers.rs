@@ -130,12 +130,13 @@ fn end_of_month(ts: i64) -> Option<i64> {
 
 /// The transfer's shape as `account` sees it (inbound for the bill-transfer account, outbound
 /// for the bill-source account).
-fn transfer_json(t: &TransferRec, account: &str, db: &impl Lookup) -> Value {
-    let email =
-        |a: &str| known_email(db, a).ok().flatten().unwrap_or_else(|| format!("management@{a}.rampart.invalid"));
+fn transfer_json(t: &TransferRec, account: &str, db: &impl Lookup) -> Result<Value> {
+    let email = |a: &str| -> Result<String> {
+        Ok(known_email(db, a)?.unwrap_or_else(|| format!("management@{a}.rampart.invalid")))
+    };
     let mut source = json!({});
     if let Some(s) = &t.source {
-        source = json!({"ManagementAccountId": s, "ManagementAccountEmail": email(s)});
+        source = json!({"ManagementAccountId": s, "ManagementAccountEmail": email(s)?});
     } else if let Some(e) = &t.source_email {
         source = json!({"ManagementAccountEmail": e});
     }
@@ -146,14 +147,14 @@ fn transfer_json(t: &TransferRec, account: &str, db: &impl Lookup) -> Value {
         "Type": "BILLING",
         "Status": t.status,
         "Source": source,
-        "Target": {"ManagementAccountId": t.target, "ManagementAccountEmail": email(&t.target)},
+        "Target": {"ManagementAccountId": t.target, "ManagementAccountEmail": email(&t.target)?},
         "StartTimestamp": t.start,
         "ActiveHandshakeId": t.handshake,
     });
     if let Some(e) = t.end {
         put(&mut v, "EndTimestamp", json!(e));
     }
-    v
+    Ok(v)
 }
 
 /// The transfer's ARN in `account`'s organization: `…/billing/inbound/…` for the bill-transfer
@@ -203,7 +204,7 @@ fn status_at(t: &TransferRec, db: &impl Lookup, now: i64) -> Result<String> {
 
 fn shown(mut t: TransferRec, db: &impl Lookup, now: i64, account: &str) -> Result<Value> {
     t.status = status_at(&t, db, now)?;
-    Ok(transfer_json(&t, account, db))
+    transfer_json(&t, account, db)
 }
 
 /// The caller as the management account of an organization (transfers are between them).
