@@ -17,6 +17,7 @@ mod report;
 mod roles;
 pub(crate) mod saml_providers;
 mod server_certs;
+mod service_creds;
 mod service_linked;
 mod signing_certs;
 mod simulate;
@@ -65,6 +66,7 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     report::OPS,
     service_linked::OPS,
     ssh_keys::OPS,
+    service_creds::OPS,
     signing_certs::OPS,
     server_certs::OPS,
     saml_providers::OPS,
