@@ -60,7 +60,13 @@ impl Iam {
         let db = Db::new(store);
         let resolver = Arc::new(Resolver { db: db.clone(), policies: Arc::new(PolicyCache::default()) });
         let credentials = Arc::new(IamCredentials::new(db.clone(), sealer.clone()));
-        let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone(), sealer });
+        let core = Arc::new(Core {
+            db,
+            resolver: resolver.clone(),
+            creds: credentials.clone(),
+            sealer,
+            activity: std::sync::OnceLock::new(),
+        });
         let sts = Arc::new(StsService::new(core.clone()));
         let org = Arc::new(OrgService::new(core.clone()));
         let enforcer = Arc::new(org::enforce::OrgEnforcer::new(core.db.clone(), resolver.policies.clone()));
@@ -72,6 +78,12 @@ impl Iam {
             sts,
             org,
         }
+    }
+
+    /// The recorded calls IAM's last-accessed reports read (the audit trail). Set once; later
+    /// calls are ignored.
+    pub fn set_activity_log(&self, log: Arc<dyn rampart_service::ActivityLog>) {
+        let _ = self.core.activity.set(log);
     }
 
     /// Bounds on AssumeRoleWithWebIdentity's fetches of an issuer's discovery document and key

@@ -8,6 +8,7 @@ mod details;
 mod groups;
 mod index;
 mod inline;
+mod last_accessed;
 pub(crate) mod login;
 mod managed_policies;
 pub(crate) mod mfa;
@@ -44,6 +45,8 @@ pub(crate) struct Core {
     pub creds: Arc<IamCredentials>,
     /// Seals secrets kept at rest (MFA seeds).
     pub sealer: Arc<rampart_store::Sealer>,
+    /// The recorded calls last-accessed reports are computed from (wired by the server).
+    pub activity: std::sync::OnceLock<Arc<dyn rampart_service::ActivityLog>>,
 }
 
 impl Core {
@@ -78,6 +81,7 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     simulate::OPS,
     details::OPS,
     access::OPS,
+    last_accessed::OPS,
 ]);
 
 /// Every operation this service implements.
