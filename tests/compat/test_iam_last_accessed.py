@@ -170,3 +170,103 @@ def test_paginator(make_user, iam):
     assert first["IsTruncated"] is True and len(first["ServicesLastAccessed"]) == 2
     rest = iam.get_service_last_accessed_details(JobId=job, Marker=first["Marker"])
     assert first["ServicesLastAccessed"] + rest["ServicesLastAccessed"] == whole["ServicesLastAccessed"]
+
+
+# ---- Organizations access reports ----------------------------------------------------------------
+
+from support import random_account_id, random_key_id, random_secret  # noqa: E402
+from test_organizations import Org  # noqa: E402
+
+
+@pytest.fixture
+def org(spawn_server):
+    srv = spawn_server(ephemeral=True, data_dir=None, account_id=random_account_id(),
+                       access_key_id=random_key_id(), secret_access_key=random_secret())
+    return Org(srv)
+
+
+def org_report(iam, job_id, **kw):
+    got = wait_until(
+        lambda: (r := iam.get_organizations_access_report(JobId=job_id, **kw))["JobStatus"] != "IN_PROGRESS" and r,
+        timeout=10,
+    )
+    assert got, "the job completes"
+    return got
+
+
+def test_organizations_access_report_for_root_ou_and_account(org):
+    ou = org.ou()
+    a = org.create_account(parent=ou)
+    b = org.create_account()
+    org.member(a, "iam").list_users()
+    org.member(a, "kms").list_keys()
+    org.member(b, "iam").list_roles()
+    iam = org.client("iam")
+    oid = org.info["Id"]
+    root_path = f"{oid}/{org.root_id}"
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=root_path)["JobId"])
+    assert r["JobStatus"] == "COMPLETED" and "JobCompletionDate" in r
+    d = {x["ServiceNamespace"]: x for x in r["AccessDetails"]}
+    assert [x["ServiceNamespace"] for x in r["AccessDetails"]] == sorted(d)
+    # FullAWSAccess: every service Rampart serves is allowed.
+    assert {"iam", "kms", "sts", "organizations", "secretsmanager", "cloudtrail"} <= set(d)
+    # Both members called IAM (the management account's admin called it too).
+    assert d["iam"]["TotalAuthenticatedEntities"] >= 2
+    assert d["iam"]["Region"] == "us-east-1" and d["iam"]["EntityPath"].startswith(root_path + "/")
+    assert r["NumberOfServicesAccessible"] == len(d)
+    assert r["NumberOfServicesNotAccessed"] == sum(1 for x in d.values() if "LastAuthenticatedTime" not in x)
+    assert d["secretsmanager"] == {"ServiceName": "AWS Secrets Manager", "ServiceNamespace": "secretsmanager",
+                                   "TotalAuthenticatedEntities": 0}
+    # The OU holds only account a.
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=f"{root_path}/{ou}")["JobId"])
+    d = {x["ServiceNamespace"]: x for x in r["AccessDetails"]}
+    assert d["iam"]["TotalAuthenticatedEntities"] == 1 and d["iam"]["EntityPath"] == f"{root_path}/{ou}/{a}"
+    assert d["kms"]["TotalAuthenticatedEntities"] == 1
+    # An account.
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=f"{root_path}/{b}")["JobId"])
+    d = {x["ServiceNamespace"]: x for x in r["AccessDetails"]}
+    assert d["iam"]["EntityPath"] == f"{root_path}/{b}" and d["kms"]["TotalAuthenticatedEntities"] == 0
+    # Sorted by time, most recent first: services never accessed come last.
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=root_path)["JobId"],
+                   SortKey="LAST_AUTHENTICATED_TIME_DESCENDING")
+    times = [x.get("LastAuthenticatedTime") for x in r["AccessDetails"]]
+    seen = [t for t in times if t]
+    assert seen == sorted(seen, reverse=True) and times[: len(seen)] == seen
+
+
+def test_organizations_access_report_for_an_scp(org):
+    ou = org.ou()
+    a = org.create_account(parent=ou)
+    pid = org.scp(policy(allow(["iam:Get*", "iam:List*", "kms:List*"])))
+    org.org.attach_policy(PolicyId=pid, TargetId=ou)
+    org.member(a, "iam").list_users()
+    iam = org.client("iam")
+    path = f"{org.info['Id']}/{org.root_id}/{ou}"
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=path, OrganizationsPolicyId=pid)["JobId"])
+    assert [x["ServiceNamespace"] for x in r["AccessDetails"]] == ["iam", "kms"]
+    assert r["NumberOfServicesAccessible"] == 2 and r["NumberOfServicesNotAccessed"] == 1
+    # Without the policy ID: the SCPs of every level (FullAWSAccess everywhere plus the allow list).
+    org.org.detach_policy(PolicyId="p-FullAWSAccess", TargetId=ou)
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=path)["JobId"])
+    assert [x["ServiceNamespace"] for x in r["AccessDetails"]] == ["iam", "kms"]
+
+
+def test_organizations_access_report_errors(org, spawn_server):
+    iam = org.client("iam")
+    oid = org.info["Id"]
+    # A path that is not an entity of the organization: the job fails and says why.
+    r = org_report(iam, iam.generate_organizations_access_report(EntityPath=f"{oid}/{org.root_id}/ou-zzzz-zzzzzzzz")["JobId"])
+    assert r["JobStatus"] == "FAILED" and r["ErrorDetails"]["Code"] == "InvalidEntityPath"
+    with aws_error("ValidationError", 400, match="entityPath"):
+        org.client("iam", parameter_validation=False).generate_organizations_access_report(EntityPath="not-a-path-at-all-x")
+    with aws_error("NoSuchEntity", 404):
+        iam.get_organizations_access_report(JobId="00000000-0000-0000-0000-000000000000")
+    # A member account cannot generate reports.
+    member = org.member(org.create_account(), "iam")
+    with aws_error("InvalidInput", 400):
+        member.generate_organizations_access_report(EntityPath=f"{oid}/{org.root_id}")
+    # Nor can an account outside any organization.
+    lone = spawn_server(ephemeral=True, data_dir=None, account_id=random_account_id(),
+                        access_key_id=random_key_id(), secret_access_key=random_secret())
+    with aws_error("InvalidInput", 400):
+        lone.client("iam").generate_organizations_access_report(EntityPath=f"{oid}/{org.root_id}")

@@ -29,7 +29,7 @@ use crate::validate::{self as v, Args};
 /// `{account}/{job id}` → [`JobRec`].
 pub const JOBS: &str = "iam_access_advisor_jobs";
 /// IAM's tracking period.
-const TRACKING_DAYS: i64 = 400;
+pub(super) const TRACKING_DAYS: i64 = 400;
 
 /// The services whose names reports show: the ones Rampart serves (whose calls it records), then
 /// others policies commonly name.
@@ -50,7 +50,7 @@ const SERVICE_NAMES: &[(&str, &str)] = &[
     ("cloudwatch", "Amazon CloudWatch"),
 ];
 /// The namespaces a wildcard (`*`, `NotAction`) reaches in a report: the services Rampart serves.
-const SERVED: &[&str] = &["cloudtrail", "iam", "kms", "organizations", "secretsmanager", "sts"];
+pub(super) const SERVED: &[&str] = &["cloudtrail", "iam", "kms", "organizations", "secretsmanager", "sts"];
 
 /// What a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,14 +267,19 @@ fn allowed_services(core: &Core, documents: &[String]) -> Vec<(String, String)> 
         .into_iter()
         .filter(|ns| policies.iter().any(|p| p.allows_some_action_of(ns)))
         .map(|ns| {
-            let name = SERVICE_NAMES.iter().find(|(n, _)| *n == ns).map_or_else(|| ns.clone(), |(_, name)| name.to_string());
+            let name = service_name(&ns);
             (ns, name)
         })
         .collect()
 }
 
+/// A service's name in reports (its namespace when Rampart does not know it).
+pub(super) fn service_name(ns: &str) -> String {
+    SERVICE_NAMES.iter().find(|(n, _)| *n == ns).map_or_else(|| ns.to_string(), |(_, name)| name.to_string())
+}
+
 /// The namespaces an `Allow` statement's `Action` names literally (`s3` of `s3:Get*`).
-fn named_namespaces(doc: &ast::Document) -> Vec<String> {
+pub(super) fn named_namespaces(doc: &ast::Document) -> Vec<String> {
     let mut out = Vec::new();
     for s in doc.statements.iter().filter(|s| s.effect == ast::Effect::Allow) {
         let Some(actions) = s.action.as_ref().filter(|a| !a.negated) else { continue };

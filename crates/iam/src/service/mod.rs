@@ -13,6 +13,7 @@ pub(crate) mod login;
 mod managed_policies;
 pub(crate) mod mfa;
 pub(crate) mod oidc_providers;
+mod org_access;
 mod profiles;
 mod report;
 mod roles;
@@ -82,6 +83,7 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     details::OPS,
     access::OPS,
     last_accessed::OPS,
+    org_access::OPS,
 ]);
 
 /// Every operation this service implements.
