@@ -1225,3 +1225,18 @@ mod unit {
         assert!(grants_public_access(&p("\"*\"", r#","Condition":{"StringEquals":{"aws:UserAgent":"x"}}"#)));
     }
 }
+
+/// ListResourcePolicies of `rec`: `default` when it has a policy. The list has at most one name,
+/// so no answer carries a NextToken and any token given is not one Rampart issued.
+pub(crate) fn list_resource_policies(rec: &SecretRec, max: usize, next_token: Option<&str>) -> Result<Value> {
+    if next_token.is_some() {
+        return Err(SmError::InvalidNextToken("The NextToken value is invalid.".into()));
+    }
+    let names: Vec<Value> =
+        rec.policy.iter().take(max).map(|_| json!({"PolicyName": crate::ops::DEFAULT_POLICY_NAME})).collect();
+    Ok(json!({"ResourcePolicies": names}))
+}
+
+/// The name of the policy PutResourcePolicy sets.
+pub(crate) const DEFAULT_POLICY_NAME: &str = "default";
+
