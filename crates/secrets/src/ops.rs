@@ -1183,6 +1183,20 @@ pub(crate) fn grants_public_access(doc: &str) -> bool {
     })
 }
 
+/// ListResourcePolicies of `rec`: `default` when it has a policy. The list has at most one name,
+/// so no answer carries a NextToken and any token given is not one Rampart issued.
+pub(crate) fn list_resource_policies(rec: &SecretRec, max: usize, next_token: Option<&str>) -> Result<Value> {
+    if next_token.is_some() {
+        return Err(SmError::InvalidNextToken("The NextToken value is invalid.".into()));
+    }
+    let names: Vec<Value> =
+        rec.policy.iter().take(max).map(|_| json!({"PolicyName": crate::ops::DEFAULT_POLICY_NAME})).collect();
+    Ok(json!({"ResourcePolicies": names}))
+}
+
+/// The name of the policy PutResourcePolicy sets.
+pub(crate) const DEFAULT_POLICY_NAME: &str = "default";
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -1224,19 +1238,16 @@ mod unit {
         )));
         assert!(grants_public_access(&p("\"*\"", r#","Condition":{"StringEquals":{"aws:UserAgent":"x"}}"#)));
     }
-}
 
-/// ListResourcePolicies of `rec`: `default` when it has a policy. The list has at most one name,
-/// so no answer carries a NextToken and any token given is not one Rampart issued.
-pub(crate) fn list_resource_policies(rec: &SecretRec, max: usize, next_token: Option<&str>) -> Result<Value> {
-    if next_token.is_some() {
-        return Err(SmError::InvalidNextToken("The NextToken value is invalid.".into()));
+    #[test]
+    fn resource_policy_names() {
+        let mut rec = SecretRec::default();
+        assert_eq!(list_resource_policies(&rec, 100, None).unwrap(), json!({"ResourcePolicies": []}));
+        rec.policy = Some("{}".into());
+        assert_eq!(
+            list_resource_policies(&rec, 1, None).unwrap(),
+            json!({"ResourcePolicies": [{"PolicyName": "default"}]})
+        );
+        assert!(matches!(list_resource_policies(&rec, 1, Some("t")), Err(SmError::InvalidNextToken(_))));
     }
-    let names: Vec<Value> =
-        rec.policy.iter().take(max).map(|_| json!({"PolicyName": crate::ops::DEFAULT_POLICY_NAME})).collect();
-    Ok(json!({"ResourcePolicies": names}))
 }
-
-/// The name of the policy PutResourcePolicy sets.
-pub(crate) const DEFAULT_POLICY_NAME: &str = "default";
-

@@ -107,7 +107,10 @@ mod tests {
                 "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/r"}}}}),
         );
         let a = activity_of(&role).unwrap();
-        assert_eq!((a.kind, a.principal.as_str(), a.namespace.as_str()), (ActivityPrincipal::Role, "arn:aws:iam::111122223333:role/r", "kms"));
+        assert_eq!(
+            (a.kind, a.principal.as_str(), a.namespace.as_str()),
+            (ActivityPrincipal::Role, "arn:aws:iam::111122223333:role/r", "kms")
+        );
         let unknown = event("sts.amazonaws.com", serde_json::json!({"userIdentity": {"type": "Unknown"}}));
         assert!(activity_of(&unknown).is_none());
     }

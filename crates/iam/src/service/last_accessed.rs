@@ -456,7 +456,13 @@ fn read_job(core: &Core, ctx: &RequestContext, id: &str) -> Result<JobRec> {
 const JOB_ID: v::Spec = v::spec(36, 36, None);
 
 fn job_head(w: &mut XmlWriter, job: &JobRec) {
-    let status = if job.error.is_some() { "FAILED" } else if job.completed.is_some() { "COMPLETED" } else { "IN_PROGRESS" };
+    let status = if job.error.is_some() {
+        "FAILED"
+    } else if job.completed.is_some() {
+        "COMPLETED"
+    } else {
+        "IN_PROGRESS"
+    };
     w.elem("JobStatus", status);
 }
 
@@ -635,7 +641,7 @@ mod tests {
             act(30, a, "iam", "ListUsers"),
             act(50, b, "iam", "GetUser"),
             act(40, a, "iam", "ListUsers"),
-            act(60, c, "iam", "ListUsers"),         // not in scope
+            act(60, c, "iam", "ListUsers"),                 // not in scope
             act(70, a, "secretsmanager", "GetSecretValue"), // not allowed
         ];
         let rows = tally(&services, &mut entities, true, &activity);
@@ -649,7 +655,7 @@ mod tests {
         assert_eq!((rows[1].total, rows[1].last.clone()), (0, None));
         assert_eq!(entities[0].last.get("iam"), Some(&40));
         assert_eq!(entities[1].last.get("iam"), Some(&50));
-        assert!(entities[0].last.get("secretsmanager").is_none());
+        assert!(!entities[0].last.contains_key("secretsmanager"));
         // Service level: no action rows.
         let mut again = vec![entity(a)];
         assert!(tally(&services, &mut again, false, &activity)[0].actions.is_empty());

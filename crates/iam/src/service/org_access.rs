@@ -54,7 +54,8 @@ pub struct OrgJobRec {
 }
 
 /// The operations of this family, each listed once.
-pub const OPS: &[Entry<Core>] = &[op::<Core, GenerateOrganizationsAccessReport>(), op::<Core, GetOrganizationsAccessReport>()];
+pub const OPS: &[Entry<Core>] =
+    &[op::<Core, GenerateOrganizationsAccessReport>(), op::<Core, GetOrganizationsAccessReport>()];
 
 /// `^o-[0-9a-z]{10,32}\/r-[0-9a-z]{4,32}[0-9a-z-\/]*`
 fn path_chars(s: &str) -> bool {
@@ -72,8 +73,7 @@ fn path_chars(s: &str) -> bool {
         && rest.chars().all(|c| lower(c) || c == '-' || c == '/')
 }
 
-const ENTITY_PATH: v::Spec =
-    v::spec(19, 427, Some(("^o-[0-9a-z]{10,32}\\/r-[0-9a-z]{4,32}[0-9a-z-\\/]*", path_chars)));
+const ENTITY_PATH: v::Spec = v::spec(19, 427, Some(("^o-[0-9a-z]{10,32}\\/r-[0-9a-z]{4,32}[0-9a-z-\\/]*", path_chars)));
 const POLICY_ID_RE: &str = "^p-[0-9a-zA-Z_]{8,128}$";
 
 fn policy_id_ok(s: &str) -> bool {
@@ -191,8 +191,10 @@ fn complete(core: &Core, acct: &str, mut job: OrgJobRec) -> Result<OrgJobRec> {
             }
         }
         _ => {
-            job.error =
-                Some(("InvalidEntityPath".into(), "The entity path does not name an entity of your organization.".into()))
+            job.error = Some((
+                "InvalidEntityPath".into(),
+                "The entity path does not name an entity of your organization.".into(),
+            ))
         }
     }
     job.completed = Some(now());
@@ -240,7 +242,9 @@ impl Operation<Core> for GenerateOrganizationsAccessReport {
             )
         })?;
         if !org.type_enabled(SCP) {
-            return Err(IamError::InvalidInput("Service control policies are not enabled for the organization root.".into()));
+            return Err(IamError::InvalidInput(
+                "Service control policies are not enabled for the organization root.".into(),
+            ));
         }
         let job = OrgJobRec {
             id: rampart_protocol::new_uuid(),

@@ -103,7 +103,7 @@ fn no_such_credential(id: &str) -> IamError {
 fn not_supported(service: &str) -> IamError {
     IamError::Aws(AwsError::new(
         "NotSupportedService",
-        &format!("No such service {} is supported for Service-Specific Credentials", rampart_protocol::echo(service)),
+        format!("No such service {} is supported for Service-Specific Credentials", rampart_protocol::echo(service)),
         404,
     ))
 }
@@ -434,10 +434,7 @@ fn credential_xml(w: &mut XmlWriter, c: &ServiceCredRec, secret: &str) {
         }
         (None, None) => {}
     }
-    w.elem("ServiceSpecificCredentialId", &c.id)
-        .elem("UserName", &c.user)
-        .elem("Status", c.status(now()))
-        .end();
+    w.elem("ServiceSpecificCredentialId", &c.id).elem("UserName", &c.user).elem("Status", c.status(now())).end();
 }
 
 #[cfg(test)]
