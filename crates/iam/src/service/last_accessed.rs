@@ -294,37 +294,50 @@ pub(super) fn named_namespaces(doc: &ast::Document) -> Vec<String> {
     out
 }
 
-/// Fold the recorded attempts (newest first or not) into the report's rows.
-pub fn tally(
-    services: &[(String, String)],
-    entities: &mut [EntityRow],
+/// The report being folded from the recorded attempts, one at a time (a busy account's trail is
+/// never held in memory).
+pub struct Tally {
+    rows: Vec<ServiceRow>,
+    who: Vec<BTreeSet<String>>,
+    actions: Vec<BTreeMap<String, Access>>,
     action_level: bool,
-    activity: &[Activity],
-) -> Vec<ServiceRow> {
-    let mut rows: Vec<ServiceRow> = services
-        .iter()
-        .map(|(ns, name)| ServiceRow {
-            namespace: ns.clone(),
-            name: name.clone(),
-            last: None,
-            total: 0,
-            actions: Vec::new(),
-        })
-        .collect();
-    let mut who: Vec<BTreeSet<String>> = vec![BTreeSet::new(); rows.len()];
-    let mut actions: Vec<BTreeMap<String, Access>> = vec![BTreeMap::new(); rows.len()];
-    for a in activity {
-        let Some(e) = entities.iter_mut().find(|e| e.arn == a.principal) else { continue };
-        let Some(i) = rows.iter().position(|r| r.namespace == a.namespace) else { continue };
+    /// Entity ARN → its index in the entities given to `add`.
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Tally {
+    pub fn new(services: &[(String, String)], entities: &[EntityRow], action_level: bool) -> Self {
+        let rows: Vec<ServiceRow> = services
+            .iter()
+            .map(|(ns, name)| ServiceRow {
+                namespace: ns.clone(),
+                name: name.clone(),
+                last: None,
+                total: 0,
+                actions: Vec::new(),
+            })
+            .collect();
+        let n = rows.len();
+        let index = entities.iter().enumerate().map(|(i, e)| (e.arn.clone(), i)).collect();
+        Tally { rows, who: vec![BTreeSet::new(); n], actions: vec![BTreeMap::new(); n], action_level, index }
+    }
+
+    /// Count one attempt when it is by one of `entities` on one of the report's services.
+    pub fn add(&mut self, entities: &mut [EntityRow], a: &Activity) {
+        let Some(e) = self.index.get(&a.principal).and_then(|&i| entities.get_mut(i)) else { return };
+        let Some(i) = self.rows.iter().position(|r| r.namespace == a.namespace) else { return };
         let access = Access { at: a.time, entity: a.principal.clone(), region: a.region.clone() };
         let last = e.last.entry(a.namespace.clone()).or_insert(a.time);
         *last = (*last).max(a.time);
-        if let (Some(row), Some(set), Some(acts)) = (rows.get_mut(i), who.get_mut(i), actions.get_mut(i)) {
+        if let (Some(row), Some(set), Some(acts)) = (self.rows.get_mut(i), self.who.get_mut(i), self.actions.get_mut(i))
+        {
             if row.last.as_ref().is_none_or(|l| l.at < a.time) {
                 row.last = Some(access.clone());
             }
-            set.insert(a.principal.clone());
-            if action_level {
+            if !set.contains(&a.principal) {
+                set.insert(a.principal.clone());
+            }
+            if self.action_level {
                 let slot = acts.entry(a.action.clone()).or_insert_with(|| access.clone());
                 if slot.at < a.time {
                     *slot = access;
@@ -332,11 +345,30 @@ pub fn tally(
             }
         }
     }
-    for ((row, set), acts) in rows.iter_mut().zip(who).zip(actions) {
-        row.total = set.len();
-        row.actions = acts.into_iter().collect();
+
+    pub fn finish(self) -> Vec<ServiceRow> {
+        let mut rows = self.rows;
+        for ((row, set), acts) in rows.iter_mut().zip(self.who).zip(self.actions) {
+            row.total = set.len();
+            row.actions = acts.into_iter().collect();
+        }
+        rows
     }
-    rows
+}
+
+/// The rows of a report on `activity` (newest first or not).
+#[cfg(test)]
+pub fn tally(
+    services: &[(String, String)],
+    entities: &mut [EntityRow],
+    action_level: bool,
+    activity: &[Activity],
+) -> Vec<ServiceRow> {
+    let mut t = Tally::new(services, entities, action_level);
+    for a in activity {
+        t.add(entities, a);
+    }
+    t.finish()
 }
 
 /// Compute a job that is still in progress, and store it completed (or failed).
@@ -353,20 +385,14 @@ fn complete(core: &Core, acct: &str, mut job: JobRec) -> Result<JobRec> {
         Ok(Scope { documents, mut entities }) => {
             let services = allowed_services(core, &documents);
             let since = job.created.saturating_sub(TRACKING_DAYS * 86_400);
-            let mut seen: Vec<Activity> = Vec::new();
-            let wanted: BTreeSet<&str> = services.iter().map(|(ns, _)| ns.as_str()).collect();
-            let arns: BTreeSet<String> = entities.iter().map(|e| e.arn.clone()).collect();
+            let mut t = Tally::new(&services, &entities, job.action_level);
             let read = match core.activity.get() {
-                Some(log) => log.visit(acct, since, job.created, &mut |a: &Activity| {
-                    if arns.contains(&a.principal) && wanted.contains(a.namespace.as_str()) {
-                        seen.push(a.clone());
-                    }
-                }),
+                Some(log) => log.visit(acct, since, job.created, &mut |a: &Activity| t.add(&mut entities, a)),
                 None => Err("the audit trail is not available".to_string()),
             };
             match read {
                 Ok(()) => {
-                    job.services = tally(&services, &mut entities, job.action_level, &seen);
+                    job.services = t.finish();
                     job.entities = entities;
                 }
                 Err(e) => {

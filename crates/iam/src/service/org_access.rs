@@ -125,26 +125,49 @@ fn allowed(core: &Core, org: &OrgDoc, target: &str, policy: Option<&str>) -> Vec
         .collect()
 }
 
-/// Fold the attempts of each account (`(account path, its activity)`) into the report's rows.
+/// The report being folded from each account's attempts, one at a time.
+pub struct Tally {
+    rows: Vec<AccessDetail>,
+}
+
+impl Tally {
+    pub fn new(services: &[(String, String)]) -> Self {
+        let rows = services
+            .iter()
+            .map(|(ns, name)| AccessDetail { namespace: ns.clone(), name: name.clone(), last: None, total: 0 })
+            .collect();
+        Tally { rows }
+    }
+
+    /// Count one account: `path` is its entity path, `seen` the namespaces it attempted so far
+    /// (to count each account once per service).
+    pub fn add(&mut self, path: &str, seen: &mut BTreeSet<String>, a: &Activity) {
+        let Some(row) = self.rows.iter_mut().find(|r| r.namespace == a.namespace) else { return };
+        if row.last.as_ref().is_none_or(|l| l.0 < a.time) {
+            row.last = Some((a.time, path.to_string(), a.region.clone()));
+        }
+        if !seen.contains(&a.namespace) {
+            seen.insert(a.namespace.clone());
+            row.total += 1;
+        }
+    }
+
+    pub fn finish(self) -> Vec<AccessDetail> {
+        self.rows
+    }
+}
+
+/// The rows of a report on each account's attempts (`(account path, its activity)`).
+#[cfg(test)]
 pub fn tally(services: &[(String, String)], accounts: &[(String, Vec<Activity>)]) -> Vec<AccessDetail> {
-    services
-        .iter()
-        .map(|(ns, name)| {
-            let mut last: Option<(i64, String, String)> = None;
-            let mut total = 0;
-            for (path, acts) in accounts {
-                let mut any = false;
-                for a in acts.iter().filter(|a| &a.namespace == ns) {
-                    any = true;
-                    if last.as_ref().is_none_or(|l| l.0 < a.time) {
-                        last = Some((a.time, path.clone(), a.region.clone()));
-                    }
-                }
-                total += usize::from(any);
-            }
-            AccessDetail { namespace: ns.clone(), name: name.clone(), last, total }
-        })
-        .collect()
+    let mut t = Tally::new(services);
+    for (path, acts) in accounts {
+        let mut seen = BTreeSet::new();
+        for a in acts {
+            t.add(path, &mut seen, a);
+        }
+    }
+    t.finish()
 }
 
 fn complete(core: &Core, acct: &str, mut job: OrgJobRec) -> Result<OrgJobRec> {
@@ -161,15 +184,16 @@ fn complete(core: &Core, acct: &str, mut job: OrgJobRec) -> Result<OrgJobRec> {
                 let services = allowed(core, &org, &target, job.policy.as_deref());
                 let wanted: BTreeSet<&str> = services.iter().map(|(ns, _)| ns.as_str()).collect();
                 let since = job.created.saturating_sub(TRACKING_DAYS * 86_400);
-                let mut accounts = Vec::new();
+                let mut t = Tally::new(&services);
                 let mut failed = None;
                 for a in accounts_in(&org, &target) {
-                    let mut acts = Vec::new();
+                    let path = org.path_string(&a).unwrap_or_default().trim_end_matches('/').to_string();
+                    let mut seen = BTreeSet::new();
                     let read = match core.activity.get() {
                         Some(log) => log.visit(&a, since, job.created, &mut |x: &Activity| {
                             // Calls made by the account's own principals.
                             if wanted.contains(x.namespace.as_str()) && principal_account(&x.principal) == Some(&a) {
-                                acts.push(x.clone());
+                                t.add(&path, &mut seen, x);
                             }
                         }),
                         None => Err("the audit trail is not available".to_string()),
@@ -178,11 +202,9 @@ fn complete(core: &Core, acct: &str, mut job: OrgJobRec) -> Result<OrgJobRec> {
                         failed = Some(e);
                         break;
                     }
-                    let path = org.path_string(&a).unwrap_or_default().trim_end_matches('/').to_string();
-                    accounts.push((path, acts));
                 }
                 match failed {
-                    None => job.details = tally(&services, &accounts),
+                    None => job.details = t.finish(),
                     Some(e) => {
                         tracing::warn!(error = %e, "organizations access report: cannot read the audit trail");
                         job.error = Some(("ServiceFailure".into(), "The report could not be generated.".into()));
