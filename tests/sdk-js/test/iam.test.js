@@ -17,6 +17,7 @@ import {
   ListServiceSpecificCredentialsCommand,
   PutUserPolicyCommand,
   ResetServiceSpecificCredentialCommand,
+  SetSecurityTokenServicePreferencesCommand,
   UpdateServiceSpecificCredentialCommand,
   DeleteAccessKeyCommand,
   DeletePolicyCommand,
@@ -25,6 +26,7 @@ import {
   DetachRolePolicyCommand,
   EntityAlreadyExistsException,
   GetAccessKeyLastUsedCommand,
+  GetAccountSummaryCommand,
   GetPolicyCommand,
   GetPolicyVersionCommand,
   GetRoleCommand,
@@ -451,5 +453,12 @@ test("service last accessed: a user's report from the recorded calls, and its en
     iam.send(new GetServiceLastAccessedDetailsCommand({ JobId: "00000000-0000-0000-0000-000000000000" })),
     (e) => e instanceof NoSuchEntityException,
   );
+});
+
+test("SetSecurityTokenServicePreferences shows in GetAccountSummary", async () => {
+  await iam.send(new SetSecurityTokenServicePreferencesCommand({ GlobalEndpointTokenVersion: "v2Token" }));
+  assert.equal((await iam.send(new GetAccountSummaryCommand({}))).SummaryMap.GlobalEndpointTokenVersion, 2);
+  await iam.send(new SetSecurityTokenServicePreferencesCommand({ GlobalEndpointTokenVersion: "v1Token" }));
+  assert.equal((await iam.send(new GetAccountSummaryCommand({}))).SummaryMap.GlobalEndpointTokenVersion, 1);
 });
 
