@@ -140,6 +140,33 @@ fn subject_of(arn: &str) -> Result<(Subject, String)> {
     Ok((subject, name.to_string()))
 }
 
+/// Reports kept per account and kind: past it, the oldest tenth is dropped when a job is added.
+const MAX_JOBS: usize = 1000;
+
+/// Store a new job of `acct` in `table`, dropping the oldest ones once the account has
+/// [`MAX_JOBS`] (a caller generating reports in a loop cannot grow the store without bound).
+pub(super) fn store_new_job<T: Serialize>(
+    tx: &mut crate::db::Tx<'_>,
+    table: &str,
+    acct: &str,
+    key: &str,
+    job: &T,
+) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Created {
+        created: i64,
+    }
+    let prefix = format!("{acct}/");
+    if tx.count(table, &prefix)? >= MAX_JOBS {
+        let mut jobs: Vec<(String, Created)> = tx.scan(table, &prefix)?;
+        jobs.sort_by_key(|(_, j)| j.created);
+        for (k, _) in jobs.iter().take(MAX_JOBS / 10) {
+            tx.delete(table, k)?;
+        }
+    }
+    tx.put(table, key, job)
+}
+
 fn no_such_job(id: &str) -> IamError {
     IamError::NoSuchEntity(format!("No such job {id} exists."))
 }
@@ -461,7 +488,7 @@ impl Operation<Core> for GenerateServiceLastAccessedDetails {
             entities: Vec::new(),
         };
         let key = format!("{acct}/{}", job.id);
-        core.db.write(acct, |tx| tx.put(JOBS, &key, &job))?;
+        core.db.write(acct, |tx| store_new_job(tx, JOBS, acct, &key, &job))?;
         let mut w = XmlWriter::new();
         w.elem("JobId", &job.id);
         xml(w.finish())
@@ -685,6 +712,41 @@ mod tests {
         // Service level: no action rows.
         let mut again = vec![entity(a)];
         assert!(tally(&services, &mut again, false, &activity)[0].actions.is_empty());
+    }
+
+    #[test]
+    fn jobs_per_account_are_bounded() {
+        use std::sync::Arc;
+        let db = crate::db::Db::new(Arc::new(rampart_store::SqliteStore::in_memory().unwrap()));
+        let job = |i: i64| JobRec {
+            id: format!("{i:036}"),
+            subject: Subject::User,
+            arn: "arn:aws:iam::111122223333:user/u".into(),
+            action_level: false,
+            created: i,
+            owner: "o".into(),
+            completed: None,
+            error: None,
+            services: Vec::new(),
+            entities: Vec::new(),
+        };
+        db.write("111122223333", |tx| {
+            for i in 0..MAX_JOBS as i64 {
+                store_new_job(tx, JOBS, "111122223333", &format!("111122223333/{i:036}"), &job(i))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(db.count(JOBS, "111122223333/").unwrap(), MAX_JOBS);
+        let next = MAX_JOBS as i64;
+        db.write("111122223333", |tx| {
+            store_new_job(tx, JOBS, "111122223333", &format!("111122223333/{next:036}"), &job(next))
+        })
+        .unwrap();
+        assert_eq!(db.count(JOBS, "111122223333/").unwrap(), MAX_JOBS - MAX_JOBS / 10 + 1);
+        // The oldest went; the newest stayed.
+        assert!(db.get::<JobRec>(JOBS, &format!("111122223333/{:036}", 0)).unwrap().is_none());
+        assert!(db.get::<JobRec>(JOBS, &format!("111122223333/{next:036}")).unwrap().is_some());
     }
 
     #[test]

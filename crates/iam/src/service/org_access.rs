@@ -16,7 +16,7 @@ use rampart_protocol::xml::XmlWriter;
 use rampart_service::{op, Activity, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 
-use super::last_accessed::{named_namespaces, service_name, SERVED, TRACKING_DAYS};
+use super::last_accessed::{named_namespaces, service_name, store_new_job, SERVED, TRACKING_DAYS};
 use super::{account, check, one, paginate, xml, Core};
 use crate::db::Lookup;
 use crate::error::{IamError, Result};
@@ -279,7 +279,7 @@ impl Operation<Core> for GenerateOrganizationsAccessReport {
             details: Vec::new(),
         };
         let key = format!("{acct}/{}", job.id);
-        core.db.write(acct, |tx| tx.put(JOBS, &key, &job))?;
+        core.db.write(acct, |tx| store_new_job(tx, JOBS, acct, &key, &job))?;
         let mut w = XmlWriter::new();
         w.elem("JobId", &job.id);
         xml(w.finish())
