@@ -798,6 +798,7 @@ mod tests {
             db,
             sealer,
             activity: std::sync::OnceLock::new(),
+            public_url: Default::default(),
         }
     }
 

@@ -610,16 +610,21 @@ impl Operation<Kms> for RotateKeyOnDemand {
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
         let k = self.key.planned(kms, ctx)?;
         k.require_enabled()?;
+        if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT {
+            // AWS says nothing more here (recorded: an empty message), unlike EnableKeyRotation.
+            return Err(KmsError::Unsupported(String::new()));
+        }
         kms.require_rotatable(&k)?;
         let on_demand = k.rec.versions.iter().filter(|v| v.rotation_type.as_deref() == Some("ON_DEMAND")).count();
         if on_demand >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::LimitExceeded(format!(
-                "The on-demand rotations limit has been reached for {}.",
+                "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
                 k.arn
             )));
         }
         kms.rotate(&k.rec.account, &k.rec.region, &k.rec.key_id, "ON_DEMAND")?;
-        Ok(Output::Json(json!({"KeyId": k.arn})))
+        // The key ID, as GetKeyRotationStatus answers (recorded from AWS), not the ARN.
+        Ok(Output::Json(json!({"KeyId": k.rec.key_id})))
     }
 }
 
@@ -735,7 +740,7 @@ fn region_member(i: &In<'_>, member: &str) -> Result<String> {
 fn not_primary(k: &Loaded) -> KmsError {
     match k.rec.multi_region_primary {
         None => KmsError::Unsupported(format!("{} is not a multi-Region key.", k.arn)),
-        _ => KmsError::Unsupported(format!("{} is not a multi-Region primary key.", k.arn)),
+        _ => KmsError::Unsupported(format!("{} is not a multi-region primary key.", k.arn)),
     }
 }
 
@@ -848,11 +853,20 @@ impl Operation<Kms> for ReplicateKey {
             Ok(())
         })?;
         let tags: Vec<Value> = tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect();
-        Ok(Output::Json(json!({
-            "ReplicaKeyMetadata": kms.key_metadata(&rec)?,
-            "ReplicaPolicy": policy,
-            "ReplicaTags": tags,
-        })))
+        // The answer describes the replica as it starts, as AWS's does (recorded): `Creating`, not
+        // yet enabled, no key material ID. Rampart's replication is done when the call returns,
+        // so DescribeKey in the replica's Region already shows it Enabled.
+        let mut metadata = kms.key_metadata(&rec)?;
+        if let Some(m) = metadata.as_object_mut() {
+            m.insert("KeyState".into(), json!("Creating"));
+            m.insert("Enabled".into(), json!(false));
+            m.remove("CurrentKeyMaterialId");
+        }
+        let mut out = json!({"ReplicaKeyMetadata": metadata, "ReplicaPolicy": policy});
+        if !tags.is_empty() {
+            out["ReplicaTags"] = Value::Array(tags);
+        }
+        Ok(Output::Json(out))
     }
 }
 
