@@ -1199,6 +1199,25 @@ pub(crate) fn list_resource_policies(rec: &SecretRec, max: usize, next_token: Op
 /// The name of the policy PutResourcePolicy sets.
 pub(crate) const DEFAULT_POLICY_NAME: &str = "default";
 
+/// The AWS managed key `aws/secretsmanager` cannot be used from another account (its key policy
+/// names only its own account, and nobody can change it), so AWS refuses reading or writing the
+/// value of such a secret across accounts before asking KMS — with this message, not KMS's
+/// AccessDenied.
+fn default_key_stays_home(ctx: &RequestContext, rec: &SecretRec) -> Result<()> {
+    let owner = rec.arn.split(':').nth(4).unwrap_or_default();
+    let default_key = match rec.kms_key_id.as_deref() {
+        None => true,
+        Some(k) => k == crate::keys::DEFAULT_KEY_ALIAS || k.ends_with(&format!(":{}", crate::keys::DEFAULT_KEY_ALIAS)),
+    };
+    if default_key && owner != ctx.caller.account_id {
+        return Err(SmError::InvalidRequest(
+            "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -1252,23 +1271,4 @@ mod unit {
         );
         assert!(matches!(list_resource_policies(&rec, 1, Some("t")), Err(SmError::InvalidNextToken(_))));
     }
-}
-
-/// The AWS managed key `aws/secretsmanager` cannot be used from another account (its key policy
-/// names only its own account, and nobody can change it), so AWS refuses reading or writing the
-/// value of such a secret across accounts before asking KMS — with this message, not KMS's
-/// AccessDenied.
-fn default_key_stays_home(ctx: &RequestContext, rec: &SecretRec) -> Result<()> {
-    let owner = rec.arn.split(':').nth(4).unwrap_or_default();
-    let default_key = match rec.kms_key_id.as_deref() {
-        None => true,
-        Some(k) => k == crate::keys::DEFAULT_KEY_ALIAS || k.ends_with(&format!(":{}", crate::keys::DEFAULT_KEY_ALIAS)),
-    };
-    if default_key && owner != ctx.caller.account_id {
-        return Err(SmError::InvalidRequest(
-            "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
-                .into(),
-        ));
-    }
-    Ok(())
 }
