@@ -115,13 +115,13 @@ def test_create_get_list_update(ct, account_id):
 
 
 def test_region_scoping_and_list_pagination(server):
-    west = server.client("cloudtrail", region_name="eu-west-3")
+    west = server.client("cloudtrail", region="eu-west-3")
     arns = [create(west)["EventDataStoreArn"] for _ in range(3)]
     assert all(":eu-west-3:" in a for a in arns)
     page = west.list_event_data_stores(MaxResults=2)
     assert len(page["EventDataStores"]) == 2 and page["NextToken"]
     rest = west.list_event_data_stores(NextToken=page["NextToken"])["EventDataStores"]
-    assert [s["EventDataStoreArn"] for s in page["EventDataStores"] + rest] == arns
+    assert sorted(s["EventDataStoreArn"] for s in page["EventDataStores"] + rest) == sorted(arns)
     east = server.client("cloudtrail")
     with pytest.raises(ClientError) as exc:
         east.get_event_data_store(EventDataStore=arns[0])
@@ -178,14 +178,20 @@ def test_names_are_unique_per_region(ct):
     ct.delete_event_data_store(EventDataStore=resp["EventDataStoreArn"])
 
 
-def test_quota_of_event_data_stores(spawn_server):
-    srv = spawn_server()
-    c = srv.client("cloudtrail")
-    for _ in range(10):
-        create(c)
+def test_quota_of_event_data_stores(server):
+    c = server.client("cloudtrail", region="ap-south-1")
+    arns = [create(c)["EventDataStoreArn"] for _ in range(10)]
     with pytest.raises(ClientError) as exc:
         create(c)
     assert code(exc) == "EventDataStoreMaxLimitExceededException"
+    # Stores pending deletion do not count, so restoring one can exceed the quota.
+    c.delete_event_data_store(EventDataStore=arns[0])
+    arns.append(create(c)["EventDataStoreArn"])
+    with pytest.raises(ClientError) as exc:
+        c.restore_event_data_store(EventDataStore=arns[0])
+    assert code(exc) == "EventDataStoreMaxLimitExceededException"
+    for a in arns[1:]:
+        c.delete_event_data_store(EventDataStore=a)
 
 
 def test_termination_protection_delete_and_restore(ct):

@@ -378,7 +378,7 @@ mod tests {
             region: "us-east-1".into(),
             name: "lake".into(),
             status: "ENABLED".into(),
-            advanced_event_selectors: selectors,
+            advanced_event_selectors: if selectors.is_empty() { selectors::default_selectors() } else { selectors },
             multi_region: true,
             retention_days: 7,
             termination_protection: false,

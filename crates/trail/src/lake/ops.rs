@@ -382,7 +382,8 @@ impl Operation<Api> for CreateEventDataStore {
                     "An event data store with that name already exists.",
                 ));
             }
-            if here.len() >= MAX_STORES {
+            // Stores pending deletion do not count (restoring one may exceed the quota).
+            if here.iter().filter(|x| x.status != "PENDING_DELETION").count() >= MAX_STORES {
                 return Err(e400(
                     "EventDataStoreMaxLimitExceededException",
                     "Your account has used the maximum number of event data stores.",
@@ -453,9 +454,22 @@ on_store!(RestoreEventDataStore, |api, ctx, store| {
     let d = store.load(api, ctx)?;
     let seq = seq_now(api)?;
     let now = now_secs(ctx);
+    let active = api
+        .store()
+        .scan_json::<EventDataStoreDoc>(EDS_TABLE, &format!("{}/", d.account))
+        .map_err(store_err)?
+        .into_iter()
+        .filter(|(_, x)| x.region == d.region && x.status != "PENDING_DELETION")
+        .count();
     let d = update_store(api, &d.key(), |d| {
         if d.status != "PENDING_DELETION" {
             return Err(bad_status());
+        }
+        if active >= MAX_STORES {
+            return Err(e400(
+                "EventDataStoreMaxLimitExceededException",
+                "Your account has used the maximum number of event data stores.",
+            ));
         }
         d.status = if d.ingesting { "ENABLED" } else { "STOPPED_INGESTION" }.into();
         d.deleted_at = None;

@@ -14,6 +14,8 @@ use crate::audit::StoredEvent;
 
 /// The operators of a field selector.
 pub const OPERATORS: &[&str] = &["Equals", "NotEquals", "StartsWith", "NotStartsWith", "EndsWith", "NotEndsWith"];
+/// Selectors per event data store at most.
+const MAX_SELECTORS: usize = 5;
 /// Values across all conditions of all selectors at most.
 const MAX_VALUES: usize = 500;
 
@@ -56,6 +58,9 @@ pub fn validate(v: Option<&Value>) -> Result<Option<Vec<Value>>, AwsError> {
     let list = v.as_array().ok_or_else(|| invalid("AdvancedEventSelectors must be a list."))?;
     if list.is_empty() {
         return Err(invalid("You must specify at least one advanced event selector."));
+    }
+    if list.len() > MAX_SELECTORS {
+        return Err(invalid(format!("You can configure up to {MAX_SELECTORS} advanced event selectors for each event data store.")));
     }
     let mut values = 0usize;
     let mut out = Vec::with_capacity(list.len());

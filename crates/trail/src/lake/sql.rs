@@ -506,6 +506,7 @@ impl Translator {
             }
         }
         let mut out = self.expr(&toks[..list_start])?;
+        out.push(' ');
         for (n, item) in split_commas(&toks[list_start..end]).into_iter().enumerate() {
             if item.is_empty() {
                 return invalid("Syntax error in the SELECT list.");
