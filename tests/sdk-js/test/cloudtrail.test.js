@@ -302,10 +302,14 @@ test("Lake: CreateEventDataStore, StartQuery over the calls made since, paginate
   assert.equal(d.QueryStatus, "FINISHED", d.ErrorMessage);
   assert.ok(d.QueryStatistics.CreationTime instanceof Date);
   const rows = [];
-  for await (const page of paginateGetQueryResults({ client: ct, pageSize: 2 }, { QueryId })) {
+  let pages = 0;
+  for await (const page of paginateGetQueryResults({ client: ct }, { QueryId, MaxQueryResults: 2 })) {
     assert.ok(page.QueryResultRows.length <= 2);
+    assert.equal(page.QueryStatistics.TotalResultsCount, 3);
     rows.push(...page.QueryResultRows);
+    pages += 1;
   }
+  assert.equal(pages, 2);
   assert.deepEqual(
     rows.map((r) => r[0].u),
     names.map((n) => n.replace(/[^\w+=,.@-]/g, "x")),
