@@ -7,6 +7,8 @@
 //! (one transaction, so a crash loses or repeats nothing). Nothing runs in the request path; a
 //! query drains its event data stores before it runs, so it sees every call made before it.
 
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 pub(crate) mod ops;
 pub mod query;
 pub mod selectors;
@@ -366,6 +368,7 @@ pub fn uuid() -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::audit::AuditLog;

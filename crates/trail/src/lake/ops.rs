@@ -85,11 +85,12 @@ fn kms_key(body: &Value) -> Result<(), AwsError> {
     let alias = |s: &str| s.strip_prefix("alias/").is_some_and(|a| !a.is_empty() && a.len() <= 256);
     let arn = |s: &str| {
         let p: Vec<&str> = s.splitn(6, ':').collect();
-        p.len() == 6
-            && p[0] == "arn"
-            && p[2] == "kms"
-            && p[4].len() == 12
-            && (p[5].strip_prefix("key/").is_some_and(|id| uuidish(id) || mrk(id)) || alias(p[5]))
+        match p.as_slice() {
+            ["arn", _, "kms", _, acct, res] => {
+                acct.len() == 12 && (res.strip_prefix("key/").is_some_and(|id| uuidish(id) || mrk(id)) || alias(res))
+            }
+            _ => false,
+        }
     };
     if !(k.len() <= 350 && (uuidish(k) || mrk(k) || alias(k) || arn(k))) {
         return Err(e400("InvalidKmsKeyIdException", "The KMS key ID is not valid."));
@@ -153,6 +154,13 @@ fn store_json(d: &EventDataStoreDoc) -> Value {
     })
 }
 
+/// Set member `k` of a JSON object.
+fn set(out: &mut Value, k: &str, v: Value) {
+    if let Value::Object(m) = out {
+        m.insert(k.to_string(), v);
+    }
+}
+
 fn tag_list(tags: &[(String, String)]) -> Value {
     json!(tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>())
 }
@@ -192,25 +200,22 @@ impl StoreRef {
         }
         if v.starts_with("arn:") {
             let p: Vec<&str> = v.splitn(6, ':').collect();
-            let id = p.get(5).and_then(|r| r.strip_prefix("eventdatastore/"));
-            match (p.len(), p.get(2), p.get(4), id) {
-                (6, Some(&"cloudtrail"), Some(acct), Some(id))
-                    if acct.len() == 12 && acct.bytes().all(|c| c.is_ascii_digit()) && !id.is_empty() =>
-                {
-                    return Ok(StoreRef {
-                        account: Some(acct.to_string()),
-                        region: Some(p[3].to_string()),
-                        id: id.to_string(),
-                        doc: None,
-                    })
-                }
-                _ => {
-                    return Err(e400(
-                        "EventDataStoreARNInvalidException",
-                        "The specified event data store ARN is not valid or does not map to an event data store in your account.",
-                    ))
+            if let ["arn", _, "cloudtrail", region, acct, res] = p.as_slice() {
+                if let Some(id) = res.strip_prefix("eventdatastore/") {
+                    if acct.len() == 12 && acct.bytes().all(|c| c.is_ascii_digit()) && !id.is_empty() {
+                        return Ok(StoreRef {
+                            account: Some(acct.to_string()),
+                            region: Some(region.to_string()),
+                            id: id.to_string(),
+                            doc: None,
+                        });
+                    }
                 }
             }
+            return Err(e400(
+                "EventDataStoreARNInvalidException",
+                "The specified event data store ARN is not valid or does not map to an event data store in your account.",
+            ));
         }
         Ok(StoreRef { account: None, region: None, id: v.to_string(), doc: None })
     }
@@ -392,8 +397,8 @@ impl Operation<Api> for CreateEventDataStore {
             tx.put_json(EDS_TABLE, &d.key(), &d).map_err(store_err)
         })?;
         let mut out = store_json(&d);
-        out["Status"] = json!("CREATED");
-        out["TagsList"] = tag_list(&d.tags);
+        set(&mut out, "Status", json!("CREATED"));
+        set(&mut out, "TagsList", tag_list(&d.tags));
         Ok(Output::Json(out))
     }
 }
@@ -598,7 +603,7 @@ impl Operation<Api> for ListEventDataStores {
             .collect();
         let mut out = json!({"EventDataStores": page});
         if self.from + self.max < all.len() {
-            out["NextToken"] = json!(token("eds", self.from + self.max));
+            set(&mut out, "NextToken", json!(token("eds", self.from + self.max)));
         }
         Ok(Output::Json(out))
     }
@@ -890,7 +895,7 @@ impl Operation<Api> for StartQuery {
         })?;
         let mut out = json!({"QueryId": doc.id});
         if let Some(o) = &self.owner {
-            out["EventDataStoreOwnerAccountId"] = json!(o);
+            set(&mut out, "EventDataStoreOwnerAccountId", json!(o));
         }
         query::spawn(api.0.lake.clone(), doc, self.translated);
         Ok(Output::Json(out))
@@ -1021,7 +1026,7 @@ impl Operation<Api> for DescribeQuery {
             },
         });
         if let Some(e) = &q.error {
-            out["ErrorMessage"] = json!(e);
+            set(&mut out, "ErrorMessage", json!(e));
         }
         Ok(Output::Json(out))
     }
@@ -1062,7 +1067,10 @@ impl Operation<Api> for GetQueryResults {
         if from > total {
             return Err(e400("InvalidNextTokenException", "A token that is not valid, or a token that was previously used in a request with different parameters."));
         }
-        let page: Vec<Value> = results.rows[from..]
+        let page: Vec<Value> = results
+            .rows
+            .get(from..)
+            .unwrap_or_default()
             .iter()
             .take(self.max)
             .map(|row| {
@@ -1086,10 +1094,10 @@ impl Operation<Api> for GetQueryResults {
             "QueryResultRows": page,
         });
         if from + self.max < total {
-            out["NextToken"] = json!(token(&q.id, from + self.max));
+            set(&mut out, "NextToken", json!(token(&q.id, from + self.max)));
         }
         if let Some(e) = &q.error {
-            out["ErrorMessage"] = json!(e);
+            set(&mut out, "ErrorMessage", json!(e));
         }
         Ok(Output::Json(out))
     }
@@ -1215,7 +1223,7 @@ impl Operation<Api> for ListQueries {
             .collect();
         let mut out = json!({"Queries": page});
         if self.from + self.max < qs.len() {
-            out["NextToken"] = json!(token("queries", self.from + self.max));
+            set(&mut out, "NextToken", json!(token("queries", self.from + self.max)));
         }
         Ok(Output::Json(out))
     }

@@ -446,6 +446,7 @@ fn execute(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::audit::AuditLog;

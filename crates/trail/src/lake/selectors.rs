@@ -60,7 +60,9 @@ pub fn validate(v: Option<&Value>) -> Result<Option<Vec<Value>>, AwsError> {
         return Err(invalid("You must specify at least one advanced event selector."));
     }
     if list.len() > MAX_SELECTORS {
-        return Err(invalid(format!("You can configure up to {MAX_SELECTORS} advanced event selectors for each event data store.")));
+        return Err(invalid(format!(
+            "You can configure up to {MAX_SELECTORS} advanced event selectors for each event data store."
+        )));
     }
     let mut values = 0usize;
     let mut out = Vec::with_capacity(list.len());
@@ -227,6 +229,7 @@ fn condition_holds(f: &Value, actual: Option<&str>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::record::test_record;

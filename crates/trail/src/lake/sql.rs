@@ -121,23 +121,25 @@ const SYMS: &[&str] =
 
 fn tokenize(src: &str) -> Result<Vec<Tok>, SqlError> {
     let chars: Vec<char> = src.chars().collect();
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let text = |a: usize, b: usize| -> String { chars.get(a..b).unwrap_or_default().iter().collect() };
     let mut out: Vec<Tok> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
+        let c = at(i);
         if c.is_whitespace() {
             i += 1;
             continue;
         }
         if c == '-' && chars.get(i + 1) == Some(&'-') {
-            while i < chars.len() && chars[i] != '\n' {
+            while i < chars.len() && at(i) != '\n' {
                 i += 1;
             }
             continue;
         }
         if c == '/' && chars.get(i + 1) == Some(&'*') {
             i += 2;
-            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+            while i < chars.len() && !(at(i) == '*' && chars.get(i + 1) == Some(&'/')) {
                 i += 1;
             }
             if i >= chars.len() {
@@ -180,38 +182,38 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, SqlError> {
         let table_position = out.last().is_some_and(|t| t.is_kw("from") || t.is_kw("join"));
         if table_position && (c.is_ascii_alphanumeric() || c == '_') {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '-') {
+            while i < chars.len() && (at(i).is_ascii_alphanumeric() || at(i) == '_' || at(i) == '-') {
                 i += 1;
             }
-            out.push(Tok::Word(chars[start..i].iter().collect()));
+            out.push(Tok::Word(text(start, i)));
             continue;
         }
         if c.is_ascii_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            while i < chars.len() && (at(i).is_ascii_alphanumeric() || at(i) == '_') {
                 i += 1;
             }
-            out.push(Tok::Word(chars[start..i].iter().collect()));
+            out.push(Tok::Word(text(start, i)));
             continue;
         }
         if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+            while i < chars.len() && (at(i).is_ascii_digit() || at(i) == '.') {
                 i += 1;
             }
-            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+            if i < chars.len() && (at(i) == 'e' || at(i) == 'E') {
                 i += 1;
-                if i < chars.len() && (chars[i] == '+' || chars[i] == '-') {
+                if i < chars.len() && (at(i) == '+' || at(i) == '-') {
                     i += 1;
                 }
-                while i < chars.len() && chars[i].is_ascii_digit() {
+                while i < chars.len() && at(i).is_ascii_digit() {
                     i += 1;
                 }
             }
-            if i < chars.len() && (chars[i].is_ascii_alphabetic() || chars[i] == '_') {
-                return invalid(format!("Syntax error near {}.", shown(&chars[start..=i].iter().collect::<String>())));
+            if i < chars.len() && (at(i).is_ascii_alphabetic() || at(i) == '_') {
+                return invalid(format!("Syntax error near {}.", shown(&text(start, i + 1))));
             }
-            out.push(Tok::Num(chars[start..i].iter().collect()));
+            out.push(Tok::Num(text(start, i)));
             continue;
         }
         if c == '?' {
@@ -219,7 +221,7 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, SqlError> {
             i += 1;
             continue;
         }
-        let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+        let two: String = text(i, (i + 2).min(chars.len()));
         if let Some(s) = SYMS.iter().find(|s| s.len() == 2 && **s == two) {
             out.push(Tok::Sym(s));
             i += 2;
@@ -379,8 +381,7 @@ pub fn translate(statement: &str) -> Result<Translated, SqlError> {
             i = 2;
         }
         let mut expect_name = true;
-        while i < toks.len() {
-            let t = &toks[i];
+        while let Some(t) = toks.get(i) {
             if depth == 0 && expect_name {
                 if let Some(n) = t.name() {
                     ctes.push(n.to_ascii_lowercase());
@@ -413,6 +414,26 @@ struct Translator {
     params: usize,
 }
 
+/// `v[a..b]`, empty when out of range.
+fn sl<T>(v: &[T], a: usize, b: usize) -> &[T] {
+    v.get(a..b).unwrap_or_default()
+}
+
+/// `v[a..]`, empty when out of range.
+fn from<T>(v: &[T], a: usize) -> &[T] {
+    v.get(a..).unwrap_or_default()
+}
+
+/// `v[..b]`, empty when out of range.
+fn upto<T>(v: &[T], b: usize) -> &[T] {
+    v.get(..b).unwrap_or_default()
+}
+
+/// Argument `n` (empty when missing).
+fn arg<'a>(parts: &[&'a [Tok]], n: usize) -> &'a [Tok] {
+    parts.get(n).copied().unwrap_or_default()
+}
+
 /// The index of the `)` matching the `(` at `open`.
 fn matching(toks: &[Tok], open: usize) -> Result<usize, SqlError> {
     let mut depth = 0i32;
@@ -440,11 +461,11 @@ fn split_commas(toks: &[Tok]) -> Vec<&[Tok]> {
         } else if t.is_sym(")") || t.is_sym("]") {
             depth -= 1;
         } else if depth == 0 && t.is_sym(",") {
-            out.push(&toks[start..i]);
+            out.push(sl(toks, start, i));
             start = i + 1;
         }
     }
-    out.push(&toks[start..]);
+    out.push(from(toks, start));
     out
 }
 
@@ -505,9 +526,9 @@ impl Translator {
                 break;
             }
         }
-        let mut out = self.expr(&toks[..list_start])?;
+        let mut out = self.expr(upto(toks, list_start))?;
         out.push(' ');
-        for (n, item) in split_commas(&toks[list_start..end]).into_iter().enumerate() {
+        for (n, item) in split_commas(sl(toks, list_start, end)).into_iter().enumerate() {
             if item.is_empty() {
                 return invalid("Syntax error in the SELECT list.");
             }
@@ -520,7 +541,7 @@ impl Translator {
             }
         }
         out.push(' ');
-        out.push_str(&self.expr(&toks[end..])?);
+        out.push_str(&self.expr(from(toks, end))?);
         Ok(out)
     }
 
@@ -534,8 +555,7 @@ impl Translator {
             }
             out.push_str(s);
         };
-        while i < toks.len() {
-            let t = &toks[i];
+        while let Some(t) = toks.get(i) {
             // FROM / JOIN <table>
             if (t.is_kw("from") || t.is_kw("join")) && toks.get(i + 1).and_then(Tok::name).is_some() {
                 push(&mut out, if t.is_kw("from") { "FROM" } else { "JOIN" });
@@ -567,7 +587,7 @@ impl Translator {
                 }
                 Tok::Sym("[") => {
                     // A map subscript of what precedes it: `x['k']` → json_extract(x, '$."k"').
-                    let close = toks[i..].iter().position(|t| t.is_sym("]")).map(|p| p + i);
+                    let close = from(toks, i).iter().position(|t| t.is_sym("]")).map(|p| p + i);
                     let key = match (toks.get(i + 1), close) {
                         (Some(Tok::Str(k)), Some(c)) if c == i + 2 => k.clone(),
                         (Some(Tok::Num(k)), Some(c)) if c == i + 2 => {
@@ -607,7 +627,7 @@ impl Translator {
                         push(&mut out, w);
                     } else {
                         let close = matching(toks, i + 1)?;
-                        let call = self.function(w, &toks[i + 2..close])?;
+                        let call = self.function(w, sl(toks, i + 2, close))?;
                         push(&mut out, &call);
                         i = close + 1;
                         continue;
@@ -618,7 +638,7 @@ impl Translator {
                     let mut parts = vec![t.name().unwrap_or_default().to_string()];
                     let mut j = i + 1;
                     while toks.get(j).is_some_and(|t| t.is_sym(".")) && toks.get(j + 1).and_then(Tok::name).is_some() {
-                        parts.push(toks[j + 1].name().unwrap_or_default().to_string());
+                        parts.push(toks.get(j + 1).and_then(Tok::name).unwrap_or_default().to_string());
                         j += 2;
                     }
                     let rendered = column_path(&parts, matches!(t, Tok::Quoted(_)));
@@ -662,19 +682,19 @@ impl Translator {
                     Some("double" | "real" | "decimal") => "REAL",
                     _ => return invalid("Unsupported type in CAST."),
                 };
-                format!("CAST({} AS {ty})", self.expr(&args[..as_at])?)
+                format!("CAST({} AS {ty})", self.expr(upto(args, as_at))?)
             }
             "approx_distinct" => {
                 arity(1)?;
-                format!("count(DISTINCT {})", self.expr(parts[0])?)
+                format!("count(DISTINCT {})", self.expr(arg(&parts, 0))?)
             }
             "count_if" => {
                 arity(1)?;
-                format!("sum(CASE WHEN {} THEN 1 ELSE 0 END)", self.expr(parts[0])?)
+                format!("sum(CASE WHEN {} THEN 1 ELSE 0 END)", self.expr(arg(&parts, 0))?)
             }
             "strpos" => {
                 arity(2)?;
-                format!("instr({}, {})", self.expr(parts[0])?, self.expr(parts[1])?)
+                format!("instr({}, {})", self.expr(arg(&parts, 0))?, self.expr(arg(&parts, 1))?)
             }
             "substring" => format!("substr({})", self.args(&parts)?),
             "concat" => {
@@ -682,14 +702,14 @@ impl Translator {
                 format!("({})", a.join(" || "))
             }
             "if" => match parts.len() {
-                2 => format!("iif({}, {}, NULL)", self.expr(parts[0])?, self.expr(parts[1])?),
+                2 => format!("iif({}, {}, NULL)", self.expr(arg(&parts, 0))?, self.expr(arg(&parts, 1))?),
                 3 => format!("iif({})", self.args(&parts)?),
                 _ => return invalid("Function if takes 2 or 3 arguments."),
             },
             "element_at" => {
                 arity(2)?;
-                let target = self.expr(parts[0])?;
-                match parts[1] {
+                let target = self.expr(arg(&parts, 0))?;
+                match arg(&parts, 1) {
                     [Tok::Str(k)] => format!("json_extract({target}, {})", quote_str(&format!("${}", path_member(k)))),
                     [Tok::Num(n)] => {
                         let n: usize = n.parse().unwrap_or(0);
@@ -704,7 +724,7 @@ impl Translator {
             }
             "cardinality" | "json_array_length" => {
                 arity(1)?;
-                format!("json_array_length({})", self.expr(parts[0])?)
+                format!("json_array_length({})", self.expr(arg(&parts, 0))?)
             }
             "now" => {
                 arity(0)?;
@@ -712,15 +732,15 @@ impl Translator {
             }
             "from_iso8601_timestamp" | "to_timestamp" => {
                 arity(1)?;
-                format!("strftime({TIME_FORMAT}, {})", self.expr(parts[0])?)
+                format!("strftime({TIME_FORMAT}, {})", self.expr(arg(&parts, 0))?)
             }
             "to_iso8601" => {
                 arity(1)?;
-                format!("strftime('%Y-%m-%dT%H:%M:%fZ', {})", self.expr(parts[0])?)
+                format!("strftime('%Y-%m-%dT%H:%M:%fZ', {})", self.expr(arg(&parts, 0))?)
             }
             "date_trunc" => {
                 arity(2)?;
-                let fmt = match unit(parts[0])?.as_str() {
+                let fmt = match unit(arg(&parts, 0))?.as_str() {
                     "second" => "%Y-%m-%d %H:%M:%S.000",
                     "minute" => "%Y-%m-%d %H:%M:00.000",
                     "hour" => "%Y-%m-%d %H:00:00.000",
@@ -729,19 +749,23 @@ impl Translator {
                     "year" => "%Y-01-01 00:00:00.000",
                     _ => return invalid("date_trunc takes second, minute, hour, day, month or year."),
                 };
-                format!("strftime('{fmt}', {})", self.expr(parts[1])?)
+                format!("strftime('{fmt}', {})", self.expr(arg(&parts, 1))?)
             }
             "date_add" => {
                 arity(3)?;
-                let u = unit(parts[0])?;
+                let u = unit(arg(&parts, 0))?;
                 if !["second", "minute", "hour", "day", "month", "year"].contains(&u.as_str()) {
                     return invalid("date_add takes second, minute, hour, day, month or year.");
                 }
-                format!("strftime({TIME_FORMAT}, {}, ({}) || ' {u}s')", self.expr(parts[2])?, self.expr(parts[1])?)
+                format!(
+                    "strftime({TIME_FORMAT}, {}, ({}) || ' {u}s')",
+                    self.expr(arg(&parts, 2))?,
+                    self.expr(arg(&parts, 1))?
+                )
             }
             "date_diff" => {
                 arity(3)?;
-                let factor = match unit(parts[0])?.as_str() {
+                let factor = match unit(arg(&parts, 0))?.as_str() {
                     "second" => 86_400.0,
                     "minute" => 1_440.0,
                     "hour" => 24.0,
@@ -750,8 +774,8 @@ impl Translator {
                 };
                 format!(
                     "CAST((julianday({}) - julianday({})) * {factor} AS INTEGER)",
-                    self.expr(parts[2])?,
-                    self.expr(parts[1])?
+                    self.expr(arg(&parts, 2))?,
+                    self.expr(arg(&parts, 1))?
                 )
             }
             _ if SAME_FUNCTIONS.contains(&lower.as_str()) => {
@@ -780,8 +804,8 @@ fn column_path(parts: &[String], quoted_head: bool) -> String {
     let nested_at = parts.iter().position(|p| is_nested(p)).filter(|&i| i <= 1 && i + 1 < parts.len());
     match nested_at {
         Some(i) => {
-            let target: Vec<String> = parts[..=i].iter().map(|p| q(p)).collect();
-            let path: String = parts[i + 1..].iter().map(|p| path_member(p)).collect();
+            let target: Vec<String> = upto(parts, i + 1).iter().map(|p| q(p)).collect();
+            let path: String = from(parts, i + 1).iter().map(|p| path_member(p)).collect();
             format!("json_extract({}, {})", target.join("."), quote_str(&format!("${path}")))
         }
         None => parts.iter().map(|p| q(p)).collect::<Vec<_>>().join("."),
@@ -796,7 +820,7 @@ fn split_last_operand(s: &str) -> (String, String) {
     let mut i = bytes.len();
     let mut depth = 0i32;
     while i > 0 {
-        let c = bytes[i - 1];
+        let c = bytes.get(i - 1).copied().unwrap_or(' ');
         if c == ')' {
             depth += 1;
         } else if c == '(' {
@@ -809,8 +833,8 @@ fn split_last_operand(s: &str) -> (String, String) {
         }
         i -= 1;
     }
-    let head: String = bytes[..i].iter().collect();
-    let target: String = bytes[i..].iter().collect();
+    let head: String = upto(&bytes, i).iter().collect();
+    let target: String = from(&bytes, i).iter().collect();
     (head, target)
 }
 
@@ -818,9 +842,7 @@ fn split_last_operand(s: &str) -> (String, String) {
 /// last part, `_col{n}` otherwise. `None` when the item names itself (an alias, `*`, a column).
 fn implicit_name(item: &[Tok], n: usize) -> Option<String> {
     let len = item.len();
-    if len >= 2 {
-        let last = &item[len - 1];
-        let prev = &item[len - 2];
+    if let [.., prev, last] = item {
         let last_is_name = last.name().is_some() && !last.is_kw("end");
         let prev_ends_operand = prev.is_kw("as")
             || prev.is_sym(")")
@@ -850,6 +872,7 @@ fn implicit_name(item: &[Tok], n: usize) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
