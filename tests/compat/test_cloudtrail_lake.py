@@ -419,3 +419,61 @@ def test_queries_are_authorized_on_the_event_data_store(ct, make_user, store, ac
         uct.create_event_data_store(Name=unique("eds"))
     assert code(exc) in ("AccessDenied", "AccessDeniedException")
     ct.delete_event_data_store(EventDataStore=other)
+
+
+# -- imports -------------------------------------------------------------------------------------------
+def wait_import(ct, import_id: str, deadline: float = 60.0) -> dict:
+    end = time.monotonic() + deadline
+    while True:
+        got = ct.get_import(ImportId=import_id)
+        if got["ImportStatus"] not in ("INITIALIZING", "IN_PROGRESS") or time.monotonic() > end:
+            return got
+        time.sleep(0.05)
+
+
+def test_import_copies_delivered_trail_files(ct, iam, server, account_id):
+    import gzip
+    from pathlib import Path
+
+    bucket = unique("lake-bucket").lower().replace("_", "-")
+    trail = unique("trail")
+    ct.create_trail(Name=trail, S3BucketName=bucket)
+    ct.start_logging(Name=trail)
+    name = unique("user")
+    iam.create_user(UserName=name)
+    ct.stop_logging(Name=trail)  # delivers what is pending
+    # A damaged file in the trail's CloudTrail prefix is a failure, not the end of the import.
+    day = Path(server.data_dir) / "trails" / bucket / "AWSLogs" / account_id / "CloudTrail" / "us-east-1" / "2020" / "01" / "01"
+    day.mkdir(parents=True, exist_ok=True)
+    (day / "broken.json.gz").write_bytes(gzip.compress(b"{not json"))
+    dest = create(ct, StartIngestion=False)["EventDataStoreArn"]
+    source = {"S3": {"S3LocationUri": f"s3://{bucket}", "S3BucketRegion": "us-east-1",
+                     "S3BucketAccessRoleArn": f"arn:aws:iam::{account_id}:role/lake-import"}}
+    started = ct.start_import(Destinations=[dest], ImportSource=source)
+    assert UUID.match(started["ImportId"]) and started["ImportStatus"] == "INITIALIZING"
+    assert started["Destinations"] == [dest] and started["ImportSource"] == source
+    got = wait_import(ct, started["ImportId"])
+    assert got["ImportStatus"] == "COMPLETED", got
+    stats = got["ImportStatistics"]
+    assert stats["FilesCompleted"] >= 2 and stats["EventsCompleted"] >= 1 and stats["FailedEntries"] == 1
+    assert stats["PrefixesFound"] == stats["PrefixesCompleted"] >= 2
+    failures = ct.list_import_failures(ImportId=started["ImportId"])["Failures"]
+    assert len(failures) == 1 and failures[0]["Location"].endswith("/broken.json.gz") and failures[0]["Status"] == "FAILED"
+    rows = run(ct, f"SELECT eventName FROM {eds_id(dest)} WHERE element_at(requestParameters, 'userName') = '{name}'")
+    assert rows == [[{"eventName": "CreateUser"}]]
+    listed = ct.list_imports(Destination=dest)["Imports"]
+    assert [i["ImportId"] for i in listed] == [started["ImportId"]]
+    # Importing again copies each event once.
+    again = ct.start_import(Destinations=[dest], ImportSource=source)
+    assert wait_import(ct, again["ImportId"])["ImportStatus"] == "COMPLETED"
+    rows = run(ct, f"SELECT count(*) AS n FROM {eds_id(dest)} WHERE element_at(requestParameters, 'userName') = '{name}'")
+    assert rows == [[{"n": "1"}]]
+    # Only the caller's trail buckets.
+    with pytest.raises(ClientError) as exc:
+        ct.start_import(Destinations=[dest], ImportSource={"S3": {**source["S3"], "S3LocationUri": "s3://someone-elses-bucket"}})
+    assert code(exc) == "InvalidImportSourceException"
+    with pytest.raises(ClientError) as exc:
+        ct.get_import(ImportId="00000000-0000-4000-8000-000000000000")
+    assert code(exc) == "ImportNotFoundException"
+    ct.delete_trail(Name=trail)
+    ct.delete_event_data_store(EventDataStore=dest)

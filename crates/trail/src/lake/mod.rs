@@ -9,6 +9,7 @@
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
+pub mod import;
 pub(crate) mod ops;
 pub mod query;
 pub mod selectors;
@@ -326,18 +327,20 @@ impl Lake {
         Ok(deleted)
     }
 
-    /// Delete the store's events, oldest first, while `old` says so.
+    /// Delete the store's events that `old` says are old (live and imported alike).
     fn delete_events(&self, id: &str, old: impl Fn(Option<&StoredEvent>) -> bool) -> Result<u64, StoreError> {
         let prefix = format!("{id}/");
         let mut deleted = 0;
+        let mut after: Option<String> = None;
         loop {
-            let rows = self.store.scan(LAKE_TABLE, &prefix, None, 512)?;
+            let rows = self.store.scan(LAKE_TABLE, &prefix, after.as_deref(), 512)?;
+            let Some((last, _)) = rows.last() else { return Ok(deleted) };
+            after = Some(last.clone());
             let doomed: Vec<&String> =
-                rows.iter().take_while(|(_, v)| old(StoredEvent::from_row(v).as_ref())).map(|(k, _)| k).collect();
+                rows.iter().filter(|(_, v)| old(StoredEvent::from_row(v).as_ref())).map(|(k, _)| k).collect();
             if doomed.is_empty() {
-                return Ok(deleted);
+                continue;
             }
-            let full = doomed.len() == rows.len();
             rampart_store::transact(self.store.as_ref(), |tx| -> Result<(), StoreError> {
                 for k in &doomed {
                     tx.delete(LAKE_TABLE, k)?;
@@ -345,9 +348,6 @@ impl Lake {
                 Ok(())
             })?;
             deleted += doomed.len() as u64;
-            if !full {
-                return Ok(deleted);
-            }
         }
     }
 }

@@ -47,7 +47,7 @@ impl Limits {
         timeout: Duration::from_secs(300),
         max_rows: 100_000,
         max_result_bytes: 64 * 1024 * 1024,
-        max_scan_bytes: 1024 * 1024 * 1024,
+        max_scan_bytes: 256 * 1024 * 1024,
         parallel: 2,
     };
 
@@ -194,7 +194,7 @@ pub fn run(lake: &Lake, doc: QueryDoc, translated: &Translated) {
         .insert(doc.id.clone(), Running { stop: stop.clone(), wake: wake.clone() });
     let started = Instant::now();
     let outcome = std::thread::scope(|scope| {
-        let conn = match rusqlite::Connection::open_in_memory() {
+        let conn = match engine() {
             Ok(c) => c,
             Err(e) => return Err(Failure::Failed(format!("The query engine could not start: {e}"))),
         };
@@ -288,6 +288,17 @@ struct Scan {
     bytes: u64,
 }
 
+/// A private engine: no attached databases, values (strings a query builds) of at most 16 MiB.
+fn engine() -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::limits::Limit;
+    let conn = rusqlite::Connection::open_in_memory()?;
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, 16 * 1024 * 1024)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, 1024 * 1024)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_EXPR_DEPTH, 200)?;
+    Ok(conn)
+}
+
 /// The engine's table of one event data store (every column text; nested ones JSON).
 pub fn create_table(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<()> {
     let cols: Vec<String> = COLUMNS.iter().map(|c| format!("\"{c}\" TEXT")).collect();
@@ -322,7 +333,7 @@ pub fn lake_time(iso: &str) -> String {
 
 /// Prepare `translated` against empty tables: the statement's errors, before it is queued.
 pub fn check(translated: &Translated) -> Result<(), String> {
-    let conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
+    let conn = engine().map_err(|e| e.to_string())?;
     for i in 0..translated.stores.len() {
         create_table(&conn, &format!("eds_{i}")).map_err(|e| e.to_string())?;
     }
@@ -545,6 +556,14 @@ mod tests {
         let (d, _) = query(&lake, &format!("SELECT eventName FROM {id}"));
         assert_eq!(d.status, "FAILED");
         assert!(d.error.unwrap().contains("more than 10 rows"));
+    }
+
+    #[test]
+    fn values_a_query_builds_are_bounded() {
+        let (lake, id, _log) = setup(&["CreateUser"]);
+        let (d, _) = query(&lake, &format!("SELECT length(replace(replace(replace(replace(replace(eventName || eventName, 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName)) FROM {id}"));
+        assert_eq!(d.status, "FAILED");
+        assert!(d.error.unwrap().contains("too big"));
     }
 
     #[test]
