@@ -36,7 +36,7 @@ pub const RESTORE_WINDOW_SECS: i64 = 7 * 86_400;
 /// Records read per ingestion transaction at most.
 const INGEST_BATCH: u64 = 2_000;
 /// How often the ingester looks for new records.
-const INGEST_EVERY: Duration = Duration::from_secs(2);
+const INGEST_EVERY: Duration = Duration::from_secs(5);
 /// How often retention runs.
 const RETAIN_EVERY: Duration = Duration::from_secs(600);
 
@@ -155,7 +155,7 @@ impl Lake {
         })
     }
 
-    /// The lake with its background ingester (every two seconds) and retention.
+    /// The lake with its background ingester (every five seconds, when there is work) and retention.
     pub fn start(store: Arc<dyn Store>) -> Arc<Self> {
         let lake = Lake::new(store);
         let weak = Arc::downgrade(&lake);
@@ -177,12 +177,19 @@ impl Lake {
                         }
                     }
                     let Some(lake) = weak.upgrade() else { return };
+                    // Only with work to do (a lease on SQLite commits the writer's pending group).
+                    let work = lake.has_backlog().unwrap_or(true);
+                    let retention_due = last_retention.is_none_or(|t| t.elapsed() >= RETAIN_EVERY);
                     // Several servers may share one store: one ingests at a time.
-                    if let Ok(true) = lake.store.try_lease("trail/lake", INGEST_EVERY * 15) {
-                        if let Err(e) = lake.ingest_all() {
-                            tracing::warn!(error = %e, "event data store ingestion failed; will retry");
+                    if (work || retention_due)
+                        && matches!(lake.store.try_lease("trail/lake", INGEST_EVERY * 6), Ok(true))
+                    {
+                        if work {
+                            if let Err(e) = lake.ingest_all() {
+                                tracing::warn!(error = %e, "event data store ingestion failed; will retry");
+                            }
                         }
-                        if last_retention.is_none_or(|t| t.elapsed() >= RETAIN_EVERY) {
+                        if retention_due {
                             last_retention = Some(std::time::Instant::now());
                             let now = time::OffsetDateTime::now_utc().unix_timestamp();
                             if let Err(e) = lake.retain(now) {
@@ -215,6 +222,16 @@ impl Lake {
             }
         }
         self.queries.shutdown();
+    }
+
+    /// Whether any event data store has records to take (reads only).
+    pub fn has_backlog(&self) -> Result<bool, StoreError> {
+        let all: Vec<(String, EventDataStoreDoc)> = self.store.scan_json(EDS_TABLE, "")?;
+        if all.is_empty() {
+            return Ok(false);
+        }
+        let last = current_seq(self.store.as_ref())?;
+        Ok(all.iter().any(|(_, d)| d.checkpoint < d.upper(last)))
     }
 
     /// Ingest every ingesting event data store up to the newest record.
@@ -431,6 +448,7 @@ mod tests {
         assert_eq!(names(store.as_ref(), &all), ["CreateUser", "GetUser", "DeleteUser"]);
         assert_eq!(names(store.as_ref(), &writes), ["CreateUser", "DeleteUser"]);
         // Nothing new: nothing taken twice.
+        assert!(!lake.has_backlog().unwrap());
         assert_eq!(lake.ingest_all().unwrap(), 0);
         log.submit(record("111111111111", "ListUsers")).wait().unwrap();
         assert_eq!(lake.ingest(&all).unwrap(), 1);
