@@ -477,3 +477,20 @@ def test_import_copies_delivered_trail_files(ct, iam, server, account_id):
     assert code(exc) == "ImportNotFoundException"
     ct.delete_trail(Name=trail)
     ct.delete_event_data_store(EventDataStore=dest)
+
+
+# -- sample queries ------------------------------------------------------------------------------------
+def test_search_sample_queries_ranks_rampart_samples(ct, store, iam):
+    found = ct.search_sample_queries(SearchPhrase="which access keys were created")["SearchResults"]
+    assert found[0]["Name"] == "Access keys created"
+    assert 0 < found[0]["Relevance"] <= 1 and all(a["Relevance"] >= b["Relevance"] for a, b in zip(found, found[1:]))
+    assert "$EDS_ID" in found[0]["SQL"]
+    # A sample runs as it is once $EDS_ID names a store.
+    name = unique("user")
+    iam.create_user(UserName=name)
+    iam.create_access_key(UserName=name)
+    rows = flat(run(ct, found[0]["SQL"].replace("$EDS_ID", eds_id(store["EventDataStoreArn"]))))
+    assert name in [r["userName"] for r in rows]
+    page = ct.search_sample_queries(SearchPhrase="calls", MaxResults=2)
+    assert len(page["SearchResults"]) == 2 and page["NextToken"]
+    assert ct.search_sample_queries(SearchPhrase="zebra giraffe")["SearchResults"] == []

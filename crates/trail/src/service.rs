@@ -1277,6 +1277,7 @@ mod tests {
                 "PutEventSelectors",
                 "RemoveTags",
                 "RestoreEventDataStore",
+                "SearchSampleQueries",
                 "StartEventDataStoreIngestion",
                 "StartImport",
                 "StartLogging",

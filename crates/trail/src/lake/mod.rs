@@ -12,6 +12,7 @@
 pub mod import;
 pub(crate) mod ops;
 pub mod query;
+pub mod samples;
 pub mod selectors;
 pub mod sql;
 
@@ -121,6 +122,19 @@ impl EventDataStoreDoc {
 
 pub fn eds_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:cloudtrail:{region}:{account}:eventdatastore/{id}")
+}
+
+/// The event data store an ARN (`arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID`) names, in
+/// any status (`None` for a malformed ARN or a missing store). For the CloudTrail features that
+/// take event data store ARNs (channels, resource policies, dashboards).
+pub fn find(store: &dyn rampart_store::Read, arn: &str) -> Result<Option<EventDataStoreDoc>, StoreError> {
+    let p: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", _, "cloudtrail", region, account, res] = p.as_slice() else { return Ok(None) };
+    let Some(id) = res.strip_prefix("eventdatastore/") else { return Ok(None) };
+    if id.is_empty() || id.contains('/') || account.len() != 12 {
+        return Ok(None);
+    }
+    Ok(store.get_json::<EventDataStoreDoc>(EDS_TABLE, &format!("{account}/{id}"))?.filter(|d| d.region == *region))
 }
 
 /// A lake row's key: `{id}/{seq:020}`.
@@ -447,6 +461,10 @@ mod tests {
         assert_eq!(lake.ingest_all().unwrap(), 5);
         assert_eq!(names(store.as_ref(), &all), ["CreateUser", "GetUser", "DeleteUser"]);
         assert_eq!(names(store.as_ref(), &writes), ["CreateUser", "DeleteUser"]);
+        let d: EventDataStoreDoc = store.get_json(EDS_TABLE, &writes).unwrap().unwrap();
+        assert_eq!(find(store.as_ref(), &d.arn()).unwrap().unwrap().id, d.id);
+        assert!(find(store.as_ref(), &d.arn().replace("us-east-1", "eu-west-1")).unwrap().is_none());
+        assert!(find(store.as_ref(), "arn:aws:cloudtrail:us-east-1:111111111111:trail/x").unwrap().is_none());
         // Nothing new: nothing taken twice.
         assert!(!lake.has_backlog().unwrap());
         assert_eq!(lake.ingest_all().unwrap(), 0);

@@ -33,6 +33,7 @@ pub(crate) const OPS: &[Entry<Api>] = &[
     op::<Api, StopImport>(),
     op::<Api, ListImports>(),
     op::<Api, ListImportFailures>(),
+    op::<Api, SearchSampleQueries>(),
 ];
 
 fn validation(value: &str, member: &str, constraint: &str) -> AwsError {
@@ -1597,6 +1598,63 @@ impl Operation<Api> for ListImportFailures {
         let mut out = json!({"Failures": page});
         if self.from + self.max < d.failures.len() {
             set(&mut out, "NextToken", json!(token(&d.id, self.from + self.max)));
+        }
+        Ok(Output::Json(out))
+    }
+}
+
+// -- sample queries ------------------------------------------------------------------------------
+
+struct SearchSampleQueries {
+    phrase: String,
+    max: usize,
+    from: usize,
+}
+
+impl Operation<Api> for SearchSampleQueries {
+    const NAME: &'static str = "SearchSampleQueries";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let phrase = required(body, "SearchPhrase")?;
+        if !(2..=1000).contains(&phrase.len()) {
+            return Err(validation(phrase, "searchPhrase", "Member must have length between 2 and 1000"));
+        }
+        if !phrase.bytes().all(|c| (b' '..=b'~').contains(&c) || c == b'\n') {
+            return Err(validation(
+                phrase,
+                "searchPhrase",
+                "Member must satisfy regular expression pattern: ^[ -~\\n]*$",
+            ));
+        }
+        let max = match opt_int(body, "MaxResults")? {
+            None => 10,
+            Some(n) if (1..=50).contains(&n) => n as usize,
+            Some(n) => return Err(validation(&n.to_string(), "maxResults", "Member must have value between 1 and 50")),
+        };
+        let from = next_token(body)?.map(|t| untoken("samples", t)).transpose()?.unwrap_or(0);
+        Ok(SearchSampleQueries { phrase: phrase.to_string(), max, from })
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        crate::service::any(Self::NAME)
+    }
+
+    fn run(self, _: &Api, _: &RequestContext) -> Result<Output, AwsError> {
+        let hits = super::samples::search(&self.phrase);
+        let page: Vec<Value> = hits
+            .iter()
+            .skip(self.from)
+            .take(self.max)
+            .filter_map(|(i, relevance)| {
+                let (name, description, sql) = super::samples::SAMPLES.get(*i)?;
+                Some(json!({"Name": name, "Description": description, "SQL": sql, "Relevance": relevance}))
+            })
+            .collect();
+        let mut out = json!({"SearchResults": page});
+        if self.from + self.max < hits.len() {
+            set(&mut out, "NextToken", json!(token("samples", self.from + self.max)));
         }
         Ok(Output::Json(out))
     }
