@@ -10,7 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from support import allow, policy, unique
+from support import allow, policy, random_account_id, random_key_id, random_secret, unique
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TERMINAL = {"FINISHED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -403,6 +403,25 @@ def test_a_runaway_query_can_be_cancelled(ct, iam, store):
     d = wait(ct, qid)
     assert d["QueryStatus"] == "CANCELLED"
     assert ct.get_query_results(QueryId=qid)["QueryResultRows"] == []
+
+
+def test_a_runaway_query_times_out(spawn_server):
+    srv = spawn_server(
+        account_id=random_account_id(),
+        access_key_id=random_key_id(),
+        secret_access_key=random_secret(),
+        extra_env={"RAMPART_LAKE_QUERY_TIMEOUT_SECONDS": "1"},
+    )
+    c = srv.client("cloudtrail")
+    sid = eds_id(create(c)["EventDataStoreArn"])
+    for _ in range(5):
+        srv.client("sts").get_caller_identity()
+    joins = " ".join(f"CROSS JOIN {sid} t{i}" for i in range(8))
+    qid = c.start_query(QueryStatement=f"SELECT count(*) FROM {sid} t {joins}")["QueryId"]
+    d = wait(c, qid, deadline=30)
+    assert d["QueryStatus"] == "TIMED_OUT", d
+    assert "time limit of 1 seconds" in d["ErrorMessage"]
+    assert 900 <= d["QueryStatistics"]["ExecutionTimeInMillis"] < 10_000
 
 
 def test_queries_are_authorized_on_the_event_data_store(ct, make_user, store, account_id):
