@@ -7,6 +7,7 @@ pub mod audit;
 pub mod delivery;
 pub mod digest;
 mod json;
+pub mod lake;
 pub mod lookup;
 pub mod record;
 pub mod redact;
