@@ -73,10 +73,14 @@ def test_bedrock_api_key_with_age(iam):
 def test_unsupported_service_and_bad_input(iam, iam_unvalidated):
     user = unique("user")
     iam.create_user(UserName=user)
-    with aws_error("NotSupportedService", 404):
+    # AWS answers NoSuchEntity, not the modelled NotSupportedService (recorded: LocalStack's
+    # test_iam.snapshot.json, TestIAMServiceSpecificCredentials), and the user first.
+    with aws_error("NoSuchEntity", 404, message="No such service s3.amazonaws.com is supported for Service Specific Credentials"):
         iam.create_service_specific_credential(UserName=user, ServiceName="s3.amazonaws.com")
-    with aws_error("NotSupportedService", 404):
+    with aws_error("NoSuchEntity", 404, message="No such service ec2.amazonaws.com is supported for Service Specific Credentials"):
         iam.list_service_specific_credentials(UserName=user, ServiceName="ec2.amazonaws.com")
+    with aws_error("NoSuchEntity", 404, message="The user with name no-such-user cannot be found."):
+        iam.create_service_specific_credential(UserName="no-such-user", ServiceName="s3.amazonaws.com")
     with aws_error("InvalidInput", 400):
         iam.create_service_specific_credential(UserName=user, ServiceName="codecommit.amazonaws.com", CredentialAgeDays=3)
     with aws_error("ValidationError", 400, match="credentialAgeDays"):
@@ -130,7 +134,7 @@ def test_delete_user_refuses_while_credentials_exist(iam):
     cid = iam.create_service_specific_credential(UserName=user, ServiceName="codecommit.amazonaws.com")[
         "ServiceSpecificCredential"
     ]["ServiceSpecificCredentialId"]
-    with aws_error("DeleteConflict", 409, message="Cannot delete entity, must delete service specific credentials first."):
+    with aws_error("DeleteConflict", 409, message="Cannot delete entity, must remove referenced objects first."):
         iam.delete_user(UserName=user)
     iam.delete_service_specific_credential(UserName=user, ServiceSpecificCredentialId=cid)
     iam.delete_user(UserName=user)

@@ -99,12 +99,13 @@ fn no_such_credential(id: &str) -> IamError {
     IamError::NoSuchEntity(format!("No such credential {id} exists"))
 }
 
-/// `NotSupportedService` (404) for a service IAM issues no service-specific credentials for.
+/// A service IAM issues no service-specific credentials for: AWS answers `NoSuchEntity` (404), not
+/// the modelled `NotSupportedService`, with this wording (recorded: LocalStack's
+/// test_iam.snapshot.json, TestIAMServiceSpecificCredentials).
 fn not_supported(service: &str) -> IamError {
-    IamError::Aws(AwsError::new(
-        "NotSupportedService",
-        format!("No such service {} is supported for Service-Specific Credentials", rampart_protocol::echo(service)),
-        404,
+    IamError::NoSuchEntity(format!(
+        "No such service {} is supported for Service Specific Credentials",
+        rampart_protocol::echo(service)
     ))
 }
 
@@ -166,8 +167,8 @@ impl Operation<Core> for CreateServiceSpecificCredential {
         };
         let age_days = a.int("CredentialAgeDays", 1, 36600);
         a.finish()?;
-        supported(&service)?;
-        if age_days.is_some() && !API_KEY_SERVICES.contains(&service.as_str()) {
+        // An unknown service is reported after the user is found (run), as AWS orders them.
+        if age_days.is_some() && supported(&service).is_ok() && !API_KEY_SERVICES.contains(&service.as_str()) {
             return Err(IamError::InvalidInput(format!(
                 "CredentialAgeDays is only supported for API keys of {}.",
                 API_KEY_SERVICES.join(", ")
@@ -188,6 +189,7 @@ impl Operation<Core> for CreateServiceSpecificCredential {
         let created = now();
         let rec = core.db.write(acct, |tx| {
             let u = require(tx, acct, &self.user)?;
+            supported(&self.service)?;
             let existing = user_creds(tx, acct, &u.name)?;
             if existing.iter().filter(|c| c.service == self.service).count() >= MAX_PER_SERVICE {
                 return Err(IamError::quota("ServiceSpecificCredentialsPerUserPerService", MAX_PER_SERVICE));
@@ -296,7 +298,10 @@ impl Operation<Core> for ListServiceSpecificCredentials {
             w.elem("ServiceSpecificCredentialId", &c.id).elem("ServiceName", &c.service).end();
         }
         w.end();
-        super::xml::truncation(&mut w, &page.next);
+        // AWS sends IsTruncated only when there is more (recorded, as above).
+        if page.next.is_some() {
+            super::xml::truncation(&mut w, &page.next);
+        }
         xml(w.finish())
     }
 }
@@ -304,7 +309,8 @@ impl Operation<Core> for ListServiceSpecificCredentials {
 /// The `UserName` (optional) and `ServiceSpecificCredentialId` of Update, Reset and Delete.
 fn user_and_id(a: &mut Args<'_>) -> (Option<String>, String) {
     let user = a.opt("UserName", &v::USER_NAME).map(str::to_string);
-    let id = a.req("ServiceSpecificCredentialId", &v::PUBLIC_KEY_ID).to_string();
+    // AWS's message names the member without its value here (recorded, as above).
+    let id = a.req_unshown("ServiceSpecificCredentialId", &v::PUBLIC_KEY_ID).to_string();
     (user, id)
 }
 
@@ -329,7 +335,12 @@ impl Operation<Core> for UpdateServiceSpecificCredential {
     fn parse(input: &Input) -> Result<Self> {
         let mut a = Args::new(input.query());
         let (user, id) = user_and_id(&mut a);
-        let active = a.req_enum("Status", &["Active", "Inactive"]) == "Active";
+        let status = a.req("Status", &v::RESOURCE_NAME);
+        // AWS names neither the value nor the set here (recorded, as above).
+        if !status.is_empty() && status != "Active" && status != "Inactive" {
+            a.error("Value at 'status' failed to satisfy constraint: Member must satisfy enum value set".into());
+        }
+        let active = status == "Active";
         a.finish()?;
         Ok(UpdateServiceSpecificCredential { user, id, active })
     }
@@ -482,6 +493,7 @@ mod tests {
             assert!(supported(s).is_ok());
         }
         let e = AwsError::from(supported("s3.amazonaws.com").unwrap_err());
-        assert_eq!((e.code.as_ref(), e.status), ("NotSupportedService", 404));
+        assert_eq!((e.code.as_ref(), e.status), ("NoSuchEntity", 404));
+        assert_eq!(e.message, "No such service s3.amazonaws.com is supported for Service Specific Credentials");
     }
 }

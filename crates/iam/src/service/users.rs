@@ -552,7 +552,9 @@ fn delete(core: &Core, acct: &str, name: &str) -> Result<()> {
             return conflict("delete SSH public keys");
         }
         if !super::service_creds::user_creds(tx, acct, &u.name)?.is_empty() {
-            return conflict("delete service specific credentials");
+            // AWS's generic wording here (recorded: LocalStack's test_iam.snapshot.json,
+            // test_delete_user_after_service_credential_created).
+            return conflict("remove referenced objects");
         }
         if let Some(b) = &u.boundary {
             let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };

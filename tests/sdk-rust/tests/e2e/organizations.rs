@@ -360,6 +360,8 @@ async fn billing_transfer_between_organizations() {
     assert!(ended.end_timestamp().unwrap().secs() > start.secs());
     let described = payer.describe_responsibility_transfer().id(&tid).send().await.unwrap();
     assert_eq!(described.responsibility_transfer().unwrap().status(), Some(&ResponsibilityTransferStatus::Withdrawn));
+    srv.stop();
+}
 
 #[tokio::test]
 async fn organizations_access_report() {
