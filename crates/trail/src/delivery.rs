@@ -24,6 +24,7 @@ use crate::audit::{seq_of_key, StoredEvent, EVENTS_TABLE};
 use crate::digest::{
     self, DigestFile, LogFileEntry, SignatureMetadata, SigningKey, METADATA_SUFFIX, SIGNATURE_ALGORITHM,
 };
+use crate::insights::{self, Clock, InsightsConfig, SystemClock, INSIGHT_EVENTS_TABLE};
 use crate::record::iso_time;
 
 /// Trails: key `{account}/{name}`.
@@ -75,6 +76,12 @@ pub struct TrailDoc {
     pub latest_digest_error: Option<String>,
     #[serde(default)]
     pub chains: BTreeMap<String, Chain>,
+    /// `InsightSelectors` as given; empty = Insights off.
+    #[serde(default)]
+    pub insight_selectors: Vec<Value>,
+    /// The last Insights event sequence number considered for delivery.
+    #[serde(default)]
+    pub insights_delivered_seq: u64,
 }
 
 impl TrailDoc {
@@ -171,6 +178,10 @@ pub struct Delivery {
     key: Mutex<Option<Arc<SigningKey>>>,
     /// One delivery at a time.
     lock: Mutex<()>,
+    /// What time it is (a test's clock in tests).
+    clock: Arc<dyn Clock>,
+    /// The Insights detector's settings.
+    insights: InsightsConfig,
 }
 
 /// The public key, as ListPublicKeys shows it.
@@ -189,7 +200,30 @@ struct StoredKey {
 
 impl Delivery {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, root: Option<PathBuf>) -> Self {
-        Delivery { store, sealer, root, key: Mutex::new(None), lock: Mutex::new(()) }
+        Self::with_clock(store, sealer, root, Arc::new(SystemClock), InsightsConfig::default())
+    }
+
+    /// [`Delivery::new`] with the clock and the Insights detector's settings.
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        sealer: Arc<Sealer>,
+        root: Option<PathBuf>,
+        clock: Arc<dyn Clock>,
+        insights: InsightsConfig,
+    ) -> Self {
+        Delivery { store, sealer, root, key: Mutex::new(None), lock: Mutex::new(()), clock, insights }
+    }
+
+    /// The current time, by the service's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Run the Insights detector of one trail now (a logging trail with Insights on).
+    pub fn analyze(&self, trail_key: &str) -> Result<usize, DeliveryError> {
+        let now = self.clock.now();
+        let cfg = self.insights;
+        Ok(transact(self.store.as_ref(), |tx| insights::analyze(tx, trail_key, now, &cfg))?)
     }
 
     pub fn root(&self) -> Option<&Path> {
@@ -263,8 +297,15 @@ impl Delivery {
     /// Deliver one trail (by store key `{account}/{name}`) now.
     pub fn deliver(&self, trail_key: &str) -> Result<(), DeliveryError> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = self.store.get_json::<TrailDoc>(TRAILS_TABLE, trail_key)? else { return Ok(()) };
+        // Insights first, so the events they find go out with this delivery.
+        if t.logging && !t.insight_selectors.is_empty() {
+            if let Err(e) = self.analyze(trail_key) {
+                tracing::warn!(trail = %t.arn(), error = %e, "insights analysis failed");
+            }
+        }
         let Some(mut t) = self.store.get_json::<TrailDoc>(TRAILS_TABLE, trail_key)? else { return Ok(()) };
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let result = self.deliver_inner(&mut t, now);
         let now_s = now.unix_timestamp();
         match &result {
@@ -281,6 +322,7 @@ impl Delivery {
         transact(self.store.as_ref(), |tx| -> Result<(), StoreError> {
             if let Some(mut current) = tx.get_json::<TrailDoc>(TRAILS_TABLE, trail_key)? {
                 current.delivered_seq = t.delivered_seq.max(current.delivered_seq);
+                current.insights_delivered_seq = t.insights_delivered_seq.max(current.insights_delivered_seq);
                 current.chains = t.chains.clone();
                 current.latest_delivery = t.latest_delivery;
                 current.latest_delivery_error = t.latest_delivery_error.clone();
@@ -362,7 +404,8 @@ impl Delivery {
                 });
             }
         }
-        if !delivered.is_empty() {
+        let insight_files = self.deliver_insights(t, &bucket_dir, &kp, now)?;
+        if !delivered.is_empty() || insight_files > 0 {
             t.latest_delivery = Some(now.unix_timestamp());
         }
         t.delivered_seq = max_seq;
@@ -438,6 +481,73 @@ impl Delivery {
             };
         }
         Ok(true)
+    }
+}
+
+impl Delivery {
+    /// Write the trail's new Insights events, one file per Region, under `CloudTrail-Insight/`.
+    /// Returns how many files were written.
+    fn deliver_insights(
+        &self,
+        t: &mut TrailDoc,
+        bucket_dir: &Path,
+        kp: &str,
+        now: OffsetDateTime,
+    ) -> Result<usize, DeliveryError> {
+        let prefix = format!("{}/", t.account);
+        let arn = t.arn();
+        let mut fresh: Vec<StoredEvent> = Vec::new();
+        let mut after: Option<String> = None;
+        let mut max_seq = t.insights_delivered_seq;
+        'scan: loop {
+            let rows = self.store.scan(INSIGHT_EVENTS_TABLE, &prefix, after.as_deref(), 500)?;
+            if rows.is_empty() {
+                break;
+            }
+            for (k, v) in &rows {
+                let seq = seq_of_key(k).unwrap_or(0);
+                if seq <= t.insights_delivered_seq {
+                    break 'scan;
+                }
+                max_seq = max_seq.max(seq);
+                if insights::trail_of_row(v).as_deref() == Some(arn.as_str()) {
+                    if let Some(e) = StoredEvent::from_row(v) {
+                        fresh.push(e);
+                    }
+                }
+            }
+            after = rows.last().map(|(k, _)| k.clone());
+        }
+        fresh.reverse();
+        let mut by_region: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
+        for e in fresh {
+            by_region.entry(e.region.clone()).or_default().push(e);
+        }
+        let (y, m, d) = (now.year(), now.month() as u8, now.day());
+        let minute = format!("{y:04}{m:02}{d:02}T{:02}{:02}Z", now.hour(), now.minute());
+        let mut files = 0;
+        for (region, events) in &by_region {
+            for chunk in events.chunks(MAX_RECORDS_PER_FILE) {
+                let mut body = String::from("{\"Records\":[");
+                for (i, e) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(&e.event);
+                }
+                body.push_str("]}");
+                let object = format!(
+                    "{kp}AWSLogs/{acct}/CloudTrail-Insight/{region}/{y:04}/{m:02}/{d:02}/{acct}_CloudTrail-Insight_{region}_{minute}_{rand}.json.gz",
+                    acct = t.account,
+                    rand = random_token(16),
+                );
+                let gz = digest::gzip(body.as_bytes()).map_err(|e| io_err(bucket_dir, e))?;
+                write_durably(&bucket_dir.join(&object), &gz)?;
+                files += 1;
+            }
+        }
+        t.insights_delivered_seq = max_seq;
+        Ok(files)
     }
 }
 

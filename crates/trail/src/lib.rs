@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod delivery;
 pub mod digest;
+pub mod insights;
+mod insights_api;
 mod json;
 pub mod lookup;
 pub mod record;
@@ -16,4 +18,5 @@ pub use audit::{AuditError, AuditLog, Receipt, Retention, StoredEvent};
 pub use record::{build, CallFacts, Identity, Record, TlsFacts};
 pub mod service;
 
+pub use insights::{Clock, InsightsConfig, SystemClock};
 pub use service::{CloudTrail, TrailConfig};

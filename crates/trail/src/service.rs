@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::audit::META_TABLE;
 use crate::delivery::{Delivery, TrailDoc, TRAILS_TABLE};
+use crate::insights::{Clock, InsightsConfig, SystemClock};
 use crate::lookup;
 
 /// Trails per account and region (AWS's limit).
@@ -27,6 +28,8 @@ pub struct TrailConfig {
     pub root: Option<PathBuf>,
     /// How often logging trails deliver.
     pub interval: Duration,
+    /// The Insights detector's window sizes and thresholds.
+    pub insights: InsightsConfig,
 }
 
 /// Tells the delivery timer to stop.
@@ -34,15 +37,26 @@ type StopSignal = Arc<(Mutex<bool>, Condvar)>;
 
 /// The CloudTrail service, with its delivery timer.
 pub struct CloudTrail {
-    store: Arc<dyn Store>,
-    delivery: Arc<Delivery>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) delivery: Arc<Delivery>,
     timer: Mutex<Option<(StopSignal, JoinHandle<()>)>>,
 }
 
 impl CloudTrail {
     /// The service, delivering on a timer every `config.interval`.
     pub fn start(store: Arc<dyn Store>, sealer: Arc<Sealer>, config: TrailConfig) -> Arc<Self> {
-        let delivery = Arc::new(Delivery::new(store.clone(), sealer, config.root.clone()));
+        Self::start_with_clock(store, sealer, config, Arc::new(SystemClock))
+    }
+
+    /// [`CloudTrail::start`] on `clock` (Insights' minutes, delivery times).
+    pub fn start_with_clock(
+        store: Arc<dyn Store>,
+        sealer: Arc<Sealer>,
+        config: TrailConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let delivery =
+            Arc::new(Delivery::with_clock(store.clone(), sealer, config.root.clone(), clock, config.insights));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let timer = {
             let stop_flag = stop.clone();
@@ -108,14 +122,14 @@ impl Drop for CloudTrail {
     }
 }
 
-struct Api(Arc<CloudTrail>);
+pub(crate) struct Api(pub(crate) Arc<CloudTrail>);
 
-fn e400(code: &'static str, msg: impl Into<String>) -> AwsError {
+pub(crate) fn e400(code: &'static str, msg: impl Into<String>) -> AwsError {
     AwsError::new(code, msg, 400)
 }
 
 /// A write transaction whose errors are AWS errors.
-fn atomically<T>(
+pub(crate) fn atomically<T>(
     store: &dyn Store,
     f: impl FnOnce(&mut dyn rampart_store::Transaction) -> Result<T, AwsError>,
 ) -> Result<T, AwsError> {
@@ -125,19 +139,19 @@ fn atomically<T>(
     Ok(out)
 }
 
-fn store_err(e: StoreError) -> AwsError {
+pub(crate) fn store_err(e: StoreError) -> AwsError {
     AwsError::internal(e.to_string())
 }
 
-fn s<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn s<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
     body.get(key).and_then(Value::as_str)
 }
 
-fn b(body: &Value, key: &str) -> Option<bool> {
+pub(crate) fn b(body: &Value, key: &str) -> Option<bool> {
     body.get(key).and_then(Value::as_bool)
 }
 
-fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, AwsError> {
+pub(crate) fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, AwsError> {
     s(body, key).ok_or_else(|| {
         e400(
             "InvalidParameterException",
@@ -147,7 +161,7 @@ fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, AwsError> {
 }
 
 /// AWS's trail name rules.
-fn valid_trail_name(name: &str) -> Result<(), AwsError> {
+pub(crate) fn valid_trail_name(name: &str) -> Result<(), AwsError> {
     let bad = |m: &str| Err(e400("InvalidTrailNameException", m.to_string()));
     if name.len() < 3 {
         return bad(&format!(
@@ -210,11 +224,11 @@ fn valid_prefix(prefix: &str) -> Result<(), AwsError> {
 }
 
 impl Api {
-    fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         self.0.store.as_ref()
     }
 
-    fn not_found(ctx: &RequestContext, account: &str, name: &str) -> AwsError {
+    pub(crate) fn not_found(ctx: &RequestContext, account: &str, name: &str) -> AwsError {
         e400(
             "TrailNotFoundException",
             format!(
@@ -224,7 +238,11 @@ impl Api {
         )
     }
 
-    fn update(&self, key: &str, f: impl FnOnce(&mut TrailDoc) -> Result<(), AwsError>) -> Result<TrailDoc, AwsError> {
+    pub(crate) fn update(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut TrailDoc) -> Result<(), AwsError>,
+    ) -> Result<TrailDoc, AwsError> {
         atomically(self.store(), |tx| -> Result<TrailDoc, AwsError> {
             let mut t: TrailDoc = tx
                 .get_json(TRAILS_TABLE, key)
@@ -247,7 +265,7 @@ fn trail_json(t: &TrailDoc) -> Value {
         "TrailARN": t.arn(),
         "LogFileValidationEnabled": t.validation,
         "HasCustomEventSelectors": !t.event_selectors.is_empty() || t.advanced_event_selectors.is_some(),
-        "HasInsightSelectors": false,
+        "HasInsightSelectors": !t.insight_selectors.is_empty(),
         "IsOrganizationTrail": false,
     });
     if let Some(p) = &t.prefix {
@@ -313,7 +331,7 @@ fn timestring(t: Option<i64>) -> Value {
         .map_or(Value::Null, |t| json!(crate::record::iso_time(t)))
 }
 
-fn strip_nulls(mut v: Value) -> Value {
+pub(crate) fn strip_nulls(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|_, x| !x.is_null());
     }
@@ -418,16 +436,16 @@ impl Service for Api {
 }
 
 /// A trail as a call names it (its name, or its ARN), checked as AWS checks either.
-struct TrailRef {
+pub(crate) struct TrailRef {
     /// As given.
-    given: String,
+    pub(crate) given: String,
     /// The account an ARN names; a bare name is the caller's.
-    account: Option<String>,
-    name: String,
+    pub(crate) account: Option<String>,
+    pub(crate) name: String,
 }
 
 impl TrailRef {
-    fn parse(name_or_arn: &str) -> Result<Self, AwsError> {
+    pub(crate) fn parse(name_or_arn: &str) -> Result<Self, AwsError> {
         let given = name_or_arn.to_string();
         if let Some(rest) = name_or_arn.strip_prefix("arn:") {
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
@@ -444,12 +462,12 @@ impl TrailRef {
         Ok(TrailRef { given, account: None, name: name_or_arn.to_string() })
     }
 
-    fn account<'a>(&'a self, ctx: &'a RequestContext) -> &'a str {
+    pub(crate) fn account<'a>(&'a self, ctx: &'a RequestContext) -> &'a str {
         self.account.as_deref().unwrap_or(&ctx.caller.account_id)
     }
 
     /// The trail's key in [`TRAILS_TABLE`].
-    fn key(&self, ctx: &RequestContext) -> String {
+    pub(crate) fn key(&self, ctx: &RequestContext) -> String {
         format!("{}/{}", self.account(ctx), self.name)
     }
 
@@ -465,24 +483,24 @@ impl TrailRef {
 
 /// The trail a call is about and, once planning read it, its record: the run works on the
 /// record the plan authorized (read once per call).
-struct Trail {
-    r: TrailRef,
+pub(crate) struct Trail {
+    pub(crate) r: TrailRef,
     /// `Some` once read: the record under the trail's key, if any.
     doc: Option<Option<TrailDoc>>,
 }
 
 impl Trail {
-    fn new(r: TrailRef) -> Self {
+    pub(crate) fn new(r: TrailRef) -> Self {
         Trail { r, doc: None }
     }
 
     /// The trail named by the required member `member`.
-    fn parse(body: &Value, member: &str) -> Result<Self, AwsError> {
+    pub(crate) fn parse(body: &Value, member: &str) -> Result<Self, AwsError> {
         Ok(Trail::new(TrailRef::parse(required(body, member)?)?))
     }
 
     /// The record under the trail's key (read on first use).
-    fn read(&mut self, api: &Api, ctx: &RequestContext) -> Result<Option<&TrailDoc>, AwsError> {
+    pub(crate) fn read(&mut self, api: &Api, ctx: &RequestContext) -> Result<Option<&TrailDoc>, AwsError> {
         if self.doc.is_none() {
             self.doc = Some(api.store().get_json(TRAILS_TABLE, &self.r.key(ctx)).map_err(store_err)?);
         }
@@ -491,7 +509,7 @@ impl Trail {
 
     /// `cloudtrail:{action}` on the trail's ARN, in its home Region (the caller's Region for a
     /// trail that does not exist).
-    fn check(&mut self, api: &Api, ctx: &RequestContext, action: &str) -> Result<AuthzCheck, AwsError> {
+    pub(crate) fn check(&mut self, api: &Api, ctx: &RequestContext, action: &str) -> Result<AuthzCheck, AwsError> {
         let home = self.read(api, ctx)?.map_or_else(|| ctx.region.clone(), |t| t.home_region.clone());
         let arn = format!("arn:aws:cloudtrail:{home}:{}:trail/{}", self.r.account(ctx), self.r.name);
         Ok(AuthzCheck::new(format!("cloudtrail:{action}"), arn))
@@ -499,7 +517,7 @@ impl Trail {
 
     /// The trail, if visible from the caller's Region (its home Region, or any Region if
     /// multi-Region): its key and record.
-    fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+    pub(crate) fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
         let key = self.r.key(ctx);
         let t = if self.r.account(ctx) == ctx.caller.account_id {
             self.read(api, ctx)?;
@@ -530,7 +548,7 @@ impl Trail {
 }
 
 /// Every CloudTrail operation Rampart implements, each listed once.
-static OPERATIONS: Operations<Api> = Operations::new(&[OPS]);
+static OPERATIONS: Operations<Api> = Operations::new(&[OPS, crate::insights_api::OPS]);
 
 const OPS: &[Entry<Api>] = &[
     op::<Api, LookupEvents>(),
@@ -551,12 +569,12 @@ const OPS: &[Entry<Api>] = &[
     op::<Api, ListPublicKeys>(),
 ];
 
-fn one(c: AuthzCheck) -> Result<AuthzPlan, AwsError> {
+pub(crate) fn one(c: AuthzCheck) -> Result<AuthzPlan, AwsError> {
     Ok(AuthzPlan::Checks(vec![c]))
 }
 
 /// `cloudtrail:{action}` without a resource.
-fn any(action: &str) -> Result<AuthzPlan, AwsError> {
+pub(crate) fn any(action: &str) -> Result<AuthzPlan, AwsError> {
     one(AuthzCheck::new(format!("cloudtrail:{action}"), "*"))
 }
 
@@ -590,7 +608,7 @@ macro_rules! on_trail {
 }
 
 /// The home Region check of changes that only the home Region may make.
-fn in_home_region(ctx: &RequestContext, t: &TrailDoc) -> Result<(), AwsError> {
+pub(crate) fn in_home_region(ctx: &RequestContext, t: &TrailDoc) -> Result<(), AwsError> {
     if t.home_region == ctx.region {
         Ok(())
     } else {
@@ -624,7 +642,11 @@ on_trail!(DeleteTrail, "Name", |api, ctx, trail| {
     if t.logging {
         let _ = api.0.delivery.deliver(&key);
     }
-    transact(api.store(), |tx| tx.delete(TRAILS_TABLE, &key).map(|_| ())).map_err(store_err)?;
+    transact(api.store(), |tx| {
+        tx.delete(crate::insights::STATE_TABLE, &key)?;
+        tx.delete(TRAILS_TABLE, &key).map(|_| ())
+    })
+    .map_err(store_err)?;
     json!({})
 });
 
@@ -640,6 +662,7 @@ on_trail!(StartLogging, "Name", |api, ctx, trail| {
             t.delivered_seq = t.delivered_seq.max(seq);
             Ok(())
         })?;
+        crate::insights_api::resume(api, &key, seq)?;
     }
     json!({})
 });
@@ -1173,7 +1196,11 @@ mod tests {
     fn service() -> (Arc<CloudTrail>, Arc<dyn Service>) {
         let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
         let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
-        let ct = CloudTrail::start(store, sealer, TrailConfig { root: None, interval: Duration::from_secs(3600) });
+        let ct = CloudTrail::start(
+            store,
+            sealer,
+            TrailConfig { root: None, interval: Duration::from_secs(3600), insights: InsightsConfig::default() },
+        );
         let svc = ct.service();
         (ct, svc)
     }
@@ -1188,13 +1215,17 @@ mod tests {
                 "DeleteTrail",
                 "DescribeTrails",
                 "GetEventSelectors",
+                "GetInsightSelectors",
                 "GetTrail",
                 "GetTrailStatus",
+                "ListInsightsData",
+                "ListInsightsMetricData",
                 "ListPublicKeys",
                 "ListTags",
                 "ListTrails",
                 "LookupEvents",
                 "PutEventSelectors",
+                "PutInsightSelectors",
                 "RemoveTags",
                 "StartLogging",
                 "StopLogging",
@@ -1250,7 +1281,8 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
         let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
         for _ in 0..50 {
-            let config = TrailConfig { root: None, interval: Duration::from_secs(3600) };
+            let config =
+                TrailConfig { root: None, interval: Duration::from_secs(3600), insights: InsightsConfig::default() };
             CloudTrail::start(store.clone(), sealer.clone(), config).shutdown();
         }
     }
