@@ -62,6 +62,7 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
             insights: rampart_trail::InsightsConfig::from_env().map_err(StartupError::Config)?,
         },
     );
+    trail.set_organizations(iam.organizations());
     Ok(Pipeline::new(
         vec![
             iam.iam_service(),

@@ -76,6 +76,9 @@ pub struct TrailDoc {
     pub latest_digest_error: Option<String>,
     #[serde(default)]
     pub chains: BTreeMap<String, Chain>,
+    /// The organization (`o-…`) of an organization trail: it logs every account of it.
+    #[serde(default)]
+    pub organization: Option<String>,
     /// `InsightSelectors` as given; empty = Insights off.
     #[serde(default)]
     pub insight_selectors: Vec<Value>,
@@ -182,6 +185,8 @@ pub struct Delivery {
     clock: Arc<dyn Clock>,
     /// The Insights detector's settings.
     insights: InsightsConfig,
+    /// Organizations (the accounts an organization trail logs), once wired.
+    orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
 }
 
 /// The public key, as ListPublicKeys shows it.
@@ -211,7 +216,37 @@ impl Delivery {
         clock: Arc<dyn Clock>,
         insights: InsightsConfig,
     ) -> Self {
-        Delivery { store, sealer, root, key: Mutex::new(None), lock: Mutex::new(()), clock, insights }
+        Delivery {
+            store,
+            sealer,
+            root,
+            key: Mutex::new(None),
+            lock: Mutex::new(()),
+            clock,
+            insights,
+            orgs: Arc::default(),
+        }
+    }
+
+    /// Read organizations (for organization trails) through `orgs`, once it is set.
+    pub fn with_organizations(
+        mut self,
+        orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
+    ) -> Self {
+        self.orgs = orgs;
+        self
+    }
+
+    /// The accounts a trail logs, each with its key part under `AWSLogs/`: its own account, or
+    /// for an organization trail every account of the organization (`<org-id>/<account>`).
+    fn logged_accounts(&self, t: &TrailDoc) -> Vec<(String, String)> {
+        let Some(org) = &t.organization else { return vec![(t.account.clone(), t.account.clone())] };
+        let view = self.orgs.get().and_then(|o| o.organization_of(&t.account).ok().flatten());
+        match view {
+            Some(v) if &v.id == org => v.accounts.into_iter().map(|a| (a.clone(), format!("{org}/{a}"))).collect(),
+            // The organization is gone: the management account's own events, as a plain trail.
+            _ => vec![(t.account.clone(), format!("{org}/{}", t.account))],
+        }
     }
 
     /// The current time, by the service's clock.
@@ -338,42 +373,46 @@ impl Delivery {
     /// Returns whether digests were written.
     fn deliver_inner(&self, t: &mut TrailDoc, now: OffsetDateTime) -> Result<bool, DeliveryError> {
         let root = self.root.clone().ok_or(DeliveryError::NoDirectory)?;
-        // New records of the trail's account, oldest first.
-        let prefix = format!("{}/", t.account);
-        let mut fresh: Vec<StoredEvent> = Vec::new();
-        let mut after: Option<String> = None;
+        // New records of the accounts the trail logs, oldest first, per account and Region.
         let mut max_seq = t.delivered_seq;
-        'scan: loop {
-            let rows = self.store.scan(EVENTS_TABLE, &prefix, after.as_deref(), 500)?;
-            if rows.is_empty() {
-                break;
-            }
-            for (k, v) in &rows {
-                let seq = seq_of_key(k).unwrap_or(0);
-                if seq <= t.delivered_seq {
-                    break 'scan;
+        // (account, its part of the key under AWSLogs/, Region) → records.
+        let mut groups: BTreeMap<(String, String, String), Vec<StoredEvent>> = BTreeMap::new();
+        for (account, path) in self.logged_accounts(t) {
+            let prefix = format!("{account}/");
+            let mut fresh: Vec<StoredEvent> = Vec::new();
+            let mut after: Option<String> = None;
+            'scan: loop {
+                let rows = self.store.scan(EVENTS_TABLE, &prefix, after.as_deref(), 500)?;
+                if rows.is_empty() {
+                    break;
                 }
-                max_seq = max_seq.max(seq);
-                if let Some(e) = StoredEvent::from_row(v) {
-                    if t.selects(&e) {
-                        fresh.push(e);
+                for (k, v) in &rows {
+                    let seq = seq_of_key(k).unwrap_or(0);
+                    if seq <= t.delivered_seq {
+                        break 'scan;
+                    }
+                    max_seq = max_seq.max(seq);
+                    if let Some(e) = StoredEvent::from_row(v) {
+                        if t.selects(&e) {
+                            fresh.push(e);
+                        }
                     }
                 }
+                after = rows.last().map(|(k, _)| k.clone());
             }
-            after = rows.last().map(|(k, _)| k.clone());
-        }
-        fresh.reverse();
-        // Log files per region.
-        let mut by_region: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
-        for e in fresh {
-            by_region.entry(e.region.clone()).or_default().push(e);
+            fresh.reverse();
+            for e in fresh {
+                groups.entry((account.clone(), path.clone(), e.region.clone())).or_default().push(e);
+            }
         }
         let bucket_dir = root.join(&t.bucket);
         let kp = t.key_prefix();
-        let mut delivered: BTreeMap<String, Vec<LogFileEntry>> = BTreeMap::new();
+        // Chain key (the Region; `account/Region` for organization trails) → log files.
+        let mut delivered: BTreeMap<String, (String, String, String, Vec<LogFileEntry>)> = BTreeMap::new();
         let (y, m, d) = (now.year(), now.month() as u8, now.day());
         let minute = format!("{y:04}{m:02}{d:02}T{:02}{:02}Z", now.hour(), now.minute());
-        for (region, events) in &by_region {
+        for ((acct, path, region), events) in &groups {
+            let chain_key = if t.organization.is_some() { format!("{acct}/{region}") } else { region.clone() };
             for chunk in events.chunks(MAX_RECORDS_PER_FILE) {
                 let mut body = String::with_capacity(chunk.iter().map(|e| e.event.len() + 1).sum::<usize>() + 16);
                 body.push_str("{\"Records\":[");
@@ -386,22 +425,25 @@ impl Delivery {
                 body.push_str("]}");
                 let rand: String = random_token(16);
                 let object = format!(
-                    "{kp}AWSLogs/{acct}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}/{acct}_CloudTrail_{region}_{minute}_{rand}.json.gz",
-                    acct = t.account
+                    "{kp}AWSLogs/{path}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}/{acct}_CloudTrail_{region}_{minute}_{rand}.json.gz"
                 );
                 let gz = digest::gzip(body.as_bytes()).map_err(|e| io_err(&bucket_dir, e))?;
                 write_durably(&bucket_dir.join(&object), &gz)?;
                 let times: Vec<i64> = chunk.iter().map(|e| e.t).collect();
                 let oldest = times.iter().min().copied().unwrap_or(0);
                 let newest = times.iter().max().copied().unwrap_or(0);
-                delivered.entry(region.clone()).or_default().push(LogFileEntry {
-                    s3_bucket: t.bucket.clone(),
-                    s3_object: object,
-                    hash_value: digest::sha256_hex(body.as_bytes()),
-                    hash_algorithm: "SHA-256".into(),
-                    newest_event_time: iso_time(unix(newest)),
-                    oldest_event_time: iso_time(unix(oldest)),
-                });
+                delivered
+                    .entry(chain_key.clone())
+                    .or_insert_with(|| (acct.clone(), path.clone(), region.clone(), Vec::new()))
+                    .3
+                    .push(LogFileEntry {
+                        s3_bucket: t.bucket.clone(),
+                        s3_object: object,
+                        hash_value: digest::sha256_hex(body.as_bytes()),
+                        hash_algorithm: "SHA-256".into(),
+                        newest_event_time: iso_time(unix(newest)),
+                        oldest_event_time: iso_time(unix(oldest)),
+                    });
             }
         }
         let insight_files = self.deliver_insights(t, &bucket_dir, &kp, now)?;
@@ -413,8 +455,8 @@ impl Delivery {
             return Ok(false);
         }
         let (key, _) = self.signing_key()?;
-        for (region, files) in delivered {
-            let chain = t.chains.entry(region.clone()).or_default();
+        for (chain_key, (acct, path, region, files)) in delivered {
+            let chain = t.chains.entry(chain_key).or_default();
             let start = chain.last_end.or(t.start_logging).unwrap_or(now.unix_timestamp());
             // Strictly after the previous digest, so digest names never collide.
             let end = now.unix_timestamp().max(chain.last_end.map_or(i64::MIN, |e| e + 1));
@@ -429,18 +471,17 @@ impl Delivery {
                 end_t.second()
             );
             let object = format!(
-                "{kp}AWSLogs/{acct}/CloudTrail-Digest/{region}/{:04}/{:02}/{:02}/{acct}_CloudTrail-Digest_{region}_{name}_{home}_{stamp}.json.gz",
+                "{kp}AWSLogs/{path}/CloudTrail-Digest/{region}/{:04}/{:02}/{:02}/{acct}_CloudTrail-Digest_{region}_{name}_{home}_{stamp}.json.gz",
                 end_t.year(),
                 end_t.month() as u8,
                 end_t.day(),
-                acct = t.account,
                 name = t.name,
                 home = t.home_region,
             );
             let newest = files.iter().map(|f| f.newest_event_time.clone()).max();
             let oldest = files.iter().map(|f| f.oldest_event_time.clone()).min();
             let doc = DigestFile {
-                aws_account_id: t.account.clone(),
+                aws_account_id: acct.clone(),
                 digest_start_time: iso_time(unix(start)),
                 digest_end_time: iso_time(end_t),
                 digest_s3_bucket: t.bucket.clone(),

@@ -9,6 +9,7 @@ pub mod insights;
 mod insights_api;
 mod json;
 pub mod lookup;
+mod org;
 pub mod record;
 pub mod redact;
 mod rows;

@@ -39,6 +39,8 @@ type StopSignal = Arc<(Mutex<bool>, Condvar)>;
 pub struct CloudTrail {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) delivery: Arc<Delivery>,
+    /// Organizations, once the server wired it (organization trails, delegated administrators).
+    pub(crate) orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
     timer: Mutex<Option<(StopSignal, JoinHandle<()>)>>,
 }
 
@@ -55,8 +57,11 @@ impl CloudTrail {
         config: TrailConfig,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
-        let delivery =
-            Arc::new(Delivery::with_clock(store.clone(), sealer, config.root.clone(), clock, config.insights));
+        let orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>> = Arc::default();
+        let delivery = Arc::new(
+            Delivery::with_clock(store.clone(), sealer, config.root.clone(), clock, config.insights)
+                .with_organizations(orgs.clone()),
+        );
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let timer = {
             let stop_flag = stop.clone();
@@ -86,7 +91,12 @@ impl CloudTrail {
                 .ok()
                 .map(|h| (stop, h))
         };
-        Arc::new(CloudTrail { store, delivery, timer: Mutex::new(timer) })
+        Arc::new(CloudTrail { store, delivery, orgs, timer: Mutex::new(timer) })
+    }
+
+    /// Wire Organizations in (organization trails, delegated administrators). Once.
+    pub fn set_organizations(&self, orgs: Arc<dyn rampart_service::Organizations>) {
+        let _ = self.orgs.set(orgs);
     }
 
     /// Deliver every logging trail now.
@@ -266,7 +276,7 @@ fn trail_json(t: &TrailDoc) -> Value {
         "LogFileValidationEnabled": t.validation,
         "HasCustomEventSelectors": !t.event_selectors.is_empty() || t.advanced_event_selectors.is_some(),
         "HasInsightSelectors": !t.insight_selectors.is_empty(),
-        "IsOrganizationTrail": false,
+        "IsOrganizationTrail": t.organization.is_some(),
     });
     if let Some(p) = &t.prefix {
         v["S3KeyPrefix"] = json!(p);
@@ -315,9 +325,6 @@ fn unsupported_options(body: &Value) -> Result<(), AwsError> {
                 format!("{k}: Rampart's CloudTrail does not offer {what}."),
             ));
         }
-    }
-    if b(body, "IsOrganizationTrail") == Some(true) {
-        return Err(e400("UnsupportedOperationException", "Organization trails are not offered by Rampart."));
     }
     Ok(())
 }
@@ -517,13 +524,37 @@ impl Trail {
 
     /// The trail, if visible from the caller's Region (its home Region, or any Region if
     /// multi-Region): its key and record.
-    pub(crate) fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+    pub(crate) fn load(self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+        self.load_for(api, ctx, true)
+    }
+
+    /// [`Trail::load`]; another account's trail only if it is an organization trail of the
+    /// caller's organization: to `manage` it the caller must be the management account or a
+    /// CloudTrail delegated administrator, to read it any account of the organization.
+    pub(crate) fn load_for(
+        mut self,
+        api: &Api,
+        ctx: &RequestContext,
+        manage: bool,
+    ) -> Result<(String, TrailDoc), AwsError> {
         let key = self.r.key(ctx);
-        let t = if self.r.account(ctx) == ctx.caller.account_id {
-            self.read(api, ctx)?;
-            self.doc.take().flatten()
-        } else {
-            None
+        self.read(api, ctx)?;
+        let t = self.doc.take().flatten();
+        let t = match t {
+            Some(t) if t.account != ctx.caller.account_id => {
+                let role = match &t.organization {
+                    Some(org) => api.org_role(ctx)?.filter(|(v, _)| &v.id == org && v.management_account == t.account),
+                    None => None,
+                };
+                match role {
+                    None => None,
+                    Some((_, crate::org::Role::Member)) if manage => {
+                        return Err(crate::org::not_admin(&ctx.caller.account_id))
+                    }
+                    Some(_) => Some(t),
+                }
+            }
+            t => t,
         };
         match t {
             Some(t) if t.multi_region || t.home_region == ctx.region => Ok((key, t)),
@@ -548,7 +579,7 @@ impl Trail {
 }
 
 /// Every CloudTrail operation Rampart implements, each listed once.
-static OPERATIONS: Operations<Api> = Operations::new(&[OPS, crate::insights_api::OPS]);
+static OPERATIONS: Operations<Api> = Operations::new(&[OPS, crate::insights_api::OPS, crate::org::OPS]);
 
 const OPS: &[Entry<Api>] = &[
     op::<Api, LookupEvents>(),
@@ -625,7 +656,7 @@ on_trail!(
     "Name",
     |api, ctx, trail| {
         let given = trail.r.given.clone();
-        let (_, t) = trail.load(api, ctx).map_err(|mut e| {
+        let (_, t) = trail.load_for(api, ctx, false).map_err(|mut e| {
             if e.code == "TrailNotFoundException" {
                 e.message = format!("Unknown trail: {given} for the user: {}", ctx.caller.account_id);
             }
@@ -683,7 +714,7 @@ on_trail!(StopLogging, "Name", |api, ctx, trail| {
 });
 
 on_trail!(GetTrailStatus, "Name", |api, ctx, trail| {
-    let (_, t) = trail.load(api, ctx)?;
+    let (_, t) = trail.load_for(api, ctx, false)?;
     strip_nulls(json!({
         "IsLogging": t.logging,
         "LatestDeliveryTime": epoch(t.latest_delivery),
@@ -699,7 +730,7 @@ on_trail!(GetTrailStatus, "Name", |api, ctx, trail| {
     }))
 });
 
-on_trail!(GetEventSelectors, "TrailName", |api, ctx, trail| selectors_json(&trail.load(api, ctx)?.1));
+on_trail!(GetEventSelectors, "TrailName", |api, ctx, trail| selectors_json(&trail.load_for(api, ctx, false)?.1));
 
 struct LookupEvents(lookup::Query);
 
@@ -815,6 +846,8 @@ struct CreateTrail {
     include_global: bool,
     multi_region: bool,
     validation: bool,
+    /// `IsOrganizationTrail`.
+    organization: bool,
 }
 
 impl Operation<Api> for CreateTrail {
@@ -857,10 +890,17 @@ impl Operation<Api> for CreateTrail {
             include_global,
             multi_region,
             validation: b(body, "EnableLogFileValidation").unwrap_or(false),
+            organization: b(body, "IsOrganizationTrail").unwrap_or(false),
         })
     }
 
     fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        if self.organization {
+            // A delegated administrator's organization trail belongs to the management account.
+            if let Some((v, crate::org::Role::DelegatedAdmin)) = api.org_role(ctx)? {
+                self.trail.r.account = Some(v.management_account);
+            }
+        }
         one(self.trail.check(api, ctx, Self::NAME)?)
     }
 
@@ -876,6 +916,8 @@ struct UpdateTrail {
     include_global: Option<bool>,
     multi_region: Option<bool>,
     validation: Option<bool>,
+    /// `IsOrganizationTrail`.
+    organization: Option<bool>,
     /// What is wrong with the new settings (bucket, prefix, unsupported options), reported once
     /// the trail is found in its home Region, as always.
     invalid: Option<AwsError>,
@@ -903,6 +945,7 @@ impl Operation<Api> for UpdateTrail {
             include_global: b(body, "IncludeGlobalServiceEvents"),
             multi_region: b(body, "IsMultiRegionTrail"),
             validation: b(body, "EnableLogFileValidation"),
+            organization: b(body, "IsOrganizationTrail"),
             invalid,
         })
     }
@@ -1071,16 +1114,34 @@ impl Operation<Api> for ListTags {
 }
 
 impl Api {
+    /// The caller's trails and its organization's organization trails, as seen from the Region.
     fn visible_trails(&self, ctx: &RequestContext) -> Result<Vec<TrailDoc>, AwsError> {
-        let all: Vec<(String, TrailDoc)> =
+        let mut all: Vec<(String, TrailDoc)> =
             self.store().scan_json(TRAILS_TABLE, &format!("{}/", ctx.caller.account_id)).map_err(store_err)?;
+        if let Some(v) = self.organization(&ctx.caller.account_id)? {
+            if v.management_account != ctx.caller.account_id {
+                let org: Vec<(String, TrailDoc)> =
+                    self.store().scan_json(TRAILS_TABLE, &format!("{}/", v.management_account)).map_err(store_err)?;
+                all.extend(org.into_iter().filter(|(_, t)| t.organization.as_deref() == Some(v.id.as_str())));
+            }
+        }
         Ok(all.into_iter().map(|(_, t)| t).filter(|t| t.multi_region || t.home_region == ctx.region).collect())
     }
 
     fn create_trail(&self, ctx: &RequestContext, req: CreateTrail) -> Result<Value, AwsError> {
-        let CreateTrail { trail, bucket, prefix, tags, include_global, multi_region, validation } = req;
+        let CreateTrail { trail, bucket, prefix, tags, include_global, multi_region, validation, organization } = req;
+        let account = trail.r.account(ctx).to_string();
         let name = trail.r.name;
-        let account = ctx.caller.account_id.clone();
+        let organization = match organization {
+            true => {
+                let view = self.org_admin(ctx)?;
+                if view.management_account != account {
+                    return Err(crate::org::not_admin(&ctx.caller.account_id));
+                }
+                Some(view.id)
+            }
+            false => None,
+        };
         let t = TrailDoc {
             name: name.clone(),
             account: account.clone(),
@@ -1090,6 +1151,7 @@ impl Api {
             include_global,
             multi_region,
             validation,
+            organization,
             tags: tags.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
             ..Default::default()
         };
@@ -1119,12 +1181,24 @@ impl Api {
     }
 
     fn update_trail(&self, ctx: &RequestContext, req: UpdateTrail) -> Result<Value, AwsError> {
-        let UpdateTrail { trail, bucket, prefix, include_global, multi_region, validation, invalid } = req;
+        let UpdateTrail { trail, bucket, prefix, include_global, multi_region, validation, organization, invalid } =
+            req;
         let (key, t) = trail.load(self, ctx)?;
         in_home_region(ctx, &t)?;
         if let Some(e) = invalid {
             return Err(e);
         }
+        // Making a trail an organization trail, or back, is for the organization's administrators.
+        let organization = match organization {
+            Some(on) if on != t.organization.is_some() => {
+                let view = self.org_admin(ctx)?;
+                if view.management_account != t.account {
+                    return Err(crate::org::not_admin(&ctx.caller.account_id));
+                }
+                Some(on.then_some(view.id))
+            }
+            _ => None,
+        };
         let t = self.update(&key, |t| {
             let changes_destination = bucket.as_deref().is_some_and(|b| b != t.bucket)
                 || prefix.as_deref().is_some_and(|p| Some(p) != t.prefix.as_deref());
@@ -1146,6 +1220,10 @@ impl Api {
                     t.chains.clear();
                 }
                 t.validation = v;
+            }
+            if let Some(org) = organization {
+                t.organization = org;
+                t.chains.clear();
             }
             if changes_destination {
                 t.chains.clear();
@@ -1213,6 +1291,7 @@ mod tests {
                 "AddTags",
                 "CreateTrail",
                 "DeleteTrail",
+                "DeregisterOrganizationDelegatedAdmin",
                 "DescribeTrails",
                 "GetEventSelectors",
                 "GetInsightSelectors",
@@ -1226,6 +1305,7 @@ mod tests {
                 "LookupEvents",
                 "PutEventSelectors",
                 "PutInsightSelectors",
+                "RegisterOrganizationDelegatedAdmin",
                 "RemoveTags",
                 "StartLogging",
                 "StopLogging",

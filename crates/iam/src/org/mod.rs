@@ -4,8 +4,10 @@
 //! authorizer enforces (see [`enforce`]).
 
 mod admin;
+mod directory;
 pub mod enforce;
 pub mod model;
+pub use directory::OrgDirectory;
 mod policies;
 mod tree;
 
