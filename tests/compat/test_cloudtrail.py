@@ -274,7 +274,7 @@ def test_unknown_operation(server):
 
     ct = server.client("cloudtrail")
     with pytest.raises(ClientError) as exc:
-        ct.list_event_data_stores()
+        ct.list_dashboards()
     assert code(exc) == "UnknownOperationException"
 
 

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod insights;
 mod insights_api;
 mod json;
+pub mod lake;
 pub mod lookup;
 mod org;
 pub mod record;

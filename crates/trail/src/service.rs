@@ -14,12 +14,13 @@ use serde_json::{json, Value};
 use crate::audit::META_TABLE;
 use crate::delivery::{Delivery, TrailDoc, TRAILS_TABLE};
 use crate::insights::{Clock, InsightsConfig, SystemClock};
+use crate::lake::Lake;
 use crate::lookup;
 
 /// Trails per account and region (AWS's limit).
 const MAX_TRAILS: usize = 5;
 /// Tags per trail.
-const MAX_TAGS: usize = 50;
+pub(crate) const MAX_TAGS: usize = 50;
 
 /// Server-side settings of CloudTrail.
 #[derive(Clone, Debug)]
@@ -38,6 +39,8 @@ type StopSignal = Arc<(Mutex<bool>, Condvar)>;
 /// The CloudTrail service, with its delivery timer.
 pub struct CloudTrail {
     pub(crate) store: Arc<dyn Store>,
+    /// CloudTrail Lake: event data stores, their ingestion, queries.
+    pub(crate) lake: Arc<Lake>,
     pub(crate) delivery: Arc<Delivery>,
     /// Organizations, once the server wired it (organization trails, delegated administrators).
     pub(crate) orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
@@ -91,7 +94,8 @@ impl CloudTrail {
                 .ok()
                 .map(|h| (stop, h))
         };
-        Arc::new(CloudTrail { store, delivery, orgs, timer: Mutex::new(timer) })
+        let lake = Lake::start(store.clone());
+        Arc::new(CloudTrail { store, lake, delivery, orgs, timer: Mutex::new(timer) })
     }
 
     /// Wire Organizations in (organization trails, delegated administrators). Once.
@@ -106,8 +110,14 @@ impl CloudTrail {
         }
     }
 
+    /// CloudTrail Lake (tests drive its ingestion by hand).
+    pub fn lake(&self) -> &Arc<Lake> {
+        &self.lake
+    }
+
     /// Stop the timer and deliver what is pending (server shutdown).
     pub fn shutdown(&self) {
+        self.lake.shutdown();
         let timer = self.timer.lock().ok().and_then(|mut g| g.take());
         if let Some((stop, handle)) = timer {
             {
@@ -294,7 +304,7 @@ fn create_update_json(t: &TrailDoc) -> Value {
     v
 }
 
-fn tags_of(body: &Value) -> Result<Vec<(String, Option<String>)>, AwsError> {
+pub(crate) fn tags_of(body: &Value) -> Result<Vec<(String, Option<String>)>, AwsError> {
     let Some(list) = body.get("TagsList").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let list = list.as_array().ok_or_else(|| e400("InvalidTagParameterException", "TagsList must be a list"))?;
     let mut out = Vec::new();
@@ -579,7 +589,8 @@ impl Trail {
 }
 
 /// Every CloudTrail operation Rampart implements, each listed once.
-static OPERATIONS: Operations<Api> = Operations::new(&[OPS, crate::insights_api::OPS, crate::org::OPS]);
+static OPERATIONS: Operations<Api> =
+    Operations::new(&[OPS, crate::insights_api::OPS, crate::org::OPS, crate::lake::ops::OPS]);
 
 const OPS: &[Entry<Api>] = &[
     op::<Api, LookupEvents>(),
@@ -990,19 +1001,75 @@ impl Operation<Api> for PutEventSelectors {
     }
 }
 
-/// AddTags and RemoveTags: a trail ARN and `TagsList`.
+/// What a tag operation names: a trail, or an event data store (by ARN).
+enum Tagged {
+    Trail(Trail),
+    Store(crate::lake::ops::StoreRef),
+}
+
+impl Tagged {
+    fn parse(id: &str) -> Result<Self, AwsError> {
+        if id.starts_with("arn:") && id.contains(":eventdatastore/") {
+            return crate::lake::ops::StoreRef::parse(id).map(Tagged::Store);
+        }
+        Ok(Tagged::Trail(Trail::new(TrailRef::parse(id)?)))
+    }
+
+    fn check(&mut self, api: &Api, ctx: &RequestContext, action: &str) -> Result<AuthzCheck, AwsError> {
+        match self {
+            Tagged::Trail(t) => t.check(api, ctx, action),
+            Tagged::Store(s) => Ok(s.check(api, ctx, action)),
+        }
+    }
+
+    fn require_arn(&self) -> Result<(), AwsError> {
+        match self {
+            Tagged::Trail(t) => t.r.require_arn(),
+            Tagged::Store(_) => Ok(()),
+        }
+    }
+
+    /// The resource's ARN and tags now, or `ResourceNotFoundException`.
+    fn tags(self, api: &Api, ctx: &RequestContext) -> Result<(String, Vec<(String, String)>), AwsError> {
+        match self {
+            Tagged::Trail(t) => t.load_tagged(api, ctx).map(|(_, t)| (t.arn(), t.tags)),
+            Tagged::Store(s) => s.load_tagged(api, ctx).map(|d| (d.arn(), d.tags)),
+        }
+    }
+
+    /// Change the resource's tags (in one transaction).
+    fn retag(
+        self,
+        api: &Api,
+        ctx: &RequestContext,
+        f: impl FnOnce(&mut Vec<(String, String)>) -> Result<(), AwsError>,
+    ) -> Result<(), AwsError> {
+        match self {
+            Tagged::Trail(t) => {
+                let (key, _) = t.load_tagged(api, ctx)?;
+                api.update(&key, |t| f(&mut t.tags)).map(|_| ())
+            }
+            Tagged::Store(s) => {
+                let d = s.load_tagged(api, ctx)?;
+                crate::lake::ops::update_store(api, &d.key(), |d| f(&mut d.tags)).map(|_| ())
+            }
+        }
+    }
+}
+
+/// AddTags and RemoveTags: a trail or event data store ARN and `TagsList`.
 struct TagChange {
-    trail: Trail,
-    /// The tags, or what is wrong with them (reported once the trail is found).
+    target: Tagged,
+    /// The tags, or what is wrong with them (reported once the resource is found).
     tags: Result<Vec<(String, Option<String>)>, AwsError>,
 }
 
 impl TagChange {
     fn parse(input: &Input) -> Result<Self, AwsError> {
         let body = input.json();
-        let trail = Trail::parse(body, "ResourceId")?;
-        trail.r.require_arn()?;
-        Ok(TagChange { trail, tags: tags_of(body) })
+        let target = Tagged::parse(required(body, "ResourceId")?)?;
+        target.require_arn()?;
+        Ok(TagChange { target, tags: tags_of(body) })
     }
 }
 
@@ -1017,30 +1084,36 @@ impl Operation<Api> for AddTags {
     }
 
     fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
-        one(self.0.trail.check(api, ctx, Self::NAME)?)
+        one(self.0.target.check(api, ctx, Self::NAME)?)
     }
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
-        let (key, _) = self.0.trail.load_tagged(api, ctx)?;
-        let tags = self.0.tags?;
-        api.update(&key, |t| {
-            for (k, v) in tags {
-                let v = v.unwrap_or_default();
-                match t.tags.iter_mut().find(|(tk, _)| *tk == k) {
-                    Some(existing) => existing.1 = v,
-                    None => t.tags.push((k, v)),
-                }
-            }
-            if t.tags.len() > MAX_TAGS {
-                return Err(e400(
-                    "TagsLimitExceededException",
-                    format!("The number of tags on a trail cannot exceed {MAX_TAGS}."),
-                ));
-            }
-            Ok(())
-        })?;
+        let TagChange { target, tags } = self.0;
+        let what = if matches!(target, Tagged::Store(_)) { "event data store" } else { "trail" };
+        target.retag(api, ctx, |current| add_tags(current, tags?, what))?;
         Ok(Output::Json(json!({})))
     }
+}
+
+fn add_tags(
+    current: &mut Vec<(String, String)>,
+    tags: Vec<(String, Option<String>)>,
+    what: &str,
+) -> Result<(), AwsError> {
+    for (k, v) in tags {
+        let v = v.unwrap_or_default();
+        match current.iter_mut().find(|(tk, _)| *tk == k) {
+            Some(existing) => existing.1 = v,
+            None => current.push((k, v)),
+        }
+    }
+    if current.len() > MAX_TAGS {
+        return Err(e400(
+            "TagsLimitExceededException",
+            format!("The number of tags on a {what} cannot exceed {MAX_TAGS}."),
+        ));
+    }
+    Ok(())
 }
 
 struct RemoveTags(TagChange);
@@ -1054,14 +1127,14 @@ impl Operation<Api> for RemoveTags {
     }
 
     fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
-        one(self.0.trail.check(api, ctx, Self::NAME)?)
+        one(self.0.target.check(api, ctx, Self::NAME)?)
     }
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
-        let (key, _) = self.0.trail.load_tagged(api, ctx)?;
-        let tags = self.0.tags?;
-        api.update(&key, |t| {
-            t.tags.retain(|(k, v)| !tags.iter().any(|(rk, rv)| rk == k && rv.as_ref().is_none_or(|rv| rv == v)));
+        let TagChange { target, tags } = self.0;
+        target.retag(api, ctx, |current| {
+            let tags = tags?;
+            current.retain(|(k, v)| !tags.iter().any(|(rk, rv)| rk == k && rv.as_ref().is_none_or(|rv| rv == v)));
             Ok(())
         })?;
         Ok(Output::Json(json!({})))
@@ -1069,7 +1142,7 @@ impl Operation<Api> for RemoveTags {
 }
 
 struct ListTags {
-    trails: Vec<Trail>,
+    targets: Vec<Tagged>,
 }
 
 impl Operation<Api> for ListTags {
@@ -1082,16 +1155,13 @@ impl Operation<Api> for ListTags {
             .get("ResourceIdList")
             .and_then(Value::as_array)
             .ok_or_else(|| e400("InvalidParameterException", "ResourceIdList is required"))?;
-        let trails = ids
-            .iter()
-            .map(|id| TrailRef::parse(id.as_str().unwrap_or_default()).map(Trail::new))
-            .collect::<Result<_, _>>()?;
-        Ok(ListTags { trails })
+        let targets = ids.iter().map(|id| Tagged::parse(id.as_str().unwrap_or_default())).collect::<Result<_, _>>()?;
+        Ok(ListTags { targets })
     }
 
     fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
-        let mut checks = Vec::with_capacity(self.trails.len());
-        for t in &mut self.trails {
+        let mut checks = Vec::with_capacity(self.targets.len());
+        for t in &mut self.targets {
             checks.push(t.check(api, ctx, Self::NAME)?);
         }
         if checks.is_empty() {
@@ -1101,13 +1171,13 @@ impl Operation<Api> for ListTags {
     }
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
-        let mut list = Vec::with_capacity(self.trails.len());
-        for trail in self.trails {
+        let mut list = Vec::with_capacity(self.targets.len());
+        for target in self.targets {
             // Each in turn, as AWS answers: a bare name after a missing trail reports the latter.
-            trail.r.require_arn()?;
-            let (_, t) = trail.load_tagged(api, ctx)?;
-            list.push(json!({"ResourceId": t.arn(),
-                "TagsList": t.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}));
+            target.require_arn()?;
+            let (arn, tags) = target.tags(api, ctx)?;
+            list.push(json!({"ResourceId": arn,
+                "TagsList": tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}));
         }
         Ok(Output::Json(json!({"ResourceTagList": list})))
     }
@@ -1289,17 +1359,25 @@ mod tests {
             OPERATIONS.names(),
             vec![
                 "AddTags",
+                "CancelQuery",
+                "CreateEventDataStore",
                 "CreateTrail",
+                "DeleteEventDataStore",
                 "DeleteTrail",
                 "DeregisterOrganizationDelegatedAdmin",
+                "DescribeQuery",
                 "DescribeTrails",
+                "GetEventDataStore",
                 "GetEventSelectors",
                 "GetInsightSelectors",
+                "GetQueryResults",
                 "GetTrail",
                 "GetTrailStatus",
+                "ListEventDataStores",
                 "ListInsightsData",
                 "ListInsightsMetricData",
                 "ListPublicKeys",
+                "ListQueries",
                 "ListTags",
                 "ListTrails",
                 "LookupEvents",
@@ -1307,14 +1385,19 @@ mod tests {
                 "PutInsightSelectors",
                 "RegisterOrganizationDelegatedAdmin",
                 "RemoveTags",
+                "RestoreEventDataStore",
+                "StartEventDataStoreIngestion",
                 "StartLogging",
+                "StartQuery",
+                "StopEventDataStoreIngestion",
                 "StopLogging",
+                "UpdateEventDataStore",
                 "UpdateTrail",
             ]
         );
         let (_ct, svc) = service();
-        assert!(svc.has_operation("GetTrail") && !svc.has_operation("ListEventDataStores"));
-        let err = svc.plan(&ctx(), "ListEventDataStores", &Input::Json(json!({}))).unwrap_err();
+        assert!(svc.has_operation("GetTrail") && !svc.has_operation("CreateDashboard"));
+        let err = svc.plan(&ctx(), "CreateDashboard", &Input::Json(json!({}))).unwrap_err();
         assert_eq!(err.code, "UnknownOperationException");
     }
 

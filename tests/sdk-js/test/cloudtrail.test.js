@@ -7,6 +7,14 @@ import { after, before, test } from "node:test";
 import {
   AddTagsCommand,
   CloudTrailClient,
+  CreateEventDataStoreCommand,
+  DeleteEventDataStoreCommand,
+  DescribeQueryCommand,
+  EventDataStoreNotFoundException,
+  GetEventDataStoreCommand,
+  GetQueryResultsCommand,
+  InvalidQueryStatementException,
+  StartQueryCommand,
   CloudTrailServiceException,
   CreateTrailCommand,
   DeleteTrailCommand,
@@ -20,6 +28,8 @@ import {
   StopLoggingCommand,
   TrailAlreadyExistsException,
   TrailNotFoundException,
+  paginateGetQueryResults,
+  paginateListEventDataStores,
   paginateLookupEvents,
 } from "@aws-sdk/client-cloudtrail";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
@@ -253,4 +263,71 @@ test("a user without policies gets AccessDeniedException", async () => {
     assert.equal(e.message, implicitDeny(user.Arn, "cloudtrail:LookupEvents", "*"));
     return true;
   });
+});
+
+// -- CloudTrail Lake ------------------------------------------------------------------------------
+
+async function waitForQuery(QueryId) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const d = await ct.send(new DescribeQueryCommand({ QueryId }));
+    if (["FINISHED", "FAILED", "CANCELLED", "TIMED_OUT"].includes(d.QueryStatus) || Date.now() > deadline) return d;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("Lake: CreateEventDataStore, StartQuery over the calls made since, paginated GetQueryResults", async () => {
+  const created = await ct.send(
+    new CreateEventDataStoreCommand({ Name: unique("eds"), TerminationProtectionEnabled: false, RetentionPeriod: 30 }),
+  );
+  assert.match(created.EventDataStoreArn, /^arn:aws:cloudtrail:us-east-1:\d{12}:eventdatastore\/[0-9a-f-]{36}$/);
+  assert.equal(created.RetentionPeriod, 30);
+  assert.ok(created.CreatedTimestamp instanceof Date);
+  const id = created.EventDataStoreArn.split("/").pop();
+  const got = await ct.send(new GetEventDataStoreCommand({ EventDataStore: created.EventDataStoreArn }));
+  assert.equal(got.Status, "ENABLED");
+  let listed = [];
+  for await (const page of paginateListEventDataStores({ client: ct, pageSize: 1 }, {})) listed.push(...page.EventDataStores);
+  assert.ok(listed.some((s) => s.EventDataStoreArn === created.EventDataStoreArn));
+
+  const prefix = unique("lake");
+  const names = [`${prefix}-a`, `${prefix}-b`, `${prefix}-ü日本`];
+  for (const n of names) await iam.send(new CreateUserCommand({ UserName: n.replace(/[^\w+=,.@-]/g, "x") }));
+  const { QueryId } = await ct.send(
+    new StartQueryCommand({
+      QueryStatement: `SELECT element_at(requestParameters, 'userName') AS u, userIdentity.type FROM ${id} WHERE eventName = 'CreateUser' AND element_at(requestParameters, 'userName') LIKE '${prefix}%' ORDER BY 1`,
+    }),
+  );
+  const d = await waitForQuery(QueryId);
+  assert.equal(d.QueryStatus, "FINISHED", d.ErrorMessage);
+  assert.ok(d.QueryStatistics.CreationTime instanceof Date);
+  const rows = [];
+  let pages = 0;
+  for await (const page of paginateGetQueryResults({ client: ct }, { QueryId, MaxQueryResults: 2 })) {
+    assert.ok(page.QueryResultRows.length <= 2);
+    assert.equal(page.QueryStatistics.TotalResultsCount, 3);
+    rows.push(...page.QueryResultRows);
+    pages += 1;
+  }
+  assert.equal(pages, 2);
+  assert.deepEqual(
+    rows.map((r) => r[0].u),
+    names.map((n) => n.replace(/[^\w+=,.@-]/g, "x")),
+  );
+  assert.deepEqual(rows[0][1], { type: "Root" });
+  await ct.send(new DeleteEventDataStoreCommand({ EventDataStore: created.EventDataStoreArn }));
+});
+
+test("Lake: typed errors for a bad statement and a missing event data store", async () => {
+  await assert.rejects(ct.send(new StartQueryCommand({ QueryStatement: "DROP TABLE x" })), (e) => {
+    assert.ok(e instanceof InvalidQueryStatementException, `${e.name}: ${e.message}`);
+    return true;
+  });
+  await assert.rejects(
+    ct.send(new GetEventDataStoreCommand({ EventDataStore: "00000000-0000-4000-8000-000000000000" })),
+    (e) => {
+      assert.ok(e instanceof EventDataStoreNotFoundException, `${e.name}: ${e.message}`);
+      return true;
+    },
+  );
 });
