@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from support import make_client, random_account_id, random_key_id, random_secret, unique
+import subprocess
+
+from support import make_client, rampart_bin, random_account_id, random_key_id, random_secret, unique
 from test_organizations import Org
 
 CT = "cloudtrail.amazonaws.com"
@@ -131,6 +133,10 @@ def test_delegated_admin_manages_organization_trails(org):
     digests = list((Path(org.srv.data_dir) / "trails" / bucket / "AWSLogs" / org_id / member).rglob("*CloudTrail-Digest*.json.gz"))
     assert digests and all(f.name.startswith(f"{member}_CloudTrail-Digest_us-east-1_{name}_us-east-1_") for f in digests)
     assert json.loads(gzip.decompress(digests[0].read_bytes()))["awsAccountId"] == member
+    # Every account's chain verifies.
+    bucket_dir = Path(org.srv.data_dir) / "trails" / bucket
+    verified = subprocess.run([rampart_bin(), "trail", "verify", str(bucket_dir)], capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
     # Deregistered, it can no longer manage the trail, which stays the management account's.
     ct.deregister_organization_delegated_admin(DelegatedAdminAccountId=admin)
