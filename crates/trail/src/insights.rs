@@ -625,7 +625,27 @@ pub fn analyze(
     // Series with nothing left to say go.
     state.series.retain(|_, s| s.open.is_some() || !s.counts.is_empty());
     tx.put_json(STATE_TABLE, trail_key, &state)?;
+    prune_events(tx, &t.account, now_s - HISTORY_SECS)?;
     Ok(written)
+}
+
+/// Insights events are kept as long as the event history (90 days).
+const HISTORY_SECS: i64 = crate::lookup::HISTORY_DAYS * 86_400;
+
+/// Delete the account's Insights events older than `cutoff` (the oldest are at the end of the
+/// account's keys).
+fn prune_events(tx: &mut dyn Transaction, account: &str, cutoff: i64) -> Result<(), StoreError> {
+    let old: Vec<String> = tx
+        .scan(INSIGHT_EVENTS_TABLE, &format!("{account}/"), None, 0)?
+        .into_iter()
+        .rev()
+        .take_while(|(_, v)| StoredEvent::from_row(v).is_some_and(|e| e.t < cutoff))
+        .map(|(k, _)| k)
+        .collect();
+    for k in old {
+        tx.delete(INSIGHT_EVENTS_TABLE, &k)?;
+    }
+    Ok(())
 }
 
 /// One point of ListInsightsMetricData: the period's start (Unix seconds) and its events.
@@ -765,6 +785,37 @@ mod tests {
         let mut counts: Vec<(i64, u32)> = (0..1440).map(|m| (m, 30)).collect();
         counts.push((2000, 25));
         assert!(series(&counts).judge("k", since, at(2000, 5), &cfg()).is_empty());
+    }
+
+    #[test]
+    fn insights_events_older_than_the_history_are_pruned() {
+        use rampart_store::Store;
+        let store = rampart_store::MemStore::new();
+        let t = TrailDoc {
+            name: "t".into(),
+            account: "111122223333".into(),
+            home_region: "us-east-1".into(),
+            ..Default::default()
+        };
+        let s = Series {
+            name: "CreateUser".into(),
+            source: "iam.amazonaws.com".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        };
+        let mut tx = store.begin().unwrap();
+        for (i, at) in [T0 - 100 * 86_400, T0 - 91 * 86_400, T0 - 89 * 86_400, T0].iter().enumerate() {
+            put_event(tx.as_mut(), &t, &s, &format!("e{i}"), *at, &json!({})).unwrap();
+        }
+        prune_events(tx.as_mut(), "111122223333", T0 - HISTORY_SECS).unwrap();
+        tx.commit().unwrap();
+        let left: Vec<String> = store
+            .scan(INSIGHT_EVENTS_TABLE, "111122223333/", None, 0)
+            .unwrap()
+            .iter()
+            .map(|(_, v)| StoredEvent::from_row(v).unwrap().id)
+            .collect();
+        assert_eq!(left, ["e3", "e2"]);
     }
 
     #[test]
