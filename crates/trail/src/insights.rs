@@ -37,6 +37,10 @@ pub const STATE_TABLE: &str = "trail_insights";
 /// Insights events: key `{account}/{inverted sequence}` (newest first), rows as
 /// [`StoredEvent`] plus `trail` (the ARN of the trail that logged it).
 pub const INSIGHT_EVENTS_TABLE: &str = "trail_insight_events";
+/// Per-minute counts of a series, one row per UTC day: key
+/// `{account}/{trail}/{series}/{day:08}`, value `{minute of the day: events}` (non-zero only).
+/// Kept out of [`State`] so the state stays small however long the history.
+pub const COUNTS_TABLE: &str = "trail_insight_counts";
 /// In [`META_TABLE`]: the last Insights event sequence number given out.
 const SEQ_KEY: &str = "insight_seq";
 
@@ -135,9 +139,16 @@ pub struct Series {
     pub name: String,
     #[serde(default)]
     pub error_code: Option<String>,
-    /// Events per minute (minute = Unix seconds / 60), non-zero minutes only.
-    #[serde(default)]
+    /// Events per minute (minute = Unix seconds / 60), non-zero minutes only: the working set
+    /// loaded from [`COUNTS_TABLE`] for judging.
+    #[serde(skip)]
     pub counts: BTreeMap<i64, u32>,
+    /// Events counted in this analysis, not yet stored.
+    #[serde(skip)]
+    pub fresh: BTreeMap<i64, u32>,
+    /// The newest minute with events.
+    #[serde(default)]
+    pub last_minute: i64,
     /// Every minute up to this one has been judged.
     pub judged: i64,
     #[serde(default)]
@@ -156,6 +167,9 @@ pub struct State {
     pub seq: u64,
     /// The Insights types on.
     pub types: Vec<String>,
+    /// The last day count rows were pruned.
+    #[serde(default)]
+    pub pruned_day: i64,
     /// Keyed by [`series_key`].
     #[serde(default)]
     pub series: BTreeMap<String, Series>,
@@ -169,7 +183,7 @@ pub fn series_key(insight_type: &str, region: &str, source: &str, name: &str, er
 /// A new state for a trail whose Insights are turned on at `now`, counting records after `seq`.
 pub fn fresh_state(now: OffsetDateTime, seq: u64, types: Vec<String>) -> State {
     let since = minute_of(now.unix_timestamp());
-    State { since, seq, types, series: BTreeMap::new() }
+    State { since, seq, types, pruned_day: since.div_euclid(1440), series: BTreeMap::new() }
 }
 
 fn minute_of(t: i64) -> i64 {
@@ -252,7 +266,8 @@ impl State {
                 judged: self.since - 1,
                 ..Default::default()
             });
-            *s.counts.entry(minute).or_default() += 1;
+            *s.fresh.entry(minute).or_default() += 1;
+            s.last_minute = s.last_minute.max(minute);
             let day = s.days.entry(e.t.div_euclid(86_400)).or_default();
             for (attr, value) in f.attributes(&ty) {
                 *day.entry(format!("{attr}\t{value}")).or_default() += 1;
@@ -392,9 +407,6 @@ impl Series {
     }
 
     fn prune(&mut self, now: i64) {
-        let current = minute_of(now);
-        let keep_from = current - KEEP_MINUTES;
-        self.counts = self.counts.split_off(&keep_from);
         let keep_day = now.div_euclid(86_400) - KEEP_DAYS;
         self.days = self.days.split_off(&keep_day);
     }
@@ -605,10 +617,33 @@ pub fn analyze(
     let since = state.since;
     let mut written = 0;
     let keys: Vec<String> = state.series.keys().cloned().collect();
+    let current = minute_of(now_s);
     for key in keys {
         let Some(series) = state.series.get_mut(&key) else { continue };
-        let transitions = series.judge(&key, since, now_s, cfg);
         series.prune(now_s);
+        // Only minutes with events start an Insights event, and an open one needs judging: a
+        // series with neither has nothing to judge, and nothing is read for it.
+        if series.fresh.is_empty() && series.open.is_none() {
+            series.judged = series.judged.max(current - 1);
+            continue;
+        }
+        let prefix = counts_prefix(trail_key, &key);
+        let first_fresh = series.fresh.keys().next().copied().unwrap_or(current);
+        let from = (series.judged + 1).min(first_fresh) - cfg.baseline_minutes;
+        series.counts = load_counts(tx, &prefix, from.max(since), current + 1)?;
+        let fresh = std::mem::take(&mut series.fresh);
+        let mut days: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
+        for (m, c) in fresh {
+            *series.counts.entry(m).or_default() += c;
+            days.insert(m.div_euclid(1440));
+        }
+        for day in days {
+            let row: BTreeMap<i64, u32> =
+                series.counts.range(day * 1440..(day + 1) * 1440).map(|(m, c)| (m - day * 1440, *c)).collect();
+            tx.put_json(COUNTS_TABLE, &format!("{prefix}{day:08}"), &row)?;
+        }
+        let transitions = series.judge(&key, since, now_s, cfg);
+        series.counts.clear();
         let series = series.clone();
         for tr in transitions {
             let end = tr.end.unwrap_or(tr.start + 1);
@@ -622,11 +657,56 @@ pub fn analyze(
             written += 1;
         }
     }
-    // Series with nothing left to say go.
-    state.series.retain(|_, s| s.open.is_some() || !s.counts.is_empty());
+    // Once a day: count rows past the 90 days go, and series with nothing left to say.
+    let today = now_s.div_euclid(86_400);
+    if state.pruned_day < today {
+        prune_counts(tx, trail_key, today - KEEP_MINUTES / 1440)?;
+        state.series.retain(|_, s| s.open.is_some() || s.last_minute >= current - KEEP_MINUTES);
+        state.pruned_day = today;
+    }
     tx.put_json(STATE_TABLE, trail_key, &state)?;
     prune_events(tx, &t.account, now_s - HISTORY_SECS)?;
     Ok(written)
+}
+
+/// The key prefix of a series' count rows.
+pub fn counts_prefix(trail_key: &str, series_key: &str) -> String {
+    format!("{trail_key}/{series_key}/")
+}
+
+/// The per-minute counts under `prefix` for minutes in `[from, to)`.
+pub fn load_counts(db: &dyn Read, prefix: &str, from: i64, to: i64) -> Result<BTreeMap<i64, u32>, StoreError> {
+    let (first_day, last_day) = (from.div_euclid(1440), (to - 1).div_euclid(1440));
+    let after = format!("{prefix}{:08}", first_day - 1);
+    let mut out = BTreeMap::new();
+    for (k, v) in db.scan(COUNTS_TABLE, prefix, Some(&after), 0)? {
+        let Some(day) = k.rsplit('/').next().and_then(|d| d.parse::<i64>().ok()) else { continue };
+        if day > last_day {
+            break;
+        }
+        let row: BTreeMap<i64, u32> = serde_json::from_slice(&v).unwrap_or_default();
+        for (m, c) in row {
+            let minute = day * 1440 + m;
+            if (from..to).contains(&minute) {
+                out.insert(minute, c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Delete a trail's count rows of days before `keep_day` (all of them with `i64::MAX`).
+pub fn prune_counts(tx: &mut dyn Transaction, trail_key: &str, keep_day: i64) -> Result<(), StoreError> {
+    let old: Vec<String> = tx
+        .scan(COUNTS_TABLE, &format!("{trail_key}/"), None, 0)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.rsplit('/').next().and_then(|d| d.parse::<i64>().ok()).is_some_and(|d| d < keep_day))
+        .collect();
+    for k in old {
+        tx.delete(COUNTS_TABLE, &k)?;
+    }
+    Ok(())
 }
 
 /// Insights events are kept as long as the event history (90 days).
@@ -649,12 +729,12 @@ fn prune_events(tx: &mut dyn Transaction, account: &str, cutoff: i64) -> Result<
 }
 
 /// One point of ListInsightsMetricData: the period's start (Unix seconds) and its events.
-pub fn metric_points(series: Option<&Series>, start: i64, end: i64, period: i64, fill: bool) -> Vec<(i64, f64)> {
+pub fn metric_points(counts: &BTreeMap<i64, u32>, start: i64, end: i64, period: i64, fill: bool) -> Vec<(i64, f64)> {
     let period_min = (period / 60).max(1);
     let first = start.div_euclid(period) * period;
     let mut sums: BTreeMap<i64, u64> = BTreeMap::new();
-    if let Some(s) = series {
-        for (m, c) in s.counts.range(minute_of(first)..) {
+    {
+        for (m, c) in counts.range(minute_of(first)..) {
             let at = m * 60;
             if at >= end {
                 break;
@@ -821,14 +901,14 @@ mod tests {
     #[test]
     fn metric_points_sum_per_period_and_fill_with_zeros_on_request() {
         let s = series(&[(0, 3), (1, 4), (7, 1)]);
-        let five = metric_points(Some(&s), T0 - T0 % 300, T0 - T0 % 300 + 900, 300, false);
+        let five = metric_points(&s.counts, T0 - T0 % 300, T0 - T0 % 300 + 900, 300, false);
         let sum: f64 = five.iter().map(|(_, v)| v).sum();
         assert_eq!(sum, 8.0);
-        let filled = metric_points(Some(&s), T0, T0 + 600, 60, true);
+        let filled = metric_points(&s.counts, T0, T0 + 600, 60, true);
         assert_eq!(filled.len(), 10);
         assert_eq!(filled[0], (T0, 3.0));
         assert_eq!(filled[2], (T0 + 120, 0.0));
         assert_eq!(filled[7], (T0 + 420, 1.0));
-        assert_eq!(metric_points(None, T0, T0 + 120, 60, false), vec![]);
+        assert_eq!(metric_points(&BTreeMap::new(), T0, T0 + 120, 60, false), vec![]);
     }
 }

@@ -207,6 +207,7 @@ impl Operation<Api> for PutInsightSelectors {
             tx.put_json(TRAILS_TABLE, &key, &t).map_err(store_err)?;
             if types.is_empty() {
                 tx.delete(STATE_TABLE, &key).map_err(store_err)?;
+                insights::prune_counts(tx, &key, i64::MAX).map_err(store_err)?;
             } else {
                 let state = match tx.get_json::<State>(STATE_TABLE, &key).map_err(store_err)? {
                     Some(mut s) => {
@@ -499,11 +500,20 @@ impl Operation<Api> for ListInsightsMetricData {
         };
         let key =
             insights::series_key(&self.insight_type, &ctx.region, &self.source, &self.name, self.error_code.as_deref());
-        let series = state.as_ref().and_then(|s| s.series.get(&key));
         let now = ctx.time.unix_timestamp();
         let end = self.end.unwrap_or(now);
         let start = self.start.unwrap_or(now - 90 * 86_400);
-        let points = insights::metric_points(series, start, end, self.period, self.fill);
+        let counts = match (&trail, state.as_ref().filter(|s| s.series.contains_key(&key))) {
+            (Some(t), Some(_)) if end > start => insights::load_counts(
+                api.store(),
+                &insights::counts_prefix(&format!("{}/{}", t.account, t.name), &key),
+                start.div_euclid(60),
+                (end + 59).div_euclid(60),
+            )
+            .map_err(store_err)?,
+            _ => Default::default(),
+        };
+        let points = insights::metric_points(&counts, start, end, self.period, self.fill);
         let page: Vec<&(i64, f64)> = points.iter().skip(self.skip).take(self.max).collect();
         let mut out = json!({
             "EventSource": self.source,
@@ -552,8 +562,12 @@ mod tests {
     use crate::{AuditLog, CloudTrail, TrailConfig};
 
     const ACCOUNT: &str = "111122223333";
-    /// An hour boundary.
-    const T0: i64 = 1_699_999_200;
+    /// An hour boundary a day ago: recent, or the audit log's retention (real time) would
+    /// delete the records the test makes.
+    static T0: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        now - now % 3600 - 86_400
+    });
 
     struct TestClock(Mutex<i64>);
 
@@ -576,7 +590,7 @@ mod tests {
             let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
             let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
             let dir = tempfile::tempdir().unwrap();
-            let clock = Arc::new(TestClock(Mutex::new(T0)));
+            let clock = Arc::new(TestClock(Mutex::new(*T0)));
             let config = TrailConfig {
                 root: Some(dir.path().into()),
                 interval: Duration::from_secs(3600),
@@ -589,7 +603,7 @@ mod tests {
         }
 
         fn set(&self, minutes: i64, seconds: i64) {
-            *self.clock.0.lock().unwrap() = T0 + minutes * 60 + seconds;
+            *self.clock.0.lock().unwrap() = *T0 + minutes * 60 + seconds;
         }
 
         fn ctx(&self) -> RequestContext {
@@ -610,7 +624,7 @@ mod tests {
 
         /// One recorded call at minute `m` (+5 s).
         fn record(&self, m: i64, name: &str, who: &str, error: Option<&str>) {
-            let t = T0 + m * 60 + 5;
+            let t = *T0 + m * 60 + 5;
             let mut rec = json!({
                 "eventTime": crate::record::iso_time(OffsetDateTime::from_unix_timestamp(t).unwrap()),
                 "eventName": name, "eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1",
@@ -688,7 +702,10 @@ mod tests {
         assert_eq!(call["eventType"], "AwsCloudTrailInsight");
         assert_eq!(call["eventCategory"], "Insight");
         assert_eq!(call["recipientAccountId"], ACCOUNT);
-        assert_eq!(call["eventTime"], crate::record::iso_time(OffsetDateTime::from_unix_timestamp(T0 + 7200).unwrap()));
+        assert_eq!(
+            call["eventTime"],
+            crate::record::iso_time(OffsetDateTime::from_unix_timestamp(*T0 + 7200).unwrap())
+        );
         let d = &call["insightDetails"];
         assert_eq!((d["state"].as_str(), d["eventName"].as_str()), (Some("Start"), Some("CreateUser")));
         assert_eq!(d["eventSource"], "iam.amazonaws.com");
@@ -721,8 +738,13 @@ mod tests {
         assert_eq!(end["insightDetails"]["insightContext"]["statistics"]["insightDuration"], 1);
         assert_eq!(
             end["eventTime"],
-            crate::record::iso_time(OffsetDateTime::from_unix_timestamp(T0 + 121 * 60).unwrap())
+            crate::record::iso_time(OffsetDateTime::from_unix_timestamp(*T0 + 121 * 60).unwrap())
         );
+        // The per-minute counts live in day rows, not in the detector's state.
+        let state = w.ct.store.get(STATE_TABLE, &format!("{ACCOUNT}/watch")).unwrap().unwrap();
+        assert!(state.len() < 8192, "the state stays small: {} bytes", state.len());
+        let rows = w.ct.store.scan(insights::COUNTS_TABLE, &format!("{ACCOUNT}/watch/"), None, 0).unwrap();
+        assert!(!rows.is_empty() && rows.len() <= 4, "one row per series and day: {}", rows.len());
         // Delivered with the trail, under CloudTrail-Insight/.
         let insight_dir = w.dir.path().join(format!("watch-bucket/AWSLogs/{ACCOUNT}/CloudTrail-Insight/us-east-1"));
         let mut delivered = 0;
@@ -756,18 +778,18 @@ mod tests {
             .call(
                 "ListInsightsMetricData",
                 json!({"EventSource": "iam.amazonaws.com", "EventName": "CreateUser", "InsightType": CALL_RATE,
-                       "Period": 60, "StartTime": T0 + 118 * 60, "EndTime": T0 + 122 * 60}),
+                       "Period": 60, "StartTime": *T0 + 118 * 60, "EndTime": *T0 + 122 * 60}),
             )
             .unwrap();
         assert_eq!(metric["TrailARN"], arn.as_str());
         assert_eq!(metric["Values"], json!([1.0, 1.0, 30.0, 1.0]));
-        assert_eq!(metric["Timestamps"][2], T0 + 7200);
+        assert_eq!(metric["Timestamps"][2], *T0 + 7200);
         let err_metric = w
             .call(
                 "ListInsightsMetricData",
                 json!({"TrailName": "watch", "EventSource": "iam.amazonaws.com", "EventName": "GetUser",
-                       "InsightType": ERROR_RATE, "ErrorCode": "NoSuchEntity", "Period": 3600, "StartTime": T0,
-                       "EndTime": T0 + 3 * 3600, "DataType": "FillWithZeros", "MaxResults": 2}),
+                       "InsightType": ERROR_RATE, "ErrorCode": "NoSuchEntity", "Period": 3600, "StartTime": *T0,
+                       "EndTime": *T0 + 3 * 3600, "DataType": "FillWithZeros", "MaxResults": 2}),
             )
             .unwrap();
         assert_eq!(err_metric["Values"], json!([6.0, 6.0]));
@@ -775,8 +797,8 @@ mod tests {
             .call(
                 "ListInsightsMetricData",
                 json!({"TrailName": "watch", "EventSource": "iam.amazonaws.com", "EventName": "GetUser",
-                       "InsightType": ERROR_RATE, "ErrorCode": "NoSuchEntity", "Period": 3600, "StartTime": T0,
-                       "EndTime": T0 + 3 * 3600, "DataType": "FillWithZeros", "NextToken": err_metric["NextToken"]}),
+                       "InsightType": ERROR_RATE, "ErrorCode": "NoSuchEntity", "Period": 3600, "StartTime": *T0,
+                       "EndTime": *T0 + 3 * 3600, "DataType": "FillWithZeros", "NextToken": err_metric["NextToken"]}),
             )
             .unwrap();
         assert_eq!(rest["Values"], json!([12.0]));
@@ -784,6 +806,7 @@ mod tests {
         w.call("PutInsightSelectors", json!({"TrailName": "watch", "InsightSelectors": []})).unwrap();
         let off = w.call("GetInsightSelectors", json!({"TrailName": "watch"})).unwrap_err();
         assert_eq!(off.code, "InsightNotEnabledException");
+        assert!(w.ct.store.scan(insights::COUNTS_TABLE, &format!("{ACCOUNT}/watch/"), None, 0).unwrap().is_empty());
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -686,6 +686,7 @@ on_trail!(DeleteTrail, "Name", |api, ctx, trail| {
     }
     transact(api.store(), |tx| {
         tx.delete(crate::insights::STATE_TABLE, &key)?;
+        crate::insights::prune_counts(tx, &key, i64::MAX)?;
         tx.delete(TRAILS_TABLE, &key).map(|_| ())
     })
     .map_err(store_err)?;
