@@ -76,6 +76,8 @@ def from_recording(path: Path, url: str) -> dict[str, dict]:
             assert role["Path"] == f"/aws-service-role/{service}/", key
             assert stmt == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}], key
             row["role"] = role["RoleName"]
+            if role.get("Description"):
+                row["description"] = role["Description"]
             row["policies"] = [p["PolicyArn"].replace("arn:<partition>:", "arn:aws:")
                                for p in content["attached-role-policies"]["AttachedPolicies"]]
             row["source"] = source

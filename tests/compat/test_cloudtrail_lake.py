@@ -10,7 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from support import allow, policy, unique
+from support import allow, policy, random_account_id, random_key_id, random_secret, unique
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TERMINAL = {"FINISHED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -405,6 +405,25 @@ def test_a_runaway_query_can_be_cancelled(ct, iam, store):
     assert ct.get_query_results(QueryId=qid)["QueryResultRows"] == []
 
 
+def test_a_runaway_query_times_out(spawn_server):
+    srv = spawn_server(
+        account_id=random_account_id(),
+        access_key_id=random_key_id(),
+        secret_access_key=random_secret(),
+        extra_env={"RAMPART_LAKE_QUERY_TIMEOUT_SECONDS": "1"},
+    )
+    c = srv.client("cloudtrail")
+    sid = eds_id(create(c)["EventDataStoreArn"])
+    for _ in range(5):
+        srv.client("sts").get_caller_identity()
+    joins = " ".join(f"CROSS JOIN {sid} t{i}" for i in range(8))
+    qid = c.start_query(QueryStatement=f"SELECT count(*) FROM {sid} t {joins}")["QueryId"]
+    d = wait(c, qid, deadline=30)
+    assert d["QueryStatus"] == "TIMED_OUT", d
+    assert "time limit of 1 seconds" in d["ErrorMessage"]
+    assert 900 <= d["QueryStatistics"]["ExecutionTimeInMillis"] < 10_000
+
+
 def test_queries_are_authorized_on_the_event_data_store(ct, make_user, store, account_id):
     sid = eds_id(store["EventDataStoreArn"])
     other = create(ct)["EventDataStoreArn"]
@@ -419,3 +438,78 @@ def test_queries_are_authorized_on_the_event_data_store(ct, make_user, store, ac
         uct.create_event_data_store(Name=unique("eds"))
     assert code(exc) in ("AccessDenied", "AccessDeniedException")
     ct.delete_event_data_store(EventDataStore=other)
+
+
+# -- imports -------------------------------------------------------------------------------------------
+def wait_import(ct, import_id: str, deadline: float = 60.0) -> dict:
+    end = time.monotonic() + deadline
+    while True:
+        got = ct.get_import(ImportId=import_id)
+        if got["ImportStatus"] not in ("INITIALIZING", "IN_PROGRESS") or time.monotonic() > end:
+            return got
+        time.sleep(0.05)
+
+
+def test_import_copies_delivered_trail_files(ct, iam, server, account_id):
+    import gzip
+    from pathlib import Path
+
+    bucket = unique("lake-bucket").lower().replace("_", "-")
+    trail = unique("trail")
+    ct.create_trail(Name=trail, S3BucketName=bucket)
+    ct.start_logging(Name=trail)
+    name = unique("user")
+    iam.create_user(UserName=name)
+    ct.stop_logging(Name=trail)  # delivers what is pending
+    # A damaged file in the trail's CloudTrail prefix is a failure, not the end of the import.
+    day = Path(server.data_dir) / "trails" / bucket / "AWSLogs" / account_id / "CloudTrail" / "us-east-1" / "2020" / "01" / "01"
+    day.mkdir(parents=True, exist_ok=True)
+    (day / "broken.json.gz").write_bytes(gzip.compress(b"{not json"))
+    dest = create(ct, StartIngestion=False)["EventDataStoreArn"]
+    source = {"S3": {"S3LocationUri": f"s3://{bucket}", "S3BucketRegion": "us-east-1",
+                     "S3BucketAccessRoleArn": f"arn:aws:iam::{account_id}:role/lake-import"}}
+    started = ct.start_import(Destinations=[dest], ImportSource=source)
+    assert UUID.match(started["ImportId"]) and started["ImportStatus"] == "INITIALIZING"
+    assert started["Destinations"] == [dest] and started["ImportSource"] == source
+    got = wait_import(ct, started["ImportId"])
+    assert got["ImportStatus"] == "COMPLETED", got
+    stats = got["ImportStatistics"]
+    assert stats["FilesCompleted"] >= 2 and stats["EventsCompleted"] >= 1 and stats["FailedEntries"] == 1
+    assert stats["PrefixesFound"] == stats["PrefixesCompleted"] >= 2
+    failures = ct.list_import_failures(ImportId=started["ImportId"])["Failures"]
+    assert len(failures) == 1 and failures[0]["Location"].endswith("/broken.json.gz") and failures[0]["Status"] == "FAILED"
+    rows = run(ct, f"SELECT eventName FROM {eds_id(dest)} WHERE element_at(requestParameters, 'userName') = '{name}'")
+    assert rows == [[{"eventName": "CreateUser"}]]
+    listed = ct.list_imports(Destination=dest)["Imports"]
+    assert [i["ImportId"] for i in listed] == [started["ImportId"]]
+    # Importing again copies each event once.
+    again = ct.start_import(Destinations=[dest], ImportSource=source)
+    assert wait_import(ct, again["ImportId"])["ImportStatus"] == "COMPLETED"
+    rows = run(ct, f"SELECT count(*) AS n FROM {eds_id(dest)} WHERE element_at(requestParameters, 'userName') = '{name}'")
+    assert rows == [[{"n": "1"}]]
+    # Only the caller's trail buckets.
+    with pytest.raises(ClientError) as exc:
+        ct.start_import(Destinations=[dest], ImportSource={"S3": {**source["S3"], "S3LocationUri": "s3://someone-elses-bucket"}})
+    assert code(exc) == "InvalidImportSourceException"
+    with pytest.raises(ClientError) as exc:
+        ct.get_import(ImportId="00000000-0000-4000-8000-000000000000")
+    assert code(exc) == "ImportNotFoundException"
+    ct.delete_trail(Name=trail)
+    ct.delete_event_data_store(EventDataStore=dest)
+
+
+# -- sample queries ------------------------------------------------------------------------------------
+def test_search_sample_queries_ranks_rampart_samples(ct, store, iam):
+    found = ct.search_sample_queries(SearchPhrase="which access keys were created")["SearchResults"]
+    assert found[0]["Name"] == "Access keys created"
+    assert 0 < found[0]["Relevance"] <= 1 and all(a["Relevance"] >= b["Relevance"] for a, b in zip(found, found[1:]))
+    assert "$EDS_ID" in found[0]["SQL"]
+    # A sample runs as it is once $EDS_ID names a store.
+    name = unique("user")
+    iam.create_user(UserName=name)
+    iam.create_access_key(UserName=name)
+    rows = flat(run(ct, found[0]["SQL"].replace("$EDS_ID", eds_id(store["EventDataStoreArn"]))))
+    assert name in [r["userName"] for r in rows]
+    page = ct.search_sample_queries(SearchPhrase="calls", MaxResults=2)
+    assert len(page["SearchResults"]) == 2 and page["NextToken"]
+    assert ct.search_sample_queries(SearchPhrase="zebra giraffe")["SearchResults"] == []

@@ -131,3 +131,19 @@ def test_service_linked_role_names_policy_and_suffix_as_aws(iam, account_id):
     task = iam.delete_service_linked_role(RoleName=role["RoleName"])["DeletionTaskId"]
     assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
     assert iam.get_policy(PolicyArn=policy)["Policy"]["AttachmentCount"] == 0
+
+
+def test_service_linked_role_description_is_the_services_when_none_is_given(iam):
+    """RDS describes its role itself (recorded from AWS: LocalStack's test_iam.snapshot.json,
+    test_service_role_lifecycle[rds.amazonaws.com]); a caller's description wins."""
+    role = iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")["Role"]
+    try:
+        assert role["Description"] == "Allows Amazon RDS to manage AWS resources on your behalf"
+        assert iam.get_role(RoleName=role["RoleName"])["Role"]["Description"] == role["Description"]
+    finally:
+        iam.delete_service_linked_role(RoleName=role["RoleName"])
+    role = iam.create_service_linked_role(AWSServiceName="acm.amazonaws.com", Description="mine")["Role"]
+    try:
+        assert role["Description"] == "mine"
+    finally:
+        iam.delete_service_linked_role(RoleName=role["RoleName"])

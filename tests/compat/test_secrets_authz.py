@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from support import REGION, allow, aws_error, deny, policy, unique
+from botocore.exceptions import ClientError
+
+from support import REGION, allow, aws_error, deny, make_client, policy, unique
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +200,28 @@ def test_kms_decrypt_is_required_on_a_customer_key(server, sm, make_user, accoun
     default = unique("awskey")
     sm.create_secret(Name=default, SecretString="managed")
     assert without.client("secretsmanager").get_secret_value(SecretId=default)["SecretString"] == "managed"
+
+
+def test_default_key_secret_cannot_be_read_or_written_from_another_account(spawn_server):
+    """AWS: "You can't access a secret from a different AWS account if you encrypt the secret with
+    the default KMS service key" — even when the resource policy allows the other account (the
+    managed key's policy cannot name it). Recorded in LocalStack's
+    test_secretsmanager.py::TestSecretsManagerMultiAccounts::test_cross_account_access snapshot."""
+    srv = spawn_server(data_dir=None, extra_args=["--dev"])
+    owner = make_client("secretsmanager", srv.endpoint, "test", "test")
+    other = make_client("secretsmanager", srv.endpoint, "111111111111", "test")
+    arn = owner.create_secret(Name=unique("xacct"), SecretString="s")["ARN"]
+    owner.put_resource_policy(SecretId=arn, ResourcePolicy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                       "Action": "secretsmanager:*", "Resource": "*"}]}))
+    assert other.describe_secret(SecretId=arn)["ARN"] == arn
+    message = ("You can't access a secret from a different AWS account if you encrypt the secret "
+               "with the default KMS service key.")
+    for call in (lambda: other.get_secret_value(SecretId=arn),
+                 lambda: other.put_secret_value(SecretId=arn, SecretString="n")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"] == {"Code": "InvalidRequestException", "Message": message}
+    # The value did not change, and the owner still reads it.
+    assert owner.get_secret_value(SecretId=arn)["SecretString"] == "s"

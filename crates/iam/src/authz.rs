@@ -82,7 +82,10 @@ impl IamAuthorizer {
         // SCPs bind the caller's account, RCPs the resource's (Organizations).
         let resource_account = check.resource_account.as_deref().unwrap_or(&caller.account_id);
         let org = Applied::new(&self.org, &caller.account_id, resource_account, &check.action)?;
-        if caller.is_root() && same_account && check.resource_policy.is_none() && !org.binds() {
+        // An AssumeRoot session's task policy binds root too: no shortcut for it.
+        let task_policy = caller.session.as_ref().and_then(|s| s.task_policy.as_ref());
+        if caller.is_root() && same_account && check.resource_policy.is_none() && !org.binds() && task_policy.is_none()
+        {
             return Ok(());
         }
         let resolved = self.resolve(caller)?;
@@ -119,9 +122,23 @@ impl IamAuthorizer {
         let root_policy;
         let root_federated = matches!(caller.kind, CallerKind::FederatedUser { .. })
             && caller.session.as_ref().is_some_and(|s| matches!(s.federated_parent, Some(None)));
+        let task = match task_policy {
+            Some((name, doc)) => Some((
+                name.as_str(),
+                self.resolver
+                    .policies
+                    .get_stored(doc, PolicyType::Identity)
+                    .map_err(|e| IamError::Internal(format!("task policy {name} does not parse: {}", e.message)))?,
+            )),
+            None => None,
+        };
         let identity: Vec<NamedPolicy<'_>> = if caller.is_root() || root_federated {
             root_policy = root_identity_policy()?;
-            vec![NamedPolicy::new("root", root_policy)]
+            let mut v = vec![NamedPolicy::new("root", root_policy)];
+            if let Some((name, p)) = &task {
+                v.push(NamedPolicy::new(name, p));
+            }
+            v
         } else {
             resolved.identity.iter().map(|p| NamedPolicy::new(&p.source.name, &p.policy)).collect()
         };

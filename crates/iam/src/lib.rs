@@ -20,6 +20,7 @@ mod managed;
 mod model;
 mod oidc;
 mod org;
+mod outbound;
 mod password;
 mod resolve;
 mod service;
@@ -42,6 +43,9 @@ pub use service::IamService;
 pub use sts::StsService;
 
 use db::Db;
+
+/// The public base URL until the server sets its own.
+const DEFAULT_PUBLIC_URL: &str = "http://localhost:4566";
 use resolve::{PolicyCache, Resolver};
 use service::Core;
 
@@ -60,7 +64,13 @@ impl Iam {
         let db = Db::new(store);
         let resolver = Arc::new(Resolver { db: db.clone(), policies: Arc::new(PolicyCache::default()) });
         let credentials = Arc::new(IamCredentials::new(db.clone(), sealer.clone()));
-        let core = Arc::new(Core { db, resolver: resolver.clone(), creds: credentials.clone(), sealer });
+        let core = Arc::new(Core {
+            db,
+            resolver: resolver.clone(),
+            creds: credentials.clone(),
+            sealer,
+            public_url: std::sync::RwLock::new(DEFAULT_PUBLIC_URL.to_string()),
+        });
         let sts = Arc::new(StsService::new(core.clone()));
         let org = Arc::new(OrgService::new(core.clone()));
         let enforcer = Arc::new(org::enforce::OrgEnforcer::new(core.db.clone(), resolver.policies.clone()));
@@ -78,6 +88,12 @@ impl Iam {
     /// set (default: 5 s in total, or `RAMPART_OIDC_FETCH_TIMEOUT_MS`; 256 KiB per document).
     pub fn set_oidc_fetch_limits(&self, limits: OidcFetchLimits) {
         self.sts.jwks().set_limits(limits);
+    }
+
+    /// Rampart's public base URL (`http://host:port`, as clients reach it): the issuers of
+    /// outbound web identity federation are `{url}/_rampart/oidc/{issuer id}`.
+    pub fn set_public_url(&self, url: &str) {
+        *self.core.public_url.write().unwrap_or_else(|p| p.into_inner()) = outbound::normalize_base(url);
     }
 
     /// Register an account and its root access key (idempotent; call at every start-up).

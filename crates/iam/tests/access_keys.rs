@@ -156,7 +156,7 @@ fn get_caller_identity() {
     let r = h.call_on(h.sts.as_ref(), &h.ctx_for(&key), "GetCallerIdentity", &[]).unwrap();
     assert_eq!(r.text("Arn"), format!("arn:aws:iam::{ACCT}:user/who"));
     assert_eq!(r.text("UserId"), user_id);
-    assert!(h.sts.has_operation("AssumeRoleWithSAML") && !h.sts.has_operation("AssumeRoot"));
+    assert!(h.sts.has_operation("AssumeRoleWithSAML") && !h.sts.has_operation("GetDelegatedAccessToken"));
     assert_eq!(h.sts.signing_name(), "sts");
     assert_eq!(h.sts.xml_namespace(), "https://sts.amazonaws.com/doc/2011-06-15/");
 }

@@ -188,3 +188,29 @@ fn deleted_user_keys_stop_working() {
     h.ok("DeleteAccessKey", &[("UserName", "gone"), ("AccessKeyId", &key)]);
     assert!(h.creds.lookup(&key).unwrap().is_none());
 }
+
+#[test]
+fn an_assume_root_task_policy_binds_the_root_session() {
+    let h = H::new();
+    h.ok("CreateUser", &[("UserName", "bob")]);
+    let arn = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
+    let doc = url_decode(
+        &h.ok("GetPolicyVersion", &[("PolicyArn", arn), ("VersionId", "v1")]).text("PolicyVersion/Document"),
+    );
+    let mut root = h.root();
+    root.caller.session =
+        Some(rampart_service::SessionInfo { task_policy: Some((arn.to_string(), doc)), ..Default::default() });
+    // The task's own actions, on the root user itself.
+    h.call(&root, "ListAccessKeys", &[]).unwrap();
+    h.call(&root, "ListMFADevices", &[]).unwrap();
+    // Anything else, or the task's actions on another user: the task policy's explicit deny.
+    for (op, params) in
+        [("CreateUser", vec![("UserName", "x")]), ("ListUsers", vec![]), ("ListAccessKeys", vec![("UserName", "bob")])]
+    {
+        let e = h.call(&root, op, &params).unwrap_err();
+        assert_err(&e, "AccessDenied", 403);
+        assert!(e.message.ends_with("with an explicit deny in an identity-based policy"), "{}", e.message);
+    }
+    // The root without a task policy is unaffected.
+    h.call(&h.root(), "CreateUser", &[("UserName", "x")]).unwrap();
+}

@@ -104,6 +104,7 @@ impl Kms {
             extra.extend(Self::via_context(via_service));
             self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:GenerateDataKey", extra)])?;
             let (plaintext, ciphertext_blob) = self.data_key(&k, 32, encryption_context, "GenerateDataKey")?;
+            self.record_use(&k, "GenerateDataKey", &ctx.request_id);
             Ok(DataKey { plaintext, ciphertext_blob, key_arn: k.arn.clone() })
         };
         run().map_err(AwsError::from)
@@ -138,6 +139,7 @@ impl Kms {
                 ));
             }
             let ciphertext_blob = self.encrypt_symmetric(&k, plaintext, encryption_context)?;
+            self.record_use(&k, "Encrypt", &ctx.request_id);
             Ok(Encrypted { ciphertext_blob, key_arn: k.arn.clone() })
         };
         run().map_err(AwsError::from)
@@ -160,6 +162,7 @@ impl Kms {
             self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:Decrypt", extra)])?;
             k.require_enabled()?;
             let (plaintext, _) = self.decrypt_symmetric(&k, ciphertext_blob, encryption_context)?;
+            self.record_use(&k, "Decrypt", &ctx.request_id);
             Ok(Decrypted { plaintext, key_arn: k.arn.clone() })
         };
         run().map_err(AwsError::from)
@@ -203,6 +206,7 @@ impl Kms {
                 aws_managed_key_policy(account_id, region, service),
                 "AWS",
                 Vec::new(),
+                false,
                 false,
             )?;
             let now = self.now_ms();

@@ -2,7 +2,7 @@
 //! resolution (ID, ARN, alias), and the authorization checks each use of a key needs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -21,6 +21,24 @@ use crate::model::*;
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 const MAX_CACHED_KEYS: usize = 100_000;
+const USAGE_SHARDS: usize = 16;
+
+/// GetKeyLastUsage: a key's last use is kept in memory on every successful cryptographic call
+/// and written to the store at most once per this interval per key, so a restart (or another
+/// node of a cluster) sees a use at most this much older than the last one.
+pub const USAGE_PERSIST_INTERVAL_MS: i64 = 60_000;
+
+/// A key's last successful cryptographic use.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LastUse {
+    pub operation: String,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    pub request_id: String,
+    /// When this use was written to the store (0: not yet).
+    #[serde(default, skip)]
+    pub persisted_at: i64,
+}
 
 /// A key as loaded: the record, its opened material versions and its effective policy
 /// (the key policy with one statement per grant).
@@ -28,7 +46,8 @@ pub(crate) struct Loaded {
     raw: Vec<u8>,
     pub rec: KeyRec,
     pub arn: String,
-    materials: Vec<Zeroizing<Vec<u8>>>,
+    /// Per version; `None` where imported material was deleted or expired.
+    materials: Vec<Option<Zeroizing<Vec<u8>>>>,
     /// The effective policy, compiled once per load and shared by every call's check; named
     /// `<arn>/policy/default` in authorization explanations.
     policy: ResourcePolicy,
@@ -36,20 +55,24 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub fn current_version(&self) -> u32 {
-        self.materials.len().saturating_sub(1) as u32
+        self.rec.current_index().unwrap_or(0) as u32
     }
 
     pub fn material(&self, version: u32) -> Option<&[u8]> {
-        self.materials.get(version as usize).map(|m| m.as_slice())
+        self.materials.get(version as usize).and_then(|m| m.as_deref()).map(|m| m.as_slice())
     }
 
     pub fn current_material(&self) -> Result<&[u8]> {
-        self.materials.last().map(|m| m.as_slice()).ok_or_else(|| KmsError::Internal("key without material".into()))
+        self.rec
+            .current_index()
+            .and_then(|i| self.material(i as u32))
+            .ok_or_else(|| KmsError::InvalidState(format!("{} is pending import.", self.arn)))
     }
 
-    /// Every material version, oldest first (multi-Region replicas copy them all).
-    pub fn materials(&self) -> impl Iterator<Item = &[u8]> {
-        self.materials.iter().map(|m| m.as_slice())
+    /// Every material version, oldest first (multi-Region replicas copy them all); `None` where
+    /// imported material is absent.
+    pub fn materials(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.materials.iter().map(|m| m.as_deref().map(|m| m.as_slice()))
     }
 
     pub fn public_key(&self) -> Result<Vec<u8>> {
@@ -66,6 +89,7 @@ impl Loaded {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", self.arn))),
             KeyState::PendingDeletion => Err(pending(&self.arn)),
+            KeyState::PendingImport => Err(KmsError::InvalidState(format!("{} is pending import.", self.arn))),
         }
     }
 
@@ -91,6 +115,11 @@ pub struct Kms {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     clock: RwLock<Clock>,
     cache: RwLock<HashMap<String, Arc<Loaded>>>,
+    /// GetKeyLastUsage: each key's last successful cryptographic use (by store key).
+    /// Sharded by key so concurrent calls on different keys rarely share a lock; keyed by ARN.
+    usage: [Mutex<HashMap<String, LastUse>>; USAGE_SHARDS],
+    /// When this deployment began tracking key use (stored once, first use).
+    tracking_start: OnceLock<i64>,
 }
 
 impl Kms {
@@ -104,6 +133,8 @@ impl Kms {
             authorizer,
             clock: RwLock::new(Arc::new(OffsetDateTime::now_utc)),
             cache: RwLock::new(HashMap::new()),
+            usage: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            tracking_start: OnceLock::new(),
         })
     }
 
@@ -155,7 +186,23 @@ impl Kms {
             created,
             rotation_type: rotation_type.map(str::to_string),
             sealed: B64.encode(sealed),
+            expiration_model: None,
+            valid_to: None,
+            description: None,
+            pending_rotation: false,
         })
+    }
+
+    /// Seal `plaintext` under the master key for `purpose` (import tokens).
+    pub(crate) fn seal_aux(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.sealer
+            .seal(plaintext, format!("kms/{purpose}").as_bytes())
+            .map_err(|e| KmsError::Internal(format!("sealing {purpose}: {e}")))
+    }
+
+    /// Open what [`Kms::seal_aux`] sealed; `None` if it does not open (not ours, or tampered).
+    pub(crate) fn open_aux(&self, purpose: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.sealer.open(sealed, format!("kms/{purpose}").as_bytes()).ok()
     }
 
     fn open(&self, rec: &KeyRec, raw: Vec<u8>) -> Result<Loaded> {
@@ -164,10 +211,14 @@ impl Kms {
             .versions
             .iter()
             .map(|v| {
+                if !v.present() {
+                    return Ok(None);
+                }
                 let sealed =
                     B64.decode(&v.sealed).map_err(|_| KmsError::Internal("sealed material is not base64".into()))?;
                 self.sealer
                     .open(&sealed, &Self::material_aad(&arn, &v.material_id))
+                    .map(Some)
                     .map_err(|e| KmsError::Internal(format!("key material of {arn} does not open: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -208,6 +259,10 @@ impl Kms {
                 }
                 // A multi-Region primary waits for its replicas to be deleted.
                 return Ok(Some(loaded));
+            }
+            if rec.versions.iter().any(|v| v.present() && v.valid_to.is_some_and(|t| t <= now)) {
+                self.expire_material(rec, now)?;
+                continue;
             }
             if rec.rotation_enabled && rec.state == KeyState::Enabled && rec.next_rotation.is_some_and(|t| t <= now) {
                 // A multi-Region key rotates as one, from its primary.
@@ -263,6 +318,24 @@ impl Kms {
             tracing::info!(key = %rec.arn(), "kms key deleted at the end of its waiting period");
         }
         Ok(deleted)
+    }
+
+    /// Imported key material whose `ValidTo` has passed is deleted; the key is PendingImport
+    /// (unless pending deletion) until the same material is imported again.
+    fn expire_material(&self, rec: &KeyRec, now: i64) -> Result<()> {
+        self.update(&rec.account, &rec.region, &rec.key_id, |r| {
+            for v in r.versions.iter_mut().filter(|v| v.present() && v.valid_to.is_some_and(|t| t <= now)) {
+                v.sealed.clear();
+                v.valid_to = None;
+            }
+            r.versions.retain(|v| v.present() || !v.pending_rotation);
+            if r.state != KeyState::PendingDeletion && !r.all_imported() {
+                r.state = KeyState::PendingImport;
+            }
+            Ok(())
+        })?;
+        tracing::info!(key = %rec.arn(), "imported key material expired");
+        Ok(())
     }
 
     /// Every Region's copy of a multi-Region key (the primary and its replicas).
@@ -342,6 +415,24 @@ impl Kms {
             }
         }
         Ok(())
+    }
+
+    /// RotateKeyOnDemand on a key with imported material: the material imported with
+    /// `ImportType=NEW_KEY_MATERIAL` becomes current.
+    pub(crate) fn rotate_to_imported(&self, key: &Loaded) -> Result<()> {
+        let now = self.now_ms();
+        self.update(&key.rec.account, &key.rec.region, &key.rec.key_id, |r| {
+            let Some(v) = r.versions.last_mut().filter(|v| v.pending_rotation) else {
+                return Err(KmsError::Unsupported(format!(
+                    "{} has no imported key material pending rotation. Import new key material (ImportType NEW_KEY_MATERIAL) first.",
+                    key.arn
+                )));
+            };
+            v.pending_rotation = false;
+            v.rotation_type = Some("ON_DEMAND".into());
+            v.created = now;
+            Ok(())
+        })
     }
 
     /// Copy a multi-Region primary's rotation settings to its replicas.
@@ -447,7 +538,7 @@ impl Kms {
         context.push(("kms:keyspec".into(), s(rec.spec.as_str())));
         context.push(("kms:customermasterkeyspec".into(), s(rec.spec.as_str())));
         context.push(("kms:keyusage".into(), s(rec.usage.as_str())));
-        context.push(("kms:keyorigin".into(), s("AWS_KMS")));
+        context.push(("kms:keyorigin".into(), s(rec.origin())));
         context.push(("kms:multiregion".into(), s(if rec.multi_region_primary.is_some() { "true" } else { "false" })));
         if let Some(t) = rec.multi_region_type() {
             context.push(("kms:multiregionkeytype".into(), s(t)));
@@ -494,12 +585,21 @@ impl Kms {
         manager: &str,
         tags: Vec<Tag>,
         multi_region: bool,
+        external: bool,
     ) -> Result<KeyRec> {
+        // Use tracking starts no later than the first key this deployment creates, so a key made
+        // since then reads as "not used" rather than "maybe used before tracking began".
+        self.tracking_start()?;
         let key_id = if multi_region { new_mrk_id() } else { new_uuid() };
         let arn = key_arn(region, account, &key_id);
         let now = self.now_ms();
-        let (material, public) = crypto::generate(spec)?;
-        let version = self.new_version(&arn, &material, None, now)?;
+        // A key for imported material starts without any (PendingImport).
+        let (versions, public) = if external {
+            (Vec::new(), None)
+        } else {
+            let (material, public) = crypto::generate(spec)?;
+            (vec![self.new_version(&arn, &material, None, now)?], public)
+        };
         let aws_managed = manager == "AWS";
         Ok(KeyRec {
             account: account.to_string(),
@@ -510,7 +610,7 @@ impl Kms {
             spec,
             usage,
             manager: manager.to_string(),
-            state: KeyState::Enabled,
+            state: if external { KeyState::PendingImport } else { KeyState::Enabled },
             deletion_date: None,
             pending_window_days: None,
             policy,
@@ -519,10 +619,11 @@ impl Kms {
             rotation_period_days: aws_managed.then_some(365),
             next_rotation: aws_managed.then_some(now + 365 * 86_400_000),
             on_demand_rotation_start: None,
-            versions: vec![version],
+            versions,
             public_key: public.map(|p| B64.encode(p)),
             grants: Vec::new(),
             multi_region_primary: multi_region.then_some(true),
+            origin: external.then(|| "EXTERNAL".to_string()),
         })
     }
 
@@ -598,6 +699,85 @@ impl Kms {
             }
         }
         Ok(out)
+    }
+
+    /// When this deployment began recording key use: read from the store once, written there
+    /// at the first call that needs it.
+    pub(crate) fn tracking_start(&self) -> Result<i64> {
+        if let Some(t) = self.tracking_start.get() {
+            return Ok(*t);
+        }
+        let now = self.now_ms();
+        let t = transact(self.store.as_ref(), |tx| -> Result<i64> {
+            if let Some(t) = tx.get_json::<i64>(USAGE, "tracking-start")? {
+                return Ok(t);
+            }
+            tx.put_json(USAGE, "tracking-start", &now)?;
+            Ok(now)
+        })?;
+        Ok(*self.tracking_start.get_or_init(|| t))
+    }
+
+    /// Record a successful cryptographic use of `key` (cheap: memory always, the store at
+    /// most once per [`USAGE_PERSIST_INTERVAL_MS`] per key). Failures to persist are logged, not
+    /// the call's: the call has succeeded.
+    pub(crate) fn record_use(&self, key: &Loaded, operation: &str, request_id: &str) {
+        let now = self.now_ms();
+        let persist = {
+            let mut usage = self.usage_shard(key).lock().unwrap_or_else(|p| p.into_inner());
+            if !usage.contains_key(&key.arn) {
+                if usage.len() >= MAX_CACHED_KEYS / USAGE_SHARDS {
+                    usage.clear();
+                }
+                let fresh = LastUse { operation: String::new(), at: 0, request_id: String::new(), persisted_at: 0 };
+                usage.insert(key.arn.clone(), fresh);
+            }
+            let Some(entry) = usage.get_mut(&key.arn) else { return };
+            let due = entry.persisted_at + USAGE_PERSIST_INTERVAL_MS <= now;
+            entry.operation.clear();
+            entry.operation.push_str(operation);
+            entry.at = now;
+            entry.request_id.clear();
+            entry.request_id.push_str(request_id);
+            if due {
+                entry.persisted_at = now;
+                Some(entry.clone())
+            } else {
+                None
+            }
+        };
+        if let Some(u) = persist {
+            if self.tracking_start().is_err() {
+                return;
+            }
+            let sk = key.rec.store_key();
+            let written = transact(self.store.as_ref(), |tx| -> Result<()> {
+                tx.put_json(USAGE, &sk, &u)?;
+                Ok(())
+            });
+            if let Err(e) = written {
+                tracing::warn!(key = %key.arn, error = %e, "recording key use failed");
+            }
+        }
+    }
+
+    fn usage_shard(&self, key: &Loaded) -> &Mutex<HashMap<String, LastUse>> {
+        let b = key.rec.key_id.as_bytes().last().copied().unwrap_or(0) as usize;
+        // `usage` has USAGE_SHARDS entries and the index is reduced modulo that.
+        &self.usage[b % USAGE_SHARDS]
+    }
+
+    /// A key's last recorded use: this node's memory, else the store.
+    pub(crate) fn last_use(&self, key: &Loaded) -> Result<Option<LastUse>> {
+        let sk = key.rec.store_key();
+        let mem = self.usage_shard(key).lock().unwrap_or_else(|p| p.into_inner()).get(&key.arn).cloned();
+        let stored: Option<LastUse> = self.store.get_json(USAGE, &sk)?;
+        Ok(match (mem, stored) {
+            (Some(m), Some(s)) if s.at > m.at => Some(s),
+            (Some(m), _) => Some(m),
+            (None, s) => s,
+        })
+        .map(|u| u.filter(|u| u.at >= key.rec.created))
     }
 
     /// Sweep every key whose deletion window has ended (optional: access deletes lazily too).

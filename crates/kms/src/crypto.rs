@@ -55,6 +55,9 @@ pub enum KeySpec {
     HMAC_256,
     HMAC_384,
     HMAC_512,
+    ML_KEM_512,
+    ML_KEM_768,
+    ML_KEM_1024,
 }
 
 /// Key usages.
@@ -64,6 +67,8 @@ pub enum KeyUsage {
     ENCRYPT_DECRYPT,
     SIGN_VERIFY,
     GENERATE_VERIFY_MAC,
+    KEY_AGREEMENT,
+    ENCAPSULATE_DECAPSULATE,
 }
 
 impl KeyUsage {
@@ -72,6 +77,8 @@ impl KeyUsage {
             KeyUsage::ENCRYPT_DECRYPT => "ENCRYPT_DECRYPT",
             KeyUsage::SIGN_VERIFY => "SIGN_VERIFY",
             KeyUsage::GENERATE_VERIFY_MAC => "GENERATE_VERIFY_MAC",
+            KeyUsage::KEY_AGREEMENT => "KEY_AGREEMENT",
+            KeyUsage::ENCAPSULATE_DECAPSULATE => "ENCAPSULATE_DECAPSULATE",
         }
     }
 
@@ -80,13 +87,15 @@ impl KeyUsage {
             "ENCRYPT_DECRYPT" => KeyUsage::ENCRYPT_DECRYPT,
             "SIGN_VERIFY" => KeyUsage::SIGN_VERIFY,
             "GENERATE_VERIFY_MAC" => KeyUsage::GENERATE_VERIFY_MAC,
+            "KEY_AGREEMENT" => KeyUsage::KEY_AGREEMENT,
+            "ENCAPSULATE_DECAPSULATE" => KeyUsage::ENCAPSULATE_DECAPSULATE,
             _ => return None,
         })
     }
 }
 
 impl KeySpec {
-    pub const ALL: [KeySpec; 12] = [
+    pub const ALL: [KeySpec; 15] = [
         KeySpec::SYMMETRIC_DEFAULT,
         KeySpec::RSA_2048,
         KeySpec::RSA_3072,
@@ -99,6 +108,9 @@ impl KeySpec {
         KeySpec::HMAC_256,
         KeySpec::HMAC_384,
         KeySpec::HMAC_512,
+        KeySpec::ML_KEM_512,
+        KeySpec::ML_KEM_768,
+        KeySpec::ML_KEM_1024,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +127,9 @@ impl KeySpec {
             KeySpec::HMAC_256 => "HMAC_256",
             KeySpec::HMAC_384 => "HMAC_384",
             KeySpec::HMAC_512 => "HMAC_512",
+            KeySpec::ML_KEM_512 => "ML_KEM_512",
+            KeySpec::ML_KEM_768 => "ML_KEM_768",
+            KeySpec::ML_KEM_1024 => "ML_KEM_1024",
         }
     }
 
@@ -137,8 +152,17 @@ impl KeySpec {
         matches!(self, KeySpec::HMAC_224 | KeySpec::HMAC_256 | KeySpec::HMAC_384 | KeySpec::HMAC_512)
     }
 
+    pub fn is_ml_kem(self) -> bool {
+        matches!(self, KeySpec::ML_KEM_512 | KeySpec::ML_KEM_768 | KeySpec::ML_KEM_1024)
+    }
+
+    /// The NIST curves, which AWS allows for key agreement (secp256k1 is signing only).
+    pub fn is_nist_ecc(self) -> bool {
+        matches!(self, KeySpec::ECC_NIST_P256 | KeySpec::ECC_NIST_P384 | KeySpec::ECC_NIST_P521)
+    }
+
     pub fn is_asymmetric(self) -> bool {
-        self.is_rsa() || self.is_ecc()
+        self.is_rsa() || self.is_ecc() || self.is_ml_kem()
     }
 
     /// Usages AWS allows for this spec (the first is the default).
@@ -146,7 +170,9 @@ impl KeySpec {
         match self {
             KeySpec::SYMMETRIC_DEFAULT => &[KeyUsage::ENCRYPT_DECRYPT],
             s if s.is_rsa() => &[KeyUsage::ENCRYPT_DECRYPT, KeyUsage::SIGN_VERIFY],
+            s if s.is_nist_ecc() => &[KeyUsage::SIGN_VERIFY, KeyUsage::KEY_AGREEMENT],
             s if s.is_ecc() => &[KeyUsage::SIGN_VERIFY],
+            s if s.is_ml_kem() => &[KeyUsage::ENCAPSULATE_DECAPSULATE],
             _ => &[KeyUsage::GENERATE_VERIFY_MAC],
         }
     }
@@ -176,6 +202,24 @@ impl KeySpec {
             KeySpec::ECC_NIST_P384 => &["ECDSA_SHA_384"],
             KeySpec::ECC_NIST_P521 => &["ECDSA_SHA_512"],
             _ => &[],
+        }
+    }
+
+    /// `KeyAgreementAlgorithms` of DescribeKey and GetPublicKey.
+    pub fn key_agreement_algorithms(self, usage: KeyUsage) -> &'static [&'static str] {
+        if usage == KeyUsage::KEY_AGREEMENT && self.is_nist_ecc() {
+            &["ECDH"]
+        } else {
+            &[]
+        }
+    }
+
+    /// `EncapsulationAlgorithms` of DescribeKey and GetPublicKey.
+    pub fn encapsulation_algorithms(self) -> &'static [&'static str] {
+        if self.is_ml_kem() {
+            &["ML_KEM"]
+        } else {
+            &[]
         }
     }
 
@@ -231,6 +275,12 @@ pub fn generate(spec: KeySpec) -> Result<KeyPair, CryptoError> {
         KeySpec::ECC_NIST_P384 => ec_generate!(p384),
         KeySpec::ECC_NIST_P521 => ec_generate!(p521),
         KeySpec::ECC_SECG_P256K1 => ec_generate!(k256),
+        KeySpec::ML_KEM_512 | KeySpec::ML_KEM_768 | KeySpec::ML_KEM_1024 => {
+            // The private key is kept as its 64-byte seed (FIPS 203's preferred form).
+            let seed = random(64);
+            let public = ml_kem_public(spec, &seed)?;
+            (seed, Some(public))
+        }
     })
 }
 
@@ -502,6 +552,220 @@ pub fn mac_verify(algorithm: &str, key: &[u8], message: &[u8], tag: &[u8]) -> Re
     } else {
         Err(CryptoError::InvalidSignature)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key agreement (ECDH)
+
+macro_rules! ecdh {
+    ($krate:ident, $der:expr, $peer:expr) => {{
+        use $krate::elliptic_curve::sec1::ToEncodedPoint;
+        let secret = $krate::SecretKey::from_pkcs8_der($der).map_err(|_| CryptoError::Corrupt)?;
+        let peer = $krate::PublicKey::from_public_key_der($peer).map_err(|_| bad_peer_key())?;
+        let point = (peer.to_projective() * *secret.to_nonzero_scalar()).to_affine();
+        let encoded = point.to_encoded_point(false);
+        Zeroizing::new(encoded.x().ok_or_else(bad_peer_key)?.to_vec())
+    }};
+}
+
+fn bad_peer_key() -> CryptoError {
+    CryptoError::Invalid("PublicKey".into())
+}
+
+/// ECDH (the cofactor Diffie-Hellman primitive; the NIST curves have cofactor 1): the
+/// x-coordinate of the private scalar times the peer's public point, as SEC 1 encodes it.
+/// `peer` is a DER SubjectPublicKeyInfo on the key's curve; anything else is
+/// `CryptoError::Invalid("PublicKey")`.
+pub fn ecdh(spec: KeySpec, der: &[u8], peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    Ok(match spec {
+        KeySpec::ECC_NIST_P256 => ecdh!(p256, der, peer),
+        KeySpec::ECC_NIST_P384 => ecdh!(p384, der, peer),
+        KeySpec::ECC_NIST_P521 => ecdh!(p521, der, peer),
+        _ => return Err(CryptoError::Invalid("not a key agreement key".into())),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// ML-KEM (FIPS 203), RustCrypto's ml-kem: private keys are 64-byte seeds, public keys SPKI DER.
+
+macro_rules! with_ml_kem {
+    ($spec:expr, $P:ident => $body:expr) => {
+        match $spec {
+            KeySpec::ML_KEM_512 => {
+                type $P = ml_kem::MlKem512;
+                $body
+            }
+            KeySpec::ML_KEM_768 => {
+                type $P = ml_kem::MlKem768;
+                $body
+            }
+            KeySpec::ML_KEM_1024 => {
+                type $P = ml_kem::MlKem1024;
+                $body
+            }
+            _ => Err(CryptoError::Invalid("not an ML-KEM key".into())),
+        }
+    };
+}
+
+fn ml_kem_seed(seed: &[u8]) -> Result<ml_kem::Seed, CryptoError> {
+    ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::Corrupt)
+}
+
+/// The SPKI DER of the encapsulation key of an ML-KEM seed.
+pub fn ml_kem_public(spec: KeySpec, seed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    use ml_kem::pkcs8::EncodePublicKey;
+    with_ml_kem!(spec, P => {
+        let dk = ml_kem::DecapsulationKey::<P>::from_seed(ml_kem_seed(seed)?);
+        let der = dk.encapsulation_key().to_public_key_der().map_err(|_| CryptoError::Corrupt)?;
+        Ok(der.as_bytes().to_vec())
+    })
+}
+
+/// Encapsulate to an ML-KEM public key (SPKI DER): `(ciphertext, 32-byte shared secret)`.
+pub fn ml_kem_encapsulate(spec: KeySpec, spki: &[u8]) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), CryptoError> {
+    use ml_kem::pkcs8::DecodePublicKey;
+    with_ml_kem!(spec, P => {
+        let ek = ml_kem::EncapsulationKey::<P>::from_public_key_der(spki).map_err(|_| CryptoError::Corrupt)?;
+        let mut m = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(m.as_mut());
+        let (ct, mut ss) = ek.encapsulate_deterministic(&ml_kem::B32::from(*m));
+        let secret = Zeroizing::new(ss.to_vec());
+        zeroize::Zeroize::zeroize(ss.as_mut_slice());
+        Ok((ct.to_vec(), secret))
+    })
+}
+
+/// Decapsulate with an ML-KEM seed. A ciphertext of the wrong length for the parameter set is
+/// `InvalidCiphertext`; any other ciphertext gives 32 bytes (FIPS 203's implicit rejection).
+pub fn ml_kem_decapsulate(spec: KeySpec, seed: &[u8], ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    use ml_kem::kem::Decapsulate;
+    with_ml_kem!(spec, P => {
+        let dk = ml_kem::DecapsulationKey::<P>::from_seed(ml_kem_seed(seed)?);
+        let ct = ml_kem::Ciphertext::<P>::try_from(ct).map_err(|_| CryptoError::InvalidCiphertext)?;
+        let mut ss = dk.decapsulate(&ct);
+        let secret = Zeroizing::new(ss.to_vec());
+        zeroize::Zeroize::zeroize(ss.as_mut_slice());
+        Ok(secret)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Imported key material
+
+/// A wrapping key pair of GetParametersForImport: `(PKCS#8 DER, SPKI DER)`.
+pub fn wrapping_key(bits: usize) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+    let key = RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| CryptoError::Invalid(e.to_string()))?;
+    let der = key.to_pkcs8_der().map_err(|_| CryptoError::Corrupt)?;
+    let public = key.to_public_key().to_public_key_der().map_err(|_| CryptoError::Corrupt)?;
+    Ok((Zeroizing::new(der.as_bytes().to_vec()), public.as_bytes().to_vec()))
+}
+
+/// Unwrap `EncryptedKeyMaterial` with the wrapping private key: RSAES-OAEP directly, or
+/// CKM_RSA_AES_KEY_WRAP (an RSAES-OAEP-wrapped ephemeral AES key of 128–256 bits followed by the
+/// material under AES key wrap with padding, RFC 5649). Any failure is `InvalidCiphertext`.
+pub fn unwrap_key_material(
+    wrapping_der: &[u8],
+    algorithm: &str,
+    wrapped: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let key = rsa_private(wrapping_der)?;
+    let oaep = |sha256: bool| if sha256 { Oaep::new::<Sha256>() } else { Oaep::new::<sha1::Sha1>() };
+    let rsa_len = rsa::traits::PublicKeyParts::size(&key);
+    match algorithm {
+        "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" => key
+            .decrypt(oaep(algorithm == "RSAES_OAEP_SHA_256"), wrapped)
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::InvalidCiphertext),
+        "RSA_AES_KEY_WRAP_SHA_1" | "RSA_AES_KEY_WRAP_SHA_256" => {
+            let (head, tail) = wrapped.split_at_checked(rsa_len).ok_or(CryptoError::InvalidCiphertext)?;
+            let aes_key = Zeroizing::new(
+                key.decrypt(oaep(algorithm == "RSA_AES_KEY_WRAP_SHA_256"), head)
+                    .map_err(|_| CryptoError::InvalidCiphertext)?,
+            );
+            let mut out = Zeroizing::new(vec![0u8; tail.len()]);
+            let n = kwp_unwrap(&aes_key, tail, &mut out)?;
+            out.truncate(n);
+            Ok(out)
+        }
+        _ => Err(CryptoError::InvalidCiphertext),
+    }
+}
+
+fn kwp_unwrap(aes_key: &[u8], data: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
+    use aes_kw::KeyInit;
+    let bad = |_| CryptoError::InvalidCiphertext;
+    Ok(match aes_key.len() {
+        16 => aes_kw::KwpAes128::new_from_slice(aes_key)
+            .map_err(|_| CryptoError::InvalidCiphertext)?
+            .unwrap_key(data, out)
+            .map_err(bad)?
+            .len(),
+        24 => aes_kw::KwpAes192::new_from_slice(aes_key)
+            .map_err(|_| CryptoError::InvalidCiphertext)?
+            .unwrap_key(data, out)
+            .map_err(bad)?
+            .len(),
+        32 => aes_kw::KwpAes256::new_from_slice(aes_key)
+            .map_err(|_| CryptoError::InvalidCiphertext)?
+            .unwrap_key(data, out)
+            .map_err(bad)?
+            .len(),
+        _ => return Err(CryptoError::InvalidCiphertext),
+    })
+}
+
+/// AES key wrap with padding (tests: the client side of RSA_AES_KEY_WRAP).
+pub fn kwp_wrap(aes_key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    use aes_kw::KeyInit;
+    let mut out = vec![0u8; data.len().div_ceil(8) * 8 + 8];
+    let kw = aes_kw::KwpAes256::new_from_slice(aes_key).map_err(|_| CryptoError::Invalid("AES-256 key".into()))?;
+    let n = kw.wrap_key(data, &mut out).map_err(|_| CryptoError::Invalid("wrap".into()))?.len();
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Checks imported key material against the key spec, as AWS's requirements for imported key
+/// material say: 256-bit symmetric keys; HMAC keys of the spec's length range; asymmetric
+/// private keys as PKCS#8 DER of the key spec's type and size. Returns the material as stored
+/// and, for asymmetric keys, the public key (SPKI DER). Anything else is `Invalid`.
+pub fn check_imported(spec: KeySpec, material: &[u8]) -> Result<KeyPair, CryptoError> {
+    let wrong = || CryptoError::Invalid(format!("The key material is not valid for key spec {}.", spec.as_str()));
+    let len_ok = |min: usize, max: usize| (min..=max).contains(&material.len());
+    macro_rules! ec_import {
+        ($krate:ident) => {{
+            let secret = $krate::SecretKey::from_pkcs8_der(material).map_err(|_| wrong())?;
+            let der = secret.to_pkcs8_der().map_err(|_| CryptoError::Corrupt)?;
+            let public = secret.public_key().to_public_key_der().map_err(|_| CryptoError::Corrupt)?;
+            (Zeroizing::new(der.as_bytes().to_vec()), Some(public.as_bytes().to_vec()))
+        }};
+    }
+    Ok(match spec {
+        KeySpec::SYMMETRIC_DEFAULT if material.len() == 32 => (Zeroizing::new(material.to_vec()), None),
+        KeySpec::HMAC_224 if len_ok(28, 64) => (Zeroizing::new(material.to_vec()), None),
+        KeySpec::HMAC_256 if len_ok(32, 64) => (Zeroizing::new(material.to_vec()), None),
+        KeySpec::HMAC_384 if len_ok(48, 128) => (Zeroizing::new(material.to_vec()), None),
+        KeySpec::HMAC_512 if len_ok(64, 128) => (Zeroizing::new(material.to_vec()), None),
+        KeySpec::RSA_2048 | KeySpec::RSA_3072 | KeySpec::RSA_4096 => {
+            let key = RsaPrivateKey::from_pkcs8_der(material).map_err(|_| wrong())?;
+            let bits = match spec {
+                KeySpec::RSA_2048 => 2048,
+                KeySpec::RSA_3072 => 3072,
+                _ => 4096,
+            };
+            if rsa::traits::PublicKeyParts::size(&key) * 8 != bits || key.validate().is_err() {
+                return Err(wrong());
+            }
+            let der = key.to_pkcs8_der().map_err(|_| CryptoError::Corrupt)?;
+            let public = key.to_public_key().to_public_key_der().map_err(|_| CryptoError::Corrupt)?;
+            (Zeroizing::new(der.as_bytes().to_vec()), Some(public.as_bytes().to_vec()))
+        }
+        KeySpec::ECC_NIST_P256 => ec_import!(p256),
+        KeySpec::ECC_NIST_P384 => ec_import!(p384),
+        KeySpec::ECC_NIST_P521 => ec_import!(p521),
+        KeySpec::ECC_SECG_P256K1 => ec_import!(k256),
+        _ => return Err(wrong()),
+    })
 }
 
 #[cfg(test)]

@@ -56,6 +56,12 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("{0}")]
     Serialization(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
     #[error(transparent)]
     Aws(AwsError),
     #[error("internal error: {0}")]
@@ -102,6 +108,9 @@ impl From<KmsError> for AwsError {
             KmsError::DryRun(_) => ("DryRunOperationException", 400),
             KmsError::AccessDenied(_) => ("AccessDeniedException", 400),
             KmsError::Serialization(_) => ("SerializationException", 400),
+            KmsError::ExpiredImportToken(_) => ("ExpiredImportTokenException", 400),
+            KmsError::InvalidImportToken(_) => ("InvalidImportTokenException", 400),
+            KmsError::IncorrectKeyMaterial(_) => ("IncorrectKeyMaterialException", 400),
             KmsError::Aws(a) => return a.clone(),
             KmsError::Internal(m) => {
                 tracing::error!(error = %m, "kms internal error");

@@ -16,12 +16,17 @@ pub(crate) fn put(v: &mut Value, key: &str, value: Value) {
 
 pub const KEYS: &str = "kms_keys";
 pub const ALIASES: &str = "kms_aliases";
+/// Last successful cryptographic use per key (GetKeyLastUsage), written at most once per
+/// [`crate::core::USAGE_PERSIST_INTERVAL_MS`] per key.
+pub const USAGE: &str = "kms_key_usage";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// A key with `EXTERNAL` origin whose (current) key material is not imported.
+    PendingImport,
 }
 
 impl KeyState {
@@ -30,6 +35,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 }
@@ -44,8 +50,28 @@ pub struct MaterialVersion {
     /// `AUTOMATIC` / `ON_DEMAND` for rotations; `None` for the original material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_type: Option<String>,
-    /// The material sealed by the master key (base64).
+    /// The material sealed by the master key (base64); empty when imported material was deleted
+    /// or expired (the version stays, so its ciphertexts decrypt again after a re-import).
     pub sealed: String,
+    /// Imported material: `KEY_MATERIAL_EXPIRES` / `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<String>,
+    /// Imported material: when it expires (milliseconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<i64>,
+    /// Imported material: `KeyMaterialDescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Imported for on-demand rotation (`ImportType=NEW_KEY_MATERIAL` on a key that has
+    /// material): not used to encrypt until RotateKeyOnDemand. Always the last version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_rotation: bool,
+}
+
+impl MaterialVersion {
+    pub fn present(&self) -> bool {
+        !self.sealed.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,6 +174,9 @@ pub struct KeyRec {
     /// Regions of the account; `Some(true)` on the primary, `Some(false)` on replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region_primary: Option<bool>,
+    /// `EXTERNAL` for keys made for imported key material; `None` is `AWS_KMS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 pub fn secs(ms: i64) -> f64 {
@@ -155,6 +184,28 @@ pub fn secs(ms: i64) -> f64 {
 }
 
 impl KeyRec {
+    pub fn origin(&self) -> &str {
+        self.origin.as_deref().unwrap_or("AWS_KMS")
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.origin.as_deref() == Some("EXTERNAL")
+    }
+
+    /// The index of the version that encrypts: the newest one not pending rotation.
+    pub fn current_index(&self) -> Option<usize> {
+        self.versions.iter().rposition(|v| !v.pending_rotation)
+    }
+
+    pub fn current(&self) -> Option<&MaterialVersion> {
+        self.current_index().and_then(|i| self.versions.get(i))
+    }
+
+    /// Every version that must be present for the key to leave PendingImport.
+    pub fn all_imported(&self) -> bool {
+        !self.versions.is_empty() && self.versions.iter().filter(|v| !v.pending_rotation).all(|v| v.present())
+    }
+
     pub fn arn(&self) -> String {
         key_arn(&self.region, &self.account, &self.key_id)
     }
@@ -173,7 +224,7 @@ impl KeyRec {
             "Description": self.description,
             "KeyUsage": self.usage.as_str(),
             "KeyState": self.state.as_str(),
-            "Origin": "AWS_KMS",
+            "Origin": self.origin(),
             "KeyManager": self.manager,
             "CustomerMasterKeySpec": self.spec.as_str(),
             "KeySpec": self.spec.as_str(),
@@ -191,6 +242,24 @@ impl KeyRec {
         if !mac.is_empty() {
             put(&mut m, "MacAlgorithms", json!(mac));
         }
+        let agreement = self.spec.key_agreement_algorithms(self.usage);
+        if !agreement.is_empty() {
+            put(&mut m, "KeyAgreementAlgorithms", json!(agreement));
+        }
+        let encapsulation = self.spec.encapsulation_algorithms();
+        if !encapsulation.is_empty() {
+            put(&mut m, "EncapsulationAlgorithms", json!(encapsulation));
+        }
+        if self.is_external() {
+            if let Some(v) = self.current().filter(|v| v.present()) {
+                if let Some(e) = &v.expiration_model {
+                    put(&mut m, "ExpirationModel", json!(e));
+                }
+                if let Some(t) = v.valid_to {
+                    put(&mut m, "ValidTo", json!(secs(t)));
+                }
+            }
+        }
         if let Some(d) = self.deletion_date {
             put(&mut m, "DeletionDate", json!(secs(d)));
         }
@@ -198,7 +267,7 @@ impl KeyRec {
             put(&mut m, "PendingDeletionWindowInDays", json!(w));
         }
         if self.spec == KeySpec::SYMMETRIC_DEFAULT {
-            if let Some(v) = self.versions.last() {
+            if let Some(v) = self.current() {
                 put(&mut m, "CurrentKeyMaterialId", json!(v.material_id));
             }
         }

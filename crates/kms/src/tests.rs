@@ -659,7 +659,7 @@ fn tag_lists_over_the_limit_are_refused_before_authorization() {
 #[test]
 fn operations_are_listed_once_and_others_are_unknown() {
     let names = crate::OPERATIONS.names();
-    assert_eq!(names.len(), 43, "{names:?}");
+    assert_eq!(names.len(), 50, "{names:?}");
     let mut deduped = names.clone();
     deduped.dedup();
     assert_eq!(deduped, names);
@@ -668,11 +668,11 @@ fn operations_are_listed_once_and_others_are_unknown() {
     for n in &names {
         assert!(svc.has_operation(n), "{n}");
     }
-    assert!(!svc.has_operation("ImportKeyMaterial"));
+    assert!(!svc.has_operation("CreateCustomKeyStore"));
     let input = rampart_service::Input::Json(json!({}));
-    let plan = svc.plan(&root(), "ImportKeyMaterial", &input).unwrap_err();
+    let plan = svc.plan(&root(), "CreateCustomKeyStore", &input).unwrap_err();
     assert_eq!(plan.code, "UnknownOperationException");
-    let (code, _) = err(&e, &root(), "ImportKeyMaterial", json!({}));
+    let (code, _) = err(&e, &root(), "CreateCustomKeyStore", json!({}));
     assert_eq!(code, "UnknownOperationException");
 }
 
@@ -692,4 +692,196 @@ fn retire_grant_plan_needs_no_policy_check() {
     let input = rampart_service::Input::Json(json!({"KeyId": key, "GrantId": grant["GrantId"]}));
     let plan = e.kms.service().plan(&r, "RetireGrant", &input).unwrap();
     assert_eq!(plan, rampart_service::AuthzPlan::AlwaysAllowed);
+}
+
+// -- imported key material, shared secrets, last usage ----------------------------------------
+
+/// The client side of RSAES_OAEP_SHA_256 wrapping: GetParametersForImport, wrap, ImportKeyMaterial.
+fn import(
+    e: &Env,
+    r: &RequestContext,
+    key: &str,
+    material: &[u8],
+    extra: Value,
+) -> Result<Value, rampart_protocol::AwsError> {
+    use rsa::pkcs8::DecodePublicKey;
+    let p = call(
+        e,
+        r,
+        "GetParametersForImport",
+        json!({"KeyId": key, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}),
+    )?;
+    let public = rsa::RsaPublicKey::from_public_key_der(&unb64(&p["PublicKey"])).unwrap();
+    let wrapped = public.encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<sha2::Sha256>(), material).unwrap();
+    let mut input = json!({"KeyId": key, "ImportToken": p["ImportToken"], "EncryptedKeyMaterial": b64(&wrapped)});
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    call(e, r, "ImportKeyMaterial", input)
+}
+
+#[test]
+fn imported_material_expires_at_valid_to_and_comes_back_on_reimport() {
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({"Origin": "EXTERNAL"})).unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let material = [7u8; 32];
+    let valid_to = (e.kms.now() + Duration::days(2)).unix_timestamp();
+    import(&e, &r, &key, &material, json!({"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": valid_to})).unwrap();
+    let md = call(&e, &r, "DescribeKey", json!({"KeyId": key})).unwrap()["KeyMetadata"].clone();
+    assert_eq!(md["KeyState"], "Enabled");
+    assert_eq!(md["ValidTo"], json!(valid_to as f64));
+    let blob =
+        call(&e, &r, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"data")})).unwrap()["CiphertextBlob"].clone();
+    e.advance(Duration::days(1));
+    call(&e, &r, "Decrypt", json!({"CiphertextBlob": blob})).unwrap();
+    e.advance(Duration::days(1) + Duration::seconds(1));
+    let err = call(&e, &r, "Decrypt", json!({"CiphertextBlob": blob})).unwrap_err();
+    assert_eq!(err.code, "KMSInvalidStateException");
+    let md = call(&e, &r, "DescribeKey", json!({"KeyId": key})).unwrap()["KeyMetadata"].clone();
+    assert_eq!(md["KeyState"], "PendingImport");
+    assert!(md.get("ValidTo").is_none());
+    // The sealed material is gone from the store, not just hidden.
+    let raw = e.store.scan(crate::model::KEYS, "", None, 0).unwrap();
+    let rec: crate::model::KeyRec = serde_json::from_slice(&raw[0].1).unwrap();
+    assert!(rec.versions.iter().all(|v| v.sealed.is_empty()));
+    assert_eq!(
+        import(&e, &r, &key, &[8u8; 32], json!({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"})).unwrap_err().code,
+        "IncorrectKeyMaterialException"
+    );
+    import(&e, &r, &key, &material, json!({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"})).unwrap();
+    let out = call(&e, &r, "Decrypt", json!({"CiphertextBlob": blob})).unwrap();
+    assert_eq!(unb64(&out["Plaintext"]), b"data");
+}
+
+#[test]
+fn import_token_is_valid_for_24_hours() {
+    use rsa::pkcs8::DecodePublicKey;
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({"Origin": "EXTERNAL"})).unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = call(
+        &e,
+        &r,
+        "GetParametersForImport",
+        json!({"KeyId": key, "WrappingAlgorithm": "RSAES_OAEP_SHA_1", "WrappingKeySpec": "RSA_2048"}),
+    )
+    .unwrap();
+    let public = rsa::RsaPublicKey::from_public_key_der(&unb64(&p["PublicKey"])).unwrap();
+    let wrapped = public.encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<sha1::Sha1>(), &[1u8; 32]).unwrap();
+    let input = json!({"KeyId": key, "ImportToken": p["ImportToken"], "EncryptedKeyMaterial": b64(&wrapped), "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"});
+    e.advance(Duration::hours(24) + Duration::seconds(1));
+    assert_eq!(call(&e, &r, "ImportKeyMaterial", input.clone()).unwrap_err().code, "ExpiredImportTokenException");
+    *e.now.lock().unwrap() -= Duration::hours(1);
+    call(&e, &r, "ImportKeyMaterial", input).unwrap();
+    // The token holds the wrapping private key sealed: it is not in the store at all.
+    assert!(e.store.scan("kms_import_tokens", "", None, 0).map(|v| v.is_empty()).unwrap_or(true));
+}
+
+#[test]
+fn key_last_usage_is_persisted_at_most_once_per_interval() {
+    let e = env();
+    let mut r = root();
+    let key = call(&e, &r, "CreateKey", json!({})).unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let stored = |e: &Env| -> Option<crate::core::LastUse> {
+        let rows = e.store.scan(crate::model::USAGE, "", None, 0).unwrap();
+        rows.iter().find(|(k, _)| k.ends_with(&key)).map(|(_, v)| serde_json::from_slice(v).unwrap())
+    };
+    assert!(stored(&e).is_none());
+    r.request_id = "first".into();
+    call(&e, &r, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})).unwrap();
+    assert_eq!(stored(&e).unwrap().request_id, "first");
+    r.request_id = "second".into();
+    call(&e, &r, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})).unwrap();
+    // Not written again within the interval, but answered exactly from memory.
+    assert_eq!(stored(&e).unwrap().request_id, "first");
+    let usage = call(&e, &r, "GetKeyLastUsage", json!({"KeyId": key})).unwrap();
+    assert_eq!(usage["KeyLastUsage"]["KmsRequestId"], "second");
+    assert_eq!(usage["KeyLastUsage"]["Operation"], "Encrypt");
+    e.advance(Duration::seconds(61));
+    r.request_id = "third".into();
+    call(&e, &r, "Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})).unwrap();
+    assert_eq!(stored(&e).unwrap().request_id, "third");
+    r.request_id = "fourth".into();
+    call(&e, &r, "GenerateDataKey", json!({"KeyId": key, "KeySpec": "AES_256"})).unwrap();
+    assert_eq!(stored(&e).unwrap().operation, "Encrypt");
+    assert_eq!(
+        call(&e, &r, "GetKeyLastUsage", json!({"KeyId": key})).unwrap()["KeyLastUsage"]["Operation"],
+        "GenerateDataKey"
+    );
+}
+
+#[test]
+fn ml_kem_round_trips_through_the_public_key_der() {
+    use crate::crypto::{self, KeySpec};
+    for spec in [KeySpec::ML_KEM_512, KeySpec::ML_KEM_768, KeySpec::ML_KEM_1024] {
+        let (seed, public) = crypto::generate(spec).unwrap();
+        let public = public.unwrap();
+        // A client encapsulates to the SPKI DER that GetPublicKey returns, with ml-kem's own decoder.
+        let (ct, ss) = crypto::ml_kem_encapsulate(spec, &public).unwrap();
+        assert_eq!(&crypto::ml_kem_decapsulate(spec, &seed, &ct).unwrap()[..], &ss[..]);
+        let (other_seed, _) = crypto::generate(spec).unwrap();
+        assert_ne!(&crypto::ml_kem_decapsulate(spec, &other_seed, &ct).unwrap()[..], &ss[..]);
+        assert!(crypto::ml_kem_decapsulate(spec, &seed, &ct[1..]).is_err());
+    }
+    // Through the operations too.
+    let e = env();
+    let r = root();
+    let key = call(&e, &r, "CreateKey", json!({"KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE"}))
+        .unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let public = unb64(&call(&e, &r, "GetPublicKey", json!({"KeyId": key})).unwrap()["PublicKey"]);
+    let (ct, ss) = crypto::ml_kem_encapsulate(KeySpec::ML_KEM_768, &public).unwrap();
+    let out = call(
+        &e,
+        &r,
+        "Decapsulate",
+        json!({"KeyId": key, "EncapsulationAlgorithm": "ML_KEM", "SharedSecretCiphertextBlob": b64(&ct)}),
+    )
+    .unwrap();
+    assert_eq!(unb64(&out["SharedSecret"]), ss.to_vec());
+}
+
+#[test]
+fn ecdh_agrees_both_ways() {
+    use crate::crypto::{self, KeySpec};
+    for spec in [KeySpec::ECC_NIST_P256, KeySpec::ECC_NIST_P384, KeySpec::ECC_NIST_P521] {
+        let (a, pa) = crypto::generate(spec).unwrap();
+        let (b, pb) = crypto::generate(spec).unwrap();
+        let ab = crypto::ecdh(spec, &a, &pb.unwrap()).unwrap();
+        let ba = crypto::ecdh(spec, &b, &pa.clone().unwrap()).unwrap();
+        assert_eq!(&ab[..], &ba[..]);
+        let (_, other_curve) = crypto::generate(if spec == KeySpec::ECC_NIST_P256 {
+            KeySpec::ECC_NIST_P384
+        } else {
+            KeySpec::ECC_NIST_P256
+        })
+        .unwrap();
+        assert!(crypto::ecdh(spec, &a, &other_curve.unwrap()).is_err());
+    }
+}
+
+#[test]
+fn rsa_aes_key_wrap_unwraps() {
+    use crate::crypto;
+    use rsa::pkcs8::DecodePublicKey;
+    let (der, public) = crypto::wrapping_key(2048).unwrap();
+    let public = rsa::RsaPublicKey::from_public_key_der(&public).unwrap();
+    let aes = [9u8; 32];
+    let material = b"some key material of odd length".to_vec();
+    let mut wrapped = public.encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<sha2::Sha256>(), &aes).unwrap();
+    wrapped.extend(crypto::kwp_wrap(&aes, &material).unwrap());
+    assert_eq!(&crypto::unwrap_key_material(&der, "RSA_AES_KEY_WRAP_SHA_256", &wrapped).unwrap()[..], &material[..]);
+    assert!(crypto::unwrap_key_material(&der, "RSA_AES_KEY_WRAP_SHA_1", &wrapped).is_err());
+    let last = wrapped.len() - 1;
+    wrapped[last] ^= 1;
+    assert!(crypto::unwrap_key_material(&der, "RSA_AES_KEY_WRAP_SHA_256", &wrapped).is_err());
 }

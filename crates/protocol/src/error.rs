@@ -91,7 +91,21 @@ impl AwsError {
 
     /// Render the error body for `protocol`. Returns `(content_type, body)`.
     /// `xml_namespace` is the awsQuery service namespace (e.g. `https://iam.amazonaws.com/doc/2010-05-08/`).
+    /// JSON bodies carry the message under both spellings (see [`AwsError::render_as`]).
     pub fn render(&self, protocol: Protocol, xml_namespace: &str, request_id: &str) -> (&'static str, Vec<u8>) {
+        self.render_as(protocol, xml_namespace, JsonMessage::Both, request_id)
+    }
+
+    /// [`AwsError::render`] for a known service: a JSON body carries the message under the member
+    /// name the service's model gives it (`message` for KMS, `Message` for Secrets Manager), as
+    /// AWS sends it; `Both` where the service is not known (the request could not be routed).
+    pub fn render_as(
+        &self,
+        protocol: Protocol,
+        xml_namespace: &str,
+        json_message: JsonMessage,
+        request_id: &str,
+    ) -> (&'static str, Vec<u8>) {
         match protocol {
             Protocol::AwsQuery => {
                 let kind = if self.is_sender_fault() { "Sender" } else { "Receiver" };
@@ -107,16 +121,43 @@ impl AwsError {
             Protocol::AwsJson1_0 | Protocol::AwsJson1_1 | Protocol::RestJson1 => {
                 // A message-less error (KMSInvalidSignatureException, InvalidCiphertextException)
                 // has no message member at all, as AWS sends it.
-                let mut body = if self.message.is_empty() {
-                    serde_json::json!({ "__type": self.code })
-                } else {
-                    serde_json::json!({ "__type": self.code, "message": self.message, "Message": self.message })
-                };
+                let mut body = serde_json::json!({ "__type": self.code });
+                if !self.message.is_empty() {
+                    if json_message != JsonMessage::Upper {
+                        body["message"] = serde_json::Value::String(self.message.clone());
+                    }
+                    if json_message != JsonMessage::Lower {
+                        body["Message"] = serde_json::Value::String(self.message.clone());
+                    }
+                }
                 for (k, v) in &self.fields {
                     body[*k] = serde_json::Value::String(v.clone());
                 }
                 (protocol.content_type(), body.to_string().into_bytes())
             }
+        }
+    }
+}
+
+/// The member a JSON error body carries its message in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonMessage {
+    /// `message` (KMS and most services modelled after 2015).
+    Lower,
+    /// `Message` (Secrets Manager, Organizations, CloudTrail).
+    Upper,
+    /// Both, where the service is not known.
+    Both,
+}
+
+impl JsonMessage {
+    /// The member botocore's model of `model` (`kms`, `secretsmanager`) names, from the generated
+    /// table.
+    pub fn of_model(model: &str) -> Self {
+        if crate::json_targets::JSON_LOWERCASE_MESSAGE.contains(&model) {
+            JsonMessage::Lower
+        } else {
+            JsonMessage::Upper
         }
     }
 }
@@ -216,6 +257,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["__type"], "NotFoundException");
         assert_eq!(v["message"], "nope");
+        // A known service: the spelling its model uses, and only that one.
+        let (_, body) = e.render_as(Protocol::AwsJson1_1, "", JsonMessage::of_model("kms"), "r");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({"__type": "NotFoundException", "message": "nope"}));
+        let (_, body) = e.render_as(Protocol::AwsJson1_1, "", JsonMessage::of_model("secretsmanager"), "r");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({"__type": "NotFoundException", "Message": "nope"}));
         let (_, body) = AwsError::new("InvalidCiphertextException", "", 400).render(Protocol::AwsJson1_1, "", "r");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v, serde_json::json!({"__type": "InvalidCiphertextException"}));

@@ -15,7 +15,7 @@ pub mod query;
 pub mod sigv4;
 pub mod xml;
 
-pub use error::{echo, AwsError};
+pub use error::{echo, AwsError, JsonMessage};
 pub use id::new_uuid;
 
 /// The `X-Amz-Target` prefix botocore sends for the awsJson service `model` (botocore's model

@@ -216,6 +216,7 @@ impl SecretsManager {
         version_id: &str,
         value: &SecretValue,
     ) -> Result<ValueRec> {
+        default_key_stays_home(ctx, rec)?;
         let ec = encryption_context(&rec.arn, version_id);
         let dk = self.keys.generate_data_key(ctx, rec.kms_key_id.as_deref(), &ec, &via_service(&rec.region))?;
         let ct = encrypt_value(&dk.plaintext, &value.bytes, value_key(&rec.arn, version_id).as_bytes())?;
@@ -230,6 +231,7 @@ impl SecretsManager {
     /// Decrypt version `version_id` (KMS decrypts the data key as the caller).
     /// A replica reads its primary's values.
     pub(crate) fn open_value(&self, ctx: &RequestContext, rec: &SecretRec, version_id: &str) -> Result<SecretValue> {
+        default_key_stays_home(ctx, rec)?;
         let (arn, region) = rec.value_owner();
         // A replica's values are the primary's, under the primary Region's KMS key.
         let primary_ctx;
@@ -1224,4 +1226,23 @@ mod unit {
         )));
         assert!(grants_public_access(&p("\"*\"", r#","Condition":{"StringEquals":{"aws:UserAgent":"x"}}"#)));
     }
+}
+
+/// The AWS managed key `aws/secretsmanager` cannot be used from another account (its key policy
+/// names only its own account, and nobody can change it), so AWS refuses reading or writing the
+/// value of such a secret across accounts before asking KMS — with this message, not KMS's
+/// AccessDenied.
+fn default_key_stays_home(ctx: &RequestContext, rec: &SecretRec) -> Result<()> {
+    let owner = rec.arn.split(':').nth(4).unwrap_or_default();
+    let default_key = match rec.kms_key_id.as_deref() {
+        None => true,
+        Some(k) => k == crate::keys::DEFAULT_KEY_ALIAS || k.ends_with(&format!(":{}", crate::keys::DEFAULT_KEY_ALIAS)),
+    };
+    if default_key && owner != ctx.caller.account_id {
+        return Err(SmError::InvalidRequest(
+            "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
+                .into(),
+        ));
+    }
+    Ok(())
 }

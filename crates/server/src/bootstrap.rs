@@ -104,6 +104,24 @@ pub struct Bootstrapped {
     pub trail_delivery_interval: std::time::Duration,
     /// `--dev`: account-number access keys act as those accounts' roots.
     pub dev_account_keys: bool,
+    /// The URL clients reach this server at (outbound federation issuers live under it).
+    pub public_url: String,
+}
+
+/// The URL clients reach the server at: `RAMPART_PUBLIC_URL`, else `http://` and the listen
+/// address (an unspecified address, `0.0.0.0` or `[::]`, as loopback).
+pub fn public_url(listen: &str) -> String {
+    if let Ok(url) = std::env::var("RAMPART_PUBLIC_URL") {
+        if !url.is_empty() {
+            return url.trim_end_matches('/').to_string();
+        }
+    }
+    let host_port = match listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() && a.is_ipv4() => format!("127.0.0.1:{}", a.port()),
+        Ok(a) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
+        _ => listen.to_string(),
+    };
+    format!("http://{host_port}")
 }
 
 /// The identity to run with, given the one `place` holds: the configured account must match it.
@@ -168,6 +186,7 @@ pub fn bootstrap(config: &ServerConfig) -> Result<Bootstrapped, StartupError> {
             let (identity, generated) = resolve_identity(config, None);
             Ok(Bootstrapped {
                 dev_account_keys: config.dev_account_keys,
+                public_url: public_url(&config.listen),
                 store: Arc::new(rampart_store::MemStore::new()),
                 sealer: Arc::new(Sealer::new(&Sealer::generate_key())),
                 identity,
@@ -210,6 +229,7 @@ fn bootstrap_dir(config: &ServerConfig, dir: &Path) -> Result<Bootstrapped, Star
     let store = SqliteStore::open(&dir.join("rampart.sqlite"))?;
     Ok(Bootstrapped {
         dev_account_keys: config.dev_account_keys,
+        public_url: public_url(&config.listen),
         store: Arc::new(store),
         sealer: Arc::new(sealer),
         identity,
@@ -423,6 +443,7 @@ fn bootstrap_postgres(config: &ServerConfig, url: &str) -> Result<Bootstrapped, 
     })?;
     Ok(Bootstrapped {
         dev_account_keys: config.dev_account_keys,
+        public_url: public_url(&config.listen),
         store: Arc::new(store),
         sealer: Arc::new(sealer),
         identity,
@@ -555,6 +576,18 @@ pub fn generate_secret() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_url_follows_the_listen_address() {
+        if std::env::var("RAMPART_PUBLIC_URL").is_ok() {
+            return; // set by whoever runs the tests: it wins, as documented
+        }
+        assert_eq!(public_url("127.0.0.1:4566"), "http://127.0.0.1:4566");
+        assert_eq!(public_url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(public_url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(public_url("[::1]:9"), "http://[::1]:9");
+        assert_eq!(public_url("localhost:4566"), "http://localhost:4566");
+    }
 
     fn cfg(dir: &Path) -> ServerConfig {
         ServerConfig { data_dir: Some(dir.to_path_buf()), ..Default::default() }

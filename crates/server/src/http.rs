@@ -40,6 +40,7 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     let units = rampart_store::UnitStore::new(boot.store.clone());
     let store: Arc<dyn rampart_store::Store> = units.clone();
     let iam = rampart_iam::Iam::new(store.clone(), boot.sealer.clone());
+    iam.set_public_url(&boot.public_url);
     iam.bootstrap_account(
         &boot.identity.account_id,
         &boot.identity.root_access_key_id,
@@ -154,7 +155,8 @@ fn router(pipeline: Pipeline, config: ServerConfig, no_auth: Option<Arc<NoAuthBu
     let mut app = Router::new()
         .route("/_rampart/health", get(health))
         .route("/_rampart/operations", get(operations))
-        .route("/_localstack/health", get(localstack_health));
+        .route("/_localstack/health", get(localstack_health))
+        .route("/_rampart/oidc/{*rest}", get(oidc_document));
     app = app.route("/metrics", get(metrics)); // metrics
     if moto {
         app = app.route("/moto-api/reset", post(moto_reset)).route("/moto-api/reset-auth", post(moto_reset_auth));
@@ -212,6 +214,27 @@ async fn operations(State(state): State<Arc<AppState>>) -> Response {
         StatusCode::OK,
         serde_json::json!({"botocore": rampart_service::BOTOCORE_VERSION, "services": services}),
     )
+}
+
+/// `GET /_rampart/oidc/{issuer id}/.well-known/{openid-configuration,jwks.json}`: the public
+/// documents of an outbound web identity federation issuer (unauthenticated, as AWS's are).
+async fn oidc_document(State(state): State<Arc<AppState>>, uri: axum::http::Uri) -> Response {
+    let pipeline = state.pipeline();
+    let path = uri.path().to_string();
+    let found = tokio::task::spawn_blocking(move || pipeline.public_document(&path)).await;
+    match found {
+        Ok(Some(Ok(doc))) => {
+            (StatusCode::OK, [("content-type", "application/json"), ("cache-control", "max-age=300")], doc.to_string())
+                .into_response()
+        }
+        Ok(Some(Err(e))) if e.status == 404 => {
+            json_response(StatusCode::NOT_FOUND, serde_json::json!({"error": "not found"}))
+        }
+        Ok(None) => json_response(StatusCode::NOT_FOUND, serde_json::json!({"error": "not found"})),
+        Ok(Some(Err(_))) | Err(_) => {
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "internal error"}))
+        }
+    }
 }
 
 /// LocalStack's health answer, so tools that wait on it (awslocal, testcontainers) work unchanged.

@@ -18,7 +18,7 @@ use rampart_protocol::arn;
 use rampart_protocol::query::QueryParams;
 use rampart_protocol::sigv4::{self, AuthError, SignedRequest};
 use rampart_protocol::xml::query_response;
-use rampart_protocol::{AwsError, Protocol};
+use rampart_protocol::{AwsError, JsonMessage, Protocol};
 use rampart_service::{
     Authorizer, AuthzCheck, Caller, Credential, CredentialStore, Input, Output, RequestContext, Service,
 };
@@ -83,12 +83,36 @@ pub struct Pipeline {
     metrics: Metrics,
 }
 
+/// How errors are written for the service a request reached (or, before routing, the protocol the
+/// request looks like it speaks).
+#[derive(Clone, Copy)]
+struct Dialect {
+    protocol: Protocol,
+    namespace: &'static str,
+    json_message: JsonMessage,
+}
+
+impl Dialect {
+    fn of(service: Option<&dyn Service>, hint: Protocol) -> Self {
+        match service {
+            Some(s) => {
+                Dialect { protocol: s.protocol(), namespace: s.xml_namespace(), json_message: s.json_error_message() }
+            }
+            None => Dialect { protocol: hint, namespace: DEFAULT_XML_NAMESPACE, json_message: JsonMessage::Both },
+        }
+    }
+
+    fn render(&self, err: &AwsError, request_id: &str) -> (&'static str, Vec<u8>) {
+        err.render_as(self.protocol, self.namespace, self.json_message, request_id)
+    }
+}
+
 /// A response whose audit record may still be committing.
 pub struct Pending {
     response: RawResponse,
     receipt: Option<Receipt>,
-    protocol: Protocol,
-    namespace: &'static str,
+    /// How the error is written should the audit commit fail.
+    dialect: Dialect,
     /// metrics: times the audit commit (set with `receipt`).
     audit_timer: Option<AuditTimer>,
 }
@@ -103,7 +127,7 @@ impl Pending {
         if let Some(t) = self.audit_timer {
             t.observe(); // metrics
         }
-        Self::settle(self.response, outcome, self.protocol, self.namespace)
+        Self::settle(self.response, outcome, self.dialect)
     }
 
     /// Like [`Pending::finish`], blocking this thread (not for async worker threads).
@@ -115,22 +139,17 @@ impl Pending {
         if let Some(t) = self.audit_timer {
             t.observe(); // metrics
         }
-        Self::settle(self.response, outcome, self.protocol, self.namespace)
+        Self::settle(self.response, outcome, self.dialect)
     }
 
-    fn settle(
-        response: RawResponse,
-        outcome: Result<(), rampart_trail::AuditError>,
-        protocol: Protocol,
-        namespace: &'static str,
-    ) -> RawResponse {
+    fn settle(response: RawResponse, outcome: Result<(), rampart_trail::AuditError>, dialect: Dialect) -> RawResponse {
         match outcome {
             Ok(()) => response,
             Err(e) => {
                 // No unaudited success: the caller gets an error instead of the result.
                 tracing::error!(request_id = %response.request_id, error = %e, "call failed: audit record not committed");
                 let err = AwsError::internal("We encountered an internal error. Please try again.");
-                let (content_type, body) = err.render(protocol, namespace, &response.request_id);
+                let (content_type, body) = dialect.render(&err, &response.request_id);
                 RawResponse { status: err.status, content_type, request_id: response.request_id, body }
             }
         }
@@ -253,6 +272,12 @@ impl Pipeline {
         self
     }
 
+    /// The public document a service publishes at `path` (unauthenticated GETs: OpenID Connect
+    /// discovery documents and key sets of outbound federation issuers).
+    pub fn public_document(&self, path: &str) -> Option<Result<serde_json::Value, AwsError>> {
+        self.services.values().find_map(|s| s.public_document(path))
+    }
+
     /// The signing names of the services on this pipeline, sorted.
     pub fn service_names(&self) -> Vec<&'static str> {
         let mut v: Vec<_> = self.services.keys().copied().collect();
@@ -311,16 +336,13 @@ impl Pipeline {
                 facts.time = Some(OffsetDateTime::now_utc());
             }
         }
-        let (protocol, namespace) = match facts.service {
-            Some(s) => (s.protocol(), s.xml_namespace()),
-            None => (protocol_hint(req.headers), DEFAULT_XML_NAMESPACE),
-        };
+        let dialect = Dialect::of(facts.service, protocol_hint(req.headers));
         let audit_timer = self.metrics.audit_timer();
         let receipt = self.audit(req, &request_id, &facts, None, Some(&err), None);
-        let (content_type, body) = err.render(protocol, namespace, &request_id);
+        let (content_type, body) = dialect.render(&err, &request_id);
         let response = RawResponse { status: err.status, content_type, request_id, body };
         let audit_timer = receipt.as_ref().map(|_| audit_timer);
-        Pending { response, receipt, protocol, namespace, audit_timer }
+        Pending { response, receipt, dialect, audit_timer }
     }
 
     fn handle_pending_at(&self, req: &RawRequest<'_>, now: OffsetDateTime) -> Pending {
@@ -348,10 +370,7 @@ impl Pipeline {
                 Err((facts.service, AwsError::internal("We encountered an internal error. Please try again.")))
             }
         };
-        let (protocol, namespace) = match facts.service {
-            Some(s) => (s.protocol(), s.xml_namespace()),
-            None => (hint, DEFAULT_XML_NAMESPACE),
-        };
+        let dialect = Dialect::of(facts.service, hint);
         // metrics: authentication failures, and the audit commit's timer.
         let refused = result
             .as_ref()
@@ -388,7 +407,7 @@ impl Pipeline {
                 if err.status >= 500 {
                     tracing::error!(request_id, code = %err.code, message = %err.message, "request failed");
                 }
-                let (content_type, body) = err.render(protocol, namespace, &request_id);
+                let (content_type, body) = dialect.render(&err, &request_id);
                 RawResponse { status: err.status, content_type, request_id, body }
             }
         };
@@ -399,7 +418,7 @@ impl Pipeline {
         let op = facts.operation.as_deref();
         self.metrics.observe_call(facts.service, op, response.status, started.elapsed(), facts.decision);
         let audit_timer = receipt.as_ref().map(|_| audit_timer);
-        Pending { response, receipt, protocol, namespace, audit_timer }
+        Pending { response, receipt, dialect, audit_timer }
     }
 
     /// Build and submit the call's record. Calls whose service is unknown (no usable SigV4

@@ -60,6 +60,9 @@ pub struct SessionInfo {
     /// For federated users: the IAM user who called GetFederationToken (`Some(None)` for the root),
     /// whose identity policies the session policies intersect with.
     pub federated_parent: Option<Option<String>>,
+    /// A root session from STS AssumeRoot: its task policy (name, document), whose statements are
+    /// evaluated with the root's identity on every call (the task policies deny all but a task).
+    pub task_policy: Option<(String, String)>,
 }
 
 /// Who is calling, as established by authentication.
@@ -262,6 +265,11 @@ pub trait Service: Send + Sync {
     fn json_target_prefix(&self) -> &'static str {
         rampart_protocol::json_target_prefix(self.model_name()).unwrap_or("")
     }
+    /// The member a JSON error body carries its message in (`message` for KMS, `Message` for
+    /// Secrets Manager), from the generated table of botocore's models.
+    fn json_error_message(&self) -> rampart_protocol::JsonMessage {
+        rampart_protocol::JsonMessage::of_model(self.model_name())
+    }
     /// The SigV4 rules this service applies beyond those of every AWS service: S3 signs the
     /// claimed payload hash (`UNSIGNED-PAYLOAD`) and ends presigned URLs at `X-Amz-Expires`.
     /// Default: neither (the body's own hash is always the one signed).
@@ -276,6 +284,11 @@ pub trait Service: Send + Sync {
     /// request from its input (e.g. a verified identity token) and return the caller.
     /// `None` (the default): the operation must be SigV4-signed.
     fn unsigned_caller(&self, _operation: &str, _input: &Input, _request_id: &str) -> Option<Result<Caller, AwsError>> {
+        None
+    }
+    /// A public, unauthenticated JSON document this service publishes at `path` of the server
+    /// (an OpenID Connect issuer's discovery document and key set), if any. Default: none.
+    fn public_document(&self, _path: &str) -> Option<Result<serde_json::Value, AwsError>> {
         None
     }
     /// One call: read the input once into the operation's typed request, plan what it needs

@@ -71,6 +71,8 @@ pub const RULES: &[Rule] = &[
     rule("kms.amazonaws.com", "Encrypt", Part::Request, "plaintext"),
     rule("kms.amazonaws.com", "*", Part::Response, "plaintext"),
     rule("kms.amazonaws.com", "GenerateDataKeyPair", Part::Response, "privateKeyPlaintext"),
+    // Shared secrets of DeriveSharedSecret, Encapsulate and Decapsulate (sensitive in the model too).
+    rule("kms.amazonaws.com", "*", Part::Response, "sharedSecret"),
     // Secrets Manager: secret values in requests and in GetSecretValue responses.
     rule("secretsmanager.amazonaws.com", "*", Part::Request, "secretString"),
     rule("secretsmanager.amazonaws.com", "*", Part::Request, "secretBinary"),

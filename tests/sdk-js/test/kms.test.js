@@ -1,15 +1,37 @@
 // KMS through @aws-sdk/client-kms (awsJson1_1; blobs travel base64-encoded, the SDK hands out Uint8Array).
 
 import assert from "node:assert/strict";
-import { createPublicKey, createVerify, randomUUID } from "node:crypto";
+import {
+  constants,
+  createHmac,
+  createPublicKey,
+  createVerify,
+  diffieHellman,
+  generateKeyPairSync,
+  publicEncrypt,
+  randomBytes,
+  randomUUID,
+} from "node:crypto";
 import { after, before, test } from "node:test";
 
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import {
   CreateAliasCommand,
   CreateKeyCommand,
+  DecapsulateCommand,
   DecryptCommand,
   DeleteAliasCommand,
+  DeleteImportedKeyMaterialCommand,
+  DeriveSharedSecretCommand,
+  EncapsulateCommand,
+  GenerateMacCommand,
+  GetKeyLastUsageCommand,
+  GetParametersForImportCommand,
+  ImportKeyMaterialCommand,
+  IncorrectKeyMaterialException,
+  InvalidImportTokenException,
+  InvalidKeyUsageException,
+  KMSInvalidStateException,
   DescribeKeyCommand,
   DisableKeyCommand,
   DisabledException,
@@ -287,4 +309,132 @@ test("a user without policies gets AccessDeniedException with AWS's message", as
     assert.equal(e.message, implicitDeny(User.Arn, "kms:CreateKey", "*"));
     return true;
   });
+});
+
+test("DeriveSharedSecret: ECDH with a KEY_AGREEMENT key equals Node's own", async () => {
+  const key = await createKey({ KeySpec: "ECC_NIST_P384", KeyUsage: "KEY_AGREEMENT" });
+  assert.deepEqual(key.KeyAgreementAlgorithms, ["ECDH"]);
+  const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId }));
+  const peer = generateKeyPairSync("ec", { namedCurve: "P-384" });
+  const out = await kms.send(
+    new DeriveSharedSecretCommand({
+      KeyId: key.KeyId,
+      KeyAgreementAlgorithm: "ECDH",
+      PublicKey: peer.publicKey.export({ format: "der", type: "spki" }),
+    }),
+  );
+  assert.ok(out.SharedSecret instanceof Uint8Array);
+  assert.equal(out.KeyId, key.Arn);
+  assert.equal(out.KeyOrigin, "AWS_KMS");
+  const expected = diffieHellman({
+    privateKey: peer.privateKey,
+    publicKey: createPublicKey({ key: Buffer.from(PublicKey), format: "der", type: "spki" }),
+  });
+  assert.deepEqual(Buffer.from(out.SharedSecret), expected);
+
+  const sign = await createKey({ KeySpec: "ECC_NIST_P384", KeyUsage: "SIGN_VERIFY" });
+  await assert.rejects(
+    kms.send(new DeriveSharedSecretCommand({ KeyId: sign.KeyId, KeyAgreementAlgorithm: "ECDH", PublicKey })),
+    (e) => e instanceof InvalidKeyUsageException,
+  );
+});
+
+test("Encapsulate / Decapsulate with an ML-KEM key", async () => {
+  const key = await createKey({ KeySpec: "ML_KEM_768", KeyUsage: "ENCAPSULATE_DECAPSULATE" });
+  assert.deepEqual(key.EncapsulationAlgorithms, ["ML_KEM"]);
+  const enc = await kms.send(new EncapsulateCommand({ KeyId: key.KeyId, EncapsulationAlgorithm: "ML_KEM" }));
+  assert.equal(enc.SharedSecret.length, 32);
+  assert.equal(enc.SharedSecretCiphertextBlob.length, 1088);
+  const dec = await kms.send(
+    new DecapsulateCommand({
+      KeyId: key.Arn,
+      EncapsulationAlgorithm: "ML_KEM",
+      SharedSecretCiphertextBlob: enc.SharedSecretCiphertextBlob,
+    }),
+  );
+  assert.deepEqual(dec.SharedSecret, enc.SharedSecret);
+  const last = await kms.send(new GetKeyLastUsageCommand({ KeyId: key.KeyId }));
+  assert.equal(last.KeyLastUsage.Operation, "Decapsulate");
+  assert.ok(last.KeyLastUsage.Timestamp instanceof Date);
+  assert.equal(last.KeyLastUsage.KmsRequestId, dec.$metadata.requestId);
+});
+
+const wrapForImport = (publicKeyDer, material) =>
+  publicEncrypt(
+    {
+      key: createPublicKey({ key: Buffer.from(publicKeyDer), format: "der", type: "spki" }),
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: "sha256",
+    },
+    material,
+  );
+
+test("imported key material: import, use, delete, re-import; the token is bound to its key", async () => {
+  const key = await createKey({ Origin: "EXTERNAL", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC" });
+  assert.equal(key.KeyState, "PendingImport");
+  assert.equal(key.Origin, "EXTERNAL");
+  const params = await kms.send(
+    new GetParametersForImportCommand({ KeyId: key.KeyId, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048" }),
+  );
+  assert.ok(params.ParametersValidTo instanceof Date);
+  const material = randomBytes(32);
+  const wrapped = wrapForImport(params.PublicKey, material);
+  const other = await createKey({ Origin: "EXTERNAL", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC" });
+  await assert.rejects(
+    kms.send(
+      new ImportKeyMaterialCommand({
+        KeyId: other.KeyId,
+        ImportToken: params.ImportToken,
+        EncryptedKeyMaterial: wrapped,
+        ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE",
+      }),
+    ),
+    (e) => e instanceof InvalidImportTokenException,
+  );
+  const imported = await kms.send(
+    new ImportKeyMaterialCommand({
+      KeyId: key.KeyId,
+      ImportToken: params.ImportToken,
+      EncryptedKeyMaterial: wrapped,
+      ExpirationModel: "KEY_MATERIAL_EXPIRES",
+      ValidTo: new Date(Date.now() + 7 * 86400_000),
+    }),
+  );
+  assert.match(imported.KeyMaterialId, /^[0-9a-f]{64}$/);
+  const described = (await kms.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata;
+  assert.equal(described.KeyState, "Enabled");
+  assert.equal(described.ExpirationModel, "KEY_MATERIAL_EXPIRES");
+  assert.ok(described.ValidTo instanceof Date);
+  const { Mac } = await kms.send(new GenerateMacCommand({ KeyId: key.KeyId, Message: ALL_BYTES, MacAlgorithm: "HMAC_SHA_256" }));
+  assert.deepEqual(Buffer.from(Mac), createHmac("sha256", material).update(ALL_BYTES).digest());
+
+  await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: key.KeyId }));
+  await assert.rejects(
+    kms.send(new GenerateMacCommand({ KeyId: key.KeyId, Message: ALL_BYTES, MacAlgorithm: "HMAC_SHA_256" })),
+    (e) => e instanceof KMSInvalidStateException,
+  );
+  const again = await kms.send(
+    new GetParametersForImportCommand({ KeyId: key.Arn, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_3072" }),
+  );
+  await assert.rejects(
+    kms.send(
+      new ImportKeyMaterialCommand({
+        KeyId: key.KeyId,
+        ImportToken: again.ImportToken,
+        EncryptedKeyMaterial: wrapForImport(again.PublicKey, randomBytes(32)),
+        ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE",
+      }),
+    ),
+    (e) => e instanceof IncorrectKeyMaterialException,
+  );
+  await kms.send(
+    new ImportKeyMaterialCommand({
+      KeyId: key.KeyId,
+      ImportToken: again.ImportToken,
+      EncryptedKeyMaterial: wrapForImport(again.PublicKey, material),
+      ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }),
+  );
+  const mac2 = await kms.send(new GenerateMacCommand({ KeyId: key.KeyId, Message: ALL_BYTES, MacAlgorithm: "HMAC_SHA_256" }));
+  assert.deepEqual(mac2.Mac, Mac);
 });

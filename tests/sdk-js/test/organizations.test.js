@@ -5,7 +5,29 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import {
+  AcceptHandshakeCommand,
+  CreateOrganizationCommand as CreateOrgCommand,
+  DescribeResponsibilityTransferCommand,
+  InviteOrganizationToTransferResponsibilityCommand,
+  ListInboundResponsibilityTransfersCommand,
+  ListOutboundResponsibilityTransfersCommand,
+  ResponsibilityTransferNotFoundException,
+  TerminateResponsibilityTransferCommand,
+  CancelHandshakeCommand,
+  DeclineHandshakeCommand,
+  DescribeEffectivePolicyCommand,
+  DescribeHandshakeCommand,
+  EnablePolicyTypeCommand,
+  HandshakeAlreadyInStateException,
+  HandshakeNotFoundException,
+  InviteAccountToOrganizationCommand,
+  ListHandshakesForAccountCommand,
+  PutResourcePolicyCommand,
+  DescribeResourcePolicyCommand,
+  RemoveAccountFromOrganizationCommand,
+  paginateListHandshakesForOrganization,
   AWSOrganizationsNotInUseException,
   AccessDeniedException,
   AccountNotFoundException,
@@ -34,7 +56,7 @@ import {
   paginateListPolicies,
 } from "@aws-sdk/client-organizations";
 
-import { ADMIN_ARN, UNICODE, implicitDeny, startServer, unique } from "../harness.js";
+import { ADMIN_ARN, UNICODE, implicitDeny, policy, startServer, unique } from "../harness.js";
 
 const SCP = "SERVICE_CONTROL_POLICY";
 
@@ -224,6 +246,169 @@ test("a user without policies gets AccessDeniedException", async () => {
     assert.ok(e instanceof AccessDeniedException, `${e.name}: ${e.message}`);
     assert.equal(e.$metadata.httpStatusCode, 400);
     assert.equal(e.message, implicitDeny(User.Arn, "organizations:ListAccounts", "*"));
+    return true;
+  });
+});
+
+// ---- invitations: an account the organization created, removed, then invited back --------------
+
+/** Organizations client of a role session in `account` (its OrganizationAccountAccessRole). */
+async function sessionIn(account) {
+  const sts = srv.client(STSClient, admin.credentials);
+  const { Credentials } = await sts.send(
+    new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${account}:role/OrganizationAccountAccessRole`, RoleSessionName: "js" }),
+  );
+  return srv.client(OrganizationsClient, {
+    accessKeyId: Credentials.AccessKeyId,
+    secretAccessKey: Credentials.SecretAccessKey,
+    sessionToken: Credentials.SessionToken,
+  });
+}
+
+test("InviteAccountToOrganization, ListHandshakesForAccount, AcceptHandshake", async () => {
+  const name = unique("wanderer");
+  const created = (await org.send(new CreateAccountCommand({ Email: `${name}@example.com`, AccountName: name })))
+    .CreateAccountStatus.AccountId;
+  await org.send(new RemoveAccountFromOrganizationCommand({ AccountId: created }));
+  const standalone = await sessionIn(created);
+
+  const h = (
+    await org.send(
+      new InviteAccountToOrganizationCommand({ Target: { Id: created, Type: "ACCOUNT" }, Notes: `come back ${UNICODE}` }),
+    )
+  ).Handshake;
+  assert.match(h.Id, /^h-[0-9a-z]{8,32}$/);
+  assert.equal(h.Action, "INVITE");
+  assert.equal(h.State, "OPEN");
+  assert.equal(h.Arn, `arn:aws:organizations::${srv.accountId}:handshake/${organization.Id}/invite/${h.Id}`);
+  assert.deepEqual(h.Parties, [
+    { Id: organization.Id, Type: "ORGANIZATION" },
+    { Id: created, Type: "ACCOUNT" },
+  ]);
+  assert.deepEqual(h.Resources.at(-1), { Type: "NOTES", Value: `come back ${UNICODE}` });
+  assert.ok(h.RequestedTimestamp instanceof Date && h.ExpirationTimestamp instanceof Date);
+  assert.equal(h.ExpirationTimestamp - h.RequestedTimestamp, 15 * 24 * 3600 * 1000);
+
+  const received = (await standalone.send(new ListHandshakesForAccountCommand({}))).Handshakes;
+  assert.deepEqual(received.map((x) => x.Id), [h.Id]);
+  const accepted = (await standalone.send(new AcceptHandshakeCommand({ HandshakeId: h.Id }))).Handshake;
+  assert.equal(accepted.State, "ACCEPTED");
+  await assert.rejects(standalone.send(new AcceptHandshakeCommand({ HandshakeId: h.Id })), (e) => {
+    assert.ok(e instanceof HandshakeAlreadyInStateException, `${e.name}: ${e.message}`);
+    return true;
+  });
+  const member = (await org.send(new DescribeAccountCommand({ AccountId: created }))).Account;
+  assert.equal(member.JoinedMethod, "INVITED");
+  assert.equal(member.Email, `${name}@example.com`);
+});
+
+test("DeclineHandshake, CancelHandshake, paginateListHandshakesForOrganization", async () => {
+  const name = unique("decliner");
+  const created = (await org.send(new CreateAccountCommand({ Email: `${name}@example.com`, AccountName: name })))
+    .CreateAccountStatus.AccountId;
+  await org.send(new RemoveAccountFromOrganizationCommand({ AccountId: created }));
+  const standalone = await sessionIn(created);
+  const invite = async () =>
+    (await org.send(new InviteAccountToOrganizationCommand({ Target: { Id: `${name}@example.com`, Type: "EMAIL" } })))
+      .Handshake;
+  const first = await invite();
+  // An invitation by email reaches the account Organizations knows by that email.
+  assert.equal((await standalone.send(new DeclineHandshakeCommand({ HandshakeId: first.Id }))).Handshake.State, "DECLINED");
+  const second = await invite();
+  assert.equal((await org.send(new CancelHandshakeCommand({ HandshakeId: second.Id }))).Handshake.State, "CANCELED");
+  const described = (await standalone.send(new DescribeHandshakeCommand({ HandshakeId: second.Id }))).Handshake;
+  assert.equal(described.State, "CANCELED");
+
+  const pages = [];
+  for await (const page of paginateListHandshakesForOrganization({ client: org, pageSize: 1 }, {})) {
+    pages.push(page.Handshakes.map((x) => x.Id));
+  }
+  assert.ok(pages.length >= 3 && pages.every((p) => p.length === 1), JSON.stringify(pages));
+  assert.ok(pages.flat().includes(first.Id) && pages.flat().includes(second.Id));
+
+  await assert.rejects(org.send(new DescribeHandshakeCommand({ HandshakeId: "h-0123456789" })), (e) => {
+    assert.ok(e instanceof HandshakeNotFoundException, `${e.name}: ${e.message}`);
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    assert.equal(e.message, "We can't find a handshake with the HandshakeId that you specified.");
+    return true;
+  });
+  // The wrong party: the sender cannot accept its own invitation.
+  const third = await invite();
+  await assert.rejects(org.send(new AcceptHandshakeCommand({ HandshakeId: third.Id })), (e) => {
+    assert.ok(e instanceof AccessDeniedException, `${e.name}: ${e.message}`);
+    return true;
+  });
+});
+
+test("PutResourcePolicy, DescribeResourcePolicy; DescribeEffectivePolicy", async () => {
+  const content = policy({
+    Effect: "Allow",
+    Principal: { AWS: `arn:aws:iam::${srv.accountId}:root` },
+    Action: "organizations:List*",
+    Resource: "*",
+  });
+  const put = (await org.send(new PutResourcePolicyCommand({ Content: content }))).ResourcePolicy;
+  assert.match(put.ResourcePolicySummary.Id, /^rp-/);
+  assert.deepEqual((await org.send(new DescribeResourcePolicyCommand({}))).ResourcePolicy, put);
+
+  await org.send(new EnablePolicyTypeCommand({ RootId: rootId, PolicyType: "TAG_POLICY" }));
+  const pid = (
+    await org.send(
+      new CreatePolicyCommand({
+        Name: unique("tags"),
+        Description: "",
+        Type: "TAG_POLICY",
+        Content: JSON.stringify({ tags: { team: { tag_key: { "@@assign": "Team" }, tag_value: { "@@assign": ["a", "b"] } } } }),
+      }),
+    )
+  ).Policy.PolicySummary.Id;
+  await org.send(new AttachPolicyCommand({ PolicyId: pid, TargetId: rootId }));
+  const eff = (await org.send(new DescribeEffectivePolicyCommand({ PolicyType: "TAG_POLICY" }))).EffectivePolicy;
+  assert.equal(eff.TargetId, srv.accountId);
+  assert.deepEqual(JSON.parse(eff.PolicyContent), { tags: { team: { tag_key: "Team", tag_value: ["a", "b"] } } });
+});
+
+test("billing transfer: InviteOrganizationToTransferResponsibility, accept, list, terminate", async () => {
+  // The other organization: an account this one created and let go, now managing its own.
+  const name = unique("billsrc");
+  const other = (await org.send(new CreateAccountCommand({ Email: `${name}@example.com`, AccountName: name })))
+    .CreateAccountStatus.AccountId;
+  await org.send(new RemoveAccountFromOrganizationCommand({ AccountId: other }));
+  const source = await sessionIn(other);
+  await source.send(new CreateOrgCommand({}));
+
+  const now = new Date();
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  const h = (
+    await org.send(
+      new InviteOrganizationToTransferResponsibilityCommand({
+        Type: "BILLING",
+        Target: { Id: other, Type: "ACCOUNT" },
+        StartTimestamp: start,
+        SourceName: "acme",
+      }),
+    )
+  ).Handshake;
+  assert.equal(h.Action, "TRANSFER_RESPONSIBILITY");
+  const tid = h.Resources[0].Value;
+  assert.match(tid, /^rt-[0-9a-z]{8,32}$/);
+  const inbound = (await org.send(new ListInboundResponsibilityTransfersCommand({ Type: "BILLING" })))
+    .ResponsibilityTransfers;
+  assert.deepEqual(inbound.map((t) => [t.Id, t.Status]), [[tid, "REQUESTED"]]);
+  assert.equal(inbound[0].StartTimestamp.getTime(), start.getTime());
+
+  await source.send(new AcceptHandshakeCommand({ HandshakeId: h.Id }));
+  const out = (await source.send(new ListOutboundResponsibilityTransfersCommand({ Type: "BILLING" })))
+    .ResponsibilityTransfers;
+  assert.deepEqual(out.map((t) => [t.Id, t.Status]), [[tid, "ACCEPTED"]]);
+  assert.match(out[0].Arn, new RegExp(`^arn:aws:organizations::${other}:transfer/o-[a-z0-9]+/billing/outbound/${tid}$`));
+
+  const ended = (await org.send(new TerminateResponsibilityTransferCommand({ Id: tid, EndTimestamp: start })))
+    .ResponsibilityTransfer;
+  assert.equal(ended.Status, "WITHDRAWN");
+  assert.equal(ended.EndTimestamp.getTime(), Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1) - 1000);
+  await assert.rejects(org.send(new DescribeResponsibilityTransferCommand({ Id: "rt-0123456789" })), (e) => {
+    assert.ok(e instanceof ResponsibilityTransferNotFoundException, `${e.name}: ${e.message}`);
     return true;
   });
 });

@@ -26,7 +26,7 @@ fn resource_id(i: &In<'_>) -> Result<String> {
 /// `organizations:{op}` on a taggable resource (a customer policy or a target), with the
 /// organization.
 fn resource_check(svc: &OrgService, ctx: &RequestContext, op: &str, id: &str) -> Result<(AuthzCheck, OrgDoc)> {
-    let doc = svc.managed_org(ctx)?;
+    let doc = svc.readable_org(ctx, op)?;
     let arn = if is_policy_id(id) {
         match doc.policies.get(id) {
             Some(p) => doc.policy_arn(id, &p.ty),
@@ -215,7 +215,7 @@ impl Operation<OrgService> for ListAwsServiceAccessForOrganization {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -340,7 +340,7 @@ impl Operation<OrgService> for ListDelegatedAdministrators {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 

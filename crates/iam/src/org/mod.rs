@@ -5,17 +5,21 @@
 
 mod admin;
 mod directory;
+mod effective;
 pub mod enforce;
+mod handshakes;
 pub mod model;
 pub use directory::OrgDirectory;
 mod policies;
+mod resource_policy;
+mod transfers;
 mod tree;
 
 use std::sync::Arc;
 
 use rampart_policy::{ContextValue, PolicyType};
 use rampart_protocol::{AwsError, Protocol};
-use rampart_service::{AuthzCheck, AuthzPlan, Input, Operations, Output, RequestContext, Service};
+use rampart_service::{AuthzCheck, AuthzPlan, Input, Operations, Output, RequestContext, ResourcePolicy, Service};
 use serde_json::{json, Value};
 
 use crate::db::{Lookup, Tx};
@@ -410,11 +414,11 @@ fn organization_json(doc: &OrgDoc) -> Value {
     json!({
         "Id": doc.id,
         "Arn": doc.arn(),
-        "FeatureSet": "ALL",
+        "FeatureSet": doc.feature_set,
         "MasterAccountArn": doc.account_arn(&doc.management),
         "MasterAccountId": doc.management,
         "MasterAccountEmail": email,
-        "AvailablePolicyTypes": [{"Type": SCP, "Status": "ENABLED"}],
+        "AvailablePolicyTypes": if doc.feature_set == "ALL" { json!([{"Type": SCP, "Status": "ENABLED"}]) } else { json!([]) },
     })
 }
 
@@ -510,7 +514,41 @@ impl OrgService {
 }
 
 /// The operations, each listed once by its family.
-static OPERATIONS: Operations<OrgService> = Operations::new(&[tree::OPS, policies::OPS, admin::OPS]);
+static OPERATIONS: Operations<OrgService> = Operations::new(&[
+    tree::OPS,
+    policies::OPS,
+    admin::OPS,
+    handshakes::OPS,
+    resource_policy::OPS,
+    effective::OPS,
+    transfers::OPS,
+]);
+
+/// The read operations a member account may call when the organization's resource policy
+/// (PutResourcePolicy) allows it: AWS's "delegated administrator for AWS Organizations".
+const DELEGABLE: &[&str] = &[
+    "DescribeAccount",
+    "DescribeCreateAccountStatus",
+    "DescribeEffectivePolicy",
+    "DescribeOrganizationalUnit",
+    "DescribePolicy",
+    "DescribeResourcePolicy",
+    "ListAWSServiceAccessForOrganization",
+    "ListAccounts",
+    "ListAccountsForParent",
+    "ListChildren",
+    "ListCreateAccountStatus",
+    "ListDelegatedAdministrators",
+    "ListDelegatedServicesForAccount",
+    "ListHandshakesForOrganization",
+    "ListOrganizationalUnitsForParent",
+    "ListParents",
+    "ListPolicies",
+    "ListPoliciesForTarget",
+    "ListRoots",
+    "ListTagsForResource",
+    "ListTargetsForPolicy",
+];
 
 impl Service for OrgService {
     fn signing_name(&self) -> &'static str {
@@ -540,16 +578,43 @@ impl Service for OrgService {
         input: &Input,
         decide: rampart_service::Decide<'_>,
     ) -> Result<Output, AwsError> {
+        let delegation = self.delegation(ctx, operation, input)?;
+        let mut delegated = |checks: Vec<AuthzCheck>| decide(delegate(checks, delegation.as_ref()));
         OPERATIONS
-            .call(self, ctx, operation, input, decide)
+            .call(self, ctx, operation, input, &mut delegated)
             .unwrap_or_else(|| Err(AwsError::unknown_operation("organizations", operation)))
     }
 
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError> {
-        OPERATIONS
-            .plan(self, ctx, operation, input)
-            .unwrap_or_else(|| Err(AwsError::unknown_operation("organizations", operation)))
+        let delegation = self.delegation(ctx, operation, input)?;
+        match OPERATIONS.plan(self, ctx, operation, input) {
+            Some(Ok(AuthzPlan::Checks(checks))) => Ok(AuthzPlan::Checks(delegate(checks, delegation.as_ref()))),
+            Some(other) => other,
+            None => Err(AwsError::unknown_operation("organizations", operation)),
+        }
     }
+}
+
+/// The management account and resource policy a member account's delegable call is checked
+/// against.
+struct Delegation {
+    management: String,
+    policy: ResourcePolicy,
+}
+
+/// A member account's checks are cross-account checks against the management account's
+/// resource, with the organization's resource policy: both it and the caller's identity
+/// policies must allow, as AWS evaluates delegated administration.
+fn delegate(checks: Vec<AuthzCheck>, delegation: Option<&Delegation>) -> Vec<AuthzCheck> {
+    let Some(d) = delegation else { return checks };
+    checks
+        .into_iter()
+        .map(|mut c| {
+            c.resource_account = Some(d.management.clone());
+            c.resource_policy = Some(d.policy.clone());
+            c
+        })
+        .collect()
 }
 
 fn check(op: &str, resource: impl Into<String>) -> AuthzCheck {
@@ -574,6 +639,41 @@ impl OrgService {
         org_of(&self.core.db, &ctx.caller.account_id)?.ok_or_else(not_in_use)
     }
 
+    /// The delegation a member account's call of a delegable operation is checked with.
+    fn delegation(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<Option<Delegation>, AwsError> {
+        if !DELEGABLE.contains(&operation) {
+            return Ok(None);
+        }
+        // Every account reads its own effective policy without delegation.
+        if operation == "DescribeEffectivePolicy" {
+            let target = input.json().get("TargetId").and_then(Value::as_str);
+            if target.is_none_or(|t| t == ctx.caller.account_id) {
+                return Ok(None);
+            }
+        }
+        let Some(doc) = org_of(&self.core.db, &ctx.caller.account_id).map_err(AwsError::from)? else {
+            return Ok(None);
+        };
+        if doc.management == ctx.caller.account_id {
+            return Ok(None);
+        }
+        Ok(doc.resource_policy.as_ref().map(|rp| Delegation {
+            management: doc.management.clone(),
+            policy: ResourcePolicy::compiled(doc.resource_policy_arn(&rp.id), rp.content.clone(), false),
+        }))
+    }
+
+    /// The caller's organization for a read operation: the management account's, or a member
+    /// account's when the organization has a resource policy (which the checks then carry, see
+    /// [`delegate`]) and the operation is one AWS lets delegated administrators call.
+    fn readable_org(&self, ctx: &RequestContext, op: &str) -> Result<OrgDoc> {
+        let doc = self.org(ctx)?;
+        if doc.management == ctx.caller.account_id || (DELEGABLE.contains(&op) && doc.resource_policy.is_some()) {
+            return Ok(doc);
+        }
+        Err(denied())
+    }
+
     /// The caller's organization, when the caller is its management account.
     fn managed_org(&self, ctx: &RequestContext) -> Result<OrgDoc> {
         let doc = self.org(ctx)?;
@@ -585,7 +685,7 @@ impl OrgService {
 
     /// `organizations:{op}` on a root or OU that can parent OUs and accounts, with the organization.
     fn parent_check(&self, ctx: &RequestContext, op: &str, parent: &str) -> Result<(AuthzCheck, OrgDoc)> {
-        let doc = self.managed_org(ctx)?;
+        let doc = self.readable_org(ctx, op)?;
         if !doc.target_exists(parent) || is_account_id(parent) {
             return Err(parent_not_found());
         }
@@ -594,7 +694,7 @@ impl OrgService {
 
     /// `organizations:{op}` on an OU, with the organization.
     fn ou_check(&self, ctx: &RequestContext, op: &str, ou: &str) -> Result<(AuthzCheck, OrgDoc)> {
-        let doc = self.managed_org(ctx)?;
+        let doc = self.readable_org(ctx, op)?;
         if !doc.ous.contains_key(ou) {
             return Err(ou_not_found());
         }
@@ -603,7 +703,7 @@ impl OrgService {
 
     /// `organizations:{op}` on a member account, with the organization.
     fn account_check(&self, ctx: &RequestContext, op: &str, account: &str) -> Result<(AuthzCheck, OrgDoc)> {
-        let doc = self.managed_org(ctx)?;
+        let doc = self.readable_org(ctx, op)?;
         if !doc.accounts.contains_key(account) {
             return Err(account_not_found());
         }
@@ -612,7 +712,7 @@ impl OrgService {
 
     /// `organizations:{op}` on a policy (with its type as context), the organization and the type.
     fn policy_check(&self, ctx: &RequestContext, op: &str, id: &str) -> Result<(AuthzCheck, OrgDoc, String)> {
-        let doc = self.managed_org(ctx)?;
+        let doc = self.readable_org(ctx, op)?;
         let ty = doc.policy_type(id).ok_or_else(policy_not_found)?;
         Ok((with_type(check(op, doc.policy_arn(id, &ty)), &ty), doc, ty))
     }
@@ -687,6 +787,11 @@ fn attach_defaults(doc: &mut OrgDoc, target: &str) {
             list.push(id.to_string());
         }
     }
+}
+
+/// The email address Organizations knows for an account (lower case).
+fn known_email(db: &impl Lookup, account: &str) -> Result<Option<String>> {
+    db.get::<String>(tables::ACCOUNT_EMAILS, account)
 }
 
 fn bump(tx: &mut Tx<'_>) -> Result<()> {
@@ -769,26 +874,39 @@ mod tests {
     #[test]
     fn every_operation_is_listed_once() {
         let expected = vec![
+            "AcceptHandshake",
             "AttachPolicy",
+            "CancelHandshake",
             "CloseAccount",
             "CreateAccount",
+            "CreateGovCloudAccount",
             "CreateOrganization",
             "CreateOrganizationalUnit",
             "CreatePolicy",
+            "DeclineHandshake",
             "DeleteOrganization",
             "DeleteOrganizationalUnit",
             "DeletePolicy",
+            "DeleteResourcePolicy",
             "DeregisterDelegatedAdministrator",
             "DescribeAccount",
             "DescribeCreateAccountStatus",
+            "DescribeEffectivePolicy",
+            "DescribeHandshake",
             "DescribeOrganization",
             "DescribeOrganizationalUnit",
             "DescribePolicy",
+            "DescribeResourcePolicy",
+            "DescribeResponsibilityTransfer",
             "DetachPolicy",
             "DisableAWSServiceAccess",
             "DisablePolicyType",
             "EnableAWSServiceAccess",
+            "EnableAllFeatures",
             "EnablePolicyType",
+            "InviteAccountToOrganization",
+            "InviteOrganizationToTransferResponsibility",
+            "LeaveOrganization",
             "ListAWSServiceAccessForOrganization",
             "ListAccounts",
             "ListAccountsForParent",
@@ -796,7 +914,11 @@ mod tests {
             "ListCreateAccountStatus",
             "ListDelegatedAdministrators",
             "ListDelegatedServicesForAccount",
+            "ListHandshakesForAccount",
+            "ListHandshakesForOrganization",
+            "ListInboundResponsibilityTransfers",
             "ListOrganizationalUnitsForParent",
+            "ListOutboundResponsibilityTransfers",
             "ListParents",
             "ListPolicies",
             "ListPoliciesForTarget",
@@ -804,12 +926,15 @@ mod tests {
             "ListTagsForResource",
             "ListTargetsForPolicy",
             "MoveAccount",
+            "PutResourcePolicy",
             "RegisterDelegatedAdministrator",
             "RemoveAccountFromOrganization",
             "TagResource",
+            "TerminateResponsibilityTransfer",
             "UntagResource",
             "UpdateOrganizationalUnit",
             "UpdatePolicy",
+            "UpdateResponsibilityTransfer",
         ];
         assert_eq!(OPERATIONS.names(), expected);
     }

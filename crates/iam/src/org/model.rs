@@ -20,6 +20,14 @@ pub mod tables {
     pub const GENERATION: &str = "org_generation";
     /// `car-…` → organization ID (DescribeCreateAccountStatus).
     pub const CREATE_REQUESTS: &str = "org_create_account_requests";
+    /// `h-…` → [`super::HandshakeRec`].
+    pub const HANDSHAKES: &str = "org_handshakes";
+    /// `{party}/{h-…}` → the handshake's ID: the handshakes an account (`123456789012`), an
+    /// email address (`email:addr`, lower case) or an organization (`o-…`) is a party to.
+    pub const HANDSHAKE_PARTIES: &str = "org_handshake_parties";
+    /// Account ID → the email address Organizations knows for it (accounts it created, and
+    /// invited accounts once they joined), so an invitation by email reaches the account.
+    pub const ACCOUNT_EMAILS: &str = "org_account_emails";
 }
 
 pub const GENERATION_KEY: &str = "all";
@@ -96,6 +104,9 @@ pub struct OrgPolicyRec {
     /// Creation order (lists are in creation order; 0 for records older than this field).
     #[serde(default)]
     pub seq: u64,
+    /// When the content was last set (Unix seconds).
+    #[serde(default)]
+    pub updated: i64,
 }
 
 /// A CreateAccount request.
@@ -139,6 +150,100 @@ pub struct OrgDoc {
     /// Delegated administrators: account → service principal → when it was registered.
     #[serde(default)]
     pub delegated_admins: BTreeMap<String, BTreeMap<String, i64>>,
+    /// `ALL` or `CONSOLIDATED_BILLING`.
+    #[serde(default = "all_features")]
+    pub feature_set: String,
+    /// The organization's resource policy (delegation of Organizations to member accounts).
+    #[serde(default)]
+    pub resource_policy: Option<ResourcePolicyRec>,
+    /// Policy type → when its attachments (or the tree they apply through) last changed, for
+    /// the effective policy's LastUpdatedTimestamp.
+    #[serde(default)]
+    pub policy_changes: BTreeMap<String, i64>,
+}
+
+fn all_features() -> String {
+    "ALL".to_string()
+}
+
+/// The organization's resource-based delegation policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePolicyRec {
+    pub id: String,
+    pub content: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A handshake: an invitation to join, or a step of enabling all features.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeRec {
+    pub id: String,
+    pub org_id: String,
+    /// The organization's management account (the handshake ARN's account).
+    pub management: String,
+    /// INVITE, ENABLE_ALL_FEATURES, APPROVE_ALL_FEATURES.
+    pub action: String,
+    /// REQUESTED, OPEN, ACCEPTED, DECLINED, CANCELED (EXPIRED is derived from the time).
+    pub state: String,
+    /// (Id, Type) as AWS lists them: the organization first.
+    pub parties: Vec<(String, String)>,
+    /// The recipient: an account ID or a lower-case email address (`None`: the organization's
+    /// management account, for APPROVE_ALL_FEATURES and the parent ENABLE_ALL_FEATURES).
+    pub recipient: Option<String>,
+    pub resources: serde_json::Value,
+    pub requested: i64,
+    pub expires: i64,
+    /// When the state last changed (final handshakes are kept 30 days after it).
+    pub changed: i64,
+    /// The ENABLE_ALL_FEATURES request this handshake belongs to.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Creation order: the request time in microseconds (lists are oldest first).
+    #[serde(default)]
+    pub order: i64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// AWS: a handshake expires 15 days after it was requested.
+pub const HANDSHAKE_LIFETIME: i64 = 15 * 86_400;
+/// AWS: handshakes in a final state are listed for 30 days, then deleted.
+pub const HANDSHAKE_RETENTION: i64 = 30 * 86_400;
+
+impl HandshakeRec {
+    /// The state at `now`: an open request past its expiration is EXPIRED.
+    pub fn state_at(&self, now: i64) -> &str {
+        if (self.state == "REQUESTED" || self.state == "OPEN") && now >= self.expires {
+            "EXPIRED"
+        } else {
+            &self.state
+        }
+    }
+
+    /// When the handshake reached its current state (expiry included).
+    pub fn final_since(&self, now: i64) -> Option<i64> {
+        match self.state_at(now) {
+            "EXPIRED" => Some(self.expires),
+            "REQUESTED" | "OPEN" => None,
+            _ => Some(self.changed),
+        }
+    }
+
+    /// Whether the handshake is still visible (AWS deletes final ones after 30 days).
+    pub fn visible_at(&self, now: i64) -> bool {
+        self.final_since(now).is_none_or(|t| now < t + HANDSHAKE_RETENTION)
+    }
+
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:organizations::{}:handshake/{}/{}/{}",
+            self.management,
+            self.org_id,
+            self.action.to_ascii_lowercase(),
+            self.id
+        )
+    }
 }
 
 impl OrgDoc {
@@ -151,6 +256,10 @@ impl OrgDoc {
 
     pub fn arn(&self) -> String {
         format!("arn:aws:organizations::{}:organization/{}", self.management, self.id)
+    }
+
+    pub fn resource_policy_arn(&self, id: &str) -> String {
+        format!("arn:aws:organizations::{}:resourcepolicy/{}/{id}", self.management, self.id)
     }
 
     pub fn root_arn(&self) -> String {
@@ -280,6 +389,14 @@ pub fn new_policy_id() -> String {
     format!("p-{}", random_chars(8))
 }
 
+pub fn new_handshake_id() -> String {
+    format!("h-{}", random_chars(32))
+}
+
+pub fn new_resource_policy_id() -> String {
+    format!("rp-{}", random_chars(8))
+}
+
 pub fn new_request_id() -> String {
     format!("car-{}", random_chars(32))
 }
@@ -308,6 +425,9 @@ mod tests {
             create_requests: vec![],
             service_access: Default::default(),
             delegated_admins: Default::default(),
+            feature_set: "ALL".into(),
+            resource_policy: None,
+            policy_changes: Default::default(),
         };
         d.ous.insert(
             "ou-ab12-aaaaaaaa".into(),

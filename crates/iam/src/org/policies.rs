@@ -88,6 +88,7 @@ impl Operation<OrgService> for CreatePolicy {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let CreatePolicy { ty, name, description, content, tags } = self;
+        let now = ctx.time.unix_timestamp();
         svc.validate_content(&content, ty)?;
         let out = svc.update(ctx, |_, doc| {
             if doc.policies.values().filter(|p| p.ty == ty).count() >= MAX_POLICIES_PER_TYPE {
@@ -104,7 +105,11 @@ impl Operation<OrgService> for CreatePolicy {
                 }
             };
             let seq = doc.next_seq();
-            doc.policies.insert(id.clone(), OrgPolicyRec { name, description, ty: ty.to_string(), content, tags, seq });
+            let updated = now;
+            doc.policies.insert(
+                id.clone(),
+                OrgPolicyRec { name, description, ty: ty.to_string(), content, tags, seq, updated },
+            );
             policy_json(doc, &id).ok_or_else(policy_not_found)
         })?;
         Ok(Output::Json(json!({"Policy": out})))
@@ -167,6 +172,7 @@ impl Operation<OrgService> for UpdatePolicy {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let UpdatePolicy { id, name, description, content, ty } = self;
+        let now = ctx.time.unix_timestamp();
         let ty = ty.ok_or_else(policy_not_found)?;
         if let Some(c) = &content {
             svc.validate_content(c, &ty)?;
@@ -185,6 +191,7 @@ impl Operation<OrgService> for UpdatePolicy {
             }
             if let Some(c) = content {
                 p.content = c;
+                p.updated = now;
             }
             policy_json(doc, &id).ok_or_else(policy_not_found)
         })?;
@@ -246,7 +253,7 @@ impl Operation<OrgService> for ListPolicies {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(with_type(check(Self::NAME, "*"), self.ty))
     }
 
@@ -285,6 +292,7 @@ impl Operation<OrgService> for AttachPolicy {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let AttachPolicy { id, target } = self;
+        let now = ctx.time.unix_timestamp();
         svc.update(ctx, |_, doc| {
             let ty = doc.policy_type(&id).ok_or_else(policy_not_found)?;
             if !doc.target_exists(&target) {
@@ -310,6 +318,7 @@ impl Operation<OrgService> for AttachPolicy {
                 ));
             }
             doc.attachments.entry(target).or_default().push(id);
+            doc.policy_changes.insert(ty, now);
             Ok(())
         })?;
         Ok(Output::Json(json!({})))
@@ -337,6 +346,7 @@ impl Operation<OrgService> for DetachPolicy {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let DetachPolicy { id, target } = self;
+        let now = ctx.time.unix_timestamp();
         svc.update(ctx, |_, doc| {
             let ty = doc.policy_type(&id).ok_or_else(policy_not_found)?;
             if !doc.target_exists(&target) {
@@ -348,7 +358,8 @@ impl Operation<OrgService> for DetachPolicy {
                     "The policy isn't attached to the specified target in the specified root.",
                 ));
             }
-            if doc.attached_of_type(&target, &ty).len() <= 1 {
+            // Only SCPs and RCPs must stay attached (AWS); management policies may all go.
+            if aws_managed(&ty).is_some() && doc.attached_of_type(&target, &ty).len() <= 1 {
                 return Err(constraint(
                     "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
                     "You have attached the minimum number of policies of this type to the specified target. Every root, OU and account must have at least one policy of each enabled type attached.",
@@ -357,6 +368,7 @@ impl Operation<OrgService> for DetachPolicy {
             if let Some(v) = doc.attachments.get_mut(&target) {
                 v.retain(|p| *p != id);
             }
+            doc.policy_changes.insert(ty, now);
             Ok(())
         })?;
         Ok(Output::Json(json!({})))
@@ -382,7 +394,7 @@ impl Operation<OrgService> for ListPoliciesForTarget {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let doc = svc.managed_org(ctx)?;
+        let doc = svc.readable_org(ctx, Self::NAME)?;
         let c = with_type(check(Self::NAME, target_resource(&doc, &self.target)?), self.ty);
         self.doc = Some(doc);
         one(c)
@@ -453,6 +465,12 @@ impl Operation<OrgService> for EnablePolicyType {
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let ty = self.ty;
         let root = svc.update(ctx, |_, doc| {
+            if doc.feature_set != "ALL" {
+                return Err(err(
+                    "PolicyTypeNotAvailableForOrganizationException",
+                    "You can't use a policy type that isn't available for your organization. Enable all features first.",
+                ));
+            }
             if doc.type_enabled(ty) {
                 return Err(err("PolicyTypeAlreadyEnabledException", "The specified policy type is already enabled."));
             }

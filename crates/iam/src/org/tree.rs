@@ -26,6 +26,7 @@ pub const OPS: &[Entry<OrgService>] = &[
     op::<OrgService, MoveAccount>(),
     op::<OrgService, RemoveAccountFromOrganization>(),
     op::<OrgService, CloseAccount>(),
+    op::<OrgService, CreateGovCloudAccount>(),
 ];
 
 fn already_in_organization() -> IamError {
@@ -48,25 +49,22 @@ fn parent_id(i: &In<'_>, name: &str) -> Result<String> {
     Ok(i.id(name, |s| is_root_id(s) || is_ou_id(s))?.to_string())
 }
 
-pub struct CreateOrganization;
+pub struct CreateOrganization {
+    /// `ALL` (the default) or `CONSOLIDATED_BILLING`.
+    feature_set: &'static str,
+}
 
 impl Operation<OrgService> for CreateOrganization {
     const NAME: &'static str = "CreateOrganization";
     type Error = IamError;
 
     fn parse(input: &Input) -> Result<Self> {
-        if let Some(fs) = In::new(input).opt("FeatureSet")? {
-            if fs == "CONSOLIDATED_BILLING" {
-                return Err(invalid(
-                    "INVALID_ENUM",
-                    "Rampart supports only organizations with all features (FeatureSet ALL).",
-                ));
-            }
-            if fs != "ALL" {
-                return Err(invalid("INVALID_ENUM", "You specified an invalid value."));
-            }
-        }
-        Ok(CreateOrganization)
+        let feature_set = match In::new(input).opt("FeatureSet")? {
+            None | Some("ALL") => "ALL",
+            Some("CONSOLIDATED_BILLING") => "CONSOLIDATED_BILLING",
+            Some(_) => return Err(invalid("INVALID_ENUM", "You specified an invalid value.")),
+        };
+        Ok(CreateOrganization { feature_set })
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
@@ -79,6 +77,7 @@ impl Operation<OrgService> for CreateOrganization {
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let now = ctx.time.unix_timestamp();
         let account = ctx.caller.account_id.clone();
+        let all = self.feature_set == "ALL";
         let doc = svc.core.db.write_untracked(|tx| {
             if org_of(&*tx, &account)?.is_some() {
                 return Err(already_in_organization());
@@ -89,8 +88,9 @@ impl Operation<OrgService> for CreateOrganization {
                 root_id: new_root_id(),
                 root_tags: Vec::new(),
                 // AWS: an organization with all features is created "with service control
-                // policies automatically enabled in the root" (FullAWSAccess attached).
-                enabled_types: vec![SCP.to_string()],
+                // policies automatically enabled in the root" (FullAWSAccess attached); one with
+                // consolidated billing only has no policy types.
+                enabled_types: if all { vec![SCP.to_string()] } else { Vec::new() },
                 ous: Default::default(),
                 accounts: Default::default(),
                 policies: Default::default(),
@@ -98,8 +98,11 @@ impl Operation<OrgService> for CreateOrganization {
                 create_requests: Vec::new(),
                 service_access: Default::default(),
                 delegated_admins: Default::default(),
+                feature_set: self.feature_set.to_string(),
+                resource_policy: None,
+                policy_changes: Default::default(),
             };
-            let email = format!("management@{account}.rampart.invalid");
+            let email = known_email(&*tx, &account)?.unwrap_or_else(|| format!("management@{account}.rampart.invalid"));
             doc.accounts.insert(
                 account.clone(),
                 MemberRec {
@@ -112,8 +115,10 @@ impl Operation<OrgService> for CreateOrganization {
                     tags: Vec::new(),
                 },
             );
-            for t in [doc.root_id.clone(), account.clone()] {
-                doc.attachments.entry(t).or_default().push(FULL_AWS_ACCESS.to_string());
+            if all {
+                for t in [doc.root_id.clone(), account.clone()] {
+                    doc.attachments.entry(t).or_default().push(FULL_AWS_ACCESS.to_string());
+                }
             }
             tx.put(tables::ORGS, &doc.id, &doc)?;
             tx.put(tables::MEMBERS, &account, &doc.id)?;
@@ -165,6 +170,7 @@ impl Operation<OrgService> for DeleteOrganization {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let account = ctx.caller.account_id.clone();
+        let now = ctx.time.unix_timestamp();
         svc.core.db.write_untracked(|tx| {
             let doc = org_of(&*tx, &account)?.ok_or_else(not_in_use)?;
             if doc.management != account {
@@ -181,6 +187,8 @@ impl Operation<OrgService> for DeleteOrganization {
             }
             tx.delete(tables::ORGS, &doc.id)?;
             tx.delete(tables::MEMBERS, &account)?;
+            // Its open invitations can no longer be answered.
+            super::handshakes::cancel_open(tx, &doc.id, now)?;
             bump(tx)
         })?;
         Ok(Output::Json(json!({})))
@@ -201,7 +209,7 @@ impl Operation<OrgService> for ListRoots {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -442,18 +450,29 @@ impl Operation<OrgService> for CreateAccount {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        svc.managed_org(ctx)?;
-        let mut c = check(Self::NAME, "*");
-        for t in &self.tags {
-            c = c.with_context(format!("aws:RequestTag/{}", t.key), ContextValue::String(t.value.clone()));
-        }
-        if !self.tags.is_empty() {
-            c = c.with_context("aws:TagKeys", ContextValue::List(self.tags.iter().map(|t| t.key.clone()).collect()));
-        }
-        one(c)
+        create_account_check(svc, ctx, Self::NAME, &self.tags)
     }
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
+        self.create(svc, ctx)
+    }
+}
+
+/// The check of CreateAccount / CreateGovCloudAccount, with the request's tags.
+fn create_account_check(svc: &OrgService, ctx: &RequestContext, op: &str, tags: &[Tag]) -> Result<AuthzPlan> {
+    svc.managed_org(ctx)?;
+    let mut c = check(op, "*");
+    for t in tags {
+        c = c.with_context(format!("aws:RequestTag/{}", t.key), ContextValue::String(t.value.clone()));
+    }
+    if !tags.is_empty() {
+        c = c.with_context("aws:TagKeys", ContextValue::List(tags.iter().map(|t| t.key.clone()).collect()));
+    }
+    one(c)
+}
+
+impl CreateAccount {
+    fn create(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let now = ctx.time.unix_timestamp();
         let CreateAccount { email, name, role_name, tags } = self;
         let status = svc.update(ctx, |tx, doc| {
@@ -497,6 +516,7 @@ impl Operation<OrgService> for CreateAccount {
                 );
                 attach_defaults(doc, &account);
                 tx.put(tables::MEMBERS, &account, &doc.id)?;
+                tx.put(tables::ACCOUNT_EMAILS, &account, &email.to_ascii_lowercase())?;
                 status.account_id = Some(account);
             }
             tx.put(tables::CREATE_REQUESTS, &status.id, &doc.id)?;
@@ -504,6 +524,31 @@ impl Operation<OrgService> for CreateAccount {
             Ok(status)
         })?;
         Ok(Output::Json(json!({"CreateAccountStatus": status_json(&status)})))
+    }
+}
+
+/// CreateGovCloudAccount: the same request as CreateAccount. Rampart has no AWS GovCloud (US)
+/// partition to pair accounts with, so every organization is one whose management account has no
+/// associated GovCloud account, and AWS's answer to it is MASTER_ACCOUNT_NOT_GOVCLOUD_ENABLED.
+pub struct CreateGovCloudAccount(CreateAccount);
+
+impl Operation<OrgService> for CreateGovCloudAccount {
+    const NAME: &'static str = "CreateGovCloudAccount";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        CreateAccount::parse(input).map(CreateGovCloudAccount)
+    }
+
+    fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
+        create_account_check(svc, ctx, Self::NAME, &self.0.tags)
+    }
+
+    fn run(self, _: &OrgService, _: &RequestContext) -> Result<Output> {
+        Err(constraint(
+            "MASTER_ACCOUNT_NOT_GOVCLOUD_ENABLED",
+            "To complete this operation, the management account must have an associated account in the AWS GovCloud (US-West) Region.",
+        ))
     }
 }
 
@@ -526,7 +571,7 @@ impl Operation<OrgService> for DescribeCreateAccountStatus {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -568,7 +613,7 @@ impl Operation<OrgService> for ListCreateAccountStatus {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -624,7 +669,7 @@ impl Operation<OrgService> for ListAccounts {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        self.doc = Some(svc.managed_org(ctx)?);
+        self.doc = Some(svc.readable_org(ctx, Self::NAME)?);
         one(check(Self::NAME, "*"))
     }
 
@@ -693,7 +738,7 @@ impl Operation<OrgService> for ListChildren {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let doc = svc.managed_org(ctx)?;
+        let doc = svc.readable_org(ctx, Self::NAME)?;
         if !doc.target_exists(&self.parent) {
             return Err(parent_not_found());
         }
@@ -735,7 +780,7 @@ impl Operation<OrgService> for ListParents {
     }
 
     fn authorize(&mut self, svc: &OrgService, ctx: &RequestContext) -> Result<AuthzPlan> {
-        let doc = svc.managed_org(ctx)?;
+        let doc = svc.readable_org(ctx, Self::NAME)?;
         if !doc.ous.contains_key(&self.child) && !doc.accounts.contains_key(&self.child) {
             return Err(child_not_found());
         }
@@ -776,7 +821,11 @@ impl Operation<OrgService> for MoveAccount {
 
     fn run(self, svc: &OrgService, ctx: &RequestContext) -> Result<Output> {
         let MoveAccount { account, source, dest } = self;
+        let now = ctx.time.unix_timestamp();
         svc.update(ctx, |_, doc| {
+            for ty in doc.enabled_types.clone() {
+                doc.policy_changes.insert(ty, now);
+            }
             let exists = |p: &str| p == doc.root_id || doc.ous.contains_key(p);
             if !exists(&source) {
                 return Err(err(

@@ -12,9 +12,11 @@ pub(crate) mod login;
 mod managed_policies;
 pub(crate) mod mfa;
 pub(crate) mod oidc_providers;
+mod outbound;
 mod profiles;
 mod report;
 mod roles;
+mod root_access;
 pub(crate) mod saml_providers;
 mod server_certs;
 mod service_linked;
@@ -23,6 +25,8 @@ mod simulate;
 mod ssh_keys;
 mod users;
 pub(crate) mod xml;
+
+pub(crate) use root_access::{root_features, IAM_PRINCIPAL, ROOT_SESSIONS};
 
 use std::sync::Arc;
 
@@ -43,9 +47,16 @@ pub(crate) struct Core {
     pub creds: Arc<IamCredentials>,
     /// Seals secrets kept at rest (MFA seeds).
     pub sealer: Arc<rampart_store::Sealer>,
+    /// Rampart's public base URL (`http://host:port`): outbound federation issuers live under it.
+    pub public_url: std::sync::RwLock<String>,
 }
 
 impl Core {
+    /// The public base URL issuers are published under.
+    pub fn public_url(&self) -> String {
+        self.public_url.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Parse (and cache) `doc` as a policy of type `ty`; AWS's MalformedPolicyDocument otherwise.
     pub fn validate_policy(&self, doc: &str, ty: PolicyType) -> Result<()> {
         self.resolver.policies.get(doc, ty)?;
@@ -76,6 +87,8 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     simulate::OPS,
     details::OPS,
     access::OPS,
+    outbound::OPS,
+    root_access::OPS,
 ]);
 
 /// Every operation this service implements.

@@ -51,6 +51,9 @@ pub struct SlrRow {
     pub policies: Option<Vec<String>>,
     /// `allowed`, `refused` (AWS answers InvalidInput) or `unknown` (accepted, as before).
     pub suffix: String,
+    /// The description the service gives its role when the caller gives none (recorded).
+    #[serde(default)]
+    pub description: Option<String>,
     // Each row's `source` stays in the file (the tests check every row has one).
 }
 
@@ -166,7 +169,7 @@ impl Operation<Core> for CreateServiceLinkedRole {
                 path: role_path(&service),
                 created: now(),
                 trust: trust_policy(&service),
-                description: description.clone(),
+                description: description.clone().or_else(|| table().get(&service).and_then(|r| r.description.clone())),
                 max_session: 3600,
                 tags: Vec::new(),
                 boundary: None,

@@ -11,8 +11,10 @@
 //!   message is the request ID of a denied request of the caller's account; see docs/sts.md).
 
 mod ops;
+mod root;
 pub mod saml;
 pub mod session;
+mod web_token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -107,7 +109,7 @@ struct WebIdentity {
 }
 
 /// The operations, each listed once.
-static OPERATIONS: Operations<StsService> = Operations::new(&[ops::OPS]);
+static OPERATIONS: Operations<StsService> = Operations::new(&[ops::OPS, web_token::OPS, root::OPS]);
 
 impl StsService {
     pub(crate) fn new(core: Arc<Core>) -> Self {
@@ -302,6 +304,15 @@ impl Service for StsService {
         OPERATIONS.plan(self, ctx, operation, input).unwrap_or_else(|| Err(AwsError::invalid_action("sts", operation)))
     }
 
+    /// The OpenID Connect documents of outbound federation issuers (crate::outbound).
+    fn public_document(&self, path: &str) -> Option<Result<serde_json::Value, AwsError>> {
+        path.starts_with(crate::outbound::PATH_PREFIX).then(|| {
+            crate::outbound::document(&self.core.db, &self.core.public_url(), path)
+                .map_err(AwsError::from)
+                .and_then(|d| d.ok_or_else(|| AwsError::new("NotFound", "Not Found", 404)))
+        })
+    }
+
     fn unsigned_caller(&self, operation: &str, input: &Input, request_id: &str) -> Option<Result<Caller, AwsError>> {
         let caller = if operation == <ops::AssumeRoleWithWebIdentity as Operation<Self>>::NAME {
             self.web_identity_caller(input, request_id)
@@ -478,6 +489,7 @@ impl SessionPolicies {
             transitive: Vec::new(),
             source_identity,
             mfa_time: None,
+            task_policy: None,
         }
     }
 
@@ -601,6 +613,16 @@ fn calling_session(core: &Core, ctx: &RequestContext) -> Result<Option<SessionRe
     session::get(&core.db, &ctx.caller.access_key_id)
 }
 
+/// `tags` with the session's tags over them (same key, case-insensitive: the session's wins).
+fn merge_session_tags(tags: &mut Vec<Tag>, session: &[Tag]) {
+    for t in session {
+        match tags.iter_mut().find(|e| e.key.eq_ignore_ascii_case(&t.key)) {
+            Some(e) => *e = t.clone(),
+            None => tags.push(t.clone()),
+        }
+    }
+}
+
 fn credentials_xml(w: &mut XmlWriter, m: &session::Minted) {
     w.start("Credentials")
         .elem("AccessKeyId", &m.access_key_id)
@@ -639,11 +661,13 @@ mod tests {
             "AssumeRole",
             "AssumeRoleWithSAML",
             "AssumeRoleWithWebIdentity",
+            "AssumeRoot",
             "DecodeAuthorizationMessage",
             "GetAccessKeyInfo",
             "GetCallerIdentity",
             "GetFederationToken",
             "GetSessionToken",
+            "GetWebIdentityToken",
         ];
         assert_eq!(OPERATIONS.names(), expected);
     }

@@ -265,6 +265,7 @@ impl Operation<StsService> for AssumeRole {
             transitive: tags.transitive,
             source_identity: source_identity.clone(),
             mfa_time,
+            task_policy: None,
         };
         let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
         // RoleLastUsed (not authorization state: no generation bump).
@@ -538,6 +539,7 @@ impl Operation<StsService> for GetSessionToken {
             transitive: Vec::new(),
             source_identity: None,
             mfa_time: self.mfa_time,
+            task_policy: None,
         };
         let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
         let mut w = XmlWriter::new();
@@ -617,6 +619,7 @@ impl Operation<StsService> for GetFederationToken {
             transitive: Vec::new(),
             source_identity: None,
             mfa_time: None,
+            task_policy: None,
         };
         let m = session::issue(&core.db, &core.creds.sealer(), rec, now)?;
         let mut w = XmlWriter::new();

@@ -76,6 +76,9 @@ pub struct SessionRec {
     /// When the MFA code was checked (epoch seconds), for MFA-authenticated sessions.
     #[serde(default)]
     pub mfa_time: Option<i64>,
+    /// AssumeRoot: the task policy (`arn:aws:iam::aws:policy/root-task/…`) scoping the session.
+    #[serde(default)]
+    pub task_policy: Option<String>,
 }
 
 /// Freshly minted credentials, returned once to the caller.
@@ -201,6 +204,14 @@ pub fn credential(
     } else {
         Vec::new()
     };
+    // A root session's task policy; a session whose task policy cannot be read does not stand.
+    let task_policy = match &rec.task_policy {
+        Some(arn) => match managed_document(db, account, arn)? {
+            Some((_, doc, _)) => Some((arn.clone(), doc)),
+            None => return Ok(None),
+        },
+        None => None,
+    };
     let (secret, token) = open(sealer, access_key_id, rec)?;
     let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).ok();
     let caller = Caller {
@@ -221,6 +232,7 @@ pub fn credential(
                 SessionKind::Federated { user_name, .. } => Some(user_name.clone()),
                 _ => None,
             },
+            task_policy,
         }),
     };
     Ok(Some(Credential {
@@ -256,6 +268,7 @@ mod tests {
             transitive: vec![],
             source_identity: None,
             mfa_time: None,
+            task_policy: None,
         }
     }
 

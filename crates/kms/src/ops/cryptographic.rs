@@ -121,6 +121,7 @@ impl Operation<Kms> for Encrypt {
         let alg = kms.encryption_algorithm(&k, self.algorithm.as_deref())?;
         self.dry_run?;
         let blob = kms.encrypt_under(&k, alg, &pt, &self.encryption_context)?;
+        kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = Answer::new();
         out.b64("CiphertextBlob", &blob);
         out.str("EncryptionAlgorithm", alg);
@@ -163,6 +164,7 @@ impl Operation<Kms> for Decrypt {
         let k = self.key.planned(kms, ctx, &self.blob)?;
         let (pt, alg, material) = kms.decrypt_with(&k, &self.blob, &ec, alg.as_deref())?;
         self.dry_run?;
+        kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = Answer::new();
         out.str("EncryptionAlgorithm", alg);
         out.str("KeyId", &k.arn);
@@ -246,6 +248,8 @@ impl Operation<Kms> for ReEncrypt {
         let dst_alg = kms.encryption_algorithm(&dst, c.destination_algorithm.as_deref())?;
         self.dry_run?;
         let out = kms.encrypt_under(&dst, dst_alg, &pt, &c.destination)?;
+        kms.record_use(&src, Self::NAME, &ctx.request_id);
+        kms.record_use(&dst, Self::NAME, &ctx.request_id);
         Ok(Output::Json(json!({
             "CiphertextBlob": b64(&out),
             "SourceKeyId": src.arn,
@@ -271,7 +275,7 @@ fn data_key_len(i: &In<'_>) -> Result<usize> {
 }
 
 /// Nitro Enclaves attestation documents are not supported.
-fn no_recipient(i: &In<'_>) -> Result<()> {
+pub(super) fn no_recipient(i: &In<'_>) -> Result<()> {
     if i.has("Recipient") {
         return Err(KmsError::Unsupported("Recipient (Nitro Enclaves attestation) is not supported.".into()));
     }
@@ -321,6 +325,7 @@ impl<const PLAINTEXT: bool> Operation<Kms> for DataKeyOp<PLAINTEXT> {
         let n = self.len?;
         let (pt, blob) = kms.data_key(&k, n, &self.encryption_context, Self::NAME)?;
         self.dry_run?;
+        kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = Answer::new();
         out.b64("CiphertextBlob", &blob);
         out.str("KeyId", &k.arn);
@@ -388,6 +393,7 @@ impl<const PLAINTEXT: bool> Operation<Kms> for DataKeyPairOp<PLAINTEXT> {
         self.dry_run?;
         let (private, public) = crypto::generate(spec)?;
         let blob = kms.encrypt_symmetric(&k, &private, &self.encryption_context)?;
+        kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = json!({
             "PrivateKeyCiphertextBlob": b64(&blob),
             "PublicKey": b64(&public.unwrap_or_default()),
@@ -542,10 +548,12 @@ impl<const VERIFY: bool> Operation<Kms> for SignOp<VERIFY> {
         match signature {
             None => {
                 let sig = crypto::sign(k.rec.spec, k.current_material()?, alg, &digest)?;
+                kms.record_use(&k, Self::NAME, &ctx.request_id);
                 Ok(Output::Json(json!({"KeyId": k.arn, "Signature": b64(&sig), "SigningAlgorithm": alg})))
             }
             Some(sig) => {
                 crypto::verify(k.rec.spec, &k.public_key()?, alg, &digest, &sig)?;
+                kms.record_use(&k, Self::NAME, &ctx.request_id);
                 Ok(Output::Json(json!({"KeyId": k.arn, "SignatureValid": true, "SigningAlgorithm": alg})))
             }
         }
@@ -626,11 +634,13 @@ impl<const VERIFY: bool> Operation<Kms> for MacOp<VERIFY> {
         match mac {
             None => {
                 let mac = crypto::mac(alg, k.current_material()?, &message)?;
+                kms.record_use(&k, Self::NAME, &ctx.request_id);
                 Ok(Output::Json(json!({"Mac": b64(&mac), "MacAlgorithm": alg, "KeyId": k.arn})))
             }
             Some(tag) => {
                 crypto::mac_verify(alg, k.current_material()?, &message, &tag)
                     .map_err(|_| KmsError::InvalidMac(String::new()))?;
+                kms.record_use(&k, Self::NAME, &ctx.request_id);
                 Ok(Output::Json(json!({"KeyId": k.arn, "MacValid": true, "MacAlgorithm": alg})))
             }
         }

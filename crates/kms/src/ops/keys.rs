@@ -48,6 +48,8 @@ struct NewKey {
     spec: KeySpec,
     usage: KeyUsage,
     policy: Option<String>,
+    /// `Origin=EXTERNAL`: a key for imported key material (PendingImport, no material).
+    external: bool,
 }
 
 pub(super) struct CreateKey {
@@ -116,9 +118,17 @@ impl Operation<Kms> for CreateKey {
                     usage
                 }
             };
+            let external = origin_given == Some("EXTERNAL");
             match origin_given {
                 None | Some("AWS_KMS") => {}
-                Some(o @ ("EXTERNAL" | "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
+                Some("EXTERNAL") if spec.is_ml_kem() => {
+                    return Err(KmsError::Unsupported(format!(
+                        "KeySpec {} does not support Origin EXTERNAL.",
+                        spec.as_str()
+                    )))
+                }
+                Some("EXTERNAL") => {}
+                Some(o @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
                     return Err(KmsError::Unsupported(format!("Origin {o} is not supported by Rampart.")))
                 }
                 Some(o) => {
@@ -133,7 +143,7 @@ impl Operation<Kms> for CreateKey {
                 return Err(KmsError::Unsupported("Custom key stores are not supported by Rampart.".into()));
             }
             let policy = i.str_len("Policy", 1, MAX_POLICY)?.map(str::to_string);
-            Ok(NewKey { description, spec, usage, policy })
+            Ok(NewKey { description, spec, usage, policy, external })
         });
         Ok(CreateKey {
             tags,
@@ -163,7 +173,7 @@ impl Operation<Kms> for CreateKey {
     }
 
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
-        let NewKey { description, spec, usage, policy } = self.key?;
+        let NewKey { description, spec, usage, policy, external } = self.key?;
         let policy = match policy {
             Some(p) => {
                 kms.validate_policy(ctx, &p, self.bypass_lockout_check, None)?;
@@ -181,6 +191,7 @@ impl Operation<Kms> for CreateKey {
             "CUSTOMER",
             self.tags,
             self.multi_region,
+            external,
         )?;
         kms.insert_key(&rec)?;
         Ok(Output::Json(json!({"KeyMetadata": kms.key_metadata(&rec)?})))
@@ -302,6 +313,9 @@ impl<const ENABLE: bool> Operation<Kms> for SetKeyState<ENABLE> {
             if r.state == KeyState::PendingDeletion {
                 return Err(pending(&r.arn()));
             }
+            if r.state == KeyState::PendingImport {
+                return Err(KmsError::InvalidState(format!("{} is pending import.", r.arn())));
+            }
             r.state = state;
             Ok(())
         })?;
@@ -386,7 +400,8 @@ impl Operation<Kms> for CancelKeyDeletion {
             if r.state != KeyState::PendingDeletion {
                 return Err(KmsError::InvalidState(format!("{} is not pending deletion.", r.arn())));
             }
-            r.state = KeyState::Disabled;
+            // A key whose imported material is absent goes back to PendingImport.
+            r.state = if r.is_external() && !r.all_imported() { KeyState::PendingImport } else { KeyState::Disabled };
             r.deletion_date = None;
             r.pending_window_days = None;
             Ok(())
@@ -536,6 +551,12 @@ impl<const ENABLE: bool> Operation<Kms> for SetKeyRotation<ENABLE> {
         let period = self.period?;
         k.require_enabled()?;
         kms.require_rotatable(&k)?;
+        if k.rec.is_external() {
+            return Err(KmsError::Unsupported(format!(
+                "{} origin is EXTERNAL which is not valid for this operation.",
+                k.arn
+            )));
+        }
         let now = kms.now_ms();
         let rec = kms.update(&k.rec.account, &k.rec.region, &k.rec.key_id, |r| {
             if ENABLE {
@@ -610,16 +631,25 @@ impl Operation<Kms> for RotateKeyOnDemand {
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
         let k = self.key.planned(kms, ctx)?;
         k.require_enabled()?;
+        if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT {
+            // AWS says nothing more here (recorded: an empty message), unlike EnableKeyRotation.
+            return Err(KmsError::Unsupported(String::new()));
+        }
         kms.require_rotatable(&k)?;
         let on_demand = k.rec.versions.iter().filter(|v| v.rotation_type.as_deref() == Some("ON_DEMAND")).count();
         if on_demand >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::LimitExceeded(format!(
-                "The on-demand rotations limit has been reached for {}.",
+                "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
                 k.arn
             )));
         }
-        kms.rotate(&k.rec.account, &k.rec.region, &k.rec.key_id, "ON_DEMAND")?;
-        Ok(Output::Json(json!({"KeyId": k.arn})))
+        if k.rec.is_external() {
+            kms.rotate_to_imported(&k)?;
+        } else {
+            kms.rotate(&k.rec.account, &k.rec.region, &k.rec.key_id, "ON_DEMAND")?;
+        }
+        // The key ID, as GetKeyRotationStatus answers (recorded from AWS), not the ARN.
+        Ok(Output::Json(json!({"KeyId": k.rec.key_id})))
     }
 }
 
@@ -648,21 +678,39 @@ impl Operation<Kms> for ListKeyRotations {
         let page = self.page?;
         k.require_not_pending()?;
         kms.require_rotatable_spec(&k)?;
-        let current = k.rec.versions.last().map(|l| l.material_id.as_str());
+        let current = k.rec.current().map(|l| l.material_id.as_str());
+        let external = k.rec.is_external();
         let rotations: Vec<Value> = k
             .rec
             .versions
             .iter()
-            .filter_map(|v| {
-                v.rotation_type.as_ref().map(|t| {
-                    json!({
-                        "KeyId": k.arn,
-                        "KeyMaterialId": v.material_id,
-                        "RotationDate": secs(v.created),
-                        "RotationType": t,
-                        "KeyMaterialState": if Some(v.material_id.as_str()) == current { "CURRENT" } else { "NON_CURRENT" },
-                    })
-                })
+            .filter(|v| external || v.rotation_type.is_some())
+            .map(|v| {
+                let state = if v.pending_rotation {
+                    "PENDING_ROTATION"
+                } else if Some(v.material_id.as_str()) == current {
+                    "CURRENT"
+                } else {
+                    "NON_CURRENT"
+                };
+                let mut e = json!({"KeyId": k.arn, "KeyMaterialId": v.material_id, "KeyMaterialState": state});
+                if let Some(t) = &v.rotation_type {
+                    put(&mut e, "RotationDate", json!(secs(v.created)));
+                    put(&mut e, "RotationType", json!(t));
+                }
+                if external {
+                    put(&mut e, "ImportState", json!(if v.present() { "IMPORTED" } else { "PENDING_IMPORT" }));
+                    if let Some(d) = &v.description {
+                        put(&mut e, "KeyMaterialDescription", json!(d));
+                    }
+                    if let Some(m) = &v.expiration_model {
+                        put(&mut e, "ExpirationModel", json!(m));
+                    }
+                    if let Some(t) = v.valid_to {
+                        put(&mut e, "ValidTo", json!(secs(t)));
+                    }
+                }
+                e
             })
             .collect();
         page.answer("Rotations", rotations)
@@ -712,6 +760,14 @@ impl Operation<Kms> for GetPublicKey {
         if !sig.is_empty() {
             put(&mut out, "SigningAlgorithms", json!(sig));
         }
+        let agreement = k.rec.spec.key_agreement_algorithms(k.rec.usage);
+        if !agreement.is_empty() {
+            put(&mut out, "KeyAgreementAlgorithms", json!(agreement));
+        }
+        let encapsulation = k.rec.spec.encapsulation_algorithms();
+        if !encapsulation.is_empty() {
+            put(&mut out, "EncapsulationAlgorithms", json!(encapsulation));
+        }
         Ok(Output::Json(out))
     }
 }
@@ -735,7 +791,7 @@ fn region_member(i: &In<'_>, member: &str) -> Result<String> {
 fn not_primary(k: &Loaded) -> KmsError {
     match k.rec.multi_region_primary {
         None => KmsError::Unsupported(format!("{} is not a multi-Region key.", k.arn)),
-        _ => KmsError::Unsupported(format!("{} is not a multi-Region primary key.", k.arn)),
+        _ => KmsError::Unsupported(format!("{} is not a multi-region primary key.", k.arn)),
     }
 }
 
@@ -807,12 +863,20 @@ impl Operation<Kms> for ReplicateKey {
         };
         let now = kms.now_ms();
         let replica_arn = key_arn(&region, &k.rec.account, &k.rec.key_id);
+        // Imported key material is not copied: the replica waits (PendingImport) for the same
+        // material to be imported into it, as in AWS.
+        let external = k.rec.is_external();
         let versions = k
             .rec
             .versions
             .iter()
             .zip(k.materials())
-            .map(|(v, m)| kms.seal_version(&replica_arn, m, &v.material_id, v.rotation_type.as_deref(), v.created))
+            .map(|(v, m)| match m {
+                Some(m) if !external => {
+                    kms.seal_version(&replica_arn, m, &v.material_id, v.rotation_type.as_deref(), v.created)
+                }
+                _ => Ok(MaterialVersion { sealed: String::new(), valid_to: None, ..v.clone() }),
+            })
             .collect::<Result<_>>()?;
         let tags = self.tags;
         let rec = KeyRec {
@@ -824,7 +888,7 @@ impl Operation<Kms> for ReplicateKey {
             spec: k.rec.spec,
             usage: k.rec.usage,
             manager: k.rec.manager.clone(),
-            state: KeyState::Enabled,
+            state: if external { KeyState::PendingImport } else { KeyState::Enabled },
             deletion_date: None,
             pending_window_days: None,
             policy: policy.clone(),
@@ -837,6 +901,7 @@ impl Operation<Kms> for ReplicateKey {
             public_key: k.rec.public_key.clone(),
             grants: Vec::new(),
             multi_region_primary: Some(false),
+            origin: k.rec.origin.clone(),
         };
         transact(kms.store.as_ref(), |tx| -> Result<()> {
             if tx.get(KEYS, &rec.store_key())?.is_some() {
@@ -848,11 +913,20 @@ impl Operation<Kms> for ReplicateKey {
             Ok(())
         })?;
         let tags: Vec<Value> = tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect();
-        Ok(Output::Json(json!({
-            "ReplicaKeyMetadata": kms.key_metadata(&rec)?,
-            "ReplicaPolicy": policy,
-            "ReplicaTags": tags,
-        })))
+        // The answer describes the replica as it starts, as AWS's does (recorded): `Creating`, not
+        // yet enabled, no key material ID. Rampart's replication is done when the call returns,
+        // so DescribeKey in the replica's Region already shows it Enabled.
+        let mut metadata = kms.key_metadata(&rec)?;
+        if let Some(m) = metadata.as_object_mut() {
+            m.insert("KeyState".into(), json!("Creating"));
+            m.insert("Enabled".into(), json!(false));
+            m.remove("CurrentKeyMaterialId");
+        }
+        let mut out = json!({"ReplicaKeyMetadata": metadata, "ReplicaPolicy": policy});
+        if !tags.is_empty() {
+            out["ReplicaTags"] = Value::Array(tags);
+        }
+        Ok(Output::Json(out))
     }
 }
 

@@ -13,7 +13,9 @@
 mod aliases;
 mod cryptographic;
 mod grants;
+mod imports;
 mod keys;
+mod shared_secrets;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -37,8 +39,15 @@ use crate::model::*;
 
 /// The operations Rampart's KMS implements (others answer UnknownOperationException), each
 /// listed once by its family.
-pub static OPERATIONS: Operations<Kms> =
-    Operations::new(&[keys::OPS, cryptographic::OPS, aliases::OPS, grants::OPS, tags::OPS]);
+pub static OPERATIONS: Operations<Kms> = Operations::new(&[
+    keys::OPS,
+    cryptographic::OPS,
+    shared_secrets::OPS,
+    imports::OPS,
+    aliases::OPS,
+    grants::OPS,
+    tags::OPS,
+]);
 
 const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;

@@ -9,8 +9,10 @@
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
+pub mod import;
 pub(crate) mod ops;
 pub mod query;
+pub mod samples;
 pub mod selectors;
 pub mod sql;
 
@@ -35,7 +37,7 @@ pub const RESTORE_WINDOW_SECS: i64 = 7 * 86_400;
 /// Records read per ingestion transaction at most.
 const INGEST_BATCH: u64 = 2_000;
 /// How often the ingester looks for new records.
-const INGEST_EVERY: Duration = Duration::from_secs(2);
+const INGEST_EVERY: Duration = Duration::from_secs(5);
 /// How often retention runs.
 const RETAIN_EVERY: Duration = Duration::from_secs(600);
 
@@ -122,6 +124,19 @@ pub fn eds_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:cloudtrail:{region}:{account}:eventdatastore/{id}")
 }
 
+/// The event data store an ARN (`arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID`) names, in
+/// any status (`None` for a malformed ARN or a missing store). For the CloudTrail features that
+/// take event data store ARNs (channels, resource policies, dashboards).
+pub fn find(store: &dyn rampart_store::Read, arn: &str) -> Result<Option<EventDataStoreDoc>, StoreError> {
+    let p: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", _, "cloudtrail", region, account, res] = p.as_slice() else { return Ok(None) };
+    let Some(id) = res.strip_prefix("eventdatastore/") else { return Ok(None) };
+    if id.is_empty() || id.contains('/') || account.len() != 12 {
+        return Ok(None);
+    }
+    Ok(store.get_json::<EventDataStoreDoc>(EDS_TABLE, &format!("{account}/{id}"))?.filter(|d| d.region == *region))
+}
+
 /// A lake row's key: `{id}/{seq:020}`.
 pub fn lake_key(id: &str, seq: u64) -> String {
     format!("{id}/{seq:020}")
@@ -154,7 +169,7 @@ impl Lake {
         })
     }
 
-    /// The lake with its background ingester (every two seconds) and retention.
+    /// The lake with its background ingester (every five seconds, when there is work) and retention.
     pub fn start(store: Arc<dyn Store>) -> Arc<Self> {
         let lake = Lake::new(store);
         let weak = Arc::downgrade(&lake);
@@ -176,12 +191,19 @@ impl Lake {
                         }
                     }
                     let Some(lake) = weak.upgrade() else { return };
+                    // Only with work to do (a lease on SQLite commits the writer's pending group).
+                    let work = lake.has_backlog().unwrap_or(true);
+                    let retention_due = last_retention.is_none_or(|t| t.elapsed() >= RETAIN_EVERY);
                     // Several servers may share one store: one ingests at a time.
-                    if let Ok(true) = lake.store.try_lease("trail/lake", INGEST_EVERY * 15) {
-                        if let Err(e) = lake.ingest_all() {
-                            tracing::warn!(error = %e, "event data store ingestion failed; will retry");
+                    if (work || retention_due)
+                        && matches!(lake.store.try_lease("trail/lake", INGEST_EVERY * 6), Ok(true))
+                    {
+                        if work {
+                            if let Err(e) = lake.ingest_all() {
+                                tracing::warn!(error = %e, "event data store ingestion failed; will retry");
+                            }
                         }
-                        if last_retention.is_none_or(|t| t.elapsed() >= RETAIN_EVERY) {
+                        if retention_due {
                             last_retention = Some(std::time::Instant::now());
                             let now = time::OffsetDateTime::now_utc().unix_timestamp();
                             if let Err(e) = lake.retain(now) {
@@ -214,6 +236,16 @@ impl Lake {
             }
         }
         self.queries.shutdown();
+    }
+
+    /// Whether any event data store has records to take (reads only).
+    pub fn has_backlog(&self) -> Result<bool, StoreError> {
+        let all: Vec<(String, EventDataStoreDoc)> = self.store.scan_json(EDS_TABLE, "")?;
+        if all.is_empty() {
+            return Ok(false);
+        }
+        let last = current_seq(self.store.as_ref())?;
+        Ok(all.iter().any(|(_, d)| d.checkpoint < d.upper(last)))
     }
 
     /// Ingest every ingesting event data store up to the newest record.
@@ -326,18 +358,20 @@ impl Lake {
         Ok(deleted)
     }
 
-    /// Delete the store's events, oldest first, while `old` says so.
+    /// Delete the store's events that `old` says are old (live and imported alike).
     fn delete_events(&self, id: &str, old: impl Fn(Option<&StoredEvent>) -> bool) -> Result<u64, StoreError> {
         let prefix = format!("{id}/");
         let mut deleted = 0;
+        let mut after: Option<String> = None;
         loop {
-            let rows = self.store.scan(LAKE_TABLE, &prefix, None, 512)?;
+            let rows = self.store.scan(LAKE_TABLE, &prefix, after.as_deref(), 512)?;
+            let Some((last, _)) = rows.last() else { return Ok(deleted) };
+            after = Some(last.clone());
             let doomed: Vec<&String> =
-                rows.iter().take_while(|(_, v)| old(StoredEvent::from_row(v).as_ref())).map(|(k, _)| k).collect();
+                rows.iter().filter(|(_, v)| old(StoredEvent::from_row(v).as_ref())).map(|(k, _)| k).collect();
             if doomed.is_empty() {
-                return Ok(deleted);
+                continue;
             }
-            let full = doomed.len() == rows.len();
             rampart_store::transact(self.store.as_ref(), |tx| -> Result<(), StoreError> {
                 for k in &doomed {
                     tx.delete(LAKE_TABLE, k)?;
@@ -345,9 +379,6 @@ impl Lake {
                 Ok(())
             })?;
             deleted += doomed.len() as u64;
-            if !full {
-                return Ok(deleted);
-            }
         }
     }
 }
@@ -430,7 +461,12 @@ mod tests {
         assert_eq!(lake.ingest_all().unwrap(), 5);
         assert_eq!(names(store.as_ref(), &all), ["CreateUser", "GetUser", "DeleteUser"]);
         assert_eq!(names(store.as_ref(), &writes), ["CreateUser", "DeleteUser"]);
+        let d: EventDataStoreDoc = store.get_json(EDS_TABLE, &writes).unwrap().unwrap();
+        assert_eq!(find(store.as_ref(), &d.arn()).unwrap().unwrap().id, d.id);
+        assert!(find(store.as_ref(), &d.arn().replace("us-east-1", "eu-west-1")).unwrap().is_none());
+        assert!(find(store.as_ref(), "arn:aws:cloudtrail:us-east-1:111111111111:trail/x").unwrap().is_none());
         // Nothing new: nothing taken twice.
+        assert!(!lake.has_backlog().unwrap());
         assert_eq!(lake.ingest_all().unwrap(), 0);
         log.submit(record("111111111111", "ListUsers")).wait().unwrap();
         assert_eq!(lake.ingest(&all).unwrap(), 1);

@@ -28,6 +28,12 @@ pub(crate) const OPS: &[Entry<Api>] = &[
     op::<Api, GetQueryResults>(),
     op::<Api, CancelQuery>(),
     op::<Api, ListQueries>(),
+    op::<Api, StartImport>(),
+    op::<Api, GetImport>(),
+    op::<Api, StopImport>(),
+    op::<Api, ListImports>(),
+    op::<Api, ListImportFailures>(),
+    op::<Api, SearchSampleQueries>(),
 ];
 
 fn validation(value: &str, member: &str, constraint: &str) -> AwsError {
@@ -1224,6 +1230,431 @@ impl Operation<Api> for ListQueries {
         let mut out = json!({"Queries": page});
         if self.from + self.max < qs.len() {
             set(&mut out, "NextToken", json!(token("queries", self.from + self.max)));
+        }
+        Ok(Output::Json(out))
+    }
+}
+
+// -- imports -------------------------------------------------------------------------------------
+
+use super::import::{self as imports, ImportDoc, IMPORTS_TABLE};
+
+fn import_not_found() -> AwsError {
+    e400("ImportNotFoundException", "The specified import was not found.")
+}
+
+fn import_json(d: &ImportDoc, with_stats: bool) -> Value {
+    let mut v = json!({
+        "ImportId": d.id,
+        "Destinations": [d.destination],
+        "ImportSource": {"S3": {"S3LocationUri": d.s3_uri, "S3BucketRegion": d.bucket_region,
+                                "S3BucketAccessRoleArn": d.role_arn}},
+        "ImportStatus": d.status,
+        "CreatedTimestamp": d.created,
+        "UpdatedTimestamp": d.updated,
+    });
+    if let Some(s) = d.start {
+        set(&mut v, "StartEventTime", json!(s));
+    }
+    if let Some(e) = d.end {
+        set(&mut v, "EndEventTime", json!(e));
+    }
+    if with_stats {
+        set(
+            &mut v,
+            "ImportStatistics",
+            json!({"PrefixesFound": d.prefixes_found, "PrefixesCompleted": d.prefixes_completed,
+                   "FilesCompleted": d.files_completed, "EventsCompleted": d.events_completed,
+                   "FailedEntries": d.failed_entries}),
+        );
+    }
+    v
+}
+
+fn load_import(api: &Api, ctx: &RequestContext, id: &str) -> Result<ImportDoc, AwsError> {
+    api.store()
+        .get_json::<ImportDoc>(IMPORTS_TABLE, &format!("{}/{id}", ctx.caller.account_id))
+        .map_err(store_err)?
+        .filter(|d| d.region == ctx.region)
+        .ok_or_else(import_not_found)
+}
+
+struct NewImport {
+    store: StoreRef,
+    uri: String,
+    bucket_region: String,
+    role_arn: String,
+}
+
+struct StartImport {
+    /// A retry of this import, or a new one.
+    retry: Option<String>,
+    new: Option<NewImport>,
+    start: Option<f64>,
+    end: Option<f64>,
+}
+
+impl Operation<Api> for StartImport {
+    const NAME: &'static str = "StartImport";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let retry = match opt_str(body, "ImportId")? {
+            Some(_) => query_id(&json!({"QueryId": body.get("ImportId")}), true)?,
+            None => None,
+        };
+        let start = time_member(body, "StartEventTime")?;
+        let end = time_member(body, "EndEventTime")?;
+        if let (Some(s), Some(e)) = (start, end) {
+            if s > e {
+                return Err(e400("InvalidParameterException", "StartEventTime must be before EndEventTime."));
+            }
+        }
+        let new = if retry.is_some() {
+            None
+        } else {
+            let dests = body.get("Destinations").and_then(Value::as_array).ok_or_else(|| {
+                e400("InvalidParameterException", "Destinations and ImportSource are required to start an import.")
+            })?;
+            let [dest] = dests.as_slice() else {
+                return Err(validation("…", "destinations", "Member must have length between 1 and 1"));
+            };
+            let store = StoreRef::parse(dest.as_str().unwrap_or_default())?;
+            let s3 = body.pointer("/ImportSource/S3").ok_or_else(|| {
+                e400("InvalidParameterException", "Destinations and ImportSource are required to start an import.")
+            })?;
+            let field = |k: &str| -> Result<String, AwsError> {
+                s3.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+                    e400(
+                        "InvalidParameterException",
+                        format!("1 validation error detected: Value null at 'importSource.s3.{k}' failed to satisfy constraint: Member must not be null"),
+                    )
+                })
+            };
+            let uri = field("S3LocationUri")?;
+            if imports::parse_uri(&uri).is_none() {
+                return Err(e400("InvalidImportSourceException", "The S3LocationUri is not a valid S3 location."));
+            }
+            Some(NewImport {
+                store,
+                uri,
+                bucket_region: field("S3BucketRegion")?,
+                role_arn: field("S3BucketAccessRoleArn")?,
+            })
+        };
+        Ok(StartImport { retry, new, start, end })
+    }
+
+    fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        match (&mut self.new, &self.retry) {
+            (Some(n), _) => one(n.store.check(api, ctx, Self::NAME)),
+            (None, Some(id)) => {
+                let dest = api
+                    .store()
+                    .get_json::<ImportDoc>(IMPORTS_TABLE, &format!("{}/{id}", ctx.caller.account_id))
+                    .map_err(store_err)?
+                    .map_or_else(|| eds_arn(&ctx.region, &ctx.caller.account_id, "*"), |d| d.destination);
+                one(AuthzCheck::new(format!("cloudtrail:{}", Self::NAME), dest))
+            }
+            (None, None) => crate::service::any(Self::NAME),
+        }
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let Some(root) = api.0.delivery.root().map(|p| p.to_path_buf()) else {
+            return Err(e400(
+                "InvalidImportSourceException",
+                "This server has no trail directory (an ephemeral server without --trail-dir), so there is nothing to import.",
+            ));
+        };
+        let account = ctx.caller.account_id.clone();
+        let now = now_f(ctx);
+        let doc = match (self.retry, self.new) {
+            (Some(id), _) => {
+                let mut d = load_import(api, ctx, &id)?;
+                if d.active() || d.status == "COMPLETED" {
+                    return Err(e400("InvalidParameterException", "Only a failed or stopped import can be retried."));
+                }
+                d.status = "INITIALIZING".into();
+                d.updated = now;
+                d
+            }
+            (None, Some(n)) => {
+                let eds = n.store.load(api, ctx)?;
+                if eds.status == "PENDING_DELETION" {
+                    return Err(inactive());
+                }
+                let (bucket, prefix) = imports::parse_uri(&n.uri).unwrap_or_default();
+                // The bucket must be one the caller's trails deliver to.
+                let trails: Vec<(String, crate::delivery::TrailDoc)> =
+                    api.store().scan_json(crate::delivery::TRAILS_TABLE, &format!("{account}/")).map_err(store_err)?;
+                let dir = root.join(&bucket).join(&prefix);
+                if !trails.iter().any(|(_, t)| t.bucket == bucket) || !dir.is_dir() {
+                    return Err(e400(
+                        "InvalidImportSourceException",
+                        format!("s3://{bucket}/{prefix} is not a location your trails deliver log files to."),
+                    ));
+                }
+                ImportDoc {
+                    id: uuid(),
+                    account: account.clone(),
+                    region: ctx.region.clone(),
+                    destination: eds.arn(),
+                    store_id: eds.id,
+                    s3_uri: n.uri,
+                    bucket_region: n.bucket_region,
+                    role_arn: n.role_arn,
+                    start: self.start,
+                    end: self.end,
+                    status: "INITIALIZING".into(),
+                    created: now,
+                    updated: now,
+                    prefixes_found: 0,
+                    prefixes_completed: 0,
+                    files_completed: 0,
+                    events_completed: 0,
+                    failed_entries: 0,
+                    failures: Vec::new(),
+                }
+            }
+            (None, None) => {
+                return Err(e400(
+                    "InvalidParameterException",
+                    "Destinations and ImportSource are required to start an import.",
+                ))
+            }
+        };
+        atomically(api.store(), |tx| -> Result<(), AwsError> {
+            let mine: Vec<(String, ImportDoc)> =
+                tx.scan_json(IMPORTS_TABLE, &format!("{account}/")).map_err(store_err)?;
+            if mine.iter().any(|(_, d)| d.active() && d.id != doc.id) {
+                return Err(e400(
+                    "AccountHasOngoingImportException",
+                    "This account already has an import in progress.",
+                ));
+            }
+            tx.put_json(IMPORTS_TABLE, &doc.key(), &doc).map_err(store_err)
+        })?;
+        let out = import_json(&doc, false);
+        imports::spawn(api.0.lake.clone(), doc, root);
+        Ok(Output::Json(out))
+    }
+}
+
+fn import_id(body: &Value) -> Result<String, AwsError> {
+    let id = required(body, "ImportId")?;
+    query_id(&json!({"QueryId": id}), true)?.ok_or_else(import_not_found)
+}
+
+struct GetImport(String);
+
+impl Operation<Api> for GetImport {
+    const NAME: &'static str = "GetImport";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        import_id(input.json()).map(GetImport)
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        crate::service::any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        Ok(Output::Json(import_json(&load_import(api, ctx, &self.0)?, true)))
+    }
+}
+
+struct StopImport(String);
+
+impl Operation<Api> for StopImport {
+    const NAME: &'static str = "StopImport";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        import_id(input.json()).map(StopImport)
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        crate::service::any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let d = load_import(api, ctx, &self.0)?;
+        let now = now_f(ctx);
+        let key = d.key();
+        let d = atomically(api.store(), |tx| -> Result<ImportDoc, AwsError> {
+            let mut d: ImportDoc = tx.get_json(IMPORTS_TABLE, &key).map_err(store_err)?.ok_or_else(import_not_found)?;
+            if d.active() {
+                d.status = "STOPPED".into();
+                d.updated = now;
+                tx.put_json(IMPORTS_TABLE, &key, &d).map_err(store_err)?;
+            }
+            Ok(d)
+        })?;
+        Ok(Output::Json(import_json(&d, true)))
+    }
+}
+
+struct ListImports {
+    destination: Option<StoreRef>,
+    status: Option<String>,
+    max: usize,
+    from: usize,
+}
+
+impl Operation<Api> for ListImports {
+    const NAME: &'static str = "ListImports";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let destination = opt_str(body, "Destination")?.map(StoreRef::parse).transpose()?;
+        let status = match opt_str(body, "ImportStatus")? {
+            None => None,
+            Some(s @ ("INITIALIZING" | "IN_PROGRESS" | "FAILED" | "STOPPED" | "COMPLETED")) => Some(s.to_string()),
+            Some(s) => {
+                return Err(validation(
+                    s,
+                    "importStatus",
+                    "Member must satisfy enum value set: [INITIALIZING, IN_PROGRESS, FAILED, STOPPED, COMPLETED]",
+                ))
+            }
+        };
+        let max = max_results(body, "MaxResults", 1000)?;
+        let from = next_token(body)?.map(|t| untoken("imports", t)).transpose()?.unwrap_or(0);
+        Ok(ListImports { destination, status, max, from })
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        crate::service::any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let dest = self.destination.map(|d| d.arn(ctx));
+        let mut all: Vec<ImportDoc> = api
+            .store()
+            .scan_json::<ImportDoc>(IMPORTS_TABLE, &format!("{}/", ctx.caller.account_id))
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .filter(|d| d.region == ctx.region)
+            .filter(|d| dest.as_deref().is_none_or(|a| a == d.destination))
+            .filter(|d| self.status.as_deref().is_none_or(|s| s == d.status))
+            .collect();
+        all.sort_by(|a, b| b.created.total_cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        let page: Vec<Value> = all
+            .iter()
+            .skip(self.from)
+            .take(self.max)
+            .map(|d| {
+                json!({"ImportId": d.id, "ImportStatus": d.status, "Destinations": [d.destination],
+                       "CreatedTimestamp": d.created, "UpdatedTimestamp": d.updated})
+            })
+            .collect();
+        let mut out = json!({"Imports": page});
+        if self.from + self.max < all.len() {
+            set(&mut out, "NextToken", json!(token("imports", self.from + self.max)));
+        }
+        Ok(Output::Json(out))
+    }
+}
+
+struct ListImportFailures {
+    id: String,
+    max: usize,
+    from: usize,
+}
+
+impl Operation<Api> for ListImportFailures {
+    const NAME: &'static str = "ListImportFailures";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let id = import_id(body)?;
+        let max = max_results(body, "MaxResults", 1000)?;
+        let from = next_token(body)?.map(|t| untoken(&id, t)).transpose()?.unwrap_or(0);
+        Ok(ListImportFailures { id, max, from })
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        crate::service::any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let d = load_import(api, ctx, &self.id)?;
+        let page: Vec<Value> = d
+            .failures
+            .iter()
+            .skip(self.from)
+            .take(self.max)
+            .map(|f| {
+                json!({"Location": f.location, "Status": "FAILED", "ErrorType": f.error_type,
+                       "ErrorMessage": f.error_message, "LastUpdatedTime": f.time})
+            })
+            .collect();
+        let mut out = json!({"Failures": page});
+        if self.from + self.max < d.failures.len() {
+            set(&mut out, "NextToken", json!(token(&d.id, self.from + self.max)));
+        }
+        Ok(Output::Json(out))
+    }
+}
+
+// -- sample queries ------------------------------------------------------------------------------
+
+struct SearchSampleQueries {
+    phrase: String,
+    max: usize,
+    from: usize,
+}
+
+impl Operation<Api> for SearchSampleQueries {
+    const NAME: &'static str = "SearchSampleQueries";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let phrase = required(body, "SearchPhrase")?;
+        if !(2..=1000).contains(&phrase.len()) {
+            return Err(validation(phrase, "searchPhrase", "Member must have length between 2 and 1000"));
+        }
+        if !phrase.bytes().all(|c| (b' '..=b'~').contains(&c) || c == b'\n') {
+            return Err(validation(
+                phrase,
+                "searchPhrase",
+                "Member must satisfy regular expression pattern: ^[ -~\\n]*$",
+            ));
+        }
+        let max = match opt_int(body, "MaxResults")? {
+            None => 10,
+            Some(n) if (1..=50).contains(&n) => n as usize,
+            Some(n) => return Err(validation(&n.to_string(), "maxResults", "Member must have value between 1 and 50")),
+        };
+        let from = next_token(body)?.map(|t| untoken("samples", t)).transpose()?.unwrap_or(0);
+        Ok(SearchSampleQueries { phrase: phrase.to_string(), max, from })
+    }
+
+    fn authorize(&mut self, _: &Api, _: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        crate::service::any(Self::NAME)
+    }
+
+    fn run(self, _: &Api, _: &RequestContext) -> Result<Output, AwsError> {
+        let hits = super::samples::search(&self.phrase);
+        let page: Vec<Value> = hits
+            .iter()
+            .skip(self.from)
+            .take(self.max)
+            .filter_map(|(i, relevance)| {
+                let (name, description, sql) = super::samples::SAMPLES.get(*i)?;
+                Some(json!({"Name": name, "Description": description, "SQL": sql, "Relevance": relevance}))
+            })
+            .collect();
+        let mut out = json!({"SearchResults": page});
+        if self.from + self.max < hits.len() {
+            set(&mut out, "NextToken", json!(token("samples", self.from + self.max)));
         }
         Ok(Output::Json(out))
     }

@@ -47,7 +47,7 @@ impl Limits {
         timeout: Duration::from_secs(300),
         max_rows: 100_000,
         max_result_bytes: 64 * 1024 * 1024,
-        max_scan_bytes: 1024 * 1024 * 1024,
+        max_scan_bytes: 256 * 1024 * 1024,
         parallel: 2,
     };
 
@@ -113,6 +113,8 @@ pub struct Results {
 const GO: u8 = 0;
 const CANCEL: u8 = 1;
 const TIMEOUT: u8 = 2;
+/// The query has ended (the watchdog stops).
+const DONE: u8 = 3;
 
 struct Running {
     stop: Arc<AtomicU8>,
@@ -141,7 +143,7 @@ impl Runner {
     pub fn cancel(&self, id: &str) {
         let g = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = g.get(id) {
-            r.stop.store(CANCEL, Ordering::Release);
+            let _ = r.stop.compare_exchange(GO, CANCEL, Ordering::AcqRel, Ordering::Acquire);
             let _ = r.wake.send(());
         }
     }
@@ -149,7 +151,7 @@ impl Runner {
     pub fn shutdown(&self) {
         let g = self.running.lock().unwrap_or_else(|p| p.into_inner());
         for r in g.values() {
-            r.stop.store(CANCEL, Ordering::Release);
+            let _ = r.stop.compare_exchange(GO, CANCEL, Ordering::AcqRel, Ordering::Acquire);
             let _ = r.wake.send(());
         }
     }
@@ -179,47 +181,76 @@ pub fn run(lake: &Lake, doc: QueryDoc, translated: &Translated) {
     let release = Release(runner.slots.clone());
     let key = doc.key();
     let store = runner.store.clone();
-    // Cancelled while queued?
-    match store.get_json::<QueryDoc>(QUERIES_TABLE, &key) {
-        Ok(Some(d)) if d.status == "QUEUED" => {}
-        _ => return,
-    }
-    let _ = set_status(store.as_ref(), &key, |d| d.status = "RUNNING".into());
     let stop = Arc::new(AtomicU8::new(GO));
     let (wake, woken) = mpsc::channel::<()>();
+    // Registered before the status is read: a cancel from now on reaches the flag.
     runner
         .running
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(doc.id.clone(), Running { stop: stop.clone(), wake: wake.clone() });
+    // Running only if still queued (not cancelled meanwhile, here or on another node).
+    let started_ok = rampart_store::transact(store.as_ref(), |tx| -> Result<bool, StoreError> {
+        let Some(mut d) = tx.get_json::<QueryDoc>(QUERIES_TABLE, &key)? else { return Ok(false) };
+        if d.status != "QUEUED" {
+            return Ok(false);
+        }
+        d.status = "RUNNING".into();
+        tx.put_json(QUERIES_TABLE, &key, &d)?;
+        Ok(true)
+    });
+    if !matches!(started_ok, Ok(true)) {
+        runner.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&doc.id);
+        return;
+    }
     let started = Instant::now();
+    let deadline = started + limits.timeout;
     let outcome = std::thread::scope(|scope| {
-        let conn = match rusqlite::Connection::open_in_memory() {
+        let conn = match engine() {
             Ok(c) => c,
-            Err(e) => return Err(Failure::Failed(format!("The query engine could not start: {e}"))),
+            Err(e) => return (Err(Failure::Failed(format!("The query engine could not start: {e}"))), GO),
         };
         let interrupt = conn.get_interrupt_handle();
         let stop_w = stop.clone();
-        // The watchdog: interrupts the engine at the deadline or on cancel.
-        scope.spawn(move || {
-            match woken.recv_timeout(limits.timeout) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = stop_w.compare_exchange(GO, TIMEOUT, Ordering::AcqRel, Ordering::Acquire);
+        let watch_store = store.clone();
+        let watch_key = key.clone();
+        // The watchdog: at the deadline, or once the query is cancelled (a signal here, or its
+        // status in the store, set by any node), it interrupts the engine — again every quarter
+        // second, until the query has ended (an interrupt between statements is lost).
+        scope.spawn(move || loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let _ = stop_w.compare_exchange(GO, TIMEOUT, Ordering::AcqRel, Ordering::Acquire);
+            } else if stop_w.load(Ordering::Acquire) == GO {
+                let cancelled = watch_store
+                    .get_json::<QueryDoc>(QUERIES_TABLE, &watch_key)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|d| d.status == "CANCELLED");
+                if cancelled {
+                    let _ = stop_w.compare_exchange(GO, CANCEL, Ordering::AcqRel, Ordering::Acquire);
                 }
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
             }
-            if stop_w.load(Ordering::Acquire) != GO {
-                interrupt.interrupt();
+            match stop_w.load(Ordering::Acquire) {
+                DONE => return,
+                GO => {}
+                _ => interrupt.interrupt(),
+            }
+            let wait =
+                deadline.saturating_duration_since(now).min(Duration::from_millis(250)).max(Duration::from_millis(1));
+            if let Err(mpsc::RecvTimeoutError::Disconnected) = woken.recv_timeout(wait) {
+                return;
             }
         });
         let r = execute(lake, &conn, &doc, translated, &stop, &limits);
-        // Done: let the watchdog go.
+        // Done: the reason it stopped (if it did), then let the watchdog go.
+        let reason = stop.swap(DONE, Ordering::AcqRel);
         let _ = wake.send(());
-        r
+        (r, reason)
     });
+    let (outcome, stopped) = outcome;
     runner.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&doc.id);
     let exec_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let stopped = stop.load(Ordering::Acquire);
     let result = rampart_store::transact(store.as_ref(), |tx| -> Result<(), StoreError> {
         let Some(mut d) = tx.get_json::<QueryDoc>(QUERIES_TABLE, &key)? else { return Ok(()) };
         if d.status == "CANCELLED" {
@@ -265,16 +296,6 @@ impl Drop for Release {
     }
 }
 
-fn set_status(store: &dyn Store, key: &str, f: impl FnOnce(&mut QueryDoc)) -> Result<(), StoreError> {
-    rampart_store::transact(store, |tx| -> Result<(), StoreError> {
-        if let Some(mut d) = tx.get_json::<QueryDoc>(QUERIES_TABLE, key)? {
-            f(&mut d);
-            tx.put_json(QUERIES_TABLE, key, &d)?;
-        }
-        Ok(())
-    })
-}
-
 #[derive(Debug)]
 enum Failure {
     Failed(String),
@@ -286,6 +307,17 @@ enum Failure {
 struct Scan {
     events: u64,
     bytes: u64,
+}
+
+/// A private engine: no attached databases, values (strings a query builds) of at most 16 MiB.
+fn engine() -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::limits::Limit;
+    let conn = rusqlite::Connection::open_in_memory()?;
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, 16 * 1024 * 1024)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, 1024 * 1024)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_EXPR_DEPTH, 200)?;
+    Ok(conn)
 }
 
 /// The engine's table of one event data store (every column text; nested ones JSON).
@@ -322,7 +354,7 @@ pub fn lake_time(iso: &str) -> String {
 
 /// Prepare `translated` against empty tables: the statement's errors, before it is queued.
 pub fn check(translated: &Translated) -> Result<(), String> {
-    let conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
+    let conn = engine().map_err(|e| e.to_string())?;
     for i in 0..translated.stores.len() {
         create_table(&conn, &format!("eds_{i}")).map_err(|e| e.to_string())?;
     }
@@ -407,6 +439,9 @@ fn execute(
     }
     conn.execute_batch("PRAGMA query_only = ON").map_err(fail)?;
     let mut stmt = conn.prepare(&translated.sql).map_err(fail)?;
+    if stop.load(Ordering::Acquire) != GO {
+        return Err(Failure::Stopped);
+    }
     if !stmt.readonly() {
         return Err(Failure::Failed("Only SELECT statements are supported by CloudTrail Lake queries.".into()));
     }
@@ -545,6 +580,61 @@ mod tests {
         let (d, _) = query(&lake, &format!("SELECT eventName FROM {id}"));
         assert_eq!(d.status, "FAILED");
         assert!(d.error.unwrap().contains("more than 10 rows"));
+    }
+
+    #[test]
+    fn a_query_cancelled_in_the_store_stops_running() {
+        // As a CancelQuery on another node does it: only the stored status changes.
+        let names: Vec<String> = (0..40).map(|i| format!("Op{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (lake, id, _log) = setup(&refs);
+        let statement = format!("SELECT count(*) FROM {id} a CROSS JOIN {id} b CROSS JOIN {id} c CROSS JOIN {id} d CROSS JOIN {id} e CROSS JOIN {id} f");
+        let t = crate::lake::sql::translate(&statement).unwrap();
+        let doc = QueryDoc {
+            id: uuid(),
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+            statement,
+            stores: t.stores.clone(),
+            params: vec![],
+            status: "QUEUED".into(),
+            error: None,
+            created: 0.0,
+            events_scanned: 0,
+            events_matched: 0,
+            bytes_scanned: 0,
+            exec_ms: 0,
+            results: 0,
+        };
+        let key = doc.key();
+        let store = lake.store().clone();
+        rampart_store::transact(store.as_ref(), |tx| tx.put_json(QUERIES_TABLE, &key, &doc)).unwrap();
+        let worker = {
+            let lake = lake.clone();
+            std::thread::spawn(move || run(&lake, doc, &t))
+        };
+        let status = || store.get_json::<QueryDoc>(QUERIES_TABLE, &key).unwrap().unwrap().status;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status() != "RUNNING" {
+            assert!(Instant::now() < deadline, "never started");
+            std::thread::yield_now();
+        }
+        let mut d = store.get_json::<QueryDoc>(QUERIES_TABLE, &key).unwrap().unwrap();
+        d.status = "CANCELLED".into();
+        rampart_store::transact(store.as_ref(), |tx| tx.put_json(QUERIES_TABLE, &key, &d)).unwrap();
+        let cancelled_at = Instant::now();
+        worker.join().unwrap();
+        assert!(cancelled_at.elapsed() < Duration::from_secs(5), "stopped within the watchdog's period");
+        assert_eq!(status(), "CANCELLED");
+        assert!(lake.queries.running.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn values_a_query_builds_are_bounded() {
+        let (lake, id, _log) = setup(&["CreateUser"]);
+        let (d, _) = query(&lake, &format!("SELECT length(replace(replace(replace(replace(replace(eventName || eventName, 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName), 'e', eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName || eventName)) FROM {id}"));
+        assert_eq!(d.status, "FAILED");
+        assert!(d.error.unwrap().contains("too big"));
     }
 
     #[test]

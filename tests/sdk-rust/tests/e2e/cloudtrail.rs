@@ -175,13 +175,8 @@ async fn lake_event_data_store_query_and_results() {
     let root = srv.root_config().await;
     let ct = Client::new(&root);
     let iam = aws_sdk_iam::Client::new(&root);
-    let created = ct
-        .create_event_data_store()
-        .name("lake-rust")
-        .termination_protection_enabled(false)
-        .send()
-        .await
-        .unwrap();
+    let created =
+        ct.create_event_data_store().name("lake-rust").termination_protection_enabled(false).send().await.unwrap();
     let arn = created.event_data_store_arn().unwrap().to_string();
     assert!(arn.starts_with(&format!("arn:aws:cloudtrail:us-east-1:{}:eventdatastore/", srv.account_id)), "{arn}");
     assert_eq!(created.retention_period(), Some(366));
@@ -227,12 +222,8 @@ async fn lake_event_data_store_query_and_results() {
 
     let err = ct.start_query().query_statement("DELETE FROM x").send().await.unwrap_err();
     assert!(matches!(err.into_service_error(), StartQueryError::InvalidQueryStatementException(_)));
-    let err = ct
-        .get_event_data_store()
-        .event_data_store("00000000-0000-4000-8000-000000000000")
-        .send()
-        .await
-        .unwrap_err();
+    let err =
+        ct.get_event_data_store().event_data_store("00000000-0000-4000-8000-000000000000").send().await.unwrap_err();
     assert!(matches!(err.into_service_error(), GetEventDataStoreError::EventDataStoreNotFoundException(_)));
     ct.delete_event_data_store().event_data_store(&arn).send().await.unwrap();
     srv.stop();

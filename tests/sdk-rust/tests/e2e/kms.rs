@@ -178,3 +178,144 @@ async fn not_found_is_a_typed_error() {
     assert!(matches!(err.into_service_error(), EncryptError::NotFoundException(_)));
     srv.stop();
 }
+
+#[tokio::test]
+async fn derive_shared_secret_agrees_between_two_keys() {
+    use aws_sdk_kms::operation::derive_shared_secret::DeriveSharedSecretError;
+    use aws_sdk_kms::types::KeyAgreementAlgorithmSpec;
+    let srv = Server::start();
+    let kms = Client::new(&srv.root_config().await);
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let md = kms
+            .create_key()
+            .key_spec(KeySpec::EccNistP256)
+            .key_usage(KeyUsageType::KeyAgreement)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap();
+        assert_eq!(md.key_agreement_algorithms(), [KeyAgreementAlgorithmSpec::Ecdh]);
+        let public = kms.get_public_key().key_id(md.key_id()).send().await.unwrap().public_key.unwrap();
+        keys.push((md.key_id().to_string(), public));
+    }
+    let derive = |key: String, public: Blob| {
+        let kms = kms.clone();
+        async move {
+            kms.derive_shared_secret()
+                .key_id(key)
+                .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+                .public_key(public)
+                .send()
+                .await
+        }
+    };
+    let ab = derive(keys[0].0.clone(), keys[1].1.clone()).await.unwrap();
+    let ba = derive(keys[1].0.clone(), keys[0].1.clone()).await.unwrap();
+    assert_eq!(ab.shared_secret().unwrap().as_ref().len(), 32);
+    assert_eq!(ab.shared_secret(), ba.shared_secret());
+    assert_eq!(ab.key_origin().map(|o| o.as_str()), Some("AWS_KMS"));
+
+    let sign = kms.create_key().key_spec(KeySpec::EccNistP256).key_usage(KeyUsageType::SignVerify).send().await.unwrap();
+    let err = derive(sign.key_metadata().unwrap().key_id().to_string(), keys[0].1.clone()).await.unwrap_err();
+    assert_eq!(status(&err), 400);
+    assert!(matches!(err.into_service_error(), DeriveSharedSecretError::InvalidKeyUsageException(_)));
+    srv.stop();
+}
+
+/// The client side of BYOK as AWS's guide does it: `openssl pkeyutl` wraps the material with the
+/// public key of GetParametersForImport (RSAES-OAEP with SHA-256).
+fn openssl_wrap(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(rampart_sdk_rust_tests::unique("byok"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pub.der"), public_der).unwrap();
+    std::fs::write(dir.join("material.bin"), material).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey"])
+        .arg(dir.join("pub.der"))
+        .arg("-in")
+        .arg(dir.join("material.bin"))
+        .args(["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"])
+        .output()
+        .expect("openssl is needed for this test");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[tokio::test]
+async fn imported_key_material_round_trip() {
+    use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, OriginType, WrappingKeySpec};
+    let srv = Server::start();
+    let kms = Client::new(&srv.root_config().await);
+    let md = kms.create_key().origin(OriginType::External).send().await.unwrap().key_metadata.unwrap();
+    assert_eq!(md.key_state(), Some(&KeyState::PendingImport));
+    let key_id = md.key_id().to_string();
+    let material = kms.generate_random().number_of_bytes(32).send().await.unwrap().plaintext.unwrap();
+    let import = |material: Blob| {
+        let kms = kms.clone();
+        let key_id = key_id.clone();
+        async move {
+            let params = kms
+                .get_parameters_for_import()
+                .key_id(&key_id)
+                .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+                .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+                .send()
+                .await
+                .unwrap();
+            let wrapped = openssl_wrap(params.public_key().unwrap().as_ref(), material.as_ref());
+            kms.import_key_material()
+                .key_id(&key_id)
+                .import_token(params.import_token.unwrap())
+                .encrypted_key_material(Blob::new(wrapped))
+                .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+                .send()
+                .await
+        }
+    };
+    let imported = import(material.clone()).await.unwrap();
+    assert_eq!(imported.key_material_id().map(str::len), Some(64));
+    let plaintext = all_bytes();
+    let blob = kms.encrypt().key_id(&key_id).plaintext(Blob::new(plaintext.clone())).send().await.unwrap();
+    let blob = blob.ciphertext_blob.unwrap();
+    kms.delete_imported_key_material().key_id(&key_id).send().await.unwrap();
+    let err = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err();
+    assert!(matches!(err.into_service_error(), DecryptError::KmsInvalidStateException(_)));
+    let wrong = import(Blob::new(vec![7u8; 32])).await.unwrap_err();
+    assert_eq!(code_message(&wrong).0, "IncorrectKeyMaterialException");
+    import(material).await.unwrap();
+    let dec = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    assert_eq!(dec.plaintext().unwrap().as_ref(), plaintext.as_slice());
+    srv.stop();
+}
+
+#[tokio::test]
+async fn ml_kem_encapsulate_decapsulate() {
+    use aws_sdk_kms::types::EncapsulationAlgorithmSpec;
+    let srv = Server::start();
+    let kms = Client::new(&srv.root_config().await);
+    let md = kms
+        .create_key()
+        .key_spec(KeySpec::MlKem1024)
+        .key_usage(KeyUsageType::EncapsulateDecapsulate)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let enc =
+        kms.encapsulate().key_id(md.key_id()).encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem).send().await.unwrap();
+    let dec = kms
+        .decapsulate()
+        .key_id(md.arn().unwrap())
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .shared_secret_ciphertext_blob(enc.shared_secret_ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dec.shared_secret(), enc.shared_secret());
+    assert_eq!(enc.shared_secret().unwrap().as_ref().len(), 32);
+    srv.stop();
+}

@@ -7,3 +7,4 @@ mod kms;
 mod organizations;
 mod secrets;
 mod sts;
+mod sts_federation;
