@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from support import ADMIN, allow, aws_error, collect_pages, doc, policy, recent, trust, unique, unique_path
+from support import (ADMIN, allow, aws_error, collect_pages, doc, policy, random_account_id, random_key_id,
+                     random_secret, recent, trust, unique, unique_path)
 
 PROFILE_ID = re.compile(r"^AIPA[A-Z0-9]{17}$")
 
@@ -242,3 +243,24 @@ def test_max_items_bounds(iam_unvalidated, max_items):
 
 def test_max_items_1000_accepted(iam):
     assert iam.list_users(MaxItems=1000)["Users"] is not None
+
+
+def test_security_token_service_preferences(spawn_server):
+    # Its own server: the preference is the account's, and other tests read the summary.
+    srv = spawn_server(ephemeral=True, data_dir=None, account_id=random_account_id(),
+                       access_key_id=random_key_id(), secret_access_key=random_secret())
+    iam = srv.client("iam")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 1
+    iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v2Token")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 2
+    iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v1Token")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 1
+    with aws_error("ValidationError", 400, match="globalEndpointTokenVersion"):
+        srv.client("iam", parameter_validation=False).set_security_token_service_preferences(
+            GlobalEndpointTokenVersion="v3Token")
+    name = unique("user")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    user_iam = srv.client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+    with aws_error("AccessDenied", 403, match="iam:SetSecurityTokenServicePreferences on resource: \\*"):
+        user_iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v2Token")

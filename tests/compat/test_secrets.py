@@ -353,9 +353,9 @@ def test_input_validation(sm, sm_raw):
 
 def test_unimplemented_operation_is_unknown(sm):
     name = unique("rep")
-    sm.create_secret(Name=name, SecretString="x")
+    arn = sm.create_secret(Name=name, SecretString="x")["ARN"]
     with aws_error("UnknownOperationException", 400):
-        sm.stop_replication_to_replica(SecretId=name)
+        sm.disassociate_cross_account_replica(SecretId=name, CrossAccountReplicaARN=arn)
 
 
 def test_secret_values_are_not_on_disk_in_plaintext(sm, server):

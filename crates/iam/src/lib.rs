@@ -69,6 +69,7 @@ impl Iam {
             resolver: resolver.clone(),
             creds: credentials.clone(),
             sealer,
+            activity: std::sync::OnceLock::new(),
             public_url: std::sync::RwLock::new(DEFAULT_PUBLIC_URL.to_string()),
         });
         let sts = Arc::new(StsService::new(core.clone()));
@@ -82,6 +83,12 @@ impl Iam {
             sts,
             org,
         }
+    }
+
+    /// The recorded calls IAM's last-accessed reports read (the audit trail). Set once; later
+    /// calls are ignored.
+    pub fn set_activity_log(&self, log: Arc<dyn rampart_service::ActivityLog>) {
+        let _ = self.core.activity.set(log);
     }
 
     /// Bounds on AssumeRoleWithWebIdentity's fetches of an issuer's discovery document and key

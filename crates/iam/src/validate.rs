@@ -18,7 +18,8 @@ pub struct Spec {
 /// A pattern's regex text (for messages) and its checker.
 pub type Pattern = (&'static str, fn(&str) -> bool);
 
-const fn spec(min: usize, max: usize, pattern: Option<Pattern>) -> Spec {
+/// A member's constraints (the model's `min`, `max` and `pattern`).
+pub const fn spec(min: usize, max: usize, pattern: Option<Pattern>) -> Spec {
     Spec { min, max, pattern }
 }
 

@@ -177,7 +177,7 @@ fn alias_is_unique_across_accounts() {
 #[test]
 fn unknown_operations_are_not_advertised() {
     let h = H::new();
-    for op in ["AssumeRoleWithSAML", "CreateServiceSpecificCredential", "Nope"] {
+    for op in ["AssumeRoleWithSAML", "GetHumanReadableSummary", "Nope"] {
         assert!(!h.svc.has_operation(op), "{op}");
     }
     assert!(rampart_iam::Iam::operations().len() >= 85, "{}", rampart_iam::Iam::operations().len());

@@ -763,8 +763,9 @@ impl Kms {
 
     fn usage_shard(&self, key: &Loaded) -> &Mutex<HashMap<String, LastUse>> {
         let b = key.rec.key_id.as_bytes().last().copied().unwrap_or(0) as usize;
-        // `usage` has USAGE_SHARDS entries and the index is reduced modulo that.
-        &self.usage[b % USAGE_SHARDS]
+        // The index is reduced modulo the array's length, so `get` always finds a shard.
+        let [first, ..] = &self.usage;
+        self.usage.get(b % USAGE_SHARDS).unwrap_or(first)
     }
 
     /// A key's last recorded use: this node's memory, else the store.

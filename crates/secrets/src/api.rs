@@ -23,8 +23,9 @@ use crate::{new_secret_arn, SecretsManager};
 /// The state the operations run on (rotation needs the `Arc` to run in the background).
 type Sm = Arc<SecretsManager>;
 
-/// Every operation Rampart implements (replication between the Regions of one server; not
-/// StopReplicationToReplica), each listed once.
+/// Every operation Rampart implements (replication between the Regions of one server, not
+/// between accounts: no AssociateCrossAccountReplica / DisassociateCrossAccountReplica), each
+/// listed once.
 pub(crate) static OPERATIONS: Operations<Sm> = Operations::new(&[OPS]);
 
 const OPS: &[Entry<Sm>] = &[
@@ -38,6 +39,7 @@ const OPS: &[Entry<Sm>] = &[
     op::<Sm, GetResourcePolicy>(),
     op::<Sm, GetSecretValue>(),
     op::<Sm, ListSecretVersionIds>(),
+    op::<Sm, ListResourcePolicies>(),
     op::<Sm, ListSecrets>(),
     op::<Sm, PutResourcePolicy>(),
     op::<Sm, PutSecretValue>(),
@@ -45,6 +47,7 @@ const OPS: &[Entry<Sm>] = &[
     op::<Sm, ReplicateSecretToRegions>(),
     op::<Sm, RestoreSecret>(),
     op::<Sm, RotateSecret>(),
+    op::<Sm, StopReplicationToReplica>(),
     op::<Sm, TagResource>(),
     op::<Sm, UntagResource>(),
     op::<Sm, UpdateSecret>(),
@@ -226,6 +229,64 @@ on_secret!(
 on_secret!(CancelRotateSecret, primary, |sm, rec| sm.cancel_rotate_secret(live(rec)?));
 on_secret!(GetResourcePolicy, primary, |sm, rec| live(rec).map(|r| sm.get_resource_policy(&r)));
 on_secret!(DeleteResourcePolicy, primary, |sm, rec| sm.delete_resource_policy(live(rec)?));
+
+/// ListResourcePolicies: the names of the secret's resource policies. A secret has one, the one
+/// PutResourcePolicy sets, named `default` (AWS lists `default` first, then any others by name).
+pub struct ListResourcePolicies {
+    target: Target,
+    max: usize,
+    next_token: Option<String>,
+}
+
+impl Operation<Sm> for ListResourcePolicies {
+    const NAME: &'static str = "ListResourcePolicies";
+    type Error = SmError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let body = body(input);
+        let target = Target::parse(body)?;
+        let max = SecretsManager::max_results(body, 100)?;
+        let next_token = body.str("NextToken")?.map(str::to_string);
+        if let Some(t) = &next_token {
+            check_len("NextToken", t, 1, 4096)?;
+        }
+        Ok(ListResourcePolicies { target, max, next_token })
+    }
+
+    fn authorize(&mut self, sm: &Sm, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(self.target.check(sm, ctx, Self::NAME)?)
+    }
+
+    fn run(self, sm: &Sm, ctx: &RequestContext) -> Result<Output> {
+        let rec = live(self.target.primary(sm, ctx)?)?;
+        json(crate::ops::list_resource_policies(&rec, self.max, self.next_token.as_deref())?)
+    }
+}
+
+/// StopReplicationToReplica, called on a replica in its Region: promotes it to a standalone secret
+/// (its own copy of every version, encrypted under its own KMS key) and removes it from the
+/// primary's replication.
+pub struct StopReplicationToReplica {
+    target: Target,
+}
+
+impl Operation<Sm> for StopReplicationToReplica {
+    const NAME: &'static str = "StopReplicationToReplica";
+    type Error = SmError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        Ok(StopReplicationToReplica { target: Target::parse(body(input))? })
+    }
+
+    fn authorize(&mut self, sm: &Sm, ctx: &RequestContext) -> Result<AuthzPlan> {
+        one(self.target.check(sm, ctx, Self::NAME)?)
+    }
+
+    fn run(self, sm: &Sm, ctx: &RequestContext) -> Result<Output> {
+        let rec = self.target.found(sm, ctx)?.ok_or_else(SmError::not_found)?;
+        json(sm.stop_replication_to_replica(ctx, rec)?)
+    }
+}
 
 pub struct ListSecrets {
     pub(crate) filters: Vec<(String, Vec<String>)>,

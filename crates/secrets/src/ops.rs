@@ -1185,6 +1185,39 @@ pub(crate) fn grants_public_access(doc: &str) -> bool {
     })
 }
 
+/// ListResourcePolicies of `rec`: `default` when it has a policy. The list has at most one name,
+/// so no answer carries a NextToken and any token given is not one Rampart issued.
+pub(crate) fn list_resource_policies(rec: &SecretRec, max: usize, next_token: Option<&str>) -> Result<Value> {
+    if next_token.is_some() {
+        return Err(SmError::InvalidNextToken("The NextToken value is invalid.".into()));
+    }
+    let names: Vec<Value> =
+        rec.policy.iter().take(max).map(|_| json!({"PolicyName": crate::ops::DEFAULT_POLICY_NAME})).collect();
+    Ok(json!({"ResourcePolicies": names}))
+}
+
+/// The name of the policy PutResourcePolicy sets.
+pub(crate) const DEFAULT_POLICY_NAME: &str = "default";
+
+/// The AWS managed key `aws/secretsmanager` cannot be used from another account (its key policy
+/// names only its own account, and nobody can change it), so AWS refuses reading or writing the
+/// value of such a secret across accounts before asking KMS — with this message, not KMS's
+/// AccessDenied.
+fn default_key_stays_home(ctx: &RequestContext, rec: &SecretRec) -> Result<()> {
+    let owner = rec.arn.split(':').nth(4).unwrap_or_default();
+    let default_key = match rec.kms_key_id.as_deref() {
+        None => true,
+        Some(k) => k == crate::keys::DEFAULT_KEY_ALIAS || k.ends_with(&format!(":{}", crate::keys::DEFAULT_KEY_ALIAS)),
+    };
+    if default_key && owner != ctx.caller.account_id {
+        return Err(SmError::InvalidRequest(
+            "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -1226,23 +1259,16 @@ mod unit {
         )));
         assert!(grants_public_access(&p("\"*\"", r#","Condition":{"StringEquals":{"aws:UserAgent":"x"}}"#)));
     }
-}
 
-/// The AWS managed key `aws/secretsmanager` cannot be used from another account (its key policy
-/// names only its own account, and nobody can change it), so AWS refuses reading or writing the
-/// value of such a secret across accounts before asking KMS — with this message, not KMS's
-/// AccessDenied.
-fn default_key_stays_home(ctx: &RequestContext, rec: &SecretRec) -> Result<()> {
-    let owner = rec.arn.split(':').nth(4).unwrap_or_default();
-    let default_key = match rec.kms_key_id.as_deref() {
-        None => true,
-        Some(k) => k == crate::keys::DEFAULT_KEY_ALIAS || k.ends_with(&format!(":{}", crate::keys::DEFAULT_KEY_ALIAS)),
-    };
-    if default_key && owner != ctx.caller.account_id {
-        return Err(SmError::InvalidRequest(
-            "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
-                .into(),
-        ));
+    #[test]
+    fn resource_policy_names() {
+        let mut rec = SecretRec::default();
+        assert_eq!(list_resource_policies(&rec, 100, None).unwrap(), json!({"ResourcePolicies": []}));
+        rec.policy = Some("{}".into());
+        assert_eq!(
+            list_resource_policies(&rec, 1, None).unwrap(),
+            json!({"ResourcePolicies": [{"PolicyName": "default"}]})
+        );
+        assert!(matches!(list_resource_policies(&rec, 1, Some("t")), Err(SmError::InvalidNextToken(_))));
     }
-    Ok(())
 }

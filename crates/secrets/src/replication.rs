@@ -1,17 +1,19 @@
-//! Replication of a secret to other Regions of the same server.
+//! Replication of a secret to other Regions of the same server, and StopReplicationToReplica,
+//! which promotes a replica to a standalone secret.
 //!
 //! A replica is stored as a stub in its Region (ARN, name, account, Region, primary Region) and
 //! read as a view of its primary: same values (decrypted with the primary's encryption context),
 //! versions, description, tags and policy, under the replica's ARN. Replicas are read-only: every
 //! change goes through the primary (AWS refuses it in the replica's Region).
 
+use rampart_service::RequestContext;
 use rampart_store::{transact, ReadExt, TransactionExt};
 use serde_json::{json, Value};
 
 use crate::error::{Result, SmError};
 use crate::input::{check_len, In};
 use crate::model::put;
-use crate::model::{secret_key, Replica, SecretRec, SECRETS};
+use crate::model::{secret_key, value_key, Replica, SecretRec, VersionMeta, SECRETS, VALUES};
 use crate::SecretsManager;
 
 /// The ARN of `primary_arn`'s replica in `region` (same name and suffix).
@@ -211,5 +213,63 @@ impl SecretsManager {
             Ok(cur)
         })?;
         Ok(json!({"ARN": rec.arn, "ReplicationStatus": replication_status(&rec)}))
+    }
+
+    /// StopReplicationToReplica of `view` (a replica, read in its Region): promote it to a
+    /// standalone secret under its own ARN — description, tags and policy as they are, every
+    /// version's value decrypted with the primary's key and encrypted again under the replica's
+    /// KMS key (as the caller, as every value operation) — and drop its Region from the primary's
+    /// replication.
+    pub(crate) fn stop_replication_to_replica(&self, ctx: &RequestContext, view: SecretRec) -> Result<Value> {
+        let Some(primary_region) = view.primary_region.clone() else {
+            return Err(SmError::InvalidRequest(
+                "StopReplicationToReplica is valid only for a replica secret; this secret is a primary secret.".into(),
+            ));
+        };
+        let primary_key = secret_key(&view.account, &primary_region, &view.name);
+        let primary = self.store.get_json::<SecretRec>(SECRETS, &primary_key)?.ok_or_else(SmError::not_found)?;
+        let kms_key_id = primary.replicas.iter().find(|r| r.region == view.region).and_then(|r| r.kms_key_id.clone());
+        let now = self.now_ms();
+        let mut promoted = SecretRec {
+            arn: view.arn.clone(),
+            name: view.name.clone(),
+            account: view.account.clone(),
+            region: view.region.clone(),
+            description: view.description.clone(),
+            kms_key_id,
+            created: view.created,
+            last_changed: now,
+            tags: view.tags.clone(),
+            tagged: view.tagged,
+            policy: view.policy.clone(),
+            ..Default::default()
+        };
+        let mut values = Vec::new();
+        for v in &view.versions {
+            let mut meta = VersionMeta { key_arn: None, last_accessed: None, ..v.clone() };
+            if v.has_value() {
+                let plain = self.open_value(ctx, &view, &v.id)?;
+                let sealed = self.seal_value(ctx, &promoted, &v.id, &plain)?;
+                meta.key_arn = Some(sealed.key_arn.clone());
+                values.push((v.id.clone(), sealed));
+            }
+            promoted.versions.push(meta);
+        }
+        transact(self.store.as_ref(), |tx| -> Result<()> {
+            let stub = tx
+                .get_json::<SecretRec>(SECRETS, &promoted.key())?
+                .filter(|s| s.arn == promoted.arn && s.primary_region.as_deref() == Some(primary_region.as_str()))
+                .ok_or_else(SmError::not_found)?;
+            for (id, sealed) in &values {
+                tx.put_json(VALUES, &value_key(&stub.arn, id), sealed)?;
+            }
+            tx.put_json(SECRETS, &promoted.key(), &promoted)?;
+            if let Some(mut p) = tx.get_json::<SecretRec>(SECRETS, &primary_key)? {
+                p.replicas.retain(|r| r.region != promoted.region);
+                tx.put_json(SECRETS, &primary_key, &p)?;
+            }
+            Ok(())
+        })?;
+        Ok(json!({"ARN": promoted.arn}))
     }
 }

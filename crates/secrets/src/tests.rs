@@ -665,7 +665,7 @@ fn input_validation() {
     assert_eq!(e.err("PutSecretValue", json!({"SecretId": "novalue"})).code, "InvalidRequestException");
     let p = e.ok("GetRandomPassword", json!({"PasswordLength": 12, "ExcludePunctuation": true}));
     assert_eq!(p["RandomPassword"].as_str().unwrap().len(), 12);
-    assert!(!e.svc.has_operation("StopReplicationToReplica"));
+    assert!(!e.svc.has_operation("AssociateCrossAccountReplica"));
 }
 
 #[test]
@@ -840,6 +840,37 @@ fn huge_tag_and_replica_lists_are_refused_before_authorization() {
 }
 
 #[test]
+fn stop_replication_promotes_the_replica() {
+    let e = env();
+    let west = "us-west-2";
+    let c = e.ok(
+        "CreateSecret",
+        json!({"Name": "promo", "SecretString": "s1", "Description": "d", "AddReplicaRegions": [{"Region": west}]}),
+    );
+    e.ok("PutSecretValue", json!({"SecretId": "promo", "SecretString": "s2"}));
+    let replica = c["ARN"].as_str().unwrap().replace(REGION, west);
+    let err = e.err("StopReplicationToReplica", json!({"SecretId": "promo"}));
+    assert_eq!(err.code, "InvalidRequestException");
+    let out = e.call_in(west, "StopReplicationToReplica", json!({"SecretId": replica})).unwrap();
+    assert_eq!(out, json!({"ARN": replica}));
+    let d = e.call_in(west, "DescribeSecret", json!({"SecretId": "promo"})).unwrap();
+    assert!(d.get("PrimaryRegion").is_none());
+    assert_eq!((d["ARN"].as_str(), d["Description"].as_str()), (Some(replica.as_str()), Some("d")));
+    assert_eq!(d["VersionIdsToStages"], e.stages("promo"));
+    let prev = e.call_in(west, "GetSecretValue", json!({"SecretId": "promo", "VersionStage": "AWSPREVIOUS"})).unwrap();
+    assert_eq!(prev["SecretString"], "s1");
+    assert!(e.ok("DescribeSecret", json!({"SecretId": "promo"})).get("ReplicationStatus").is_none());
+    // Standalone: the primary's changes no longer reach it, and its own are allowed.
+    e.ok("PutSecretValue", json!({"SecretId": "promo", "SecretString": "s3"}));
+    assert_eq!(e.call_in(west, "GetSecretValue", json!({"SecretId": "promo"})).unwrap()["SecretString"], "s2");
+    e.call_in(west, "PutSecretValue", json!({"SecretId": "promo", "SecretString": "w"})).unwrap();
+    assert_eq!(e.call_in(west, "GetSecretValue", json!({"SecretId": "promo"})).unwrap()["SecretString"], "w");
+    // The primary can now be deleted; the promoted secret stays.
+    e.ok("DeleteSecret", json!({"SecretId": "promo", "ForceDeleteWithoutRecovery": true}));
+    assert_eq!(e.call_in(west, "GetSecretValue", json!({"SecretId": "promo"})).unwrap()["SecretString"], "w");
+}
+
+#[test]
 fn every_operation_is_listed_once() {
     let names = crate::api::OPERATIONS.names();
     assert_eq!(
@@ -854,6 +885,7 @@ fn every_operation_is_listed_once() {
             "GetRandomPassword",
             "GetResourcePolicy",
             "GetSecretValue",
+            "ListResourcePolicies",
             "ListSecretVersionIds",
             "ListSecrets",
             "PutResourcePolicy",
@@ -862,6 +894,7 @@ fn every_operation_is_listed_once() {
             "ReplicateSecretToRegions",
             "RestoreSecret",
             "RotateSecret",
+            "StopReplicationToReplica",
             "TagResource",
             "UntagResource",
             "UpdateSecret",
@@ -871,7 +904,7 @@ fn every_operation_is_listed_once() {
     );
     let e = env();
     assert!(names.iter().all(|n| e.svc.has_operation(n)));
-    let err = e.svc.plan(&ctx(), "StopReplicationToReplica", &Input::Json(json!({}))).unwrap_err();
+    let err = e.svc.plan(&ctx(), "AssociateCrossAccountReplica", &Input::Json(json!({}))).unwrap_err();
     assert_eq!(err.code, "UnknownOperationException");
 }
 

@@ -52,6 +52,7 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     }
     let kms = rampart_kms::Kms::new(store.clone(), boot.sealer.clone(), iam.authorizer());
     let secrets = secrets_service(boot, &store, &iam, &kms)?;
+    iam.set_activity_log(Arc::new(rampart_trail::activity::TrailActivity::new(boot.store.clone())));
     let audit = rampart_trail::AuditLog::start_with(boot.store.clone(), trail_retention(boot)?)
         .map_err(|e| StartupError::Config(format!("cannot start the audit writer: {e}")))?;
     let trail = rampart_trail::CloudTrail::start(

@@ -306,6 +306,37 @@ pub trait Service: Send + Sync {
     fn plan(&self, ctx: &RequestContext, operation: &str, input: &Input) -> Result<AuthzPlan, AwsError>;
 }
 
+/// Who made a recorded call, as last-accessed reports count principals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivityPrincipal {
+    Root,
+    User,
+    /// A role session (counted as its role).
+    Role,
+}
+
+/// One authenticated call as the audit trail recorded it (IAM's last-accessed reports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Activity {
+    /// `eventTime`, Unix seconds.
+    pub time: i64,
+    pub kind: ActivityPrincipal,
+    /// The caller's ARN: the IAM user's, the session's role (its session issuer), or root's.
+    pub principal: String,
+    /// The service namespace (`iam` for `iam.amazonaws.com`).
+    pub namespace: String,
+    /// `eventName`: the action.
+    pub action: String,
+    pub region: String,
+}
+
+/// The recorded calls of an account (implemented by crates/trail, wired by the server).
+pub trait ActivityLog: Send + Sync {
+    /// Visit the authenticated calls recorded for `account` whose time is in `[since, until]`,
+    /// newest first; allowed and denied attempts alike.
+    fn visit(&self, account: &str, since: i64, until: i64, f: &mut dyn FnMut(&Activity)) -> Result<(), String>;
+}
+
 /// Decides authorization checks (implemented by crates/iam, which knows identities and their policies).
 pub trait Authorizer: Send + Sync {
     /// `Ok(())` when allowed; otherwise AWS's `AccessDenied` (or the service's equivalent code).

@@ -2,6 +2,7 @@
 //! released (a group-commit writer thread), LookupEvents, trails that deliver gzipped log files
 //! with a signed digest chain, and the offline verifier behind `rampart trail verify`.
 
+pub mod activity;
 pub mod audit;
 pub mod delivery;
 pub mod digest;

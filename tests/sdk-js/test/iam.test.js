@@ -8,7 +8,17 @@ import {
   CreateAccessKeyCommand,
   CreatePolicyCommand,
   CreateRoleCommand,
+  CreateServiceSpecificCredentialCommand,
   CreateUserCommand,
+  DeleteServiceSpecificCredentialCommand,
+  GenerateServiceLastAccessedDetailsCommand,
+  GetServiceLastAccessedDetailsCommand,
+  GetServiceLastAccessedDetailsWithEntitiesCommand,
+  ListServiceSpecificCredentialsCommand,
+  PutUserPolicyCommand,
+  ResetServiceSpecificCredentialCommand,
+  SetSecurityTokenServicePreferencesCommand,
+  UpdateServiceSpecificCredentialCommand,
   DeleteAccessKeyCommand,
   DeletePolicyCommand,
   DeleteRoleCommand,
@@ -16,6 +26,7 @@ import {
   DetachRolePolicyCommand,
   EntityAlreadyExistsException,
   GetAccessKeyLastUsedCommand,
+  GetAccountSummaryCommand,
   GetPolicyCommand,
   GetPolicyVersionCommand,
   GetRoleCommand,
@@ -330,3 +341,124 @@ test("a user without policies gets AccessDenied with AWS's message", async () =>
     return true;
   });
 });
+
+test("service-specific credentials: create, list, reset, deactivate, delete; the quota and unknown services", async () => {
+  const name = unique("user");
+  await iam.send(new CreateUserCommand({ UserName: name }));
+  const c = (
+    await iam.send(new CreateServiceSpecificCredentialCommand({ UserName: name, ServiceName: "codecommit.amazonaws.com" }))
+  ).ServiceSpecificCredential;
+  assert.match(c.ServiceSpecificCredentialId, /^ACCA[A-Z2-7]{17}$/);
+  assert.equal(c.ServiceUserName, `${name}-at-${srv.accountId}`);
+  assert.equal(c.ServicePassword.length, 44);
+  assert.ok(c.CreateDate instanceof Date);
+  const listed = (await iam.send(new ListServiceSpecificCredentialsCommand({ UserName: name }))).ServiceSpecificCredentials;
+  assert.deepEqual(
+    listed.map((m) => [m.ServiceSpecificCredentialId, m.Status, m.ServicePassword]),
+    [[c.ServiceSpecificCredentialId, "Active", undefined]],
+  );
+  const r = (
+    await iam.send(
+      new ResetServiceSpecificCredentialCommand({ UserName: name, ServiceSpecificCredentialId: c.ServiceSpecificCredentialId }),
+    )
+  ).ServiceSpecificCredential;
+  assert.notEqual(r.ServicePassword, c.ServicePassword);
+  await iam.send(
+    new UpdateServiceSpecificCredentialCommand({
+      UserName: name,
+      ServiceSpecificCredentialId: c.ServiceSpecificCredentialId,
+      Status: "Inactive",
+    }),
+  );
+  const key = (
+    await iam.send(
+      new CreateServiceSpecificCredentialCommand({ UserName: name, ServiceName: "bedrock.amazonaws.com", CredentialAgeDays: 7 }),
+    )
+  ).ServiceSpecificCredential;
+  assert.equal(key.ServiceCredentialSecret.length, 44);
+  assert.equal((key.ExpirationDate - key.CreateDate) / 86400000, 7);
+  await iam.send(new CreateServiceSpecificCredentialCommand({ UserName: name, ServiceName: "codecommit.amazonaws.com" }));
+  await assert.rejects(
+    iam.send(new CreateServiceSpecificCredentialCommand({ UserName: name, ServiceName: "codecommit.amazonaws.com" })),
+    (e) => {
+      assert.equal(e.name, "LimitExceededException");
+      assert.equal(e.$metadata.httpStatusCode, 409);
+      return true;
+    },
+  );
+  await assert.rejects(
+    iam.send(new CreateServiceSpecificCredentialCommand({ UserName: name, ServiceName: "s3.amazonaws.com" })),
+    (e) => {
+      assert.equal(e.name, "ServiceNotSupportedException");
+      assert.equal(e.$metadata.httpStatusCode, 404);
+      return true;
+    },
+  );
+  await assert.rejects(iam.send(new DeleteUserCommand({ UserName: name })), (e) => e.name === "DeleteConflictException");
+  for (const m of (await iam.send(new ListServiceSpecificCredentialsCommand({ UserName: name }))).ServiceSpecificCredentials) {
+    await iam.send(new DeleteServiceSpecificCredentialCommand({ UserName: name, ServiceSpecificCredentialId: m.ServiceSpecificCredentialId }));
+  }
+  await assert.rejects(
+    iam.send(new DeleteServiceSpecificCredentialCommand({ UserName: name, ServiceSpecificCredentialId: c.ServiceSpecificCredentialId })),
+    (e) => e instanceof NoSuchEntityException,
+  );
+  await iam.send(new DeleteUserCommand({ UserName: name }));
+});
+
+test("service last accessed: a user's report from the recorded calls, and its entities", async () => {
+  const name = unique("user");
+  const user = (await iam.send(new CreateUserCommand({ UserName: name }))).User;
+  await iam.send(
+    new PutUserPolicyCommand({
+      UserName: name,
+      PolicyName: "p",
+      PolicyDocument: policy({ Effect: "Allow", Action: ["iam:List*", "s3:GetObject"], Resource: "*" }),
+    }),
+  );
+  const key = (await iam.send(new CreateAccessKeyCommand({ UserName: name }))).AccessKey;
+  const asUser = srv.client(IAMClient, { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey });
+  await asUser.send(new ListUsersCommand({}));
+  const { JobId } = await iam.send(
+    new GenerateServiceLastAccessedDetailsCommand({ Arn: user.Arn, Granularity: "ACTION_LEVEL" }),
+  );
+  assert.equal(JobId.length, 36);
+  // A job: poll until it is no longer IN_PROGRESS (bounded).
+  let report;
+  for (let i = 0; i < 100; i++) {
+    report = await iam.send(new GetServiceLastAccessedDetailsCommand({ JobId }));
+    if (report.JobStatus !== "IN_PROGRESS") break;
+  }
+  assert.equal(report.JobStatus, "COMPLETED");
+  assert.equal(report.JobType, "ACTION_LEVEL");
+  assert.deepEqual(
+    report.ServicesLastAccessed.map((s) => [s.ServiceNamespace, s.TotalAuthenticatedEntities]),
+    [
+      ["iam", 1],
+      ["s3", 0],
+    ],
+  );
+  const iamSvc = report.ServicesLastAccessed[0];
+  assert.equal(iamSvc.LastAuthenticatedEntity, user.Arn);
+  assert.ok(iamSvc.LastAuthenticated instanceof Date);
+  assert.deepEqual(
+    iamSvc.TrackedActionsLastAccessed.map((a) => a.ActionName),
+    ["ListUsers"],
+  );
+  const ents = await iam.send(new GetServiceLastAccessedDetailsWithEntitiesCommand({ JobId, ServiceNamespace: "iam" }));
+  assert.deepEqual(
+    ents.EntityDetailsList.map((e) => [e.EntityInfo.Arn, e.EntityInfo.Type, e.LastAuthenticated instanceof Date]),
+    [[user.Arn, "USER", true]],
+  );
+  await assert.rejects(
+    iam.send(new GetServiceLastAccessedDetailsCommand({ JobId: "00000000-0000-0000-0000-000000000000" })),
+    (e) => e instanceof NoSuchEntityException,
+  );
+});
+
+test("SetSecurityTokenServicePreferences shows in GetAccountSummary", async () => {
+  await iam.send(new SetSecurityTokenServicePreferencesCommand({ GlobalEndpointTokenVersion: "v2Token" }));
+  assert.equal((await iam.send(new GetAccountSummaryCommand({}))).SummaryMap.GlobalEndpointTokenVersion, 2);
+  await iam.send(new SetSecurityTokenServicePreferencesCommand({ GlobalEndpointTokenVersion: "v1Token" }));
+  assert.equal((await iam.send(new GetAccountSummaryCommand({}))).SummaryMap.GlobalEndpointTokenVersion, 1);
+});
+

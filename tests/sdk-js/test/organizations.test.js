@@ -4,7 +4,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
+import {
+  AttachUserPolicyCommand,
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  GenerateOrganizationsAccessReportCommand,
+  GetOrganizationsAccessReportCommand,
+  IAMClient,
+} from "@aws-sdk/client-iam";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import {
   AcceptHandshakeCommand,
@@ -412,3 +419,24 @@ test("billing transfer: InviteOrganizationToTransferResponsibility, accept, list
     return true;
   });
 });
+
+test("GenerateOrganizationsAccessReport / GetOrganizationsAccessReport for the root", async () => {
+  const asAdmin = srv.client(IAMClient, admin.credentials);
+  const path = `${organization.Id}/${rootId}`;
+  const { JobId } = await asAdmin.send(new GenerateOrganizationsAccessReportCommand({ EntityPath: path }));
+  let report;
+  for (let i = 0; i < 100; i++) {
+    report = await asAdmin.send(new GetOrganizationsAccessReportCommand({ JobId }));
+    if (report.JobStatus !== "IN_PROGRESS") break;
+  }
+  assert.equal(report.JobStatus, "COMPLETED");
+  const byNs = Object.fromEntries(report.AccessDetails.map((d) => [d.ServiceNamespace, d]));
+  // The management account's principals called IAM and Organizations in the tests above.
+  for (const ns of ["iam", "organizations"]) {
+    assert.ok(byNs[ns].TotalAuthenticatedEntities >= 1, ns);
+    assert.ok(byNs[ns].LastAuthenticatedTime instanceof Date, ns);
+    assert.ok(byNs[ns].EntityPath.startsWith(`${path}/`), byNs[ns].EntityPath);
+  }
+  assert.equal(report.NumberOfServicesAccessible, report.AccessDetails.length);
+});
+

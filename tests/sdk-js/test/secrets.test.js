@@ -12,14 +12,17 @@ import {
   GetRandomPasswordCommand,
   GetSecretValueCommand,
   InvalidRequestException,
+  ListResourcePoliciesCommand,
   ListSecretsCommand,
   ListSecretVersionIdsCommand,
+  PutResourcePolicyCommand,
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
   RestoreSecretCommand,
   SecretsManagerClient,
   SecretsManagerServiceException,
+  StopReplicationToReplicaCommand,
   TagResourceCommand,
   UpdateSecretCommand,
   paginateListSecrets,
@@ -220,3 +223,54 @@ test("secrets survive a restart of the durable server", async () => {
   assert.deepEqual(Buffer.from(got.SecretBinary), Buffer.from(ALL_BYTES));
   assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: name }))).Description, UNICODE);
 });
+
+test("StopReplicationToReplica promotes a replica; ListResourcePolicies names the policy", async () => {
+  const name = unique("promote");
+  const created = await sm.send(
+    new CreateSecretCommand({ Name: name, SecretString: `v1 ${UNICODE}`, AddReplicaRegions: [{ Region: "us-west-2" }] }),
+  );
+  const replicaArn = created.ARN.replace(":us-east-1:", ":us-west-2:");
+  const west = new SecretsManagerClient({
+    endpoint: srv.endpoint,
+    region: "us-west-2",
+    credentials: srv.credentials,
+    maxAttempts: 1,
+  });
+  assert.equal((await west.send(new StopReplicationToReplicaCommand({ SecretId: replicaArn }))).ARN, replicaArn);
+  const d = await west.send(new DescribeSecretCommand({ SecretId: name }));
+  assert.equal(d.PrimaryRegion, undefined);
+  assert.equal((await west.send(new GetSecretValueCommand({ SecretId: name }))).SecretString, `v1 ${UNICODE}`);
+  assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: name }))).ReplicationStatus, undefined);
+  await assert.rejects(sm.send(new StopReplicationToReplicaCommand({ SecretId: name })), (e) => {
+    assert.ok(e instanceof InvalidRequestException, e.name);
+    return true;
+  });
+
+  assert.deepEqual((await sm.send(new ListResourcePoliciesCommand({ SecretId: name }))).ResourcePolicies, []);
+  await sm.send(
+    new PutResourcePolicyCommand({
+      SecretId: name,
+      ResourcePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { AWS: `arn:aws:iam::${srv.accountId}:root` },
+            Action: "secretsmanager:GetSecretValue",
+            Resource: "*",
+          },
+        ],
+      }),
+    }),
+  );
+  assert.deepEqual((await sm.send(new ListResourcePoliciesCommand({ SecretId: name }))).ResourcePolicies, [
+    { PolicyName: "default" },
+  ]);
+  await assert.rejects(sm.send(new ListResourcePoliciesCommand({ SecretId: unique("missing") })), (e) => {
+    assert.ok(e instanceof ResourceNotFoundException, e.name);
+    return true;
+  });
+  await sm.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
+  await west.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
+});
+

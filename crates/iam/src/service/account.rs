@@ -1,4 +1,5 @@
-//! Account-level operations: GetAccountSummary and account aliases.
+//! Account-level operations: GetAccountSummary, account aliases, and the STS global endpoint
+//! token version (SetSecurityTokenServicePreferences).
 
 use rampart_protocol::xml::XmlWriter;
 use rampart_service::{op, AuthzPlan, Entry, Input, Operation, Output, RequestContext};
@@ -15,7 +16,42 @@ pub const OPS: &[Entry<Core>] = &[
     op::<Core, CreateAccountAlias>(),
     op::<Core, DeleteAccountAlias>(),
     op::<Core, ListAccountAliases>(),
+    op::<Core, SetSecurityTokenServicePreferences>(),
 ];
+
+/// `{account}` → the global endpoint token version (1 or 2) SetSecurityTokenServicePreferences
+/// chose; absent = 1, AWS's default.
+pub const STS_PREFERENCES: &str = "iam_sts_preferences";
+
+/// SetSecurityTokenServicePreferences: the account's global endpoint token version, shown by
+/// GetAccountSummary's `GlobalEndpointTokenVersion`. Rampart's session tokens are valid in every
+/// Region whichever version is chosen (a Rampart server has no opt-in Regions).
+pub struct SetSecurityTokenServicePreferences {
+    version: u8,
+}
+
+impl Operation<Core> for SetSecurityTokenServicePreferences {
+    const NAME: &'static str = "SetSecurityTokenServicePreferences";
+    type Error = IamError;
+
+    fn parse(input: &Input) -> Result<Self> {
+        let mut a = Args::new(input.query());
+        let v = a.req_enum("GlobalEndpointTokenVersion", &["v1Token", "v2Token"]);
+        let version = if v == "v2Token" { 2 } else { 1 };
+        a.finish()?;
+        Ok(SetSecurityTokenServicePreferences { version })
+    }
+
+    fn authorize(&mut self, _: &Core, _: &RequestContext) -> Result<AuthzPlan> {
+        one(check(Self::NAME, "*"))
+    }
+
+    fn run(self, core: &Core, ctx: &RequestContext) -> Result<Output> {
+        let acct = account(ctx);
+        core.db.write(acct, |tx| tx.put(STS_PREFERENCES, acct, &self.version))?;
+        empty()
+    }
+}
 
 pub struct GetAccountSummary;
 
@@ -159,6 +195,7 @@ fn summary(core: &Core, acct: &str) -> Result<Output> {
             }
         }
     }
+    let token_version = core.db.get::<u8>(STS_PREFERENCES, acct)?.unwrap_or(1);
     let devices = super::mfa::devices(core, acct)?;
     let devices_in_use = devices.iter().filter(|d| d.user.is_some()).count();
     let entries: Vec<(&str, usize)> = vec![
@@ -198,7 +235,7 @@ fn summary(core: &Core, acct: &str) -> Result<Output> {
         ("PolicySizeQuota", 6144),
         ("VersionsPerPolicyQuota", 5),
         ("AssumeRolePolicySizeQuota", 2048),
-        ("GlobalEndpointTokenVersion", 1),
+        ("GlobalEndpointTokenVersion", usize::from(token_version)),
     ];
     let mut w = XmlWriter::new();
     w.start("SummaryMap");

@@ -797,6 +797,7 @@ mod tests {
             creds: Arc::new(IamCredentials::new(db.clone(), sealer.clone())),
             db,
             sealer,
+            activity: std::sync::OnceLock::new(),
             public_url: Default::default(),
         }
     }

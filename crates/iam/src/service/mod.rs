@@ -8,10 +8,12 @@ mod details;
 mod groups;
 mod index;
 mod inline;
+mod last_accessed;
 pub(crate) mod login;
 mod managed_policies;
 pub(crate) mod mfa;
 pub(crate) mod oidc_providers;
+mod org_access;
 mod outbound;
 mod profiles;
 mod report;
@@ -19,6 +21,7 @@ mod roles;
 mod root_access;
 pub(crate) mod saml_providers;
 mod server_certs;
+mod service_creds;
 mod service_linked;
 mod signing_certs;
 mod simulate;
@@ -47,6 +50,8 @@ pub(crate) struct Core {
     pub creds: Arc<IamCredentials>,
     /// Seals secrets kept at rest (MFA seeds).
     pub sealer: Arc<rampart_store::Sealer>,
+    /// The recorded calls last-accessed reports are computed from (wired by the server).
+    pub activity: std::sync::OnceLock<Arc<dyn rampart_service::ActivityLog>>,
     /// Rampart's public base URL (`http://host:port`): outbound federation issuers live under it.
     pub public_url: std::sync::RwLock<String>,
 }
@@ -76,6 +81,7 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     report::OPS,
     service_linked::OPS,
     ssh_keys::OPS,
+    service_creds::OPS,
     signing_certs::OPS,
     server_certs::OPS,
     saml_providers::OPS,
@@ -87,6 +93,8 @@ static OPERATIONS: Operations<Core> = Operations::new(&[
     simulate::OPS,
     details::OPS,
     access::OPS,
+    last_accessed::OPS,
+    org_access::OPS,
     outbound::OPS,
     root_access::OPS,
 ]);

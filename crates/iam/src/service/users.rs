@@ -501,6 +501,7 @@ fn update(core: &Core, acct: &str, name: &str, new_path: Option<&str>, new_name:
             )?;
             super::signing_certs::rename_user(tx, acct, &old_name, &u.name)?;
             super::login::rename_user(tx, acct, &old_name, &u.name)?;
+            super::service_creds::rename_user(tx, acct, &old_name, &u.name)?;
             for g in &u.groups {
                 if let Some(mut group) = tx.entity::<GroupRec>(acct, g)? {
                     for m in group.members.iter_mut() {
@@ -549,6 +550,9 @@ fn delete(core: &Core, acct: &str, name: &str) -> Result<()> {
         }
         if !super::ssh_keys::user_keys(tx, acct, &u.name)?.is_empty() {
             return conflict("delete SSH public keys");
+        }
+        if !super::service_creds::user_creds(tx, acct, &u.name)?.is_empty() {
+            return conflict("delete service specific credentials");
         }
         if let Some(b) = &u.boundary {
             let e = EntityRef { kind: EntityKind::User, name: &u.name, id: &u.id, path: &u.path };

@@ -922,11 +922,13 @@ impl Operation<Kms> for ReplicateKey {
             m.insert("Enabled".into(), json!(false));
             m.remove("CurrentKeyMaterialId");
         }
-        let mut out = json!({"ReplicaKeyMetadata": metadata, "ReplicaPolicy": policy});
+        let mut out = serde_json::Map::new();
+        out.insert("ReplicaKeyMetadata".into(), metadata);
+        out.insert("ReplicaPolicy".into(), json!(policy));
         if !tags.is_empty() {
-            out["ReplicaTags"] = Value::Array(tags);
+            out.insert("ReplicaTags".into(), Value::Array(tags));
         }
-        Ok(Output::Json(out))
+        Ok(Output::Json(Value::Object(out)))
     }
 }
 

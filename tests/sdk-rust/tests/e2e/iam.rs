@@ -247,3 +247,105 @@ async fn not_found_is_a_typed_error() {
     }
     srv.stop();
 }
+
+#[tokio::test]
+async fn service_specific_credentials() {
+    use aws_sdk_iam::operation::create_service_specific_credential::CreateServiceSpecificCredentialError;
+    let srv = Server::start();
+    let iam = Client::new(&srv.root_config().await);
+    let name = unique("git");
+    iam.create_user().user_name(&name).send().await.unwrap();
+    let out = iam
+        .create_service_specific_credential()
+        .user_name(&name)
+        .service_name("codecommit.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    let c = out.service_specific_credential().unwrap();
+    assert!(c.service_specific_credential_id().starts_with("ACCA"), "{}", c.service_specific_credential_id());
+    assert_eq!(c.service_user_name(), format!("{name}-at-{}", srv.account_id));
+    assert_eq!(c.service_password().len(), 44);
+    assert_eq!(c.status(), &StatusType::Active);
+    let id = c.service_specific_credential_id().to_string();
+
+    let listed = iam.list_service_specific_credentials().user_name(&name).send().await.unwrap();
+    let ids: Vec<&str> =
+        listed.service_specific_credentials().iter().map(|m| m.service_specific_credential_id()).collect();
+    assert_eq!(ids, [id.as_str()]);
+    let reset = iam.reset_service_specific_credential().user_name(&name).service_specific_credential_id(&id).send().await;
+    let reset = reset.unwrap();
+    assert_ne!(reset.service_specific_credential().unwrap().service_password(), c.service_password());
+    iam.update_service_specific_credential()
+        .user_name(&name)
+        .service_specific_credential_id(&id)
+        .status(StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+
+    let err = iam
+        .create_service_specific_credential()
+        .user_name(&name)
+        .service_name("ec2.amazonaws.com")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), 404);
+    assert!(matches!(err.into_service_error(), CreateServiceSpecificCredentialError::ServiceNotSupportedException(_)));
+    let err = iam.delete_user().user_name(&name).send().await.unwrap_err();
+    assert!(matches!(err.into_service_error(), DeleteUserError::DeleteConflictException(_)));
+    iam.delete_service_specific_credential().user_name(&name).service_specific_credential_id(&id).send().await.unwrap();
+    iam.delete_user().user_name(&name).send().await.unwrap();
+    srv.stop();
+}
+
+#[tokio::test]
+async fn service_last_accessed_report() {
+    use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, JobStatusType};
+    let srv = Server::start();
+    let iam = Client::new(&srv.root_config().await);
+    let user = srv.make_user(&iam, &[&allow(&["iam:List*", "kms:ListKeys"], "*")]).await;
+    Client::new(&srv.user_config(&user).await).list_users().send().await.unwrap();
+    let job = iam
+        .generate_service_last_accessed_details()
+        .arn(&user.arn)
+        .granularity(AccessAdvisorUsageGranularityType::ActionLevel)
+        .send()
+        .await
+        .unwrap();
+    let job = job.job_id().unwrap().to_string();
+    // A job: poll (bounded) until it is no longer in progress.
+    let mut report = None;
+    for _ in 0..100 {
+        let r = iam.get_service_last_accessed_details().job_id(&job).send().await.unwrap();
+        if r.job_status() != &JobStatusType::InProgress {
+            report = Some(r);
+            break;
+        }
+    }
+    let report = report.expect("the job completes");
+    assert_eq!(report.job_status(), &JobStatusType::Completed);
+    let services: Vec<(&str, Option<i32>)> = report
+        .services_last_accessed()
+        .iter()
+        .map(|s| (s.service_namespace(), s.total_authenticated_entities()))
+        .collect();
+    assert_eq!(services, [("iam", Some(1)), ("kms", Some(0))]);
+    let iam_svc = &report.services_last_accessed()[0];
+    assert_eq!(iam_svc.last_authenticated_entity(), Some(user.arn.as_str()));
+    let actions: Vec<&str> =
+        iam_svc.tracked_actions_last_accessed().iter().filter_map(|a| a.action_name()).collect();
+    assert_eq!(actions, ["ListUsers"]);
+    let ents = iam
+        .get_service_last_accessed_details_with_entities()
+        .job_id(&job)
+        .service_namespace("iam")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ents.entity_details_list().len(), 1);
+    assert_eq!(ents.entity_details_list()[0].entity_info().map(|e| e.arn()), Some(user.arn.as_str()));
+    assert!(ents.entity_details_list()[0].last_authenticated().is_some());
+    srv.stop();
+}

@@ -360,5 +360,44 @@ async fn billing_transfer_between_organizations() {
     assert!(ended.end_timestamp().unwrap().secs() > start.secs());
     let described = payer.describe_responsibility_transfer().id(&tid).send().await.unwrap();
     assert_eq!(described.responsibility_transfer().unwrap().status(), Some(&ResponsibilityTransferStatus::Withdrawn));
+
+#[tokio::test]
+async fn organizations_access_report() {
+    use aws_sdk_iam::types::{JobStatusType, SortKeyType};
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let org = Client::new(&root);
+    let iam = aws_sdk_iam::Client::new(&root);
+    let org_id = org.create_organization().feature_set(OrganizationFeatureSet::All).send().await.unwrap();
+    let org_id = org_id.organization().unwrap().id().unwrap().to_string();
+    let root_id = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
+    iam.list_users().send().await.unwrap();
+    let path = format!("{org_id}/{root_id}");
+    let job = iam.generate_organizations_access_report().entity_path(&path).send().await.unwrap();
+    let job = job.job_id().unwrap().to_string();
+    let mut report = None;
+    for _ in 0..100 {
+        let r = iam
+            .get_organizations_access_report()
+            .job_id(&job)
+            .sort_key(SortKeyType::LastAuthenticatedTimeDescending)
+            .send()
+            .await
+            .unwrap();
+        if r.job_status() != &JobStatusType::InProgress {
+            report = Some(r);
+            break;
+        }
+    }
+    let report = report.expect("the job completes");
+    assert_eq!(report.job_status(), &JobStatusType::Completed);
+    let details = report.access_details();
+    let iam_row = details.iter().find(|d| d.service_namespace() == "iam").unwrap();
+    assert_eq!(iam_row.total_authenticated_entities(), Some(1));
+    assert_eq!(iam_row.entity_path(), Some(format!("{path}/{}", srv.account_id).as_str()));
+    // Most recent first: services never accessed come last.
+    let accessed = details.iter().take_while(|d| d.last_authenticated_time().is_some()).count();
+    assert!(details[accessed..].iter().all(|d| d.last_authenticated_time().is_none()));
+    assert_eq!(report.number_of_services_not_accessed(), Some((details.len() - accessed) as i32));
     srv.stop();
 }

@@ -189,3 +189,39 @@ async fn not_found_is_a_typed_error() {
     }
     srv.stop();
 }
+
+#[tokio::test]
+async fn stop_replication_promotes_a_replica() {
+    use aws_sdk_secretsmanager::operation::stop_replication_to_replica::StopReplicationToReplicaError;
+    use aws_sdk_secretsmanager::types::ReplicaRegionType;
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let sm = Client::new(&root);
+    let west = Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&root)
+            .region(aws_sdk_secretsmanager::config::Region::new("us-west-2"))
+            .build(),
+    );
+    let name = rampart_sdk_rust_tests::unique("promote");
+    let created = sm
+        .create_secret()
+        .name(&name)
+        .secret_string(NON_ASCII)
+        .add_replica_regions(ReplicaRegionType::builder().region("us-west-2").build())
+        .send()
+        .await
+        .unwrap();
+    let replica = created.arn().unwrap().replace(":us-east-1:", ":us-west-2:");
+    let out = west.stop_replication_to_replica().secret_id(&replica).send().await.unwrap();
+    assert_eq!(out.arn(), Some(replica.as_str()));
+    let d = west.describe_secret().secret_id(&name).send().await.unwrap();
+    assert_eq!(d.primary_region(), None);
+    assert_eq!(west.get_secret_value().secret_id(&name).send().await.unwrap().secret_string(), Some(NON_ASCII));
+    let err = sm.stop_replication_to_replica().secret_id(&name).send().await.unwrap_err();
+    assert_eq!(status(&err), 400);
+    assert!(matches!(err.into_service_error(), StopReplicationToReplicaError::InvalidRequestException(_)));
+
+    // ListResourcePolicies is newer than this suite's aws-sdk-secretsmanager: boto3 and the JS SDK
+    // cover it.
+    srv.stop();
+}
