@@ -500,9 +500,16 @@ impl Operation<Api> for ListInsightsMetricData {
         };
         let key =
             insights::series_key(&self.insight_type, &ctx.region, &self.source, &self.name, self.error_code.as_deref());
+        // Data points exist for as long as AWS keeps them per period (1-minute points 15 days,
+        // 5-minute 63 days, 1-hour 90 days) and not beyond now: the answer stays bounded.
         let now = ctx.time.unix_timestamp();
-        let end = self.end.unwrap_or(now);
-        let start = self.start.unwrap_or(now - 90 * 86_400);
+        let kept_days = match self.period {
+            60 => 15,
+            300 => 63,
+            _ => 90,
+        };
+        let end = self.end.unwrap_or(now).min(now);
+        let start = self.start.unwrap_or(now - 90 * 86_400).max(now - kept_days * 86_400);
         let counts = match (&trail, state.as_ref().filter(|s| s.series.contains_key(&key))) {
             (Some(t), Some(_)) if end > start => insights::load_counts(
                 api.store(),
@@ -802,6 +809,25 @@ mod tests {
             )
             .unwrap();
         assert_eq!(rest["Values"], json!([12.0]));
+        // However wide the range asked for, the points are those AWS keeps (1-minute: 15 days).
+        let wide = w
+            .call(
+                "ListInsightsMetricData",
+                json!({"TrailName": "watch", "EventSource": "iam.amazonaws.com", "EventName": "CreateUser",
+                       "InsightType": CALL_RATE, "Period": 60, "StartTime": 0, "EndTime": 32_503_680_000i64,
+                       "DataType": "FillWithZeros", "MaxResults": 21_600}),
+            )
+            .unwrap();
+        assert_eq!(wide["Values"].as_array().unwrap().len(), 15 * 1440);
+        let next = w
+            .call(
+                "ListInsightsMetricData",
+                json!({"TrailName": "watch", "EventSource": "iam.amazonaws.com", "EventName": "CreateUser",
+                       "InsightType": CALL_RATE, "Period": 60, "StartTime": 0, "EndTime": 32_503_680_000i64,
+                       "DataType": "FillWithZeros", "NextToken": wide["NextToken"]}),
+            )
+            .unwrap();
+        assert!(next["Values"].as_array().unwrap().len() <= 2, "the partial first minute and the running one");
         // Turned off: GetInsightSelectors says so, and nothing more is counted.
         w.call("PutInsightSelectors", json!({"TrailName": "watch", "InsightSelectors": []})).unwrap();
         let off = w.call("GetInsightSelectors", json!({"TrailName": "watch"})).unwrap_err();
