@@ -132,6 +132,12 @@ impl Iam {
         self.org.clone()
     }
 
+    /// Organizations as other services see it (CloudTrail's organization trails and delegated
+    /// administrators).
+    pub fn organizations(&self) -> Arc<dyn rampart_service::Organizations> {
+        org::OrgDirectory::new(self.core.db.clone())
+    }
+
     pub fn authorizer(&self) -> Arc<dyn Authorizer> {
         self.authorizer.clone()
     }

@@ -58,8 +58,13 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
     let trail = rampart_trail::CloudTrail::start(
         store.clone(),
         boot.sealer.clone(),
-        rampart_trail::TrailConfig { root: boot.trail_dir.clone(), interval: boot.trail_delivery_interval },
+        rampart_trail::TrailConfig {
+            root: boot.trail_dir.clone(),
+            interval: boot.trail_delivery_interval,
+            insights: rampart_trail::InsightsConfig::from_env().map_err(StartupError::Config)?,
+        },
     );
+    trail.set_organizations(iam.organizations());
     Ok(Pipeline::new(
         vec![
             iam.iam_service(),

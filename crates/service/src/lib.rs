@@ -344,6 +344,61 @@ pub trait Authorizer: Send + Sync {
     fn check(&self, ctx: &RequestContext, operation_service: &str, check: AuthzCheck) -> Result<(), AwsError>;
 }
 
+/// An organization as other services see it (crates/iam implements [`Organizations`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgView {
+    /// `o-…`.
+    pub id: String,
+    pub management_account: String,
+    /// Every account of the organization, the management account included.
+    pub accounts: Vec<String>,
+    /// Service principals with trusted access (`cloudtrail.amazonaws.com`, …).
+    pub trusted_services: Vec<String>,
+    /// Delegated administrators: (account, the service principals it administers).
+    pub delegated_admins: Vec<(String, Vec<String>)>,
+}
+
+impl OrgView {
+    /// Whether `account` is a delegated administrator of `service_principal`.
+    pub fn is_delegated_admin(&self, account: &str, service_principal: &str) -> bool {
+        self.delegated_admins.iter().any(|(a, sps)| a == account && sps.iter().any(|s| s == service_principal))
+    }
+
+    /// The delegated administrators of `service_principal`.
+    pub fn delegated_admins_of(&self, service_principal: &str) -> Vec<&str> {
+        self.delegated_admins
+            .iter()
+            .filter(|(_, sps)| sps.iter().any(|s| s == service_principal))
+            .map(|(a, _)| a.as_str())
+            .collect()
+    }
+}
+
+/// What other services may read of, and change in, AWS Organizations: the organization an account
+/// belongs to, and the delegated administrators of a service (CloudTrail's
+/// RegisterOrganizationDelegatedAdmin registers through Organizations, as in AWS). Implemented
+/// by crates/iam; the server wires it into the services that need it.
+pub trait Organizations: Send + Sync {
+    /// The organization `account` belongs to, if any.
+    fn organization_of(&self, account: &str) -> Result<Option<OrgView>, AwsError>;
+    /// Register `account` (a member of organization `org_id`) as a delegated administrator of
+    /// `service_principal`, at `at` (Unix seconds). `Ok(false)` when it already was one.
+    fn register_delegated_admin(
+        &self,
+        org_id: &str,
+        account: &str,
+        service_principal: &str,
+        at: i64,
+    ) -> Result<bool, AwsError>;
+    /// Deregister it. `Ok(false)` when it was not one.
+    fn deregister_delegated_admin(
+        &self,
+        org_id: &str,
+        account: &str,
+        service_principal: &str,
+    ) -> Result<bool, AwsError>;
+}
+
 /// A secret held in memory: wiped when dropped, never printed by `Debug`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(zeroize::Zeroizing<String>);

@@ -24,6 +24,7 @@ use crate::audit::{seq_of_key, StoredEvent, EVENTS_TABLE};
 use crate::digest::{
     self, DigestFile, LogFileEntry, SignatureMetadata, SigningKey, METADATA_SUFFIX, SIGNATURE_ALGORITHM,
 };
+use crate::insights::{self, Clock, InsightsConfig, SystemClock, INSIGHT_EVENTS_TABLE};
 use crate::record::iso_time;
 
 /// Trails: key `{account}/{name}`.
@@ -75,6 +76,15 @@ pub struct TrailDoc {
     pub latest_digest_error: Option<String>,
     #[serde(default)]
     pub chains: BTreeMap<String, Chain>,
+    /// The organization (`o-…`) of an organization trail: it logs every account of it.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// `InsightSelectors` as given; empty = Insights off.
+    #[serde(default)]
+    pub insight_selectors: Vec<Value>,
+    /// The last Insights event sequence number considered for delivery.
+    #[serde(default)]
+    pub insights_delivered_seq: u64,
 }
 
 impl TrailDoc {
@@ -171,6 +181,12 @@ pub struct Delivery {
     key: Mutex<Option<Arc<SigningKey>>>,
     /// One delivery at a time.
     lock: Mutex<()>,
+    /// What time it is (a test's clock in tests).
+    clock: Arc<dyn Clock>,
+    /// The Insights detector's settings.
+    insights: InsightsConfig,
+    /// Organizations (the accounts an organization trail logs), once wired.
+    orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
 }
 
 /// The public key, as ListPublicKeys shows it.
@@ -189,7 +205,60 @@ struct StoredKey {
 
 impl Delivery {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, root: Option<PathBuf>) -> Self {
-        Delivery { store, sealer, root, key: Mutex::new(None), lock: Mutex::new(()) }
+        Self::with_clock(store, sealer, root, Arc::new(SystemClock), InsightsConfig::default())
+    }
+
+    /// [`Delivery::new`] with the clock and the Insights detector's settings.
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        sealer: Arc<Sealer>,
+        root: Option<PathBuf>,
+        clock: Arc<dyn Clock>,
+        insights: InsightsConfig,
+    ) -> Self {
+        Delivery {
+            store,
+            sealer,
+            root,
+            key: Mutex::new(None),
+            lock: Mutex::new(()),
+            clock,
+            insights,
+            orgs: Arc::default(),
+        }
+    }
+
+    /// Read organizations (for organization trails) through `orgs`, once it is set.
+    pub fn with_organizations(
+        mut self,
+        orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
+    ) -> Self {
+        self.orgs = orgs;
+        self
+    }
+
+    /// The accounts a trail logs, each with its key part under `AWSLogs/`: its own account, or
+    /// for an organization trail every account of the organization (`<org-id>/<account>`).
+    fn logged_accounts(&self, t: &TrailDoc) -> Vec<(String, String)> {
+        let Some(org) = &t.organization else { return vec![(t.account.clone(), t.account.clone())] };
+        let view = self.orgs.get().and_then(|o| o.organization_of(&t.account).ok().flatten());
+        match view {
+            Some(v) if &v.id == org => v.accounts.into_iter().map(|a| (a.clone(), format!("{org}/{a}"))).collect(),
+            // The organization is gone: the management account's own events, as a plain trail.
+            _ => vec![(t.account.clone(), format!("{org}/{}", t.account))],
+        }
+    }
+
+    /// The current time, by the service's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Run the Insights detector of one trail now (a logging trail with Insights on).
+    pub fn analyze(&self, trail_key: &str) -> Result<usize, DeliveryError> {
+        let now = self.clock.now();
+        let cfg = self.insights;
+        Ok(transact(self.store.as_ref(), |tx| insights::analyze(tx, trail_key, now, &cfg))?)
     }
 
     pub fn root(&self) -> Option<&Path> {
@@ -263,8 +332,15 @@ impl Delivery {
     /// Deliver one trail (by store key `{account}/{name}`) now.
     pub fn deliver(&self, trail_key: &str) -> Result<(), DeliveryError> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = self.store.get_json::<TrailDoc>(TRAILS_TABLE, trail_key)? else { return Ok(()) };
+        // Insights first, so the events they find go out with this delivery.
+        if t.logging && !t.insight_selectors.is_empty() {
+            if let Err(e) = self.analyze(trail_key) {
+                tracing::warn!(trail = %t.arn(), error = %e, "insights analysis failed");
+            }
+        }
         let Some(mut t) = self.store.get_json::<TrailDoc>(TRAILS_TABLE, trail_key)? else { return Ok(()) };
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let result = self.deliver_inner(&mut t, now);
         let now_s = now.unix_timestamp();
         match &result {
@@ -281,6 +357,7 @@ impl Delivery {
         transact(self.store.as_ref(), |tx| -> Result<(), StoreError> {
             if let Some(mut current) = tx.get_json::<TrailDoc>(TRAILS_TABLE, trail_key)? {
                 current.delivered_seq = t.delivered_seq.max(current.delivered_seq);
+                current.insights_delivered_seq = t.insights_delivered_seq.max(current.insights_delivered_seq);
                 current.chains = t.chains.clone();
                 current.latest_delivery = t.latest_delivery;
                 current.latest_delivery_error = t.latest_delivery_error.clone();
@@ -296,42 +373,46 @@ impl Delivery {
     /// Returns whether digests were written.
     fn deliver_inner(&self, t: &mut TrailDoc, now: OffsetDateTime) -> Result<bool, DeliveryError> {
         let root = self.root.clone().ok_or(DeliveryError::NoDirectory)?;
-        // New records of the trail's account, oldest first.
-        let prefix = format!("{}/", t.account);
-        let mut fresh: Vec<StoredEvent> = Vec::new();
-        let mut after: Option<String> = None;
+        // New records of the accounts the trail logs, oldest first, per account and Region.
         let mut max_seq = t.delivered_seq;
-        'scan: loop {
-            let rows = self.store.scan(EVENTS_TABLE, &prefix, after.as_deref(), 500)?;
-            if rows.is_empty() {
-                break;
-            }
-            for (k, v) in &rows {
-                let seq = seq_of_key(k).unwrap_or(0);
-                if seq <= t.delivered_seq {
-                    break 'scan;
+        // (account, its part of the key under AWSLogs/, Region) → records.
+        let mut groups: BTreeMap<(String, String, String), Vec<StoredEvent>> = BTreeMap::new();
+        for (account, path) in self.logged_accounts(t) {
+            let prefix = format!("{account}/");
+            let mut fresh: Vec<StoredEvent> = Vec::new();
+            let mut after: Option<String> = None;
+            'scan: loop {
+                let rows = self.store.scan(EVENTS_TABLE, &prefix, after.as_deref(), 500)?;
+                if rows.is_empty() {
+                    break;
                 }
-                max_seq = max_seq.max(seq);
-                if let Some(e) = StoredEvent::from_row(v) {
-                    if t.selects(&e) {
-                        fresh.push(e);
+                for (k, v) in &rows {
+                    let seq = seq_of_key(k).unwrap_or(0);
+                    if seq <= t.delivered_seq {
+                        break 'scan;
+                    }
+                    max_seq = max_seq.max(seq);
+                    if let Some(e) = StoredEvent::from_row(v) {
+                        if t.selects(&e) {
+                            fresh.push(e);
+                        }
                     }
                 }
+                after = rows.last().map(|(k, _)| k.clone());
             }
-            after = rows.last().map(|(k, _)| k.clone());
-        }
-        fresh.reverse();
-        // Log files per region.
-        let mut by_region: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
-        for e in fresh {
-            by_region.entry(e.region.clone()).or_default().push(e);
+            fresh.reverse();
+            for e in fresh {
+                groups.entry((account.clone(), path.clone(), e.region.clone())).or_default().push(e);
+            }
         }
         let bucket_dir = root.join(&t.bucket);
         let kp = t.key_prefix();
-        let mut delivered: BTreeMap<String, Vec<LogFileEntry>> = BTreeMap::new();
+        // Chain key (the Region; `account/Region` for organization trails) → log files.
+        let mut delivered: BTreeMap<String, (String, String, String, Vec<LogFileEntry>)> = BTreeMap::new();
         let (y, m, d) = (now.year(), now.month() as u8, now.day());
         let minute = format!("{y:04}{m:02}{d:02}T{:02}{:02}Z", now.hour(), now.minute());
-        for (region, events) in &by_region {
+        for ((acct, path, region), events) in &groups {
+            let chain_key = if t.organization.is_some() { format!("{acct}/{region}") } else { region.clone() };
             for chunk in events.chunks(MAX_RECORDS_PER_FILE) {
                 let mut body = String::with_capacity(chunk.iter().map(|e| e.event.len() + 1).sum::<usize>() + 16);
                 body.push_str("{\"Records\":[");
@@ -344,25 +425,29 @@ impl Delivery {
                 body.push_str("]}");
                 let rand: String = random_token(16);
                 let object = format!(
-                    "{kp}AWSLogs/{acct}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}/{acct}_CloudTrail_{region}_{minute}_{rand}.json.gz",
-                    acct = t.account
+                    "{kp}AWSLogs/{path}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}/{acct}_CloudTrail_{region}_{minute}_{rand}.json.gz"
                 );
                 let gz = digest::gzip(body.as_bytes()).map_err(|e| io_err(&bucket_dir, e))?;
                 write_durably(&bucket_dir.join(&object), &gz)?;
                 let times: Vec<i64> = chunk.iter().map(|e| e.t).collect();
                 let oldest = times.iter().min().copied().unwrap_or(0);
                 let newest = times.iter().max().copied().unwrap_or(0);
-                delivered.entry(region.clone()).or_default().push(LogFileEntry {
-                    s3_bucket: t.bucket.clone(),
-                    s3_object: object,
-                    hash_value: digest::sha256_hex(body.as_bytes()),
-                    hash_algorithm: "SHA-256".into(),
-                    newest_event_time: iso_time(unix(newest)),
-                    oldest_event_time: iso_time(unix(oldest)),
-                });
+                delivered
+                    .entry(chain_key.clone())
+                    .or_insert_with(|| (acct.clone(), path.clone(), region.clone(), Vec::new()))
+                    .3
+                    .push(LogFileEntry {
+                        s3_bucket: t.bucket.clone(),
+                        s3_object: object,
+                        hash_value: digest::sha256_hex(body.as_bytes()),
+                        hash_algorithm: "SHA-256".into(),
+                        newest_event_time: iso_time(unix(newest)),
+                        oldest_event_time: iso_time(unix(oldest)),
+                    });
             }
         }
-        if !delivered.is_empty() {
+        let insight_files = self.deliver_insights(t, &bucket_dir, &kp, now)?;
+        if !delivered.is_empty() || insight_files > 0 {
             t.latest_delivery = Some(now.unix_timestamp());
         }
         t.delivered_seq = max_seq;
@@ -370,8 +455,8 @@ impl Delivery {
             return Ok(false);
         }
         let (key, _) = self.signing_key()?;
-        for (region, files) in delivered {
-            let chain = t.chains.entry(region.clone()).or_default();
+        for (chain_key, (acct, path, region, files)) in delivered {
+            let chain = t.chains.entry(chain_key).or_default();
             let start = chain.last_end.or(t.start_logging).unwrap_or(now.unix_timestamp());
             // Strictly after the previous digest, so digest names never collide.
             let end = now.unix_timestamp().max(chain.last_end.map_or(i64::MIN, |e| e + 1));
@@ -386,18 +471,17 @@ impl Delivery {
                 end_t.second()
             );
             let object = format!(
-                "{kp}AWSLogs/{acct}/CloudTrail-Digest/{region}/{:04}/{:02}/{:02}/{acct}_CloudTrail-Digest_{region}_{name}_{home}_{stamp}.json.gz",
+                "{kp}AWSLogs/{path}/CloudTrail-Digest/{region}/{:04}/{:02}/{:02}/{acct}_CloudTrail-Digest_{region}_{name}_{home}_{stamp}.json.gz",
                 end_t.year(),
                 end_t.month() as u8,
                 end_t.day(),
-                acct = t.account,
                 name = t.name,
                 home = t.home_region,
             );
             let newest = files.iter().map(|f| f.newest_event_time.clone()).max();
             let oldest = files.iter().map(|f| f.oldest_event_time.clone()).min();
             let doc = DigestFile {
-                aws_account_id: t.account.clone(),
+                aws_account_id: acct.clone(),
                 digest_start_time: iso_time(unix(start)),
                 digest_end_time: iso_time(end_t),
                 digest_s3_bucket: t.bucket.clone(),
@@ -438,6 +522,73 @@ impl Delivery {
             };
         }
         Ok(true)
+    }
+}
+
+impl Delivery {
+    /// Write the trail's new Insights events, one file per Region, under `CloudTrail-Insight/`.
+    /// Returns how many files were written.
+    fn deliver_insights(
+        &self,
+        t: &mut TrailDoc,
+        bucket_dir: &Path,
+        kp: &str,
+        now: OffsetDateTime,
+    ) -> Result<usize, DeliveryError> {
+        let prefix = format!("{}/", t.account);
+        let arn = t.arn();
+        let mut fresh: Vec<StoredEvent> = Vec::new();
+        let mut after: Option<String> = None;
+        let mut max_seq = t.insights_delivered_seq;
+        'scan: loop {
+            let rows = self.store.scan(INSIGHT_EVENTS_TABLE, &prefix, after.as_deref(), 500)?;
+            if rows.is_empty() {
+                break;
+            }
+            for (k, v) in &rows {
+                let seq = seq_of_key(k).unwrap_or(0);
+                if seq <= t.insights_delivered_seq {
+                    break 'scan;
+                }
+                max_seq = max_seq.max(seq);
+                if insights::trail_of_row(v).as_deref() == Some(arn.as_str()) {
+                    if let Some(e) = StoredEvent::from_row(v) {
+                        fresh.push(e);
+                    }
+                }
+            }
+            after = rows.last().map(|(k, _)| k.clone());
+        }
+        fresh.reverse();
+        let mut by_region: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
+        for e in fresh {
+            by_region.entry(e.region.clone()).or_default().push(e);
+        }
+        let (y, m, d) = (now.year(), now.month() as u8, now.day());
+        let minute = format!("{y:04}{m:02}{d:02}T{:02}{:02}Z", now.hour(), now.minute());
+        let mut files = 0;
+        for (region, events) in &by_region {
+            for chunk in events.chunks(MAX_RECORDS_PER_FILE) {
+                let mut body = String::from("{\"Records\":[");
+                for (i, e) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(&e.event);
+                }
+                body.push_str("]}");
+                let object = format!(
+                    "{kp}AWSLogs/{acct}/CloudTrail-Insight/{region}/{y:04}/{m:02}/{d:02}/{acct}_CloudTrail-Insight_{region}_{minute}_{rand}.json.gz",
+                    acct = t.account,
+                    rand = random_token(16),
+                );
+                let gz = digest::gzip(body.as_bytes()).map_err(|e| io_err(bucket_dir, e))?;
+                write_durably(&bucket_dir.join(&object), &gz)?;
+                files += 1;
+            }
+        }
+        t.insights_delivered_seq = max_seq;
+        Ok(files)
     }
 }
 

@@ -6,9 +6,12 @@ pub mod activity;
 pub mod audit;
 pub mod delivery;
 pub mod digest;
+pub mod insights;
+mod insights_api;
 mod json;
 pub mod lake;
 pub mod lookup;
+mod org;
 pub mod record;
 pub mod redact;
 mod rows;
@@ -18,4 +21,5 @@ pub use audit::{AuditError, AuditLog, Receipt, Retention, StoredEvent};
 pub use record::{build, CallFacts, Identity, Record, TlsFacts};
 pub mod service;
 
+pub use insights::{Clock, InsightsConfig, SystemClock};
 pub use service::{CloudTrail, TrailConfig};

@@ -23,13 +23,15 @@ pub struct Query {
     pub end: Option<i64>,
     pub max_results: usize,
     pub next_token: Option<String>,
+    /// `EventCategory=insight`: Insights events instead of API calls.
+    pub insight: bool,
 }
 
 fn err(code: &'static str, msg: impl Into<String>) -> AwsError {
     AwsError::new(code, msg, 400)
 }
 
-fn time_of(v: &Value) -> Result<Option<i64>, AwsError> {
+pub(crate) fn time_of(v: &Value) -> Result<Option<i64>, AwsError> {
     match v {
         Value::Null => Ok(None),
         Value::Number(n) => n
@@ -97,8 +99,7 @@ impl Query {
             if ec.as_str() != Some("insight") {
                 return Err(err("InvalidEventCategoryException", "EventCategory must be insight."));
             }
-            // No Insights events exist: an empty answer.
-            q.max_results = 0;
+            q.insight = true;
         }
         if let Some(t) = body.get("NextToken").filter(|v| !v.is_null()) {
             q.next_token = Some(t.as_str().unwrap_or_default().to_string());
@@ -144,6 +145,19 @@ pub fn event_json(e: &StoredEvent) -> Value {
 
 /// Run a lookup for `account`.
 pub fn lookup(store: &dyn Read, account: &str, q: &Query, now: OffsetDateTime) -> Result<Value, AwsError> {
+    let table = if q.insight { crate::insights::INSIGHT_EVENTS_TABLE } else { EVENTS_TABLE };
+    lookup_in(store, table, account, q, now, &|_, _| true)
+}
+
+/// A lookup in `table` (records, or Insights events) of `account`, of the rows `keep` keeps.
+pub fn lookup_in(
+    store: &dyn Read,
+    table: &str,
+    account: &str,
+    q: &Query,
+    now: OffsetDateTime,
+    keep: &dyn Fn(&[u8], &StoredEvent) -> bool,
+) -> Result<Value, AwsError> {
     let prefix = format!("{account}/");
     let mut after = match &q.next_token {
         None => None,
@@ -158,22 +172,24 @@ pub fn lookup(store: &dyn Read, account: &str, q: &Query, now: OffsetDateTime) -
     let floor = q.start.unwrap_or(i64::MIN).max(oldest_visible);
     let mut events = Vec::new();
     let mut more = false;
+    // Records commit within moments of their event time; Insights events a while after the
+    // minute they name (up to a delivery interval or an Insights event's duration).
+    let slack = if table == EVENTS_TABLE { 60 } else { 86_400 };
     if q.max_results == 0 {
         return Ok(json!({"Events": []}));
     }
     'pages: loop {
-        let rows =
-            store.scan(EVENTS_TABLE, &prefix, after.as_deref(), PAGE).map_err(|e| AwsError::internal(e.to_string()))?;
+        let rows = store.scan(table, &prefix, after.as_deref(), PAGE).map_err(|e| AwsError::internal(e.to_string()))?;
         if rows.is_empty() {
             break;
         }
         for (k, v) in &rows {
             let Some(e) = StoredEvent::from_row(v) else { continue };
             // Records are newest first by commit; event times may lag commits by a little.
-            if e.t < floor - 60 {
+            if e.t < floor - slack {
                 break 'pages;
             }
-            if e.t < floor || q.end.is_some_and(|end| e.t > end) || !matches(&e, &q.attribute) {
+            if e.t < floor || q.end.is_some_and(|end| e.t > end) || !matches(&e, &q.attribute) || !keep(v, &e) {
                 continue;
             }
             if events.len() == q.max_results {

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::audit::META_TABLE;
 use crate::delivery::{Delivery, TrailDoc, TRAILS_TABLE};
+use crate::insights::{Clock, InsightsConfig, SystemClock};
 use crate::lake::Lake;
 use crate::lookup;
 
@@ -28,6 +29,8 @@ pub struct TrailConfig {
     pub root: Option<PathBuf>,
     /// How often logging trails deliver.
     pub interval: Duration,
+    /// The Insights detector's window sizes and thresholds.
+    pub insights: InsightsConfig,
 }
 
 /// Tells the delivery timer to stop.
@@ -35,17 +38,33 @@ type StopSignal = Arc<(Mutex<bool>, Condvar)>;
 
 /// The CloudTrail service, with its delivery timer.
 pub struct CloudTrail {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     /// CloudTrail Lake: event data stores, their ingestion, queries.
     pub(crate) lake: Arc<Lake>,
     pub(crate) delivery: Arc<Delivery>,
+    /// Organizations, once the server wired it (organization trails, delegated administrators).
+    pub(crate) orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>>,
     timer: Mutex<Option<(StopSignal, JoinHandle<()>)>>,
 }
 
 impl CloudTrail {
     /// The service, delivering on a timer every `config.interval`.
     pub fn start(store: Arc<dyn Store>, sealer: Arc<Sealer>, config: TrailConfig) -> Arc<Self> {
-        let delivery = Arc::new(Delivery::new(store.clone(), sealer, config.root.clone()));
+        Self::start_with_clock(store, sealer, config, Arc::new(SystemClock))
+    }
+
+    /// [`CloudTrail::start`] on `clock` (Insights' minutes, delivery times).
+    pub fn start_with_clock(
+        store: Arc<dyn Store>,
+        sealer: Arc<Sealer>,
+        config: TrailConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>> = Arc::default();
+        let delivery = Arc::new(
+            Delivery::with_clock(store.clone(), sealer, config.root.clone(), clock, config.insights)
+                .with_organizations(orgs.clone()),
+        );
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let timer = {
             let stop_flag = stop.clone();
@@ -76,7 +95,12 @@ impl CloudTrail {
                 .map(|h| (stop, h))
         };
         let lake = Lake::start(store.clone());
-        Arc::new(CloudTrail { store, lake, delivery, timer: Mutex::new(timer) })
+        Arc::new(CloudTrail { store, lake, delivery, orgs, timer: Mutex::new(timer) })
+    }
+
+    /// Wire Organizations in (organization trails, delegated administrators). Once.
+    pub fn set_organizations(&self, orgs: Arc<dyn rampart_service::Organizations>) {
+        let _ = self.orgs.set(orgs);
     }
 
     /// Deliver every logging trail now.
@@ -139,11 +163,11 @@ pub(crate) fn store_err(e: StoreError) -> AwsError {
     AwsError::internal(e.to_string())
 }
 
-fn s<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn s<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
     body.get(key).and_then(Value::as_str)
 }
 
-fn b(body: &Value, key: &str) -> Option<bool> {
+pub(crate) fn b(body: &Value, key: &str) -> Option<bool> {
     body.get(key).and_then(Value::as_bool)
 }
 
@@ -157,7 +181,7 @@ pub(crate) fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, AwsErr
 }
 
 /// AWS's trail name rules.
-fn valid_trail_name(name: &str) -> Result<(), AwsError> {
+pub(crate) fn valid_trail_name(name: &str) -> Result<(), AwsError> {
     let bad = |m: &str| Err(e400("InvalidTrailNameException", m.to_string()));
     if name.len() < 3 {
         return bad(&format!(
@@ -224,7 +248,7 @@ impl Api {
         self.0.store.as_ref()
     }
 
-    fn not_found(ctx: &RequestContext, account: &str, name: &str) -> AwsError {
+    pub(crate) fn not_found(ctx: &RequestContext, account: &str, name: &str) -> AwsError {
         e400(
             "TrailNotFoundException",
             format!(
@@ -234,7 +258,11 @@ impl Api {
         )
     }
 
-    fn update(&self, key: &str, f: impl FnOnce(&mut TrailDoc) -> Result<(), AwsError>) -> Result<TrailDoc, AwsError> {
+    pub(crate) fn update(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut TrailDoc) -> Result<(), AwsError>,
+    ) -> Result<TrailDoc, AwsError> {
         atomically(self.store(), |tx| -> Result<TrailDoc, AwsError> {
             let mut t: TrailDoc = tx
                 .get_json(TRAILS_TABLE, key)
@@ -257,8 +285,8 @@ fn trail_json(t: &TrailDoc) -> Value {
         "TrailARN": t.arn(),
         "LogFileValidationEnabled": t.validation,
         "HasCustomEventSelectors": !t.event_selectors.is_empty() || t.advanced_event_selectors.is_some(),
-        "HasInsightSelectors": false,
-        "IsOrganizationTrail": false,
+        "HasInsightSelectors": !t.insight_selectors.is_empty(),
+        "IsOrganizationTrail": t.organization.is_some(),
     });
     if let Some(p) = &t.prefix {
         v["S3KeyPrefix"] = json!(p);
@@ -308,9 +336,6 @@ fn unsupported_options(body: &Value) -> Result<(), AwsError> {
             ));
         }
     }
-    if b(body, "IsOrganizationTrail") == Some(true) {
-        return Err(e400("UnsupportedOperationException", "Organization trails are not offered by Rampart."));
-    }
     Ok(())
 }
 
@@ -323,7 +348,7 @@ fn timestring(t: Option<i64>) -> Value {
         .map_or(Value::Null, |t| json!(crate::record::iso_time(t)))
 }
 
-fn strip_nulls(mut v: Value) -> Value {
+pub(crate) fn strip_nulls(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|_, x| !x.is_null());
     }
@@ -428,16 +453,16 @@ impl Service for Api {
 }
 
 /// A trail as a call names it (its name, or its ARN), checked as AWS checks either.
-struct TrailRef {
+pub(crate) struct TrailRef {
     /// As given.
-    given: String,
+    pub(crate) given: String,
     /// The account an ARN names; a bare name is the caller's.
-    account: Option<String>,
-    name: String,
+    pub(crate) account: Option<String>,
+    pub(crate) name: String,
 }
 
 impl TrailRef {
-    fn parse(name_or_arn: &str) -> Result<Self, AwsError> {
+    pub(crate) fn parse(name_or_arn: &str) -> Result<Self, AwsError> {
         let given = name_or_arn.to_string();
         if let Some(rest) = name_or_arn.strip_prefix("arn:") {
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
@@ -454,12 +479,12 @@ impl TrailRef {
         Ok(TrailRef { given, account: None, name: name_or_arn.to_string() })
     }
 
-    fn account<'a>(&'a self, ctx: &'a RequestContext) -> &'a str {
+    pub(crate) fn account<'a>(&'a self, ctx: &'a RequestContext) -> &'a str {
         self.account.as_deref().unwrap_or(&ctx.caller.account_id)
     }
 
     /// The trail's key in [`TRAILS_TABLE`].
-    fn key(&self, ctx: &RequestContext) -> String {
+    pub(crate) fn key(&self, ctx: &RequestContext) -> String {
         format!("{}/{}", self.account(ctx), self.name)
     }
 
@@ -475,24 +500,24 @@ impl TrailRef {
 
 /// The trail a call is about and, once planning read it, its record: the run works on the
 /// record the plan authorized (read once per call).
-struct Trail {
-    r: TrailRef,
+pub(crate) struct Trail {
+    pub(crate) r: TrailRef,
     /// `Some` once read: the record under the trail's key, if any.
     doc: Option<Option<TrailDoc>>,
 }
 
 impl Trail {
-    fn new(r: TrailRef) -> Self {
+    pub(crate) fn new(r: TrailRef) -> Self {
         Trail { r, doc: None }
     }
 
     /// The trail named by the required member `member`.
-    fn parse(body: &Value, member: &str) -> Result<Self, AwsError> {
+    pub(crate) fn parse(body: &Value, member: &str) -> Result<Self, AwsError> {
         Ok(Trail::new(TrailRef::parse(required(body, member)?)?))
     }
 
     /// The record under the trail's key (read on first use).
-    fn read(&mut self, api: &Api, ctx: &RequestContext) -> Result<Option<&TrailDoc>, AwsError> {
+    pub(crate) fn read(&mut self, api: &Api, ctx: &RequestContext) -> Result<Option<&TrailDoc>, AwsError> {
         if self.doc.is_none() {
             self.doc = Some(api.store().get_json(TRAILS_TABLE, &self.r.key(ctx)).map_err(store_err)?);
         }
@@ -501,7 +526,7 @@ impl Trail {
 
     /// `cloudtrail:{action}` on the trail's ARN, in its home Region (the caller's Region for a
     /// trail that does not exist).
-    fn check(&mut self, api: &Api, ctx: &RequestContext, action: &str) -> Result<AuthzCheck, AwsError> {
+    pub(crate) fn check(&mut self, api: &Api, ctx: &RequestContext, action: &str) -> Result<AuthzCheck, AwsError> {
         let home = self.read(api, ctx)?.map_or_else(|| ctx.region.clone(), |t| t.home_region.clone());
         let arn = format!("arn:aws:cloudtrail:{home}:{}:trail/{}", self.r.account(ctx), self.r.name);
         Ok(AuthzCheck::new(format!("cloudtrail:{action}"), arn))
@@ -509,13 +534,37 @@ impl Trail {
 
     /// The trail, if visible from the caller's Region (its home Region, or any Region if
     /// multi-Region): its key and record.
-    fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+    pub(crate) fn load(self, api: &Api, ctx: &RequestContext) -> Result<(String, TrailDoc), AwsError> {
+        self.load_for(api, ctx, true)
+    }
+
+    /// [`Trail::load`]; another account's trail only if it is an organization trail of the
+    /// caller's organization: to `manage` it the caller must be the management account or a
+    /// CloudTrail delegated administrator, to read it any account of the organization.
+    pub(crate) fn load_for(
+        mut self,
+        api: &Api,
+        ctx: &RequestContext,
+        manage: bool,
+    ) -> Result<(String, TrailDoc), AwsError> {
         let key = self.r.key(ctx);
-        let t = if self.r.account(ctx) == ctx.caller.account_id {
-            self.read(api, ctx)?;
-            self.doc.take().flatten()
-        } else {
-            None
+        self.read(api, ctx)?;
+        let t = self.doc.take().flatten();
+        let t = match t {
+            Some(t) if t.account != ctx.caller.account_id => {
+                let role = match &t.organization {
+                    Some(org) => api.org_role(ctx)?.filter(|(v, _)| &v.id == org && v.management_account == t.account),
+                    None => None,
+                };
+                match role {
+                    None => None,
+                    Some((_, crate::org::Role::Member)) if manage => {
+                        return Err(crate::org::not_admin(&ctx.caller.account_id))
+                    }
+                    Some(_) => Some(t),
+                }
+            }
+            t => t,
         };
         match t {
             Some(t) if t.multi_region || t.home_region == ctx.region => Ok((key, t)),
@@ -540,7 +589,8 @@ impl Trail {
 }
 
 /// Every CloudTrail operation Rampart implements, each listed once.
-static OPERATIONS: Operations<Api> = Operations::new(&[OPS, crate::lake::ops::OPS]);
+static OPERATIONS: Operations<Api> =
+    Operations::new(&[OPS, crate::insights_api::OPS, crate::org::OPS, crate::lake::ops::OPS]);
 
 const OPS: &[Entry<Api>] = &[
     op::<Api, LookupEvents>(),
@@ -600,7 +650,7 @@ macro_rules! on_trail {
 }
 
 /// The home Region check of changes that only the home Region may make.
-fn in_home_region(ctx: &RequestContext, t: &TrailDoc) -> Result<(), AwsError> {
+pub(crate) fn in_home_region(ctx: &RequestContext, t: &TrailDoc) -> Result<(), AwsError> {
     if t.home_region == ctx.region {
         Ok(())
     } else {
@@ -617,7 +667,7 @@ on_trail!(
     "Name",
     |api, ctx, trail| {
         let given = trail.r.given.clone();
-        let (_, t) = trail.load(api, ctx).map_err(|mut e| {
+        let (_, t) = trail.load_for(api, ctx, false).map_err(|mut e| {
             if e.code == "TrailNotFoundException" {
                 e.message = format!("Unknown trail: {given} for the user: {}", ctx.caller.account_id);
             }
@@ -634,7 +684,12 @@ on_trail!(DeleteTrail, "Name", |api, ctx, trail| {
     if t.logging {
         let _ = api.0.delivery.deliver(&key);
     }
-    transact(api.store(), |tx| tx.delete(TRAILS_TABLE, &key).map(|_| ())).map_err(store_err)?;
+    transact(api.store(), |tx| {
+        tx.delete(crate::insights::STATE_TABLE, &key)?;
+        crate::insights::prune_counts(tx, &key, i64::MAX)?;
+        tx.delete(TRAILS_TABLE, &key).map(|_| ())
+    })
+    .map_err(store_err)?;
     json!({})
 });
 
@@ -650,6 +705,7 @@ on_trail!(StartLogging, "Name", |api, ctx, trail| {
             t.delivered_seq = t.delivered_seq.max(seq);
             Ok(())
         })?;
+        crate::insights_api::resume(api, &key, seq)?;
     }
     json!({})
 });
@@ -670,7 +726,7 @@ on_trail!(StopLogging, "Name", |api, ctx, trail| {
 });
 
 on_trail!(GetTrailStatus, "Name", |api, ctx, trail| {
-    let (_, t) = trail.load(api, ctx)?;
+    let (_, t) = trail.load_for(api, ctx, false)?;
     strip_nulls(json!({
         "IsLogging": t.logging,
         "LatestDeliveryTime": epoch(t.latest_delivery),
@@ -686,7 +742,7 @@ on_trail!(GetTrailStatus, "Name", |api, ctx, trail| {
     }))
 });
 
-on_trail!(GetEventSelectors, "TrailName", |api, ctx, trail| selectors_json(&trail.load(api, ctx)?.1));
+on_trail!(GetEventSelectors, "TrailName", |api, ctx, trail| selectors_json(&trail.load_for(api, ctx, false)?.1));
 
 struct LookupEvents(lookup::Query);
 
@@ -802,6 +858,8 @@ struct CreateTrail {
     include_global: bool,
     multi_region: bool,
     validation: bool,
+    /// `IsOrganizationTrail`.
+    organization: bool,
 }
 
 impl Operation<Api> for CreateTrail {
@@ -844,10 +902,17 @@ impl Operation<Api> for CreateTrail {
             include_global,
             multi_region,
             validation: b(body, "EnableLogFileValidation").unwrap_or(false),
+            organization: b(body, "IsOrganizationTrail").unwrap_or(false),
         })
     }
 
     fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        if self.organization {
+            // A delegated administrator's organization trail belongs to the management account.
+            if let Some((v, crate::org::Role::DelegatedAdmin)) = api.org_role(ctx)? {
+                self.trail.r.account = Some(v.management_account);
+            }
+        }
         one(self.trail.check(api, ctx, Self::NAME)?)
     }
 
@@ -863,6 +928,8 @@ struct UpdateTrail {
     include_global: Option<bool>,
     multi_region: Option<bool>,
     validation: Option<bool>,
+    /// `IsOrganizationTrail`.
+    organization: Option<bool>,
     /// What is wrong with the new settings (bucket, prefix, unsupported options), reported once
     /// the trail is found in its home Region, as always.
     invalid: Option<AwsError>,
@@ -890,6 +957,7 @@ impl Operation<Api> for UpdateTrail {
             include_global: b(body, "IncludeGlobalServiceEvents"),
             multi_region: b(body, "IsMultiRegionTrail"),
             validation: b(body, "EnableLogFileValidation"),
+            organization: b(body, "IsOrganizationTrail"),
             invalid,
         })
     }
@@ -1117,16 +1185,34 @@ impl Operation<Api> for ListTags {
 }
 
 impl Api {
+    /// The caller's trails and its organization's organization trails, as seen from the Region.
     fn visible_trails(&self, ctx: &RequestContext) -> Result<Vec<TrailDoc>, AwsError> {
-        let all: Vec<(String, TrailDoc)> =
+        let mut all: Vec<(String, TrailDoc)> =
             self.store().scan_json(TRAILS_TABLE, &format!("{}/", ctx.caller.account_id)).map_err(store_err)?;
+        if let Some(v) = self.organization(&ctx.caller.account_id)? {
+            if v.management_account != ctx.caller.account_id {
+                let org: Vec<(String, TrailDoc)> =
+                    self.store().scan_json(TRAILS_TABLE, &format!("{}/", v.management_account)).map_err(store_err)?;
+                all.extend(org.into_iter().filter(|(_, t)| t.organization.as_deref() == Some(v.id.as_str())));
+            }
+        }
         Ok(all.into_iter().map(|(_, t)| t).filter(|t| t.multi_region || t.home_region == ctx.region).collect())
     }
 
     fn create_trail(&self, ctx: &RequestContext, req: CreateTrail) -> Result<Value, AwsError> {
-        let CreateTrail { trail, bucket, prefix, tags, include_global, multi_region, validation } = req;
+        let CreateTrail { trail, bucket, prefix, tags, include_global, multi_region, validation, organization } = req;
+        let account = trail.r.account(ctx).to_string();
         let name = trail.r.name;
-        let account = ctx.caller.account_id.clone();
+        let organization = match organization {
+            true => {
+                let view = self.org_admin(ctx)?;
+                if view.management_account != account {
+                    return Err(crate::org::not_admin(&ctx.caller.account_id));
+                }
+                Some(view.id)
+            }
+            false => None,
+        };
         let t = TrailDoc {
             name: name.clone(),
             account: account.clone(),
@@ -1136,6 +1222,7 @@ impl Api {
             include_global,
             multi_region,
             validation,
+            organization,
             tags: tags.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
             ..Default::default()
         };
@@ -1165,12 +1252,24 @@ impl Api {
     }
 
     fn update_trail(&self, ctx: &RequestContext, req: UpdateTrail) -> Result<Value, AwsError> {
-        let UpdateTrail { trail, bucket, prefix, include_global, multi_region, validation, invalid } = req;
+        let UpdateTrail { trail, bucket, prefix, include_global, multi_region, validation, organization, invalid } =
+            req;
         let (key, t) = trail.load(self, ctx)?;
         in_home_region(ctx, &t)?;
         if let Some(e) = invalid {
             return Err(e);
         }
+        // Making a trail an organization trail, or back, is for the organization's administrators.
+        let organization = match organization {
+            Some(on) if on != t.organization.is_some() => {
+                let view = self.org_admin(ctx)?;
+                if view.management_account != t.account {
+                    return Err(crate::org::not_admin(&ctx.caller.account_id));
+                }
+                Some(on.then_some(view.id))
+            }
+            _ => None,
+        };
         let t = self.update(&key, |t| {
             let changes_destination = bucket.as_deref().is_some_and(|b| b != t.bucket)
                 || prefix.as_deref().is_some_and(|p| Some(p) != t.prefix.as_deref());
@@ -1192,6 +1291,10 @@ impl Api {
                     t.chains.clear();
                 }
                 t.validation = v;
+            }
+            if let Some(org) = organization {
+                t.organization = org;
+                t.chains.clear();
             }
             if changes_destination {
                 t.chains.clear();
@@ -1242,7 +1345,11 @@ mod tests {
     fn service() -> (Arc<CloudTrail>, Arc<dyn Service>) {
         let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
         let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
-        let ct = CloudTrail::start(store, sealer, TrailConfig { root: None, interval: Duration::from_secs(3600) });
+        let ct = CloudTrail::start(
+            store,
+            sealer,
+            TrailConfig { root: None, interval: Duration::from_secs(3600), insights: InsightsConfig::default() },
+        );
         let svc = ct.service();
         (ct, svc)
     }
@@ -1258,23 +1365,29 @@ mod tests {
                 "CreateTrail",
                 "DeleteEventDataStore",
                 "DeleteTrail",
+                "DeregisterOrganizationDelegatedAdmin",
                 "DescribeQuery",
                 "DescribeTrails",
                 "GetEventDataStore",
                 "GetEventSelectors",
                 "GetImport",
+                "GetInsightSelectors",
                 "GetQueryResults",
                 "GetTrail",
                 "GetTrailStatus",
                 "ListEventDataStores",
                 "ListImportFailures",
                 "ListImports",
+                "ListInsightsData",
+                "ListInsightsMetricData",
                 "ListPublicKeys",
                 "ListQueries",
                 "ListTags",
                 "ListTrails",
                 "LookupEvents",
                 "PutEventSelectors",
+                "PutInsightSelectors",
+                "RegisterOrganizationDelegatedAdmin",
                 "RemoveTags",
                 "RestoreEventDataStore",
                 "SearchSampleQueries",
@@ -1338,7 +1451,8 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(rampart_store::SqliteStore::in_memory().unwrap());
         let sealer = Arc::new(Sealer::new(&Sealer::generate_key()));
         for _ in 0..50 {
-            let config = TrailConfig { root: None, interval: Duration::from_secs(3600) };
+            let config =
+                TrailConfig { root: None, interval: Duration::from_secs(3600), insights: InsightsConfig::default() };
             CloudTrail::start(store.clone(), sealer.clone(), config).shutdown();
         }
     }

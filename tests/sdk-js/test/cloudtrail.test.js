@@ -21,6 +21,14 @@ import {
   DescribeTrailsCommand,
   GetTrailCommand,
   GetTrailStatusCommand,
+  GetInsightSelectorsCommand,
+  InsightNotEnabledException,
+  InvalidInsightSelectorsException,
+  ListInsightsDataCommand,
+  ListInsightsMetricDataCommand,
+  OrganizationsNotInUseException,
+  PutInsightSelectorsCommand,
+  RegisterOrganizationDelegatedAdminCommand,
   InvalidLookupAttributesException,
   ListTagsCommand,
   LookupEventsCommand,
@@ -330,4 +338,58 @@ test("Lake: typed errors for a bad statement and a missing event data store", as
       return true;
     },
   );
+});
+
+// -- Insights and Organizations ------------------------------------------------------------------
+
+test("Insights: PutInsightSelectors, GetInsightSelectors, the counted metric, ListInsightsData", async () => {
+  const Name = unique("trail");
+  const { TrailARN } = await ct.send(new CreateTrailCommand({ Name, S3BucketName: `ins-${Name.toLowerCase()}` }));
+  await assert.rejects(ct.send(new GetInsightSelectorsCommand({ TrailName: Name })), (e) => {
+    assert.ok(e instanceof InsightNotEnabledException, e.constructor.name);
+    return true;
+  });
+  await assert.rejects(
+    ct.send(new PutInsightSelectorsCommand({ TrailName: Name, InsightSelectors: [{ InsightType: "ApiBurst" }] })),
+    (e) => e instanceof InvalidInsightSelectorsException,
+  );
+  await ct.send(new StartLoggingCommand({ Name }));
+  const put = await ct.send(
+    new PutInsightSelectorsCommand({
+      TrailName: Name,
+      InsightSelectors: [{ InsightType: "ApiCallRateInsight" }, { InsightType: "ApiErrorRateInsight", EventCategories: ["Management"] }],
+    }),
+  );
+  assert.equal(put.TrailARN, TrailARN);
+  const got = await ct.send(new GetInsightSelectorsCommand({ TrailName: TrailARN }));
+  assert.deepEqual(got.InsightSelectors, [
+    { InsightType: "ApiCallRateInsight" },
+    { InsightType: "ApiErrorRateInsight", EventCategories: ["Management"] },
+  ]);
+  for (let i = 0; i < 3; i++) await iam.send(new CreateUserCommand({ UserName: unique("ins") }));
+  await ct.send(new StopLoggingCommand({ Name })); // the detector counts on the flush
+  const metric = await ct.send(
+    new ListInsightsMetricDataCommand({
+      TrailName: Name,
+      EventSource: "iam.amazonaws.com",
+      EventName: "CreateUser",
+      InsightType: "ApiCallRateInsight",
+      Period: 60,
+      StartTime: new Date(Date.now() - 3_600_000),
+    }),
+  );
+  assert.equal(metric.TrailARN, TrailARN);
+  assert.equal(metric.Values.reduce((a, b) => a + b, 0), 3);
+  assert.ok(metric.Timestamps.every((t) => t instanceof Date));
+  // Too little history for a baseline: nothing is unusual yet.
+  const data = await ct.send(new ListInsightsDataCommand({ InsightSource: TrailARN, DataType: "InsightsEvents" }));
+  assert.deepEqual(data.Events, []);
+  await ct.send(new DeleteTrailCommand({ Name }));
+});
+
+test("RegisterOrganizationDelegatedAdmin outside an organization is OrganizationsNotInUseException", async () => {
+  await assert.rejects(ct.send(new RegisterOrganizationDelegatedAdminCommand({ MemberAccountId: "210987654321" })), (e) => {
+    assert.ok(e instanceof OrganizationsNotInUseException, e.constructor.name);
+    return true;
+  });
 });

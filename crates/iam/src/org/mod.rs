@@ -4,10 +4,12 @@
 //! authorizer enforces (see [`enforce`]).
 
 mod admin;
+mod directory;
 mod effective;
 pub mod enforce;
 mod handshakes;
 pub mod model;
+pub use directory::OrgDirectory;
 mod policies;
 mod resource_policy;
 mod transfers;

@@ -228,3 +228,69 @@ async fn lake_event_data_store_query_and_results() {
     ct.delete_event_data_store().event_data_store(&arn).send().await.unwrap();
     srv.stop();
 }
+
+/// Insights: selectors on a trail, the per-minute counts the detector keeps (read through
+/// ListInsightsMetricData after StopLogging, the flush), typed errors; delegated administrators
+/// need an organization.
+#[tokio::test]
+async fn insights_selectors_metric_and_delegated_admin() {
+    use aws_sdk_cloudtrail::operation::get_insight_selectors::GetInsightSelectorsError;
+    use aws_sdk_cloudtrail::operation::register_organization_delegated_admin::RegisterOrganizationDelegatedAdminError;
+    use aws_sdk_cloudtrail::types::{InsightSelector, InsightType, InsightsMetricDataType};
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let ct = Client::new(&root);
+    let iam = aws_sdk_iam::Client::new(&root);
+    let arn = format!("arn:aws:cloudtrail:us-east-1:{}:trail/watch", srv.account_id);
+    ct.create_trail().name("watch").s3_bucket_name("watch-bucket").send().await.unwrap();
+    let err = ct.get_insight_selectors().trail_name("watch").send().await.unwrap_err();
+    assert!(
+        matches!(err.into_service_error(), GetInsightSelectorsError::InsightNotEnabledException(_)),
+        "InsightNotEnabledException"
+    );
+    ct.start_logging().name("watch").send().await.unwrap();
+    let call = InsightSelector::builder().insight_type(InsightType::ApiCallRateInsight).build();
+    let put = ct.put_insight_selectors().trail_name("watch").insight_selectors(call).send().await.unwrap();
+    assert_eq!(put.trail_arn(), Some(arn.as_str()));
+    let got = ct.get_insight_selectors().trail_name(&arn).send().await.unwrap();
+    assert_eq!(got.insight_selectors()[0].insight_type(), Some(&InsightType::ApiCallRateInsight));
+    let described = ct.get_trail().name("watch").send().await.unwrap();
+    assert_eq!(described.trail().unwrap().has_insight_selectors(), Some(true));
+    for i in 0..4 {
+        iam.create_group().group_name(format!("insight-{i}")).send().await.unwrap();
+    }
+    ct.stop_logging().name("watch").send().await.unwrap();
+    let start = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 3600,
+    );
+    let metric = ct
+        .list_insights_metric_data()
+        .trail_name("watch")
+        .event_source("iam.amazonaws.com")
+        .event_name("CreateGroup")
+        .insight_type(InsightType::ApiCallRateInsight)
+        .period(300)
+        .data_type(InsightsMetricDataType::NonZeroData)
+        .start_time(start)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metric.trail_arn(), Some(arn.as_str()));
+    assert_eq!(metric.values().iter().sum::<f64>(), 4.0);
+    assert_eq!(metric.timestamps().len(), metric.values().len());
+    let data = ct
+        .list_insights_data()
+        .insight_source(&arn)
+        .data_type(aws_sdk_cloudtrail::types::ListInsightsDataType::InsightsEvents)
+        .send()
+        .await
+        .unwrap();
+    assert!(data.events().is_empty(), "one minute of history is no baseline yet");
+    let err = ct.register_organization_delegated_admin().member_account_id("210987654321").send().await.unwrap_err();
+    assert_eq!(status(&err), 400);
+    assert!(
+        matches!(err.into_service_error(), RegisterOrganizationDelegatedAdminError::OrganizationsNotInUseException(_)),
+        "OrganizationsNotInUseException"
+    );
+    srv.stop();
+}
