@@ -85,6 +85,10 @@ pub struct TrailDoc {
     /// The last Insights event sequence number considered for delivery.
     #[serde(default)]
     pub insights_delivered_seq: u64,
+    /// `AggregationConfigurations` (PutEventConfiguration) as given. They aggregate data
+    /// events, which Rampart does not record, so they produce no events.
+    #[serde(default)]
+    pub aggregation: Vec<Value>,
 }
 
 impl TrailDoc {

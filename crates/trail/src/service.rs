@@ -589,8 +589,13 @@ impl Trail {
 }
 
 /// Every CloudTrail operation Rampart implements, each listed once.
-static OPERATIONS: Operations<Api> =
-    Operations::new(&[OPS, crate::insights_api::OPS, crate::org::OPS, crate::lake::ops::OPS]);
+static OPERATIONS: Operations<Api> = Operations::new(&[
+    OPS,
+    crate::insights_api::OPS,
+    crate::org::OPS,
+    crate::lake::ops::OPS,
+    crate::lake::event_config::OPS,
+]);
 
 const OPS: &[Entry<Api>] = &[
     op::<Api, LookupEvents>(),
@@ -1368,6 +1373,7 @@ mod tests {
                 "DeregisterOrganizationDelegatedAdmin",
                 "DescribeQuery",
                 "DescribeTrails",
+                "GetEventConfiguration",
                 "GetEventDataStore",
                 "GetEventSelectors",
                 "GetImport",
@@ -1385,6 +1391,7 @@ mod tests {
                 "ListTags",
                 "ListTrails",
                 "LookupEvents",
+                "PutEventConfiguration",
                 "PutEventSelectors",
                 "PutInsightSelectors",
                 "RegisterOrganizationDelegatedAdmin",

@@ -196,6 +196,10 @@ pub fn run(lake: &Lake, doc: &ImportDoc, root: &Path) -> Result<(), StoreError> 
     let bucket_dir = root.join(&bucket);
     let dir = if prefix.is_empty() { bucket_dir.clone() } else { bucket_dir.join(&prefix) };
     let prefixes = if bucket.is_empty() { Default::default() } else { log_files(&dir, &doc.account) };
+    // The destination's MaxEventSize applies to imported events as to live ones.
+    let max_event = store
+        .get_json::<super::EventDataStoreDoc>(super::EDS_TABLE, &format!("{}/{}", doc.account, doc.store_id))?
+        .map_or(super::STANDARD_EVENT_BYTES, |d| d.max_event_bytes());
     let Some(_) = update(store.as_ref(), &key, |d| {
         d.status = "IN_PROGRESS".into();
         d.prefixes_found = prefixes.len() as u64;
@@ -228,7 +232,7 @@ pub fn run(lake: &Lake, doc: &ImportDoc, root: &Path) -> Result<(), StoreError> 
                             if r.get("recipientAccountId").and_then(Value::as_str) != Some(doc.account.as_str()) {
                                 continue;
                             }
-                            let Some(e) = stored(r) else { continue };
+                            let Some(e) = stored(r).and_then(|e| super::fit_event(e, max_event)) else { continue };
                             let t = e.t as f64;
                             if doc.start.is_some_and(|s| t < s) || doc.end.is_some_and(|x| t > x) {
                                 continue;

@@ -9,6 +9,7 @@
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
+pub(crate) mod event_config;
 pub mod import;
 pub(crate) mod ops;
 pub mod query;
@@ -73,6 +74,9 @@ pub struct EventDataStoreDoc {
     /// When DeleteEventDataStore ran.
     #[serde(default)]
     pub deleted_at: Option<i64>,
+    /// `MaxEventSize` `Large` (1 MB) rather than `Standard` (256 KB); see [`fit_event`].
+    #[serde(default)]
+    pub large_events: bool,
 }
 
 impl EventDataStoreDoc {
@@ -114,6 +118,15 @@ impl EventDataStoreDoc {
         }
     }
 
+    /// The largest event it keeps, in bytes of the record's JSON (`MaxEventSize`).
+    pub fn max_event_bytes(&self) -> usize {
+        if self.large_events {
+            LARGE_EVENT_BYTES
+        } else {
+            STANDARD_EVENT_BYTES
+        }
+    }
+
     /// Whether the store takes `e` (Region scope and selectors).
     pub fn selects(&self, e: &StoredEvent) -> bool {
         (self.multi_region || e.region == self.region) && selectors::matches(&self.advanced_event_selectors, e)
@@ -122,6 +135,30 @@ impl EventDataStoreDoc {
 
 pub fn eds_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:cloudtrail:{region}:{account}:eventdatastore/{id}")
+}
+
+/// `MaxEventSize` `Standard`: events of at most 256 KB.
+pub const STANDARD_EVENT_BYTES: usize = 256 * 1024;
+/// `MaxEventSize` `Large`: events of at most 1 MB.
+pub const LARGE_EVENT_BYTES: usize = 1024 * 1024;
+
+/// The event a store whose events may be `max` bytes keeps of `e`: `e` itself when it fits;
+/// otherwise its free-form parts (`requestParameters`, `responseElements`,
+/// `additionalEventData`, `serviceEventDetails`) become `{"omitted":true}`, as CloudTrail omits
+/// oversized parts, and if it still does not fit it is not kept (`None`).
+pub fn fit_event(e: StoredEvent, max: usize) -> Option<StoredEvent> {
+    if e.event.len() <= max {
+        return Some(e);
+    }
+    let mut v: Value = serde_json::from_str(&e.event).ok()?;
+    let m = v.as_object_mut()?;
+    for k in ["requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"] {
+        if let Some(part) = m.get_mut(k).filter(|p| !p.is_null()) {
+            *part = serde_json::json!({"omitted": true});
+        }
+    }
+    let event = serde_json::to_string(&v).ok()?;
+    (event.len() <= max).then_some(StoredEvent { event, ..e })
 }
 
 /// The event data store an ARN (`arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID`) names, in
@@ -293,7 +330,12 @@ impl Lake {
                     }
                     if let Some(e) = StoredEvent::from_row(v) {
                         if d.selects(&e) {
-                            fresh.push((seq, v.clone()));
+                            let max = d.max_event_bytes();
+                            if e.event.len() <= max {
+                                fresh.push((seq, v.clone()));
+                            } else if let Some(kept) = fit_event(e, max) {
+                                fresh.push((seq, kept.encode_row()));
+                            }
                         }
                     }
                 }
@@ -425,6 +467,7 @@ mod tests {
             paused_at: None,
             skip: vec![],
             deleted_at: None,
+            large_events: false,
         };
         rampart_store::transact(store, |tx| tx.put_json(EDS_TABLE, &d.key(), &d)).unwrap();
         d.key()
@@ -496,6 +539,62 @@ mod tests {
         lake.ingest_all().unwrap();
         let got = names(store.as_ref(), &all);
         assert_eq!(&got[got.len() - 2..], ["BeforeStop", "AfterStart"]);
+    }
+
+    /// MaxEventSize: a Standard store keeps events up to 256 KB, a Large one up to 1 MB; an
+    /// event over the size loses its free-form parts, or is not kept when that is not enough.
+    #[test]
+    fn ingestion_honours_the_maximum_event_size() {
+        let store: Arc<dyn Store> = Arc::new(rampart_store::MemStore::new());
+        let log = AuditLog::start(store.clone()).unwrap();
+        let standard = eds(store.as_ref(), "111111111111", vec![]);
+        let large = eds(store.as_ref(), "111111111111", vec![]);
+        let mut d: EventDataStoreDoc = store.get_json(EDS_TABLE, &large).unwrap().unwrap();
+        d.large_events = true;
+        rampart_store::transact(store.as_ref(), |tx| tx.put_json(EDS_TABLE, &large, &d)).unwrap();
+        // A 300 KB event whose bulk is its request parameters, and a 1.2 MB one whose bulk is a
+        // field that cannot be omitted.
+        let with = |name: &str, f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+            let mut r = record("111111111111", name);
+            let mut v: Value = serde_json::from_str(&r.event.event).unwrap();
+            f(v.as_object_mut().unwrap());
+            r.event.event = v.to_string();
+            r
+        };
+        let big = "x".repeat(300 * 1024);
+        let huge = "y".repeat(1200 * 1024);
+        log.submit(with("Big", &|m| {
+            m.insert("requestParameters".into(), serde_json::json!({"policyDocument": big}));
+        }))
+        .wait()
+        .unwrap();
+        log.submit(with("Huge", &|m| {
+            m.insert("userAgent".into(), Value::String(huge.clone()));
+        }))
+        .wait()
+        .unwrap();
+        log.submit(record("111111111111", "Small")).wait().unwrap();
+        let lake = Lake::new(store.clone());
+        lake.ingest_all().unwrap();
+        let events = |key: &str| -> Vec<(String, Value)> {
+            let id = key.rsplit('/').next().unwrap();
+            store
+                .scan(LAKE_TABLE, &format!("{id}/"), None, 0)
+                .unwrap()
+                .iter()
+                .map(|(_, v)| {
+                    let e = StoredEvent::from_row(v).unwrap();
+                    (e.name.clone(), e.record())
+                })
+                .collect()
+        };
+        let s = events(&standard);
+        assert_eq!(s.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["Big", "Small"]);
+        assert_eq!(s[0].1["requestParameters"], serde_json::json!({"omitted": true}));
+        let l = events(&large);
+        assert_eq!(l.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["Big", "Small"]);
+        assert_eq!(l[0].1["requestParameters"]["policyDocument"].as_str().unwrap().len(), 300 * 1024);
+        assert!(fit_event(StoredEvent::from_row(&record("1", "x").event.encode_row()).unwrap(), 10).is_none());
     }
 
     #[test]

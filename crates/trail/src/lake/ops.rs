@@ -36,7 +36,7 @@ pub(crate) const OPS: &[Entry<Api>] = &[
     op::<Api, SearchSampleQueries>(),
 ];
 
-fn validation(value: &str, member: &str, constraint: &str) -> AwsError {
+pub(crate) fn validation(value: &str, member: &str, constraint: &str) -> AwsError {
     let shown: String = value.chars().take(64).collect();
     e400(
         "InvalidParameterException",
@@ -46,7 +46,7 @@ fn validation(value: &str, member: &str, constraint: &str) -> AwsError {
     )
 }
 
-fn opt_str<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, AwsError> {
+pub(crate) fn opt_str<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, AwsError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -261,7 +261,7 @@ impl StoreRef {
         AuthzCheck::new(format!("cloudtrail:{action}"), self.arn(ctx))
     }
 
-    fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<EventDataStoreDoc, AwsError> {
+    pub(crate) fn load(mut self, api: &Api, ctx: &RequestContext) -> Result<EventDataStoreDoc, AwsError> {
         self.read(api, ctx)?;
         self.doc.take().flatten().ok_or_else(not_found)
     }
@@ -382,6 +382,7 @@ impl Operation<Api> for CreateEventDataStore {
             paused_at: (!self.start_ingestion).then_some(seq),
             skip: Vec::new(),
             deleted_at: None,
+            large_events: false,
         };
         atomically(api.store(), |tx| -> Result<(), AwsError> {
             let mine: Vec<(String, EventDataStoreDoc)> =

@@ -510,6 +510,7 @@ mod tests {
             paused_at: None,
             skip: vec![],
             deleted_at: None,
+            large_events: false,
         };
         rampart_store::transact(store.as_ref(), |tx| tx.put_json(EDS_TABLE, &d.key(), &d)).unwrap();
         for e in events {
