@@ -12,6 +12,7 @@ mod json;
 pub mod lake;
 pub mod lookup;
 mod org;
+pub(crate) mod policies;
 pub mod record;
 pub mod redact;
 mod rows;
