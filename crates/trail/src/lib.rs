@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod audit;
+pub(crate) mod channels;
 pub mod delivery;
 pub mod digest;
 pub mod insights;

@@ -589,8 +589,14 @@ impl Trail {
 }
 
 /// Every CloudTrail operation Rampart implements, each listed once.
-static OPERATIONS: Operations<Api> =
-    Operations::new(&[OPS, crate::insights_api::OPS, crate::org::OPS, crate::lake::ops::OPS, crate::policies::OPS]);
+static OPERATIONS: Operations<Api> = Operations::new(&[
+    OPS,
+    crate::insights_api::OPS,
+    crate::org::OPS,
+    crate::lake::ops::OPS,
+    crate::policies::OPS,
+    crate::channels::OPS,
+]);
 
 const OPS: &[Entry<Api>] = &[
     op::<Api, LookupEvents>(),
