@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod audit;
+pub(crate) mod channels;
 pub mod delivery;
 pub mod digest;
 pub mod insights;
@@ -12,6 +13,7 @@ mod json;
 pub mod lake;
 pub mod lookup;
 mod org;
+pub(crate) mod policies;
 pub mod record;
 pub mod redact;
 mod rows;

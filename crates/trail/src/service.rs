@@ -595,6 +595,8 @@ static OPERATIONS: Operations<Api> = Operations::new(&[
     crate::org::OPS,
     crate::lake::ops::OPS,
     crate::lake::event_config::OPS,
+    crate::policies::OPS,
+    crate::channels::OPS,
 ]);
 
 const OPS: &[Entry<Api>] = &[

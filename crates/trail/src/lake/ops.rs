@@ -266,6 +266,26 @@ impl StoreRef {
         self.doc.take().flatten().ok_or_else(not_found)
     }
 
+    /// Another account's store (a cross-account query): it must be `owner`'s, in the caller's
+    /// Region, and carry a resource policy (which the authorizer found allowing the caller).
+    fn load_shared(self, api: &Api, ctx: &RequestContext, owner: &str) -> Result<EventDataStoreDoc, AwsError> {
+        if self.account.as_deref().is_some_and(|a| a != owner)
+            || self.region.as_deref().is_some_and(|r| r != ctx.region)
+        {
+            return Err(not_found());
+        }
+        let d = api
+            .store()
+            .get_json::<EventDataStoreDoc>(EDS_TABLE, &format!("{owner}/{}", self.id))
+            .map_err(store_err)?
+            .filter(|d| d.region == ctx.region)
+            .ok_or_else(not_found)?;
+        if crate::policies::resource_policy(api.store(), &d.arn()).map_err(store_err)?.is_none() {
+            return Err(not_found());
+        }
+        Ok(d)
+    }
+
     /// For tag operations: a missing store is a missing resource.
     pub(crate) fn load_tagged(self, api: &Api, ctx: &RequestContext) -> Result<EventDataStoreDoc, AwsError> {
         let arn = self.arn(ctx);
@@ -834,30 +854,47 @@ impl Operation<Api> for StartQuery {
                 ),
             ));
         }
+        let owner = opt_str(body, "EventDataStoreOwnerAccountId")?.map(str::to_string);
         let stores = translated
             .stores
             .iter()
-            .map(|id| StoreRef::parse(id).map_err(|_| not_found()))
+            .map(|id| {
+                StoreRef::parse(id).map_err(|_| not_found()).map(|mut s| {
+                    // Another account's event data store, by its ID and the owner's account.
+                    if s.account.is_none() {
+                        s.account = owner.clone();
+                    }
+                    s
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(StartQuery {
-            statement: statement.to_string(),
-            translated,
-            params,
-            stores,
-            owner: opt_str(body, "EventDataStoreOwnerAccountId")?.map(str::to_string),
-        })
+        Ok(StartQuery { statement: statement.to_string(), translated, params, stores, owner })
     }
 
     fn authorize(&mut self, api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
-        Ok(AuthzPlan::Checks(self.stores.iter_mut().map(|s| s.check(api, ctx, Self::NAME)).collect()))
+        // Each store's resource policy takes part: another account's store is queried only when
+        // its policy allows the caller (the authorizer's cross-account rule).
+        let checks = self
+            .stores
+            .iter_mut()
+            .map(|s| {
+                let owner = s.account.clone().unwrap_or_else(|| ctx.caller.account_id.clone());
+                let c = s.check(api, ctx, Self::NAME);
+                crate::policies::with_resource_policy(api.store(), c, &owner, &ctx.caller.account_id).map_err(store_err)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AuthzPlan::Checks(checks))
     }
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
-        if self.owner.as_deref().is_some_and(|o| o != ctx.caller.account_id) {
-            return Err(not_found());
-        }
+        // The stores' one owner (a query reads one account's event data stores).
+        let owner = self.owner.clone().unwrap_or_else(|| ctx.caller.account_id.clone());
         for s in self.stores {
-            let d = s.load(api, ctx)?;
+            let d = if owner == ctx.caller.account_id && s.account.as_deref().is_none_or(|a| a == owner) {
+                s.load(api, ctx)?
+            } else {
+                s.load_shared(api, ctx, &owner)?
+            };
             if d.status == "PENDING_DELETION" {
                 return Err(inactive());
             }
@@ -871,6 +908,7 @@ impl Operation<Api> for StartQuery {
             region: ctx.region.clone(),
             statement: self.statement,
             stores: self.translated.stores.clone(),
+            owner: (owner != account).then(|| owner.clone()),
             params: self.params,
             status: "QUEUED".into(),
             error: None,
@@ -950,11 +988,22 @@ impl QueryRef {
             };
             self.doc = Some(d);
         }
-        let stores: Vec<String> = match self.doc.as_ref().and_then(Option::as_ref) {
-            Some(q) => q.stores.iter().map(|id| eds_arn(&ctx.region, &ctx.caller.account_id, id)).collect(),
-            None => vec![eds_arn(&ctx.region, &ctx.caller.account_id, "*")],
+        let (owner, stores): (String, Vec<String>) = match self.doc.as_ref().and_then(Option::as_ref) {
+            Some(q) => (
+                q.store_account().to_string(),
+                q.stores.iter().map(|id| eds_arn(&ctx.region, q.store_account(), id)).collect(),
+            ),
+            None => (ctx.caller.account_id.clone(), vec![eds_arn(&ctx.region, &ctx.caller.account_id, "*")]),
         };
-        Ok(AuthzPlan::Checks(stores.into_iter().map(|a| AuthzCheck::new(format!("cloudtrail:{action}"), a)).collect()))
+        // A cross-account query's stores are read under their resource policies.
+        let checks = stores
+            .into_iter()
+            .map(|a| {
+                let c = AuthzCheck::new(format!("cloudtrail:{action}"), a);
+                crate::policies::with_resource_policy(api.store(), c, &owner, &ctx.caller.account_id).map_err(store_err)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AuthzPlan::Checks(checks))
     }
 
     /// The query (fresh), checked against the named event data store, whose stores are active.
@@ -978,7 +1027,7 @@ impl QueryRef {
         } else {
             for sid in &q.stores {
                 let d: Option<EventDataStoreDoc> =
-                    api.store().get_json(EDS_TABLE, &format!("{}/{sid}", ctx.caller.account_id)).map_err(store_err)?;
+                    api.store().get_json(EDS_TABLE, &format!("{}/{sid}", q.store_account())).map_err(store_err)?;
                 if d.is_some_and(|d| d.status == "PENDING_DELETION") {
                     return Err(inactive());
                 }

@@ -72,6 +72,10 @@ pub struct QueryDoc {
     pub statement: String,
     /// The event data store IDs it reads.
     pub stores: Vec<String>,
+    /// The account owning those event data stores when it is not `account` (a cross-account
+    /// query their resource policy allowed).
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub params: Vec<String>,
     pub status: String,
@@ -94,6 +98,11 @@ pub struct QueryDoc {
 impl QueryDoc {
     pub fn key(&self) -> String {
         format!("{}/{}", self.account, self.id)
+    }
+
+    /// The account owning the event data stores it reads.
+    pub fn store_account(&self) -> &str {
+        self.owner.as_deref().unwrap_or(&self.account)
     }
 
     pub fn active(&self) -> bool {
@@ -399,7 +408,7 @@ fn execute(
     let placeholders = vec!["?"; COLUMNS.len()].join(", ");
     for (i, id) in translated.stores.iter().enumerate() {
         // Everything recorded before the query started.
-        if let Err(e) = lake.ingest(&format!("{}/{id}", doc.account)) {
+        if let Err(e) = lake.ingest(&format!("{}/{id}", doc.store_account())) {
             return Err(Failure::Failed(format!("The event data store could not be read: {e}")));
         }
         let table = format!("eds_{i}");
@@ -528,6 +537,7 @@ mod tests {
             region: "us-east-1".into(),
             statement: statement.into(),
             stores: t.stores.clone(),
+            owner: None,
             params: vec![],
             status: "QUEUED".into(),
             error: None,
@@ -597,6 +607,7 @@ mod tests {
             region: "us-east-1".into(),
             statement,
             stores: t.stores.clone(),
+            owner: None,
             params: vec![],
             status: "QUEUED".into(),
             error: None,

@@ -39,6 +39,8 @@ const DATA_FIELDS: &[&str] = &[
     "sessionCredentialFromConsole",
     "userIdentity.arn",
 ];
+/// The one field of selectors of events from outside AWS (integrations).
+const ACTIVITY_FIELDS: &[&str] = &["eventCategory"];
 /// Fields that take `Equals` only.
 const EQUALS_ONLY: &[&str] = &["eventCategory", "readOnly", "resources.type", "sessionCredentialFromConsole"];
 
@@ -137,7 +139,9 @@ pub fn validate(v: Option<&Value>) -> Result<Option<Vec<Value>>, AwsError> {
                 }
                 DATA_FIELDS
             }
-            Some(c @ ("Insight" | "ConfigurationItem" | "ActivityAuditLog" | "NetworkActivity")) => {
+            // Events from outside AWS, which channels deliver (PutAuditEvents).
+            Some("ActivityAuditLog") => ACTIVITY_FIELDS,
+            Some(c @ ("Insight" | "ConfigurationItem" | "NetworkActivity")) => {
                 return Err(AwsError::new(
                     "UnsupportedOperationException",
                     format!(
@@ -166,8 +170,31 @@ pub fn validate(v: Option<&Value>) -> Result<Option<Vec<Value>>, AwsError> {
             "Advanced event selectors can have at most {MAX_VALUES} values for all conditions."
         )));
     }
-    // Management selectors: one, as AWS allows.
+    // An event data store of events from outside AWS collects nothing else.
+    let activity = out.iter().filter(|s| category_of(s) == Some("ActivityAuditLog")).count();
+    if activity > 0 && activity != out.len() {
+        return Err(invalid(
+            "An event data store that collects ActivityAuditLog events cannot collect other event categories.",
+        ));
+    }
     Ok(Some(out))
+}
+
+/// The `eventCategory` a (validated) selector names.
+fn category_of(s: &Value) -> Option<&str> {
+    s.get("FieldSelectors")?
+        .as_array()?
+        .iter()
+        .find(|f| f.get("Field").and_then(Value::as_str) == Some("eventCategory"))?
+        .get("Equals")?
+        .get(0)?
+        .as_str()
+}
+
+/// Whether an event data store with these selectors collects events from outside AWS
+/// (`ActivityAuditLog`: the destination of channels).
+pub fn collects_activity(selectors: &[Value]) -> bool {
+    !selectors.is_empty() && selectors.iter().all(|s| category_of(s) == Some("ActivityAuditLog"))
 }
 
 /// Whether any selector takes `e` (no selectors: nothing).
