@@ -274,7 +274,7 @@ def test_unknown_operation(server):
 
     ct = server.client("cloudtrail")
     with pytest.raises(ClientError) as exc:
-        ct.list_dashboards()
+        ct.generate_query(EventDataStores=["eds"], Prompt="show me every call")
     assert code(exc) == "UnknownOperationException"
 
 

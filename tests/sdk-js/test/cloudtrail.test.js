@@ -11,8 +11,12 @@ import {
   DeleteEventDataStoreCommand,
   DescribeQueryCommand,
   EventDataStoreNotFoundException,
+  GetEventConfigurationCommand,
   GetEventDataStoreCommand,
   GetQueryResultsCommand,
+  InvalidParameterCombinationException,
+  PutEventConfigurationCommand,
+  UnsupportedOperationException,
   InvalidQueryStatementException,
   StartQueryCommand,
   CloudTrailServiceException,
@@ -338,6 +342,38 @@ test("Lake: typed errors for a bad statement and a missing event data store", as
       return true;
     },
   );
+});
+
+test("Lake: PutEventConfiguration / GetEventConfiguration (MaxEventSize; context key selectors refused)", async () => {
+  const { EventDataStoreArn: arn } = await ct.send(
+    new CreateEventDataStoreCommand({ Name: unique("eds"), TerminationProtectionEnabled: false }),
+  );
+  const before = await ct.send(new GetEventConfigurationCommand({ EventDataStore: arn }));
+  assert.equal(before.EventDataStoreArn, arn);
+  assert.equal(before.MaxEventSize, "Standard");
+  assert.deepEqual(before.ContextKeySelectors, []);
+  const put = await ct.send(new PutEventConfigurationCommand({ EventDataStore: arn.split("/").pop(), MaxEventSize: "Large" }));
+  assert.equal(put.EventDataStoreArn, arn);
+  assert.equal(put.MaxEventSize, "Large");
+  assert.equal((await ct.send(new GetEventConfigurationCommand({ EventDataStore: arn }))).MaxEventSize, "Large");
+  await assert.rejects(
+    ct.send(
+      new PutEventConfigurationCommand({
+        EventDataStore: arn,
+        MaxEventSize: "Large",
+        ContextKeySelectors: [{ Type: "TagContext", Equals: ["team"] }],
+      }),
+    ),
+    (e) => {
+      assert.ok(e instanceof UnsupportedOperationException, `${e.name}: ${e.message}`);
+      return true;
+    },
+  );
+  await assert.rejects(ct.send(new GetEventConfigurationCommand({})), (e) => {
+    assert.ok(e instanceof InvalidParameterCombinationException, `${e.name}: ${e.message}`);
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    return true;
+  });
 });
 
 // -- Insights and Organizations ------------------------------------------------------------------
