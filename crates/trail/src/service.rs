@@ -595,6 +595,7 @@ static OPERATIONS: Operations<Api> = Operations::new(&[
     crate::org::OPS,
     crate::lake::ops::OPS,
     crate::lake::event_config::OPS,
+    crate::lake::dashboards::OPS,
     crate::policies::OPS,
     crate::channels::OPS,
 ]);
@@ -1368,21 +1369,31 @@ mod tests {
             vec![
                 "AddTags",
                 "CancelQuery",
+                "CreateChannel",
+                "CreateDashboard",
                 "CreateEventDataStore",
                 "CreateTrail",
+                "DeleteChannel",
+                "DeleteDashboard",
                 "DeleteEventDataStore",
+                "DeleteResourcePolicy",
                 "DeleteTrail",
                 "DeregisterOrganizationDelegatedAdmin",
                 "DescribeQuery",
                 "DescribeTrails",
+                "GetChannel",
+                "GetDashboard",
                 "GetEventConfiguration",
                 "GetEventDataStore",
                 "GetEventSelectors",
                 "GetImport",
                 "GetInsightSelectors",
                 "GetQueryResults",
+                "GetResourcePolicy",
                 "GetTrail",
                 "GetTrailStatus",
+                "ListChannels",
+                "ListDashboards",
                 "ListEventDataStores",
                 "ListImportFailures",
                 "ListImports",
@@ -1396,10 +1407,12 @@ mod tests {
                 "PutEventConfiguration",
                 "PutEventSelectors",
                 "PutInsightSelectors",
+                "PutResourcePolicy",
                 "RegisterOrganizationDelegatedAdmin",
                 "RemoveTags",
                 "RestoreEventDataStore",
                 "SearchSampleQueries",
+                "StartDashboardRefresh",
                 "StartEventDataStoreIngestion",
                 "StartImport",
                 "StartLogging",
@@ -1407,13 +1420,15 @@ mod tests {
                 "StopEventDataStoreIngestion",
                 "StopImport",
                 "StopLogging",
+                "UpdateChannel",
+                "UpdateDashboard",
                 "UpdateEventDataStore",
                 "UpdateTrail",
             ]
         );
         let (_ct, svc) = service();
-        assert!(svc.has_operation("GetTrail") && !svc.has_operation("CreateDashboard"));
-        let err = svc.plan(&ctx(), "CreateDashboard", &Input::Json(json!({}))).unwrap_err();
+        assert!(svc.has_operation("GetTrail") && !svc.has_operation("GenerateQuery"));
+        let err = svc.plan(&ctx(), "GenerateQuery", &Input::Json(json!({}))).unwrap_err();
         assert_eq!(err.code, "UnknownOperationException");
     }
 

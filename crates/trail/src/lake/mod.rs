@@ -9,6 +9,7 @@
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
+pub(crate) mod dashboards;
 pub(crate) mod event_config;
 pub mod import;
 pub(crate) mod ops;

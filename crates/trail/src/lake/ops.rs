@@ -12,7 +12,7 @@ use crate::service::{atomically, e400, one, required, store_err, tags_of, Api, M
 /// Event data stores per account and Region (AWS's quota).
 const MAX_STORES: usize = 10;
 /// Queries queued or running per account (AWS's quota).
-const MAX_ACTIVE_QUERIES: usize = 10;
+pub(crate) const MAX_ACTIVE_QUERIES: usize = 10;
 
 pub(crate) const OPS: &[Entry<Api>] = &[
     op::<Api, CreateEventDataStore>(),
@@ -54,7 +54,7 @@ pub(crate) fn opt_str<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>,
     }
 }
 
-fn opt_bool(body: &Value, key: &str) -> Result<Option<bool>, AwsError> {
+pub(crate) fn opt_bool(body: &Value, key: &str) -> Result<Option<bool>, AwsError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -62,7 +62,7 @@ fn opt_bool(body: &Value, key: &str) -> Result<Option<bool>, AwsError> {
     }
 }
 
-fn opt_int(body: &Value, key: &str) -> Result<Option<i64>, AwsError> {
+pub(crate) fn opt_int(body: &Value, key: &str) -> Result<Option<i64>, AwsError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {
@@ -167,15 +167,15 @@ fn set(out: &mut Value, k: &str, v: Value) {
     }
 }
 
-fn tag_list(tags: &[(String, String)]) -> Value {
+pub(crate) fn tag_list(tags: &[(String, String)]) -> Value {
     json!(tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>())
 }
 
-fn not_found() -> AwsError {
+pub(crate) fn not_found() -> AwsError {
     e400("EventDataStoreNotFoundException", "The specified event data store was not found.")
 }
 
-fn inactive() -> AwsError {
+pub(crate) fn inactive() -> AwsError {
     e400("InactiveEventDataStoreException", "The event data store is inactive.")
 }
 
@@ -546,12 +546,12 @@ on_store!(StopEventDataStoreIngestion, |api, ctx, store| {
 });
 
 /// A page position: base64 of `{what}:{n}`.
-fn token(what: &str, n: usize) -> String {
+pub(crate) fn token(what: &str, n: usize) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{what}:{n}"))
 }
 
-fn untoken(what: &str, t: &str) -> Result<usize, AwsError> {
+pub(crate) fn untoken(what: &str, t: &str) -> Result<usize, AwsError> {
     use base64::Engine as _;
     let bad = || {
         e400(
@@ -568,7 +568,7 @@ fn untoken(what: &str, t: &str) -> Result<usize, AwsError> {
     n.parse().map_err(|_| bad())
 }
 
-fn max_results(body: &Value, key: &str, default: usize) -> Result<usize, AwsError> {
+pub(crate) fn max_results(body: &Value, key: &str, default: usize) -> Result<usize, AwsError> {
     match opt_int(body, key)? {
         None => Ok(default),
         Some(n) if (1..=1000).contains(&n) => Ok(n as usize),
@@ -576,7 +576,7 @@ fn max_results(body: &Value, key: &str, default: usize) -> Result<usize, AwsErro
     }
 }
 
-fn next_token(body: &Value) -> Result<Option<&str>, AwsError> {
+pub(crate) fn next_token(body: &Value) -> Result<Option<&str>, AwsError> {
     let t = opt_str(body, "NextToken")?;
     if let Some(t) = t {
         if !(4..=1000).contains(&t.len()) {
@@ -949,7 +949,7 @@ impl Operation<Api> for StartQuery {
 
 /// A query's status as shown: one left QUEUED or RUNNING by a server that stopped is TIMED_OUT
 /// once its deadline (and a minute) has passed.
-fn effective_status(q: &QueryDoc, now: f64, timeout: f64) -> &str {
+pub(crate) fn effective_status(q: &QueryDoc, now: f64, timeout: f64) -> &str {
     if q.active() && now - q.created > timeout + 60.0 {
         "TIMED_OUT"
     } else {
@@ -1037,7 +1037,7 @@ impl QueryRef {
     }
 }
 
-fn timeout_of(api: &Api) -> f64 {
+pub(crate) fn timeout_of(api: &Api) -> f64 {
     api.0.lake.queries.limits.timeout.as_secs_f64()
 }
 

@@ -175,7 +175,15 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, SqlError> {
                     }
                 }
             }
-            out.push(if c == '\'' { Tok::Str(text) } else { Tok::Quoted(text) });
+            // `'?'` is a parameter placeholder, as Lake takes it where a time is compared
+            // (`eventTime > '?'`, dashboards' `$StartTime$`).
+            out.push(if c != '\'' {
+                Tok::Quoted(text)
+            } else if text == "?" {
+                Tok::Param
+            } else {
+                Tok::Str(text)
+            });
             continue;
         }
         // After FROM / JOIN: a table name, which may be an event data store ID (hyphens, digits first).
@@ -969,5 +977,8 @@ mod tests {
     fn parameters_are_counted() {
         let t = translate(&format!("SELECT eventName FROM {ID} WHERE eventName = ? AND awsRegion = ?")).unwrap();
         assert_eq!(t.params, 2);
+        // `'?'` is one too (Lake's form where a time is compared); other strings are data.
+        let t = translate(&format!("SELECT eventName FROM {ID} WHERE eventTime > '?' AND eventName <> '??'")).unwrap();
+        assert_eq!(t.params, 1);
     }
 }

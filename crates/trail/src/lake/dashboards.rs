@@ -1,0 +1,855 @@
+//! CloudTrail Lake dashboards: CreateDashboard, GetDashboard, ListDashboards, UpdateDashboard,
+//! DeleteDashboard, StartDashboardRefresh.
+//!
+//! A custom dashboard is a list of widgets, each a Lake query (statement, parameters, view
+//! properties). A refresh runs every widget's query through the Lake query runner as an ordinary
+//! query of the caller's account. As in AWS, CloudTrail runs those queries itself: each event
+//! data store a widget reads must carry a resource-based policy allowing the service principal
+//! `cloudtrail.amazonaws.com` to `cloudtrail:StartQuery` with the dashboard's ARN as
+//! `aws:SourceArn`; that is evaluated by the policy engine as a request of that principal
+//! (CreateDashboard, UpdateDashboard with widgets, StartDashboardRefresh).
+//!
+//! Not offered: the Highlights dashboard (AWS's own managed queries) and enabled refresh
+//! schedules (Rampart runs no scheduled refreshes; a DISABLED schedule is kept and shown).
+
+use rampart_policy::{
+    evaluate, Context, ContextValue, Decision, NamedPolicy, Policy, PolicySet, PolicyType, Principal, PrincipalKind,
+    Request,
+};
+use rampart_service::{op, AuthzCheck, AuthzPlan, AwsError, Entry, Input, Operation, Output, RequestContext};
+use rampart_store::{ReadExt, TransactionExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::ops::{
+    effective_status, inactive, max_results, next_token, not_found, opt_bool, opt_int, opt_str, tag_list, timeout_of,
+    token, untoken, validation, StoreRef, MAX_ACTIVE_QUERIES,
+};
+use super::query::{self, QueryDoc, QUERIES_TABLE};
+use super::sql::{self, Translated};
+use super::{eds_arn, uuid, EventDataStoreDoc};
+use crate::policies::{drop_policy, Kind, ResourceArn, DASHBOARDS_TABLE};
+use crate::service::{any, atomically, e400, one, required, store_err, tags_of, Api};
+
+pub(crate) const OPS: &[Entry<Api>] = &[
+    op::<Api, CreateDashboard>(),
+    op::<Api, GetDashboard>(),
+    op::<Api, ListDashboards>(),
+    op::<Api, UpdateDashboard>(),
+    op::<Api, DeleteDashboard>(),
+    op::<Api, StartDashboardRefresh>(),
+];
+
+/// Custom dashboards per account and Region, widgets per dashboard (AWS's quotas).
+const MAX_DASHBOARDS: usize = 100;
+const MAX_WIDGETS: usize = 10;
+/// The name that creates AWS's managed Highlights dashboard.
+const HIGHLIGHTS: &str = "AWSCloudTrail-Highlights";
+/// The service principal that runs a dashboard's queries.
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
+
+/// One widget, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WidgetDoc {
+    pub statement: String,
+    #[serde(default)]
+    pub params: Vec<String>,
+    pub view: serde_json::Map<String, Value>,
+}
+
+/// A dashboard, as stored under `{account}/{name}` in [`DASHBOARDS_TABLE`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DashboardDoc {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub widgets: Vec<WidgetDoc>,
+    #[serde(default)]
+    pub refresh_schedule: Option<Value>,
+    pub termination_protection: bool,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    pub created: i64,
+    pub updated: i64,
+    /// `CREATED`, or `UPDATED` once changed.
+    pub status: String,
+    #[serde(default)]
+    pub last_refresh_id: Option<String>,
+    /// The queries of the last refresh (one per widget).
+    #[serde(default)]
+    pub last_refresh_queries: Vec<String>,
+}
+
+impl DashboardDoc {
+    pub fn arn(&self) -> String {
+        dashboard_arn(&self.region, &self.account, &self.name)
+    }
+}
+
+fn dashboard_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{account}:dashboard/{name}")
+}
+
+fn name_ok(name: &str, member: &str) -> Result<(), AwsError> {
+    if !(3..=128).contains(&name.len()) {
+        return Err(validation(name, member, "Member must have length between 3 and 128"));
+    }
+    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-')) {
+        return Err(validation(name, member, "Member must satisfy regular expression pattern: ^[a-zA-Z0-9_\\-]+$"));
+    }
+    Ok(())
+}
+
+fn missing(name: &str) -> AwsError {
+    e400("ResourceNotFoundException", format!("The dashboard {name} was not found."))
+}
+
+/// A dashboard as a call names it (`DashboardId`: its name or ARN).
+struct DashboardRef {
+    account: Option<String>,
+    region: Option<String>,
+    name: String,
+}
+
+impl DashboardRef {
+    fn parse(body: &Value) -> Result<Self, AwsError> {
+        let v = required(body, "DashboardId")?;
+        if v.starts_with("arn:") {
+            let r = ResourceArn::parse(v).map_err(|_| {
+                validation(v, "dashboardId", "Member must satisfy regular expression pattern: ^[a-zA-Z0-9._/\\-:]+$")
+            })?;
+            if r.kind != Kind::Dashboard {
+                return Err(missing(v));
+            }
+            return Ok(DashboardRef { account: Some(r.account), region: Some(r.region), name: r.id });
+        }
+        name_ok(v, "dashboardId")?;
+        Ok(DashboardRef { account: None, region: None, name: v.to_string() })
+    }
+
+    fn arn(&self, ctx: &RequestContext) -> String {
+        dashboard_arn(
+            self.region.as_deref().unwrap_or(&ctx.region),
+            self.account.as_deref().unwrap_or(&ctx.caller.account_id),
+            &self.name,
+        )
+    }
+
+    fn check(&self, ctx: &RequestContext, action: &str) -> Result<AuthzPlan, AwsError> {
+        one(AuthzCheck::new(format!("cloudtrail:{action}"), self.arn(ctx)))
+    }
+
+    fn key(&self, ctx: &RequestContext) -> String {
+        format!("{}/{}", ctx.caller.account_id, self.name)
+    }
+
+    /// The caller's dashboard in the caller's Region.
+    fn load(&self, api: &Api, ctx: &RequestContext) -> Result<DashboardDoc, AwsError> {
+        let mine = self.account.as_deref().is_none_or(|a| a == ctx.caller.account_id)
+            && self.region.as_deref().is_none_or(|r| r == ctx.region);
+        let d = if mine {
+            api.store()
+                .get_json::<DashboardDoc>(DASHBOARDS_TABLE, &self.key(ctx))
+                .map_err(store_err)?
+                .filter(|d| d.region == ctx.region)
+        } else {
+            None
+        };
+        d.ok_or_else(|| missing(&self.name))
+    }
+}
+
+/// A widget as parsed: its statement translated (so a bad one is refused when it is saved).
+struct NewWidget {
+    doc: WidgetDoc,
+    translated: Translated,
+}
+
+fn widgets(body: &Value) -> Result<Option<Vec<NewWidget>>, AwsError> {
+    let Some(list) = body.get("Widgets").filter(|v| !v.is_null()) else { return Ok(None) };
+    let list = list.as_array().ok_or_else(|| e400("SerializationException", "Widgets must be a list"))?;
+    if list.len() > MAX_WIDGETS {
+        return Err(e400(
+            "ServiceQuotaExceededException",
+            format!("A dashboard can have at most {MAX_WIDGETS} widgets."),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, w) in list.iter().enumerate() {
+        let n = i + 1;
+        let statement = opt_str(w, "QueryStatement")?.ok_or_else(|| {
+            e400(
+                "InvalidParameterException",
+                format!("1 validation error detected: Value null at 'widgets.{n}.member.queryStatement' failed to satisfy constraint: Member must not be null"),
+            )
+        })?;
+        if statement.is_empty() || statement.chars().count() > 10_000 {
+            return Err(validation(
+                "…",
+                &format!("widgets.{n}.member.queryStatement"),
+                "Member must have length between 1 and 10000",
+            ));
+        }
+        let params: Vec<String> = match w.get("QueryParameters").filter(|v| !v.is_null()) {
+            None => Vec::new(),
+            Some(v) => {
+                let l = v.as_array().ok_or_else(|| e400("SerializationException", "QueryParameters must be a list"))?;
+                if l.is_empty() || l.len() > 10 {
+                    return Err(validation(
+                        "…",
+                        &format!("widgets.{n}.member.queryParameters"),
+                        "Member must have length between 1 and 10",
+                    ));
+                }
+                l.iter()
+                    .map(|p| {
+                        p.as_str()
+                            .filter(|p| !p.is_empty() && p.chars().count() <= 1024)
+                            .map(str::to_string)
+                            .ok_or_else(|| {
+                                validation(
+                                    "…",
+                                    &format!("widgets.{n}.member.queryParameters.member"),
+                                    "Member must have length between 1 and 1024",
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let view = match w.get("ViewProperties") {
+            Some(Value::Object(m)) => m.clone(),
+            None | Some(Value::Null) => {
+                return Err(e400(
+                    "InvalidParameterException",
+                    format!("1 validation error detected: Value null at 'widgets.{n}.member.viewProperties' failed to satisfy constraint: Member must not be null"),
+                ))
+            }
+            Some(_) => return Err(e400("SerializationException", "ViewProperties must be a map")),
+        };
+        if view.values().any(|v| !v.is_string()) {
+            return Err(e400("SerializationException", "ViewProperties values must be strings"));
+        }
+        let translated =
+            sql::translate(statement).map_err(|e| e400("InvalidQueryStatementException", e.to_string()))?;
+        if translated.params != params.len() {
+            return Err(e400(
+                "InvalidQueryStatementException",
+                format!(
+                    "The query has {} parameter placeholder(s) but {} QueryParameters were given.",
+                    translated.params,
+                    params.len()
+                ),
+            ));
+        }
+        query::check(&translated).map_err(|m| e400("InvalidQueryStatementException", m))?;
+        out.push(NewWidget { doc: WidgetDoc { statement: statement.to_string(), params, view }, translated });
+    }
+    Ok(Some(out))
+}
+
+/// `RefreshSchedule` as the model and AWS's rules take it. An `ENABLED` schedule is refused:
+/// Rampart runs no scheduled refreshes.
+fn refresh_schedule(body: &Value) -> Result<Option<Value>, AwsError> {
+    let Some(s) = body.get("RefreshSchedule").filter(|v| !v.is_null()) else { return Ok(None) };
+    if !s.is_object() {
+        return Err(e400("SerializationException", "RefreshSchedule must be a structure"));
+    }
+    let mut out = serde_json::Map::new();
+    if let Some(f) = s.get("Frequency").filter(|v| !v.is_null()) {
+        let unit = opt_str(f, "Unit")?;
+        let value = opt_int(f, "Value")?;
+        if let Some(u) = unit {
+            if !matches!(u, "HOURS" | "DAYS") {
+                return Err(validation(
+                    u,
+                    "refreshSchedule.frequency.unit",
+                    "Member must satisfy enum value set: [HOURS, DAYS]",
+                ));
+            }
+        }
+        let ok = match (unit, value) {
+            (Some("HOURS"), Some(v)) => [1, 6, 12, 24].contains(&v),
+            (Some("DAYS"), Some(v)) => v == 1,
+            _ => false,
+        };
+        if !ok {
+            return Err(e400(
+                "InvalidParameterException",
+                "The refresh schedule frequency is not valid: with HOURS the value must be 1, 6, 12 or 24; with DAYS it must be 1.",
+            ));
+        }
+        out.insert("Frequency".into(), json!({"Unit": unit, "Value": value}));
+    }
+    if let Some(t) = opt_str(s, "TimeOfDay")? {
+        let b = t.as_bytes();
+        let ok = b.len() >= 5
+            && b.iter().take(5).enumerate().all(|(i, c)| if i == 2 { *c == b':' } else { c.is_ascii_digit() });
+        if !ok {
+            return Err(validation(
+                t,
+                "refreshSchedule.timeOfDay",
+                "Member must satisfy regular expression pattern: ^[0-9]{2}:[0-9]{2}",
+            ));
+        }
+        out.insert("TimeOfDay".into(), json!(t));
+    }
+    match opt_str(s, "Status")? {
+        None | Some("DISABLED") => {
+            out.insert("Status".into(), json!("DISABLED"));
+        }
+        Some("ENABLED") => {
+            return Err(e400(
+                "UnsupportedOperationException",
+                "Scheduled dashboard refreshes are not run by Rampart; refresh with StartDashboardRefresh, or set the schedule's Status to DISABLED.",
+            ))
+        }
+        Some(v) => {
+            return Err(validation(v, "refreshSchedule.status", "Member must satisfy enum value set: [ENABLED, DISABLED]"))
+        }
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+fn widget_json(w: &WidgetDoc) -> Value {
+    let mut v = json!({"QueryStatement": w.statement, "ViewProperties": w.view});
+    if !w.params.is_empty() {
+        v["QueryParameters"] = json!(w.params);
+    }
+    v
+}
+
+fn dashboard_json(d: &DashboardDoc) -> Value {
+    let mut v = json!({
+        "DashboardArn": d.arn(),
+        "Name": d.name,
+        "Type": "CUSTOM",
+        "Widgets": d.widgets.iter().map(widget_json).collect::<Vec<_>>(),
+        "TerminationProtectionEnabled": d.termination_protection,
+    });
+    if let Some(s) = &d.refresh_schedule {
+        v["RefreshSchedule"] = s.clone();
+    }
+    v
+}
+
+/// Whether `eds`'s resource policy lets CloudTrail (`cloudtrail.amazonaws.com`) run
+/// `cloudtrail:StartQuery` on it for the dashboard `source_arn` of `account`: the policy engine
+/// evaluates that request as the service principal's, so the resource policy alone decides.
+pub(crate) fn cloudtrail_may_query(
+    api: &Api,
+    eds: &EventDataStoreDoc,
+    source_arn: &str,
+    account: &str,
+) -> Result<bool, AwsError> {
+    let arn = eds.arn();
+    let Some(doc) = crate::policies::resource_policy(api.store(), &arn).map_err(store_err)? else { return Ok(false) };
+    let Ok(policy) = Policy::parse_stored(&doc, PolicyType::Resource) else { return Ok(false) };
+    let principal = Principal { arn: CLOUDTRAIL.into(), account: String::new(), kind: PrincipalKind::Service };
+    let mut context = Context::new();
+    context.insert("aws:SourceArn", ContextValue::String(source_arn.to_string()));
+    context.insert("aws:SourceAccount", ContextValue::String(account.to_string()));
+    context.insert("aws:PrincipalServiceName", ContextValue::String(CLOUDTRAIL.into()));
+    context.insert("aws:PrincipalIsAWSService", ContextValue::String("true".into()));
+    let req = Request {
+        principal: &principal,
+        action: "cloudtrail:StartQuery",
+        resource: &arn,
+        resource_account: Some(&eds.account),
+        context: &context,
+    };
+    let set = PolicySet { resource_policy: Some(NamedPolicy::new("resource-policy", &policy)), ..Default::default() };
+    Ok(evaluate(&req, &set).decision == Decision::Allowed)
+}
+
+/// Every event data store the widgets read: the caller's, in the Region, not pending deletion,
+/// and open to CloudTrail's queries for this dashboard.
+fn check_stores<'a>(
+    api: &Api,
+    ctx: &RequestContext,
+    statements: impl Iterator<Item = &'a Translated>,
+    dashboard: &str,
+) -> Result<(), AwsError> {
+    let mut seen: Vec<String> = Vec::new();
+    for t in statements {
+        for id in &t.stores {
+            if seen.contains(id) {
+                continue;
+            }
+            seen.push(id.clone());
+            let d = StoreRef::parse(id).map_err(|_| not_found())?.load(api, ctx)?;
+            if d.status == "PENDING_DELETION" {
+                return Err(inactive());
+            }
+            if !cloudtrail_may_query(api, &d, dashboard, &ctx.caller.account_id)? {
+                return Err(e400(
+                    "AccessDeniedException",
+                    format!(
+                        "CloudTrail is not allowed to run queries on event data store {}: its resource-based policy must allow the service principal {CLOUDTRAIL} to perform cloudtrail:StartQuery with aws:SourceArn {dashboard}.",
+                        eds_arn(&d.region, &d.account, &d.id)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) struct CreateDashboard {
+    name: String,
+    widgets: Vec<NewWidget>,
+    schedule: Option<Value>,
+    termination_protection: bool,
+    tags: Vec<(String, Option<String>)>,
+}
+
+impl Operation<Api> for CreateDashboard {
+    const NAME: &'static str = "CreateDashboard";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let name = required(body, "Name")?;
+        name_ok(name, "name")?;
+        if name == HIGHLIGHTS {
+            return Err(e400(
+                "UnsupportedOperationException",
+                "The Highlights dashboard (AWS's managed queries) is not offered by Rampart; create a custom dashboard.",
+            ));
+        }
+        let tags = tags_of(body)?;
+        if tags.len() > 200 {
+            return Err(validation("…", "tagsList", "Member must have length less than or equal to 200"));
+        }
+        Ok(CreateDashboard {
+            name: name.to_string(),
+            widgets: widgets(body)?.unwrap_or_default(),
+            schedule: refresh_schedule(body)?,
+            termination_protection: opt_bool(body, "TerminationProtectionEnabled")?.unwrap_or(false),
+            tags,
+        })
+    }
+
+    fn authorize(&mut self, _api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        let arn = dashboard_arn(&ctx.region, &ctx.caller.account_id, &self.name);
+        one(AuthzCheck::new("cloudtrail:CreateDashboard", arn))
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let account = ctx.caller.account_id.clone();
+        let arn = dashboard_arn(&ctx.region, &account, &self.name);
+        check_stores(api, ctx, self.widgets.iter().map(|w| &w.translated), &arn)?;
+        let now = ctx.time.unix_timestamp();
+        let d = DashboardDoc {
+            account: account.clone(),
+            region: ctx.region.clone(),
+            name: self.name,
+            widgets: self.widgets.into_iter().map(|w| w.doc).collect(),
+            refresh_schedule: self.schedule,
+            termination_protection: self.termination_protection,
+            tags: self.tags.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+            created: now,
+            updated: now,
+            status: "CREATED".into(),
+            last_refresh_id: None,
+            last_refresh_queries: Vec::new(),
+        };
+        let key = format!("{account}/{}", d.name);
+        atomically(api.store(), |tx| -> Result<(), AwsError> {
+            if tx.get(DASHBOARDS_TABLE, &key).map_err(store_err)?.is_some() {
+                return Err(e400("ConflictException", format!("A dashboard named {} already exists.", d.name)));
+            }
+            let here = tx
+                .scan_json::<DashboardDoc>(DASHBOARDS_TABLE, &format!("{account}/"))
+                .map_err(store_err)?
+                .into_iter()
+                .filter(|(_, x)| x.region == d.region)
+                .count();
+            if here >= MAX_DASHBOARDS {
+                return Err(e400(
+                    "ServiceQuotaExceededException",
+                    format!("You can have at most {MAX_DASHBOARDS} dashboards per Region."),
+                ));
+            }
+            tx.put_json(DASHBOARDS_TABLE, &key, &d).map_err(store_err)
+        })?;
+        let mut out = dashboard_json(&d);
+        out["TagsList"] = tag_list(&d.tags);
+        Ok(Output::Json(out))
+    }
+}
+
+pub(crate) struct GetDashboard(DashboardRef);
+
+impl Operation<Api> for GetDashboard {
+    const NAME: &'static str = "GetDashboard";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        Ok(GetDashboard(DashboardRef::parse(input.json())?))
+    }
+
+    fn authorize(&mut self, _api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        self.0.check(ctx, Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let d = self.0.load(api, ctx)?;
+        let mut out = dashboard_json(&d);
+        if let Value::Object(m) = &mut out {
+            m.remove("Name");
+            m.insert("Status".into(), json!(d.status));
+            m.insert("CreatedTimestamp".into(), json!(d.created));
+            m.insert("UpdatedTimestamp".into(), json!(d.updated));
+            if let Some(r) = &d.last_refresh_id {
+                m.insert("LastRefreshId".into(), json!(r));
+            }
+        }
+        Ok(Output::Json(out))
+    }
+}
+
+pub(crate) struct ListDashboards {
+    prefix: Option<String>,
+    managed: Option<bool>,
+    max: usize,
+    start: usize,
+}
+
+impl Operation<Api> for ListDashboards {
+    const NAME: &'static str = "ListDashboards";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let prefix = opt_str(body, "NamePrefix")?;
+        if let Some(p) = prefix {
+            name_ok(p, "namePrefix")?;
+        }
+        let managed = match opt_str(body, "Type")? {
+            None => None,
+            Some("MANAGED") => Some(true),
+            Some("CUSTOM") => Some(false),
+            Some(t) => return Err(validation(t, "type", "Member must satisfy enum value set: [MANAGED, CUSTOM]")),
+        };
+        let max = max_results(body, "MaxResults", 1000)?;
+        let start = match next_token(body)? {
+            None => 0,
+            Some(t) => untoken("dashboards", t)?,
+        };
+        Ok(ListDashboards { prefix: prefix.map(str::to_string), managed, max, start })
+    }
+
+    fn authorize(&mut self, _api: &Api, _ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        any(Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        // Rampart has no managed dashboards: every dashboard is CUSTOM.
+        let all: Vec<DashboardDoc> = if self.managed == Some(true) {
+            Vec::new()
+        } else {
+            api.store()
+                .scan_json::<DashboardDoc>(DASHBOARDS_TABLE, &format!("{}/", ctx.caller.account_id))
+                .map_err(store_err)?
+                .into_iter()
+                .map(|(_, d)| d)
+                .filter(|d| d.region == ctx.region)
+                .filter(|d| self.prefix.as_deref().is_none_or(|p| d.name.starts_with(p)))
+                .collect()
+        };
+        let page: Vec<Value> = all
+            .iter()
+            .skip(self.start)
+            .take(self.max)
+            .map(|d| json!({"DashboardArn": d.arn(), "Type": "CUSTOM"}))
+            .collect();
+        let mut out = json!({"Dashboards": page});
+        let end = self.start.saturating_add(self.max);
+        if end < all.len() {
+            out["NextToken"] = json!(token("dashboards", end));
+        }
+        Ok(Output::Json(out))
+    }
+}
+
+pub(crate) struct UpdateDashboard {
+    id: DashboardRef,
+    widgets: Option<Vec<NewWidget>>,
+    schedule: Option<Value>,
+    termination_protection: Option<bool>,
+}
+
+impl Operation<Api> for UpdateDashboard {
+    const NAME: &'static str = "UpdateDashboard";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        Ok(UpdateDashboard {
+            id: DashboardRef::parse(body)?,
+            widgets: widgets(body)?,
+            schedule: refresh_schedule(body)?,
+            termination_protection: opt_bool(body, "TerminationProtectionEnabled")?,
+        })
+    }
+
+    fn authorize(&mut self, _api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        self.id.check(ctx, Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let d = self.id.load(api, ctx)?;
+        if let Some(w) = &self.widgets {
+            check_stores(api, ctx, w.iter().map(|w| &w.translated), &d.arn())?;
+        }
+        let key = self.id.key(ctx);
+        let now = ctx.time.unix_timestamp();
+        let (widgets, schedule, protection) = (self.widgets, self.schedule, self.termination_protection);
+        let d = atomically(api.store(), |tx| -> Result<DashboardDoc, AwsError> {
+            let mut d = tx
+                .get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key)
+                .map_err(store_err)?
+                .filter(|x| x.region == d.region)
+                .ok_or_else(|| missing(&d.name))?;
+            if let Some(w) = widgets {
+                d.widgets = w.into_iter().map(|w| w.doc).collect();
+            }
+            if let Some(s) = schedule {
+                d.refresh_schedule = Some(s);
+            }
+            if let Some(p) = protection {
+                d.termination_protection = p;
+            }
+            d.updated = now;
+            d.status = "UPDATED".into();
+            tx.put_json(DASHBOARDS_TABLE, &key, &d).map_err(store_err)?;
+            Ok(d)
+        })?;
+        let mut out = dashboard_json(&d);
+        out["CreatedTimestamp"] = json!(d.created);
+        out["UpdatedTimestamp"] = json!(d.updated);
+        Ok(Output::Json(out))
+    }
+}
+
+pub(crate) struct DeleteDashboard(DashboardRef);
+
+impl Operation<Api> for DeleteDashboard {
+    const NAME: &'static str = "DeleteDashboard";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        Ok(DeleteDashboard(DashboardRef::parse(input.json())?))
+    }
+
+    fn authorize(&mut self, _api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        self.0.check(ctx, Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let d = self.0.load(api, ctx)?;
+        let key = self.0.key(ctx);
+        atomically(api.store(), |tx| -> Result<(), AwsError> {
+            let Some(current) = tx
+                .get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key)
+                .map_err(store_err)?
+                .filter(|x| x.region == d.region)
+            else {
+                return Err(missing(&d.name));
+            };
+            if current.termination_protection {
+                return Err(e400(
+                    "ConflictException",
+                    format!("Dashboard {} cannot be deleted because termination protection is enabled.", d.name),
+                ));
+            }
+            tx.delete(DASHBOARDS_TABLE, &key).map_err(store_err)?;
+            drop_policy(tx, &current.arn()).map_err(store_err)
+        })?;
+        Ok(Output::Json(json!({})))
+    }
+}
+
+/// The query parameters a refresh fills in.
+const REFRESH_PARAMS: [&str; 3] = ["$StartTime$", "$EndTime$", "$Period$"];
+
+pub(crate) struct StartDashboardRefresh {
+    id: DashboardRef,
+    values: Vec<(String, String)>,
+}
+
+impl Operation<Api> for StartDashboardRefresh {
+    const NAME: &'static str = "StartDashboardRefresh";
+    type Error = AwsError;
+
+    fn parse(input: &Input) -> Result<Self, AwsError> {
+        let body = input.json();
+        let id = DashboardRef::parse(body)?;
+        let values = match body.get("QueryParameterValues").filter(|v| !v.is_null()) {
+            None => Vec::new(),
+            Some(Value::Object(m)) => {
+                let mut out = Vec::new();
+                for (k, v) in m {
+                    let v = v
+                        .as_str()
+                        .ok_or_else(|| e400("SerializationException", "QueryParameterValues values must be strings"))?;
+                    if !REFRESH_PARAMS.contains(&k.as_str()) {
+                        let shown: String = k.chars().take(64).collect();
+                        return Err(e400(
+                            "InvalidParameterException",
+                            format!("Query parameter {shown} is not valid. Valid parameters are $StartTime$, $EndTime$ and $Period$."),
+                        ));
+                    }
+                    if v.is_empty() || v.chars().count() > 1024 {
+                        return Err(validation(
+                            "…",
+                            "queryParameterValues",
+                            "Member must have length between 1 and 1024",
+                        ));
+                    }
+                    out.push((k.clone(), v.to_string()));
+                }
+                out
+            }
+            Some(_) => return Err(e400("SerializationException", "QueryParameterValues must be a map")),
+        };
+        Ok(StartDashboardRefresh { id, values })
+    }
+
+    fn authorize(&mut self, _api: &Api, ctx: &RequestContext) -> Result<AuthzPlan, AwsError> {
+        self.id.check(ctx, Self::NAME)
+    }
+
+    fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
+        let d = self.id.load(api, ctx)?;
+        let arn = d.arn();
+        // Each widget's statement, with the refresh's values in place of its `$…$` parameters.
+        let mut runs: Vec<(WidgetDoc, Translated, Vec<String>)> = Vec::new();
+        for w in &d.widgets {
+            let translated =
+                sql::translate(&w.statement).map_err(|e| e400("InvalidQueryStatementException", e.to_string()))?;
+            let mut params = Vec::new();
+            for p in &w.params {
+                let value = if REFRESH_PARAMS.contains(&p.as_str()) {
+                    self.values.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone()).ok_or_else(|| {
+                        e400("InvalidParameterException", format!("A value for the query parameter {p} is required."))
+                    })?
+                } else {
+                    p.clone()
+                };
+                params.push(value);
+            }
+            runs.push((w.clone(), translated, params));
+        }
+        check_stores(api, ctx, runs.iter().map(|(_, t, _)| t), &arn)?;
+        let account = ctx.caller.account_id.clone();
+        let created = ctx.time.unix_timestamp_nanos() as f64 / 1e9;
+        // A refresh ID: digits, as AWS's (10–20 of them).
+        let refresh_id = format!("{}", ctx.time.unix_timestamp_nanos().unsigned_abs() / 1_000);
+        let docs: Vec<QueryDoc> = runs
+            .iter()
+            .map(|(w, t, params)| QueryDoc {
+                id: uuid(),
+                account: account.clone(),
+                region: ctx.region.clone(),
+                statement: w.statement.clone(),
+                stores: t.stores.clone(),
+                owner: None,
+                params: params.clone(),
+                status: "QUEUED".into(),
+                error: None,
+                created,
+                events_scanned: 0,
+                events_matched: 0,
+                bytes_scanned: 0,
+                exec_ms: 0,
+                results: 0,
+            })
+            .collect();
+        let timeout = timeout_of(api);
+        let key = self.id.key(ctx);
+        atomically(api.store(), |tx| -> Result<(), AwsError> {
+            let mut current = tx
+                .get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key)
+                .map_err(store_err)?
+                .filter(|x| x.region == d.region)
+                .ok_or_else(|| missing(&d.name))?;
+            let mine: Vec<(String, QueryDoc)> =
+                tx.scan_json(QUERIES_TABLE, &format!("{account}/")).map_err(store_err)?;
+            let active = |q: &QueryDoc| matches!(effective_status(q, created, timeout), "QUEUED" | "RUNNING");
+            // One refresh of a dashboard at a time (AWS's quota).
+            if mine.iter().any(|(_, q)| current.last_refresh_queries.contains(&q.id) && active(q)) {
+                return Err(e400(
+                    "ServiceQuotaExceededException",
+                    "A refresh of this dashboard is already running; a dashboard has at most 1 refresh at a time.",
+                ));
+            }
+            let running = mine.iter().filter(|(_, q)| active(q)).count();
+            if running + docs.len() > MAX_ACTIVE_QUERIES {
+                return Err(e400(
+                    "ServiceQuotaExceededException",
+                    "The refresh would exceed the maximum number of concurrent queries (10).",
+                ));
+            }
+            for q in &docs {
+                tx.put_json(QUERIES_TABLE, &q.key(), q).map_err(store_err)?;
+            }
+            current.last_refresh_id = Some(refresh_id.clone());
+            current.last_refresh_queries = docs.iter().map(|q| q.id.clone()).collect();
+            tx.put_json(DASHBOARDS_TABLE, &key, &current).map_err(store_err)
+        })?;
+        for (q, (_, t, _)) in docs.into_iter().zip(runs) {
+            query::spawn(api.0.lake.clone(), q, t);
+        }
+        Ok(Output::Json(json!({"RefreshId": refresh_id})))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_schedules_are_checked_and_enabled_ones_refused() {
+        let ok = refresh_schedule(&json!({"RefreshSchedule": {
+            "Frequency": {"Unit": "HOURS", "Value": 6}, "Status": "DISABLED", "TimeOfDay": "05:30"}}))
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok["Frequency"], json!({"Unit": "HOURS", "Value": 6}));
+        for (bad, code) in [
+            (json!({"Frequency": {"Unit": "HOURS", "Value": 5}}), "InvalidParameterException"),
+            (json!({"Frequency": {"Unit": "DAYS", "Value": 2}}), "InvalidParameterException"),
+            (json!({"Frequency": {"Unit": "WEEKS", "Value": 1}}), "InvalidParameterException"),
+            (json!({"TimeOfDay": "5:30"}), "InvalidParameterException"),
+            (json!({"Status": "ENABLED"}), "UnsupportedOperationException"),
+        ] {
+            assert_eq!(refresh_schedule(&json!({"RefreshSchedule": bad})).unwrap_err().code, code, "{bad}");
+        }
+    }
+
+    #[test]
+    fn widgets_are_translated_when_saved() {
+        let w = widgets(&json!({"Widgets": [{
+            "QueryStatement": "SELECT eventName FROM 00000000-0000-4000-8000-000000000000 WHERE eventTime > '?'",
+            "QueryParameters": ["$StartTime$"], "ViewProperties": {"View": "Table"}}]}))
+        .unwrap()
+        .unwrap();
+        assert_eq!(w.len(), 1);
+        let bad = |w: Value| widgets(&json!({"Widgets": [w]})).err().map(|e| e.code).unwrap_or_default();
+        assert_eq!(
+            bad(json!({"QueryStatement": "DROP TABLE x", "ViewProperties": {}})),
+            "InvalidQueryStatementException"
+        );
+        assert_eq!(
+            bad(json!({"QueryStatement": "SELECT 1", "ViewProperties": {}, "QueryParameters": ["x"]})),
+            "InvalidQueryStatementException"
+        );
+        assert_eq!(bad(json!({"QueryStatement": "SELECT 1"})), "InvalidParameterException");
+        let many: Vec<Value> = (0..11).map(|_| json!({"QueryStatement": "SELECT 1", "ViewProperties": {}})).collect();
+        assert_eq!(
+            widgets(&json!({"Widgets": many})).err().map(|e| e.code).unwrap_or_default(),
+            "ServiceQuotaExceededException"
+        );
+    }
+}
