@@ -566,22 +566,20 @@ impl Operation<Api> for DeleteChannel {
     }
 }
 
-/// Record a PutAuditEvents attempt on channel `key` (GetChannel's IngestionStatus).
+/// Record a PutAuditEvents attempt on channel `key` (GetChannel's IngestionStatus): when it was,
+/// the newest event it ingested, and the error code of an event it refused.
 pub(crate) fn record_ingestion(
     tx: &mut dyn rampart_store::Transaction,
     key: &str,
     now: f64,
     last_ok: Option<&str>,
-    last_attempt: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), rampart_store::StoreError> {
     let Some(mut c) = tx.get_json::<ChannelDoc>(CHANNELS_TABLE, key)? else { return Ok(()) };
+    c.ingestion.attempt_time = Some(now);
     if let Some(id) = last_ok {
         c.ingestion.success_time = Some(now);
         c.ingestion.success_event = Some(id.to_string());
-    }
-    if let Some(id) = last_attempt {
-        c.ingestion.attempt_time = Some(now);
         c.ingestion.attempt_event = Some(id.to_string());
     }
     if let Some(e) = error {
