@@ -313,7 +313,8 @@ impl Operation<Api> for CreateChannel {
                 return Err(validation("…", "destinations", "Member must not be null"));
             }
         };
-        let tags = tags_of(body)?;
+        // CreateChannel names the list `Tags` (TagsList elsewhere); the same rules apply.
+        let tags = tags_of(&json!({ "TagsList": body.get("Tags").cloned().unwrap_or(Value::Null) }))?;
         if tags.len() > MAX_CHANNEL_TAGS {
             return Err(e400(
                 "TagsLimitExceededException",
