@@ -485,7 +485,9 @@ impl Operation<Api> for ListChannels {
             all.iter().skip(self.from).take(self.max).map(|c| json!({"ChannelArn": c.arn(), "Name": c.name})).collect();
         let mut out = json!({ "Channels": page });
         if self.from + self.max < all.len() {
-            out["NextToken"] = json!(page_token(self.from + self.max));
+            if let Value::Object(m) = &mut out {
+                m.insert("NextToken".into(), json!(page_token(self.from + self.max)));
+            }
         }
         Ok(Output::Json(out))
     }

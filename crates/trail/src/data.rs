@@ -395,6 +395,7 @@ pub(crate) fn validate_event_data(data: &str, owner: &str) -> Result<(Value, i64
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
