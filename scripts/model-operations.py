@@ -10,7 +10,7 @@ Run with the compat venv's botocore (pinned by tests/compat/requirements.txt):
 import botocore
 import botocore.loaders
 
-SERVICES = ["cloudtrail", "iam", "kms", "organizations", "secretsmanager", "sts"]
+SERVICES = ["cloudtrail", "cloudtrail-data", "iam", "kms", "organizations", "secretsmanager", "sts"]
 
 loader = botocore.loaders.Loader()
 print(f"""//! The operations of botocore {botocore.__version__}'s models for the services Rampart serves.

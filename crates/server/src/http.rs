@@ -73,6 +73,7 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
             secrets,
             kms.service(),
             trail.service(),
+            trail.data_service(),
         ],
         iam.authorizer(),
         iam.credentials(),

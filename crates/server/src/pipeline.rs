@@ -798,7 +798,26 @@ fn decode(service: &dyn Service, req: &RawRequest<'_>) -> Result<(String, Input)
             }
             Ok((op, Input::Json(body)))
         }
-        Protocol::RestJson1 => Err(AwsError::unknown_operation(service.signing_name(), req.path)),
+        Protocol::RestJson1 => {
+            let op = service
+                .rest_operation(req.method, req.path)
+                .ok_or_else(|| AwsError::unknown_operation(service.signing_name(), req.path))?;
+            let mut body = if req.body.iter().all(u8::is_ascii_whitespace) {
+                serde_json::Value::Object(Default::default())
+            } else {
+                serde_json::from_slice(req.body).map_err(|e| {
+                    AwsError::new("SerializationException", format!("Request body is not valid JSON: {e}"), 400)
+                })?
+            };
+            let serde_json::Value::Object(members) = &mut body else {
+                return Err(AwsError::new("SerializationException", "Request body must be a JSON object", 400));
+            };
+            // Query-string members (the model's `location: querystring`) join the body's.
+            for (k, v) in QueryParams::parse(req.query.as_bytes()).iter() {
+                members.entry(k.to_string()).or_insert_with(|| serde_json::Value::String(v.to_string()));
+            }
+            Ok((op.to_string(), Input::Json(body)))
+        }
     }
 }
 

@@ -276,6 +276,11 @@ pub trait Service: Send + Sync {
     fn sigv4_options(&self) -> rampart_protocol::sigv4::VerifyOptions {
         rampart_protocol::sigv4::VerifyOptions::default()
     }
+    /// restJson1: the operation a request's method and path name (the model's `requestUri`), if
+    /// any. Default: none (awsQuery and awsJson services name it in the request).
+    fn rest_operation(&self, _method: &str, _path: &str) -> Option<&'static str> {
+        None
+    }
     /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
     fn has_operation(&self, operation: &str) -> bool;
     /// Every implemented operation, sorted (the service's [`Operations`] table).

@@ -71,6 +71,7 @@ pub const MODEL_OPERATIONS: &[(&str, &[&str])] = &[
             "UpdateTrail",
         ],
     ),
+    ("cloudtrail-data", &["PutAuditEvents"]),
     (
         "iam",
         &[

@@ -313,7 +313,8 @@ impl Operation<Api> for CreateChannel {
                 return Err(validation("…", "destinations", "Member must not be null"));
             }
         };
-        let tags = tags_of(body)?;
+        // CreateChannel names the list `Tags` (TagsList elsewhere); the same rules apply.
+        let tags = tags_of(&json!({ "TagsList": body.get("Tags").cloned().unwrap_or(Value::Null) }))?;
         if tags.len() > MAX_CHANNEL_TAGS {
             return Err(e400(
                 "TagsLimitExceededException",
@@ -484,7 +485,9 @@ impl Operation<Api> for ListChannels {
             all.iter().skip(self.from).take(self.max).map(|c| json!({"ChannelArn": c.arn(), "Name": c.name})).collect();
         let mut out = json!({ "Channels": page });
         if self.from + self.max < all.len() {
-            out["NextToken"] = json!(page_token(self.from + self.max));
+            if let Value::Object(m) = &mut out {
+                m.insert("NextToken".into(), json!(page_token(self.from + self.max)));
+            }
         }
         Ok(Output::Json(out))
     }
@@ -566,22 +569,20 @@ impl Operation<Api> for DeleteChannel {
     }
 }
 
-/// Record a PutAuditEvents attempt on channel `key` (GetChannel's IngestionStatus).
+/// Record a PutAuditEvents attempt on channel `key` (GetChannel's IngestionStatus): when it was,
+/// the newest event it ingested, and the error code of an event it refused.
 pub(crate) fn record_ingestion(
     tx: &mut dyn rampart_store::Transaction,
     key: &str,
     now: f64,
     last_ok: Option<&str>,
-    last_attempt: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), rampart_store::StoreError> {
     let Some(mut c) = tx.get_json::<ChannelDoc>(CHANNELS_TABLE, key)? else { return Ok(()) };
+    c.ingestion.attempt_time = Some(now);
     if let Some(id) = last_ok {
         c.ingestion.success_time = Some(now);
         c.ingestion.success_event = Some(id.to_string());
-    }
-    if let Some(id) = last_attempt {
-        c.ingestion.attempt_time = Some(now);
         c.ingestion.attempt_event = Some(id.to_string());
     }
     if let Some(e) = error {

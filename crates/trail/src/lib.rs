@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod audit;
 pub(crate) mod channels;
+mod data;
 pub mod delivery;
 pub mod digest;
 pub mod insights;

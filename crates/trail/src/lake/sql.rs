@@ -43,6 +43,9 @@ pub const COLUMNS: &[&str] = &[
     "eventCategory",
     "tlsDetails",
     "sessionCredentialFromConsole",
+    // Events from outside AWS (channels): the source's event and CloudTrail's ingestion details.
+    "eventData",
+    "metadata",
 ];
 
 /// Columns holding structures, maps or arrays (JSON text in the engine).
@@ -57,6 +60,8 @@ pub const NESTED: &[&str] = &[
     "edgeDeviceDetails",
     "insightDetails",
     "tlsDetails",
+    "eventData",
+    "metadata",
 ];
 
 /// Why a statement is refused.
