@@ -5,8 +5,17 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import {
+  AccessDeniedException,
   AddTagsCommand,
   CloudTrailClient,
+  CreateDashboardCommand,
+  DeleteDashboardCommand,
+  GetDashboardCommand,
+  ListDashboardsCommand,
+  ListQueriesCommand,
+  PutResourcePolicyCommand,
+  ResourceNotFoundException,
+  StartDashboardRefreshCommand,
   CreateEventDataStoreCommand,
   DeleteEventDataStoreCommand,
   DescribeQueryCommand,
@@ -372,6 +381,62 @@ test("Lake: PutEventConfiguration / GetEventConfiguration (MaxEventSize; context
   await assert.rejects(ct.send(new GetEventConfigurationCommand({})), (e) => {
     assert.ok(e instanceof InvalidParameterCombinationException, `${e.name}: ${e.message}`);
     assert.equal(e.$metadata.httpStatusCode, 400);
+    return true;
+  });
+});
+
+test("Lake dashboards: CreateDashboard under the store's policy for CloudTrail, refresh, Get/List/Delete", async () => {
+  const { EventDataStoreArn: eds } = await ct.send(
+    new CreateEventDataStoreCommand({ Name: unique("eds"), TerminationProtectionEnabled: false }),
+  );
+  const name = unique("dash");
+  const account = eds.split(":")[4];
+  const arn = `arn:aws:cloudtrail:us-east-1:${account}:dashboard/${name}`;
+  const widget = {
+    QueryStatement: `SELECT eventName, count(*) AS n FROM ${eds.split("/").pop()} WHERE eventTime > '?' GROUP BY eventName`,
+    QueryParameters: ["$StartTime$"],
+    ViewProperties: { View: "Table" },
+  };
+  // Without a policy letting cloudtrail.amazonaws.com query the store for this dashboard: denied.
+  await assert.rejects(ct.send(new CreateDashboardCommand({ Name: name, Widgets: [widget] })), (e) => {
+    assert.ok(e instanceof AccessDeniedException, `${e.name}: ${e.message}`);
+    return true;
+  });
+  await ct.send(
+    new PutResourcePolicyCommand({
+      ResourceArn: eds,
+      ResourcePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { Service: "cloudtrail.amazonaws.com" },
+            Action: "cloudtrail:StartQuery",
+            Resource: eds,
+            Condition: { StringEquals: { "aws:SourceArn": arn } },
+          },
+        ],
+      }),
+    }),
+  );
+  const created = await ct.send(new CreateDashboardCommand({ Name: name, Widgets: [widget] }));
+  assert.equal(created.DashboardArn, arn);
+  assert.equal(created.Type, "CUSTOM");
+  assert.deepEqual(created.Widgets, [widget]);
+  const { RefreshId } = await ct.send(
+    new StartDashboardRefreshCommand({ DashboardId: name, QueryParameterValues: { $StartTime$: "2020-01-01 00:00:00" } }),
+  );
+  assert.match(RefreshId, /^\d{10,20}$/);
+  const got = await ct.send(new GetDashboardCommand({ DashboardId: arn }));
+  assert.equal(got.LastRefreshId, RefreshId);
+  assert.ok(got.CreatedTimestamp instanceof Date);
+  const { Queries } = await ct.send(new ListQueriesCommand({ EventDataStore: eds }));
+  assert.equal(Queries.length, 1);
+  const listed = await ct.send(new ListDashboardsCommand({ NamePrefix: name }));
+  assert.deepEqual(listed.Dashboards, [{ DashboardArn: arn, Type: "CUSTOM" }]);
+  await ct.send(new DeleteDashboardCommand({ DashboardId: name }));
+  await assert.rejects(ct.send(new GetDashboardCommand({ DashboardId: name })), (e) => {
+    assert.ok(e instanceof ResourceNotFoundException, `${e.name}: ${e.message}`);
     return true;
   });
 });
