@@ -32,8 +32,22 @@ def dash_name() -> str:
     return unique("dash").replace(".", "-")
 
 
+_created: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _delete_stores(ct):
+    """Each test's event data stores go when it ends (10 per account and Region: the session's
+    server is shared with the other Lake tests)."""
+    yield
+    while _created:
+        ct.delete_event_data_store(EventDataStore=_created.pop())
+
+
 def new_store(ct) -> str:
-    return ct.create_event_data_store(Name=unique("eds"), TerminationProtectionEnabled=False)["EventDataStoreArn"]
+    arn = ct.create_event_data_store(Name=unique("eds"), TerminationProtectionEnabled=False)["EventDataStoreArn"]
+    _created.append(arn)
+    return arn
 
 
 def dashboard_arn(account_id: str, name: str) -> str:

@@ -31,10 +31,29 @@ def code(exc: pytest.ExceptionInfo) -> str:
     return exc.value.response["Error"]["Code"]
 
 
+_created: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _delete_stores(ct):
+    """Each test's event data stores go when it ends (10 per account and Region: the session's
+    server is shared with the other Lake tests)."""
+    yield
+    while _created:
+        arn = _created.pop()
+        try:
+            ct.delete_event_data_store(EventDataStore=arn)
+        except ClientError as e:
+            if e.response["Error"]["Code"] not in ("InactiveEventDataStoreException", "EventDataStoreNotFoundException"):
+                raise
+
+
 def create(ct, **kw) -> str:
     kw.setdefault("Name", unique("eds"))
     kw.setdefault("TerminationProtectionEnabled", False)
-    return ct.create_event_data_store(**kw)["EventDataStoreArn"]
+    arn = ct.create_event_data_store(**kw)["EventDataStoreArn"]
+    _created.append(arn)
+    return arn
 
 
 def test_event_data_store_size_round_trip(ct):

@@ -311,10 +311,17 @@ fn refresh_schedule(body: &Value) -> Result<Option<Value>, AwsError> {
     Ok(Some(Value::Object(out)))
 }
 
+/// Set member `k` of a JSON object.
+fn set(out: &mut Value, k: &str, v: Value) {
+    if let Value::Object(m) = out {
+        m.insert(k.to_string(), v);
+    }
+}
+
 fn widget_json(w: &WidgetDoc) -> Value {
     let mut v = json!({"QueryStatement": w.statement, "ViewProperties": w.view});
     if !w.params.is_empty() {
-        v["QueryParameters"] = json!(w.params);
+        set(&mut v, "QueryParameters", json!(w.params));
     }
     v
 }
@@ -328,7 +335,7 @@ fn dashboard_json(d: &DashboardDoc) -> Value {
         "TerminationProtectionEnabled": d.termination_protection,
     });
     if let Some(s) = &d.refresh_schedule {
-        v["RefreshSchedule"] = s.clone();
+        set(&mut v, "RefreshSchedule", s.clone());
     }
     v
 }
@@ -474,7 +481,7 @@ impl Operation<Api> for CreateDashboard {
             tx.put_json(DASHBOARDS_TABLE, &key, &d).map_err(store_err)
         })?;
         let mut out = dashboard_json(&d);
-        out["TagsList"] = tag_list(&d.tags);
+        set(&mut out, "TagsList", tag_list(&d.tags));
         Ok(Output::Json(out))
     }
 }
@@ -567,7 +574,7 @@ impl Operation<Api> for ListDashboards {
         let mut out = json!({"Dashboards": page});
         let end = self.start.saturating_add(self.max);
         if end < all.len() {
-            out["NextToken"] = json!(token("dashboards", end));
+            set(&mut out, "NextToken", json!(token("dashboards", end)));
         }
         Ok(Output::Json(out))
     }
@@ -627,8 +634,8 @@ impl Operation<Api> for UpdateDashboard {
             Ok(d)
         })?;
         let mut out = dashboard_json(&d);
-        out["CreatedTimestamp"] = json!(d.created);
-        out["UpdatedTimestamp"] = json!(d.updated);
+        set(&mut out, "CreatedTimestamp", json!(d.created));
+        set(&mut out, "UpdatedTimestamp", json!(d.updated));
         Ok(Output::Json(out))
     }
 }
@@ -807,6 +814,7 @@ impl Operation<Api> for StartDashboardRefresh {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
