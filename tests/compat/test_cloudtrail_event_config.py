@@ -4,6 +4,7 @@ be enriched honestly), and a trail's AggregationConfigurations."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import json
 import time
@@ -186,10 +187,12 @@ def test_stores_keep_events_up_to_their_max_event_size(ct, server, account_id):
     bucket = unique("size-bucket").lower().replace("_", "-")
     ct.create_trail(Name=unique("size"), S3BucketName=bucket)
     marker = unique("size")
+    # Recent, so that retention (366 days by default) does not take the events meanwhile.
+    when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
 
     def record(name: str, **extra) -> dict:
         return {
-            "eventVersion": "1.09", "eventTime": "2024-05-01T12:00:00Z", "eventSource": "iam.amazonaws.com",
+            "eventVersion": "1.09", "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": "iam.amazonaws.com",
             "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
             "userAgent": marker, "eventID": str(uuid.uuid4()), "readOnly": False, "eventType": "AwsApiCall",
             "managementEvent": True, "recipientAccountId": account_id, "eventCategory": "Management",
@@ -198,7 +201,7 @@ def test_stores_keep_events_up_to_their_max_event_size(ct, server, account_id):
 
     big = record("PutBigPolicy", requestParameters={"policyDocument": "x" * (300 * 1024)})
     huge = record("PutHugeThing", requestParameters={"a": "b"}, errorMessage="y" * (1200 * 1024))
-    day = Path(server.data_dir) / "trails" / bucket / "AWSLogs" / account_id / "CloudTrail" / "us-east-1" / "2024" / "05" / "01"
+    day = Path(server.data_dir) / "trails" / bucket / "AWSLogs" / account_id / "CloudTrail" / "us-east-1" / when.strftime("%Y") / when.strftime("%m") / when.strftime("%d")
     day.mkdir(parents=True, exist_ok=True)
     (day / "sizes.json.gz").write_bytes(gzip.compress(json.dumps({"Records": [big, huge]}).encode()))
     standard = create(ct, StartIngestion=False)

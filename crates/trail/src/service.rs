@@ -62,7 +62,7 @@ impl CloudTrail {
     ) -> Arc<Self> {
         let orgs: Arc<std::sync::OnceLock<Arc<dyn rampart_service::Organizations>>> = Arc::default();
         let delivery = Arc::new(
-            Delivery::with_clock(store.clone(), sealer, config.root.clone(), clock, config.insights)
+            Delivery::with_clock(store.clone(), sealer, config.root.clone(), clock.clone(), config.insights)
                 .with_organizations(orgs.clone()),
         );
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
@@ -94,7 +94,7 @@ impl CloudTrail {
                 .ok()
                 .map(|h| (stop, h))
         };
-        let lake = Lake::start(store.clone());
+        let lake = Lake::start_with_clock(store.clone(), clock.clone());
         Arc::new(CloudTrail { store, lake, delivery, orgs, timer: Mutex::new(timer) })
     }
 

@@ -9,25 +9,30 @@
 //! `aws:SourceArn`; that is evaluated by the policy engine as a request of that principal
 //! (CreateDashboard, UpdateDashboard with widgets, StartDashboardRefresh).
 //!
-//! Not offered: the Highlights dashboard (AWS's own managed queries) and enabled refresh
-//! schedules (Rampart runs no scheduled refreshes; a DISABLED schedule is kept and shown).
+//! Enabled refresh schedules run from the Lake's background thread ([`run_scheduled`], on the
+//! service's clock), under the dashboard's own resource policy for CloudTrail
+//! (`cloudtrail:StartDashboardRefresh`). Not offered: the Highlights dashboard (AWS's own managed
+//! queries).
 
 use rampart_policy::{
     evaluate, Context, ContextValue, Decision, NamedPolicy, Policy, PolicySet, PolicyType, Principal, PrincipalKind,
     Request,
 };
 use rampart_service::{op, AuthzCheck, AuthzPlan, AwsError, Entry, Input, Operation, Output, RequestContext};
-use rampart_store::{ReadExt, TransactionExt};
+use std::sync::Arc;
+
+use rampart_store::{Read, ReadExt, TransactionExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
 use super::ops::{
-    effective_status, inactive, max_results, next_token, not_found, opt_bool, opt_int, opt_str, tag_list, timeout_of,
-    token, untoken, validation, StoreRef, MAX_ACTIVE_QUERIES,
+    effective_status, inactive, max_results, next_token, not_found, opt_bool, opt_int, opt_str, tag_list, token,
+    untoken, validation, MAX_ACTIVE_QUERIES,
 };
 use super::query::{self, QueryDoc, QUERIES_TABLE};
 use super::sql::{self, Translated};
-use super::{eds_arn, uuid, EventDataStoreDoc};
+use super::{eds_arn, uuid, EventDataStoreDoc, Lake, EDS_TABLE};
 use crate::policies::{drop_policy, Kind, ResourceArn, DASHBOARDS_TABLE};
 use crate::service::{any, atomically, e400, one, required, store_err, tags_of, Api};
 
@@ -78,6 +83,12 @@ pub struct DashboardDoc {
     /// The queries of the last refresh (one per widget).
     #[serde(default)]
     pub last_refresh_queries: Vec<String>,
+    /// When the enabled refresh schedule next runs (Unix seconds).
+    #[serde(default)]
+    pub next_refresh: Option<i64>,
+    /// Why the last scheduled refresh failed.
+    #[serde(default)]
+    pub last_refresh_failure: Option<String>,
 }
 
 impl DashboardDoc {
@@ -248,8 +259,7 @@ fn widgets(body: &Value) -> Result<Option<Vec<NewWidget>>, AwsError> {
     Ok(Some(out))
 }
 
-/// `RefreshSchedule` as the model and AWS's rules take it. An `ENABLED` schedule is refused:
-/// Rampart runs no scheduled refreshes.
+/// `RefreshSchedule` as the model and AWS's rules take it.
 fn refresh_schedule(body: &Value) -> Result<Option<Value>, AwsError> {
     let Some(s) = body.get("RefreshSchedule").filter(|v| !v.is_null()) else { return Ok(None) };
     if !s.is_object() {
@@ -299,16 +309,125 @@ fn refresh_schedule(body: &Value) -> Result<Option<Value>, AwsError> {
             out.insert("Status".into(), json!("DISABLED"));
         }
         Some("ENABLED") => {
-            return Err(e400(
-                "UnsupportedOperationException",
-                "Scheduled dashboard refreshes are not run by Rampart; refresh with StartDashboardRefresh, or set the schedule's Status to DISABLED.",
-            ))
+            if !out.contains_key("Frequency") {
+                return Err(e400("InvalidParameterException", "An enabled refresh schedule needs a Frequency."));
+            }
+            out.insert("Status".into(), json!("ENABLED"));
         }
         Some(v) => {
-            return Err(validation(v, "refreshSchedule.status", "Member must satisfy enum value set: [ENABLED, DISABLED]"))
+            return Err(validation(
+                v,
+                "refreshSchedule.status",
+                "Member must satisfy enum value set: [ENABLED, DISABLED]",
+            ))
         }
     }
     Ok(Some(Value::Object(out)))
+}
+
+/// A schedule's period in seconds, and the minute (or hour and minute) it runs at.
+fn period_of(schedule: &Value) -> Option<(i64, i64)> {
+    let f = schedule.get("Frequency")?;
+    let value = f.get("Value").and_then(Value::as_i64)?;
+    let (h, m) = schedule
+        .get("TimeOfDay")
+        .and_then(Value::as_str)
+        .and_then(|t| t.split_once(':'))
+        .and_then(|(h, m)| Some((h.parse::<i64>().ok()?, m.get(..2).unwrap_or(m).parse::<i64>().ok()?)))
+        .unwrap_or((0, 0));
+    match f.get("Unit").and_then(Value::as_str)? {
+        // Hourly schedules take only the minutes of TimeOfDay, from midnight UTC.
+        "HOURS" => Some((value * 3600, (m % 60) * 60)),
+        "DAYS" => Some((value * 86_400, ((h % 24) * 3600) + (m % 60) * 60)),
+        _ => None,
+    }
+}
+
+/// When an enabled `schedule` next runs after `t` (Unix seconds): the first of midnight UTC +
+/// the offset + k × the period that is later than `t`.
+pub(crate) fn next_after(schedule: Option<&Value>, t: i64) -> Option<i64> {
+    let s = schedule?;
+    if s.get("Status").and_then(Value::as_str) != Some("ENABLED") {
+        return None;
+    }
+    let (period, offset) = period_of(s)?;
+    let day = t.div_euclid(86_400) * 86_400;
+    let base = day + offset - 86_400;
+    let k = (t - base).div_euclid(period) + 1;
+    Some(base + k * period)
+}
+
+/// Lake's time text (`YYYY-MM-DD HH:MM:SS`, UTC), as `eventTime` compares.
+fn lake_time(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Whether a scheduled refresh is due at `now` (reads only).
+pub(crate) fn refresh_due(store: &dyn Read, now: i64) -> Result<bool, rampart_store::StoreError> {
+    let all: Vec<(String, DashboardDoc)> = store.scan_json(DASHBOARDS_TABLE, "")?;
+    Ok(all.iter().any(|(_, d)| d.next_refresh.is_some_and(|n| n <= now)))
+}
+
+/// Run the scheduled refreshes due at `now`: each is claimed (its next run moved on) before it
+/// starts, so none runs twice. CloudTrail refreshes a dashboard only when the dashboard's
+/// resource policy allows `cloudtrail.amazonaws.com` `cloudtrail:StartDashboardRefresh` with the
+/// dashboard as `aws:SourceArn`; the widgets' stores must allow its queries as for a manual
+/// refresh. `$StartTime$` / `$EndTime$` are the last period (now − the frequency, now); a failure
+/// is kept as `LastRefreshFailureReason`. Returns how many refreshes started.
+pub(crate) fn run_scheduled(lake: &Arc<Lake>, now: OffsetDateTime) -> Result<usize, rampart_store::StoreError> {
+    let store = lake.store().clone();
+    let t = now.unix_timestamp();
+    let all: Vec<(String, DashboardDoc)> = store.scan_json(DASHBOARDS_TABLE, "")?;
+    let mut started = 0;
+    for (key, d) in all {
+        let Some(due) = d.next_refresh.filter(|n| *n <= t) else { continue };
+        let claimed = rampart_store::transact(store.as_ref(), |tx| -> Result<bool, rampart_store::StoreError> {
+            let Some(mut current) = tx.get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key)? else { return Ok(false) };
+            if current.next_refresh != Some(due) {
+                return Ok(false);
+            }
+            current.next_refresh = next_after(current.refresh_schedule.as_ref(), t);
+            tx.put_json(DASHBOARDS_TABLE, &key, &current)?;
+            Ok(true)
+        })?;
+        if !claimed {
+            continue;
+        }
+        let arn = d.arn();
+        let outcome = match cloudtrail_may(store.as_ref(), "cloudtrail:StartDashboardRefresh", &arn, &d.account, &arn) {
+            Ok(true) => {
+                let period = d.refresh_schedule.as_ref().and_then(period_of).map_or(3600, |(p, _)| p);
+                let values = [
+                    ("$StartTime$".to_string(), lake_time(now - time::Duration::seconds(period))),
+                    ("$EndTime$".to_string(), lake_time(now)),
+                ];
+                start_refresh(lake, &key, &d, &values, now).map(|_| ())
+            }
+            Ok(false) => Err(e400(
+                "AccessDeniedException",
+                format!("CloudTrail is not allowed to refresh the dashboard: its resource-based policy must allow the service principal {CLOUDTRAIL} to perform cloudtrail:StartDashboardRefresh with aws:SourceArn {arn}."),
+            )),
+            Err(e) => Err(e),
+        };
+        if outcome.is_ok() {
+            started += 1;
+        }
+        let failure: Option<String> = outcome.err().map(|e| e.message.chars().take(1000).collect());
+        rampart_store::transact(store.as_ref(), |tx| -> Result<(), rampart_store::StoreError> {
+            let Some(mut current) = tx.get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key)? else { return Ok(()) };
+            current.last_refresh_failure = failure.clone();
+            tx.put_json(DASHBOARDS_TABLE, &key, &current)
+        })?;
+    }
+    Ok(started)
 }
 
 /// Set member `k` of a JSON object.
@@ -340,40 +459,50 @@ fn dashboard_json(d: &DashboardDoc) -> Value {
     v
 }
 
-/// Whether `eds`'s resource policy lets CloudTrail (`cloudtrail.amazonaws.com`) run
-/// `cloudtrail:StartQuery` on it for the dashboard `source_arn` of `account`: the policy engine
-/// evaluates that request as the service principal's, so the resource policy alone decides.
-pub(crate) fn cloudtrail_may_query(
-    api: &Api,
-    eds: &EventDataStoreDoc,
+/// Whether the resource policy of `resource` (of `owner`) lets CloudTrail
+/// (`cloudtrail.amazonaws.com`) perform `action` on it for the dashboard `source_arn`: the policy
+/// engine evaluates that request as the service principal's, so the resource policy alone decides.
+pub(crate) fn cloudtrail_may(
+    store: &dyn Read,
+    action: &str,
+    resource: &str,
+    owner: &str,
     source_arn: &str,
-    account: &str,
 ) -> Result<bool, AwsError> {
-    let arn = eds.arn();
-    let Some(doc) = crate::policies::resource_policy(api.store(), &arn).map_err(store_err)? else { return Ok(false) };
+    let Some(doc) = crate::policies::resource_policy(store, resource).map_err(store_err)? else { return Ok(false) };
     let Ok(policy) = Policy::parse_stored(&doc, PolicyType::Resource) else { return Ok(false) };
     let principal = Principal { arn: CLOUDTRAIL.into(), account: String::new(), kind: PrincipalKind::Service };
     let mut context = Context::new();
     context.insert("aws:SourceArn", ContextValue::String(source_arn.to_string()));
-    context.insert("aws:SourceAccount", ContextValue::String(account.to_string()));
+    context.insert("aws:SourceAccount", ContextValue::String(owner.to_string()));
     context.insert("aws:PrincipalServiceName", ContextValue::String(CLOUDTRAIL.into()));
     context.insert("aws:PrincipalIsAWSService", ContextValue::String("true".into()));
-    let req = Request {
-        principal: &principal,
-        action: "cloudtrail:StartQuery",
-        resource: &arn,
-        resource_account: Some(&eds.account),
-        context: &context,
-    };
+    let req = Request { principal: &principal, action, resource, resource_account: Some(owner), context: &context };
     let set = PolicySet { resource_policy: Some(NamedPolicy::new("resource-policy", &policy)), ..Default::default() };
     Ok(evaluate(&req, &set).decision == Decision::Allowed)
 }
 
-/// Every event data store the widgets read: the caller's, in the Region, not pending deletion,
-/// and open to CloudTrail's queries for this dashboard.
+/// The event data store a widget's `FROM` names (an ID, or an ARN), if it is `account`'s in `region`.
+fn widget_store(
+    store: &dyn Read,
+    account: &str,
+    region: &str,
+    id: &str,
+) -> Result<Option<EventDataStoreDoc>, AwsError> {
+    let d = if id.starts_with("arn:") {
+        super::find(store, id).map_err(store_err)?
+    } else {
+        store.get_json::<EventDataStoreDoc>(EDS_TABLE, &format!("{account}/{id}")).map_err(store_err)?
+    };
+    Ok(d.filter(|d| d.account == account && d.region == region))
+}
+
+/// Every event data store the widgets read: `account`'s, in `region`, not pending deletion, and
+/// open to CloudTrail's queries for the dashboard `dashboard`.
 fn check_stores<'a>(
-    api: &Api,
-    ctx: &RequestContext,
+    store: &dyn Read,
+    account: &str,
+    region: &str,
     statements: impl Iterator<Item = &'a Translated>,
     dashboard: &str,
 ) -> Result<(), AwsError> {
@@ -384,11 +513,11 @@ fn check_stores<'a>(
                 continue;
             }
             seen.push(id.clone());
-            let d = StoreRef::parse(id).map_err(|_| not_found())?.load(api, ctx)?;
+            let d = widget_store(store, account, region, id)?.ok_or_else(not_found)?;
             if d.status == "PENDING_DELETION" {
                 return Err(inactive());
             }
-            if !cloudtrail_may_query(api, &d, dashboard, &ctx.caller.account_id)? {
+            if !cloudtrail_may(store, "cloudtrail:StartQuery", &d.arn(), &d.account, dashboard)? {
                 return Err(e400(
                     "AccessDeniedException",
                     format!(
@@ -400,6 +529,96 @@ fn check_stores<'a>(
         }
     }
     Ok(())
+}
+
+/// Start a refresh of `d` (stored under `key`): every widget's query, with `values` in place of
+/// its `$StartTime$` / `$EndTime$` / `$Period$` parameters, through the Lake query runner.
+/// Returns the refresh ID.
+pub(crate) fn start_refresh(
+    lake: &Arc<Lake>,
+    key: &str,
+    d: &DashboardDoc,
+    values: &[(String, String)],
+    now: OffsetDateTime,
+) -> Result<String, AwsError> {
+    let store = lake.store().as_ref();
+    let arn = d.arn();
+    let mut runs: Vec<(String, Translated, Vec<String>)> = Vec::new();
+    for w in &d.widgets {
+        let translated =
+            sql::translate(&w.statement).map_err(|e| e400("InvalidQueryStatementException", e.to_string()))?;
+        let mut params = Vec::new();
+        for p in &w.params {
+            let value = if REFRESH_PARAMS.contains(&p.as_str()) {
+                values.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone()).ok_or_else(|| {
+                    e400("InvalidParameterException", format!("A value for the query parameter {p} is required."))
+                })?
+            } else {
+                p.clone()
+            };
+            params.push(value);
+        }
+        runs.push((w.statement.clone(), translated, params));
+    }
+    check_stores(store, &d.account, &d.region, runs.iter().map(|(_, t, _)| t), &arn)?;
+    let created = now.unix_timestamp_nanos() as f64 / 1e9;
+    // A refresh ID: digits, as AWS's (10–20 of them).
+    let refresh_id = format!("{}", now.unix_timestamp_nanos().unsigned_abs() / 1_000);
+    let docs: Vec<QueryDoc> = runs
+        .iter()
+        .map(|(statement, t, params)| QueryDoc {
+            id: uuid(),
+            account: d.account.clone(),
+            region: d.region.clone(),
+            statement: statement.clone(),
+            stores: t.stores.clone(),
+            owner: None,
+            params: params.clone(),
+            status: "QUEUED".into(),
+            error: None,
+            created,
+            events_scanned: 0,
+            events_matched: 0,
+            bytes_scanned: 0,
+            exec_ms: 0,
+            results: 0,
+        })
+        .collect();
+    let timeout = lake.queries.limits.timeout.as_secs_f64();
+    let account = d.account.clone();
+    atomically(store, |tx| -> Result<(), AwsError> {
+        let mut current = tx
+            .get_json::<DashboardDoc>(DASHBOARDS_TABLE, key)
+            .map_err(store_err)?
+            .filter(|x| x.region == d.region)
+            .ok_or_else(|| missing(&d.name))?;
+        let mine: Vec<(String, QueryDoc)> = tx.scan_json(QUERIES_TABLE, &format!("{account}/")).map_err(store_err)?;
+        let active = |q: &QueryDoc| matches!(effective_status(q, created, timeout), "QUEUED" | "RUNNING");
+        // One refresh of a dashboard at a time (AWS's quota).
+        if mine.iter().any(|(_, q)| current.last_refresh_queries.contains(&q.id) && active(q)) {
+            return Err(e400(
+                "ServiceQuotaExceededException",
+                "A refresh of this dashboard is already running; a dashboard has at most 1 refresh at a time.",
+            ));
+        }
+        let running = mine.iter().filter(|(_, q)| active(q)).count();
+        if running + docs.len() > MAX_ACTIVE_QUERIES {
+            return Err(e400(
+                "ServiceQuotaExceededException",
+                "The refresh would exceed the maximum number of concurrent queries (10).",
+            ));
+        }
+        for q in &docs {
+            tx.put_json(QUERIES_TABLE, &q.key(), q).map_err(store_err)?;
+        }
+        current.last_refresh_id = Some(refresh_id.clone());
+        current.last_refresh_queries = docs.iter().map(|q| q.id.clone()).collect();
+        tx.put_json(DASHBOARDS_TABLE, key, &current).map_err(store_err)
+    })?;
+    for (q, (_, t, _)) in docs.into_iter().zip(runs) {
+        query::spawn(lake.clone(), q, t);
+    }
+    Ok(refresh_id)
 }
 
 pub(crate) struct CreateDashboard {
@@ -445,7 +664,7 @@ impl Operation<Api> for CreateDashboard {
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
         let account = ctx.caller.account_id.clone();
         let arn = dashboard_arn(&ctx.region, &account, &self.name);
-        check_stores(api, ctx, self.widgets.iter().map(|w| &w.translated), &arn)?;
+        check_stores(api.store(), &account, &ctx.region, self.widgets.iter().map(|w| &w.translated), &arn)?;
         let now = ctx.time.unix_timestamp();
         let d = DashboardDoc {
             account: account.clone(),
@@ -460,7 +679,10 @@ impl Operation<Api> for CreateDashboard {
             status: "CREATED".into(),
             last_refresh_id: None,
             last_refresh_queries: Vec::new(),
+            next_refresh: None,
+            last_refresh_failure: None,
         };
+        let d = DashboardDoc { next_refresh: next_after(d.refresh_schedule.as_ref(), now), ..d };
         let key = format!("{account}/{}", d.name);
         atomically(api.store(), |tx| -> Result<(), AwsError> {
             if tx.get(DASHBOARDS_TABLE, &key).map_err(store_err)?.is_some() {
@@ -510,6 +732,9 @@ impl Operation<Api> for GetDashboard {
             m.insert("UpdatedTimestamp".into(), json!(d.updated));
             if let Some(r) = &d.last_refresh_id {
                 m.insert("LastRefreshId".into(), json!(r));
+            }
+            if let Some(f) = &d.last_refresh_failure {
+                m.insert("LastRefreshFailureReason".into(), json!(f));
             }
         }
         Ok(Output::Json(out))
@@ -608,7 +833,7 @@ impl Operation<Api> for UpdateDashboard {
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
         let d = self.id.load(api, ctx)?;
         if let Some(w) = &self.widgets {
-            check_stores(api, ctx, w.iter().map(|w| &w.translated), &d.arn())?;
+            check_stores(api.store(), &d.account, &d.region, w.iter().map(|w| &w.translated), &d.arn())?;
         }
         let key = self.id.key(ctx);
         let now = ctx.time.unix_timestamp();
@@ -623,6 +848,7 @@ impl Operation<Api> for UpdateDashboard {
                 d.widgets = w.into_iter().map(|w| w.doc).collect();
             }
             if let Some(s) = schedule {
+                d.next_refresh = next_after(Some(&s), now);
                 d.refresh_schedule = Some(s);
             }
             if let Some(p) = protection {
@@ -730,85 +956,7 @@ impl Operation<Api> for StartDashboardRefresh {
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
         let d = self.id.load(api, ctx)?;
-        let arn = d.arn();
-        // Each widget's statement, with the refresh's values in place of its `$…$` parameters.
-        let mut runs: Vec<(WidgetDoc, Translated, Vec<String>)> = Vec::new();
-        for w in &d.widgets {
-            let translated =
-                sql::translate(&w.statement).map_err(|e| e400("InvalidQueryStatementException", e.to_string()))?;
-            let mut params = Vec::new();
-            for p in &w.params {
-                let value = if REFRESH_PARAMS.contains(&p.as_str()) {
-                    self.values.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone()).ok_or_else(|| {
-                        e400("InvalidParameterException", format!("A value for the query parameter {p} is required."))
-                    })?
-                } else {
-                    p.clone()
-                };
-                params.push(value);
-            }
-            runs.push((w.clone(), translated, params));
-        }
-        check_stores(api, ctx, runs.iter().map(|(_, t, _)| t), &arn)?;
-        let account = ctx.caller.account_id.clone();
-        let created = ctx.time.unix_timestamp_nanos() as f64 / 1e9;
-        // A refresh ID: digits, as AWS's (10–20 of them).
-        let refresh_id = format!("{}", ctx.time.unix_timestamp_nanos().unsigned_abs() / 1_000);
-        let docs: Vec<QueryDoc> = runs
-            .iter()
-            .map(|(w, t, params)| QueryDoc {
-                id: uuid(),
-                account: account.clone(),
-                region: ctx.region.clone(),
-                statement: w.statement.clone(),
-                stores: t.stores.clone(),
-                owner: None,
-                params: params.clone(),
-                status: "QUEUED".into(),
-                error: None,
-                created,
-                events_scanned: 0,
-                events_matched: 0,
-                bytes_scanned: 0,
-                exec_ms: 0,
-                results: 0,
-            })
-            .collect();
-        let timeout = timeout_of(api);
-        let key = self.id.key(ctx);
-        atomically(api.store(), |tx| -> Result<(), AwsError> {
-            let mut current = tx
-                .get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key)
-                .map_err(store_err)?
-                .filter(|x| x.region == d.region)
-                .ok_or_else(|| missing(&d.name))?;
-            let mine: Vec<(String, QueryDoc)> =
-                tx.scan_json(QUERIES_TABLE, &format!("{account}/")).map_err(store_err)?;
-            let active = |q: &QueryDoc| matches!(effective_status(q, created, timeout), "QUEUED" | "RUNNING");
-            // One refresh of a dashboard at a time (AWS's quota).
-            if mine.iter().any(|(_, q)| current.last_refresh_queries.contains(&q.id) && active(q)) {
-                return Err(e400(
-                    "ServiceQuotaExceededException",
-                    "A refresh of this dashboard is already running; a dashboard has at most 1 refresh at a time.",
-                ));
-            }
-            let running = mine.iter().filter(|(_, q)| active(q)).count();
-            if running + docs.len() > MAX_ACTIVE_QUERIES {
-                return Err(e400(
-                    "ServiceQuotaExceededException",
-                    "The refresh would exceed the maximum number of concurrent queries (10).",
-                ));
-            }
-            for q in &docs {
-                tx.put_json(QUERIES_TABLE, &q.key(), q).map_err(store_err)?;
-            }
-            current.last_refresh_id = Some(refresh_id.clone());
-            current.last_refresh_queries = docs.iter().map(|q| q.id.clone()).collect();
-            tx.put_json(DASHBOARDS_TABLE, &key, &current).map_err(store_err)
-        })?;
-        for (q, (_, t, _)) in docs.into_iter().zip(runs) {
-            query::spawn(api.0.lake.clone(), q, t);
-        }
+        let refresh_id = start_refresh(&api.0.lake, &self.id.key(ctx), &d, &self.values, ctx.time)?;
         Ok(Output::Json(json!({"RefreshId": refresh_id})))
     }
 }
@@ -830,10 +978,124 @@ mod tests {
             (json!({"Frequency": {"Unit": "DAYS", "Value": 2}}), "InvalidParameterException"),
             (json!({"Frequency": {"Unit": "WEEKS", "Value": 1}}), "InvalidParameterException"),
             (json!({"TimeOfDay": "5:30"}), "InvalidParameterException"),
-            (json!({"Status": "ENABLED"}), "UnsupportedOperationException"),
+            (json!({"Status": "ENABLED"}), "InvalidParameterException"),
         ] {
             assert_eq!(refresh_schedule(&json!({"RefreshSchedule": bad})).unwrap_err().code, code, "{bad}");
         }
+    }
+
+    #[test]
+    fn schedules_run_at_their_period_and_minute() {
+        let at = |h: i64, m: i64| 1_700_006_400 + h * 3600 + m * 60; // a midnight UTC, + h:m
+        let hourly = json!({"Frequency": {"Unit": "HOURS", "Value": 6}, "TimeOfDay": "00:30", "Status": "ENABLED"});
+        assert_eq!(next_after(Some(&hourly), at(0, 40)), Some(at(6, 30)));
+        assert_eq!(next_after(Some(&hourly), at(0, 10)), Some(at(0, 30)));
+        assert_eq!(next_after(Some(&hourly), at(23, 59)), Some(at(24, 30)));
+        let daily = json!({"Frequency": {"Unit": "DAYS", "Value": 1}, "TimeOfDay": "05:00", "Status": "ENABLED"});
+        assert_eq!(next_after(Some(&daily), at(4, 0)), Some(at(5, 0)));
+        assert_eq!(next_after(Some(&daily), at(5, 0)), Some(at(29, 0)));
+        let off = json!({"Frequency": {"Unit": "DAYS", "Value": 1}, "Status": "DISABLED"});
+        assert_eq!(next_after(Some(&off), at(4, 0)), None);
+        assert_eq!(next_after(None, at(4, 0)), None);
+    }
+
+    /// A scheduled refresh runs on the injected time, once per due time, only under the
+    /// dashboard's and the stores' policies for CloudTrail; failures are kept.
+    #[test]
+    fn scheduled_refreshes_run_when_due_under_cloudtrails_policies() {
+        use crate::policies::{PolicyDoc, POLICIES_TABLE};
+        let store: Arc<dyn rampart_store::Store> = Arc::new(rampart_store::MemStore::new());
+        let lake = Lake::new(store.clone());
+        let account = "111111111111";
+        let eds = EventDataStoreDoc {
+            id: uuid(),
+            account: account.into(),
+            region: "us-east-1".into(),
+            name: "lake".into(),
+            status: "ENABLED".into(),
+            advanced_event_selectors: super::super::selectors::default_selectors(),
+            multi_region: true,
+            retention_days: 7,
+            termination_protection: false,
+            billing_mode: "EXTENDABLE_RETENTION_PRICING".into(),
+            tags: vec![],
+            created: 0,
+            updated: 0,
+            ingesting: true,
+            checkpoint: 0,
+            paused_at: None,
+            skip: vec![],
+            deleted_at: None,
+            large_events: false,
+        };
+        let schedule = json!({"Frequency": {"Unit": "HOURS", "Value": 1}, "Status": "ENABLED"});
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_006_400 + 600).unwrap(); // 00:10
+        let d = DashboardDoc {
+            account: account.into(),
+            region: "us-east-1".into(),
+            name: "ops".into(),
+            widgets: vec![WidgetDoc {
+                statement: format!("SELECT eventName FROM {} WHERE eventTime > '?'", eds.id),
+                params: vec!["$StartTime$".into()],
+                view: serde_json::Map::new(),
+            }],
+            refresh_schedule: Some(schedule.clone()),
+            termination_protection: false,
+            tags: vec![],
+            created: 0,
+            updated: 0,
+            status: "CREATED".into(),
+            last_refresh_id: None,
+            last_refresh_queries: vec![],
+            next_refresh: next_after(Some(&schedule), t0.unix_timestamp()),
+            last_refresh_failure: None,
+        };
+        let key = format!("{account}/ops");
+        let allow = |resource: &str, action: &str| PolicyDoc {
+            arn: resource.into(),
+            account: account.into(),
+            policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": action, "Resource": resource,
+                "Condition": {"StringEquals": {"aws:SourceArn": d.arn()}}}]})
+            .to_string(),
+        };
+        rampart_store::transact(store.as_ref(), |tx| {
+            tx.put_json(EDS_TABLE, &eds.key(), &eds)?;
+            tx.put_json(DASHBOARDS_TABLE, &key, &d)
+        })
+        .unwrap();
+        let get = || store.get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key).unwrap().unwrap();
+        let hour = time::Duration::hours(1);
+        // Not due yet (01:00 is).
+        assert_eq!(run_scheduled(&lake, t0).unwrap(), 0);
+        assert!(!refresh_due(store.as_ref(), t0.unix_timestamp()).unwrap());
+        assert_eq!(get().next_refresh, Some(1_700_006_400 + 3600));
+        // Due, but the dashboard's policy does not let CloudTrail refresh it.
+        let t1 = t0 + hour;
+        assert!(refresh_due(store.as_ref(), t1.unix_timestamp()).unwrap());
+        assert_eq!(run_scheduled(&lake, t1).unwrap(), 0);
+        let got = get();
+        assert!(got.last_refresh_failure.as_deref().unwrap().contains("StartDashboardRefresh"));
+        assert_eq!(got.next_refresh, Some(1_700_006_400 + 2 * 3600), "moved on, not retried at once");
+        assert_eq!(run_scheduled(&lake, t1).unwrap(), 0);
+        // The dashboard's policy, but not the store's: the widget's query may not run.
+        let p = allow(&d.arn(), "cloudtrail:StartDashboardRefresh");
+        rampart_store::transact(store.as_ref(), |tx| tx.put_json(POLICIES_TABLE, &p.arn, &p)).unwrap();
+        let t2 = t1 + hour;
+        assert_eq!(run_scheduled(&lake, t2).unwrap(), 0);
+        assert!(get().last_refresh_failure.as_deref().unwrap().contains("cloudtrail:StartQuery"));
+        // Both: the refresh runs the widget over the last hour.
+        let p = allow(&eds.arn(), "cloudtrail:StartQuery");
+        rampart_store::transact(store.as_ref(), |tx| tx.put_json(POLICIES_TABLE, &p.arn, &p)).unwrap();
+        let t3 = t2 + hour;
+        assert_eq!(run_scheduled(&lake, t3).unwrap(), 1);
+        let got = get();
+        assert!(got.last_refresh_failure.is_none() && got.last_refresh_id.is_some());
+        assert_eq!(got.last_refresh_queries.len(), 1);
+        let q: QueryDoc =
+            store.get_json(QUERIES_TABLE, &format!("{account}/{}", got.last_refresh_queries[0])).unwrap().unwrap();
+        assert_eq!(q.params, [lake_time(t3 - hour)]);
+        assert_eq!(q.params[0], "2023-11-15 02:10:00");
     }
 
     #[test]

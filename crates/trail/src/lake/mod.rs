@@ -207,8 +207,14 @@ impl Lake {
         })
     }
 
-    /// The lake with its background ingester (every five seconds, when there is work) and retention.
+    /// The lake with its background ingester (every five seconds, when there is work), retention
+    /// and the dashboards' scheduled refreshes.
     pub fn start(store: Arc<dyn Store>) -> Arc<Self> {
+        Self::start_with_clock(store, Arc::new(crate::insights::SystemClock))
+    }
+
+    /// [`Lake::start`], with scheduled dashboard refreshes on `clock`.
+    pub fn start_with_clock(store: Arc<dyn Store>, clock: Arc<dyn crate::insights::Clock>) -> Arc<Self> {
         let lake = Lake::new(store);
         let weak = Arc::downgrade(&lake);
         let stop = lake.stop.clone();
@@ -232,10 +238,18 @@ impl Lake {
                     // Only with work to do (a lease on SQLite commits the writer's pending group).
                     let work = lake.has_backlog().unwrap_or(true);
                     let retention_due = last_retention.is_none_or(|t| t.elapsed() >= RETAIN_EVERY);
+                    let now = clock.now();
+                    let refresh_due =
+                        dashboards::refresh_due(lake.store.as_ref(), now.unix_timestamp()).unwrap_or(false);
                     // Several servers may share one store: one ingests at a time.
-                    if (work || retention_due)
+                    if (work || retention_due || refresh_due)
                         && matches!(lake.store.try_lease("trail/lake", INGEST_EVERY * 6), Ok(true))
                     {
+                        if refresh_due {
+                            if let Err(e) = dashboards::run_scheduled(&lake, now) {
+                                tracing::warn!(error = %e, "scheduled dashboard refresh failed; will retry");
+                            }
+                        }
                         if work {
                             if let Err(e) = lake.ingest_all() {
                                 tracing::warn!(error = %e, "event data store ingestion failed; will retry");
