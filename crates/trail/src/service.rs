@@ -1008,16 +1008,20 @@ impl Operation<Api> for PutEventSelectors {
     }
 }
 
-/// What a tag operation names: a trail, or an event data store (by ARN).
+/// What a tag operation names: a trail, or an event data store or channel (by ARN).
 enum Tagged {
     Trail(Trail),
     Store(crate::lake::ops::StoreRef),
+    Channel(crate::channels::ChannelRef),
 }
 
 impl Tagged {
     fn parse(id: &str) -> Result<Self, AwsError> {
         if id.starts_with("arn:") && id.contains(":eventdatastore/") {
             return crate::lake::ops::StoreRef::parse(id).map(Tagged::Store);
+        }
+        if id.starts_with("arn:") && id.contains(":channel/") {
+            return crate::channels::ChannelRef::parse(id, "resourceId").map(Tagged::Channel);
         }
         Ok(Tagged::Trail(Trail::new(TrailRef::parse(id)?)))
     }
@@ -1026,13 +1030,14 @@ impl Tagged {
         match self {
             Tagged::Trail(t) => t.check(api, ctx, action),
             Tagged::Store(s) => Ok(s.check(api, ctx, action)),
+            Tagged::Channel(c) => Ok(AuthzCheck::new(format!("cloudtrail:{action}"), c.arn(ctx))),
         }
     }
 
     fn require_arn(&self) -> Result<(), AwsError> {
         match self {
             Tagged::Trail(t) => t.r.require_arn(),
-            Tagged::Store(_) => Ok(()),
+            Tagged::Store(_) | Tagged::Channel(_) => Ok(()),
         }
     }
 
@@ -1041,6 +1046,7 @@ impl Tagged {
         match self {
             Tagged::Trail(t) => t.load_tagged(api, ctx).map(|(_, t)| (t.arn(), t.tags)),
             Tagged::Store(s) => s.load_tagged(api, ctx).map(|d| (d.arn(), d.tags)),
+            Tagged::Channel(c) => c.load_tagged(api, ctx).map(|d| (d.arn(), d.tags)),
         }
     }
 
@@ -1059,6 +1065,10 @@ impl Tagged {
             Tagged::Store(s) => {
                 let d = s.load_tagged(api, ctx)?;
                 crate::lake::ops::update_store(api, &d.key(), |d| f(&mut d.tags)).map(|_| ())
+            }
+            Tagged::Channel(c) => {
+                let d = c.load_tagged(api, ctx)?;
+                crate::channels::update_channel(api, &d.key(), |d| f(&mut d.tags)).map(|_| ())
             }
         }
     }
@@ -1096,7 +1106,11 @@ impl Operation<Api> for AddTags {
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
         let TagChange { target, tags } = self.0;
-        let what = if matches!(target, Tagged::Store(_)) { "event data store" } else { "trail" };
+        let what = match target {
+            Tagged::Store(_) => "event data store",
+            Tagged::Channel(_) => "channel",
+            Tagged::Trail(_) => "trail",
+        };
         target.retag(api, ctx, |current| add_tags(current, tags?, what))?;
         Ok(Output::Json(json!({})))
     }
