@@ -1436,6 +1436,52 @@ mod tests {
         assert_eq!(err.code, "UnknownOperationException");
     }
 
+    /// StartQuery on another account's event data store carries the store's resource policy and
+    /// owner in its check (the authorizer's cross-account rule decides), and the engine refuses a
+    /// store of another account that has no policy.
+    #[test]
+    fn cross_account_start_query_plans_under_the_store_policy() {
+        let (_ct, svc) = service();
+        let owner = ctx();
+        let allow = &mut |_: Vec<AuthzCheck>| Ok(());
+        let out = svc
+            .call(&owner, "CreateEventDataStore", &Input::Json(json!({"Name": "shared"})), allow)
+            .unwrap()
+            .json_value();
+        let arn = out["EventDataStoreArn"].as_str().unwrap().to_string();
+        let id = arn.rsplit('/').next().unwrap().to_string();
+        let mut other = ctx();
+        other.caller = rampart_service::Caller::root("444455556666", "AKIB");
+        let q = json!({"QueryStatement": format!("SELECT eventName FROM {id}"),
+                       "EventDataStoreOwnerAccountId": "111122223333"});
+        // No policy: the check names the owner and no policy; the engine would not read the store.
+        let AuthzPlan::Checks(checks) = svc.plan(&other, "StartQuery", &Input::Json(q.clone())).unwrap() else {
+            panic!("checks expected")
+        };
+        assert_eq!(checks[0].resource, arn);
+        assert_eq!(checks[0].resource_account.as_deref(), Some("111122223333"));
+        assert!(checks[0].resource_policy.is_none());
+        let err = svc.call(&other, "StartQuery", &Input::Json(q.clone()), allow).unwrap_err();
+        assert_eq!(err.code, "EventDataStoreNotFoundException");
+        // With a policy: it is in the check, and the query starts.
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "cloudtrail:StartQuery",
+            "Resource": arn}]});
+        svc.call(
+            &owner,
+            "PutResourcePolicy",
+            &Input::Json(json!({"ResourceArn": arn, "ResourcePolicy": policy.to_string()})),
+            allow,
+        )
+        .unwrap();
+        let AuthzPlan::Checks(checks) = svc.plan(&other, "StartQuery", &Input::Json(q.clone())).unwrap() else {
+            panic!("checks expected")
+        };
+        assert!(checks[0].resource_policy.as_ref().is_some_and(|p| p.document.contains("444455556666")));
+        let started = svc.call(&other, "StartQuery", &Input::Json(q), allow).unwrap().json_value();
+        assert_eq!(started["EventDataStoreOwnerAccountId"], "111122223333");
+    }
+
     /// Input is read once, before anything is authorized; the run works on the trail the plan read.
     #[test]
     fn bad_input_is_refused_before_the_decision_and_the_run_uses_the_planned_trail() {
