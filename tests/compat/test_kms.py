@@ -354,9 +354,10 @@ def test_rotation_keeps_old_ciphertexts(kms, kms_raw, sym_key):
     blobs = []
     for i in range(3):
         blobs.append((f"v{i}".encode(), kms.encrypt(KeyId=kid, Plaintext=f"v{i}".encode())["CiphertextBlob"]))
-        # The key ID, as GetKeyRotationStatus answers (both recorded from AWS in LocalStack's
-        # test_kms.snapshot.json, test_rotate_key_on_demand_with_symmetric_key_…).
-        assert kms.rotate_key_on_demand(KeyId=kid)["KeyId"] == sym_key["KeyId"]
+        # The key ARN, as GetKeyRotationStatus answers (recorded from AWS in LocalStack's
+        # test_kms.snapshot.json: test_rotate_on_demand_returns_arn_for_key_id asserts it).
+        assert kms.rotate_key_on_demand(KeyId=kid)["KeyId"] == sym_key["Arn"]
+        assert kms.get_key_rotation_status(KeyId=kid)["KeyId"] == sym_key["Arn"]
     rotations = kms.list_key_rotations(KeyId=kid)["Rotations"]
     assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"] * 3
     ids = {r["KeyMaterialId"] for r in rotations}

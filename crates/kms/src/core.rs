@@ -423,8 +423,10 @@ impl Kms {
         let now = self.now_ms();
         self.update(&key.rec.account, &key.rec.region, &key.rec.key_id, |r| {
             let Some(v) = r.versions.last_mut().filter(|v| v.pending_rotation) else {
-                return Err(KmsError::Unsupported(format!(
-                    "{} has no imported key material pending rotation. Import new key material (ImportType NEW_KEY_MATERIAL) first.",
+                // AWS's answer (recorded: LocalStack's test_kms.snapshot.json,
+                // test_rotate_key_on_demand_raises_for_no_pending_key_material).
+                return Err(KmsError::InvalidState(format!(
+                    "No available key material pending rotation for the key: {}.",
                     key.arn
                 )));
             };

@@ -597,9 +597,11 @@ impl Operation<Kms> for GetKeyRotationStatus {
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
         let k = self.key.planned(kms, ctx)?;
         // AWS's key-state table: GetKeyRotationStatus works on a key pending deletion. `KeyId` is
-        // the key ID, not its ARN (recorded AWS responses).
+        // the key ARN, the same value RotateKeyOnDemand answers (recorded AWS responses: LocalStack's
+        // test_kms.snapshot.json, test_rotate_key_on_demand_with_symmetric_key_and_automatic_rotation_*
+        // shows one value for both, and test_rotate_on_demand_returns_arn_for_key_id asserts the ARN).
         kms.require_rotatable_spec(&k)?;
-        let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.rec.key_id});
+        let mut out = json!({"KeyRotationEnabled": k.rec.rotation_enabled, "KeyId": k.arn});
         if k.rec.rotation_enabled {
             put(&mut out, "RotationPeriodInDays", json!(k.rec.rotation_period_days.unwrap_or(365)));
             if let Some(n) = k.rec.next_rotation {
@@ -648,8 +650,7 @@ impl Operation<Kms> for RotateKeyOnDemand {
         } else {
             kms.rotate(&k.rec.account, &k.rec.region, &k.rec.key_id, "ON_DEMAND")?;
         }
-        // The key ID, as GetKeyRotationStatus answers (recorded from AWS), not the ARN.
-        Ok(Output::Json(json!({"KeyId": k.rec.key_id})))
+        Ok(Output::Json(json!({"KeyId": k.arn})))
     }
 }
 
