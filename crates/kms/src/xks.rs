@@ -73,15 +73,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn amz_date(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// The `host[:port]` of an endpoint URI.
@@ -160,11 +152,8 @@ fn b64_member(v: &Value, name: &str) -> Result<Vec<u8>, XksFailure> {
 /// `GetHealthStatus`: the proxy answers and at least one external key manager is `ACTIVE`
 /// (otherwise the proxy counts as unreachable, as AWS's XksProxyUriUnreachableException says).
 pub(crate) fn health(proxy: &Proxy<'_>, operation: &str, request_id: &str) -> Result<(), XksFailure> {
-    let v = call(
-        proxy,
-        "/health",
-        &json!({"requestMetadata": {"kmsRequestId": request_id, "kmsOperation": operation}}),
-    )?;
+    let v =
+        call(proxy, "/health", &json!({"requestMetadata": {"kmsRequestId": request_id, "kmsOperation": operation}}))?;
     let fleet = v.get("ekmFleetDetails").and_then(Value::as_array).ok_or(XksFailure::InvalidResponse)?;
     if v.get("xksProxyFleetSize").and_then(Value::as_u64).is_none() {
         return Err(XksFailure::InvalidResponse);
@@ -177,11 +166,7 @@ pub(crate) fn health(proxy: &Proxy<'_>, operation: &str, request_id: &str) -> Re
 
 /// The external key's metadata: `(keySpec, keyUsage, keyStatus)` checked to be an enabled
 /// AES-256 key that encrypts and decrypts: `Ok(false)` when it is not.
-pub(crate) fn key_usable(
-    proxy: &Proxy<'_>,
-    xks_key_id: &str,
-    metadata: &Value,
-) -> Result<bool, XksFailure> {
+pub(crate) fn key_usable(proxy: &Proxy<'_>, xks_key_id: &str, metadata: &Value) -> Result<bool, XksFailure> {
     let v = call(proxy, &format!("/keys/{xks_key_id}/metadata"), &json!({"requestMetadata": metadata}))?;
     let spec = v.get("keySpec").and_then(Value::as_str).ok_or(XksFailure::InvalidResponse)?;
     let usage = v.get("keyUsage").and_then(Value::as_array).ok_or(XksFailure::InvalidResponse)?;
@@ -251,7 +236,8 @@ pub(crate) fn decrypt(
 /// The blob body of a double-encrypted ciphertext: `[iv len][iv][tag len][tag][metadata len]
 /// [metadata][proxy ciphertext]`.
 pub(crate) fn encode(sealed: &Sealed) -> Vec<u8> {
-    let mut out = Vec::with_capacity(3 + sealed.iv.len() + sealed.tag.len() + sealed.metadata.len() + sealed.ciphertext.len());
+    let mut out =
+        Vec::with_capacity(3 + sealed.iv.len() + sealed.tag.len() + sealed.metadata.len() + sealed.ciphertext.len());
     for part in [&sealed.iv, &sealed.tag, &sealed.metadata] {
         out.push(part.len() as u8);
         out.extend_from_slice(part);

@@ -240,7 +240,8 @@ impl Operation<Kms> for ReEncrypt {
         let src = self.source.planned(kms, ctx, &self.blob)?;
         let dst = self.destination?.planned(kms, ctx)?;
         let c = self.contexts?;
-        let (pt, src_alg, _) = kms.decrypt_with(ctx, Self::NAME, &src, &self.blob, &c.source, c.source_algorithm.as_deref())?;
+        let (pt, src_alg, _) =
+            kms.decrypt_with(ctx, Self::NAME, &src, &self.blob, &c.source, c.source_algorithm.as_deref())?;
         dst.require_enabled()?;
         if dst.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
             return Err(wrong_usage(&dst, Self::NAME));

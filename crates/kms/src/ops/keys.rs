@@ -152,7 +152,9 @@ impl Operation<Kms> for CreateKey {
                             ))
                         }
                         None => {
-                            return Err(KmsError::Validation("XksKeyId is required for Origin EXTERNAL_KEY_STORE.".into()))
+                            return Err(KmsError::Validation(
+                                "XksKeyId is required for Origin EXTERNAL_KEY_STORE.".into(),
+                            ))
                         }
                     };
                     if spec != KeySpec::SYMMETRIC_DEFAULT || usage != KeyUsage::ENCRYPT_DECRYPT {

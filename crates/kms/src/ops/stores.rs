@@ -51,7 +51,10 @@ fn coded(code: &'static str, message: String) -> KmsError {
 }
 
 fn not_found(id: &str) -> KmsError {
-    coded("CustomKeyStoreNotFoundException", format!("Custom key store '{}' does not exist.", rampart_protocol::echo(id)))
+    coded(
+        "CustomKeyStoreNotFoundException",
+        format!("Custom key store '{}' does not exist.", rampart_protocol::echo(id)),
+    )
 }
 
 fn invalid_state(id: &str, state: &str, op: &str) -> KmsError {
@@ -84,7 +87,8 @@ fn endpoint(i: &In<'_>, member: &str) -> Result<Option<(String, bool)>> {
 fn uri_path(i: &In<'_>, member: &str) -> Result<Option<String>> {
     let Some(p) = i.str_len(member, 10, 128)? else { return Ok(None) };
     let version_ok = |v: &str| {
-        v.strip_prefix("/kms/xks/v").is_some_and(|d| (1..=2).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        v.strip_prefix("/kms/xks/v")
+            .is_some_and(|d| (1..=2).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
     };
     let ok = match p.rfind("/kms/xks/v") {
         Some(0) => version_ok(p),
@@ -203,14 +207,20 @@ impl Kms {
 
     fn check_endpoint_allowed(&self, endpoint: &Option<(String, bool)>, member: &str) -> Result<()> {
         match endpoint {
-            Some((_, true)) if !self.xks_allow_http.load(Ordering::Relaxed) => Err(pattern_error(member, ENDPOINT_PATTERN)),
+            Some((_, true)) if !self.xks_allow_http.load(Ordering::Relaxed) => {
+                Err(pattern_error(member, ENDPOINT_PATTERN))
+            }
             _ => Ok(()),
         }
     }
 
     fn stores(&self, account: &str, region: &str) -> Result<Vec<StoreRec>> {
-        let mut v: Vec<StoreRec> =
-            self.store.scan_json::<StoreRec>(STORES, &format!("{account}/{region}/"))?.into_iter().map(|(_, s)| s).collect();
+        let mut v: Vec<StoreRec> = self
+            .store
+            .scan_json::<StoreRec>(STORES, &format!("{account}/{region}/"))?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
         v.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
         Ok(v)
     }
@@ -248,7 +258,14 @@ impl Kms {
     }
 
     /// Uniqueness of a store's name and proxy address among the account's stores in the Region.
-    fn check_unique(&self, others: &[StoreRec], me: Option<&str>, name: &str, endpoint: &str, path: &str) -> Result<()> {
+    fn check_unique(
+        &self,
+        others: &[StoreRec],
+        me: Option<&str>,
+        name: &str,
+        endpoint: &str,
+        path: &str,
+    ) -> Result<()> {
         for o in others.iter().filter(|o| Some(o.id.as_str()) != me) {
             if o.name == name {
                 return Err(coded(
@@ -265,7 +282,10 @@ impl Kms {
             if o.uri_endpoint == endpoint && o.connectivity != "PUBLIC_ENDPOINT" {
                 return Err(coded(
                     "XksProxyUriEndpointInUseException",
-                    format!("The XKS proxy URI endpoint {endpoint} is already associated with custom key store {}.", o.id),
+                    format!(
+                        "The XKS proxy URI endpoint {endpoint} is already associated with custom key store {}.",
+                        o.id
+                    ),
                 ));
             }
         }
@@ -385,7 +405,8 @@ impl Kms {
         header_len: usize,
         context: &BTreeMap<String, String>,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let (header, body) = blob.split_at_checked(header_len).ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+        let (header, body) =
+            blob.split_at_checked(header_len).ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
         let sealed = xks::decode(body).ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
         let s = self.connected_store_of(key)?;
         let xks_key = key.rec.xks_key_id.as_deref().unwrap_or_default();
@@ -431,15 +452,17 @@ impl Kms {
     }
 
     pub(crate) fn check_xks_key_unused(&self, s: &StoreRec, xks_key_id: &str) -> Result<()> {
-        let used = self
-            .store
-            .scan_json::<KeyRec>(KEYS, &format!("{}/{}/", s.account, s.region))?
-            .into_iter()
-            .any(|(_, k)| k.custom_key_store_id.as_deref() == Some(&s.id) && k.xks_key_id.as_deref() == Some(xks_key_id));
+        let used =
+            self.store.scan_json::<KeyRec>(KEYS, &format!("{}/{}/", s.account, s.region))?.into_iter().any(|(_, k)| {
+                k.custom_key_store_id.as_deref() == Some(&s.id) && k.xks_key_id.as_deref() == Some(xks_key_id)
+            });
         if used {
             return Err(coded(
                 "XksKeyAlreadyInUseException",
-                format!("The external key {xks_key_id} is already associated with a KMS key in custom key store {}.", s.id),
+                format!(
+                    "The external key {xks_key_id} is already associated with a KMS key in custom key store {}.",
+                    s.id
+                ),
             ));
         }
         Ok(())
@@ -452,14 +475,16 @@ impl Kms {
             return self.insert_key(rec);
         };
         transact(self.store.as_ref(), |tx| -> Result<()> {
-            let used = tx
-                .scan_json::<KeyRec>(KEYS, &format!("{}/{}/", rec.account, rec.region))?
-                .into_iter()
-                .any(|(_, k)| k.custom_key_store_id.as_deref() == Some(store) && k.xks_key_id.as_deref() == Some(xks_key));
+            let used =
+                tx.scan_json::<KeyRec>(KEYS, &format!("{}/{}/", rec.account, rec.region))?.into_iter().any(|(_, k)| {
+                    k.custom_key_store_id.as_deref() == Some(store) && k.xks_key_id.as_deref() == Some(xks_key)
+                });
             if used {
                 return Err(coded(
                     "XksKeyAlreadyInUseException",
-                    format!("The external key {xks_key} is already associated with a KMS key in custom key store {store}."),
+                    format!(
+                        "The external key {xks_key} is already associated with a KMS key in custom key store {store}."
+                    ),
                 ));
             }
             tx.put_json(KEYS, &rec.store_key(), rec)?;
@@ -489,9 +514,13 @@ pub(super) fn xks_key_input(i: &In<'_>) -> Result<Option<(String, String)>> {
 /// What CreateCustomKeyStore makes.
 enum NewStore {
     /// Rampart has no CloudHSM clusters.
-    CloudHsm { cluster: String },
+    CloudHsm {
+        cluster: String,
+    },
     /// AWS cannot find a VPC endpoint service Rampart does not have.
-    Vpc { service: String },
+    Vpc {
+        service: String,
+    },
     Public(ProxySettings),
 }
 
@@ -540,10 +569,13 @@ impl Operation<Kms> for CreateCustomKeyStore {
             let (access_key_id, secret) = cred.ok_or_else(|| need("XksProxyAuthenticationCredential"))?;
             match (connectivity.as_str(), vpc) {
                 ("VPC_ENDPOINT_SERVICE", Some(service)) => NewStore::Vpc { service },
-                ("VPC_ENDPOINT_SERVICE", None) => return Err(need("XksProxyVpcEndpointServiceName (with XksProxyConnectivity VPC_ENDPOINT_SERVICE)")),
+                ("VPC_ENDPOINT_SERVICE", None) => {
+                    return Err(need("XksProxyVpcEndpointServiceName (with XksProxyConnectivity VPC_ENDPOINT_SERVICE)"))
+                }
                 (_, Some(_)) => {
                     return Err(KmsError::Validation(
-                        "XksProxyVpcEndpointServiceName is valid only with XksProxyConnectivity VPC_ENDPOINT_SERVICE.".into(),
+                        "XksProxyVpcEndpointServiceName is valid only with XksProxyConnectivity VPC_ENDPOINT_SERVICE."
+                            .into(),
                     ))
                 }
                 (_, None) => NewStore::Public(ProxySettings { endpoint: e, path, access_key_id, secret }),
@@ -554,7 +586,8 @@ impl Operation<Kms> for CreateCustomKeyStore {
                     "The XksProxy parameters are valid only for a custom key store of type EXTERNAL_KEY_STORE.".into(),
                 ));
             }
-            let need = |m: &str| KmsError::Validation(format!("{m} is required for a custom key store of type AWS_CLOUDHSM."));
+            let need =
+                |m: &str| KmsError::Validation(format!("{m} is required for a custom key store of type AWS_CLOUDHSM."));
             let cluster = cluster.ok_or_else(|| need("CloudHsmClusterId"))?;
             if !i.has("TrustAnchorCertificate") {
                 return Err(need("TrustAnchorCertificate"));
@@ -610,8 +643,11 @@ impl Operation<Kms> for CreateCustomKeyStore {
             sealed_secret: kms.seal_secret(&sk, &p.secret)?,
         };
         transact(kms.store.as_ref(), |tx| -> Result<()> {
-            let others: Vec<StoreRec> =
-                tx.scan_json::<StoreRec>(STORES, &format!("{account}/{region}/"))?.into_iter().map(|(_, s)| s).collect();
+            let others: Vec<StoreRec> = tx
+                .scan_json::<StoreRec>(STORES, &format!("{account}/{region}/"))?
+                .into_iter()
+                .map(|(_, s)| s)
+                .collect();
             if others.len() >= MAX_STORES {
                 return Err(KmsError::LimitExceeded(format!(
                     "An account can have at most {MAX_STORES} custom key stores in a Region."
@@ -813,7 +849,10 @@ impl Operation<Kms> for DeleteCustomKeyStore {
             if has_keys {
                 return Err(coded(
                     "CustomKeyStoreHasCMKsException",
-                    format!("Custom key store {} contains KMS keys. Delete them before deleting the custom key store.", rec.id),
+                    format!(
+                        "Custom key store {} contains KMS keys. Delete them before deleting the custom key store.",
+                        rec.id
+                    ),
                 ));
             }
             tx.delete(STORES, &sk)?;
