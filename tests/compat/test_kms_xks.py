@@ -444,3 +444,18 @@ def test_authorization_and_trail(xks_server, kms, proxy):
     assert proxy.secret not in text
     assert sid in text
     kms.delete_custom_key_store(CustomKeyStoreId=sid)
+
+
+def test_proxy_secret_not_on_disk(xks_server, kms, proxy):
+    """The proxy credential's secret is sealed before it reaches the store."""
+    sid = create_store(kms, proxy)
+    secret = proxy.secret.encode()
+    for root, _, files in os.walk(xks_server.data_dir):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                assert secret not in fh.read(), f
+    for f in os.listdir(xks_server.workdir):
+        if f.startswith("server-"):
+            with open(os.path.join(xks_server.workdir, f), "rb") as fh:
+                assert secret not in fh.read(), f
+    kms.delete_custom_key_store(CustomKeyStoreId=sid)
