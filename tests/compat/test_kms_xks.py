@@ -459,3 +459,33 @@ def test_proxy_secret_not_on_disk(xks_server, kms, proxy):
             with open(os.path.join(xks_server.workdir, f), "rb") as fh:
                 assert secret not in fh.read(), f
     kms.delete_custom_key_store(CustomKeyStoreId=sid)
+
+
+def test_describe_pages(kms, proxy):
+    # The same proxy under two endpoint names (the endpoint + path is unique per store).
+    ids = {create_store(kms, proxy, XksProxyUriEndpoint=f"http://{host}:{proxy.port}")
+           for host in ("127.0.0.1", "localhost")}
+    first = kms.describe_custom_key_stores(Limit=1)
+    assert len(first["CustomKeyStores"]) == 1 and first["Truncated"] is True and first["NextMarker"]
+    seen = [s["CustomKeyStoreId"] for page in kms.get_paginator("describe_custom_key_stores").paginate(
+        PaginationConfig={"PageSize": 1}) for s in page["CustomKeyStores"]]
+    assert ids <= set(seen) and len(seen) == len(set(seen))
+    for sid in ids:
+        kms.delete_custom_key_store(CustomKeyStoreId=sid)
+
+
+def test_secrets_manager_under_an_external_key_store_key(xks_server, kms, proxy):
+    """Secrets Manager's envelope encryption with a KMS key in an external key store: the secret's
+    data key is double-encrypted, so reading the secret needs the proxy."""
+    sid = create_store(kms, proxy)
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    kid = kms.create_key(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=sid, XksKeyId="xks-key-1")["KeyMetadata"]["KeyId"]
+    sm = xks_server.client("secretsmanager")
+    name = f"xks-{secrets.token_hex(4)}"
+    sm.create_secret(Name=name, KmsKeyId=kid, SecretString="behind the proxy")
+    before = proxy.calls["decrypt"]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "behind the proxy"
+    assert proxy.calls["decrypt"] == before + 1
+    proxy.stop()
+    with pytest.raises(Exception):
+        sm.get_secret_value(SecretId=name)
