@@ -48,7 +48,10 @@ fn start_proxy() -> String {
                 && auth.contains("/kms-xks-proxy/aws4_request")
                 && path == "/kms/xks/v1/health";
             let (code, doc) = if ok {
-                ("200 OK", r#"{"xksProxyFleetSize":1,"xksProxyVendor":"sdk-rust","xksProxyModel":"std","ekmVendor":"sdk-rust","ekmFleetDetails":[{"id":"ekm-1","model":"software","healthStatus":"ACTIVE"}]}"#)
+                (
+                    "200 OK",
+                    r#"{"xksProxyFleetSize":1,"xksProxyVendor":"sdk-rust","xksProxyModel":"std","ekmVendor":"sdk-rust","ekmFleetDetails":[{"id":"ekm-1","model":"software","healthStatus":"ACTIVE"}]}"#,
+                )
             } else {
                 ("401 Unauthorized", r#"{"errorName":"AuthenticationFailedException"}"#)
             };
