@@ -410,6 +410,8 @@ impl<const PLAINTEXT: bool> Operation<Kms> for DataKeyPairOp<PLAINTEXT> {
 
 pub(super) struct GenerateRandom {
     len: Later<usize>,
+    /// `CustomKeyStoreId`: a CloudHSM key store's (checked once authorized).
+    store: Option<String>,
 }
 
 impl Operation<Kms> for GenerateRandom {
@@ -423,20 +425,24 @@ impl Operation<Kms> for GenerateRandom {
             let n = i
                 .int_range("NumberOfBytes", 1, 1024)?
                 .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
-            if i.has("CustomKeyStoreId") {
-                return Err(KmsError::Unsupported("Custom key stores are not supported.".into()));
-            }
             Ok(n as usize)
         });
-        Ok(GenerateRandom { len })
+        let store = i.str_len("CustomKeyStoreId", 1, 64)?.map(str::to_string);
+        Ok(GenerateRandom { len, store })
     }
 
     fn authorize(&mut self, _: &Kms, ctx: &RequestContext) -> Result<AuthzPlan> {
         Ok(account_plan(ctx, Self::NAME))
     }
 
-    fn run(self, _: &Kms, _: &RequestContext) -> Result<Output> {
-        let mut b = zeroize::Zeroizing::new(vec![0u8; self.len?]);
+    fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
+        let n = self.len?;
+        if let Some(id) = &self.store {
+            // Only CloudHSM key stores generate random bytes, and Rampart has none: an external key
+            // store's ID is UnsupportedOperationException, any other ID names no store.
+            return Err(super::stores::random_in_store(kms, ctx, id));
+        }
+        let mut b = zeroize::Zeroizing::new(vec![0u8; n]);
         rand::rng().fill_bytes(&mut b);
         Ok(Output::Json(json!({"Plaintext": b64(&b)})))
     }

@@ -498,6 +498,18 @@ impl Kms {
     }
 }
 
+/// GenerateRandom's answer for a `CustomKeyStoreId` (as its API reference says: "External key store
+/// IDs are not valid for this parameter"; Rampart has no CloudHSM key stores).
+pub(super) fn random_in_store(kms: &Kms, ctx: &RequestContext, id: &str) -> KmsError {
+    match kms.load_store(ctx, id) {
+        Ok(s) => KmsError::Unsupported(format!(
+            "{} is an external key store; GenerateRandom takes the ID of an AWS CloudHSM key store only.",
+            s.id
+        )),
+        Err(e) => e,
+    }
+}
+
 /// `CustomKeyStoreId` and `XksKeyId` of CreateKey with `Origin=EXTERNAL_KEY_STORE`.
 pub(super) fn xks_key_input(i: &In<'_>) -> Result<Option<(String, String)>> {
     let store = i.str_len("CustomKeyStoreId", 1, 64)?;
