@@ -232,12 +232,12 @@ def test_lifecycle(kms, proxy):
     kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
     assert describe(kms, sid)["ConnectionState"] == "DISCONNECTED"
     with aws_error("CustomKeyStoreInvalidStateException", 400):
-        # GenerateRandom takes CloudHSM key stores only.
+        kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    # GenerateRandom takes CloudHSM key stores only.
     with aws_error("UnsupportedOperationException", 400):
         kms.generate_random(NumberOfBytes=8, CustomKeyStoreId=sid)
     with aws_error("CustomKeyStoreNotFoundException", 400):
         kms.generate_random(NumberOfBytes=8, CustomKeyStoreId="cks-1234567890abcdef0")
-    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
     kms.delete_custom_key_store(CustomKeyStoreId=sid)
     with aws_error("CustomKeyStoreNotFoundException", 400):
         kms.describe_custom_key_stores(CustomKeyStoreId=sid)
