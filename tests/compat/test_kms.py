@@ -425,7 +425,8 @@ def test_unknown_operation(server):
     from botocore.awsrequest import AWSRequest
 
     req = AWSRequest(method="POST", url=server.endpoint + "/", data=b"{}", headers={
-        "X-Amz-Target": "TrentService.ConnectCustomKeyStore", "Content-Type": "application/x-amz-json-1.1"})
+        # Every operation of KMS's model is implemented: a name outside it.
+        "X-Amz-Target": "TrentService.CreateKeyStoreOfNoSuchKind", "Content-Type": "application/x-amz-json-1.1"})
     resp = send_request(sign(req, server.access_key_id, server.secret_access_key, service="kms"))
     assert resp.status == 400
     assert json.loads(resp.body)["__type"] == "UnknownOperationException"

@@ -276,6 +276,11 @@ pub trait Service: Send + Sync {
     fn sigv4_options(&self) -> rampart_protocol::sigv4::VerifyOptions {
         rampart_protocol::sigv4::VerifyOptions::default()
     }
+    /// Whether this service's reads may now call out over the network (KMS once an external key
+    /// store exists): the pipeline then runs them off its serving threads too. Default: no.
+    fn reads_may_call_out(&self) -> bool {
+        false
+    }
     /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
     fn has_operation(&self, operation: &str) -> bool;
     /// Every implemented operation, sorted (the service's [`Operations`] table).

@@ -50,6 +50,8 @@ struct NewKey {
     policy: Option<String>,
     /// `Origin=EXTERNAL`: a key for imported key material (PendingImport, no material).
     external: bool,
+    /// `Origin=EXTERNAL_KEY_STORE`: `(CustomKeyStoreId, XksKeyId)`.
+    xks: Option<(String, String)>,
 }
 
 pub(super) struct CreateKey {
@@ -119,6 +121,7 @@ impl Operation<Kms> for CreateKey {
                 }
             };
             let external = origin_given == Some("EXTERNAL");
+            let mut xks = None;
             match origin_given {
                 None | Some("AWS_KMS") => {}
                 Some("EXTERNAL") if spec.is_ml_kem() => {
@@ -128,8 +131,39 @@ impl Operation<Kms> for CreateKey {
                     )))
                 }
                 Some("EXTERNAL") => {}
-                Some(o @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
-                    return Err(KmsError::Unsupported(format!("Origin {o} is not supported by Rampart.")))
+                Some("AWS_CLOUDHSM") => {
+                    // Rampart has no CloudHSM key stores: any ID names none.
+                    i.str_len("CustomKeyStoreId", 1, 64)?.ok_or_else(|| {
+                        KmsError::Validation("CustomKeyStoreId is required for Origin AWS_CLOUDHSM.".into())
+                    })?;
+                    return Err(KmsError::Coded("CustomKeyStoreNotFoundException", 400, String::new()));
+                }
+                Some("EXTERNAL_KEY_STORE") => {
+                    let ids = super::stores::xks_key_input(&i)?;
+                    let (store, key) = match ids {
+                        Some(ids) => ids,
+                        None if !i.has("CustomKeyStoreId") => {
+                            return Err(KmsError::Validation(
+                                "CustomKeyStoreId is required for Origin EXTERNAL_KEY_STORE.".into(),
+                            ))
+                        }
+                        None => {
+                            return Err(KmsError::Validation(
+                                "XksKeyId is required for Origin EXTERNAL_KEY_STORE.".into(),
+                            ))
+                        }
+                    };
+                    if spec != KeySpec::SYMMETRIC_DEFAULT || usage != KeyUsage::ENCRYPT_DECRYPT {
+                        return Err(KmsError::Unsupported(
+                            "KMS keys in an external key store must be symmetric encryption keys (KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT).".into(),
+                        ));
+                    }
+                    if multi_region {
+                        return Err(KmsError::Unsupported(
+                            "Multi-Region keys are not supported in custom key stores.".into(),
+                        ));
+                    }
+                    xks = Some((store, key));
                 }
                 Some(o) => {
                     return Err(invalid_value(
@@ -139,11 +173,21 @@ impl Operation<Kms> for CreateKey {
                     ))
                 }
             }
-            if i.has("CustomKeyStoreId") || i.has("XksKeyId") {
-                return Err(KmsError::Unsupported("Custom key stores are not supported by Rampart.".into()));
+            if xks.is_none() {
+                if i.has("XksKeyId") {
+                    return Err(KmsError::Validation(
+                        "XksKeyId is valid only for KMS keys with Origin EXTERNAL_KEY_STORE.".into(),
+                    ));
+                }
+                if i.has("CustomKeyStoreId") {
+                    return Err(KmsError::Validation(
+                        "CustomKeyStoreId is valid only for KMS keys with Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE."
+                            .into(),
+                    ));
+                }
             }
             let policy = i.str_len("Policy", 1, MAX_POLICY)?.map(str::to_string);
-            Ok(NewKey { description, spec, usage, policy, external })
+            Ok(NewKey { description, spec, usage, policy, external, xks })
         });
         Ok(CreateKey {
             tags,
@@ -173,7 +217,7 @@ impl Operation<Kms> for CreateKey {
     }
 
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
-        let NewKey { description, spec, usage, policy, external } = self.key?;
+        let NewKey { description, spec, usage, policy, external, xks } = self.key?;
         let policy = match policy {
             Some(p) => {
                 kms.validate_policy(ctx, &p, self.bypass_lockout_check, None)?;
@@ -193,7 +237,16 @@ impl Operation<Kms> for CreateKey {
             self.multi_region,
             external,
         )?;
-        kms.insert_key(&rec)?;
+        let mut rec = rec;
+        if let Some((store, xks_key)) = xks {
+            kms.check_xks_key(ctx, &store, &xks_key)?;
+            rec.origin = Some("EXTERNAL_KEY_STORE".into());
+            rec.custom_key_store_id = Some(store);
+            rec.xks_key_id = Some(xks_key);
+            kms.insert_xks_key(&rec)?;
+        } else {
+            kms.insert_key(&rec)?;
+        }
         Ok(Output::Json(json!({"KeyMetadata": kms.key_metadata(&rec)?})))
     }
 }
@@ -903,6 +956,8 @@ impl Operation<Kms> for ReplicateKey {
             grants: Vec::new(),
             multi_region_primary: Some(false),
             origin: k.rec.origin.clone(),
+            custom_key_store_id: None,
+            xks_key_id: None,
         };
         transact(kms.store.as_ref(), |tx| -> Result<()> {
             if tx.get(KEYS, &rec.store_key())?.is_some() {
