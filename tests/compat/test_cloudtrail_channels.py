@@ -141,6 +141,21 @@ def test_create_get_list_channel(ct, channel, activity_store):
     assert {"ChannelArn": arn, "Name": channel["Name"]} in listed
 
 
+def test_channel_tags(ct, activity_store):
+    c = ct.create_channel(Name=unique("tags"), Source="Custom",
+                          Destinations=[{"Type": "EVENT_DATA_STORE", "Location": activity_store["EventDataStoreArn"]}],
+                          Tags=[{"Key": "a", "Value": "1"}])
+    arn = c["ChannelArn"]
+    ct.add_tags(ResourceId=arn, TagsList=[{"Key": "b", "Value": "2"}])
+    ct.remove_tags(ResourceId=arn, TagsList=[{"Key": "a"}])
+    assert ct.list_tags(ResourceIdList=[arn])["ResourceTagList"] == [
+        {"ResourceId": arn, "TagsList": [{"Key": "b", "Value": "2"}]}]
+    ct.delete_channel(Channel=arn)
+    with pytest.raises(ClientError) as e:
+        ct.list_tags(ResourceIdList=[arn])
+    assert code(e) == "ResourceNotFoundException"
+
+
 def test_channel_errors(ct, ct_raw, channel, activity_store):
     mgmt = ct.create_event_data_store(Name=unique("mgmt"), TerminationProtectionEnabled=False)
     with pytest.raises(ClientError) as e:

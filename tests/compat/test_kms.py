@@ -354,9 +354,10 @@ def test_rotation_keeps_old_ciphertexts(kms, kms_raw, sym_key):
     blobs = []
     for i in range(3):
         blobs.append((f"v{i}".encode(), kms.encrypt(KeyId=kid, Plaintext=f"v{i}".encode())["CiphertextBlob"]))
-        # The key ID, as GetKeyRotationStatus answers (both recorded from AWS in LocalStack's
-        # test_kms.snapshot.json, test_rotate_key_on_demand_with_symmetric_key_…).
-        assert kms.rotate_key_on_demand(KeyId=kid)["KeyId"] == sym_key["KeyId"]
+        # The key ARN, as GetKeyRotationStatus answers (recorded from AWS in LocalStack's
+        # test_kms.snapshot.json: test_rotate_on_demand_returns_arn_for_key_id asserts it).
+        assert kms.rotate_key_on_demand(KeyId=kid)["KeyId"] == sym_key["Arn"]
+        assert kms.get_key_rotation_status(KeyId=kid)["KeyId"] == sym_key["Arn"]
     rotations = kms.list_key_rotations(KeyId=kid)["Rotations"]
     assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"] * 3
     ids = {r["KeyMaterialId"] for r in rotations}
@@ -424,7 +425,8 @@ def test_unknown_operation(server):
     from botocore.awsrequest import AWSRequest
 
     req = AWSRequest(method="POST", url=server.endpoint + "/", data=b"{}", headers={
-        "X-Amz-Target": "TrentService.ConnectCustomKeyStore", "Content-Type": "application/x-amz-json-1.1"})
+        # Every operation of KMS's model is implemented: a name outside it.
+        "X-Amz-Target": "TrentService.CreateKeyStoreOfNoSuchKind", "Content-Type": "application/x-amz-json-1.1"})
     resp = send_request(sign(req, server.access_key_id, server.secret_access_key, service="kms"))
     assert resp.status == 400
     assert json.loads(resp.body)["__type"] == "UnknownOperationException"

@@ -178,6 +178,13 @@ def test_new_key_material_and_on_demand_rotation(kms):
     with aws_error("IncorrectKeyMaterialException", 400):
         import_material(kms, key, second, ImportType="EXISTING_KEY_MATERIAL")
     id2 = import_material(kms, key, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    # One pending at a time (AWS's words, recorded in LocalStack's test_kms.snapshot.json).
+    third = os.urandom(32)
+    arn = kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    with aws_error("KMSInvalidStateException", 400, match=(
+            rf"^New key material \(id: [0-9a-f]{{64}}\) cannot be imported into KMS key {arn}, because "
+            rf"another key material \(id: {id2}\) is pending rotation\.$")):
+        import_material(kms, key, third, ImportType="NEW_KEY_MATERIAL")
     rotations = {r["KeyMaterialId"]: r for r in kms.list_key_rotations(KeyId=key)["Rotations"]}
     assert rotations[id1]["KeyMaterialState"] == "CURRENT" and rotations[id1]["ImportState"] == "IMPORTED"
     assert rotations[id1]["KeyMaterialDescription"] == "first one"
@@ -198,7 +205,8 @@ def test_new_key_material_and_on_demand_rotation(kms):
     import_material(kms, key, first, KeyMaterialId=id1)
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
     # No pending material: nothing to rotate to; automatic rotation is refused.
-    with aws_error("UnsupportedOperationException", 400):
+    with aws_error("KMSInvalidStateException", 400,
+                   message=f"No available key material pending rotation for the key: {arn}."):
         kms.rotate_key_on_demand(KeyId=key)
     with aws_error("UnsupportedOperationException", 400):
         kms.enable_key_rotation(KeyId=key)
@@ -329,7 +337,9 @@ def test_multi_region_import(kms, server):
     blob = kms.encrypt(KeyId=key, Plaintext=b"both regions")["CiphertextBlob"]
     # The replica does not get the material: it waits for the same material to be imported.
     replica = kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")["ReplicaKeyMetadata"]
-    assert replica["KeyState"] == "PendingImport" and replica["Origin"] == "EXTERNAL"
+    # ReplicateKey's answer shows the replica being created (as AWS's does); then it waits.
+    assert replica["KeyState"] == "Creating" and replica["Origin"] == "EXTERNAL"
+    assert west.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
     with aws_error("KMSInvalidStateException", 400):
         west.decrypt(CiphertextBlob=blob)
     with aws_error("IncorrectKeyMaterialException", 400):

@@ -79,7 +79,9 @@ function serverEnv(extra) {
 }
 
 export class RampartServer {
-  constructor() {
+  /** `extraEnv`: more environment for `rampart serve` (e.g. RAMPART_KMS_XKS_ALLOW_HTTP). */
+  constructor(extraEnv = {}) {
+    this.extraEnv = extraEnv;
     this.bin = rampartBin();
     this.workdir = mkdtempSync(join(tmpdir(), "rampart-sdk-js-"));
     this.dataDir = join(this.workdir, "data");
@@ -107,6 +109,7 @@ export class RampartServer {
           RAMPART_ACCOUNT_ID: this.accountId,
           RAMPART_ROOT_ACCESS_KEY_ID: this.credentials.accessKeyId,
           RAMPART_ROOT_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
+          ...this.extraEnv,
         }),
       },
     );
@@ -186,8 +189,8 @@ export class RampartServer {
 }
 
 /** Start a server for the calling test file; returns it (call `stop()` in `after`). */
-export async function startServer() {
-  return new RampartServer().start();
+export async function startServer(extraEnv = {}) {
+  return new RampartServer(extraEnv).start();
 }
 
 // -- policy documents ---------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ impl Kms {
             extra.push(("kms:EncryptionAlgorithm".into(), s("SYMMETRIC_DEFAULT")));
             extra.extend(Self::via_context(via_service));
             self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:GenerateDataKey", extra)])?;
-            let (plaintext, ciphertext_blob) = self.data_key(&k, 32, encryption_context, "GenerateDataKey")?;
+            let (plaintext, ciphertext_blob) = self.data_key(ctx, &k, 32, encryption_context, "GenerateDataKey")?;
             self.record_use(&k, "GenerateDataKey", &ctx.request_id);
             Ok(DataKey { plaintext, ciphertext_blob, key_arn: k.arn.clone() })
         };
@@ -138,7 +138,7 @@ impl Kms {
                     "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096".into(),
                 ));
             }
-            let ciphertext_blob = self.encrypt_symmetric(&k, plaintext, encryption_context)?;
+            let ciphertext_blob = self.encrypt_symmetric(ctx, "Encrypt", &k, plaintext, encryption_context)?;
             self.record_use(&k, "Encrypt", &ctx.request_id);
             Ok(Encrypted { ciphertext_blob, key_arn: k.arn.clone() })
         };
@@ -161,7 +161,7 @@ impl Kms {
             extra.extend(Self::via_context(via_service));
             self.authorize_checks(ctx, vec![self.key_check(ctx, &k, "kms:Decrypt", extra)])?;
             k.require_enabled()?;
-            let (plaintext, _) = self.decrypt_symmetric(&k, ciphertext_blob, encryption_context)?;
+            let (plaintext, _) = self.decrypt_symmetric(ctx, "Decrypt", &k, ciphertext_blob, encryption_context)?;
             self.record_use(&k, "Decrypt", &ctx.request_id);
             Ok(Decrypted { plaintext, key_arn: k.arn.clone() })
         };

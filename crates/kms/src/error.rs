@@ -62,6 +62,10 @@ pub enum KmsError {
     InvalidImportToken(String),
     #[error("{0}")]
     IncorrectKeyMaterial(String),
+    /// The custom key store errors (`CustomKeyStoreNotFoundException`, `XksKeyNotFoundException`,
+    /// `DependencyTimeoutException`, …): AWS's code and HTTP status.
+    #[error("{2}")]
+    Coded(&'static str, u16, String),
     #[error(transparent)]
     Aws(AwsError),
     #[error("internal error: {0}")]
@@ -111,6 +115,7 @@ impl From<KmsError> for AwsError {
             KmsError::ExpiredImportToken(_) => ("ExpiredImportTokenException", 400),
             KmsError::InvalidImportToken(_) => ("InvalidImportTokenException", 400),
             KmsError::IncorrectKeyMaterial(_) => ("IncorrectKeyMaterialException", 400),
+            KmsError::Coded(code, status, _) => (*code, *status),
             KmsError::Aws(a) => return a.clone(),
             KmsError::Internal(m) => {
                 tracing::error!(error = %m, "kms internal error");

@@ -23,6 +23,7 @@ mod input;
 mod model;
 mod ops;
 mod service;
+mod xks;
 
 pub use crate::api::{DataKey, Decrypted, Encrypted};
 pub use crate::core::{aws_managed_key_policy, default_key_policy, Clock, Kms};

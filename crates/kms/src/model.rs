@@ -19,6 +19,61 @@ pub const ALIASES: &str = "kms_aliases";
 /// Last successful cryptographic use per key (GetKeyLastUsage), written at most once per
 /// [`crate::core::USAGE_PERSIST_INTERVAL_MS`] per key.
 pub const USAGE: &str = "kms_key_usage";
+/// Custom key stores, by `account/region/id`.
+pub const STORES: &str = "kms_custom_key_stores";
+
+/// A custom key store (external key stores only: Rampart has no CloudHSM clusters).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoreRec {
+    pub account: String,
+    pub region: String,
+    /// `cks-` and 17 hex digits.
+    pub id: String,
+    pub name: String,
+    pub created: i64,
+    /// `CONNECTED`, `DISCONNECTED`, `FAILED` (a connection is made while ConnectCustomKeyStore
+    /// runs, so `CONNECTING` / `DISCONNECTING` are never stored).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// `PUBLIC_ENDPOINT` (or `VPC_ENDPOINT_SERVICE`, which Rampart never creates).
+    pub connectivity: String,
+    pub uri_endpoint: String,
+    pub uri_path: String,
+    pub access_key_id: String,
+    /// The raw secret access key sealed under the master key (base64).
+    pub sealed_secret: String,
+}
+
+impl StoreRec {
+    pub fn store_key(&self) -> String {
+        store_store_key(&self.account, &self.region, &self.id)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "CustomKeyStoreId": self.id,
+            "CustomKeyStoreName": self.name,
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "ConnectionState": self.state,
+            "CreationDate": secs(self.created),
+            "XksProxyConfiguration": {
+                "Connectivity": self.connectivity,
+                "AccessKeyId": self.access_key_id,
+                "UriEndpoint": self.uri_endpoint,
+                "UriPath": self.uri_path,
+            },
+        });
+        if let Some(c) = &self.error_code {
+            put(&mut v, "ConnectionErrorCode", json!(c));
+        }
+        v
+    }
+}
+
+pub fn store_store_key(account: &str, region: &str, id: &str) -> String {
+    format!("{account}/{region}/{id}")
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyState {
@@ -177,6 +232,11 @@ pub struct KeyRec {
     /// `EXTERNAL` for keys made for imported key material; `None` is `AWS_KMS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// `Origin=EXTERNAL_KEY_STORE`: the custom key store and the proxy's key ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
 }
 
 pub fn secs(ms: i64) -> f64 {
@@ -259,6 +319,10 @@ impl KeyRec {
                     put(&mut m, "ValidTo", json!(secs(t)));
                 }
             }
+        }
+        if let (Some(store), Some(xks)) = (&self.custom_key_store_id, &self.xks_key_id) {
+            put(&mut m, "CustomKeyStoreId", json!(store));
+            put(&mut m, "XksKeyConfiguration", json!({"Id": xks}));
         }
         if let Some(d) = self.deletion_date {
             put(&mut m, "DeletionDate", json!(secs(d)));

@@ -31,6 +31,11 @@ impl Service for KmsService {
         Protocol::AwsJson1_1
     }
 
+    /// Encrypt, Decrypt, GenerateDataKey… under a key in an external key store call its proxy.
+    fn reads_may_call_out(&self) -> bool {
+        self.kms.may_call_out()
+    }
+
     fn has_operation(&self, operation: &str) -> bool {
         OPERATIONS.has(operation)
     }

@@ -659,7 +659,7 @@ fn tag_lists_over_the_limit_are_refused_before_authorization() {
 #[test]
 fn operations_are_listed_once_and_others_are_unknown() {
     let names = crate::OPERATIONS.names();
-    assert_eq!(names.len(), 50, "{names:?}");
+    assert_eq!(names.len(), 56, "{names:?}");
     let mut deduped = names.clone();
     deduped.dedup();
     assert_eq!(deduped, names);
@@ -668,11 +668,12 @@ fn operations_are_listed_once_and_others_are_unknown() {
     for n in &names {
         assert!(svc.has_operation(n), "{n}");
     }
-    assert!(!svc.has_operation("CreateCustomKeyStore"));
+    // Every operation of KMS's model is implemented: a name outside it is unknown.
+    assert!(!svc.has_operation("CreateKeyStoreOfNoSuchKind"));
     let input = rampart_service::Input::Json(json!({}));
-    let plan = svc.plan(&root(), "CreateCustomKeyStore", &input).unwrap_err();
+    let plan = svc.plan(&root(), "CreateKeyStoreOfNoSuchKind", &input).unwrap_err();
     assert_eq!(plan.code, "UnknownOperationException");
-    let (code, _) = err(&e, &root(), "CreateCustomKeyStore", json!({}));
+    let (code, _) = err(&e, &root(), "CreateKeyStoreOfNoSuchKind", json!({}));
     assert_eq!(code, "UnknownOperationException");
 }
 
@@ -884,4 +885,104 @@ fn rsa_aes_key_wrap_unwraps() {
     let last = wrapped.len() - 1;
     wrapped[last] ^= 1;
     assert!(crypto::unwrap_key_material(&der, "RSA_AES_KEY_WRAP_SHA_256", &wrapped).is_err());
+}
+
+/// Custom key stores: input is validated before authorization; the plan is `kms:<op>` on `*`;
+/// CloudHSM clusters and VPC endpoint services do not exist; http:// proxies need the switch.
+#[test]
+fn custom_key_store_validation_plans_and_answers() {
+    let e = env();
+    let r = root();
+    let svc = e.kms.service();
+    let good = json!({
+        "CustomKeyStoreName": "s", "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+        "XksProxyConnectivity": "PUBLIC_ENDPOINT", "XksProxyUriEndpoint": "https://xks.example.com",
+        "XksProxyUriPath": "/prefix/kms/xks/v1",
+        "XksProxyAuthenticationCredential": {"AccessKeyId": "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey": "a".repeat(43)},
+    });
+    let plan = svc.plan(&r, "CreateCustomKeyStore", &rampart_service::Input::Json(good.clone())).unwrap();
+    let rampart_service::AuthzPlan::Checks(checks) = plan else { panic!("plan") };
+    assert_eq!((checks[0].action.as_str(), checks[0].resource.as_str()), ("kms:CreateCustomKeyStore", "*"));
+    for op in ["ConnectCustomKeyStore", "DisconnectCustomKeyStore", "DeleteCustomKeyStore", "UpdateCustomKeyStore"] {
+        let input = rampart_service::Input::Json(json!({"CustomKeyStoreId": "cks-1234567890abcdef0"}));
+        let rampart_service::AuthzPlan::Checks(c) = svc.plan(&r, op, &input).unwrap() else { panic!("plan") };
+        assert_eq!(c[0].action, format!("kms:{op}"));
+    }
+    let mutate = |member: &str, v: Value| {
+        let mut x = good.clone();
+        x[member] = v;
+        x
+    };
+    for (input, at) in [
+        (mutate("XksProxyUriEndpoint", json!("http://xks.example.com")), "xksProxyUriEndpoint"),
+        (mutate("XksProxyUriEndpoint", json!("https://xks.example.com:8443")), "xksProxyUriEndpoint"),
+        (mutate("XksProxyUriEndpoint", json!("https://xks/ex")), "xksProxyUriEndpoint"),
+        (mutate("XksProxyUriPath", json!("/kms/xks/v123")), "xksProxyUriPath"),
+        (mutate("XksProxyUriPath", json!("/a b/kms/xks/v1")), "xksProxyUriPath"),
+        (
+            mutate(
+                "XksProxyAuthenticationCredential",
+                json!({"AccessKeyId": "ABCDEFGHIJKLMNOPQRS1", "RawSecretAccessKey": "a".repeat(43)}),
+            ),
+            "xksProxyAuthenticationCredential.accessKeyId",
+        ),
+        (
+            mutate(
+                "XksProxyAuthenticationCredential",
+                json!({"AccessKeyId": "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey": "a".repeat(42)}),
+            ),
+            "xksProxyAuthenticationCredential.rawSecretAccessKey",
+        ),
+    ] {
+        // A caller without any permission still gets the validation error.
+        let (code, message) = err(&e, &ctx(user("nobody")), "CreateCustomKeyStore", input);
+        assert_eq!(code, "ValidationException", "{at}: {message}");
+        assert!(message.contains(&format!("at '{at}'")), "{message}");
+        assert!(!message.contains(&"a".repeat(42)), "{message}");
+    }
+    // With the switch, http:// and a port pass validation (the proxy is then unreachable).
+    e.kms.allow_xks_http(true);
+    let (code, _) = err(
+        &e,
+        &r,
+        "CreateCustomKeyStore",
+        mutate("XksProxyUriEndpoint", json!(format!("http://127.0.0.1:{}", unused_port()))),
+    );
+    assert_eq!(code, "XksProxyUriUnreachableException");
+    let (code, _) = err(
+        &e,
+        &r,
+        "CreateCustomKeyStore",
+        json!({"CustomKeyStoreName": "h", "CloudHsmClusterId": "cluster-234abcdefgh", "TrustAnchorCertificate": "c", "KeyStorePassword": "kmsPswd1"}),
+    );
+    assert_eq!(code, "CloudHsmClusterNotFoundException");
+    let mut vpc = mutate("XksProxyConnectivity", json!("VPC_ENDPOINT_SERVICE"));
+    vpc["XksProxyVpcEndpointServiceName"] = json!("com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0");
+    assert_eq!(err(&e, &r, "CreateCustomKeyStore", vpc).0, "XksProxyVpcEndpointServiceNotFoundException");
+    let none = call(&e, &r, "DescribeCustomKeyStores", json!({})).unwrap();
+    assert_eq!(none, json!({"CustomKeyStores": [], "Truncated": false}));
+    let (code, message) = err(&e, &r, "DescribeCustomKeyStores", json!({"CustomKeyStoreId": "cks-1234567890abcdef0"}));
+    assert_eq!((code.as_str(), message.as_str()), ("CustomKeyStoreNotFoundException", ""));
+    let (code, _) = err(&e, &r, "CreateKey", json!({"Origin": "EXTERNAL_KEY_STORE", "XksKeyId": "k"}));
+    assert_eq!(code, "ValidationException");
+    let (code, _) = err(&e, &r, "CreateKey", json!({"XksKeyId": "k"}));
+    assert_eq!(code, "ValidationException");
+    let (code, _) = err(
+        &e,
+        &r,
+        "CreateKey",
+        json!({"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": "cks-1234567890abcdef0", "XksKeyId": "k"}),
+    );
+    assert_eq!(code, "CustomKeyStoreNotFoundException");
+    let (code, _) = err(
+        &e,
+        &r,
+        "CreateKey",
+        json!({"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": "cks-1234567890abcdef0", "XksKeyId": "k", "KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}),
+    );
+    assert_eq!(code, "UnsupportedOperationException");
+}
+
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -37,6 +37,12 @@ impl std::fmt::Debug for DataKey {
 
 /// What Secrets Manager needs from KMS. Every call is made on behalf of the caller in `ctx`.
 pub trait EnvelopeKeys: Send + Sync {
+    /// Whether a call may now wait on the network (KMS keys in an external key store call their
+    /// proxy): the pipeline then runs Secrets Manager's reads off its serving threads. Default: no.
+    fn may_call_out(&self) -> bool {
+        false
+    }
+
     /// The ARN of the key `key_id` names (key ID, key ARN, alias name or alias ARN), for
     /// `secretsmanager:KmsKeyArn` and DescribeSecret. `None` = the AWS managed key
     /// `alias/aws/secretsmanager` (created on first use).

@@ -289,6 +289,11 @@ impl Service for SecretsService {
         "secretsmanager"
     }
 
+    /// GetSecretValue decrypts with KMS, which may call an external key store's proxy.
+    fn reads_may_call_out(&self) -> bool {
+        self.sm.keys.may_call_out()
+    }
+
     fn event_source(&self) -> &'static str {
         "secretsmanager.amazonaws.com"
     }

@@ -52,6 +52,10 @@ fn as_secrets_error(e: AwsError, decrypting: bool) -> AwsError {
 }
 
 impl EnvelopeKeys for KmsEnvelopeKeys {
+    fn may_call_out(&self) -> bool {
+        self.kms.may_call_out()
+    }
+
     fn key_arn(&self, ctx: &RequestContext, key_id: Option<&str>) -> Result<String, AwsError> {
         let run = || match key_id {
             None => self.kms.aws_managed_key(&ctx.caller.account_id, &ctx.region, "secretsmanager"),

@@ -51,6 +51,11 @@ pub fn build_pipeline(boot: &Bootstrapped) -> Result<Pipeline, StartupError> {
         iam.enable_account_keys();
     }
     let kms = rampart_kms::Kms::new(store.clone(), boot.sealer.clone(), iam.authorizer());
+    // External key store proxies over http:// (and on any port): `--dev` or
+    // RAMPART_KMS_XKS_ALLOW_HTTP=1. AWS requires https:// on port 443.
+    kms.allow_xks_http(
+        boot.dev_account_keys || std::env::var("RAMPART_KMS_XKS_ALLOW_HTTP").is_ok_and(|v| v == "1" || v == "true"),
+    );
     let secrets = secrets_service(boot, &store, &iam, &kms)?;
     iam.set_activity_log(Arc::new(rampart_trail::activity::TrailActivity::new(boot.store.clone())));
     let audit = rampart_trail::AuditLog::start_with(boot.store.clone(), trail_retention(boot)?)

@@ -243,7 +243,12 @@ impl Pipeline {
             return true;
         }
         if let Some(target) = header_str(req.headers, "x-amz-target") {
-            return writes(target.rsplit_once('.').map_or(target, |(_, op)| op));
+            let (prefix, op) = target.rsplit_once('.').unwrap_or(("", target));
+            // A read that may call out (KMS under an external key store's key) leaves too.
+            return writes(op)
+                || self.services.values().any(|s| {
+                    s.reads_may_call_out() && rampart_protocol::json_target_matches(s.json_target_prefix(), prefix)
+                });
         }
         // awsQuery: every `Action` the request carries (query string and body) must be a read;
         // scanned without building the parameter map (decode() builds it once, later).

@@ -281,6 +281,11 @@ pub trait Service: Send + Sync {
     fn rest_operation(&self, _method: &str, _path: &str) -> Option<&'static str> {
         None
     }
+    /// Whether this service's reads may now call out over the network (KMS once an external key
+    /// store exists): the pipeline then runs them off its serving threads too. Default: no.
+    fn reads_may_call_out(&self) -> bool {
+        false
+    }
     /// Whether `operation` is implemented. Others get an AWS-style unknown-operation error.
     fn has_operation(&self, operation: &str) -> bool;
     /// Every implemented operation, sorted (the service's [`Operations`] table).

@@ -268,6 +268,36 @@ impl ChannelRef {
     }
 }
 
+impl ChannelRef {
+    /// For tag operations: the caller's channel, a missing one being a missing resource.
+    pub(crate) fn load_tagged(&self, api: &Api, ctx: &RequestContext) -> Result<ChannelDoc, AwsError> {
+        self.load(api, ctx).map_err(|e| {
+            if e.code == "ChannelNotFoundException" {
+                e400("ResourceNotFoundException", format!("Resource not found: {}", self.arn(ctx)))
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// Change a channel in one transaction (re-read inside it).
+pub(crate) fn update_channel(
+    api: &Api,
+    key: &str,
+    f: impl FnOnce(&mut ChannelDoc) -> Result<(), AwsError>,
+) -> Result<ChannelDoc, AwsError> {
+    atomically(api.store(), |tx| -> Result<ChannelDoc, AwsError> {
+        let mut c: ChannelDoc = tx
+            .get_json(CHANNELS_TABLE, key)
+            .map_err(store_err)?
+            .ok_or_else(|| e400("ResourceNotFoundException", "Resource not found."))?;
+        f(&mut c)?;
+        tx.put_json(CHANNELS_TABLE, key, &c).map_err(store_err)?;
+        Ok(c)
+    })
+}
+
 fn arn_invalid() -> AwsError {
     e400(
         "ChannelARNInvalidException",

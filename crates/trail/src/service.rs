@@ -1010,16 +1010,20 @@ impl Operation<Api> for PutEventSelectors {
     }
 }
 
-/// What a tag operation names: a trail, or an event data store (by ARN).
+/// What a tag operation names: a trail, or an event data store or channel (by ARN).
 enum Tagged {
     Trail(Trail),
     Store(crate::lake::ops::StoreRef),
+    Channel(crate::channels::ChannelRef),
 }
 
 impl Tagged {
     fn parse(id: &str) -> Result<Self, AwsError> {
         if id.starts_with("arn:") && id.contains(":eventdatastore/") {
             return crate::lake::ops::StoreRef::parse(id).map(Tagged::Store);
+        }
+        if id.starts_with("arn:") && id.contains(":channel/") {
+            return crate::channels::ChannelRef::parse(id, "resourceId").map(Tagged::Channel);
         }
         Ok(Tagged::Trail(Trail::new(TrailRef::parse(id)?)))
     }
@@ -1028,13 +1032,14 @@ impl Tagged {
         match self {
             Tagged::Trail(t) => t.check(api, ctx, action),
             Tagged::Store(s) => Ok(s.check(api, ctx, action)),
+            Tagged::Channel(c) => Ok(AuthzCheck::new(format!("cloudtrail:{action}"), c.arn(ctx))),
         }
     }
 
     fn require_arn(&self) -> Result<(), AwsError> {
         match self {
             Tagged::Trail(t) => t.r.require_arn(),
-            Tagged::Store(_) => Ok(()),
+            Tagged::Store(_) | Tagged::Channel(_) => Ok(()),
         }
     }
 
@@ -1043,6 +1048,7 @@ impl Tagged {
         match self {
             Tagged::Trail(t) => t.load_tagged(api, ctx).map(|(_, t)| (t.arn(), t.tags)),
             Tagged::Store(s) => s.load_tagged(api, ctx).map(|d| (d.arn(), d.tags)),
+            Tagged::Channel(c) => c.load_tagged(api, ctx).map(|d| (d.arn(), d.tags)),
         }
     }
 
@@ -1061,6 +1067,10 @@ impl Tagged {
             Tagged::Store(s) => {
                 let d = s.load_tagged(api, ctx)?;
                 crate::lake::ops::update_store(api, &d.key(), |d| f(&mut d.tags)).map(|_| ())
+            }
+            Tagged::Channel(c) => {
+                let d = c.load_tagged(api, ctx)?;
+                crate::channels::update_channel(api, &d.key(), |d| f(&mut d.tags)).map(|_| ())
             }
         }
     }
@@ -1098,7 +1108,11 @@ impl Operation<Api> for AddTags {
 
     fn run(self, api: &Api, ctx: &RequestContext) -> Result<Output, AwsError> {
         let TagChange { target, tags } = self.0;
-        let what = if matches!(target, Tagged::Store(_)) { "event data store" } else { "trail" };
+        let what = match target {
+            Tagged::Store(_) => "event data store",
+            Tagged::Channel(_) => "channel",
+            Tagged::Trail(_) => "trail",
+        };
         target.retag(api, ctx, |current| add_tags(current, tags?, what))?;
         Ok(Output::Json(json!({})))
     }
@@ -1430,6 +1444,52 @@ mod tests {
         assert!(svc.has_operation("GetTrail") && !svc.has_operation("GenerateQuery"));
         let err = svc.plan(&ctx(), "GenerateQuery", &Input::Json(json!({}))).unwrap_err();
         assert_eq!(err.code, "UnknownOperationException");
+    }
+
+    /// StartQuery on another account's event data store carries the store's resource policy and
+    /// owner in its check (the authorizer's cross-account rule decides), and the engine refuses a
+    /// store of another account that has no policy.
+    #[test]
+    fn cross_account_start_query_plans_under_the_store_policy() {
+        let (_ct, svc) = service();
+        let owner = ctx();
+        let allow = &mut |_: Vec<AuthzCheck>| Ok(());
+        let out = svc
+            .call(&owner, "CreateEventDataStore", &Input::Json(json!({"Name": "shared"})), allow)
+            .unwrap()
+            .json_value();
+        let arn = out["EventDataStoreArn"].as_str().unwrap().to_string();
+        let id = arn.rsplit('/').next().unwrap().to_string();
+        let mut other = ctx();
+        other.caller = rampart_service::Caller::root("444455556666", "AKIB");
+        let q = json!({"QueryStatement": format!("SELECT eventName FROM {id}"),
+                       "EventDataStoreOwnerAccountId": "111122223333"});
+        // No policy: the check names the owner and no policy; the engine would not read the store.
+        let AuthzPlan::Checks(checks) = svc.plan(&other, "StartQuery", &Input::Json(q.clone())).unwrap() else {
+            panic!("checks expected")
+        };
+        assert_eq!(checks[0].resource, arn);
+        assert_eq!(checks[0].resource_account.as_deref(), Some("111122223333"));
+        assert!(checks[0].resource_policy.is_none());
+        let err = svc.call(&other, "StartQuery", &Input::Json(q.clone()), allow).unwrap_err();
+        assert_eq!(err.code, "EventDataStoreNotFoundException");
+        // With a policy: it is in the check, and the query starts.
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "cloudtrail:StartQuery",
+            "Resource": arn}]});
+        svc.call(
+            &owner,
+            "PutResourcePolicy",
+            &Input::Json(json!({"ResourceArn": arn, "ResourcePolicy": policy.to_string()})),
+            allow,
+        )
+        .unwrap();
+        let AuthzPlan::Checks(checks) = svc.plan(&other, "StartQuery", &Input::Json(q.clone())).unwrap() else {
+            panic!("checks expected")
+        };
+        assert!(checks[0].resource_policy.as_ref().is_some_and(|p| p.document.contains("444455556666")));
+        let started = svc.call(&other, "StartQuery", &Input::Json(q), allow).unwrap().json_value();
+        assert_eq!(started["EventDataStoreOwnerAccountId"], "111122223333");
     }
 
     /// Input is read once, before anything is authorized; the run works on the trail the plan read.

@@ -389,7 +389,9 @@ test("service-specific credentials: create, list, reset, deactivate, delete; the
   await assert.rejects(
     iam.send(new CreateServiceSpecificCredentialCommand({ UserName: name, ServiceName: "s3.amazonaws.com" })),
     (e) => {
-      assert.equal(e.name, "ServiceNotSupportedException");
+      // AWS answers NoSuchEntity here, not the modelled NotSupportedService (recorded responses).
+      assert.equal(e.name, "NoSuchEntityException");
+      assert.equal(e.message, "No such service s3.amazonaws.com is supported for Service Specific Credentials");
       assert.equal(e.$metadata.httpStatusCode, 404);
       return true;
     },

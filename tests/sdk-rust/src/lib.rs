@@ -110,6 +110,11 @@ pub struct Server {
 impl Server {
     /// Starts a server with a fresh data dir and waits until it is healthy.
     pub fn start() -> Server {
+        Server::start_with_env(&[])
+    }
+
+    /// [`Server::start`] with more environment for `rampart serve` (e.g. RAMPART_KMS_XKS_ALLOW_HTTP).
+    pub fn start_with_env(extra_env: &[(&str, &str)]) -> Server {
         let bin = rampart_bin();
         let work = std::env::temp_dir().join(unique(&format!("rampart-sdk-rust-{}", std::process::id())));
         let data = work.join("data");
@@ -135,6 +140,9 @@ impl Server {
         cmd.env("RAMPART_ACCOUNT_ID", &account_id)
             .env("RAMPART_ROOT_ACCESS_KEY_ID", &access_key_id)
             .env("RAMPART_ROOT_SECRET_ACCESS_KEY", &secret_access_key);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
         // If this test's thread dies without stopping it (the test process was killed), so does the
         // server: no orphaned servers holding ports.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.

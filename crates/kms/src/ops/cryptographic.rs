@@ -120,7 +120,7 @@ impl Operation<Kms> for Encrypt {
         }
         let alg = kms.encryption_algorithm(&k, self.algorithm.as_deref())?;
         self.dry_run?;
-        let blob = kms.encrypt_under(&k, alg, &pt, &self.encryption_context)?;
+        let blob = kms.encrypt_under(ctx, Self::NAME, &k, alg, &pt, &self.encryption_context)?;
         kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = Answer::new();
         out.b64("CiphertextBlob", &blob);
@@ -162,7 +162,7 @@ impl Operation<Kms> for Decrypt {
         let (ec, alg) = self.context?;
         self.grant_tokens?;
         let k = self.key.planned(kms, ctx, &self.blob)?;
-        let (pt, alg, material) = kms.decrypt_with(&k, &self.blob, &ec, alg.as_deref())?;
+        let (pt, alg, material) = kms.decrypt_with(ctx, Self::NAME, &k, &self.blob, &ec, alg.as_deref())?;
         self.dry_run?;
         kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = Answer::new();
@@ -240,14 +240,15 @@ impl Operation<Kms> for ReEncrypt {
         let src = self.source.planned(kms, ctx, &self.blob)?;
         let dst = self.destination?.planned(kms, ctx)?;
         let c = self.contexts?;
-        let (pt, src_alg, _) = kms.decrypt_with(&src, &self.blob, &c.source, c.source_algorithm.as_deref())?;
+        let (pt, src_alg, _) =
+            kms.decrypt_with(ctx, Self::NAME, &src, &self.blob, &c.source, c.source_algorithm.as_deref())?;
         dst.require_enabled()?;
         if dst.rec.usage != KeyUsage::ENCRYPT_DECRYPT {
             return Err(wrong_usage(&dst, Self::NAME));
         }
         let dst_alg = kms.encryption_algorithm(&dst, c.destination_algorithm.as_deref())?;
         self.dry_run?;
-        let out = kms.encrypt_under(&dst, dst_alg, &pt, &c.destination)?;
+        let out = kms.encrypt_under(ctx, Self::NAME, &dst, dst_alg, &pt, &c.destination)?;
         kms.record_use(&src, Self::NAME, &ctx.request_id);
         kms.record_use(&dst, Self::NAME, &ctx.request_id);
         Ok(Output::Json(json!({
@@ -323,7 +324,7 @@ impl<const PLAINTEXT: bool> Operation<Kms> for DataKeyOp<PLAINTEXT> {
     fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
         let k = self.key.planned(kms, ctx)?;
         let n = self.len?;
-        let (pt, blob) = kms.data_key(&k, n, &self.encryption_context, Self::NAME)?;
+        let (pt, blob) = kms.data_key(ctx, &k, n, &self.encryption_context, Self::NAME)?;
         self.dry_run?;
         kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = Answer::new();
@@ -392,7 +393,7 @@ impl<const PLAINTEXT: bool> Operation<Kms> for DataKeyPairOp<PLAINTEXT> {
         }
         self.dry_run?;
         let (private, public) = crypto::generate(spec)?;
-        let blob = kms.encrypt_symmetric(&k, &private, &self.encryption_context)?;
+        let blob = kms.encrypt_symmetric(ctx, Self::NAME, &k, &private, &self.encryption_context)?;
         kms.record_use(&k, Self::NAME, &ctx.request_id);
         let mut out = json!({
             "PrivateKeyCiphertextBlob": b64(&blob),
@@ -409,6 +410,8 @@ impl<const PLAINTEXT: bool> Operation<Kms> for DataKeyPairOp<PLAINTEXT> {
 
 pub(super) struct GenerateRandom {
     len: Later<usize>,
+    /// `CustomKeyStoreId`: a CloudHSM key store's (checked once authorized).
+    store: Option<String>,
 }
 
 impl Operation<Kms> for GenerateRandom {
@@ -422,20 +425,24 @@ impl Operation<Kms> for GenerateRandom {
             let n = i
                 .int_range("NumberOfBytes", 1, 1024)?
                 .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
-            if i.has("CustomKeyStoreId") {
-                return Err(KmsError::Unsupported("Custom key stores are not supported.".into()));
-            }
             Ok(n as usize)
         });
-        Ok(GenerateRandom { len })
+        let store = i.str_len("CustomKeyStoreId", 1, 64)?.map(str::to_string);
+        Ok(GenerateRandom { len, store })
     }
 
     fn authorize(&mut self, _: &Kms, ctx: &RequestContext) -> Result<AuthzPlan> {
         Ok(account_plan(ctx, Self::NAME))
     }
 
-    fn run(self, _: &Kms, _: &RequestContext) -> Result<Output> {
-        let mut b = zeroize::Zeroizing::new(vec![0u8; self.len?]);
+    fn run(self, kms: &Kms, ctx: &RequestContext) -> Result<Output> {
+        let n = self.len?;
+        if let Some(id) = &self.store {
+            // Only CloudHSM key stores generate random bytes, and Rampart has none: an external key
+            // store's ID is UnsupportedOperationException, any other ID names no store.
+            return Err(super::stores::random_in_store(kms, ctx, id));
+        }
+        let mut b = zeroize::Zeroizing::new(vec![0u8; n]);
         rand::rng().fill_bytes(&mut b);
         Ok(Output::Json(json!({"Plaintext": b64(&b)})))
     }

@@ -359,9 +359,12 @@ impl Operation<Kms> for ImportKeyMaterial {
                                 .into(),
                         ));
                     }
-                    if r.versions.last().is_some_and(|v| v.pending_rotation) {
+                    if let Some(pending) = r.versions.last().filter(|v| v.pending_rotation) {
+                        // AWS's words (recorded: LocalStack's test_kms.snapshot.json,
+                        // test_import_key_material_raises_if_there_is_already_key_material_pending).
                         return Err(KmsError::InvalidState(format!(
-                            "{arn} already has imported key material pending rotation."
+                            "New key material (id: {id}) cannot be imported into KMS key {arn}, because another key material (id: {}) is pending rotation.",
+                            pending.material_id
                         )));
                     }
                     let mut v = kms.seal_version(&arn, &material, &id, None, now)?;

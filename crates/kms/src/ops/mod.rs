@@ -16,6 +16,7 @@ mod grants;
 mod imports;
 mod keys;
 mod shared_secrets;
+mod stores;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ pub static OPERATIONS: Operations<Kms> = Operations::new(&[
     aliases::OPS,
     grants::OPS,
     tags::OPS,
+    stores::OPS,
 ]);
 
 const MAX_PLAINTEXT: usize = 4096;
@@ -328,6 +330,12 @@ type Opened = (zeroize::Zeroizing<Vec<u8>>, &'static str, Option<String>);
 
 impl Kms {
     fn require_rotatable_spec(&self, k: &Loaded) -> Result<()> {
+        if k.rec.custom_key_store_id.is_some() {
+            return Err(KmsError::Unsupported(format!(
+                "{} is in a custom key store; KMS keys in custom key stores do not support key rotation.",
+                k.arn
+            )));
+        }
         if k.rec.spec != KeySpec::SYMMETRIC_DEFAULT {
             return Err(KmsError::Unsupported(format!(
                 "{} key spec {} does not support automatic key rotation.",
@@ -367,6 +375,8 @@ impl Kms {
     /// Decrypt with a key: `(plaintext, algorithm, key material id)`.
     fn decrypt_with(
         &self,
+        ctx: &RequestContext,
+        op: &str,
         k: &Loaded,
         blob: &[u8],
         ec: &BTreeMap<String, String>,
@@ -387,7 +397,7 @@ impl Kms {
         }
         let alg = self.encryption_algorithm(k, algorithm)?;
         if alg == "SYMMETRIC_DEFAULT" {
-            let (pt, material) = self.decrypt_symmetric(k, blob, ec)?;
+            let (pt, material) = self.decrypt_symmetric(ctx, op, k, blob, ec)?;
             Ok((pt, "SYMMETRIC_DEFAULT", Some(material)))
         } else {
             let pt = crypto::rsa_decrypt(k.current_material()?, alg, blob)?;
@@ -400,13 +410,15 @@ impl Kms {
     /// [`Kms::encryption_algorithm`]): a symmetric blob bound to `context`, or RSAES-OAEP.
     fn encrypt_under(
         &self,
+        ctx: &RequestContext,
+        op: &str,
         k: &Loaded,
         algorithm: &str,
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<Vec<u8>> {
         if algorithm == "SYMMETRIC_DEFAULT" {
-            return self.encrypt_symmetric(k, plaintext, context);
+            return self.encrypt_symmetric(ctx, op, k, plaintext, context);
         }
         if plaintext.len() > crypto::rsa_max_plaintext(k.rec.spec, algorithm) {
             return Err(KmsError::Validation(format!(
@@ -421,6 +433,7 @@ impl Kms {
     /// A data key of `n` bytes and its ciphertext under `k`.
     pub(crate) fn data_key(
         &self,
+        ctx: &RequestContext,
         k: &Loaded,
         n: usize,
         ec: &BTreeMap<String, String>,
@@ -432,7 +445,7 @@ impl Kms {
         }
         let mut pt = zeroize::Zeroizing::new(vec![0u8; n]);
         rand::rng().fill_bytes(&mut pt);
-        let blob = self.encrypt_symmetric(k, &pt, ec)?;
+        let blob = self.encrypt_symmetric(ctx, op, k, &pt, ec)?;
         Ok((pt, blob))
     }
 

@@ -390,7 +390,12 @@ impl Lake {
         for (key, d) in all {
             if d.deleted_at.is_some_and(|t| now - t >= RESTORE_WINDOW_SECS) && d.status == "PENDING_DELETION" {
                 deleted += self.delete_events(&d.id, |_| true)?;
-                rampart_store::transact(self.store.as_ref(), |tx| tx.delete(EDS_TABLE, &key).map(|_| ()))?;
+                let arn = d.arn();
+                rampart_store::transact(self.store.as_ref(), |tx| {
+                    tx.delete(EDS_TABLE, &key)?;
+                    // Its resource-based policy goes with it.
+                    crate::policies::drop_policy(tx, &arn)
+                })?;
                 continue;
             }
             let cutoff = now.saturating_sub(i64::from(d.retention_days) * 86_400);

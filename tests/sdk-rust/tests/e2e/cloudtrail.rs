@@ -294,3 +294,73 @@ async fn insights_selectors_metric_and_delegated_admin() {
     );
     srv.stop();
 }
+
+/// CloudTrail Lake integrations: an event data store of ActivityAuditLog events, a channel into
+/// it (paginated list, typed not-found), and its resource-based policy.
+#[tokio::test]
+async fn channels_and_resource_policies() {
+    use aws_sdk_cloudtrail::operation::get_channel::GetChannelError;
+    use aws_sdk_cloudtrail::operation::get_resource_policy::GetResourcePolicyError;
+    use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, Destination, DestinationType};
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let ct = Client::new(&root);
+    let selector = AdvancedEventSelector::builder()
+        .field_selectors(
+            AdvancedFieldSelector::builder().field("eventCategory").equals("ActivityAuditLog").build().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let store = ct
+        .create_event_data_store()
+        .name("ext-rust")
+        .termination_protection_enabled(false)
+        .advanced_event_selectors(selector)
+        .send()
+        .await
+        .unwrap();
+    let store_arn = store.event_data_store_arn().unwrap().to_string();
+    let dest = Destination::builder().r#type(DestinationType::EventDataStore).location(&store_arn).build().unwrap();
+    let mut arns = Vec::new();
+    for i in 0..3 {
+        let c = ct
+            .create_channel()
+            .name(format!("chan-{i}"))
+            .source("Custom")
+            .destinations(dest.clone())
+            .tags(Tag::builder().key("k").value(NON_ASCII).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(c.tags()[0].value(), Some(NON_ASCII));
+        arns.push(c.channel_arn().unwrap().to_string());
+    }
+    let mut listed = Vec::new();
+    let mut pages = ct.list_channels().max_results(2).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        listed.extend(page.unwrap().channels().iter().map(|c| c.channel_arn().unwrap().to_string()));
+    }
+    // Every channel once, across pages (AWS documents no order).
+    listed.sort();
+    let mut want = arns.clone();
+    want.sort();
+    assert_eq!(listed, want);
+    let got = ct.get_channel().channel(&arns[0]).send().await.unwrap();
+    assert_eq!(got.name(), Some("chan-0"));
+    assert_eq!(got.destinations()[0].location(), store_arn);
+
+    let err = ct.get_resource_policy().resource_arn(&arns[0]).send().await.unwrap_err();
+    assert!(matches!(err.into_service_error(), GetResourcePolicyError::ResourcePolicyNotFoundException(_)));
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"123456789012"}},"Action":"cloudtrail-data:PutAuditEvents","Resource":"{}"}}]}}"#,
+        arns[0]
+    );
+    ct.put_resource_policy().resource_arn(&arns[0]).resource_policy(&policy).send().await.unwrap();
+    let got = ct.get_resource_policy().resource_arn(&arns[0]).send().await.unwrap();
+    assert_eq!(got.resource_policy(), Some(policy.as_str()));
+
+    ct.delete_channel().channel(&arns[0]).send().await.unwrap();
+    let err = ct.get_channel().channel(&arns[0]).send().await.unwrap_err();
+    assert!(matches!(err.into_service_error(), GetChannelError::ChannelNotFoundException(_)));
+    srv.stop();
+}

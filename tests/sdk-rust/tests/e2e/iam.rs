@@ -292,7 +292,8 @@ async fn service_specific_credentials() {
         .await
         .unwrap_err();
     assert_eq!(status(&err), 404);
-    assert!(matches!(err.into_service_error(), CreateServiceSpecificCredentialError::ServiceNotSupportedException(_)));
+    // AWS answers NoSuchEntity here, not the modelled NotSupportedService (recorded responses).
+    assert!(matches!(err.into_service_error(), CreateServiceSpecificCredentialError::NoSuchEntityException(_)));
     let err = iam.delete_user().user_name(&name).send().await.unwrap_err();
     assert!(matches!(err.into_service_error(), DeleteUserError::DeleteConflictException(_)));
     iam.delete_service_specific_credential().user_name(&name).service_specific_credential_id(&id).send().await.unwrap();

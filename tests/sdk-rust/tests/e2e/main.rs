@@ -4,6 +4,7 @@
 mod cloudtrail;
 mod iam;
 mod kms;
+mod kms_xks;
 mod organizations;
 mod secrets;
 mod sts;
