@@ -364,3 +364,66 @@ async fn channels_and_resource_policies() {
     assert!(matches!(err.into_service_error(), GetChannelError::ChannelNotFoundException(_)));
     srv.stop();
 }
+
+#[tokio::test]
+async fn event_configuration_and_dashboards() {
+    use aws_sdk_cloudtrail::operation::get_dashboard::GetDashboardError;
+    use aws_sdk_cloudtrail::operation::put_event_configuration::PutEventConfigurationError;
+    use aws_sdk_cloudtrail::types::{ContextKeySelector, MaxEventSize, RequestWidget, Type};
+    let srv = Server::start();
+    let root = srv.root_config().await;
+    let ct = Client::new(&root);
+    let store = ct.create_event_data_store().name("dash-rust").termination_protection_enabled(false).send().await;
+    let eds = store.unwrap().event_data_store_arn().unwrap().to_string();
+
+    // MaxEventSize round trip; context key selectors refused, typed.
+    let got = ct.get_event_configuration().event_data_store(&eds).send().await.unwrap();
+    assert_eq!(got.max_event_size(), Some(&MaxEventSize::Standard));
+    let put = ct.put_event_configuration().event_data_store(&eds).max_event_size(MaxEventSize::Large).send().await;
+    assert_eq!(put.unwrap().max_event_size(), Some(&MaxEventSize::Large));
+    let selector = ContextKeySelector::builder().r#type(Type::TagContext).equals("team").build().unwrap();
+    let err = ct
+        .put_event_configuration()
+        .event_data_store(&eds)
+        .max_event_size(MaxEventSize::Large)
+        .context_key_selectors(selector)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), 400);
+    assert!(matches!(err.into_service_error(), PutEventConfigurationError::UnsupportedOperationException(_)));
+
+    // A dashboard whose widget reads the store, under the store's policy for CloudTrail.
+    let dashboard = format!("arn:aws:cloudtrail:us-east-1:{}:dashboard/ops-rust", srv.account_id);
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"cloudtrail.amazonaws.com"}},"Action":"cloudtrail:StartQuery","Resource":"{eds}","Condition":{{"StringEquals":{{"aws:SourceArn":"{dashboard}"}}}}}}]}}"#
+    );
+    ct.put_resource_policy().resource_arn(&eds).resource_policy(&policy).send().await.unwrap();
+    let id = eds.rsplit('/').next().unwrap();
+    let widget = RequestWidget::builder()
+        .query_statement(format!("SELECT eventName, count(*) AS n FROM {id} WHERE eventTime > '?' GROUP BY 1"))
+        .query_parameters("$StartTime$")
+        .view_properties("View", NON_ASCII)
+        .build()
+        .unwrap();
+    let created = ct.create_dashboard().name("ops-rust").widgets(widget).send().await.unwrap();
+    assert_eq!(created.dashboard_arn(), Some(dashboard.as_str()));
+    assert_eq!(created.widgets()[0].view_properties().unwrap().get("View").map(String::as_str), Some(NON_ASCII));
+    let refresh = ct
+        .start_dashboard_refresh()
+        .dashboard_id("ops-rust")
+        .query_parameter_values("$StartTime$", "2020-01-01 00:00:00")
+        .send()
+        .await
+        .unwrap();
+    let refresh_id = refresh.refresh_id().unwrap().to_string();
+    assert!(refresh_id.bytes().all(|c| c.is_ascii_digit()) && (10..=20).contains(&refresh_id.len()));
+    let got = ct.get_dashboard().dashboard_id(&dashboard).send().await.unwrap();
+    assert_eq!(got.last_refresh_id(), Some(refresh_id.as_str()));
+    let listed = ct.list_dashboards().name_prefix("ops-").send().await.unwrap();
+    assert_eq!(listed.dashboards().len(), 1);
+    ct.delete_dashboard().dashboard_id("ops-rust").send().await.unwrap();
+    let err = ct.get_dashboard().dashboard_id("ops-rust").send().await.unwrap_err();
+    assert!(matches!(err.into_service_error(), GetDashboardError::ResourceNotFoundException(_)));
+    srv.stop();
+}
