@@ -134,7 +134,16 @@ impl DashboardRef {
             }
             return Ok(DashboardRef { account: Some(r.account), region: Some(r.region), name: r.id });
         }
-        name_ok(v, "dashboardId")?;
+        // The model's pattern for DashboardId; a value that is no dashboard name names none.
+        if v.is_empty()
+            || !v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-' | b':'))
+        {
+            return Err(validation(
+                v,
+                "dashboardId",
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9._/\\-:]+$",
+            ));
+        }
         Ok(DashboardRef { account: None, region: None, name: v.to_string() })
     }
 
