@@ -976,7 +976,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refresh_schedules_are_checked_and_enabled_ones_refused() {
+    fn refresh_schedules_are_checked_as_modelled() {
         let ok = refresh_schedule(&json!({"RefreshSchedule": {
             "Frequency": {"Unit": "HOURS", "Value": 6}, "Status": "DISABLED", "TimeOfDay": "05:30"}}))
         .unwrap()
@@ -1008,14 +1008,16 @@ mod tests {
         assert_eq!(next_after(None, at(4, 0)), None);
     }
 
-    /// A scheduled refresh runs on the injected time, once per due time, only under the
-    /// dashboard's and the stores' policies for CloudTrail; failures are kept.
-    #[test]
-    fn scheduled_refreshes_run_when_due_under_cloudtrails_policies() {
-        use crate::policies::{PolicyDoc, POLICIES_TABLE};
-        let store: Arc<dyn rampart_store::Store> = Arc::new(rampart_store::MemStore::new());
-        let lake = Lake::new(store.clone());
-        let account = "111111111111";
+    const ACCOUNT: &str = "111111111111";
+
+    /// An event data store and an hourly dashboard reading it, due at 01:00 (`t0` is 00:10);
+    /// `allow(resource, action)` is a policy letting CloudTrail do `action` on `resource` for it.
+    fn scheduled_setup(
+        store: &dyn rampart_store::Store,
+    ) -> (EventDataStoreDoc, DashboardDoc, String, OffsetDateTime, impl Fn(&str, &str) -> crate::policies::PolicyDoc)
+    {
+        use crate::policies::PolicyDoc;
+        let account = ACCOUNT;
         let eds = EventDataStoreDoc {
             id: uuid(),
             account: account.into(),
@@ -1060,19 +1062,32 @@ mod tests {
             last_refresh_failure: None,
         };
         let key = format!("{account}/ops");
-        let allow = |resource: &str, action: &str| PolicyDoc {
+        let source = d.arn();
+        let allow = move |resource: &str, action: &str| PolicyDoc {
             arn: resource.into(),
             account: account.into(),
             policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": action, "Resource": resource,
-                "Condition": {"StringEquals": {"aws:SourceArn": d.arn()}}}]})
+                "Condition": {"StringEquals": {"aws:SourceArn": source}}}]})
             .to_string(),
         };
-        rampart_store::transact(store.as_ref(), |tx| {
+        rampart_store::transact(store, |tx| {
             tx.put_json(EDS_TABLE, &eds.key(), &eds)?;
             tx.put_json(DASHBOARDS_TABLE, &key, &d)
         })
         .unwrap();
+        (eds, d, key, t0, allow)
+    }
+
+    /// A scheduled refresh runs on the injected time, once per due time, only under the
+    /// dashboard's and the stores' policies for CloudTrail; failures are kept.
+    #[test]
+    fn scheduled_refreshes_run_when_due_under_cloudtrails_policies() {
+        use crate::policies::POLICIES_TABLE;
+        let store: Arc<dyn rampart_store::Store> = Arc::new(rampart_store::MemStore::new());
+        let lake = Lake::new(store.clone());
+        let (eds, d, key, t0, allow) = scheduled_setup(store.as_ref());
+        let account = ACCOUNT;
         let get = || store.get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key).unwrap().unwrap();
         let hour = time::Duration::hours(1);
         // Not due yet (01:00 is).
@@ -1105,6 +1120,38 @@ mod tests {
             store.get_json(QUERIES_TABLE, &format!("{account}/{}", got.last_refresh_queries[0])).unwrap().unwrap();
         assert_eq!(q.params, [lake_time(t3 - hour)]);
         assert_eq!(q.params[0], "2023-11-15 02:10:00");
+    }
+
+    /// The Lake's background thread runs a due refresh on the clock it was given.
+    #[test]
+    fn the_background_thread_runs_due_refreshes_on_its_clock() {
+        use crate::policies::POLICIES_TABLE;
+        struct At(OffsetDateTime);
+        impl crate::insights::Clock for At {
+            fn now(&self) -> OffsetDateTime {
+                self.0
+            }
+        }
+        let store: Arc<dyn rampart_store::Store> = Arc::new(rampart_store::MemStore::new());
+        let (eds, d, key, t0, allow) = scheduled_setup(store.as_ref());
+        let (p, q) = (allow(&d.arn(), "cloudtrail:StartDashboardRefresh"), allow(&eds.arn(), "cloudtrail:StartQuery"));
+        rampart_store::transact(store.as_ref(), |tx| {
+            tx.put_json(POLICIES_TABLE, &p.arn, &p)?;
+            tx.put_json(POLICIES_TABLE, &q.arn, &q)
+        })
+        .unwrap();
+        let lake = Lake::start_with_clock(store.clone(), Arc::new(At(t0 + time::Duration::hours(1))));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let done = loop {
+            let got = store.get_json::<DashboardDoc>(DASHBOARDS_TABLE, &key).unwrap().unwrap();
+            if got.last_refresh_id.is_some() || std::time::Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        lake.shutdown();
+        assert!(done.last_refresh_id.is_some() && done.last_refresh_failure.is_none(), "{done:?}");
+        assert_eq!(done.next_refresh, Some(1_700_006_400 + 2 * 3600));
     }
 
     #[test]
