@@ -84,7 +84,8 @@ def test_a_burst_of_writes_and_errors_becomes_insights_events(watched):
     stats = details["insightContext"]["statistics"]
     assert stats["baseline"]["average"] == 0
     assert stats["insight"]["average"] >= 6
-    assert stats["insightDuration"] == 1
+    # One minute, or two when the boundary splits the burst with five or more on each side.
+    assert stats["insightDuration"] in (1, 2)
     attributions = {a["attribute"]: a for a in details["insightContext"]["attributions"]}
     assert set(attributions) == {"userIdentityArn", "userAgent", "errorCode"}
     assert attributions["userIdentityArn"]["insight"][0]["value"] == f"arn:aws:iam::{account}:root"

@@ -414,9 +414,10 @@ def test_a_runaway_query_times_out(spawn_server):
     )
     c = srv.client("cloudtrail")
     sid = eds_id(create(c)["EventDataStoreArn"])
-    for _ in range(5):
+    for _ in range(15):
         srv.client("sts").get_caller_identity()
-    joins = " ".join(f"CROSS JOIN {sid} t{i}" for i in range(8))
+    # At least 16 events, 10 copies joined: ~10^12 rows, far past any second on any machine.
+    joins = " ".join(f"CROSS JOIN {sid} t{i}" for i in range(9))
     qid = c.start_query(QueryStatement=f"SELECT count(*) FROM {sid} t {joins}")["QueryId"]
     d = wait(c, qid, deadline=30)
     assert d["QueryStatus"] == "TIMED_OUT", d
