@@ -273,7 +273,8 @@ async fn service_specific_credentials() {
     let ids: Vec<&str> =
         listed.service_specific_credentials().iter().map(|m| m.service_specific_credential_id()).collect();
     assert_eq!(ids, [id.as_str()]);
-    let reset = iam.reset_service_specific_credential().user_name(&name).service_specific_credential_id(&id).send().await;
+    let reset =
+        iam.reset_service_specific_credential().user_name(&name).service_specific_credential_id(&id).send().await;
     let reset = reset.unwrap();
     assert_ne!(reset.service_specific_credential().unwrap().service_password(), c.service_password());
     iam.update_service_specific_credential()
@@ -335,8 +336,7 @@ async fn service_last_accessed_report() {
     assert_eq!(services, [("iam", Some(1)), ("kms", Some(0))]);
     let iam_svc = &report.services_last_accessed()[0];
     assert_eq!(iam_svc.last_authenticated_entity(), Some(user.arn.as_str()));
-    let actions: Vec<&str> =
-        iam_svc.tracked_actions_last_accessed().iter().filter_map(|a| a.action_name()).collect();
+    let actions: Vec<&str> = iam_svc.tracked_actions_last_accessed().iter().filter_map(|a| a.action_name()).collect();
     assert_eq!(actions, ["ListUsers"]);
     let ents = iam
         .get_service_last_accessed_details_with_entities()

@@ -217,7 +217,8 @@ async fn derive_shared_secret_agrees_between_two_keys() {
     assert_eq!(ab.shared_secret(), ba.shared_secret());
     assert_eq!(ab.key_origin().map(|o| o.as_str()), Some("AWS_KMS"));
 
-    let sign = kms.create_key().key_spec(KeySpec::EccNistP256).key_usage(KeyUsageType::SignVerify).send().await.unwrap();
+    let sign =
+        kms.create_key().key_spec(KeySpec::EccNistP256).key_usage(KeyUsageType::SignVerify).send().await.unwrap();
     let err = derive(sign.key_metadata().unwrap().key_id().to_string(), keys[0].1.clone()).await.unwrap_err();
     assert_eq!(status(&err), 400);
     assert!(matches!(err.into_service_error(), DeriveSharedSecretError::InvalidKeyUsageException(_)));
@@ -305,8 +306,13 @@ async fn ml_kem_encapsulate_decapsulate() {
         .unwrap()
         .key_metadata
         .unwrap();
-    let enc =
-        kms.encapsulate().key_id(md.key_id()).encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem).send().await.unwrap();
+    let enc = kms
+        .encapsulate()
+        .key_id(md.key_id())
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await
+        .unwrap();
     let dec = kms
         .decapsulate()
         .key_id(md.arn().unwrap())
