@@ -508,7 +508,9 @@ impl Operation<Api> for ListInsightsMetricData {
             300 => 63,
             _ => 90,
         };
-        let end = self.end.unwrap_or(now).min(now);
+        // Exclusive, in seconds: the current second counts, so a minute that began this second
+        // (`now` = its first second) is not cut off — its calls are already counted.
+        let end = self.end.unwrap_or(now + 1).min(now + 1);
         let start = self.start.unwrap_or(now - 90 * 86_400).max(now - kept_days * 86_400);
         let counts = match (&trail, state.as_ref().filter(|s| s.series.contains_key(&key))) {
             (Some(t), Some(_)) if end > start => insights::load_counts(
@@ -791,6 +793,19 @@ mod tests {
         assert_eq!(metric["TrailARN"], arn.as_str());
         assert_eq!(metric["Values"], json!([1.0, 1.0, 30.0, 1.0]));
         assert_eq!(metric["Timestamps"][2], *T0 + 7200);
+        // Without EndTime, at the very first second of a counted minute: that minute is in the
+        // answer (it was cut off when the end bound was `now`, exclusive).
+        let saved = *w.clock.0.lock().unwrap();
+        w.set(120, 0);
+        let at_boundary = w
+            .call(
+                "ListInsightsMetricData",
+                json!({"EventSource": "iam.amazonaws.com", "EventName": "CreateUser", "InsightType": CALL_RATE,
+                       "Period": 60, "StartTime": *T0 + 118 * 60}),
+            )
+            .unwrap();
+        assert_eq!(at_boundary["Values"], json!([1.0, 1.0, 30.0]));
+        *w.clock.0.lock().unwrap() = saved;
         let err_metric = w
             .call(
                 "ListInsightsMetricData",
