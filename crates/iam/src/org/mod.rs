@@ -873,69 +873,14 @@ mod tests {
 
     #[test]
     fn every_operation_is_listed_once() {
-        let expected = vec![
-            "AcceptHandshake",
-            "AttachPolicy",
-            "CancelHandshake",
-            "CloseAccount",
-            "CreateAccount",
-            "CreateGovCloudAccount",
-            "CreateOrganization",
-            "CreateOrganizationalUnit",
-            "CreatePolicy",
-            "DeclineHandshake",
-            "DeleteOrganization",
-            "DeleteOrganizationalUnit",
-            "DeletePolicy",
-            "DeleteResourcePolicy",
-            "DeregisterDelegatedAdministrator",
-            "DescribeAccount",
-            "DescribeCreateAccountStatus",
-            "DescribeEffectivePolicy",
-            "DescribeHandshake",
-            "DescribeOrganization",
-            "DescribeOrganizationalUnit",
-            "DescribePolicy",
-            "DescribeResourcePolicy",
-            "DescribeResponsibilityTransfer",
-            "DetachPolicy",
-            "DisableAWSServiceAccess",
-            "DisablePolicyType",
-            "EnableAWSServiceAccess",
-            "EnableAllFeatures",
-            "EnablePolicyType",
-            "InviteAccountToOrganization",
-            "InviteOrganizationToTransferResponsibility",
-            "LeaveOrganization",
-            "ListAWSServiceAccessForOrganization",
-            "ListAccounts",
-            "ListAccountsForParent",
-            "ListChildren",
-            "ListCreateAccountStatus",
-            "ListDelegatedAdministrators",
-            "ListDelegatedServicesForAccount",
-            "ListHandshakesForAccount",
-            "ListHandshakesForOrganization",
-            "ListInboundResponsibilityTransfers",
-            "ListOrganizationalUnitsForParent",
-            "ListOutboundResponsibilityTransfers",
-            "ListParents",
-            "ListPolicies",
-            "ListPoliciesForTarget",
-            "ListRoots",
-            "ListTagsForResource",
-            "ListTargetsForPolicy",
-            "MoveAccount",
-            "PutResourcePolicy",
-            "RegisterDelegatedAdministrator",
-            "RemoveAccountFromOrganization",
-            "TagResource",
-            "TerminateResponsibilityTransfer",
-            "UntagResource",
-            "UpdateOrganizationalUnit",
-            "UpdatePolicy",
-            "UpdateResponsibilityTransfer",
-        ];
+        // The model's operations but the two not offered (docs/organizations.md says why), each
+        // once: derived from the generated model table rather than copied from it.
+        let absent = ["ListAccountsWithInvalidEffectivePolicy", "ListEffectivePolicyValidationErrors"];
+        let expected: Vec<&str> = rampart_service::model_operations("organizations")
+            .iter()
+            .copied()
+            .filter(|o| !absent.contains(o))
+            .collect();
         assert_eq!(OPERATIONS.names(), expected);
     }
 }
