@@ -85,11 +85,8 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, SqlError> {
 
 /// A piece of input named in an error, bounded.
 fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(64).collect();
-    if s.chars().count() > 64 {
-        out.push('…');
-    }
-    out
+    // The project's bound for echoed input, at 64 characters here (a query's text can be 10,000).
+    rampart_protocol::error::echo_at_most(s, 64).into_owned()
 }
 
 #[derive(Debug, Clone, PartialEq)]
